@@ -1,0 +1,15 @@
+//! Credentials for hpckit.
+//!
+//! A [`Credential`] says how to log in; a [`CredentialMap`] picks one per host.
+//! Every secret is a [`Secret`]: it never appears in `Debug` or `Display`
+//! output (so not in logs or error messages either), and its memory is zeroed
+//! when it is dropped.
+#![deny(missing_docs)]
+
+mod credential;
+mod secret;
+
+pub use credential::{
+    Credential, CredentialMap, OidcToken, PromptResponder, RefreshFn, StaticResponder,
+};
+pub use secret::Secret;

@@ -1,0 +1,308 @@
+//! The [`FileSystem`] trait every storage adaptor implements (Xenon semantics).
+
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::caps::FsCapabilities;
+use crate::error::{Error, Result};
+use crate::path::Path;
+
+/// A stream of file content.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link (not followed).
+    Symlink,
+    /// Anything else (device, socket, fifo).
+    Other,
+}
+
+/// Metadata of one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PathAttributes {
+    /// The path (absolute on the file system).
+    pub path: Path,
+    /// File, directory, link, other.
+    pub kind: EntryKind,
+    /// Size in bytes (0 for directories where the server does not say).
+    pub size: u64,
+    /// Last modification.
+    pub modified: Option<SystemTime>,
+    /// Last access.
+    pub accessed: Option<SystemTime>,
+    /// Creation.
+    pub created: Option<SystemTime>,
+    /// Owner name (or numeric id as text).
+    pub owner: Option<String>,
+    /// Group name (or numeric id as text).
+    pub group: Option<String>,
+    /// POSIX permission bits (`0o755`), where the adaptor reads them.
+    pub permissions: Option<u32>,
+    /// Target of a symbolic link, where the listing gives it.
+    pub link_target: Option<String>,
+}
+
+impl PathAttributes {
+    /// Attributes with only path, kind and size.
+    pub fn new(path: Path, kind: EntryKind, size: u64) -> Self {
+        PathAttributes {
+            path,
+            kind,
+            size,
+            modified: None,
+            accessed: None,
+            created: None,
+            owner: None,
+            group: None,
+            permissions: None,
+            link_target: None,
+        }
+    }
+
+    /// Whether this is a directory.
+    pub fn is_directory(&self) -> bool {
+        self.kind == EntryKind::Directory
+    }
+
+    /// Whether this is a regular file.
+    pub fn is_regular(&self) -> bool {
+        self.kind == EntryKind::File
+    }
+
+    /// Whether this is a symbolic link.
+    pub fn is_symbolic_link(&self) -> bool {
+        self.kind == EntryKind::Symlink
+    }
+
+    /// Whether the name starts with a dot.
+    pub fn is_hidden(&self) -> bool {
+        self.path.file_name().is_some_and(|n| n.starts_with('.'))
+    }
+}
+
+/// What a copy does when the target exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyMode {
+    /// Fail if the target exists.
+    #[default]
+    Create,
+    /// Replace the target (atomically where the target supports rename).
+    Replace,
+    /// Skip existing targets and carry on.
+    Ignore,
+    /// Continue a partial target after checking its size (and prefix checksum
+    /// where possible).
+    Resume,
+}
+
+impl std::str::FromStr for CopyMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "create" => Ok(CopyMode::Create),
+            "replace" => Ok(CopyMode::Replace),
+            "ignore" => Ok(CopyMode::Ignore),
+            "resume" => Ok(CopyMode::Resume),
+            other => Err(Error::InvalidInput(format!(
+                "copy mode {other:?} is not one of create, replace, ignore, resume"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for CopyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CopyMode::Create => "create",
+            CopyMode::Replace => "replace",
+            CopyMode::Ignore => "ignore",
+            CopyMode::Resume => "resume",
+        })
+    }
+}
+
+/// A byte range to read: `offset` onwards, at most `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ByteRange {
+    /// First byte.
+    pub offset: u64,
+    /// Number of bytes (none: to the end).
+    pub len: Option<u64>,
+}
+
+impl ByteRange {
+    /// The whole file.
+    pub const ALL: ByteRange = ByteRange { offset: 0, len: None };
+
+    /// From `offset` to the end.
+    pub fn from(offset: u64) -> Self {
+        ByteRange { offset, len: None }
+    }
+}
+
+/// Checksum algorithms a file system may compute on its side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChecksumAlgorithm {
+    /// MD5 (S3 ETags of single-part objects).
+    Md5,
+    /// SHA-1.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+}
+
+/// A storage: local disk, SFTP, FTP, WebDAV, S3, UNICORE, UFTP.
+///
+/// Paths may be relative: they are resolved against
+/// [`FileSystem::working_directory`]. Writes consume a stream so an adaptor can
+/// pipeline, split into parts, and abort cleanly: a write whose stream yields
+/// an error, or whose future is dropped, must not leave a complete-looking file
+/// where the stream did not end.
+#[async_trait]
+pub trait FileSystem: Send + Sync + fmt::Debug {
+    /// Adaptor name (`local`, `sftp`, ...).
+    fn adaptor(&self) -> &str;
+
+    /// The location this file system was opened with (never contains a secret).
+    fn location(&self) -> &str;
+
+    /// What this adaptor can do.
+    fn capabilities(&self) -> FsCapabilities;
+
+    /// The directory relative paths start from.
+    fn working_directory(&self) -> &Path;
+
+    /// Create one directory; its parent must exist.
+    async fn create_directory(&self, path: &Path) -> Result<()>;
+
+    /// Create a directory and any missing parents; succeeds if it exists.
+    async fn create_directories(&self, path: &Path) -> Result<()> {
+        let path = path.resolve(self.working_directory());
+        let mut missing = Vec::new();
+        let mut cur = Some(path);
+        while let Some(p) = cur {
+            if p.is_root() || self.exists(&p).await? {
+                break;
+            }
+            cur = p.parent();
+            missing.push(p);
+        }
+        for p in missing.into_iter().rev() {
+            match self.create_directory(&p).await {
+                Ok(()) | Err(Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Create an empty file; fails if it exists.
+    async fn create_file(&self, path: &Path) -> Result<()>;
+
+    /// Create a symbolic link at `link` pointing to `target`.
+    async fn create_symbolic_link(&self, link: &Path, target: &Path) -> Result<()> {
+        let _ = (link, target);
+        Err(Error::unsupported(self.adaptor(), "creating symbolic links"))
+    }
+
+    /// Read where a symbolic link points.
+    async fn read_symbolic_link(&self, link: &Path) -> Result<Path> {
+        let _ = link;
+        Err(Error::unsupported(self.adaptor(), "reading symbolic links"))
+    }
+
+    /// Delete a file, link or empty directory; with `recursive`, a directory tree.
+    async fn delete(&self, path: &Path, recursive: bool) -> Result<()>;
+
+    /// Whether the path exists (a dangling link exists).
+    async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.attributes(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// List a directory's entries (not `.`/`..`), with attributes, as a stream.
+    /// With `recursive`, descend into subdirectories (not through links).
+    fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>>;
+
+    /// Attributes of one path; a link is described, not followed.
+    async fn attributes(&self, path: &Path) -> Result<PathAttributes>;
+
+    /// Set POSIX permission bits.
+    async fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
+        let _ = (path, mode);
+        Err(Error::unsupported(self.adaptor(), "setting permissions"))
+    }
+
+    /// Rename within this file system. Fails if `to` exists.
+    async fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+
+    /// Read a file (or a byte range of it) as a stream.
+    async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream>;
+
+    /// Write a file from a stream, replacing any existing file, and return the
+    /// number of bytes written. `size` is the expected length where known
+    /// (required by adaptors with `needs_size_beforehand`).
+    async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64>;
+
+    /// Append a stream to an existing file.
+    async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {
+        let _ = (path, data);
+        Err(Error::unsupported(self.adaptor(), "appending"))
+    }
+
+    /// Copy within this file system without moving the data through the client.
+    async fn copy_server_side(&self, from: &Path, to: &Path) -> Result<()> {
+        let _ = (from, to);
+        Err(Error::unsupported(self.adaptor(), "server-side copy"))
+    }
+
+    /// A checksum computed where the data lives, as lower-case hex. `Ok(None)`
+    /// when the adaptor cannot compute this algorithm remotely.
+    async fn checksum(&self, path: &Path, algorithm: ChecksumAlgorithm) -> Result<Option<String>> {
+        let _ = (path, algorithm);
+        Ok(None)
+    }
+
+    /// Release connections. Further calls may fail.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_mode_parse() {
+        assert_eq!("Resume".parse::<CopyMode>().unwrap(), CopyMode::Resume);
+        assert_eq!(CopyMode::Replace.to_string(), "replace");
+        assert!(
+            "overwrite".parse::<CopyMode>().unwrap_err().to_string().contains("create, replace")
+        );
+    }
+
+    #[test]
+    fn hidden() {
+        let a = PathAttributes::new(Path::new("/x/.rc").unwrap(), EntryKind::File, 1);
+        assert!(a.is_hidden() && a.is_regular() && !a.is_directory());
+    }
+}

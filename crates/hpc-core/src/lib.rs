@@ -1,0 +1,37 @@
+//! The shared vocabulary of hpckit.
+//!
+//! Every adaptor, wherever it lives, implements the traits defined here:
+//! [`Scheduler`] for batch systems and [`FileSystem`] for storage. The crate holds
+//! types and rules only; it opens no connection and spawns no process
+//! (architecture invariant, see `ARCHITECTURE.md`).
+//!
+//! ```
+//! use hpc_core::{JobDescription, Location};
+//!
+//! let job = JobDescription::new("/bin/echo").arg("hello").name("greeting");
+//! job.validate().unwrap();
+//! let loc: Location = "slurm+ssh://alice@login.example.org:2222/scratch".parse().unwrap();
+//! assert_eq!(loc.scheme, "slurm");
+//! assert_eq!(loc.port, Some(2222));
+//! ```
+#![deny(missing_docs)]
+
+pub mod caps;
+pub mod error;
+pub mod fs;
+pub mod job;
+pub mod location;
+pub mod path;
+pub mod scheduler;
+pub mod status;
+
+pub use caps::{FsCapabilities, SchedulerCapabilities};
+pub use error::{Error, ErrorKind, NotFoundKind, Result};
+pub use fs::{
+    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PathAttributes,
+};
+pub use job::{ArraySpec, JobDescription, JobId};
+pub use location::{Hop, Location};
+pub use path::Path;
+pub use scheduler::{InteractiveJob, Scheduler, WaitProgress, WaitUntil};
+pub use status::{JobState, JobStatus, JobUsage, QueueStatus};
