@@ -1,1 +1,9 @@
-//! stub
+//! Test support shared by every adaptor: conformance suites (the same test
+//! functions for every scheduler and every file system), the services env file
+//! reader for integration tests, and stand-ins for what cannot be installed.
+#![deny(missing_docs)]
+
+pub mod fs_conformance;
+pub mod sched_conformance;
+pub mod services;
+pub mod torque_standin;

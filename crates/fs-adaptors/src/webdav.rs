@@ -1,0 +1,1 @@
+//! `webdav` (issue #5).

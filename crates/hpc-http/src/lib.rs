@@ -1,0 +1,2 @@
+//! One pooled HTTP client for hpckit (issue #5).
+#![deny(missing_docs)]

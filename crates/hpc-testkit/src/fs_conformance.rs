@@ -1,0 +1,1 @@
+//! FileSystem conformance suite (issue #5).

@@ -1,0 +1,1 @@
+//! Scheduler conformance suite (issue #3).

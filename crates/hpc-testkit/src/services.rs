@@ -1,0 +1,1 @@
+//! Reading the env file `cargo xtask services up` writes (issue #3).

@@ -1,0 +1,1 @@
+//! `open_filesystem(url)` (issue #5).

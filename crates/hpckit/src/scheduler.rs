@@ -1,0 +1,1 @@
+//! `open_scheduler(url)` (issue #3, extended by #4).

@@ -1,0 +1,1 @@
+//! The `local` scheduler adaptor (issue #3).

@@ -1,0 +1,1 @@
+//! The `sge` scheduler adaptor (issue #4).

@@ -1,0 +1,1 @@
+//! The `slurm` scheduler adaptor (issue #4).

@@ -1,0 +1,1 @@
+//! The `ssh` scheduler adaptor (issue #3).

@@ -1,0 +1,1 @@
+//! The `torque` scheduler adaptor (issue #4).
