@@ -11,3 +11,4 @@ pub mod sge;
 pub mod slurm;
 pub mod ssh;
 pub mod torque;
+mod xml;
