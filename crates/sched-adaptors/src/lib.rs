@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod at;
+pub mod batch;
 pub mod local;
 pub mod sge;
 pub mod slurm;
