@@ -7,6 +7,8 @@ pub mod local;
 
 #[cfg(feature = "ftp")]
 pub mod ftp;
+#[cfg(any(feature = "ftp", feature = "webdav", feature = "s3"))]
+mod remote;
 #[cfg(feature = "fuse")]
 pub mod fuse;
 #[cfg(feature = "s3")]
