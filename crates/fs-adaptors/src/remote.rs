@@ -1,24 +1,10 @@
 //! Helpers shared by the network adaptors (ftp, webdav, s3): timestamps as
-//! servers write them, without a date library, and temporary upload names.
+//! servers write them (without a date library), and range slicing.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use hpc_core::{ByteRange, ByteStream, Path, Result};
-
-/// A hidden sibling of `target` to upload into before renaming into place, so
-/// that a broken upload never leaves a complete-looking file at `target`.
-pub(crate) fn part_path(target: &Path) -> Result<Path> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let name = target.file_name().unwrap_or("file");
-    let parent = target.parent().unwrap_or_else(Path::root);
-    // Keep the name short enough for 255-byte file-name limits.
-    let stem: String = name.chars().take(100).collect();
-    parent.join_entry(&format!(".{stem}.hpckit-{:x}{n:x}{nanos:x}.part", std::process::id()))
-}
+use hpc_core::{ByteRange, ByteStream};
 
 /// The part `range` of a stream that starts at byte 0 (for servers that
 /// ignore a range request and send the whole file).
@@ -60,6 +46,7 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// (year, month, day) of a day count since 1970-01-01.
+#[allow(dead_code)] // used by the ftp LIST parser
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
@@ -163,16 +150,6 @@ mod tests {
         assert_eq!(collect(slice(whole(), ByteRange { offset: 2, len: Some(5) })).await, b"cdefg");
         assert_eq!(collect(slice(whole(), ByteRange::from(7))).await, b"hij");
         assert_eq!(collect(slice(whole(), ByteRange::from(20))).await, b"");
-    }
-
-    #[test]
-    fn part_paths_are_hidden_siblings() {
-        let t = Path::new("/d/data.bin").unwrap();
-        let a = part_path(&t).unwrap();
-        let b = part_path(&t).unwrap();
-        assert_ne!(a, b);
-        assert_eq!(a.parent(), t.parent());
-        assert!(a.file_name().unwrap().starts_with(".data.bin.hpckit-"));
     }
 
     #[test]

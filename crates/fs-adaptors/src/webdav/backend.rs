@@ -16,7 +16,6 @@ use hpc_http::{Body, HttpClient, Request, Response, StatusCode};
 
 use super::config::WebdavConfig;
 use super::propfind::{self, DavEntry};
-use crate::remote::part_path;
 
 /// What the adaptor can do (Xenon's WebDAV row, plus server-side COPY and ranges).
 pub fn capabilities() -> FsCapabilities {
@@ -63,7 +62,10 @@ impl WebdavFs {
     /// Open `webdav://host[:port]/path` (or `webdavs://`) and check that the
     /// working directory is reachable with `credential`.
     pub async fn open(location: &Location, credential: Credential) -> Result<Self> {
-        let fs = WebdavFs::new(WebdavConfig::from_location(location, credential)?, location.to_string())?;
+        let fs = WebdavFs::new(
+            WebdavConfig::from_location(location, credential)?,
+            location.to_string(),
+        )?;
         let root = fs.cwd.clone();
         let attrs = fs.attributes(&root).await?;
         if !attrs.is_directory() {
@@ -77,12 +79,19 @@ impl WebdavFs {
 
     /// A file system from a config, without contacting the server.
     pub fn new(config: WebdavConfig, location: String) -> Result<Self> {
-        let mut builder =
-            HttpClient::builder().service("webdav").credential(&config.credential).retry(config.retry);
+        let mut builder = HttpClient::builder()
+            .service("webdav")
+            .credential(&config.credential)
+            .retry(config.retry);
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
-        Ok(WebdavFs { client: builder.build()?, endpoint: config.endpoint, location, cwd: config.root })
+        Ok(WebdavFs {
+            client: builder.build()?,
+            endpoint: config.endpoint,
+            location,
+            cwd: config.root,
+        })
     }
 
     fn abs(&self, p: &Path) -> Path {
@@ -110,7 +119,9 @@ impl WebdavFs {
         };
         match (op, status) {
             (_, StatusCode::NOT_FOUND) => Error::path_not_found(path),
-            (Op::Mkcol, StatusCode::METHOD_NOT_ALLOWED) => Error::AlreadyExists { path: path.to_string() },
+            (Op::Mkcol, StatusCode::METHOD_NOT_ALLOWED) => {
+                Error::AlreadyExists { path: path.to_string() }
+            }
             (Op::Put | Op::Move | Op::Copy, StatusCode::PRECONDITION_FAILED) => {
                 Error::AlreadyExists { path: path.to_string() }
             }
@@ -125,11 +136,18 @@ impl WebdavFs {
     }
 
     async fn propfind(&self, path: &Path, depth: &str) -> Result<Vec<DavEntry>> {
-        let req = Request::custom("PROPFIND", &self.url(path, depth == "1"))
-            .header("Depth", depth)
-            .header("Content-Type", "application/xml; charset=utf-8")
-            .body(Body::bytes(propfind::REQUEST_BODY));
-        let resp = self.send(req).await?;
+        let request = |collection: bool| {
+            Request::custom("PROPFIND", &self.url(path, collection))
+                .header("Depth", depth)
+                .header("Content-Type", "application/xml; charset=utf-8")
+                .body(Body::bytes(propfind::REQUEST_BODY))
+        };
+        let mut resp = self.send(request(depth == "1")).await?;
+        if resp.status().is_redirection() && depth == "0" {
+            // Apache redirects a collection named without its trailing slash
+            // (at least an Alias root); ask again as a collection.
+            resp = self.send(request(true)).await?;
+        }
         if resp.status() != StatusCode::MULTI_STATUS {
             return Err(self.fail(Op::Propfind, path, resp).await);
         }
@@ -162,10 +180,16 @@ impl WebdavFs {
 
     async fn move_or_copy(&self, op: Op, from: &Path, to: &Path, overwrite: bool) -> Result<()> {
         let method = if op == Op::Move { "MOVE" } else { "COPY" };
-        let req = Request::custom(method, &self.url(from, false))
-            .header("Destination", &self.url(to, false))
-            .header("Overwrite", if overwrite { "T" } else { "F" });
-        let resp = self.send(req).await?;
+        let request = |collection: bool| {
+            Request::custom(method, &self.url(from, collection))
+                .header("Destination", &self.url(to, collection))
+                .header("Overwrite", if overwrite { "T" } else { "F" })
+        };
+        let mut resp = self.send(request(false)).await?;
+        if resp.status().is_redirection() {
+            // The source is a collection named without its trailing slash.
+            resp = self.send(request(true)).await?;
+        }
         if resp.status().is_success() {
             return Ok(());
         }
@@ -280,6 +304,10 @@ impl FileSystem for WebdavFs {
         if resp.status() == StatusCode::CREATED || resp.status().is_success() {
             return Ok(());
         }
+        if resp.status().is_redirection() {
+            // Apache's answer for an existing collection named without a slash.
+            return Err(Error::AlreadyExists { path: path.to_string() });
+        }
         Err(self.fail(Op::Mkcol, &path, resp).await)
     }
 
@@ -290,7 +318,8 @@ impl FileSystem for WebdavFs {
         if self.exists(&path).await? {
             return Err(Error::AlreadyExists { path: path.to_string() });
         }
-        let req = Request::put(&self.url(&path, false)).header("If-None-Match", "*").body(Body::Empty);
+        let req =
+            Request::put(&self.url(&path, false)).header("If-None-Match", "*").body(Body::Empty);
         let resp = self.send(req).await?;
         if resp.status().is_success() {
             return Ok(());
@@ -351,6 +380,14 @@ impl FileSystem for WebdavFs {
         self.move_or_copy(Op::Move, &from, &to, false).await
     }
 
+    async fn rename_replacing(&self, from: &Path, to: &Path) -> Result<()> {
+        let (from, to) = (self.abs(from), self.abs(to));
+        if self.attributes(&to).await.is_ok_and(|a| a.is_directory()) {
+            return Err(Error::AlreadyExists { path: format!("{to} (a directory)") });
+        }
+        self.move_or_copy(Op::Move, &from, &to, true).await
+    }
+
     async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream> {
         let path = self.abs(path);
         if range.len == Some(0) {
@@ -387,7 +424,7 @@ impl FileSystem for WebdavFs {
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
-        let part = part_path(&path)?;
+        let part = crate::temp_sibling(&path, "part")?;
         let counter = Arc::new(AtomicU64::new(0));
         let body = Body::stream(counted(data, counter.clone()), size);
         let result = async {
@@ -450,7 +487,7 @@ mod tests {
         let ok: Vec<String> =
             items.iter().filter_map(|r| r.as_ref().ok()).map(|a| a.path.to_string()).collect();
         assert_eq!(ok, ["/dav/d/ok file", "/dav/d/sub", "/dav/d/fine"]);
-        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 9);
+        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 8);
         for a in items.iter().flatten() {
             assert!(a.path.starts_with(&dir));
         }
@@ -464,7 +501,8 @@ mod tests {
         let e = children(&dir, propfind::parse(xml).unwrap()).unwrap_err();
         assert!(e.to_string().contains("not a directory"), "{e}");
         assert!(children(&dir, Vec::new()).unwrap_err().is_not_found());
-        let root = children(&Path::root(), propfind::parse(&listing(&["/", "/a"])).unwrap()).unwrap();
+        let root =
+            children(&Path::root(), propfind::parse(&listing(&["/", "/a"])).unwrap()).unwrap();
         assert_eq!(root[0].as_ref().unwrap().path.to_string(), "/a");
     }
 

@@ -31,9 +31,14 @@ impl WebdavConfig {
         let scheme = match loc.scheme.as_str() {
             "webdav" | "dav" | "http" => "http",
             "webdavs" | "davs" | "https" => "https",
-            other => return Err(bad(format!("{other}:// is not a WebDAV scheme (webdav://, webdavs://)"))),
+            other => {
+                return Err(bad(format!(
+                    "{other}:// is not a WebDAV scheme (webdav://, webdavs://)"
+                )));
+            }
         };
-        let host = loc.host.as_deref().ok_or_else(|| bad("a WebDAV location needs a host".into()))?;
+        let host =
+            loc.host.as_deref().ok_or_else(|| bad("a WebDAV location needs a host".into()))?;
         let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
         let endpoint = match loc.port {
             Some(p) => format!("{scheme}://{host}:{p}"),
@@ -91,7 +96,10 @@ mod tests {
         assert_eq!(c.root.to_string(), "/data/a b");
         assert_eq!(c.ca_file.unwrap(), PathBuf::from("/etc/ca.pem"));
         let c = cfg("webdav://127.0.0.1:8081").unwrap();
-        assert_eq!((c.endpoint.as_str(), c.root.to_string().as_str()), ("http://127.0.0.1:8081", "/"));
+        assert_eq!(
+            (c.endpoint.as_str(), c.root.to_string().as_str()),
+            ("http://127.0.0.1:8081", "/")
+        );
         assert!(!format!("{c:?}").contains("pw"));
         assert!(cfg("sftp://h/").unwrap_err().to_string().contains("not a WebDAV scheme"));
         assert!(cfg("webdav:///x").is_err());

@@ -103,29 +103,19 @@ pub(crate) fn parse(xml: &str) -> Result<Vec<DavEntry>> {
                     stack.push((is_dav, local));
                 }
             }
-            Event::Text(t) => {
-                if field.is_some() {
-                    text.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if field.is_some() {
-                    text.push_str(&t.into_inner());
-                }
-            }
-            Event::GeneralRef(r) => {
-                if field.is_some() {
-                    let resolved = match r.resolve_char_ref() {
-                        Ok(Some(c)) => c.to_string(),
-                        _ => {
-                            let name = r.xml10_content();
-                            quick_xml::escape::resolve_predefined_entity(&name)
-                                .ok_or_else(|| parse_error(&format!("unknown entity &{name};")))?
-                                .to_owned()
-                        }
-                    };
-                    text.push_str(&resolved);
-                }
+            Event::Text(t) if field.is_some() => text.push_str(&t.xml10_content()),
+            Event::CData(t) if field.is_some() => text.push_str(&t.into_inner()),
+            Event::GeneralRef(r) if field.is_some() => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => {
+                        let name = r.xml10_content();
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| parse_error(&format!("unknown entity &{name};")))?
+                            .to_owned()
+                    }
+                };
+                text.push_str(&resolved);
             }
             Event::End(_) => {
                 let Some((was_dav, local)) = stack.pop() else {
@@ -297,7 +287,9 @@ mod tests {
         assert!(parse(failed).unwrap().is_empty());
         assert!(parse("<D:multistatus xmlns:D=\"DAV:\"><D:response>").is_ok_and(|v| v.is_empty()));
         assert!(parse("<a></b>").is_err());
-        let e = parse(r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>&bogus;</D:href></D:response></D:multistatus>"#);
+        let e = parse(
+            r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>&bogus;</D:href></D:response></D:multistatus>"#,
+        );
         assert!(e.is_err());
     }
 }
