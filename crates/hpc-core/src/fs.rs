@@ -254,6 +254,21 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// Rename within this file system. Fails if `to` exists.
     async fn rename(&self, from: &Path, to: &Path) -> Result<()>;
 
+    /// Rename `from` onto `to`, replacing a file at `to` if there is one.
+    ///
+    /// Atomic where the adaptor can do it (a local `rename`, SFTP
+    /// `posix-rename`, WebDAV `MOVE` with overwrite): readers see either the old
+    /// or the new file. The default deletes `to` first and then renames, which
+    /// leaves a short window in which neither exists.
+    async fn rename_replacing(&self, from: &Path, to: &Path) -> Result<()> {
+        match self.delete(to, false).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        self.rename(from, to).await
+    }
+
     /// Read a file (or a byte range of it) as a stream.
     async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream>;
 

@@ -6,8 +6,10 @@
 #![deny(missing_docs)]
 
 pub mod at;
+pub mod batch;
 pub mod local;
 pub mod sge;
 pub mod slurm;
 pub mod ssh;
 pub mod torque;
+mod xml;

@@ -1,1 +1,0 @@
-//! The `at` scheduler adaptor (issue #4).

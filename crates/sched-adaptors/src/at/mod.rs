@@ -1,0 +1,1 @@
+//! The `at` scheduler adaptor.

@@ -1,1 +1,0 @@
-//! The `slurm` scheduler adaptor (issue #4).

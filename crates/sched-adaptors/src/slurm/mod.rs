@@ -1,0 +1,11 @@
+//! The `slurm` scheduler adaptor: Slurm's commands through any
+//! `hpc_exec::Executor`.
+#![doc = include_str!("docs.md")]
+
+mod backend;
+mod config;
+pub mod parse;
+pub mod script;
+
+pub use backend::SlurmScheduler;
+pub use config::{Accounting, SlurmCommands, SlurmSettings};
