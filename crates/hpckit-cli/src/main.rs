@@ -1,7 +1,15 @@
 //! `hpckit`: jobs, files and more from the command line.
+//!
+//! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
+//! [`output::report`] as one line (`hpckit: error: ...`) with an exit code
+//! that tells the kind of failure (see `output::code_for`).
 
+mod creds;
 mod fs;
 mod job;
+mod output;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -11,6 +19,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    creds: creds::CredentialArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -23,7 +33,35 @@ enum Command {
     Fs(fs::FsCommand),
 }
 
-fn main() -> std::process::ExitCode {
-    let _cli = Cli::parse();
-    std::process::ExitCode::SUCCESS
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return output::report(&anyhow::Error::new(e).context("starting the runtime")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Job(cmd) => job::run(cmd, &cli.creds).await,
+            Command::Fs(cmd) => match cmd {},
+        }
+    });
+    // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => output::report(&e),
+    }
+}
+
+/// Diagnostics go to stderr, filtered by `HPCKIT_LOG` (for example `debug`,
+/// `hpc_exec=trace`); off unless asked for.
+fn init_logging() {
+    let Ok(filter) = std::env::var("HPCKIT_LOG") else { return };
+    let filter = tracing_subscriber::EnvFilter::new(filter);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(output::progress_enabled())
+        .try_init();
 }

@@ -1,4 +1,4 @@
-//! The umbrella crate: re-exports every hpckit crate and opens adaptors by URL.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub use fs_adaptors;
@@ -7,5 +7,12 @@ pub use hpc_core as core;
 pub use hpc_exec as exec;
 pub use sched_adaptors;
 
+pub use hpc_auth::{Credential, CredentialMap};
+pub use hpc_core::{
+    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, WaitUntil,
+};
+
 mod filesystem;
 mod scheduler;
+
+pub use scheduler::{SCHEDULER_SCHEMES, executor_for, open_scheduler};

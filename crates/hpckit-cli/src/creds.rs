@@ -1,0 +1,158 @@
+//! Credential options shared by every subcommand that opens a location.
+//!
+//! Secrets never travel on the command line (where `ps` and shell history
+//! would show them): a password comes from a named environment variable, a
+//! key passphrase likewise, and keyboard-interactive prompts (one-time codes)
+//! are answered on the terminal, once per connection.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use hpckit::auth::{Credential, CredentialMap, PromptResponder, Secret};
+use hpckit::core::Location;
+
+/// How to log in to the hosts of a location. Without any option hpckit uses
+/// what the environment offers: the ssh config file's identities, the
+/// ssh-agent and `~/.ssh/id_*`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct CredentialArgs {
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", global = true, conflicts_with_all = ["key", "agent"])]
+    pub(crate) password_env: Option<String>,
+    /// Log in with this private key file.
+    #[arg(long, short = 'i', visible_alias = "identity", value_name = "FILE", global = true)]
+    pub(crate) key: Option<PathBuf>,
+    /// Read the passphrase of the key from this environment variable.
+    #[arg(long, value_name = "VAR", global = true, requires = "key")]
+    pub(crate) passphrase_env: Option<String>,
+    /// Use only the keys of the running ssh-agent.
+    #[arg(long, global = true, conflicts_with = "key")]
+    pub(crate) agent: bool,
+    /// Answer keyboard-interactive prompts (one-time codes, MFA) on the terminal.
+    #[arg(long, global = true, conflicts_with_all = ["password_env", "key", "agent"])]
+    pub(crate) keyboard_interactive: bool,
+}
+
+impl CredentialArgs {
+    /// The credentials for `location` (used as the default for every host it
+    /// names, jump hosts included).
+    pub(crate) fn credentials(&self, location: &Location) -> anyhow::Result<CredentialMap> {
+        let user = || -> anyhow::Result<String> {
+            location
+                .user
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .or_else(|| std::env::var("LOGNAME").ok())
+                .context("no user name: put one in the location (ssh://user@host)")
+        };
+        let cred = if let Some(var) = &self.password_env {
+            Credential::password(user()?, secret_from_env(var)?)
+        } else if let Some(path) = &self.key {
+            let passphrase = self.passphrase_env.as_deref().map(secret_from_env).transpose()?;
+            Credential::key_file(user()?, path, passphrase)
+        } else if self.agent {
+            Credential::Agent { username: user()? }
+        } else if self.keyboard_interactive {
+            Credential::KeyboardInteractive {
+                username: user()?,
+                responder: Arc::new(TerminalResponder),
+            }
+        } else {
+            Credential::default_for(location.user.as_deref())
+        };
+        Ok(CredentialMap::with_default(cred))
+    }
+}
+
+fn secret_from_env(var: &str) -> anyhow::Result<Secret> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
+        Ok(_) => bail!("environment variable {var} is empty"),
+        Err(_) => bail!("environment variable {var} is not set"),
+    }
+}
+
+/// Answers keyboard-interactive prompts on the controlling terminal, with
+/// echo off for secret answers.
+struct TerminalResponder;
+
+impl PromptResponder for TerminalResponder {
+    fn respond(
+        &self,
+        name: &str,
+        instructions: &str,
+        prompts: &[(String, bool)],
+    ) -> Option<Vec<Secret>> {
+        let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+        let mut out = tty.try_clone().ok()?;
+        let control = tty.try_clone().ok()?;
+        let mut input = BufReader::new(tty);
+        for text in [name, instructions] {
+            if !text.trim().is_empty() {
+                writeln!(out, "{}", text.trim()).ok()?;
+            }
+        }
+        let mut answers = Vec::with_capacity(prompts.len());
+        for (prompt, echo) in prompts {
+            write!(out, "{prompt}").ok()?;
+            out.flush().ok()?;
+            let _guard = (!echo).then(|| EchoOff::new(&control));
+            let mut line = String::new();
+            input.read_line(&mut line).ok()?;
+            if !echo {
+                writeln!(out).ok()?;
+            }
+            answers.push(Secret::new(line.trim_end_matches(['\r', '\n'])));
+        }
+        Some(answers)
+    }
+}
+
+/// Turns terminal echo off until dropped.
+struct EchoOff<'a> {
+    tty: &'a std::fs::File,
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl<'a> EchoOff<'a> {
+    fn new(tty: &'a std::fs::File) -> Self {
+        let saved = rustix::termios::tcgetattr(tty).ok();
+        if let Some(saved) = &saved {
+            let mut quiet = saved.clone();
+            quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+            let _ = rustix::termios::tcsetattr(tty, rustix::termios::OptionalActions::Now, &quiet);
+        }
+        EchoOff { tty, saved }
+    }
+}
+
+impl Drop for EchoOff<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ =
+                rustix::termios::tcsetattr(self.tty, rustix::termios::OptionalActions::Now, saved);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_comes_from_the_environment_and_stays_hidden() {
+        let loc: Location = "ssh://alice@h".parse().unwrap();
+        let args = CredentialArgs {
+            password_env: Some("HPCKIT_TEST_CREDS_UNSET_VAR".into()),
+            ..Default::default()
+        };
+        let e = args.credentials(&loc).unwrap_err();
+        assert_eq!(e.to_string(), "environment variable HPCKIT_TEST_CREDS_UNSET_VAR is not set");
+        let map = CredentialArgs::default().credentials(&loc).unwrap();
+        let cred = map.get("h").unwrap();
+        assert_eq!(cred.kind(), "default");
+        assert_eq!(cred.username(), Some("alice"));
+    }
+}

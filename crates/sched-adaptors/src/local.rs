@@ -1,1 +1,0 @@
-//! The `local` scheduler adaptor (issue #3).
