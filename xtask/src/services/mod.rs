@@ -16,6 +16,7 @@ mod lock;
 mod netns;
 mod ports;
 mod sshd;
+mod webdav;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -30,7 +31,7 @@ use crate::{cmd, system};
 pub(crate) use envfile::EnvVars;
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
-pub(crate) static REGISTRY: &[&dyn Service] = &[&sshd::Sshd];
+pub(crate) static REGISTRY: &[&dyn Service] = &[&sshd::Sshd, &webdav::Webdav];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
 pub(crate) const MACHINE_DIR: &str = "/var/lib/hpckit-services";
