@@ -77,17 +77,26 @@ fn has_nextest() -> bool {
     cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
-/// Runs the tests of the given packages (default members when empty).
-fn run_tests(packages: &[&str], env_file: Option<&Path>) -> Result<()> {
+/// Which packages a test step covers.
+enum Scope {
+    /// Every workspace member but `itests` (unit tests need no services).
+    Unit,
+    /// Only `itests` (needs the services env file).
+    Integration,
+}
+
+/// Runs tests with nextest when installed (one process per test, parallel), else cargo test.
+fn run_tests(scope: Scope, env_file: Option<&Path>) -> Result<()> {
     let mut cmd = cargo();
     if has_nextest() {
         cmd.args(["nextest", "run", "--no-fail-fast"]);
     } else {
         cmd.args(["test", "--no-fail-fast"]);
     }
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
+    match scope {
+        Scope::Unit => cmd.args(["--workspace", "--exclude", "itests"]),
+        Scope::Integration => cmd.args(["-p", "itests"]),
+    };
     if let Some(env_file) = env_file {
         cmd.env("HPCKIT_SERVICES_ENV", env_file);
     }
@@ -133,8 +142,11 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
                 "warnings",
             ]))
         }),
-        ("unit tests (default members)", &|| run_tests(&[], None)),
-        ("doc tests (default members)", &|| cmd::run(cargo().args(["test", "--doc"]))),
+        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None)),
+        // nextest does not run doc tests; the crate READMEs are doc-tested here.
+        ("doc tests", &|| {
+            cmd::run(cargo().args(["test", "--doc", "--workspace", "--exclude", "itests"]))
+        }),
     ];
     for (name, step) in steps {
         if go_on || !args.fail_fast {
@@ -148,7 +160,9 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
             Ok(())
         });
         if let (true, Some(env_file)) = (up, env_file) {
-            report.run("integration tests (itests)", || run_tests(&["itests"], Some(&env_file)));
+            report.run("integration tests (itests)", || {
+                run_tests(Scope::Integration, Some(&env_file))
+            });
         }
         if !args.keep_services {
             // Also after a failure: a CI machine must not keep daemons or namespaces.
@@ -158,6 +172,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     report.print();
     println!("wall time {:.1} min", started.elapsed().as_secs_f64() / 60.0);
     let failed = report.failed();
+    println!("steps: {} passed, {} failed", report.steps.len() - failed.len(), failed.len());
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));
     }
@@ -167,7 +182,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 /// `cargo xtask itest [names]`.
 pub(crate) fn itest(names: &[String], down: bool) -> Result<()> {
     let env_file = services::up(names)?;
-    let result = run_tests(&["itests"], Some(&env_file));
+    let result = run_tests(Scope::Integration, Some(&env_file));
     if down {
         services::down(names)?;
     }
