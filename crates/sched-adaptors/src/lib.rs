@@ -12,3 +12,4 @@ pub mod sge;
 pub mod slurm;
 pub mod ssh;
 pub mod torque;
+mod xml;

@@ -1,1 +1,0 @@
-//! The `sge` scheduler adaptor (issue #4).

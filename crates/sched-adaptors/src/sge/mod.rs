@@ -1,0 +1,10 @@
+//! The Grid Engine adaptor (`sge://`, `sge+ssh://user@host`).
+#![doc = include_str!("docs.md")]
+
+mod backend;
+mod config;
+mod parse;
+mod script;
+
+pub use backend::{SgeScheduler, capabilities};
+pub use config::{SgeCommands, SgeSettings};
