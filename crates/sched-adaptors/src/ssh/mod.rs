@@ -18,8 +18,9 @@
 //!   [`JobState::Cancelled`].
 //! * Working directory and executable are checked at submit time (missing:
 //!   [`hpc_core::Error::NotFound`]).
-//! * Relative working directories start at the scheduler's working directory
-//!   (the URL path; relative to the home directory; default: home).
+//! * Relative working directories start at the scheduler's working directory:
+//!   the URL path (`ssh://host/scratch/me`; `ssh://host/~/work` is relative
+//!   to the home directory), default the home directory.
 //! * Interactive jobs run in the foreground of one remote command, with the
 //!   same bookkeeping, so `status` reports their exit code too.
 //! * One queue, `default`: jobs start at once.
@@ -107,10 +108,12 @@ impl SshConfig {
     /// Settings from the path and parameters of an `ssh://` or `nohup://` location.
     pub fn from_location(loc: &Location) -> Result<Self> {
         let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
-        let mut config = SshConfig {
-            workdir: loc.path.clone().filter(|p| p != "/" && !p.is_empty()),
-            ..SshConfig::default()
+        // `/~/dir` (or `/~`) is relative to the home directory, like scp's `~/dir`.
+        let workdir = match loc.path.as_deref() {
+            None | Some("" | "/" | "/~" | "/~/") => None,
+            Some(p) => Some(p.strip_prefix("/~/").unwrap_or(p).to_owned()),
         };
+        let mut config = SshConfig { workdir, ..SshConfig::default() };
         let seconds = |key: &str, value: &str| {
             value
                 .parse::<f64>()
@@ -129,9 +132,17 @@ impl SshConfig {
                         .parse()
                         .map_err(|_| bad(format!("keep_days must be a number, not {value:?}")))?;
                 }
+                // The SSH connection's own settings (hpc_exec::ssh::SshOptions).
+                "host_key" | "known_hosts" | "ssh_config" | "connect_timeout" | "max_sessions"
+                    if loc.is_ssh() => {}
                 _ => {
                     return Err(bad(format!(
-                        "unknown parameter {key:?} (takes jobdir, poll, grace, keep_days)"
+                        "unknown parameter {key:?} (takes jobdir, poll, grace, keep_days{})",
+                        if loc.is_ssh() {
+                            ", host_key, known_hosts, ssh_config, connect_timeout, max_sessions"
+                        } else {
+                            ""
+                        }
                     )));
                 }
             }
