@@ -4,6 +4,7 @@
 # Used by `cargo xtask services up slurm|slurm-acct` (native backend) and by the
 # Dockerfile (docker backend), so both run the same setup.
 #
+#   provision.sh         (no argument) install packages, create the test user: machine-wide setup
 #   provision.sh up      start (or reuse a healthy running instance), print KEY=VALUE lines
 #   provision.sh down    stop the daemons this script started
 #   provision.sh status  exit 0 if healthy
@@ -21,7 +22,7 @@
 # Logs go to stderr; only KEY=VALUE lines go to stdout.
 set -euo pipefail
 
-ACTION=${1:-up}
+ACTION=${1:-install}
 VARIANT=${HPCKIT_SLURM_VARIANT:-plain}
 HOST=$(hostname)
 TEST_USER=${HPCKIT_TEST_USER:-hpctest}
@@ -251,10 +252,7 @@ print_env() {
 }
 
 up() {
-    local pkgs=(slurmctld slurmd slurm-client munge)
-    [ "$VARIANT" = acct ] && pkgs+=(slurmdbd mariadb-server)
-    need_packages "${pkgs[@]}"
-    ensure_user
+    install
     if [ -f "$CONF" ] && healthy; then
         log "reusing the running cluster $CLUSTER (slurmctld port $CTLD_PORT)"
         print_env
@@ -292,13 +290,21 @@ down() {
     # munged and mariadbd may serve the other variant: leave them running.
 }
 
+install() {
+    local pkgs=(slurmctld slurmd slurm-client munge)
+    [ "$VARIANT" = acct ] && pkgs+=(slurmdbd mariadb-server)
+    need_packages "${pkgs[@]}"
+    ensure_user
+}
+
 case "$ACTION" in
+install) install ;;
 up) up ;;
 down) down ;;
 status) [ -f "$CONF" ] && healthy ;;
 env) print_env ;;
 *)
-    echo "usage: $0 up|down|status|env" >&2
+    echo "usage: $0 [install|up|down|status|env]" >&2
     exit 2
     ;;
 esac

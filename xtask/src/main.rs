@@ -1,2 +1,70 @@
-//! Developer tasks: `cargo xtask services|test|itest|bench` (issue #3).
-fn main() {}
+//! Developer tasks for hpckit: `cargo xtask services|itest|test|bench`.
+//!
+//! See `xtask/README.md` for the commands and for how to add a service.
+// xtask is the one place besides hpc-exec that spawns processes: it drives cargo,
+// apt-get, sshd and friends, and it is a developer tool, not library code.
+#![allow(clippy::disallowed_methods)]
+
+mod bench;
+mod cmd;
+mod pipeline;
+mod services;
+mod system;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "hpckit developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start, stop or inspect the real services the integration tests talk to.
+    Services {
+        #[command(subcommand)]
+        action: services::Action,
+        /// Where services run: plain processes on this machine, or Docker containers.
+        #[arg(long, value_enum, default_value_t = services::Backend::Native, global = true)]
+        backend: services::Backend,
+    },
+    /// `services up` (all, or the named ones), then the integration tests in `crates/itests`.
+    Itest {
+        /// Services to start (default: all registered).
+        names: Vec<String>,
+        /// Stop the services afterwards.
+        #[arg(long)]
+        down: bool,
+    },
+    /// Everything CI runs: fmt, clippy, unit tests, services up, integration tests, services down.
+    Test(pipeline::TestArgs),
+    /// Run a benchmark (`ssh`, `slurm`, `fs`); prints a table against the peer tools.
+    Bench {
+        /// Which benchmark.
+        name: String,
+        /// Arguments passed to the benchmark.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Services { action, backend } => services::run(action, backend),
+        Command::Itest { names, down } => pipeline::itest(&names, down),
+        Command::Test(args) => pipeline::test(&args),
+        Command::Bench { name, args } => bench::run(&name, &args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -8,6 +8,8 @@ pub mod local;
 pub mod ftp;
 #[cfg(feature = "fuse")]
 pub mod fuse;
+#[cfg(any(feature = "ftp", feature = "webdav", feature = "s3"))]
+mod remote;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sftp")]

@@ -248,7 +248,13 @@ impl HttpClient {
                 None => std::mem::replace(&mut req.body, Body::Empty),
             };
             let can_retry = idempotent && replayable && attempt < self.inner.retry.max_retries;
-            match self.attempt(&req, body).await {
+            let parts = Parts {
+                method: req.method.clone(),
+                uri: req.uri.clone(),
+                headers: req.headers.clone(),
+                authenticate: req.authenticate,
+            };
+            match self.attempt(parts, body).await {
                 Ok(resp) => {
                     let status = resp.status();
                     if status == StatusCode::UNAUTHORIZED
@@ -285,10 +291,10 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, req: &Request, body: Body) -> Result<Response> {
+    async fn attempt(&self, req: Parts, body: Body) -> Result<Response> {
         let inner = &*self.inner;
         let host = authority(&req.uri);
-        let mut headers: HeaderMap = req.headers.clone();
+        let mut headers: HeaderMap = req.headers;
         if req.authenticate
             && let Some(v) = inner.auth.header().await?
         {
@@ -346,6 +352,15 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// A request without its body (which is not `Sync`, so no reference to it
+/// may live across an await).
+struct Parts {
+    method: http::Method,
+    uri: http::Uri,
+    headers: HeaderMap,
+    authenticate: bool,
 }
 
 fn authority(uri: &http::Uri) -> String {

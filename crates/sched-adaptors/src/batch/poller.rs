@@ -327,9 +327,19 @@ async fn run(inner: Arc<Inner>) {
             continue;
         }
         let interval = next_interval(&inner.settings, still_open, rate, since_change);
-        tokio::select! {
-            _ = tokio::time::sleep_until(started + interval) => {}
-            _ = inner.wake.notified() => {}
+        let deadline = started + interval;
+        // Waiters leaving do not shorten the sleep; a never-polled id or
+        // nobody left waiting does.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = inner.wake.notified() => {
+                    let st = inner.lock();
+                    if st.jobs.is_empty() || st.jobs.values().any(|e| e.last.is_none()) {
+                        break;
+                    }
+                }
+            }
         }
     }
 }

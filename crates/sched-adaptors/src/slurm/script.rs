@@ -13,11 +13,6 @@ use hpc_exec::quote::{command_line, quote};
 
 use super::config::SlurmSettings;
 
-/// Slurm expands `%j`, `%x`... in file names: keep a literal `%` literal.
-fn escape_pattern(path: &str) -> String {
-    path.replace('%', "%%")
-}
-
 /// `--time` value `D-HH:MM:SS`, rounded up to whole minutes (Slurm's granularity).
 fn time_limit(d: Duration) -> String {
     let mins = d.as_secs().div_ceil(60).max(1);
@@ -35,11 +30,24 @@ fn check_value(what: &str, v: &str) -> Result<()> {
     Ok(())
 }
 
+/// A file name quoted for the shell; a leading `-` is harmless after `>`.
+fn quote_path(p: &str) -> String {
+    String::from_utf8_lossy(&quote(p.as_bytes())).into_owned()
+}
+
 /// The options shared by `sbatch` and `srun` (resources, names, accounting).
 fn resource_args(job: &JobDescription, out: &mut Vec<String>) -> Result<()> {
-    if let Some(n) = &job.name {
-        check_value("name", n)?;
-        out.push(format!("--job-name={n}"));
+    match &job.name {
+        Some(n) => {
+            check_value("name", n)?;
+            out.push(format!("--job-name={n}"));
+        }
+        // Slurm would call a script read from stdin `sbatch`.
+        None => {
+            let base = job.executable.rsplit('/').next().unwrap_or("job");
+            let base = if base.is_empty() || base.contains(['\n', '\r']) { "job" } else { base };
+            out.push(format!("--job-name={base}"));
+        }
     }
     for (what, flag, v) in [
         ("queue", "--partition", &job.queue),
@@ -96,16 +104,18 @@ pub fn batch_submission(
         check_value("working directory", dir)?;
         argv.push(format!("--chdir={dir}"));
     }
-    let default_out = (!settings.default_output.is_empty()).then_some(&settings.default_output);
-    for (what, flag, v) in [
-        ("stdin", "--input", job.stdin.as_ref()),
-        ("stdout", "--output", job.stdout.as_ref().or(default_out)),
-        ("stderr", "--error", job.stderr.as_ref().or(default_out)),
-    ] {
-        if let Some(v) = v {
-            check_value(what, v)?;
-            argv.push(format!("{flag}={}", escape_pattern(v)));
+    // Slurm rewrites `--output` paths (`%j` patterns; a backslash anywhere
+    // turns patterns off and is dropped), so the job's own files are opened by
+    // the script; Slurm's files get the default (`/dev/null` unless the site
+    // says otherwise).
+    if !settings.default_output.is_empty() {
+        let d = &settings.default_output;
+        check_value("default_output", d)?;
+        if job.stdin.is_none() {
+            argv.push("--input=/dev/null".into());
         }
+        argv.push(format!("--output={d}"));
+        argv.push(format!("--error={d}"));
     }
     argv.extend(settings.sbatch_args.iter().cloned());
     // The job's own scheduler arguments come last so that they win.
@@ -121,6 +131,21 @@ pub fn job_script(job: &JobDescription) -> Result<Vec<u8>> {
         s.extend_from_slice(format!("export {k}=").as_bytes());
         s.extend_from_slice(&quote(v.as_bytes()));
         s.push(b'\n');
+    }
+    let mut redirect = Vec::new();
+    if let Some(p) = &job.stdin {
+        redirect.push(format!("<{}", quote_path(p)));
+    }
+    if let Some(p) = &job.stdout {
+        redirect.push(format!(">{}", quote_path(p)));
+    }
+    match (&job.stderr, &job.stdout) {
+        (Some(e), Some(o)) if e == o => redirect.push("2>&1".into()),
+        (Some(e), _) => redirect.push(format!("2>{}", quote_path(e))),
+        _ => {}
+    }
+    if !redirect.is_empty() {
+        s.extend_from_slice(format!("exec {}\n", redirect.join(" ")).as_bytes());
     }
     let mut words: Vec<&str> = Vec::new();
     if job.total_processes() > 1 && !job.start_single_process {
@@ -219,7 +244,8 @@ mod tests {
             "--exclusive",
             "--array=1-3",
             "--chdir=/tmp/my dir $x",
-            "--output=out %%j.txt",
+            "--input=/dev/null",
+            "--output=/dev/null",
             "--error=/dev/null",
             "--comment=site",
             "--requeue",
@@ -253,6 +279,23 @@ mod tests {
         let out =
             LocalExecutor::new().run(&Command::new("sh").arg("-s").stdin(script)).await.unwrap();
         assert_eq!(out.stdout_text(), nasty());
+    }
+
+    #[tokio::test]
+    async fn the_script_opens_the_jobs_files_itself() {
+        let dir = std::env::temp_dir().join(format!("hpckit-script-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("o %j a\\b 'q' $x.txt");
+        let job = JobDescription::new("sh")
+            .args(["-c", "echo out; echo err >&2"])
+            .stdout(out.to_str().unwrap())
+            .stderr(out.to_str().unwrap());
+        let script = job_script(&job).unwrap();
+        let r =
+            LocalExecutor::new().run(&Command::new("sh").arg("-s").stdin(script)).await.unwrap();
+        assert!(r.status.success() && r.stdout.is_empty() && r.stderr.is_empty());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "out\nerr\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

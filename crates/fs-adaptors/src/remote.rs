@@ -1,0 +1,162 @@
+//! Helpers shared by the network adaptors (ftp, webdav, s3): timestamps as
+//! servers write them (without a date library), and range slicing.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use hpc_core::{ByteRange, ByteStream};
+
+/// The part `range` of a stream that starts at byte 0 (for servers that
+/// ignore a range request and send the whole file).
+pub(crate) fn slice(data: ByteStream, range: ByteRange) -> ByteStream {
+    let state = (data, range.offset, range.len.unwrap_or(u64::MAX));
+    futures::stream::unfold(state, |(mut data, mut skip, mut left)| async move {
+        loop {
+            if left == 0 {
+                return None;
+            }
+            let mut chunk = match data.next().await? {
+                Ok(c) => c,
+                Err(e) => return Some((Err(e), (data, skip, 0))),
+            };
+            let n = chunk.len() as u64;
+            if skip >= n {
+                skip -= n;
+                continue;
+            }
+            let rest = chunk.split_off(skip as usize);
+            skip = 0;
+            let take = (rest.len() as u64).min(left) as usize;
+            left -= take as u64;
+            return Some((Ok(rest.slice(..take)), (data, skip, left)));
+        }
+    })
+    .boxed()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+#[allow(dead_code)] // used by the ftp LIST parser
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+}
+
+/// A UTC date and time as a `SystemTime` (None when out of range).
+pub(crate) fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<SystemTime> {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s);
+    u64::try_from(secs).ok().map(|s| UNIX_EPOCH + Duration::from_secs(s))
+}
+
+/// Month number of an English three-letter abbreviation.
+pub(crate) fn month(name: &str) -> Option<u32> {
+    const NAMES: [&str; 12] =
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let lower = name.to_ascii_lowercase();
+    NAMES.iter().position(|n| *n == lower).map(|i| i as u32 + 1)
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 1123, the only form servers send today).
+pub(crate) fn parse_http_date(text: &str) -> Option<SystemTime> {
+    let mut it = text.split_whitespace();
+    let _weekday = it.next()?;
+    let d = it.next()?.parse().ok()?;
+    let mo = month(it.next()?)?;
+    let y = it.next()?.parse().ok()?;
+    let (h, mi, s) = hms(it.next()?)?;
+    utc(y, mo, d, h, mi, s)
+}
+
+/// `2026-11-27T13:21:05Z`, `2026-11-27T13:21:05.123Z` or with `+hh:mm`.
+pub(crate) fn parse_iso8601(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let (date, time) = text.split_once(['T', 't', ' '])?;
+    let mut dp = date.splitn(3, '-');
+    let y = dp.next()?.parse().ok()?;
+    let mo = dp.next()?.parse().ok()?;
+    let d = dp.next()?.parse().ok()?;
+    let (clock, offset) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0i64)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        let (c, off) = time.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':').unwrap_or((&off[1..], "0"));
+        (c, sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60))
+    } else {
+        (time, 0)
+    };
+    let clock = clock.split('.').next()?;
+    let (h, mi, s) = hms(clock)?;
+    let t = utc(y, mo, d, h, mi, s)?;
+    if offset >= 0 {
+        t.checked_sub(Duration::from_secs(offset as u64))
+    } else {
+        t.checked_add(Duration::from_secs((-offset) as u64))
+    }
+}
+
+fn hms(text: &str) -> Option<(u32, u32, u32)> {
+    let mut p = text.splitn(3, ':');
+    Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(t: SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(secs(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap()), 784_111_777);
+        assert_eq!(secs(parse_iso8601("1994-11-06T08:49:37Z").unwrap()), 784_111_777);
+        assert_eq!(secs(parse_iso8601("1994-11-06T08:49:37.250Z").unwrap()), 784_111_777);
+        assert_eq!(secs(parse_iso8601("1994-11-06T09:49:37+01:00").unwrap()), 784_111_777);
+        assert!(parse_http_date("yesterday").is_none());
+        assert!(parse_iso8601("1994-13-06T08:49:37Z").is_none());
+    }
+
+    #[tokio::test]
+    async fn slicing_a_whole_file_stream() {
+        let whole = || {
+            futures::stream::iter(["abc", "defg", "hij"].map(|s| Ok(bytes::Bytes::from(s)))).boxed()
+        };
+        let collect = |s: ByteStream| async move {
+            let v: Vec<bytes::Bytes> = s.map(|c| c.unwrap()).collect().await;
+            v.concat()
+        };
+        assert_eq!(collect(slice(whole(), ByteRange { offset: 2, len: Some(5) })).await, b"cdefg");
+        assert_eq!(collect(slice(whole(), ByteRange::from(7))).await, b"hij");
+        assert_eq!(collect(slice(whole(), ByteRange::from(20))).await, b"");
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-1000, 0, 59, 60, 10_000, 20_000, 30_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! `webdav` (issue #5).

@@ -1,0 +1,109 @@
+//! [`WebdavConfig`]: where the server is and how to log in.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use hpc_auth::Credential;
+use hpc_core::{Error, Location, Path, Result};
+use hpc_http::RetryConfig;
+
+/// Settings of a WebDAV file system.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct WebdavConfig {
+    /// `http://host:port` or `https://host:port` (no path).
+    pub endpoint: String,
+    /// The working directory (the location's path, `/` if none).
+    pub root: Path,
+    /// Basic (password) or bearer/OIDC credential; anonymous if none.
+    pub credential: Credential,
+    /// Extra CA certificates (PEM) to trust for `webdavs://`.
+    pub ca_file: Option<PathBuf>,
+    /// Retry policy for idempotent requests.
+    pub retry: RetryConfig,
+}
+
+impl WebdavConfig {
+    /// From `webdav://[user@]host[:port][/path]` (plain HTTP) or `webdavs://...`
+    /// (HTTPS). Query options: `ca=<PEM file>`.
+    pub fn from_location(loc: &Location, credential: Credential) -> Result<Self> {
+        let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
+        let scheme = match loc.scheme.as_str() {
+            "webdav" | "dav" | "http" => "http",
+            "webdavs" | "davs" | "https" => "https",
+            other => {
+                return Err(bad(format!(
+                    "{other}:// is not a WebDAV scheme (webdav://, webdavs://)"
+                )));
+            }
+        };
+        let host =
+            loc.host.as_deref().ok_or_else(|| bad("a WebDAV location needs a host".into()))?;
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        let endpoint = match loc.port {
+            Some(p) => format!("{scheme}://{host}:{p}"),
+            None => format!("{scheme}://{host}"),
+        };
+        let root = Path::new(loc.path.as_deref().unwrap_or("/"))?;
+        let root = if root.is_absolute() { root } else { root.resolve(&Path::root()) };
+        let mut config = WebdavConfig {
+            endpoint,
+            root,
+            credential,
+            ca_file: None,
+            retry: RetryConfig::default(),
+        };
+        for (k, v) in &loc.query {
+            match k.as_str() {
+                "ca" => config.ca_file = Some(PathBuf::from(v)),
+                other => return Err(bad(format!("unknown option {other:?} (known: ca)"))),
+            }
+        }
+        if let (Some(user), Some(cred_user)) = (&loc.user, config.credential.username())
+            && user != cred_user
+        {
+            return Err(bad(format!(
+                "the location names user {user:?} but the credential is for {cred_user:?}"
+            )));
+        }
+        Ok(config)
+    }
+}
+
+impl fmt::Debug for WebdavConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebdavConfig")
+            .field("endpoint", &self.endpoint)
+            .field("root", &self.root)
+            .field("credential", &self.credential.kind())
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> Result<WebdavConfig> {
+        WebdavConfig::from_location(&url.parse().unwrap(), Credential::password("u", "pw"))
+    }
+
+    #[test]
+    fn schemes_and_paths() {
+        let c = cfg("webdavs://dav.example.org/data/a%20b?ca=/etc/ca.pem").unwrap();
+        assert_eq!(c.endpoint, "https://dav.example.org");
+        assert_eq!(c.root.to_string(), "/data/a b");
+        assert_eq!(c.ca_file.unwrap(), PathBuf::from("/etc/ca.pem"));
+        let c = cfg("webdav://127.0.0.1:8081").unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.root.to_string().as_str()),
+            ("http://127.0.0.1:8081", "/")
+        );
+        assert!(!format!("{c:?}").contains("pw"));
+        assert!(cfg("sftp://h/").unwrap_err().to_string().contains("not a WebDAV scheme"));
+        assert!(cfg("webdav:///x").is_err());
+        assert!(cfg("webdav://h/?depth=9").unwrap_err().to_string().contains("unknown option"));
+        assert!(cfg("webdav://bob@h/").unwrap_err().to_string().contains("credential is for"));
+    }
+}

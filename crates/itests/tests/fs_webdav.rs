@@ -1,0 +1,157 @@
+//! The WebDAV adaptor against a real Apache mod_dav (`cargo xtask services up webdav`).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fs_adaptors::webdav::WebdavFs;
+use futures::StreamExt;
+use hpc_auth::Credential;
+use hpc_core::{ByteRange, ErrorKind, FileSystem, Location, Path};
+use hpc_testkit::fs_conformance::{self, FsFixture, SparseMaker, bytes, get, pattern, put};
+
+struct Dav {
+    url: String,
+    user: String,
+    password: String,
+    /// Where `/dav` lives on disk (the server runs on this machine).
+    data_dir: std::path::PathBuf,
+}
+
+fn dav() -> Dav {
+    let env = hpc_testkit::services::require("webdav");
+    Dav {
+        url: env.var("HPCKIT_WEBDAV_URL").to_owned(),
+        user: env.var("HPCKIT_WEBDAV_USER").to_owned(),
+        password: env.var("HPCKIT_WEBDAV_PASSWORD").to_owned(),
+        data_dir: env.path("HPCKIT_WEBDAV_DATA_DIR"),
+    }
+}
+
+async fn open_as(url: &str, user: &str, password: &str) -> hpc_core::Result<WebdavFs> {
+    let loc: Location = url.parse()?;
+    WebdavFs::open(&loc, Credential::password(user, password)).await
+}
+
+async fn open() -> WebdavFs {
+    let d = dav();
+    open_as(&d.url, &d.user, &d.password).await.expect("open the webdav service")
+}
+
+fn unique(tag: &str) -> String {
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+#[tokio::test]
+async fn conformance() {
+    let fs = open().await;
+    let root = fs.working_directory().join_entry(&unique("conformance")).unwrap();
+    let mut fx = FsFixture::new(Arc::new(fs), root);
+    // A multi-GiB sparse file made next to Apache's data, read back over DAV.
+    let data_dir = dav().data_dir;
+    let sparse: SparseMaker = Arc::new(move |p: &Path, size: u64| {
+        let rel = p.strip_prefix(&Path::new("/dav").unwrap()).expect("below /dav").to_string();
+        let file = data_dir.join(rel);
+        Box::pin(async move {
+            let f = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
+            f.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))
+        })
+    });
+    fx.sparse = Some(sparse);
+    fs_conformance::run_all(&fx).await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_authentication_error() {
+    let d = dav();
+    let e = open_as(&d.url, &d.user, "not-the-password").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+    assert!(!format!("{e} {e:?}").contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn read_only_area_gives_permission_denied() {
+    let fs = open().await;
+    let ro = fs.working_directory().join_entry("readonly").unwrap();
+    assert!(fs.attributes(&ro).await.unwrap().is_directory());
+    let e = put(&fs, &ro.join_entry(&unique("f")).unwrap(), b"x").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let e = fs.create_directory(&ro.join_entry("sub").unwrap()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}
+
+#[tokio::test]
+async fn missing_root_is_not_found() {
+    let d = dav();
+    let url = format!("{}/{}", d.url, unique("nowhere"));
+    let e = open_as(&url, &d.user, &d.password).await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+}
+
+#[tokio::test]
+async fn status_codes_and_server_side_operations() {
+    let fs = open().await;
+    let dir = fs.working_directory().join_entry(&unique("codes")).unwrap();
+    fs.create_directory(&dir).await.unwrap();
+    // MKCOL twice: 405, and with a missing parent: 409.
+    assert_eq!(fs.create_directory(&dir).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+    let orphan = dir.join("no/such").unwrap();
+    assert_eq!(fs.create_directory(&orphan).await.unwrap_err().kind(), ErrorKind::NotFound);
+    // MOVE with Overwrite: F onto an existing file: 412.
+    let a = dir.join_entry("a").unwrap();
+    let b = dir.join_entry("b").unwrap();
+    put(&fs, &a, b"aaa").await.unwrap();
+    put(&fs, &b, b"bbb").await.unwrap();
+    assert_eq!(fs.rename(&a, &b).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(get(&fs, &b, ByteRange::ALL).await.unwrap(), b"bbb");
+    // A whole directory moves and copies on the server.
+    let tree = dir.join_entry("tree").unwrap();
+    fs.create_directories(&tree.join("x").unwrap()).await.unwrap();
+    put(&fs, &tree.join("x/f").unwrap(), b"deep").await.unwrap();
+    let copy = dir.join_entry("tree copy").unwrap();
+    fs.copy_server_side(&tree, &copy).await.unwrap();
+    let moved = dir.join_entry("tree moved").unwrap();
+    fs.rename(&tree, &moved).await.unwrap();
+    assert_eq!(get(&fs, &copy.join("x/f").unwrap(), ByteRange::ALL).await.unwrap(), b"deep");
+    assert_eq!(get(&fs, &moved.join("x/f").unwrap(), ByteRange::ALL).await.unwrap(), b"deep");
+    assert!(!fs.exists(&tree).await.unwrap());
+    fs.delete(&dir, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn large_streamed_upload_with_unknown_size_and_ranges() {
+    let fs = open().await;
+    let dir = fs.working_directory().join_entry(&unique("large")).unwrap();
+    fs.create_directory(&dir).await.unwrap();
+    let f = dir.join_entry("big.bin").unwrap();
+    let data = pattern(24 << 20, 7);
+    let parts: Vec<Vec<u8>> = data.chunks(1 << 20).map(<[u8]>::to_vec).collect();
+    let n = fs.write(&f, fs_conformance::chunks(parts), None).await.unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert_eq!(fs.attributes(&f).await.unwrap().size, data.len() as u64);
+    let mid = get(&fs, &f, ByteRange { offset: 10 << 20, len: Some(4096) }).await.unwrap();
+    assert!(mid == data[10 << 20..(10 << 20) + 4096]);
+    let tail = get(&fs, &f, ByteRange::from(data.len() as u64 - 5)).await.unwrap();
+    assert_eq!(tail, &data[data.len() - 5..]);
+    // Nothing but the file itself in the directory (no part files left).
+    let names: Vec<String> = fs
+        .list(&dir, false)
+        .map(|a| a.unwrap().path.file_name().unwrap().to_owned())
+        .collect()
+        .await;
+    assert_eq!(names, ["big.bin"]);
+    fs.delete(&dir, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn paths_outside_the_data_are_refused_by_the_server() {
+    let fs = open().await;
+    // `..` never leaves the root: /dav/../../etc/passwd is /etc/passwd, which
+    // the server does not serve over DAV.
+    let p = Path::new("/dav/../../etc/passwd").unwrap();
+    assert_eq!(p.to_string(), "/etc/passwd");
+    let e = fs.read(&p, ByteRange::ALL).await.err().expect("reading /etc/passwd must fail");
+    assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound), "{e}");
+    let e = fs.write(&p, bytes(b"x"), None).await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound), "{e}");
+}

@@ -1,0 +1,119 @@
+//! Shared setup of the Slurm integration tests: a `SlurmScheduler` for one of
+//! the two clusters (`slurm`, `slurm-acct`), submitting as the test user.
+
+#![allow(dead_code, reason = "each test file uses part of the fixture")]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hpc_exec::{Executor, LocalExecutor};
+use sched_adaptors::slurm::{Accounting, SlurmScheduler, SlurmSettings};
+
+/// The variables of a running service; panics naming the xtask command when
+/// the service is not up.
+pub(crate) fn service_var(service: &str, key: &str) -> String {
+    hpc_testkit::services::require(service).var(key).to_owned()
+}
+
+/// Env-file prefix of each service's keys.
+fn prefix(service: &str) -> &'static str {
+    match service {
+        "slurm" => "HPCKIT_SLURM",
+        "slurm-acct" => "HPCKIT_SLURM_ACCT",
+        other => panic!("no slurm service {other}"),
+    }
+}
+
+/// uid and gid of a local user, from /etc/passwd.
+pub(crate) fn user_ids(user: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() > 3 && f[0] == user {
+            return (f[2].parse().unwrap(), f[3].parse().unwrap());
+        }
+    }
+    panic!("user {user} does not exist: run `cargo xtask services up slurm`");
+}
+
+static DIRS: AtomicUsize = AtomicUsize::new(0);
+
+/// One scheduler plus a scratch directory owned by the test user.
+pub(crate) struct Fixture {
+    /// The scheduler under test.
+    pub(crate) sched: SlurmScheduler,
+    /// Whether the cluster has accounting.
+    pub(crate) accounting: bool,
+    /// Scratch directory (owned by the test user).
+    pub(crate) dir: PathBuf,
+    exec: Arc<dyn Executor>,
+    settings: SlurmSettings,
+    uid: u32,
+    gid: u32,
+}
+
+impl Fixture {
+    /// Settings for `service` (`slurm` or `slurm-acct`) with a scratch dir.
+    fn settings(service: &str) -> (SlurmSettings, bool, String) {
+        let p = prefix(service);
+        let conf = service_var(service, &format!("{p}_CONF"));
+        let accounting = service_var(service, &format!("{p}_ACCOUNTING")) == "1";
+        let user = service_var(service, &format!("{p}_USER"));
+        let mut settings = SlurmSettings::default();
+        settings.env.insert("SLURM_CONF".into(), conf);
+        settings.accounting = if accounting { Accounting::On } else { Accounting::Off };
+        // Tests want answers quickly.
+        settings.poll.max_poll_interval = std::time::Duration::from_secs(1);
+        (settings, accounting, user)
+    }
+
+    fn scratch(uid: u32, gid: u32, service: &str) -> PathBuf {
+        let n = DIRS.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("hpckit-itest-{service}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        dir
+    }
+
+    /// Local commands, run as the test user (Slurm refuses nothing from root,
+    /// but real users are not root; Grid Engine even refuses root).
+    pub(crate) fn local(service: &str) -> Fixture {
+        let (mut settings, accounting, user) = Self::settings(service);
+        let (uid, gid) = user_ids(&user);
+        let dir = Self::scratch(uid, gid, service);
+        settings.default_workdir = Some(dir.to_string_lossy().into_owned());
+        let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
+        let sched =
+            SlurmScheduler::new(exec.clone(), settings.clone(), format!("slurm:// ({service})"))
+                .unwrap();
+        Fixture { sched, accounting, dir, exec, settings, uid, gid }
+    }
+
+    /// Through any executor (e.g. SSH as the test user).
+    pub(crate) fn with_executor(service: &str, exec: Arc<dyn Executor>, label: &str) -> Fixture {
+        let (mut settings, accounting, user) = Self::settings(service);
+        let (uid, gid) = user_ids(&user);
+        let dir = Self::scratch(uid, gid, service);
+        settings.default_workdir = Some(dir.to_string_lossy().into_owned());
+        let sched = SlurmScheduler::new(exec.clone(), settings.clone(), label.to_owned()).unwrap();
+        Fixture { sched, accounting, dir, exec, settings, uid, gid }
+    }
+
+    /// A subdirectory owned by the test user.
+    pub(crate) fn mkdir(&self, name: &str) -> PathBuf {
+        let d = self.dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::chown(&d, Some(self.uid), Some(self.gid)).unwrap();
+        d
+    }
+
+    /// What `accounting = auto` decides on this cluster.
+    pub(crate) async fn auto_detected_accounting(&self) -> bool {
+        let mut s = self.settings.clone();
+        s.accounting = Accounting::Auto;
+        let sched = SlurmScheduler::new(self.exec.clone(), s, "auto").unwrap();
+        sched.accounting_enabled().await
+    }
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask bench <name>`: one module per benchmark, plus helpers so all look alike.
+//!
+//! A benchmark compares hpckit with the peer tools in the same run and prints a table
+//! ([`Table`]); wall time, CPU time and peak RSS of a child process come from
+//! [`measure`]. Benchmarks are never tests: nothing here asserts a time.
+
+mod fs;
+mod slurm;
+mod ssh;
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+
+/// Dispatches `cargo xtask bench <name> [args]`.
+pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
+    match name {
+        "ssh" => ssh::run(args),
+        "slurm" => slurm::run(args),
+        "fs" => fs::run(args),
+        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs)"),
+    }
+}
+
+/// A plain-text table with right-aligned numbers, printed the same way by every benchmark.
+#[derive(Debug, Default)]
+#[allow(dead_code)] // used by the benchmarks as they land
+pub(crate) struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+#[allow(dead_code)] // used by the benchmarks as they land
+impl Table {
+    /// A table with these column names.
+    pub(crate) fn new(header: &[&str]) -> Self {
+        Self { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+    }
+
+    /// Adds a row (as many cells as columns).
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.header.len());
+        self.rows.push(cells);
+    }
+
+    /// The table as text: first column left-aligned, the others right-aligned.
+    pub(crate) fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |out: &mut String, cells: &[String]| {
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                let sep = if i == 0 { "" } else { "  " };
+                if i == 0 {
+                    let _ = write!(out, "{cell:<w$}");
+                } else {
+                    let _ = write!(out, "{sep}{cell:>w$}");
+                }
+            }
+            out.push('\n');
+        };
+        line(&mut out, &self.header);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        line(&mut out, &rule);
+        for row in &self.rows {
+            line(&mut out, row);
+        }
+        out
+    }
+
+    /// Prints [`Table::render`].
+    pub(crate) fn print(&self) {
+        print!("{}", self.render());
+    }
+}
+
+/// What one child process cost.
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)] // used by the benchmarks as they land
+pub(crate) struct Measured {
+    /// Wall time from spawn to exit.
+    pub(crate) wall: Duration,
+    /// User + system CPU time of the child and of the children it waited for.
+    pub(crate) cpu: Duration,
+    /// Peak resident set size of the child itself (sampled every few ms), in KiB.
+    pub(crate) peak_rss_kib: u64,
+}
+
+/// Kernel clock ticks per second for `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
+const TICKS_PER_SEC: u64 = 100;
+
+/// Runs `command` to completion and measures it; fails if it exits non-zero.
+/// CPU time is read from the exited child before it is reaped, so it needs no unsafe
+/// getrusage call; peak RSS is `VmHWM` sampled while it runs.
+#[allow(dead_code)] // used by the benchmarks as they land
+pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
+    let started = Instant::now();
+    let mut child =
+        command.spawn().with_context(|| format!("cannot start `{}`", cmd::display(command)))?;
+    let pid = child.id();
+    let mut peak_rss_kib = 0;
+    let mut cpu = Duration::ZERO;
+    while let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        // After ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+        let ticks: u64 =
+            [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+        cpu = Duration::from_millis(ticks * 1000 / TICKS_PER_SEC);
+        if fields.first() == Some(&"Z") {
+            break;
+        }
+        if let Some(kib) = vm_hwm_kib(pid) {
+            peak_rss_kib = peak_rss_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait()?;
+    let wall = started.elapsed();
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(command));
+    }
+    Ok(Measured { wall, cpu, peak_rss_kib })
+}
+
+/// Peak RSS (`VmHWM`) of a live process in KiB.
+#[allow(dead_code)] // used by the benchmarks as they land
+pub(crate) fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) of this process and of the children it has reaped so far;
+/// take the difference around a section to charge it.
+#[allow(dead_code)] // used by the benchmarks as they land
+pub(crate) fn own_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return Duration::ZERO };
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 =
+        [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SEC)
+}
+
+/// `a / b` formatted as a ratio like `0.87x`.
+#[allow(dead_code)] // used by the benchmarks as they land
+pub(crate) fn ratio(a: Duration, b: Duration) -> String {
+    if b.is_zero() {
+        return "n/a".into();
+    }
+    format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(&["tool", "wall"]);
+        t.row(vec!["hpckit".into(), "1.5 s".into()]);
+        t.row(vec!["openssh".into(), "12.25 s".into()]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "tool        wall");
+        assert_eq!(lines[2], "hpckit     1.5 s");
+        assert_eq!(lines[3], "openssh  12.25 s");
+    }
+
+    #[test]
+    fn measure_sees_cpu_time_and_memory_of_a_busy_child() {
+        let m = measure(
+            Command::new("sh").args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"]),
+        )
+        .unwrap();
+        assert!(m.cpu > Duration::ZERO, "{m:?}");
+        assert!(m.peak_rss_kib > 0, "{m:?}");
+        assert!(measure(Command::new("false").arg("x")).is_err());
+    }
+}

@@ -1,0 +1,190 @@
+//! `cargo xtask test` (exactly what CI runs) and `cargo xtask itest`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::{cmd, services, system};
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArgs {
+    /// Stop at the first failing step instead of running the rest.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Leave the services running afterwards (for re-running single integration tests).
+    #[arg(long)]
+    keep_services: bool,
+}
+
+/// One timed step of the pipeline.
+struct Step {
+    name: String,
+    took: Duration,
+    ok: bool,
+}
+
+#[derive(Default)]
+struct Report {
+    steps: Vec<Step>,
+}
+
+impl Report {
+    fn run(&mut self, name: &str, f: impl FnOnce() -> Result<()>) -> bool {
+        println!("\n==> {name}");
+        let started = Instant::now();
+        let result = f();
+        let ok = match result {
+            Ok(()) => true,
+            Err(err) => {
+                eprintln!("==> {name}: FAILED: {err:#}");
+                false
+            }
+        };
+        self.steps.push(Step { name: name.to_string(), took: started.elapsed(), ok });
+        ok
+    }
+
+    fn failed(&self) -> Vec<&str> {
+        self.steps.iter().filter(|s| !s.ok).map(|s| s.name.as_str()).collect()
+    }
+
+    fn print(&self) {
+        println!("\nstep                                      time    result");
+        for step in &self.steps {
+            println!(
+                "{:<40} {:>6.1}s   {}",
+                step.name,
+                step.took.as_secs_f64(),
+                if step.ok { "ok" } else { "FAILED" }
+            );
+        }
+        let total: Duration = self.steps.iter().map(|s| s.took).sum();
+        println!("{:<40} {:>6.1}s", "total", total.as_secs_f64());
+    }
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(cmd::workspace_root());
+    cmd
+}
+
+/// Whether `cargo nextest` is installed (faster test runs; cargo test otherwise).
+fn has_nextest() -> bool {
+    cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Which packages a test step covers.
+enum Scope {
+    /// Every workspace member but `itests` (unit tests need no services).
+    Unit,
+    /// Only `itests` (needs the services env file).
+    Integration,
+}
+
+/// Runs tests with nextest when installed (one process per test, parallel), else cargo test.
+fn run_tests(scope: Scope, env_file: Option<&Path>) -> Result<()> {
+    let mut cmd = cargo();
+    if has_nextest() {
+        cmd.args(["nextest", "run", "--no-fail-fast"]);
+    } else {
+        cmd.args(["test", "--no-fail-fast"]);
+    }
+    match scope {
+        Scope::Unit => cmd.args(["--workspace", "--exclude", "itests"]),
+        Scope::Integration => cmd.args(["-p", "itests"]),
+    };
+    if let Some(env_file) = env_file {
+        cmd.env("HPCKIT_SERVICES_ENV", env_file);
+    }
+    cmd::run(&mut cmd)
+}
+
+/// Checks (and as root installs) what the pipeline needs from the system.
+fn system_packages() -> Result<()> {
+    let needed = services::required_packages(&[])?;
+    let missing = system::missing_debian_packages(&needed);
+    if missing.is_empty() {
+        println!("all {} Debian packages present", needed.len());
+        return Ok(());
+    }
+    if !system::is_root() {
+        bail!(
+            "missing Debian packages; install them and run again:\n    sudo apt-get install {}\n\
+             (or run `cargo xtask test` as root, which installs them itself)",
+            missing.join(" ")
+        );
+    }
+    system::apt_install(&missing)
+}
+
+/// `cargo xtask test`.
+pub(crate) fn test(args: &TestArgs) -> Result<()> {
+    let mut report = Report::default();
+    let started = Instant::now();
+    let mut go_on = report.run("system packages", system_packages);
+    if !go_on && !system::is_root() {
+        report.print();
+        bail!("the machine lacks packages (see above)");
+    }
+    let steps: [(&str, &dyn Fn() -> Result<()>); 4] = [
+        ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
+        ("cargo clippy (workspace, all targets)", &|| {
+            cmd::run(cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        }),
+        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None)),
+        // nextest does not run doc tests; the crate READMEs are doc-tested here.
+        ("doc tests", &|| {
+            cmd::run(cargo().args(["test", "--doc", "--workspace", "--exclude", "itests"]))
+        }),
+    ];
+    for (name, step) in steps {
+        if go_on || !args.fail_fast {
+            go_on &= report.run(name, step);
+        }
+    }
+    if go_on || !args.fail_fast {
+        let mut env_file = None;
+        let up = report.run("services up (all)", || {
+            env_file = Some(services::up(&[])?);
+            Ok(())
+        });
+        if let (true, Some(env_file)) = (up, env_file) {
+            report.run("integration tests (itests)", || {
+                run_tests(Scope::Integration, Some(&env_file))
+            });
+        }
+        if !args.keep_services {
+            // Also after a failure: a CI machine must not keep daemons or namespaces.
+            report.run("services down", || services::down(&[]));
+        }
+    }
+    report.print();
+    println!("wall time {:.1} min", started.elapsed().as_secs_f64() / 60.0);
+    let failed = report.failed();
+    println!("steps: {} passed, {} failed", report.steps.len() - failed.len(), failed.len());
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// `cargo xtask itest [names]`.
+pub(crate) fn itest(names: &[String], down: bool) -> Result<()> {
+    let env_file = services::up(names)?;
+    let result = run_tests(Scope::Integration, Some(&env_file));
+    if down {
+        services::down(names)?;
+    }
+    result
+}

@@ -1,0 +1,422 @@
+//! `cargo xtask services up|down|status`: real servers for the integration tests.
+//!
+//! Each service is one file in this folder implementing [`Service`] and one line in
+//! [`REGISTRY`]. Machine-wide setup (Debian packages, users, PAM files) lives in
+//! `docker/<name>/provision.sh` (shared with the Docker backend); everything of one
+//! running instance (configs, pids, logs, keys) lives in `<workspace>/.services/<name>/`,
+//! so several git worktrees can run their own instances side by side.
+//!
+//! After every `up`/`down` the endpoints of all running services are written to one env
+//! file (`.services/services.env`, or `$HPCKIT_SERVICES_ENV`) that `hpc_testkit::services`
+//! reads.
+
+mod at;
+mod daemon;
+mod envfile;
+mod lock;
+mod netns;
+mod ports;
+mod sge;
+mod slurm;
+mod sshd;
+mod webdav;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cmd, system};
+
+pub(crate) use envfile::EnvVars;
+
+/// Every service `cargo xtask services` knows, in start order. Add yours here.
+pub(crate) static REGISTRY: &[&dyn Service] =
+    &[&sshd::Sshd, &webdav::Webdav, &slurm::SLURM, &slurm::SLURM_ACCT, &at::AT, &sge::Sge];
+
+/// Machine-wide state shared by all worktrees (passwords, client keys); root only.
+pub(crate) const MACHINE_DIR: &str = "/var/lib/hpckit-services";
+
+/// One real server (or a small group of them) for the integration tests.
+///
+/// The framework calls, for `services up <name>`:
+/// 1. [`Service::health`] if the instance has an env file already: healthy means reuse;
+/// 2. otherwise [`Service::stop`] (clears leftovers), [`Service::provision`],
+///    [`Service::start`], then [`Service::health`] until it passes (20 s at most);
+/// 3. writes the returned [`EnvVars`] into the state dir and the shared env file.
+pub(crate) trait Service: Sync {
+    /// Name on the command line, of the state dir, of `docker/<name>/` and in `HPCKIT_SERVICES`.
+    fn name(&self) -> &'static str;
+
+    /// One line for `services status`.
+    fn about(&self) -> &'static str;
+
+    /// Whether provisioning needs root (creating users, writing /etc). Most do.
+    fn needs_root(&self) -> bool {
+        true
+    }
+
+    /// Machine-wide, idempotent setup. The default runs `docker/<name>/provision.sh`.
+    fn provision(&self, ctx: &mut Ctx<'_>) -> Result<()> {
+        ctx.run_provision_script()
+    }
+
+    /// Starts the processes of this instance and returns the env vars tests read.
+    /// Pick ports with [`Ctx::port`], spawn with [`Ctx::spawn_daemon`].
+    fn start(&self, ctx: &mut Ctx<'_>) -> Result<EnvVars>;
+
+    /// Quick check that the instance described by `env` answers (e.g. a TCP banner).
+    fn health(&self, ctx: &Ctx<'_>, env: &EnvVars) -> Result<()>;
+
+    /// Stops this instance. The default kills every daemon started with
+    /// [`Ctx::spawn_daemon`]; override to also undo other per-instance state.
+    fn stop(&self, ctx: &Ctx<'_>) -> Result<()> {
+        ctx.stop_daemons()
+    }
+}
+
+/// Where services run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Backend {
+    /// Plain processes on 127.0.0.1, packages from the system package manager.
+    Native,
+    /// Containers built from `docker/<name>/Dockerfile` (needs a Docker engine).
+    Docker,
+}
+
+/// `cargo xtask services ...`
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Action {
+    /// Start services (default: all registered); a healthy running instance is reused.
+    Up {
+        /// Service names (see `status`).
+        names: Vec<String>,
+    },
+    /// Stop services (default: all of this worktree).
+    Down {
+        /// Service names (see `status`).
+        names: Vec<String>,
+    },
+    /// Show each registered service, whether it runs here, and its env file entries.
+    Status,
+}
+
+/// Entry point of `cargo xtask services`.
+pub(crate) fn run(action: Action, backend: Backend) -> Result<()> {
+    if backend == Backend::Docker {
+        return docker_backend();
+    }
+    match action {
+        Action::Up { names } => up(&names).map(|_| ()),
+        Action::Down { names } => down(&names),
+        Action::Status => status(),
+    }
+}
+
+fn docker_backend() -> Result<()> {
+    let engine = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    match engine {
+        Ok(out) if out.status.success() => bail!(
+            "the docker backend is not implemented yet (images: docker/<service>/Dockerfile); use --backend native"
+        ),
+        _ => bail!("no Docker engine found (`docker info` failed); use --backend native"),
+    }
+}
+
+/// Per-run context handed to a service: its directories and the ports reserved so far.
+pub(crate) struct Ctx<'a> {
+    name: &'static str,
+    /// `<workspace>/.services/<name>/`: configs, pids, logs, keys of this instance.
+    pub(crate) state_dir: PathBuf,
+    /// `<workspace>/docker/<name>/`: provision.sh, packages, Dockerfile.
+    pub(crate) script_dir: PathBuf,
+    reserved: &'a mut BTreeSet<u16>,
+}
+
+impl Ctx<'_> {
+    /// A free TCP port on 127.0.0.1: `$env_var` if set (must be free), else `default` or
+    /// the next free one above it. Ports handed out earlier in this run are skipped.
+    pub(crate) fn port(&mut self, env_var: &str, default: u16) -> Result<u16> {
+        let port = ports::pick(env_var, default, self.reserved)?;
+        self.reserved.insert(port);
+        if port != default && std::env::var_os(env_var).is_none() {
+            println!(
+                "  {}: port {default} is taken, using {port} (set {env_var} to choose)",
+                self.name
+            );
+        }
+        Ok(port)
+    }
+
+    /// Spawns a long-running process detached from this one; `label` names its pid file
+    /// (`<label>.pid`) and its stdout/stderr file (`<label>.out`) in the state dir.
+    /// Its command line must mention the state dir (e.g. its config file): `stop` checks
+    /// that before killing a pid, so a recycled pid is never hit.
+    pub(crate) fn spawn_daemon(&self, label: &str, cmd: &mut Command) -> Result<u32> {
+        daemon::spawn(&self.state_dir, label, cmd)
+    }
+
+    /// Kills every daemon spawned by [`Ctx::spawn_daemon`] for this service.
+    pub(crate) fn stop_daemons(&self) -> Result<()> {
+        daemon::stop_all(&self.state_dir)
+    }
+
+    /// True while every daemon spawned for this service is alive.
+    pub(crate) fn daemons_alive(&self) -> bool {
+        daemon::all_alive(&self.state_dir)
+    }
+
+    /// Runs `docker/<name>/provision.sh` (output to `provision.log` in the state dir).
+    pub(crate) fn run_provision_script(&self) -> Result<()> {
+        let script = self.script_dir.join("provision.sh");
+        let log = self.state_dir.join("provision.log");
+        let log_file = fs::File::create(&log)?;
+        let status = Command::new("sh")
+            .arg(&script)
+            .env("HPCKIT_MACHINE_DIR", MACHINE_DIR)
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .status()
+            .with_context(|| format!("cannot run {}", script.display()))?;
+        if !status.success() {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            bail!(
+                "{} failed ({status}); last lines of {}:\n{}",
+                script.display(),
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `<workspace>/.services`
+pub(crate) fn services_dir() -> PathBuf {
+    cmd::workspace_root().join(".services")
+}
+
+/// The env file the integration tests read.
+pub(crate) fn env_file_path() -> PathBuf {
+    match std::env::var_os("HPCKIT_SERVICES_ENV") {
+        Some(path) => PathBuf::from(path),
+        None => services_dir().join("services.env"),
+    }
+}
+
+fn lookup(names: &[String]) -> Result<Vec<&'static dyn Service>> {
+    if names.is_empty() {
+        return Ok(REGISTRY.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            REGISTRY.iter().copied().find(|s| s.name() == name).with_context(|| {
+                let known: Vec<&str> = REGISTRY.iter().map(|s| s.name()).collect();
+                format!("unknown service `{name}` (known: {})", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// Debian packages the given services need (from `docker/<name>/packages`).
+pub(crate) fn required_packages(names: &[String]) -> Result<Vec<String>> {
+    let mut all = Vec::new();
+    for service in lookup(names)? {
+        let file = cmd::workspace_root().join("docker").join(service.name()).join("packages");
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        for pkg in
+            text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty())
+        {
+            if !all.iter().any(|p| p == pkg) {
+                all.push(pkg.to_string());
+            }
+        }
+    }
+    Ok(all)
+}
+
+fn context<'a>(service: &dyn Service, reserved: &'a mut BTreeSet<u16>) -> Result<Ctx<'a>> {
+    let state_dir = services_dir().join(service.name());
+    fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    Ok(Ctx {
+        name: service.name(),
+        state_dir,
+        script_dir: cmd::workspace_root().join("docker").join(service.name()),
+        reserved,
+    })
+}
+
+/// Starts the named services (all when empty); returns the env file path.
+pub(crate) fn up(names: &[String]) -> Result<PathBuf> {
+    let services = lookup(names)?;
+    let _lock = lock::machine_lock()?;
+    let mut reserved = BTreeSet::new();
+    for service in services {
+        let started = Instant::now();
+        let mut ctx = context(service, &mut reserved)?;
+        let env_path = ctx.state_dir.join("service.env");
+        if let Ok(env) = EnvVars::read(&env_path)
+            && service.health(&ctx, &env).is_ok()
+        {
+            println!("{}: already running, reused", service.name());
+            continue;
+        }
+        let _ = fs::remove_file(&env_path);
+        service
+            .stop(&ctx)
+            .with_context(|| format!("{}: cannot clear a previous instance", service.name()))?;
+        if service.needs_root() && !system::is_root() {
+            let missing =
+                system::missing_debian_packages(&required_packages(&[service.name().into()])?);
+            bail!(
+                "{} must be provisioned as root (users, /etc, network namespaces); run `sudo cargo xtask services up {}`{}",
+                service.name(),
+                service.name(),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (missing Debian packages: {})", missing.join(" "))
+                }
+            );
+        }
+        service
+            .provision(&mut ctx)
+            .with_context(|| format!("{}: provisioning failed", service.name()))?;
+        let env = match start_and_wait(service, &mut ctx) {
+            Ok(env) => env,
+            Err(err) => {
+                let _ = service.stop(&ctx);
+                return Err(err.context(format!(
+                    "{}: could not start (state, logs: {})",
+                    service.name(),
+                    ctx.state_dir.display()
+                )));
+            }
+        };
+        env.write(&env_path)?;
+        println!("{}: up in {:.1} s", service.name(), started.elapsed().as_secs_f64());
+    }
+    let path = write_env_file()?;
+    println!("env file: {}", path.display());
+    Ok(path)
+}
+
+fn start_and_wait(service: &dyn Service, ctx: &mut Ctx<'_>) -> Result<EnvVars> {
+    let env = service.start(ctx)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match service.health(ctx, &env) {
+            Ok(()) => return Ok(env),
+            Err(err) if Instant::now() > deadline => {
+                return Err(err.context("health check still failing after 20 s"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Stops the named services (all when empty) and rewrites the env file.
+pub(crate) fn down(names: &[String]) -> Result<()> {
+    let services = lookup(names)?;
+    let _lock = lock::machine_lock()?;
+    let mut reserved = BTreeSet::new();
+    let mut failures = Vec::new();
+    for service in services {
+        let ctx = context(service, &mut reserved)?;
+        let had_state = ctx.state_dir.join("service.env").exists();
+        let _ = fs::remove_file(ctx.state_dir.join("service.env"));
+        match service.stop(&ctx) {
+            Ok(()) if had_state => println!("{}: stopped", service.name()),
+            Ok(()) => {}
+            Err(err) => failures.push(format!("{}: {err:#}", service.name())),
+        }
+    }
+    write_env_file()?;
+    if !failures.is_empty() {
+        bail!("some services did not stop cleanly:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+fn status() -> Result<()> {
+    let mut reserved = BTreeSet::new();
+    println!("env file: {}", env_file_path().display());
+    for service in REGISTRY {
+        let ctx = context(*service, &mut reserved)?;
+        let state = match EnvVars::read(&ctx.state_dir.join("service.env")) {
+            Err(_) => "down".to_string(),
+            Ok(env) => match service.health(&ctx, &env) {
+                Ok(()) => "up".to_string(),
+                Err(err) => format!("UNHEALTHY: {err:#}"),
+            },
+        };
+        println!("{:<10} {:<60} {state}", service.name(), service.about());
+        if let Ok(env) = EnvVars::read(&ctx.state_dir.join("service.env")) {
+            for (key, value) in env.iter() {
+                let shown = if envfile::is_secret(key) { "<secret>" } else { value };
+                println!("    {key}={shown}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Collects the env of every service with a state env file into the shared env file.
+fn write_env_file() -> Result<PathBuf> {
+    let mut all = EnvVars::default();
+    let mut running = Vec::new();
+    for service in REGISTRY {
+        let path = services_dir().join(service.name()).join("service.env");
+        if let Ok(env) = EnvVars::read(&path) {
+            running.push(service.name());
+            all.extend(env);
+        }
+    }
+    let mut file = EnvVars::default();
+    file.set("HPCKIT_SERVICES", running.join(","));
+    file.extend(all);
+    let path = env_file_path();
+    file.write(&path)?;
+    Ok(path)
+}
+
+/// Waits until `addr` accepts TCP connections and sends a first line starting with `prefix`.
+pub(crate) fn banner(addr: &str, prefix: &str) -> Result<()> {
+    use std::io::Read;
+    let sockaddr: std::net::SocketAddr =
+        addr.parse().with_context(|| format!("bad address {addr}"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&sockaddr, Duration::from_secs(2))
+        .with_context(|| format!("nothing answers on {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < prefix.len() {
+        let n = stream.read(&mut buf).with_context(|| format!("no banner from {addr}"))?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    if !got.starts_with(prefix.as_bytes()) {
+        bail!("{addr} answered {:?}, expected {prefix:?}", String::from_utf8_lossy(&got));
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` with the given mode, replacing it atomically.
+pub(crate) fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("tmp~");
+    fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
