@@ -10,11 +10,14 @@
 //! file (`.services/services.env`, or `$HPCKIT_SERVICES_ENV`) that `hpc_testkit::services`
 //! reads.
 
+mod at;
 mod daemon;
 mod envfile;
 mod lock;
 mod netns;
 mod ports;
+mod sge;
+mod slurm;
 mod sshd;
 mod webdav;
 
@@ -31,7 +34,8 @@ use crate::{cmd, system};
 pub(crate) use envfile::EnvVars;
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
-pub(crate) static REGISTRY: &[&dyn Service] = &[&sshd::Sshd, &webdav::Webdav];
+pub(crate) static REGISTRY: &[&dyn Service] =
+    &[&sshd::Sshd, &webdav::Webdav, &slurm::SLURM, &slurm::SLURM_ACCT, &at::AT, &sge::Sge];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
 pub(crate) const MACHINE_DIR: &str = "/var/lib/hpckit-services";
