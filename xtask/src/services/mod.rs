@@ -16,6 +16,7 @@ mod envfile;
 mod lock;
 mod netns;
 mod ports;
+mod sge;
 mod slurm;
 mod sshd;
 mod webdav;
@@ -34,7 +35,7 @@ pub(crate) use envfile::EnvVars;
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
 pub(crate) static REGISTRY: &[&dyn Service] =
-    &[&sshd::Sshd, &webdav::Webdav, &slurm::SLURM, &slurm::SLURM_ACCT, &at::AT];
+    &[&sshd::Sshd, &webdav::Webdav, &slurm::SLURM, &slurm::SLURM_ACCT, &at::AT, &sge::Sge];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
 pub(crate) const MACHINE_DIR: &str = "/var/lib/hpckit-services";
