@@ -15,6 +15,7 @@ mod envfile;
 mod lock;
 mod netns;
 mod ports;
+mod s3;
 mod sshd;
 mod webdav;
 
@@ -31,7 +32,7 @@ use crate::{cmd, system};
 pub(crate) use envfile::EnvVars;
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
-pub(crate) static REGISTRY: &[&dyn Service] = &[&sshd::Sshd, &webdav::Webdav];
+pub(crate) static REGISTRY: &[&dyn Service] = &[&sshd::Sshd, &webdav::Webdav, &s3::S3];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
 pub(crate) const MACHINE_DIR: &str = "/var/lib/hpckit-services";
