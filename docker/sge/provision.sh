@@ -1,22 +1,26 @@
 #!/bin/sh
-# Provision a single-host Grid Engine 8.1.9 cell (Debian packages) for hpckit's
-# integration tests. Used by `cargo xtask services up sge` (native backend) and
-# by docker/sge/Dockerfile. Idempotent: a healthy running cell is reused, since
-# Grid Engine's ports (6444 qmaster, 6445 execd) are machine-wide singletons.
+# Machine-wide, idempotent setup of a single-host Grid Engine 8.1.9 cell (Debian
+# packages) for hpckit's integration tests: qmaster and execd on this host, queue
+# all.q, parallel environment smp, 1 s scheduling, 1 s accounting flush.
+# Native backend: run by `cargo xtask services up sge` (xtask/src/services/sge.rs);
+# Docker: run by ./Dockerfile.
 #
-# Environment (all optional):
-#   SGE_TEST_USER   ordinary user that submits jobs (default hpctest; created if missing)
-#   SGE_SLOTS       slots of all.q on this host (default 16)
-#   SGE_PE          name of the parallel environment to create (default smp)
-#   SGE_ENV_OUT     file to append KEY=VALUE lines for the services env file
+# Grid Engine's daemons are machine-wide singletons (ports 6444 and 6445, one
+# spool in /var/spool/gridengine), so a healthy running cell is reused and
+# only its configuration is re-applied. Recipe and traps: shared/SERVICES.md.
 #
-# Recipe and traps: shared/SERVICES.md, "Grid Engine".
-set -eu
+# Environment (optional): SGE_SLOTS (slots of all.q, default 16), SGE_PE
+# (name of the parallel environment, default smp).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
+
+hpckit_require_root
+hpckit_ensure_packages "$here/packages"
+hpckit_ensure_test_user
 
 SGE_ROOT=/var/lib/gridengine
 SGE_CELL=default
 export SGE_ROOT SGE_CELL
-TEST_USER=${SGE_TEST_USER:-hpctest}
 SLOTS=${SGE_SLOTS:-16}
 PE=${SGE_PE:-smp}
 COMMON=$SGE_ROOT/$SGE_CELL/common
@@ -26,29 +30,11 @@ trap 'rm -rf "$WORK"' EXIT
 
 log() { echo "sge: $*" >&2; }
 
-install_packages() {
-    if [ -x /usr/sbin/sge_qmaster ] && [ -x /usr/sbin/sge_execd ] && command -v qsub >/dev/null; then
-        return
-    fi
-    log "installing gridengine-master gridengine-exec gridengine-client"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -q -o DPkg::Lock::Timeout=600 \
-        gridengine-master gridengine-exec gridengine-client >/dev/null
-}
-
-ensure_user() {
-    if ! id "$TEST_USER" >/dev/null 2>&1; then
-        log "creating user $TEST_USER"
-        useradd -m -s /bin/bash "$TEST_USER"
-    fi
-}
-
 healthy() {
     # The cell is usable when the qmaster answers and all.q has an execd behind it.
     qstat -g c 2>/dev/null | grep -q '^all\.q ' || return 1
     [ "$(qconf -sq all.q 2>/dev/null | awk '$1 == "slots" {print $2}')" != "" ] || return 1
-    qhost 2>/dev/null | awk 'NR > 3 && $1 == "localhost" && $4 != "-" {found = 1} END {exit !found}'
+    qhost 2>/dev/null | awk 'NR > 3 && $1 == "localhost" && $7 != "-" {found = 1} END {exit !found}'
 }
 
 write_cell_files() {
@@ -68,6 +54,12 @@ start_qmaster() {
     if qstat -g c >/dev/null 2>&1; then
         return
     fi
+    for port in 6444 6445; do
+        if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+            log "port $port is taken by another program; Grid Engine needs it (see /etc/services)"
+            exit 1
+        fi
+    done
     log "starting sge_qmaster"
     /usr/sbin/sge_qmaster
     i=0
@@ -154,7 +146,7 @@ CONF
 }
 
 start_execd() {
-    if qhost 2>/dev/null | awk 'NR > 3 && $1 == "localhost" && $4 != "-" {found = 1} END {exit !found}'; then
+    if qhost 2>/dev/null | awk 'NR > 3 && $1 == "localhost" && $7 != "-" {found = 1} END {exit !found}'; then
         return
     fi
     if ! pgrep -x sge_execd >/dev/null; then
@@ -169,8 +161,6 @@ start_execd() {
     done
 }
 
-install_packages
-ensure_user
 if qstat -g c >/dev/null 2>&1; then
     log "reusing the running qmaster"
 else
@@ -182,14 +172,4 @@ fi
 configure_cluster
 start_execd
 
-if [ -n "${SGE_ENV_OUT:-}" ]; then
-    {
-        echo "HPCKIT_SGE_ROOT=$SGE_ROOT"
-        echo "HPCKIT_SGE_CELL=$SGE_CELL"
-        echo "HPCKIT_SGE_USER=$TEST_USER"
-        echo "HPCKIT_SGE_QUEUE=all.q"
-        echo "HPCKIT_SGE_PE=$PE"
-        echo "HPCKIT_SGE_SLOTS=$SLOTS"
-    } >> "$SGE_ENV_OUT"
-fi
 log "ready: queue all.q ($SLOTS slots), parallel environment $PE"

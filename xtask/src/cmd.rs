@@ -5,12 +5,14 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-/// The workspace root, fixed when xtask is compiled (each git worktree builds its own xtask).
+/// The workspace root: the parent of xtask's manifest dir, which `cargo run` sets at run
+/// time. Read at run time, not compile time: git worktrees sharing one target dir may run
+/// an xtask binary that was compiled in another worktree.
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
 }
 
 /// `program arg...` as one line for messages (not for a shell).

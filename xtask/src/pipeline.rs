@@ -77,17 +77,27 @@ fn has_nextest() -> bool {
     cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
-/// Runs the tests of the given packages (default members when empty).
-fn run_tests(packages: &[&str], env_file: Option<&Path>) -> Result<()> {
+/// Which packages a test step covers.
+enum Scope {
+    /// Every workspace member but `itests` (unit tests need no services).
+    Unit,
+    /// Only `itests` (needs the services env file).
+    Integration,
+}
+
+/// Runs tests with nextest when installed (one process per test, parallel), else cargo test.
+fn run_tests(scope: Scope, env_file: Option<&Path>, extra: &[String]) -> Result<()> {
     let mut cmd = cargo();
     if has_nextest() {
         cmd.args(["nextest", "run", "--no-fail-fast"]);
     } else {
         cmd.args(["test", "--no-fail-fast"]);
     }
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
+    match scope {
+        Scope::Unit => cmd.args(["--workspace", "--exclude", "itests"]),
+        Scope::Integration => cmd.args(["-p", "itests"]),
+    };
+    cmd.args(extra);
     if let Some(env_file) = env_file {
         cmd.env("HPCKIT_SERVICES_ENV", env_file);
     }
@@ -133,8 +143,9 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
                 "warnings",
             ]))
         }),
-        ("unit tests (default members)", &|| run_tests(&[], None)),
-        ("doc tests (default members)", &|| cmd::run(cargo().args(["test", "--doc"]))),
+        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
+        // nextest does not run doc tests; the crate READMEs are doc-tested here.
+        ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),
     ];
     for (name, step) in steps {
         if go_on || !args.fail_fast {
@@ -142,14 +153,13 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         }
     }
     if go_on || !args.fail_fast {
-        let mut env_file = None;
-        let up = report.run("services up (all)", || {
-            env_file = Some(services::up(&[])?);
-            Ok(())
+        // Integration tests run even when some service failed: tests of the services that
+        // run still count, and those of the failed one fail loudly with the xtask hint.
+        report.run("services up (all)", || services::up(&[]).map(|_| ()));
+        let env_file = services::env_file_path();
+        report.run("integration tests (itests)", || {
+            run_tests(Scope::Integration, Some(&env_file), &[])
         });
-        if let (true, Some(env_file)) = (up, env_file) {
-            report.run("integration tests (itests)", || run_tests(&["itests"], Some(&env_file)));
-        }
         if !args.keep_services {
             // Also after a failure: a CI machine must not keep daemons or namespaces.
             report.run("services down", || services::down(&[]));
@@ -158,6 +168,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     report.print();
     println!("wall time {:.1} min", started.elapsed().as_secs_f64() / 60.0);
     let failed = report.failed();
+    println!("steps: {} passed, {} failed", report.steps.len() - failed.len(), failed.len());
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));
     }
@@ -165,11 +176,14 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 }
 
 /// `cargo xtask itest [names]`.
-pub(crate) fn itest(names: &[String], down: bool) -> Result<()> {
-    let env_file = services::up(names)?;
-    let result = run_tests(&["itests"], Some(&env_file));
+pub(crate) fn itest(names: &[String], down: bool, test_args: &[String]) -> Result<()> {
+    let up = services::up(names);
+    if let Err(err) = &up {
+        eprintln!("error: {err:#}\nrunning the integration tests anyway");
+    }
+    let tests = run_tests(Scope::Integration, Some(&services::env_file_path()), test_args);
     if down {
         services::down(names)?;
     }
-    result
+    up.and(tests)
 }

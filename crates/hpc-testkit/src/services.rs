@@ -40,12 +40,17 @@ pub struct ServiceEnv {
 }
 
 /// The default env file location: `$HPCKIT_SERVICES_ENV`, else `.services/services.env`
-/// in the workspace root.
+/// in the workspace root (two levels above the running test's crate, whose directory
+/// cargo and nextest pass at run time in `CARGO_MANIFEST_DIR`; read at run time because
+/// worktrees sharing a target dir may run a test binary built in another worktree).
 pub fn default_path() -> PathBuf {
-    match std::env::var_os(ENV_FILE_VAR) {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.services/services.env"),
+    if let Some(path) = std::env::var_os(ENV_FILE_VAR) {
+        return PathBuf::from(path);
     }
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    crate_dir.join("../../.services/services.env")
 }
 
 /// Loads the env file and returns the named service; panics with the xtask hint when

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hpc_core::{Error, JobDescription, JobState, Scheduler};
-use hpc_exec::{Command, Executor, LocalExecutor};
+use hpc_exec::{Executor, LocalExecutor};
 use sched_adaptors::sge::{SgeScheduler, SgeSettings};
-
-const UP: &str = "Grid Engine is not running: start it with `cargo xtask services up sge`";
 
 struct Fixture {
     sched: SgeScheduler,
@@ -20,31 +18,20 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    let sge = hpc_testkit::services::require("sge");
     let mut settings = SgeSettings::default();
-    settings.env.insert("SGE_ROOT".into(), "/var/lib/gridengine".into());
-    settings.env.insert("SGE_CELL".into(), "default".into());
-    settings.parallel_environment = Some("smp".into());
+    settings.env.insert("SGE_ROOT".into(), sge.var("HPCKIT_SGE_ROOT").into());
+    settings.env.insert("SGE_CELL".into(), sge.var("HPCKIT_SGE_CELL").into());
+    settings.parallel_environment = Some(sge.var("HPCKIT_SGE_PE").into());
     settings.poll.poll_interval = Duration::from_millis(200);
     settings.poll.accounting_grace = Duration::from_secs(20);
-    let passwd = std::fs::read_to_string("/etc/passwd").expect(UP);
-    let line = passwd.lines().find(|l| l.starts_with("hpctest:")).expect(UP);
-    let f: Vec<&str> = line.split(':').collect();
-    let (uid, gid): (u32, u32) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+    let uid: u32 = sge.var("HPCKIT_SGE_UID").parse().unwrap();
+    let gid: u32 = sge.var("HPCKIT_SGE_GID").parse().unwrap();
     let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
     let dir = tempfile::Builder::new().prefix("hpckit-sge-").tempdir_in("/tmp").unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
         .unwrap();
     let sched = SgeScheduler::new(exec.clone(), settings).unwrap();
-    let probe = exec
-        .run(
-            &Command::new("qstat")
-                .arg("-g")
-                .arg("c")
-                .env("SGE_ROOT", "/var/lib/gridengine")
-                .env("SGE_CELL", "default"),
-        )
-        .await;
-    assert!(matches!(&probe, Ok(o) if o.status.success()), "{UP}: {probe:?}");
     Fixture { sched, exec, dir }
 }
 

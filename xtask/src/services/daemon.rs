@@ -13,7 +13,7 @@ use crate::cmd;
 
 pub(crate) fn spawn(state_dir: &Path, label: &str, command: &mut Command) -> Result<u32> {
     let out = fs::File::create(state_dir.join(format!("{label}.out")))?;
-    let child = command
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)
@@ -24,6 +24,21 @@ pub(crate) fn spawn(state_dir: &Path, label: &str, command: &mut Command) -> Res
         .with_context(|| format!("cannot start `{}`", cmd::display(command)))?;
     let pid = child.id();
     fs::write(state_dir.join(format!("{label}.pid")), format!("{pid}\n"))?;
+    // Until the child has exec'd, /proc shows xtask's own command line and `is_ours`
+    // would call the daemon dead; wait for the exec (or an early exit).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    if let Some(raw) = Pid::from_raw(pid as i32) {
+        while !is_ours(raw, state_dir) && Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                bail!(
+                    "`{}` exited at once; see {}",
+                    cmd::display(command),
+                    state_dir.join(format!("{label}.out")).display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     Ok(pid)
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses part of the fixture")]
 
+pub(crate) mod cases;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,9 +15,7 @@ use sched_adaptors::slurm::{Accounting, SlurmScheduler, SlurmSettings};
 /// The variables of a running service; panics naming the xtask command when
 /// the service is not up.
 pub(crate) fn service_var(service: &str, key: &str) -> String {
-    // TEMP until hpc_testkit::services lands.
-    std::env::var(key)
-        .unwrap_or_else(|_| panic!("{key} missing: run `cargo xtask services up {service}`"))
+    hpc_testkit::services::require(service).var(key).to_owned()
 }
 
 /// Env-file prefix of each service's keys.

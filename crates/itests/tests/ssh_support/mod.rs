@@ -2,7 +2,6 @@
 //! services env file, and executors connected to them.
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -12,16 +11,12 @@ use hpc_exec::ssh::{SshExecutor, SshOptions};
 /// The sshd service as `cargo xtask services up sshd` describes it.
 #[derive(Debug, Clone)]
 pub struct SshEnv {
-    vars: HashMap<String, String>,
+    svc: hpc_testkit::services::ServiceEnv,
 }
 
 impl SshEnv {
     pub fn get(&self, key: &str) -> String {
-        self.vars.get(key).cloned().unwrap_or_else(|| {
-            panic!(
-                "{key} is not set: the sshd service is not up; run `cargo xtask services up sshd`"
-            )
-        })
+        self.svc.var(key).to_owned()
     }
     pub fn host(&self) -> String {
         self.get("HPCKIT_SSH_HOST")
@@ -72,32 +67,8 @@ impl SshEnv {
     }
 }
 
-fn env_file() -> PathBuf {
-    match std::env::var_os("HPCKIT_SERVICES_ENV") {
-        Some(p) => p.into(),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.services/services.env"),
-    }
-}
-
 /// The sshd endpoints; panics naming `cargo xtask services up sshd` when absent.
 pub fn ssh_env() -> SshEnv {
     static ENV: OnceLock<SshEnv> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let path = env_file();
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot read the services env file {} ({e}): run `cargo xtask services up sshd`",
-                path.display()
-            )
-        });
-        let vars: HashMap<String, String> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .collect();
-        let env = SshEnv { vars };
-        env.get("HPCKIT_SSH_HOST");
-        env
-    })
-    .clone()
+    ENV.get_or_init(|| SshEnv { svc: hpc_testkit::services::require("sshd") }).clone()
 }
