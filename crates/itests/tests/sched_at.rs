@@ -2,8 +2,6 @@
 //! the ordinary test user: locally through `LocalExecutor::as_user` and over
 //! SSH (`cargo xtask services up sshd`).
 
-#[path = "slurm_fixture/mod.rs"]
-mod slurm_fixture;
 #[path = "ssh_support/mod.rs"]
 mod ssh_support;
 
@@ -43,7 +41,13 @@ fn fixture(exec: Arc<dyn Executor>, uid: u32, gid: u32, label: &str) -> Fixture 
 
 fn user() -> (u32, u32) {
     let user = hpc_testkit::services::require("at").var("HPCKIT_AT_USER").to_owned();
-    slurm_fixture::user_ids(&user)
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd
+        .lines()
+        .find(|l| l.split(':').next() == Some(user.as_str()))
+        .unwrap_or_else(|| panic!("no user {user}: run `cargo xtask services up at`"));
+    let f: Vec<&str> = line.split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
 
 async fn local() -> Fixture {
