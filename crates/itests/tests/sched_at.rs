@@ -31,9 +31,11 @@ fn fixture(exec: Arc<dyn Executor>, uid: u32, gid: u32, label: &str) -> Fixture 
     let dir = std::env::temp_dir().join(format!("hpckit-itest-at-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-    let mut settings = AtSettings::default();
-    settings.state_dir = dir.join("state").to_string_lossy().into_owned();
-    settings.default_workdir = Some(dir.to_string_lossy().into_owned());
+    let mut settings = AtSettings {
+        state_dir: dir.join("state").to_string_lossy().into_owned(),
+        default_workdir: Some(dir.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
     settings.poll.max_poll_interval = Duration::from_secs(1);
     let sched = AtScheduler::new(exec, settings, label).unwrap();
     Fixture { sched, dir, uid, gid }
