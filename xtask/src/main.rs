@@ -39,6 +39,9 @@ enum Command {
         /// Stop the services afterwards.
         #[arg(long)]
         down: bool,
+        /// Passed to the test runner after `--` (e.g. `-- --test sshd_smoke`).
+        #[arg(last = true)]
+        test_args: Vec<String>,
     },
     /// Everything CI runs: fmt, clippy, unit tests, services up, integration tests, services down.
     Test(pipeline::TestArgs),
@@ -56,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Services { action, backend } => services::run(action, backend),
-        Command::Itest { names, down } => pipeline::itest(&names, down),
+        Command::Itest { names, down, test_args } => pipeline::itest(&names, down, &test_args),
         Command::Test(args) => pipeline::test(&args),
         Command::Bench { name, args } => bench::run(&name, &args),
     };

@@ -86,7 +86,7 @@ enum Scope {
 }
 
 /// Runs tests with nextest when installed (one process per test, parallel), else cargo test.
-fn run_tests(scope: Scope, env_file: Option<&Path>) -> Result<()> {
+fn run_tests(scope: Scope, env_file: Option<&Path>, extra: &[String]) -> Result<()> {
     let mut cmd = cargo();
     if has_nextest() {
         cmd.args(["nextest", "run", "--no-fail-fast"]);
@@ -97,6 +97,7 @@ fn run_tests(scope: Scope, env_file: Option<&Path>) -> Result<()> {
         Scope::Unit => cmd.args(["--workspace", "--exclude", "itests"]),
         Scope::Integration => cmd.args(["-p", "itests"]),
     };
+    cmd.args(extra);
     if let Some(env_file) = env_file {
         cmd.env("HPCKIT_SERVICES_ENV", env_file);
     }
@@ -142,11 +143,9 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
                 "warnings",
             ]))
         }),
-        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None)),
+        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
-        ("doc tests", &|| {
-            cmd::run(cargo().args(["test", "--doc", "--workspace", "--exclude", "itests"]))
-        }),
+        ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),
     ];
     for (name, step) in steps {
         if go_on || !args.fail_fast {
@@ -154,16 +153,13 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         }
     }
     if go_on || !args.fail_fast {
-        let mut env_file = None;
-        let up = report.run("services up (all)", || {
-            env_file = Some(services::up(&[])?);
-            Ok(())
+        // Integration tests run even when some service failed: tests of the services that
+        // run still count, and those of the failed one fail loudly with the xtask hint.
+        report.run("services up (all)", || services::up(&[]).map(|_| ()));
+        let env_file = services::env_file_path();
+        report.run("integration tests (itests)", || {
+            run_tests(Scope::Integration, Some(&env_file), &[])
         });
-        if let (true, Some(env_file)) = (up, env_file) {
-            report.run("integration tests (itests)", || {
-                run_tests(Scope::Integration, Some(&env_file))
-            });
-        }
         if !args.keep_services {
             // Also after a failure: a CI machine must not keep daemons or namespaces.
             report.run("services down", || services::down(&[]));
@@ -180,11 +176,14 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 }
 
 /// `cargo xtask itest [names]`.
-pub(crate) fn itest(names: &[String], down: bool) -> Result<()> {
-    let env_file = services::up(names)?;
-    let result = run_tests(Scope::Integration, Some(&env_file));
+pub(crate) fn itest(names: &[String], down: bool, test_args: &[String]) -> Result<()> {
+    let up = services::up(names);
+    if let Err(err) = &up {
+        eprintln!("error: {err:#}\nrunning the integration tests anyway");
+    }
+    let tests = run_tests(Scope::Integration, Some(&services::env_file_path()), test_args);
     if down {
         services::down(names)?;
     }
-    result
+    up.and(tests)
 }

@@ -17,6 +17,7 @@ pub mod sftp;
 #[cfg(feature = "webdav")]
 pub mod webdav;
 
+pub use copy::{CopyOptions, CopyReport, SymlinkPolicy, copy};
 pub use local::LocalFileSystem;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,19 +1,4 @@
-//! Run commands on this host or on a remote one.
-//!
-//! [`Executor`] is the one way hpckit starts a process: [`LocalExecutor`] here,
-//! `SshExecutor` on a remote host. Argument vectors become a remote command
-//! line only through [`quote::command_line`], which a property test checks
-//! against a real `/bin/sh` over a real sshd.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> hpc_core::Result<()> {
-//! use hpc_exec::{Command, Executor, LocalExecutor};
-//!
-//! let out = LocalExecutor::new().run(&Command::new("echo").arg("it's here")).await?;
-//! assert_eq!(out.stdout, b"it's here\n");
-//! assert!(out.status.success());
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod command;

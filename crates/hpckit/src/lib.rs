@@ -15,4 +15,5 @@ pub use hpc_core::{
 mod filesystem;
 mod scheduler;
 
+pub use filesystem::{FILESYSTEM_SCHEMES, FsUrl, open_filesystem, open_location};
 pub use scheduler::{SCHEDULER_SCHEMES, executor_for, open_scheduler};

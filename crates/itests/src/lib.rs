@@ -1,1 +1,2 @@
-//! Integration tests live in `tests/`; they read the env file written by `cargo xtask services up`.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]

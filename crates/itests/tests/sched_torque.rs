@@ -24,8 +24,8 @@ fn user() -> (u32, u32) {
 }
 
 fn scheduler(bin: &str) -> TorqueScheduler {
-    let mut settings = TorqueSettings::default();
-    settings.commands = TorqueCommands::in_dir(bin);
+    let mut settings =
+        TorqueSettings { commands: TorqueCommands::in_dir(bin), ..TorqueSettings::default() };
     settings.poll.poll_interval = Duration::from_millis(100);
     let (uid, gid) = user();
     let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));

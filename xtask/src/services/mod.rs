@@ -16,6 +16,7 @@ mod envfile;
 mod lock;
 mod netns;
 mod ports;
+mod s3;
 mod sge;
 mod slurm;
 mod sshd;
@@ -38,6 +39,7 @@ pub(crate) use envfile::EnvVars;
 pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sshd::Sshd,
     &webdav::Webdav,
+    &s3::S3,
     &slurm::SLURM,
     &slurm::SLURM_ACCT,
     &at::AT,
@@ -263,58 +265,71 @@ fn context<'a>(service: &dyn Service, reserved: &'a mut BTreeSet<u16>) -> Result
 }
 
 /// Starts the named services (all when empty); returns the env file path.
+/// A service that fails does not stop the others: the env file lists those that run,
+/// and the error names every one that failed (their tests then fail loudly).
 pub(crate) fn up(names: &[String]) -> Result<PathBuf> {
     let services = lookup(names)?;
     let _lock = lock::machine_lock()?;
     let mut reserved = BTreeSet::new();
+    let mut failures = Vec::new();
     for service in services {
-        let started = Instant::now();
-        let mut ctx = context(service, &mut reserved)?;
-        let env_path = ctx.state_dir.join("service.env");
-        if let Ok(env) = EnvVars::read(&env_path)
-            && service.health(&ctx, &env).is_ok()
-        {
-            println!("{}: already running, reused", service.name());
-            continue;
+        if let Err(err) = up_one(service, &mut reserved) {
+            eprintln!("{}: FAILED: {err:#}", service.name());
+            failures.push(format!("{err:#}"));
         }
-        let _ = fs::remove_file(&env_path);
-        service
-            .stop(&ctx)
-            .with_context(|| format!("{}: cannot clear a previous instance", service.name()))?;
-        if service.needs_root() && !system::is_root() {
-            let missing =
-                system::missing_debian_packages(&required_packages(&[service.name().into()])?);
-            bail!(
-                "{} must be provisioned as root (users, /etc, network namespaces); run `sudo cargo xtask services up {}`{}",
-                service.name(),
-                service.name(),
-                if missing.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (missing Debian packages: {})", missing.join(" "))
-                }
-            );
-        }
-        service
-            .provision(&mut ctx)
-            .with_context(|| format!("{}: provisioning failed", service.name()))?;
-        let env = match start_and_wait(service, &mut ctx) {
-            Ok(env) => env,
-            Err(err) => {
-                let _ = service.stop(&ctx);
-                return Err(err.context(format!(
-                    "{}: could not start (state, logs: {})",
-                    service.name(),
-                    ctx.state_dir.display()
-                )));
-            }
-        };
-        env.write(&env_path)?;
-        println!("{}: up in {:.1} s", service.name(), started.elapsed().as_secs_f64());
     }
     let path = write_env_file()?;
     println!("env file: {}", path.display());
+    if !failures.is_empty() {
+        bail!("{} service(s) did not start:\n{}", failures.len(), failures.join("\n"));
+    }
     Ok(path)
+}
+
+fn up_one(service: &dyn Service, reserved: &mut BTreeSet<u16>) -> Result<()> {
+    let started = Instant::now();
+    let mut ctx = context(service, reserved)?;
+    let env_path = ctx.state_dir.join("service.env");
+    if let Ok(env) = EnvVars::read(&env_path)
+        && service.health(&ctx, &env).is_ok()
+    {
+        println!("{}: already running, reused", service.name());
+        return Ok(());
+    }
+    let _ = fs::remove_file(&env_path);
+    service
+        .stop(&ctx)
+        .with_context(|| format!("{}: cannot clear a previous instance", service.name()))?;
+    if service.needs_root() && !system::is_root() {
+        let missing =
+            system::missing_debian_packages(&required_packages(&[service.name().into()])?);
+        bail!(
+            "{name} must be provisioned as root (users, /etc, network namespaces); run `sudo cargo xtask services up {name}`{}",
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!(" (missing Debian packages: {})", missing.join(" "))
+            },
+            name = service.name(),
+        );
+    }
+    service
+        .provision(&mut ctx)
+        .with_context(|| format!("{}: provisioning failed", service.name()))?;
+    let env = match start_and_wait(service, &mut ctx) {
+        Ok(env) => env,
+        Err(err) => {
+            let _ = service.stop(&ctx);
+            return Err(err.context(format!(
+                "{}: could not start (state, logs: {})",
+                service.name(),
+                ctx.state_dir.display()
+            )));
+        }
+    };
+    env.write(&env_path)?;
+    println!("{}: up in {:.1} s", service.name(), started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn start_and_wait(service: &dyn Service, ctx: &mut Ctx<'_>) -> Result<EnvVars> {

@@ -18,10 +18,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use hpc_auth::CredentialMap;
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities, Path,
-    PathAttributes, Result,
+    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
+    Location, Path, PathAttributes, Result,
 };
+use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Command, Executor};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::rawsession::Limits;
@@ -175,6 +177,40 @@ impl SftpFileSystem {
             ext,
             exec,
         })
+    }
+
+    /// Connect to `sftp://[user@]host[:port][/dir][?in_flight=N&chunk=BYTES]`
+    /// (jump hosts with ` via:` as everywhere) over the shared SSH connection
+    /// of `hpc-exec`: a scheduler on the same host uses the same connection.
+    /// The path, if any, becomes the working directory (`/~/x` is `x` below
+    /// the login directory).
+    pub async fn connect(location: &Location, creds: &CredentialMap) -> Result<Self> {
+        let ssh = SshExecutor::shared(SshOptions::from_location(location)?, creds).await?;
+        let stream = ssh.open_subsystem("sftp").await?;
+        let mut tuning = SftpTuning::default();
+        let bad = |k: &str, v: &str| Error::InvalidLocation {
+            location: location.to_string(),
+            reason: format!("{k}={v:?} is not a positive number"),
+        };
+        if let Some(v) = location.param("in_flight") {
+            tuning.in_flight =
+                v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("in_flight", v))?;
+        }
+        if let Some(v) = location.param("chunk") {
+            tuning.chunk = v.parse().ok().filter(|n| *n >= 512).ok_or_else(|| bad("chunk", v))?;
+        }
+        let host = match location.port {
+            Some(p) => format!("{}:{p}", location.host.as_deref().unwrap_or("")),
+            None => location.host.clone().unwrap_or_default(),
+        };
+        let working_directory = location.path.as_deref().filter(|p| *p != "/").map(|p| {
+            p.strip_prefix("/~/").or_else(|| (p == "/~").then_some("")).unwrap_or(p).to_owned()
+        });
+        let mut shown = location.clone();
+        shown.query.clear();
+        let opts = SftpOptions { location: shown.to_string(), host, working_directory, tuning };
+        let exec: Arc<dyn Executor> = Arc::new(ssh);
+        Self::from_stream(stream, opts, Some(exec)).await
     }
 
     fn abs(&self, p: &Path) -> Path {

@@ -6,7 +6,7 @@
 //! first `Host` applying to every host, the first value winning (except
 //! `IdentityFile`, which accumulates), and `Include` (relative to `~/.ssh`,
 //! `*` allowed in the file name). `Match` blocks other than `Match all` are
-//! skipped. Everything else is ignored. See ADR 0101 for why this is not
+//! skipped. Everything else is ignored. See ADR 0102 for why this is not
 //! russh-config.
 
 use std::path::{Path, PathBuf};

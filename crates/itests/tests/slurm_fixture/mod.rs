@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses part of the fixture")]
 
+pub(crate) mod cases;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,308 @@
+//! Copying one file (or link): mode handling, atomic replace, resume, verify.
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use hpc_core::{
+    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, Error, FileSystem, Path,
+    PathAttributes, Result,
+};
+
+use super::progress::{FileOutcome, Tracker};
+use super::{CopyOptions, Hasher, ResumeCheck, SymlinkPolicy, same_fs};
+use crate::temp_sibling;
+
+pub(super) struct FileJob {
+    src: Arc<dyn FileSystem>,
+    dst: Arc<dyn FileSystem>,
+    entry: PathAttributes,
+    target: Path,
+    opts: CopyOptions,
+    tracker: Arc<Tracker>,
+}
+
+impl FileJob {
+    pub(super) fn new(
+        src: &Arc<dyn FileSystem>,
+        dst: &Arc<dyn FileSystem>,
+        entry: PathAttributes,
+        target: Path,
+        opts: &CopyOptions,
+        tracker: &Arc<Tracker>,
+    ) -> Self {
+        FileJob {
+            src: src.clone(),
+            dst: dst.clone(),
+            entry,
+            target,
+            opts: opts.clone(),
+            tracker: tracker.clone(),
+        }
+    }
+
+    /// Copy and report the outcome and whether a checksum was compared.
+    pub(super) async fn run(self) -> Result<(FileOutcome, bool)> {
+        let cancel = self.opts.cancel.clone();
+        let path = self.entry.path.clone();
+        let r = tokio::select! {
+            r = self.run_inner() => r?,
+            () = cancel.cancelled() => return Err(Error::Cancelled(format!("copy of {path}"))),
+        };
+        Ok(r)
+    }
+
+    async fn run_inner(&self) -> Result<(FileOutcome, bool)> {
+        let r = match self.entry.kind {
+            EntryKind::Symlink if self.opts.symlinks != SymlinkPolicy::Follow => self.link().await,
+            EntryKind::Directory => {
+                Err(Error::InvalidInput(format!("{} is a directory", self.entry.path)))
+            }
+            EntryKind::Other => Ok((FileOutcome::SkippedOther, false)),
+            _ => self.file().await,
+        }?;
+        self.tracker.finished(&self.entry.path, r.0);
+        Ok(r)
+    }
+
+    async fn existing(&self) -> Result<Option<PathAttributes>> {
+        match self.dst.attributes(&self.target).await {
+            Ok(a) => Ok(Some(a)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn link(&self) -> Result<(FileOutcome, bool)> {
+        let can = self.src.capabilities().can_read_symboliclinks
+            && self.dst.capabilities().can_create_symboliclinks;
+        if self.opts.symlinks == SymlinkPolicy::Skip || !can {
+            return Ok((FileOutcome::SkippedLink, false));
+        }
+        let target_text = self.src.read_symbolic_link(&self.entry.path).await?;
+        if let Some(old) = self.existing().await? {
+            match self.opts.mode {
+                CopyMode::Create => {
+                    return Err(Error::AlreadyExists { path: self.target.to_string() });
+                }
+                CopyMode::Ignore => return Ok((FileOutcome::SkippedExisting, false)),
+                CopyMode::Replace | CopyMode::Resume => {
+                    if old.is_directory() {
+                        return Err(Error::AlreadyExists { path: self.target.to_string() });
+                    }
+                    self.dst.delete(&self.target, false).await?;
+                }
+            }
+        }
+        self.dst.create_symbolic_link(&self.target, &target_text).await?;
+        Ok((FileOutcome::Linked, false))
+    }
+
+    async fn file(&self) -> Result<(FileOutcome, bool)> {
+        let size = if self.entry.kind == EntryKind::Symlink {
+            // Follow: the size of what the link points to, by reading it.
+            match self.src.read(&self.entry.path, ByteRange { offset: 0, len: Some(0) }).await {
+                Ok(_) => None,
+                Err(_) => return Ok((FileOutcome::SkippedLink, false)),
+            }
+        } else {
+            Some(self.entry.size)
+        };
+        let existing = self.existing().await?;
+        if existing.as_ref().is_some_and(PathAttributes::is_directory) {
+            return Err(Error::AlreadyExists { path: self.target.to_string() });
+        }
+        let exists = existing.is_some();
+        match self.opts.mode {
+            CopyMode::Create if exists => {
+                Err(Error::AlreadyExists { path: self.target.to_string() })
+            }
+            CopyMode::Ignore if exists => Ok((FileOutcome::SkippedExisting, false)),
+            CopyMode::Resume => match (existing, size) {
+                (Some(old), Some(size)) => self.resume(old.size, size).await,
+                (None, Some(size)) if self.dst.capabilities().can_append => {
+                    self.dst.create_file(&self.target).await?;
+                    self.append_from(0, size).await.map(|v| (FileOutcome::Copied, v))
+                }
+                _ => self.replace(size).await,
+            },
+            _ => self.replace(size).await,
+        }
+    }
+
+    /// Continue a partial target of `have` bytes, or start over when it is
+    /// not a prefix of the source.
+    async fn resume(&self, have: u64, size: u64) -> Result<(FileOutcome, bool)> {
+        let appendable = self.dst.capabilities().can_append;
+        if have <= size && self.prefix_matches(have).await? {
+            if have == size {
+                let verified = self.opts.verify && self.verify(&self.target, None).await?;
+                return Ok((FileOutcome::AlreadyComplete, verified));
+            }
+            if appendable {
+                let verified = self.append_from(have, size).await?;
+                return Ok((FileOutcome::Resumed, verified));
+            }
+        }
+        tracing::info!(target = %self.target, have, size, "target is not a prefix of the source; copying it again");
+        self.replace(Some(size)).await
+    }
+
+    /// Whether the target's first `have` bytes match the source's.
+    async fn prefix_matches(&self, have: u64) -> Result<bool> {
+        let window = match self.opts.resume_check {
+            ResumeCheck::SizeOnly => return Ok(true),
+            ResumeCheck::Tail(n) => n.min(have),
+            ResumeCheck::Full => have,
+        };
+        if window == 0 {
+            return Ok(true);
+        }
+        let range = ByteRange { offset: have - window, len: Some(window) };
+        let (a, b) = tokio::try_join!(
+            digest(self.src.read(&self.entry.path, range).await?, None),
+            digest(self.dst.read(&self.target, range).await?, None),
+        )?;
+        Ok(a.0 == b.0 && a.1 == window && b.1 == window)
+    }
+
+    async fn append_from(&self, offset: u64, size: u64) -> Result<bool> {
+        self.tracker.started(&self.entry.path, size);
+        let data = self.src.read(&self.entry.path, ByteRange::from(offset)).await?;
+        let (stream, _hash) = self.instrument(data, false);
+        self.dst.append(&self.target, stream).await?;
+        let now = self.dst.attributes(&self.target).await?.size;
+        if now != size {
+            return Err(Error::InvalidInput(format!(
+                "{} has {now} bytes after resuming, the source {size}; run the copy again",
+                self.target
+            )));
+        }
+        Ok(self.opts.verify && self.verify(&self.target, None).await?)
+    }
+
+    /// Transfer the whole file; where the target exists and can rename, via
+    /// a hidden sibling renamed over it only when complete (and verified).
+    async fn replace(&self, size: Option<u64>) -> Result<(FileOutcome, bool)> {
+        if self.opts.server_side
+            && same_fs(&self.src, &self.dst)
+            && self.src.capabilities().supports_server_side_copy
+            && self.entry.kind == EntryKind::File
+        {
+            self.tracker.started(&self.entry.path, self.entry.size);
+            self.src.copy_server_side(&self.entry.path, &self.target).await?;
+            let verified = self.opts.verify && self.verify(&self.target, None).await?;
+            return Ok((FileOutcome::CopiedServerSide, verified));
+        }
+        let exists = self.existing().await?.is_some();
+        let staged = exists && self.dst.capabilities().supports_rename;
+        let tmp = if staged { Some(temp_sibling(&self.target, "copy")?) } else { None };
+        let sink_path = tmp.as_ref().unwrap_or(&self.target);
+        let result = async {
+            let hash = self.transfer(sink_path, size).await?;
+            let verified = self.opts.verify && self.verify(sink_path, hash).await?;
+            if let Some(tmp) = &tmp {
+                self.dst.rename_replacing(tmp, &self.target).await?;
+            }
+            Ok(verified)
+        }
+        .await;
+        match result {
+            Ok(v) => Ok((FileOutcome::Copied, v)),
+            Err(e) => {
+                if let Some(tmp) = &tmp {
+                    let _ = self.dst.delete(tmp, false).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Move the data; returns the source's SHA-256 computed on the way when verifying.
+    async fn transfer(&self, to: &Path, size: Option<u64>) -> Result<Option<String>> {
+        self.tracker.started(&self.entry.path, size.unwrap_or(0));
+        let data = self.src.read(&self.entry.path, ByteRange::ALL).await?;
+        let (stream, hash) = self.instrument(data, self.opts.verify);
+        let written = self.dst.write(to, stream, size).await?;
+        if let Some(size) = size
+            && written != size
+        {
+            return Err(Error::InvalidInput(format!(
+                "{} changed during the copy: {written} bytes read, {size} expected",
+                self.entry.path
+            )));
+        }
+        let hash = hash.lock().map(|mut h| h.take().map(Hasher::finish)).unwrap_or(None);
+        Ok(hash)
+    }
+
+    /// Count bytes for progress, hash when asked, and stop on cancel.
+    fn instrument(&self, data: ByteStream, hash: bool) -> (ByteStream, Arc<Mutex<Option<Hasher>>>) {
+        let hasher = Arc::new(Mutex::new(hash.then(|| Hasher::new(ChecksumAlgorithm::Sha256))));
+        let (h, tracker, cancel) = (hasher.clone(), self.tracker.clone(), self.opts.cancel.clone());
+        let path = self.entry.path.clone();
+        let stream = data
+            .map(move |chunk| {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled(format!("copy of {path}")));
+                }
+                let chunk = chunk?;
+                if let Ok(mut g) = h.lock()
+                    && let Some(h) = g.as_mut()
+                {
+                    h.update(&chunk);
+                }
+                tracker.add_bytes(chunk.len() as u64);
+                Ok(chunk)
+            })
+            .boxed();
+        (stream, hasher)
+    }
+
+    /// Compare SHA-256 of the source and of `written` (the target or its
+    /// staging sibling). `source_hash` is the digest taken during the transfer.
+    async fn verify(&self, written: &Path, source_hash: Option<String>) -> Result<bool> {
+        let (a, b) = tokio::try_join!(
+            async {
+                match source_hash {
+                    Some(h) => Ok(h),
+                    None => sha256_of(&*self.src, &self.entry.path).await,
+                }
+            },
+            sha256_of(&*self.dst, written),
+        )?;
+        if a != b {
+            return Err(Error::Remote {
+                service: "copy".into(),
+                status: None,
+                message: format!(
+                    "checksum mismatch: {} has SHA-256 {a}, {} has {b}",
+                    self.entry.path, self.target
+                ),
+            });
+        }
+        Ok(true)
+    }
+}
+
+/// SHA-256 where the file lives if the adaptor can, else by reading it.
+async fn sha256_of(fs: &dyn FileSystem, path: &Path) -> Result<String> {
+    if let Some(h) = fs.checksum(path, ChecksumAlgorithm::Sha256).await? {
+        return Ok(h);
+    }
+    Ok(digest(fs.read(path, ByteRange::ALL).await?, None).await?.0)
+}
+
+/// SHA-256 (or `algorithm`) of a stream and its length.
+async fn digest(
+    mut data: ByteStream,
+    algorithm: Option<ChecksumAlgorithm>,
+) -> Result<(String, u64)> {
+    let mut h = Hasher::new(algorithm.unwrap_or(ChecksumAlgorithm::Sha256));
+    let mut n = 0u64;
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk?;
+        n += chunk.len() as u64;
+        h.update(&chunk);
+    }
+    Ok((h.finish(), n))
+}
