@@ -20,6 +20,7 @@ mod s3;
 mod sge;
 mod slurm;
 mod sshd;
+mod torque;
 mod webdav;
 
 use std::collections::BTreeSet;
@@ -43,6 +44,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &slurm::SLURM_ACCT,
     &at::AT,
     &sge::Sge,
+    &torque::Torque,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
