@@ -1,1 +1,10 @@
-//! `s3` (issue #5).
+#![doc = include_str!("docs.md")]
+
+mod backend;
+mod config;
+mod error;
+mod lister;
+mod writer;
+
+pub use backend::{S3Fs, capabilities};
+pub use config::{AddressingStyle, S3Config, S3Keys};

@@ -1,0 +1,238 @@
+//! [`S3Config`]: bucket, endpoint, region, addressing style, keys, upload tuning.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use hpc_auth::{Credential, Secret};
+use hpc_core::{Error, Location, Path, Result};
+
+/// How the bucket appears in URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingStyle {
+    /// `https://endpoint/bucket/key` (needed for IP addresses and most
+    /// self-hosted servers).
+    Path,
+    /// `https://bucket.endpoint/key` (AWS's default).
+    VirtualHost,
+}
+
+/// Access key pair (and session token) used to sign requests.
+#[derive(Clone)]
+pub struct S3Keys {
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_key: Secret,
+    /// Session token of temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+impl fmt::Debug for S3Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Keys").field("access_key", &self.access_key).finish_non_exhaustive()
+    }
+}
+
+/// Settings of an S3 file system.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct S3Config {
+    /// The bucket.
+    pub bucket: String,
+    /// `http[s]://host[:port]` of the service.
+    pub endpoint: String,
+    /// Signing region.
+    pub region: String,
+    /// Path-style or virtual-host-style URLs.
+    pub style: AddressingStyle,
+    /// Keys; `None` sends unsigned (anonymous) requests.
+    pub keys: Option<S3Keys>,
+    /// Working directory (the location's path: a key prefix).
+    pub root: Path,
+    /// Extra CA certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Size of each multipart part (at least 5 MiB).
+    pub part_size: usize,
+    /// Parts uploaded at the same time (memory: about `(concurrency + 1) * part_size`).
+    pub concurrency: usize,
+}
+
+const MIB: usize = 1 << 20;
+
+impl S3Config {
+    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N]`.
+    ///
+    /// Defaults come from the environment like the AWS tools do:
+    /// `AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION` (else `us-east-1`).
+    /// Credentials: a password credential is (access key id, secret key);
+    /// `default` reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`; `anonymous` signs nothing.
+    pub fn from_location(loc: &Location, credential: &Credential) -> Result<Self> {
+        let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
+        if loc.scheme != "s3" {
+            return Err(bad(format!(
+                "{}:// is not an S3 location (s3://bucket/prefix)",
+                loc.scheme
+            )));
+        }
+        let bucket =
+            loc.host.clone().ok_or_else(|| bad("missing bucket: s3://bucket/prefix".into()))?;
+        if loc.port.is_some() || loc.user.is_some() {
+            return Err(bad(
+                "put the server in ?endpoint=URL; s3:// takes only a bucket name".into()
+            ));
+        }
+        if bucket.len() < 3 || bucket.len() > 63 {
+            return Err(bad(format!("bucket name {bucket:?} must have 3 to 63 characters")));
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+        let mut endpoint = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL"));
+        let mut style = None;
+        let mut ca_file = None;
+        let mut part_size = 8 * MIB;
+        let mut concurrency = 4;
+        for (k, v) in &loc.query {
+            match k.as_str() {
+                "endpoint" => endpoint = Some(v.clone()),
+                "region" => region = Some(v.clone()),
+                "style" => {
+                    style = Some(match v.as_str() {
+                        "path" => AddressingStyle::Path,
+                        "virtual" | "virtual-host" => AddressingStyle::VirtualHost,
+                        other => {
+                            return Err(bad(format!("style {other:?} is not path or virtual")));
+                        }
+                    })
+                }
+                "ca" => ca_file = Some(PathBuf::from(v)),
+                "part_size" => {
+                    let mib: usize = v
+                        .parse()
+                        .map_err(|_| bad(format!("part_size {v:?} is not a number of MiB")))?;
+                    if !(5..=5120).contains(&mib) {
+                        return Err(bad("part_size must be 5 to 5120 (MiB)".into()));
+                    }
+                    part_size = mib * MIB;
+                }
+                "concurrency" => {
+                    concurrency = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| bad(format!("concurrency {v:?} is not 1 to 64")))?;
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency)"
+                    )));
+                }
+            }
+        }
+        let region = region.unwrap_or_else(|| "us-east-1".into());
+        let endpoint = endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        let host = endpoint
+            .split_once("://")
+            .filter(|(s, _)| *s == "http" || *s == "https")
+            .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(""))
+            .ok_or_else(|| {
+                bad(format!("endpoint {endpoint:?} must start with http:// or https://"))
+            })?;
+        let style = style.unwrap_or(if host.ends_with("amazonaws.com") && !bucket.contains('.') {
+            AddressingStyle::VirtualHost
+        } else {
+            AddressingStyle::Path
+        });
+        let keys = match credential {
+            Credential::Password { username, password }
+            | Credential::Basic { username, password } => Some(S3Keys {
+                access_key: username.clone(),
+                secret_key: password.clone(),
+                session_token: None,
+            }),
+            Credential::Default { .. } => {
+                match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                    (Some(access_key), Some(secret)) => Some(S3Keys {
+                        access_key,
+                        secret_key: Secret::new(secret),
+                        session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
+                    }),
+                    _ => None,
+                }
+            }
+            Credential::Anonymous => None,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "a {} credential cannot sign S3 requests (use a password credential: access key id and secret key)",
+                    other.kind()
+                )));
+            }
+        };
+        let root = Path::new(loc.path.as_deref().unwrap_or("/"))?.resolve(&Path::root());
+        Ok(S3Config {
+            bucket,
+            endpoint,
+            region,
+            style,
+            keys,
+            root,
+            ca_file,
+            part_size,
+            concurrency,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> Result<S3Config> {
+        S3Config::from_location(&url.parse().unwrap(), &Credential::password("AK", "SK-secret"))
+    }
+
+    #[test]
+    fn options() {
+        let c = cfg(
+            "s3://data-bucket/runs/a?endpoint=http://127.0.0.1:9000&region=eu-west-1&part_size=16",
+        )
+        .unwrap();
+        assert_eq!(c.bucket, "data-bucket");
+        assert_eq!(c.endpoint, "http://127.0.0.1:9000");
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.style, AddressingStyle::Path);
+        assert_eq!(c.root.to_string(), "/runs/a");
+        assert_eq!(c.part_size, 16 << 20);
+        assert!(!format!("{c:?}").contains("SK-secret"));
+        let c = cfg("s3://bucket-x?region=eu-west-1").unwrap();
+        assert_eq!(c.endpoint, "https://s3.eu-west-1.amazonaws.com");
+        assert_eq!(c.style, AddressingStyle::VirtualHost);
+        assert_eq!(
+            cfg("s3://b.c.d?endpoint=https://s3.amazonaws.com").unwrap().style,
+            AddressingStyle::Path
+        );
+    }
+
+    #[test]
+    fn bad_input() {
+        for (url, needle) in [
+            ("s3://ab", "3 to 63"),
+            ("s3://bucket?style=weird", "not path or virtual"),
+            ("s3://bucket?endpoint=ftp://x", "http:// or https://"),
+            ("s3://bucket?part_size=1", "5 to 5120"),
+            ("s3://bucket?concurrency=0", "1 to 64"),
+            ("s3://bucket?colour=blue", "unknown option"),
+            ("s3://bucket:9000/x", "endpoint"),
+            ("webdav://bucket/", "not an S3 location"),
+        ] {
+            let e = cfg(url).unwrap_err().to_string();
+            assert!(e.contains(needle), "{url}: {e}");
+        }
+        let e = S3Config::from_location(
+            &"s3://bucket".parse().unwrap(),
+            &Credential::key_file("u", "/k", None),
+        );
+        assert!(e.unwrap_err().to_string().contains("cannot sign S3"));
+    }
+}

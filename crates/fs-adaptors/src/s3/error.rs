@@ -1,0 +1,88 @@
+//! S3 error answers (`<Error><Code>..</Code><Message>..</Message></Error>`) to [`Error`].
+
+use hpc_core::{Error, NotFoundKind, Path};
+use hpc_http::{Response, StatusCode};
+
+/// The text of `<tag>` in a small XML document (error bodies only: never
+/// used for anything that becomes a path).
+pub(crate) fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..start + end])
+}
+
+/// Map a failed S3 answer about `path` in `bucket`.
+pub(crate) async fn s3_error(resp: Response, path: &Path, bucket: &str, access_key: &str) -> Error {
+    let status = resp.status();
+    let line = resp.request_line();
+    let body = resp.text().await.unwrap_or_default();
+    let code = xml_tag(&body, "Code").unwrap_or("").to_owned();
+    let message = xml_tag(&body, "Message").unwrap_or("").to_owned();
+    classify(status, &code, &message, &line, path, bucket, access_key)
+}
+
+pub(crate) fn classify(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    line: &str,
+    path: &Path,
+    bucket: &str,
+    access_key: &str,
+) -> Error {
+    let detail = if message.is_empty() { code.to_owned() } else { format!("{code}: {message}") };
+    match (status.as_u16(), code) {
+        (_, "NoSuchBucket") => {
+            Error::NotFound { kind: NotFoundKind::Bucket, name: bucket.to_owned() }
+        }
+        (_, "NoSuchKey") | (404, _) => Error::path_not_found(path),
+        (
+            _,
+            "SignatureDoesNotMatch"
+            | "InvalidAccessKeyId"
+            | "InvalidToken"
+            | "ExpiredToken"
+            | "NotSignedUp"
+            | "AuthorizationQueryParametersError"
+            | "RequestTimeTooSkewed",
+        )
+        | (401, _) => Error::Authentication {
+            user: access_key.to_owned(),
+            host: format!("s3 bucket {bucket}"),
+            reason: format!("{line} refused: {detail}"),
+        },
+        (403, _) => Error::PermissionDenied { what: format!("{line} ({path})"), message: detail },
+        _ => Error::Remote {
+            service: "s3".into(),
+            status: Some(u32::from(status.as_u16())),
+            message: format!("{line}: {detail}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let p = Path::new("/k").unwrap();
+        let c = |s: u16, code: &str| {
+            classify(StatusCode::from_u16(s).unwrap(), code, "m", "GET /b/k", &p, "b", "AK")
+        };
+        assert!(matches!(
+            c(404, "NoSuchBucket"),
+            Error::NotFound { kind: NotFoundKind::Bucket, .. }
+        ));
+        assert!(c(404, "NoSuchKey").is_not_found());
+        assert!(matches!(c(403, "SignatureDoesNotMatch"), Error::Authentication { .. }));
+        assert!(matches!(c(403, "AccessDenied"), Error::PermissionDenied { .. }));
+        assert!(c(503, "SlowDown").is_retryable());
+        assert!(!c(400, "InvalidRequest").is_retryable());
+        let xml =
+            "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
+        assert_eq!(xml_tag(xml, "Code"), Some("NoSuchKey"));
+        assert_eq!(xml_tag(xml, "Resource"), None);
+    }
+}
