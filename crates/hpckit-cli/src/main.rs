@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
-            Command::Fs(cmd) => match cmd {},
+            Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.

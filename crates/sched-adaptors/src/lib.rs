@@ -7,6 +7,7 @@
 
 pub mod at;
 pub mod batch;
+mod jobscript;
 pub mod local;
 pub mod sge;
 pub mod slurm;

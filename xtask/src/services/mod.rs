@@ -20,6 +20,7 @@ mod s3;
 mod sge;
 mod slurm;
 mod sshd;
+mod torque;
 mod webdav;
 
 use std::collections::BTreeSet;
@@ -35,8 +36,16 @@ use crate::{cmd, system};
 pub(crate) use envfile::EnvVars;
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
-pub(crate) static REGISTRY: &[&dyn Service] =
-    &[&sshd::Sshd, &webdav::Webdav, &s3::S3, &slurm::SLURM, &slurm::SLURM_ACCT, &at::AT, &sge::Sge];
+pub(crate) static REGISTRY: &[&dyn Service] = &[
+    &sshd::Sshd,
+    &webdav::Webdav,
+    &s3::S3,
+    &slurm::SLURM,
+    &slurm::SLURM_ACCT,
+    &at::AT,
+    &sge::Sge,
+    &torque::Torque,
+];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
 pub(crate) const MACHINE_DIR: &str = "/var/lib/hpckit-services";

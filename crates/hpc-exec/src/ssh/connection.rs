@@ -378,6 +378,7 @@ async fn connect_hop(
                 HandlerError::Ssh(e) => connect_error(&label, e),
             })?;
         let user = auth::authenticate(&mut handle, hop, cred).await?;
+        tracing::Span::current().record("user", user.as_str());
         Ok::<_, Error>((handle, user))
     };
     match tokio::time::timeout(opts.connect_timeout, work).await {
