@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fs_adaptors::copy::{CopyOptions, copy};
 use fs_adaptors::sftp::SftpTuning;
-use hpc_core::{CopyMode, ErrorKind, FileSystem, Path};
+use hpc_core::{CopyMode, ErrorKind, FileSystem};
 use hpc_exec::{Command, Executor, LocalExecutor};
 
 /// A small deterministic generator for kill delays (no extra crate).
@@ -61,7 +61,7 @@ async fn killed_resumable_copies_end_identical() {
     let remote = sshd.scratch(&*fs, "kill").await;
     let (_keep, local) = fs_support::scratch();
     let src = format!("{local}/source.bin");
-    fs_support::make_file(&src, 96 << 20, 7);
+    fs_support::make_file(&src, 40 << 20, 7);
     let want = fs_support::sha256_file(&src);
     let mut rng = Lcg::seeded();
 
@@ -73,7 +73,7 @@ async fn killed_resumable_copies_end_identical() {
         let mut kills = 0;
         let mut sizes = Vec::new();
         for _ in 0..4 {
-            let delay = Duration::from_millis(150 + rng.below(900));
+            let delay = Duration::from_millis(100 + rng.below(600));
             let args = cp_args(&sshd, &from, &to, "resume");
             if run_and_kill(&bin, &args, delay).await {
                 break;
@@ -103,12 +103,12 @@ async fn killed_replace_keeps_the_old_target() {
     let remote = sshd.scratch(&*fs, "replace").await;
     let (_keep, local) = fs_support::scratch();
     let src = format!("{local}/new.bin");
-    fs_support::make_file(&src, 96 << 20, 1);
+    fs_support::make_file(&src, 40 << 20, 1);
     let target = format!("{remote}/target.bin");
     std::fs::write(&target, b"the old, good content").unwrap();
     let mut rng = Lcg::seeded();
     for _ in 0..3 {
-        let delay = Duration::from_millis(150 + rng.below(500));
+        let delay = Duration::from_millis(100 + rng.below(400));
         let finished =
             run_and_kill(&bin, &cp_args(&sshd, &src, &sshd.url(&target), "replace"), delay).await;
         if finished {
@@ -128,8 +128,8 @@ async fn dropped_connections_keep_targets_safe_and_resumable() {
     let (_keep, root) = fs_support::scratch();
     let local: Arc<dyn FileSystem> = Arc::new(fs_adaptors::LocalFileSystem::new().unwrap());
     let src = root.join_entry("src.bin").unwrap();
-    fs_support::make_file(&src.to_string(), 64 << 20, 3);
-    let tuning = SftpTuning { in_flight: 4, chunk: 32 * 1024, ..SftpTuning::default() };
+    fs_support::make_file(&src.to_string(), 24 << 20, 3);
+    let tuning = SftpTuning { in_flight: 8, chunk: 64 * 1024, ..SftpTuning::default() };
 
     for mode in [CopyMode::Replace, CopyMode::Resume] {
         let target = root.join_entry(&format!("target-{mode}")).unwrap();
@@ -138,7 +138,7 @@ async fn dropped_connections_keep_targets_safe_and_resumable() {
         // Cut the connection once 8 MiB have gone through.
         let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let progress: fs_adaptors::copy::ProgressFn = Arc::new(move |p| {
-            if p.bytes_done > 8 << 20 && !cut.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            if p.bytes_done > 4 << 20 && !cut.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
                 rustix::process::kill_process(pid, rustix::process::Signal::KILL)
                     .expect("kill sftp-server");
@@ -161,7 +161,7 @@ async fn dropped_connections_keep_targets_safe_and_resumable() {
         match mode {
             CopyMode::Replace => assert_eq!(now, b"old", "REPLACE target changed"),
             _ => {
-                assert!(now.len() < 64 << 20, "the copy was cut short");
+                assert!(now.len() < 24 << 20, "the copy was cut short");
                 let sftp = fs_support::sftp_via_local_server(SftpTuning::default()).await;
                 let r = copy(
                     &local,
