@@ -4,20 +4,31 @@ use std::sync::Arc;
 
 use hpc_auth::CredentialMap;
 use hpc_core::{Error, Location, Result, Scheduler};
+use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
+use sched_adaptors::at::{AtScheduler, AtSettings};
 use sched_adaptors::local::LocalScheduler;
+use sched_adaptors::slurm::{SlurmScheduler, SlurmSettings};
+use sched_adaptors::ssh::{SshConfig, SshScheduler};
 
 /// Schemes [`open_scheduler`] understands (shown in the unknown-scheme error).
-pub const SCHEDULER_SCHEMES: &[&str] = &["local"];
+pub const SCHEDULER_SCHEMES: &[&str] =
+    &["local", "nohup", "ssh", "slurm", "slurm+ssh", "at", "at+ssh"];
 
 /// Open the scheduler a location names.
 ///
 /// | location | scheduler |
 /// |---|---|
-/// | `local://[/workdir][?max_concurrent=N]` | embedded queue in this process |
+/// | `local://[/workdir][?max_concurrent=N&history=N]` | embedded queue in this process |
+/// | `nohup://[/workdir][?jobdir=..&poll=..]` | detached background jobs on this host (survive this process) |
+/// | `ssh://[user@]host[:port][/workdir][?..] [via:hop]...` | background jobs on a host over SSH |
+/// | `slurm://[/workdir][?accounting=..&conf=..&poll=..]` | Slurm's commands on this host |
+/// | `slurm+ssh://[user@]host[:port][/workdir][?..]` | Slurm's commands over SSH |
+/// | `at://[/workdir][?queue=..]`, `at+ssh://[user@]host[/workdir]` | at/atd here or over SSH |
 ///
 /// `creds` supplies logins for SSH hosts (target and jump hosts). The grammar
-/// of locations is [`hpc_core::location`]'s.
+/// of locations is [`hpc_core::location`]'s; `docs/schedulers.md` lists every
+/// adaptor's parameters.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> hpc_core::Result<()> {
@@ -31,21 +42,45 @@ pub const SCHEDULER_SCHEMES: &[&str] = &["local"];
 /// ```
 pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn Scheduler>> {
     let loc: Location = url.parse()?;
-    let _ = creds;
-    // Each adaptor is one arm: parse its settings from `loc`, run its commands
-    // through `executor_for(&loc, creds)` where it has any.
-    match (loc.scheme.as_str(), loc.transport.as_deref()) {
-        ("local", None) => Ok(Arc::new(LocalScheduler::from_location(&loc)?)),
-        _ => Err(unknown_scheme(&loc)),
-    }
+    // One arm per adaptor: its settings come from `loc`; batch systems run
+    // their commands through `executor_for(&loc, creds).await?`.
+    let location = loc.to_string();
+    Ok(match (loc.scheme.as_str(), loc.transport.as_deref()) {
+        ("local", None) => Arc::new(LocalScheduler::from_location(&loc)?),
+        ("nohup", None) => {
+            loc.expect_no_host()?;
+            let config = SshConfig::from_location(&loc)?;
+            Arc::new(SshScheduler::new(Arc::new(LocalExecutor::new()), config, location))
+        }
+        ("ssh", None) => {
+            let config = SshConfig::from_location(&loc)?;
+            Arc::new(SshScheduler::new(executor_for(&loc, creds).await?, config, location))
+        }
+        ("slurm", None | Some("ssh")) => {
+            let exec = executor_for(&loc, creds).await?;
+            Arc::new(SlurmScheduler::open(&loc, exec, SlurmSettings::default())?)
+        }
+        ("at", None | Some("ssh")) => {
+            let exec = executor_for(&loc, creds).await?;
+            Arc::new(AtScheduler::open(&loc, exec, AtSettings::default())?)
+        }
+        _ => return Err(unknown_scheme(&loc)),
+    })
 }
 
-/// The executor a location's commands run through: this host, or the SSH
-/// connection to `user@host` (over its jump hosts) for `x+ssh://` locations.
+/// The executor a location's commands run through: the SSH connection to
+/// its host (over its jump hosts; one shared connection per host) for
+/// `ssh://` and `x+ssh://` locations, else this host.
 pub async fn executor_for(loc: &Location, creds: &CredentialMap) -> Result<Arc<dyn Executor>> {
-    let _ = creds;
     if loc.is_ssh() {
-        return Err(Error::unsupported(loc.scheme.as_str(), "SSH transport (not built yet)"));
+        let opts = SshOptions::from_location(loc)?;
+        return Ok(Arc::new(SshExecutor::shared(opts, creds).await?));
+    }
+    if let Some(t) = &loc.transport {
+        return Err(Error::InvalidLocation {
+            location: loc.to_string(),
+            reason: format!("unknown transport {t:?} (supported: ssh)"),
+        });
     }
     loc.expect_no_host()?;
     Ok(Arc::new(LocalExecutor::new()))
@@ -57,4 +92,25 @@ fn unknown_scheme(loc: &Location) -> Error {
         None => loc.scheme.clone(),
     };
     Error::UnknownScheme { scheme, supported: SCHEDULER_SCHEMES.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn schemes_and_bad_locations() {
+        let creds = CredentialMap::new();
+        let open = |u: &'static str| open_scheduler(u, &creds);
+        assert_eq!(open("local://").await.unwrap().adaptor(), "local");
+        assert_eq!(open("nohup://").await.unwrap().adaptor(), "nohup");
+        let e = open("local://host").await.unwrap_err();
+        assert!(matches!(e, Error::InvalidLocation { .. }), "{e}");
+        let e = open("slurm+ftp://h").await.unwrap_err();
+        assert!(e.to_string().contains("supported: local, nohup, ssh"), "{e}");
+        let e = open("local://?max_concurent=3").await.unwrap_err();
+        assert!(e.to_string().contains("unknown parameter"), "{e}");
+        let e = open("ssh://").await.unwrap_err();
+        assert!(e.to_string().contains("needs a host"), "{e}");
+    }
 }

@@ -21,6 +21,7 @@ mod s3;
 mod sge;
 mod slurm;
 mod sshd;
+mod torque;
 mod webdav;
 
 use std::collections::BTreeSet;
@@ -45,6 +46,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &slurm::SLURM_ACCT,
     &at::AT,
     &sge::Sge,
+    &torque::Torque,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.

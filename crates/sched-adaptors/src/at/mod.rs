@@ -1,1 +1,11 @@
-//! The `at` scheduler adaptor.
+//! The `at` scheduler adaptor: `at`, `atq` and `atrm` through any
+//! `hpc_exec::Executor`, with a wrapper that records exit codes.
+#![doc = include_str!("docs.md")]
+
+mod backend;
+mod config;
+pub mod parse;
+mod script;
+
+pub use backend::AtScheduler;
+pub use config::{AtCommands, AtSettings};

@@ -49,7 +49,7 @@ pub fn program(items: &[Submission]) -> Result<Vec<u8>> {
 }
 
 /// A here-document delimiter that is not a line of `script`.
-fn delimiter(script: &[u8]) -> String {
+pub(crate) fn delimiter(script: &[u8]) -> String {
     let mut n = 0u32;
     loop {
         let d = format!("HPCKIT_END_OF_SCRIPT_{n}");

@@ -1,0 +1,184 @@
+//! Torque adaptor against hpc-testkit's Torque stand-in (`cargo xtask services up
+//! torque`): Torque itself cannot be installed here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hpc_core::{Error, JobDescription, JobState, Scheduler, WaitUntil};
+use hpc_exec::{Executor, LocalExecutor};
+use hpc_testkit::torque_standin::{Config, install};
+use sched_adaptors::torque::{TorqueCommands, TorqueScheduler, TorqueSettings};
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(60));
+
+struct Fixture {
+    sched: TorqueScheduler,
+    dir: tempfile::TempDir,
+}
+
+fn user() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let f: Vec<&str> =
+        passwd.lines().find(|l| l.starts_with("hpctest:")).unwrap().split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+fn scheduler(bin: &str) -> TorqueScheduler {
+    let mut settings =
+        TorqueSettings { commands: TorqueCommands::in_dir(bin), ..TorqueSettings::default() };
+    settings.poll.poll_interval = Duration::from_millis(100);
+    let (uid, gid) = user();
+    let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
+    TorqueScheduler::new(exec, settings).unwrap()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("hpckit-torque-").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .unwrap();
+    dir
+}
+
+fn fixture() -> Fixture {
+    let torque = hpc_testkit::services::require("torque");
+    Fixture { sched: scheduler(torque.var("HPCKIT_TORQUE_BIN")), dir: tempdir() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_output_and_hostile_values() {
+    let f = fixture();
+    let wd = f.dir.path().join("we ird $x `y` 'q' \"d\" ,c:");
+    std::fs::create_dir(&wd).unwrap();
+    std::fs::set_permissions(&wd, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let wd = wd.to_str().unwrap().to_owned();
+    let hostile = "a 'b' \"c\" $HOME `id` $(id) ,x";
+    let mut job = JobDescription::new("sh")
+        .args([
+            "-c",
+            "printf '%s|%s|%s' \"$V\" \"$1\" \"$(pwd)\"; echo oops >&2; exit 3",
+            "sh",
+            hostile,
+        ])
+        .env("V", hostile)
+        .working_directory(&wd)
+        .name("it's a \"job\" $x `y`")
+        .stdout("out file.txt")
+        .stderr("err,file.txt");
+    job.max_runtime = Some(Duration::from_secs(120));
+    let id = f.sched.submit_batch(&job).await.unwrap();
+    assert!(id.as_str().ends_with(".standin.localdomain"), "{id}");
+    let st = f.sched.wait_until_done(&id, WAIT).await.unwrap();
+    assert_eq!((st.state, st.exit_code), (JobState::Failed, Some(3)), "{st:?}");
+    assert_eq!(st.name.as_deref(), Some("it's_a_\"job\"_$x_`y`"));
+    let out = std::fs::read_to_string(format!("{wd}/out file.txt")).unwrap();
+    assert_eq!(out, format!("{hostile}|{hostile}|{wd}"));
+    assert_eq!(std::fs::read_to_string(format!("{wd}/err,file.txt")).unwrap(), "oops\n");
+
+    let ok = f.sched.submit_batch(&JobDescription::new("true")).await.unwrap();
+    let st = f.sched.wait_until_done(&ok, WAIT).await.unwrap();
+    assert_eq!((st.state, st.exit_code), (JobState::Completed, Some(0)), "{st:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exiting_is_running_and_walltime_kills() {
+    let f = fixture();
+    // The stand-in shows E for a moment after the job's end: never an error.
+    let id = f.sched.submit_batch(&JobDescription::new("true")).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let st = f.sched.status(&id).await.unwrap();
+        seen.push(st.raw_state.clone().unwrap_or_default());
+        if st.is_done() {
+            break;
+        }
+        assert_ne!(st.state, JobState::Failed, "{st:?}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(seen.last().map(String::as_str), Some("C"), "{seen:?}");
+    let job = JobDescription::new("sleep").arg("30").max_runtime(Duration::from_secs(1));
+    let id = f.sched.submit_batch(&job).await.unwrap();
+    let st = f.sched.wait_until_done(&id, WAIT).await.unwrap();
+    assert_eq!((st.state, st.exit_code), (JobState::Failed, Some(-11)), "{st:?}");
+    assert!(st.error.as_deref().unwrap_or("").contains("walltime"), "{st:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel() {
+    let f = fixture();
+    let id = f.sched.submit_batch(&JobDescription::new("sleep").arg("300")).await.unwrap();
+    assert_eq!(f.sched.wait_until_running(&id, WAIT).await.unwrap().state, JobState::Running);
+    f.sched.cancel(&id).await.unwrap();
+    let st = f.sched.wait_until_done(&id, WAIT).await.unwrap();
+    assert_eq!((st.state, st.signal), (JobState::Cancelled, Some(15)), "{st:?}");
+    // Cancelling a completed job (qdel exit 170) is not an error.
+    assert!(f.sched.cancel(&id).await.unwrap().is_done());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input() {
+    let f = fixture();
+    let e = f.sched.submit_batch(&JobDescription::new("true").queue("nosuch")).await.unwrap_err();
+    match &e {
+        Error::CommandFailed { command, stderr, exit_code } => {
+            assert!(command.contains("qsub"), "{command}");
+            assert!(stderr.contains("Unknown queue"), "{stderr}");
+            assert_eq!(*exit_code, Some(170));
+        }
+        e => panic!("{e}"),
+    }
+    for id in ["999999.standin.localdomain", "999999", "garbage"] {
+        assert!(f.sched.status(&id.into()).await.unwrap_err().is_not_found(), "{id}");
+        assert!(f.sched.cancel(&id.into()).await.unwrap_err().is_not_found(), "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queues_and_many_jobs() {
+    let f = fixture();
+    assert_eq!(f.sched.default_queue().await.unwrap().as_deref(), Some("batch"));
+    assert_eq!(f.sched.queue_names().await.unwrap(), ["batch", "short"]);
+    let q = f.sched.queue_statuses(&["short".into()]).await.unwrap();
+    assert_eq!(q[0].max_runtime, Some(Duration::from_secs(3600)));
+    assert!(f.sched.queue_statuses(&["nosuch".into()]).await.unwrap_err().is_not_found());
+
+    let jobs: Vec<JobDescription> = (0..20)
+        .map(|i| JobDescription::new("sh").args(["-c", &format!("exit {}", i % 2)]))
+        .collect();
+    let before = f.sched.commands_run();
+    let ids: Vec<_> =
+        f.sched.submit_many(&jobs).await.unwrap().into_iter().map(Result::unwrap).collect();
+    assert_eq!(f.sched.commands_run() - before, 1, "20 jobs in one round trip");
+    let before = f.sched.commands_run();
+    let st = f.sched.wait(&ids, WaitUntil::Done, WAIT, None).await.unwrap();
+    for (i, s) in st.iter().enumerate() {
+        assert_eq!(s.as_ref().unwrap().exit_code, Some((i % 2) as i32), "{s:?}");
+    }
+    // One qstat per poll cycle for all 20 jobs.
+    let queries = f.sched.commands_run() - before;
+    assert!(queries < 20, "{queries} status queries for 20 jobs");
+}
+
+/// Torque up to 6.0 prints nothing at all without jobs and forgets finished
+/// jobs at once (keep_completed 0): a vanished job is final, exit code unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn old_torque_without_keep_completed() {
+    let torque = hpc_testkit::services::require("torque");
+    let home = tempdir();
+    let config = Config {
+        version: "6.0".into(),
+        keep_completed: 0,
+        exiting_seconds: 0.0,
+        ..Config::default()
+    };
+    let binary = std::path::Path::new(torque.var("HPCKIT_TORQUE_BIN")).join("torque-standin");
+    let bin = install(home.path(), &binary, &config).unwrap();
+    let sched = scheduler(bin.to_str().unwrap());
+    assert!(sched.list_jobs(&[]).await.unwrap().is_empty());
+    let id = sched.submit_batch(&JobDescription::new("true")).await.unwrap();
+    let st = sched.wait_until_done(&id, WAIT).await.unwrap();
+    assert_eq!((st.state, st.exit_code), (JobState::Failed, None), "{st:?}");
+    assert!(st.error.as_deref().unwrap().contains("exit code unknown"), "{st:?}");
+    // A job this client never saw is unknown, not "finished".
+    let other = scheduler(bin.to_str().unwrap());
+    assert!(other.status(&id).await.unwrap_err().is_not_found());
+}

@@ -1,0 +1,255 @@
+//! The shell programs of the at adaptor.
+//!
+//! A job is a wrapper script kept in its own directory under the state dir
+//! (`~/.hpckit/at/job.XXXXXXXX/run`) plus a symlink named after the at job id.
+//! The wrapper writes `start`, `child` (pid), `end` and `exit` there, so status
+//! and exit codes survive a client restart and atd never mails output.
+//! Every user-supplied word is quoted with `hpc_exec::quote`.
+
+use hpc_core::{Error, JobDescription, Result};
+use hpc_exec::quote::{command_line, quote};
+
+use super::config::{AtSettings, valid_queue};
+use crate::batch::submit::delimiter;
+
+fn q(s: &str) -> String {
+    String::from_utf8_lossy(&quote(s.as_bytes())).into_owned()
+}
+
+/// The state dir as a shell word (`~/x` becomes `"$HOME"/'x'`).
+pub(crate) fn state_dir_word(settings: &AtSettings) -> String {
+    match settings.state_dir.strip_prefix("~/") {
+        Some(rest) => format!("\"$HOME\"/{}", q(rest)),
+        None => q(&settings.state_dir),
+    }
+}
+
+/// Reject what at cannot do instead of silently ignoring it.
+fn check(job: &JobDescription) -> Result<()> {
+    job.validate()?;
+    let unsupported = |what: &str| {
+        Err(Error::InvalidJobDescription(format!("{what} is not supported by the at adaptor")))
+    };
+    if job.array.is_some() {
+        return unsupported("a job array");
+    }
+    if job.total_processes() > 1 || job.nodes.is_some_and(|n| n > 1) {
+        return unsupported("more than one process");
+    }
+    for (what, set) in [
+        ("memory", job.memory_mb.is_some()),
+        ("GPUs", job.gpus_per_node.is_some()),
+        ("an account", job.account.is_some()),
+        ("a reservation", job.reservation.is_some()),
+        ("a QoS", job.qos.is_some()),
+        ("constraints", job.constraints.is_some()),
+        ("exclusive nodes", job.exclusive),
+    ] {
+        if set {
+            return unsupported(what);
+        }
+    }
+    if let Some(queue) = &job.queue
+        && !valid_queue(queue)
+    {
+        return Err(Error::InvalidJobDescription(format!("at queue {queue:?} is not one letter")));
+    }
+    Ok(())
+}
+
+/// The wrapper at runs: records start, pid, end and exit code in `$HPCKIT_AT_DIR`.
+pub(crate) fn wrapper(job: &JobDescription, settings: &AtSettings) -> Result<String> {
+    let mut payload = String::new();
+    if let Some(dir) = job.working_directory.as_ref().or(settings.default_workdir.as_ref()) {
+        payload.push_str(&format!("cd {} 2>\"$d/error\" || exit 1; ", q(dir)));
+    }
+    let mut redirect = vec![format!("<{}", q(job.stdin.as_deref().unwrap_or("/dev/null")))];
+    redirect.push(format!(">{}", q(job.stdout.as_deref().unwrap_or("/dev/null"))));
+    match (&job.stderr, &job.stdout) {
+        (Some(e), Some(o)) if e == o => redirect.push("2>&1".into()),
+        (Some(e), _) => redirect.push(format!("2>{}", q(e))),
+        (None, _) => redirect.push("2>/dev/null".into()),
+    }
+    payload.push_str(&format!("exec {} || exit 1; ", redirect.join(" ")));
+    for (k, v) in &job.environment {
+        payload.push_str(&format!("export {k}={}; ", q(v)));
+    }
+    let mut words: Vec<String> = Vec::new();
+    if let Some(limit) = job.max_runtime {
+        words.extend([
+            "timeout".into(),
+            "-s".into(),
+            "TERM".into(),
+            limit.as_secs().max(1).to_string(),
+        ]);
+    }
+    words.push(job.executable.clone());
+    words.extend(job.arguments.iter().cloned());
+    payload.push_str("exec ");
+    payload.push_str(&String::from_utf8_lossy(&command_line(&words)?));
+    Ok(format!(
+        "# hpckit at wrapper\n\
+         d=$HPCKIT_AT_DIR\n\
+         [ -f \"$d/cancelled\" ] && exit 0\n\
+         date -u +%Y-%m-%dT%H:%M:%S >\"$d/start\"\n\
+         ( {payload} ) </dev/null >/dev/null 2>&1 &\n\
+         echo $! >\"$d/child\"\n\
+         wait $!\n\
+         rc=$?\n\
+         date -u +%Y-%m-%dT%H:%M:%S >\"$d/end\"\n\
+         echo \"$rc\" >\"$d/exit.tmp\" && mv \"$d/exit.tmp\" \"$d/exit\"\n"
+    ))
+}
+
+/// The `sh -s` program submitting `jobs`, framed per job like
+/// [`crate::batch::submit::program`] so that its parser reads the results:
+/// each block prints the at job id last, or at's message and a non-zero code.
+pub(crate) fn submit_program(
+    jobs: &[&JobDescription],
+    settings: &AtSettings,
+) -> Result<(String, Vec<Vec<String>>)> {
+    let dir = state_dir_word(settings);
+    let mut out = String::new();
+    let mut argvs = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        check(job)?;
+        let run = wrapper(job, settings)?;
+        let delim = delimiter(run.as_bytes());
+        let c = &settings.commands;
+        let mut argv = vec![c.at.clone(), "-M".into(), "-q".into()];
+        argv.push(job.queue.clone().unwrap_or_else(|| settings.queue.clone()));
+        argv.extend(job.scheduler_arguments.iter().cloned());
+        argv.push("now".into());
+        let at_line = String::from_utf8_lossy(&command_line(&argv)?).into_owned();
+        out.push_str(&format!(
+            "printf '\\036begin {i}\\n'\n\
+             (\n\
+             d={dir}\n\
+             mkdir -p \"$d\" || exit 97\n\
+             t=$(mktemp -d \"$d/job.XXXXXXXX\") || exit 97\n\
+             cat >\"$t/run\" <<'{delim}'\n\
+             {run}{delim}\n\
+             HPCKIT_AT_DIR=$t; export HPCKIT_AT_DIR\n\
+             out=$(echo 'exec /bin/sh \"$HPCKIT_AT_DIR/run\"' | {at_line} 2>&1); rc=$?\n\
+             if [ \"$rc\" -ne 0 ]; then rm -rf \"$t\"; printf '%s\\n' \"$out\"; exit \"$rc\"; fi\n\
+             id=$(printf '%s\\n' \"$out\" | sed -n 's/^job \\([0-9][0-9]*\\) at .*/\\1/p' | tail -n 1)\n\
+             if [ -z \"$id\" ]; then printf '%s\\n' \"$out\"; exit 98; fi\n\
+             ln -sfn \"${{t##*/}}\" \"$d/$id\"\n\
+             echo \"$id\"\n\
+             ) 2>&1\n\
+             printf '\\036end {i} %d\\n' $?\n"
+        ));
+        argvs.push(argv);
+    }
+    Ok((out, argvs))
+}
+
+/// The `sh -s` program answering for `ids` (digits only): `atq`, then each
+/// job's recorded files.
+pub(crate) fn status_program(ids: &[&str], settings: &AtSettings) -> String {
+    let dir = state_dir_word(settings);
+    let atq = q(&settings.commands.atq);
+    let list = ids.join(" ");
+    format!(
+        "d={dir}\n\
+         {atq} || exit $?\n\
+         printf '\\036files\\n'\n\
+         for id in {list}; do\n\
+         printf '\\036job %s\\n' \"$id\"\n\
+         if [ -d \"$d/$id\" ]; then\n\
+         for f in start end exit cancelled child; do\n\
+         [ -f \"$d/$id/$f\" ] && printf '%s=%s\\n' \"$f\" \"$(head -c 64 \"$d/$id/$f\" | tr -d '\\n')\"\n\
+         done\n\
+         else echo missing; fi\n\
+         done\n\
+         exit 0\n"
+    )
+}
+
+/// The `sh -s` program cancelling `id` (digits only). Prints `missing` when
+/// neither the wrapper nor atq knows the job.
+pub(crate) fn cancel_program(id: &str, settings: &AtSettings) -> String {
+    let dir = state_dir_word(settings);
+    let atrm = q(&settings.commands.atrm);
+    format!(
+        "d={dir}; id={id}\n\
+         if [ ! -d \"$d/$id\" ]; then {atrm} \"$id\" 2>/dev/null || echo missing; exit 0; fi\n\
+         [ -f \"$d/$id/exit\" ] && exit 0\n\
+         touch \"$d/$id/cancelled\"\n\
+         {atrm} \"$id\" 2>/dev/null\n\
+         if [ -f \"$d/$id/child\" ]; then kill -TERM \"$(cat \"$d/$id/child\")\" 2>/dev/null; fi\n\
+         exit 0\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hpc_exec::{Command, Executor, LocalExecutor};
+
+    use super::*;
+
+    const NASTY: &str = "it's \"q\" $HOME `id` a|b\\c";
+
+    #[tokio::test]
+    async fn wrapper_records_exit_code_and_passes_words_verbatim() {
+        let dir = std::env::temp_dir().join(format!("hpckit-at-wrap-{}", std::process::id()));
+        let work = dir.join(format!("w {NASTY}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let job = JobDescription::new("sh")
+            .args(["-c", "printf '%s|%s' \"$V\" \"$1\"; pwd >&2; exit 5", "sh", NASTY])
+            .env("V", NASTY)
+            .working_directory(work.to_str().unwrap())
+            .stdout("out.txt")
+            .stderr("err.txt");
+        let run = wrapper(&job, &AtSettings::default()).unwrap();
+        let out = LocalExecutor::new()
+            .run(
+                &Command::new("sh")
+                    .arg("-s")
+                    .stdin(run.into_bytes())
+                    .env("HPCKIT_AT_DIR", dir.as_os_str()),
+            )
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read_to_string(dir.join("exit")).unwrap().trim(), "5");
+        assert!(
+            dir.join("start").exists() && dir.join("end").exists() && dir.join("child").exists()
+        );
+        assert_eq!(
+            std::fs::read_to_string(work.join("out.txt")).unwrap(),
+            format!("{NASTY}|{NASTY}")
+        );
+        assert_eq!(
+            std::fs::read_to_string(work.join("err.txt")).unwrap().trim(),
+            work.to_str().unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unsupported_requests_are_rejected() {
+        let s = AtSettings::default();
+        let mut j = JobDescription::new("x");
+        j.memory_mb = Some(5);
+        assert!(submit_program(&[&j], &s).is_err());
+        let j = JobDescription::new("x").array("1-2".parse().unwrap());
+        assert!(submit_program(&[&j], &s).is_err());
+        let j = JobDescription::new("x").queue("ab");
+        assert!(submit_program(&[&j], &s).is_err());
+        let j = JobDescription::new("x").max_runtime(Duration::from_secs(5));
+        let (p, argv) = submit_program(&[&j], &s).unwrap();
+        assert!(p.contains("exec timeout -s TERM 5 x"), "{p}");
+        assert_eq!(argv[0], ["at", "-M", "-q", "a", "now"]);
+    }
+
+    #[test]
+    fn state_dir_expands_home_only() {
+        let mut s = AtSettings::default();
+        assert_eq!(state_dir_word(&s), "\"$HOME\"/.hpckit/at");
+        s.state_dir = "/var/tmp/a b".into();
+        assert_eq!(state_dir_word(&s), "'/var/tmp/a b'");
+    }
+}
