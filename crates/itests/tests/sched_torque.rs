@@ -69,7 +69,7 @@ async fn exit_codes_output_and_hostile_values() {
     assert!(id.as_str().ends_with(".standin.localdomain"), "{id}");
     let st = f.sched.wait_until_done(&id, WAIT).await.unwrap();
     assert_eq!((st.state, st.exit_code), (JobState::Failed, Some(3)), "{st:?}");
-    assert_eq!(st.name.as_deref(), Some("it's_a_\"job\"_$x_`y`"));
+    assert_eq!(st.name.as_deref(), Some("it's a \"job\" $x `y`"));
     let out = std::fs::read_to_string(format!("{wd}/out file.txt")).unwrap();
     assert_eq!(out, format!("{hostile}|{hostile}|{wd}"));
     assert_eq!(std::fs::read_to_string(format!("{wd}/err,file.txt")).unwrap(), "oops\n");
@@ -181,4 +181,16 @@ async fn old_torque_without_keep_completed() {
     // A job this client never saw is unknown, not "finished".
     let other = scheduler(bin.to_str().unwrap());
     assert!(other.status(&id).await.unwrap_err().is_not_found());
+}
+
+/// The scheduler conformance suite against the stand-in, locally as the test user.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_local() {
+    let f = fixture();
+    let (uid, gid) = user();
+    let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
+    let scratch = f.dir.path().join("conformance").to_str().unwrap().to_owned();
+    let fx =
+        hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(f.sched.clone()), exec, scratch);
+    hpc_testkit::sched_conformance::run_all(&fx).await;
 }
