@@ -321,7 +321,13 @@ impl FileSystem for LocalFileSystem {
         } else {
             tokio::fs::remove_file(&os).await
         };
-        res.map_err(|e| Error::from_io_path("delete", &abs, e))
+        res.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::DirectoryNotEmpty {
+                Error::InvalidInput(format!("directory {abs} is not empty; delete it recursively"))
+            } else {
+                Error::from_io_path("delete", &abs, e)
+            }
+        })
     }
 
     fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>> {

@@ -1,4 +1,4 @@
-//! `hpckit`: jobs, files and more from the command line.
+#![doc = include_str!("../README.md")]
 //!
 //! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
 //! [`output::report`] as one line (`hpckit: error: ...`) with an exit code
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
-            Command::Fs(cmd) => match cmd {},
+            Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.

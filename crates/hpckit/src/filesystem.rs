@@ -112,7 +112,8 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
         "webdav" | "webdavs" => Ok(Arc::new(
             fs_adaptors::webdav::WebdavFs::open(loc, credential_for(loc, creds)).await?,
         )),
-        "ftp" | "ftps" | "s3" => {
+        "s3" => Ok(Arc::new(fs_adaptors::s3::S3Fs::open(loc, credential_for(loc, creds)).await?)),
+        "ftp" | "ftps" => {
             Err(Error::unsupported(loc.scheme.as_str(), "opening by URL (adaptor not built yet)"))
         }
         _ => Err(Error::UnknownScheme {

@@ -6,11 +6,14 @@ use hpc_auth::CredentialMap;
 use hpc_core::{Error, Location, Result, Scheduler};
 use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
+use sched_adaptors::at::{AtScheduler, AtSettings};
 use sched_adaptors::local::LocalScheduler;
+use sched_adaptors::slurm::{SlurmScheduler, SlurmSettings};
 use sched_adaptors::ssh::{SshConfig, SshScheduler};
 
 /// Schemes [`open_scheduler`] understands (shown in the unknown-scheme error).
-pub const SCHEDULER_SCHEMES: &[&str] = &["local", "nohup", "ssh"];
+pub const SCHEDULER_SCHEMES: &[&str] =
+    &["local", "nohup", "ssh", "slurm", "slurm+ssh", "at", "at+ssh"];
 
 /// Open the scheduler a location names.
 ///
@@ -19,6 +22,9 @@ pub const SCHEDULER_SCHEMES: &[&str] = &["local", "nohup", "ssh"];
 /// | `local://[/workdir][?max_concurrent=N&history=N]` | embedded queue in this process |
 /// | `nohup://[/workdir][?jobdir=..&poll=..]` | detached background jobs on this host (survive this process) |
 /// | `ssh://[user@]host[:port][/workdir][?..] [via:hop]...` | background jobs on a host over SSH |
+/// | `slurm://[/workdir][?accounting=..&conf=..&poll=..]` | Slurm's commands on this host |
+/// | `slurm+ssh://[user@]host[:port][/workdir][?..]` | Slurm's commands over SSH |
+/// | `at://[/workdir][?queue=..]`, `at+ssh://[user@]host[/workdir]` | at/atd here or over SSH |
 ///
 /// `creds` supplies logins for SSH hosts (target and jump hosts). The grammar
 /// of locations is [`hpc_core::location`]'s; `docs/schedulers.md` lists every
@@ -49,6 +55,14 @@ pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn 
         ("ssh", None) => {
             let config = SshConfig::from_location(&loc)?;
             Arc::new(SshScheduler::new(executor_for(&loc, creds).await?, config, location))
+        }
+        ("slurm", None | Some("ssh")) => {
+            let exec = executor_for(&loc, creds).await?;
+            Arc::new(SlurmScheduler::open(&loc, exec, SlurmSettings::default())?)
+        }
+        ("at", None | Some("ssh")) => {
+            let exec = executor_for(&loc, creds).await?;
+            Arc::new(AtScheduler::open(&loc, exec, AtSettings::default())?)
         }
         _ => return Err(unknown_scheme(&loc)),
     })

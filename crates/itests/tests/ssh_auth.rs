@@ -273,6 +273,24 @@ async fn unreachable_and_unresolvable_hosts() {
     assert!(matches!(e, Error::Connect { .. }), "{e}");
     assert!(e.to_string().contains("refused"), "{e}");
 
+    // A server that accepts TCP but never speaks SSH: the connect timeout ends the wait.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let opts = SshOptions::new("127.0.0.1")
+        .port(port)
+        .load_ssh_config(false)
+        .connect_timeout(std::time::Duration::from_millis(500));
+    let e = SshExecutor::connect(opts, &env.key_creds()).await.unwrap_err();
+    assert!(matches!(e, Error::Connect { .. }), "{e}");
+    assert!(e.to_string().contains("within"), "{e}");
+    hold.abort();
+
     let opts = SshOptions::new("no-such-host.invalid").load_ssh_config(false);
     let e = SshExecutor::connect(opts, &env.key_creds()).await.unwrap_err();
     assert!(

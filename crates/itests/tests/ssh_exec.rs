@@ -215,3 +215,25 @@ async fn shared_connections_are_reused_per_host() {
     let d = SshExecutor::shared(env.opts(), &creds).await.unwrap();
     assert!(d.run_checked(&Command::new("true")).await.is_ok());
 }
+
+#[tokio::test]
+async fn input_the_command_never_reads_does_not_hang() {
+    let ssh = ssh_env().connect().await;
+    // Far more than the channel window: the writer must notice the exit.
+    let cmd = sh("exit 4").stdin(vec![b'x'; 20_000_000]);
+    let out = tokio::time::timeout(Duration::from_secs(60), ssh.run(&cmd))
+        .await
+        .expect("run hung")
+        .unwrap();
+    assert_eq!(out.status.code, Some(4));
+}
+
+#[tokio::test]
+async fn a_closed_connection_ends_running_commands_with_connection_lost() {
+    let ssh = ssh_env().connect().await;
+    let mut p = ssh.spawn(&Command::new("sleep").arg("300")).await.unwrap();
+    ssh.close().await;
+    let e = p.wait().await.unwrap_err();
+    assert!(matches!(e, Error::ConnectionLost { .. }), "{e}");
+    assert!(ssh.is_closed());
+}

@@ -44,3 +44,19 @@ pub use connection::SshExecutor;
 pub use forward::Forward;
 pub use options::{HostKeyPolicy, SshOptions};
 pub use stream::SshStream;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync<T: Send + Sync + 'static>() {}
+    fn is_stream<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static>() {}
+
+    #[test]
+    fn public_types_can_cross_tasks() {
+        is_send_sync::<SshExecutor>();
+        is_send_sync::<SshOptions>();
+        is_send_sync::<Forward>();
+        is_stream::<SshStream>();
+    }
+}

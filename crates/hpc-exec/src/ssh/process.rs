@@ -10,6 +10,7 @@
 //! stream nobody reads stalls the whole connection once its queue (up to
 //! [`QUEUE_CHUNKS`] packets) is full. [`crate::Process::collect`] reads both.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -198,6 +199,35 @@ struct Stdin {
     tx: Pin<Box<dyn AsyncWrite + Send>>,
     write: Arc<ChannelWriteHalf<Msg>>,
     eof_sent: bool,
+    /// Resolves when the channel has closed. A writer waiting for window
+    /// space would otherwise wait forever once the process is gone.
+    ended: Pin<Box<dyn Future<Output = ()> + Send>>,
+    is_ended: bool,
+}
+
+impl Stdin {
+    fn new(write: Arc<ChannelWriteHalf<Msg>>, mut ended: watch::Receiver<Option<Ended>>) -> Self {
+        Stdin {
+            tx: Box::pin(write.make_writer()),
+            write,
+            eof_sent: false,
+            ended: Box::pin(async move {
+                let _ = ended.wait_for(Option::is_some).await;
+            }),
+            is_ended: false,
+        }
+    }
+
+    fn closed(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.is_ended && self.ended.as_mut().poll(cx).is_ready() {
+            self.is_ended = true;
+        }
+        self.is_ended
+    }
+}
+
+fn broken_pipe() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the remote process has ended")
 }
 
 impl AsyncWrite for Stdin {
@@ -209,7 +239,13 @@ impl AsyncWrite for Stdin {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        self.tx.as_mut().poll_write(cx, buf)
+        if self.is_ended {
+            return Poll::Ready(Err(broken_pipe()));
+        }
+        match self.tx.as_mut().poll_write(cx, buf) {
+            Poll::Pending if self.closed(cx) => Poll::Ready(Err(broken_pipe())),
+            other => other,
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -217,10 +253,13 @@ impl AsyncWrite for Stdin {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if self.eof_sent {
+        if self.eof_sent || self.is_ended {
             return Poll::Ready(Ok(()));
         }
         let r = self.tx.as_mut().poll_shutdown(cx);
+        if r.is_pending() && self.closed(cx) {
+            return Poll::Ready(Ok(()));
+        }
         if r.is_ready() {
             self.eof_sent = true;
         }
@@ -375,7 +414,7 @@ pub(crate) async fn start(
         }
         Err(_) => None,
     };
-    let stdin = Stdin { tx: Box::pin(write.make_writer()), write: write.clone(), eof_sent: false };
+    let stdin = Stdin::new(write.clone(), ended_rx.clone());
     let control = Control { conn: conn.clone(), pid, ended: ended_rx, write, status: None };
     Ok(Process::new(
         Box::pin(stdin),

@@ -89,6 +89,7 @@ impl AtSettings {
             match k.as_str() {
                 "queue" => self.queue = v.clone(),
                 "state_dir" => self.state_dir = v.clone(),
+                k if crate::slurm::SSH_PARAMS.contains(&k) => {}
                 _ => {
                     if !self.poll.apply_param(k, v)? {
                         return Err(Error::InvalidInput(format!(

@@ -8,4 +8,5 @@ pub mod parse;
 pub mod script;
 
 pub use backend::SlurmScheduler;
+pub(crate) use config::SSH_PARAMS;
 pub use config::{Accounting, SlurmCommands, SlurmSettings};
