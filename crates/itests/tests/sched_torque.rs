@@ -194,3 +194,55 @@ async fn conformance_local() {
         hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(f.sched.clone()), exec, scratch);
     hpc_testkit::sched_conformance::run_all(&fx).await;
 }
+
+/// The stand-in's own outputs, byte for byte where Torque's are documented.
+#[tokio::test(flavor = "multi_thread")]
+async fn stand_in_prints_torques_formats() {
+    use hpc_exec::Command;
+    let torque = hpc_testkit::services::require("torque");
+    let binary = std::path::Path::new(torque.var("HPCKIT_TORQUE_BIN")).join("torque-standin");
+    let exec = LocalExecutor::new();
+    for (version, empty) in [("6.1", "<?xml version=\"1.0\"?><Data></Data>\n"), ("6.0", "")] {
+        let home = tempdir();
+        let config = Config { version: version.into(), ..Config::default() };
+        let bin = install(home.path(), &binary, &config).unwrap();
+        let run = |cmd: &str, args: &[&str]| Command::new(bin.join(cmd)).args(args);
+        let out = exec.run(&run("qstat", &["-x"])).await.unwrap();
+        assert_eq!((out.status.code, out.stdout_text().as_ref()), (Some(0), empty), "{version}");
+        let out = exec.run(&run("qdel", &["42.standin.localdomain"])).await.unwrap();
+        assert_eq!(out.status.code, Some(153));
+        assert_eq!(out.stderr_text(), "qdel: nonexistent job id: 42.standin.localdomain\n");
+        let out = exec.run(&run("qstat", &["-x", "42"])).await.unwrap();
+        assert_eq!(out.status.code, Some(153));
+        assert_eq!(out.stderr_text(), "qstat: Unknown Job Id Error 42\n");
+        let out = exec.run(&run("qsub", &["-q", "nosuch"]).stdin(&b"true\n"[..])).await.unwrap();
+        assert_eq!(out.status.code, Some(170));
+        assert_eq!(
+            out.stderr_text(),
+            "qsub: submit error (Unknown queue MSG=cannot locate queue)\n"
+        );
+        let script = "#!/bin/sh\n#PBS -N from_directive\n#PBS -l walltime=00:10:00\nexit 0\n";
+        let out = exec.run(&run("qsub", &[]).stdin(script.as_bytes().to_vec())).await.unwrap();
+        assert_eq!(out.stdout_text(), "1.standin.localdomain\n");
+        let mut xml = String::new();
+        for _ in 0..100 {
+            xml = exec.run(&run("qstat", &["-x"])).await.unwrap().stdout_text().into_owned();
+            if xml.contains("<job_state>C</job_state>") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            xml.contains(
+                "<Job_Id>1.standin.localdomain</Job_Id><Job_Name>from_directive</Job_Name>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("<walltime>00:10:00</walltime>"), "{xml}");
+        assert!(xml.contains("<exit_status>0</exit_status>"), "{xml}");
+        assert_eq!(xml.lines().count(), 1, "one line: {xml}");
+        let out = exec.run(&run("qdel", &["1"])).await.unwrap();
+        assert_eq!(out.status.code, Some(170));
+        assert!(out.stderr_text().contains("invalid state for job - COMPLETE"), "{out:?}");
+    }
+}
