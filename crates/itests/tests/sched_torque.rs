@@ -206,7 +206,10 @@ async fn stand_in_prints_torques_formats() {
         let home = tempdir();
         let config = Config { version: version.into(), ..Config::default() };
         let bin = install(home.path(), &binary, &config).unwrap();
-        let run = |cmd: &str, args: &[&str]| Command::new(bin.join(cmd)).args(args);
+        // qsub writes default output files into its working directory, as Torque does.
+        let run = |cmd: &str, args: &[&str]| {
+            Command::new(bin.join(cmd)).args(args).current_dir(home.path())
+        };
         let out = exec.run(&run("qstat", &["-x"])).await.unwrap();
         assert_eq!((out.status.code, out.stdout_text().as_ref()), (Some(0), empty), "{version}");
         let out = exec.run(&run("qdel", &["42.standin.localdomain"])).await.unwrap();
