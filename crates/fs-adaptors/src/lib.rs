@@ -49,6 +49,25 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(".hpckit-")
 }
 
+/// Capability rows of every adaptor compiled in, in table order (`local`,
+/// `sftp`, `ftp`, `webdav`, `s3`), for `docs/filesystems.md`.
+pub fn capability_rows() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    #[allow(unused_mut)]
+    let mut rows = vec![("local", local::capabilities().rows())];
+    #[cfg(feature = "sftp")]
+    rows.push(("sftp", sftp::capabilities().rows()));
+    #[cfg(feature = "webdav")]
+    rows.push(("webdav", webdav::capabilities().rows()));
+    #[cfg(feature = "s3")]
+    rows.push(("s3", s3::capabilities().rows()));
+    rows
+}
+
+/// The capability table of `docs/filesystems.md`.
+pub fn capability_table() -> String {
+    hpc_core::caps::markdown_table(&capability_rows())
+}
+
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -46,7 +46,7 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// (year, month, day) of a day count since 1970-01-01.
-#[allow(dead_code)] // used by the ftp LIST parser
+#[cfg_attr(not(feature = "ftp"), allow(dead_code))]
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
@@ -69,6 +69,7 @@ pub(crate) fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Sy
 }
 
 /// Month number of an English three-letter abbreviation.
+#[cfg_attr(not(feature = "ftp"), allow(dead_code))]
 pub(crate) fn month(name: &str) -> Option<u32> {
     const NAMES: [&str; 12] =
         ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];

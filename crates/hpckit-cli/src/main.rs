@@ -1,4 +1,4 @@
-//! `hpckit`: jobs, files and more from the command line.
+#![doc = include_str!("../README.md")]
 //!
 //! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
 //! [`output::report`] as one line (`hpckit: error: ...`) with an exit code

@@ -8,12 +8,25 @@ use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
 use sched_adaptors::at::{AtScheduler, AtSettings};
 use sched_adaptors::local::LocalScheduler;
+use sched_adaptors::sge::{SgeScheduler, SgeSettings};
 use sched_adaptors::slurm::{SlurmScheduler, SlurmSettings};
 use sched_adaptors::ssh::{SshConfig, SshScheduler};
+use sched_adaptors::torque::{TorqueScheduler, TorqueSettings};
 
 /// Schemes [`open_scheduler`] understands (shown in the unknown-scheme error).
-pub const SCHEDULER_SCHEMES: &[&str] =
-    &["local", "nohup", "ssh", "slurm", "slurm+ssh", "at", "at+ssh"];
+pub const SCHEDULER_SCHEMES: &[&str] = &[
+    "local",
+    "nohup",
+    "ssh",
+    "slurm",
+    "slurm+ssh",
+    "at",
+    "at+ssh",
+    "sge",
+    "sge+ssh",
+    "torque",
+    "torque+ssh",
+];
 
 /// Open the scheduler a location names.
 ///
@@ -25,6 +38,8 @@ pub const SCHEDULER_SCHEMES: &[&str] =
 /// | `slurm://[/workdir][?accounting=..&conf=..&poll=..]` | Slurm's commands on this host |
 /// | `slurm+ssh://[user@]host[:port][/workdir][?..]` | Slurm's commands over SSH |
 /// | `at://[/workdir][?queue=..]`, `at+ssh://[user@]host[/workdir]` | at/atd here or over SSH |
+/// | `sge://[/workdir][?root=..&cell=..&pe=..&grace=..]`, `sge+ssh://[user@]host[:port][/workdir]` | Grid Engine here or over SSH |
+/// | `torque://[/workdir][?bin=..&queue=..]`, `torque+ssh://[user@]host[:port][/workdir]` | Torque / PBS here or over SSH |
 ///
 /// `creds` supplies logins for SSH hosts (target and jump hosts). The grammar
 /// of locations is [`hpc_core::location`]'s; `docs/schedulers.md` lists every
@@ -63,6 +78,14 @@ pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn 
         ("at", None | Some("ssh")) => {
             let exec = executor_for(&loc, creds).await?;
             Arc::new(AtScheduler::open(&loc, exec, AtSettings::default())?)
+        }
+        ("sge", None | Some("ssh")) => {
+            let exec = executor_for(&loc, creds).await?;
+            Arc::new(SgeScheduler::open(&loc, exec, SgeSettings::default())?)
+        }
+        ("torque", None | Some("ssh")) => {
+            let exec = executor_for(&loc, creds).await?;
+            Arc::new(TorqueScheduler::open(&loc, exec, TorqueSettings::default())?)
         }
         _ => return Err(unknown_scheme(&loc)),
     })
@@ -104,6 +127,10 @@ mod tests {
         let open = |u: &'static str| open_scheduler(u, &creds);
         assert_eq!(open("local://").await.unwrap().adaptor(), "local");
         assert_eq!(open("nohup://").await.unwrap().adaptor(), "nohup");
+        assert_eq!(open("sge://?root=/opt/sge&pe=smp").await.unwrap().adaptor(), "sge");
+        assert_eq!(open("torque://?bin=/opt/torque/bin").await.unwrap().adaptor(), "torque");
+        assert!(open("sge://host").await.is_err());
+        assert!(open("torque://?bogus=1").await.is_err());
         let e = open("local://host").await.unwrap_err();
         assert!(matches!(e, Error::InvalidLocation { .. }), "{e}");
         let e = open("slurm+ftp://h").await.unwrap_err();

@@ -12,6 +12,9 @@ use hpc_core::{ByteRange, ChecksumAlgorithm, ErrorKind, FileSystem, Location, No
 use hpc_testkit::fs_conformance::{self, FsFixture, chunks, get, pattern, put};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[path = "support/cutting_proxy.rs"]
+mod cutting_proxy;
+
 struct Server {
     url: String,
     endpoint: String,
@@ -165,5 +168,30 @@ async fn hostile_keys_from_the_server_are_rejected() {
         for a in items.iter().flatten() {
             assert!(a.path.starts_with(&d));
         }
+    }
+}
+
+#[tokio::test]
+async fn connection_dropped_mid_upload_leaves_no_object() {
+    for server in [moto(), s3s()] {
+        let fs = open(&server, "").await;
+        let dir = Path::root().join_entry(&unique("cut")).unwrap();
+        let old = dir.join_entry("old").unwrap();
+        put(&fs, &old, b"good old content").await.unwrap();
+
+        let upstream = server.endpoint.trim_start_matches("http://").to_owned();
+        let port = cutting_proxy::start(upstream.clone(), 2 << 20).await;
+        let url = server.url.replace(&upstream, &format!("127.0.0.1:{port}"));
+        let cut =
+            open_url(&format!("{url}&part_size=5"), &server.key, &server.secret).await.unwrap();
+        // Single PUT (4 MiB) over an existing object, and a multipart upload (12 MiB).
+        for (target, len) in [(&old, 4usize << 20), (&dir.join_entry("multi").unwrap(), 12 << 20)] {
+            let data = pattern(len, 5);
+            let e = cut.write(target, chunks(vec![data]), None).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+        }
+        assert_eq!(get(&fs, &old, ByteRange::ALL).await.unwrap(), b"good old content");
+        assert!(!fs.exists(&dir.join_entry("multi").unwrap()).await.unwrap());
+        fs.delete(&dir, true).await.unwrap();
     }
 }

@@ -9,6 +9,9 @@ use hpc_auth::Credential;
 use hpc_core::{ByteRange, ErrorKind, FileSystem, Location, Path};
 use hpc_testkit::fs_conformance::{self, FsFixture, SparseMaker, bytes, get, pattern, put};
 
+#[path = "support/cutting_proxy.rs"]
+mod cutting_proxy;
+
 struct Dav {
     url: String,
     user: String,
@@ -154,4 +157,28 @@ async fn paths_outside_the_data_are_refused_by_the_server() {
     assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound), "{e}");
     let e = fs.write(&p, bytes(b"x"), None).await.unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound), "{e}");
+}
+
+#[tokio::test]
+async fn connection_dropped_mid_upload_leaves_the_old_file() {
+    let d = dav();
+    let fs = open().await;
+    let dir = fs.working_directory().join_entry(&unique("cut")).unwrap();
+    fs.create_directory(&dir).await.unwrap();
+    let f = dir.join_entry("data").unwrap();
+    put(&fs, &f, b"good old content").await.unwrap();
+
+    let loc: Location = d.url.parse().unwrap();
+    let upstream = format!("{}:{}", loc.host.unwrap(), loc.port.unwrap());
+    let port = cutting_proxy::start(upstream, 1 << 20).await;
+    let via_proxy = d.url.replace(&format!(":{}", loc.port.unwrap()), &format!(":{port}"));
+    let cut = open_as(&via_proxy, &d.user, &d.password).await.unwrap();
+    let big = pattern(8 << 20, 9);
+    let e = cut.write(&f, bytes(&big), Some(big.len() as u64)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+    assert_eq!(get(&fs, &f, ByteRange::ALL).await.unwrap(), b"good old content");
+    let fresh = dir.join_entry("fresh").unwrap();
+    assert!(cut.write(&fresh, bytes(&big), None).await.is_err());
+    assert!(!fs.exists(&fresh).await.unwrap());
+    fs.delete(&dir, true).await.unwrap();
 }

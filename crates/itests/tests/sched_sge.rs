@@ -161,3 +161,16 @@ async fn queues() {
     assert!(f.sched.queue_statuses(&["nosuch.q".into()]).await.unwrap_err().is_not_found());
     assert_eq!(f.sched.default_queue().await.unwrap(), None);
 }
+
+/// The scheduler conformance suite, locally as the test user.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_local() {
+    let f = fixture().await;
+    let scratch = f.dir.path().join("conformance").to_str().unwrap().to_owned();
+    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
+        Arc::new(f.sched.clone()),
+        f.exec.clone(),
+        scratch,
+    );
+    hpc_testkit::sched_conformance::run_all(&fx).await;
+}

@@ -87,15 +87,17 @@ async fn a_url_with_workdir_and_parameters_opens_the_adaptor() {
     let loc: hpc_core::Location = url.parse().unwrap();
     let config = SshConfig::from_location(&loc).unwrap();
     assert_eq!(config.workdir, Some(format!(".hpckit-test/{run}/work")));
-    let opts = hpc_exec::ssh::SshOptions::from_location(&loc).unwrap();
-    let executor = hpc_exec::ssh::SshExecutor::shared(opts, &env.key_creds()).await.unwrap();
+    let executor = env.connect().await;
     let home = env.get("HPCKIT_SSH_USER_HOME");
     let work = format!("{home}/.hpckit-test/{run}/work");
     executor
         .run_checked(&hpc_exec::Command::new("mkdir").arg("-p").arg(format!("{work}/sub dir")))
         .await
         .unwrap();
-    let sched = SshScheduler::new(Arc::new(executor.clone()), config, url);
+    // The way the CLI opens it: URL plus credentials.
+    let sched = hpckit::open_scheduler(&url, &env.key_creds()).await.unwrap();
+    assert_eq!(sched.adaptor(), "ssh");
+    assert!(sched.capabilities().survives_client_restart);
     // Relative working directory and output file: under the URL's directory.
     let job = JobDescription::new("pwd").working_directory("sub dir").stdout("pwd.out");
     let id = sched.submit_batch(&job).await.unwrap();

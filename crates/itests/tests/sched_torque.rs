@@ -69,7 +69,7 @@ async fn exit_codes_output_and_hostile_values() {
     assert!(id.as_str().ends_with(".standin.localdomain"), "{id}");
     let st = f.sched.wait_until_done(&id, WAIT).await.unwrap();
     assert_eq!((st.state, st.exit_code), (JobState::Failed, Some(3)), "{st:?}");
-    assert_eq!(st.name.as_deref(), Some("it's_a_\"job\"_$x_`y`"));
+    assert_eq!(st.name.as_deref(), Some("it's a \"job\" $x `y`"));
     let out = std::fs::read_to_string(format!("{wd}/out file.txt")).unwrap();
     assert_eq!(out, format!("{hostile}|{hostile}|{wd}"));
     assert_eq!(std::fs::read_to_string(format!("{wd}/err,file.txt")).unwrap(), "oops\n");
@@ -181,4 +181,71 @@ async fn old_torque_without_keep_completed() {
     // A job this client never saw is unknown, not "finished".
     let other = scheduler(bin.to_str().unwrap());
     assert!(other.status(&id).await.unwrap_err().is_not_found());
+}
+
+/// The scheduler conformance suite against the stand-in, locally as the test user.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_local() {
+    let f = fixture();
+    let (uid, gid) = user();
+    let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
+    let scratch = f.dir.path().join("conformance").to_str().unwrap().to_owned();
+    let fx =
+        hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(f.sched.clone()), exec, scratch);
+    hpc_testkit::sched_conformance::run_all(&fx).await;
+}
+
+/// The stand-in's own outputs, byte for byte where Torque's are documented.
+#[tokio::test(flavor = "multi_thread")]
+async fn stand_in_prints_torques_formats() {
+    use hpc_exec::Command;
+    let torque = hpc_testkit::services::require("torque");
+    let binary = std::path::Path::new(torque.var("HPCKIT_TORQUE_BIN")).join("torque-standin");
+    let exec = LocalExecutor::new();
+    for (version, empty) in [("6.1", "<?xml version=\"1.0\"?><Data></Data>\n"), ("6.0", "")] {
+        let home = tempdir();
+        let config = Config { version: version.into(), ..Config::default() };
+        let bin = install(home.path(), &binary, &config).unwrap();
+        // qsub writes default output files into its working directory, as Torque does.
+        let run = |cmd: &str, args: &[&str]| {
+            Command::new(bin.join(cmd)).args(args).current_dir(home.path())
+        };
+        let out = exec.run(&run("qstat", &["-x"])).await.unwrap();
+        assert_eq!((out.status.code, out.stdout_text().as_ref()), (Some(0), empty), "{version}");
+        let out = exec.run(&run("qdel", &["42.standin.localdomain"])).await.unwrap();
+        assert_eq!(out.status.code, Some(153));
+        assert_eq!(out.stderr_text(), "qdel: nonexistent job id: 42.standin.localdomain\n");
+        let out = exec.run(&run("qstat", &["-x", "42"])).await.unwrap();
+        assert_eq!(out.status.code, Some(153));
+        assert_eq!(out.stderr_text(), "qstat: Unknown Job Id Error 42\n");
+        let out = exec.run(&run("qsub", &["-q", "nosuch"]).stdin(&b"true\n"[..])).await.unwrap();
+        assert_eq!(out.status.code, Some(170));
+        assert_eq!(
+            out.stderr_text(),
+            "qsub: submit error (Unknown queue MSG=cannot locate queue)\n"
+        );
+        let script = "#!/bin/sh\n#PBS -N from_directive\n#PBS -l walltime=00:10:00\nexit 0\n";
+        let out = exec.run(&run("qsub", &[]).stdin(script.as_bytes().to_vec())).await.unwrap();
+        assert_eq!(out.stdout_text(), "1.standin.localdomain\n");
+        let mut xml = String::new();
+        for _ in 0..100 {
+            xml = exec.run(&run("qstat", &["-x"])).await.unwrap().stdout_text().into_owned();
+            if xml.contains("<job_state>C</job_state>") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            xml.contains(
+                "<Job_Id>1.standin.localdomain</Job_Id><Job_Name>from_directive</Job_Name>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("<walltime>00:10:00</walltime>"), "{xml}");
+        assert!(xml.contains("<exit_status>0</exit_status>"), "{xml}");
+        assert_eq!(xml.lines().count(), 1, "one line: {xml}");
+        let out = exec.run(&run("qdel", &["1"])).await.unwrap();
+        assert_eq!(out.status.code, Some(170));
+        assert!(out.stderr_text().contains("invalid state for job - COMPLETE"), "{out:?}");
+    }
 }

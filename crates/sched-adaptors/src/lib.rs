@@ -25,6 +25,7 @@ pub fn all_capabilities() -> Vec<(&'static str, SchedulerCapabilities)> {
         ("nohup", ssh::capabilities(false)),
         ("ssh", ssh::capabilities(true)),
         ("sge", sge::capabilities()),
+        ("torque", torque::capabilities()),
         ("slurm", slurm::capabilities()),
         ("at", at::capabilities()),
     ]

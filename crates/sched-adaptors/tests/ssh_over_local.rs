@@ -64,24 +64,15 @@ async fn a_new_client_sees_old_jobs_and_their_exit_codes() {
     let st = second.cancel(&running).await.unwrap();
     assert_eq!(st.state, JobState::Cancelled, "{st:?}");
     // The wrapper itself exits just after recording the end; allow it a moment.
-    let mut left = String::new();
+    let mut left = Vec::new();
     for _ in 0..50 {
-        let out = LocalExecutor::new()
-            .run(&Command::new("sh").args([
-                "-c",
-                "ps -o stat= -g \"$1\" | grep -v Z || true",
-                "sh",
-                &pid,
-            ]))
-            .await
-            .unwrap();
-        left = out.stdout_text().trim().to_owned();
+        left = live_members_of_group(pid.parse().unwrap());
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(left, "", "processes left in group {pid}");
+    assert_eq!(left, Vec::<u32>::new(), "processes left in group {pid}");
 
     // A third client still agrees, and finds the records on disk.
     let third = scheduler(&jobdir);
@@ -118,4 +109,20 @@ async fn unknown_and_hostile_ids_never_reach_the_host() {
         assert!(e.is_not_found(), "{id}: {e}");
         assert!(sched.cancel(&id.into()).await.unwrap_err().is_not_found());
     }
+}
+
+/// Pids of the processes in process group `pgid` that are not zombies (from /proc).
+fn live_members_of_group(pgid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // Fields after the parenthesised command name: state, ppid, pgrp, ...
+        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&pgid.to_string().as_str()) && fields.first() != Some(&"Z") {
+            pids.push(pid);
+        }
+    }
+    pids
 }

@@ -1,8 +1,304 @@
-//! `cargo xtask bench fs` (owned by helper E2 (issue #5)).
+//! `cargo xtask bench fs [--size MIB] [--rounds R] [--skip-s3]`: upload and
+//! download one file (1 GiB by default) with `hpckit fs` against OpenSSH's
+//! `sftp` on the same test sshd, and against the AWS CLI on the same S3 server
+//! (s3s-fs), in one run. Reports wall time, throughput, the throughput ratio
+//! (hpckit / peer, higher is better) and hpckit's peak RSS (median of R rounds).
+//!
+//! Goals (issue #5): SFTP >= 1.0x OpenSSH, S3 >= 1.5x the AWS CLI, peak RSS
+//! <= 64 MiB. Nothing here asserts them: the table reports.
 
-use anyhow::{Result, bail};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// Runs the benchmark and prints its table (see `super` for shared helpers).
-pub(crate) fn run(_args: &[String]) -> Result<()> {
-    bail!("benchmark `fs` is not implemented yet")
+use anyhow::{Context, Result, bail};
+
+use super::{Measured, Table, measure};
+use crate::cmd;
+use crate::services::{self, EnvVars};
+
+/// Where the AWS CLI is installed (a venv, created on first use with pip).
+const AWSCLI_VENV: &str = "/opt/hpckit-tools/awscli";
+
+fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .with_context(|| format!("{name} needs a positive number")),
+        None => Ok(default),
+    }
+}
+
+/// Median of `rounds` measurements of a freshly built command.
+fn median(
+    rounds: usize,
+    mut before: impl FnMut(),
+    mut make: impl FnMut() -> Command,
+) -> Result<Measured> {
+    let mut all = Vec::new();
+    for _ in 0..rounds {
+        before();
+        all.push(measure(&mut make())?);
+    }
+    all.sort_by_key(|m| m.wall);
+    Ok(all[all.len() / 2])
+}
+
+struct Row {
+    transfer: &'static str,
+    tool: &'static str,
+    m: Measured,
+}
+
+fn mib_per_s(bytes: u64, wall: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / wall.as_secs_f64().max(1e-9)
+}
+
+fn make_source(path: &Path, mib: usize) -> Result<()> {
+    if std::fs::metadata(path).map(|m| m.len()).ok() == Some((mib as u64) << 20) {
+        return Ok(());
+    }
+    // 1 MiB of random bytes repeated: incompressible within any compressor window.
+    let mut block = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in block.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = (x >> 24) as u8;
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for i in 0..mib {
+        block[0] = i as u8;
+        block[1] = (i >> 8) as u8;
+        f.write_all(&block)?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn awscli() -> Result<PathBuf> {
+    let aws = Path::new(AWSCLI_VENV).join("bin/aws");
+    if !aws.exists() {
+        println!("installing the AWS CLI into {AWSCLI_VENV} (pip awscli)...");
+        cmd::run(Command::new("python3").args(["-m", "venv", AWSCLI_VENV]))?;
+        cmd::run(
+            Command::new(Path::new(AWSCLI_VENV).join("bin/pip")).args(["install", "-q", "awscli"]),
+        )?;
+    }
+    Ok(aws)
+}
+
+/// Runs the benchmark and prints its table.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let mib = flag(args, "--size", 1024)?;
+    let rounds = flag(args, "--rounds", 1)?;
+    let with_s3 = !args.iter().any(|a| a == "--skip-s3");
+    let mut wanted = vec!["sshd".to_string()];
+    if with_s3 {
+        wanted.push("s3".to_string());
+    }
+    let env = EnvVars::read(&services::up(&wanted)?)?;
+    let host = env.require("HPCKIT_SSH_HOST")?.to_string();
+    let port = env.require("HPCKIT_SSH_PORT")?.to_string();
+    let user = env.require("HPCKIT_SSH_USER")?.to_string();
+    let home = env.require("HPCKIT_SSH_USER_HOME")?.to_string();
+    let key = env.require("HPCKIT_SSH_KEY")?.to_string();
+    let known_hosts = env.require("HPCKIT_SSH_KNOWN_HOSTS")?.to_string();
+
+    println!("building hpckit (release)...");
+    let root = cmd::workspace_root();
+    cmd::run(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "hpckit-cli",
+    ]))?;
+    let target_dir = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+        cmd::output(Command::new("cargo").current_dir(&root).args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ]))
+        .ok()
+        .and_then(|j| {
+            let i = j.find("\"target_directory\":\"")? + 20;
+            Some(PathBuf::from(&j[i..i + j[i..].find('"')?]))
+        })
+        .unwrap_or_else(|| root.join("target"))
+    });
+    let hpckit = target_dir.join("release/hpckit");
+    if !hpckit.exists() {
+        bail!("{} missing after the release build", hpckit.display());
+    }
+
+    let work = PathBuf::from("/tmp/hpckit-bench-fs");
+    std::fs::create_dir_all(&work)?;
+    let src = work.join("source.bin");
+    println!("making a {mib} MiB source file...");
+    make_source(&src, mib)?;
+    let bytes = (mib as u64) << 20;
+    let remote_dir = format!("{home}/hpckit-bench-fs");
+    // The sshd's user writes there; this host's disk backs it.
+    cmd::run(Command::new("install").args(["-d", "-o", &user, &remote_dir]))?;
+    let remote = |name: &str| format!("{remote_dir}/{name}");
+    let url = |path: &str| {
+        format!("sftp://{user}@{host}:{port}{path}?known_hosts={known_hosts}&ssh_config=none")
+    };
+    let rm = |p: &str| {
+        let _ = std::fs::remove_file(p);
+    };
+    let batch = work.join("sftp-batch.txt");
+    let sftp_batch = |line: String| -> Command {
+        // `sftp -b FILE` runs the commands in FILE (and implies BatchMode).
+        let _ = std::fs::write(&batch, format!("{line}\n"));
+        let mut c = Command::new("sftp");
+        c.args(["-q", "-b"])
+            .arg(&batch)
+            .args(["-P", &port, "-i", &key, "-o", "IdentitiesOnly=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={known_hosts}"))
+            .args(["-F", "/dev/null"])
+            .arg(format!("{user}@{host}"))
+            .stdout(Stdio::null());
+        c
+    };
+    let hp = |args: &[&str]| -> Command {
+        let mut c = Command::new(&hpckit);
+        c.args(args).stdout(Stdio::null());
+        c
+    };
+
+    let mut rows = Vec::new();
+    println!("sftp upload...");
+    let up_h = remote("up-hpckit.bin");
+    let m = median(
+        rounds,
+        || rm(&up_h),
+        || {
+            hp(&[
+                "fs",
+                "put",
+                src.to_str().unwrap_or(""),
+                &url(&up_h),
+                "-i",
+                &key,
+                "--mode",
+                "replace",
+            ])
+        },
+    )?;
+    rows.push(Row { transfer: "sftp upload", tool: "hpckit", m });
+    let up_o = remote("up-openssh.bin");
+    let m = median(rounds, || rm(&up_o), || sftp_batch(format!("put {} {up_o}", src.display())))?;
+    rows.push(Row { transfer: "sftp upload", tool: "openssh sftp", m });
+
+    println!("sftp download...");
+    let down_h = work.join("down-hpckit.bin").display().to_string();
+    let m = median(
+        rounds,
+        || rm(&down_h),
+        || hp(&["fs", "get", &url(&up_h), &down_h, "-i", &key, "--mode", "replace"]),
+    )?;
+    rows.push(Row { transfer: "sftp download", tool: "hpckit", m });
+    let down_o = work.join("down-openssh.bin").display().to_string();
+    let m = median(rounds, || rm(&down_o), || sftp_batch(format!("get {up_o} {down_o}")))?;
+    rows.push(Row { transfer: "sftp download", tool: "openssh sftp", m });
+
+    if with_s3 {
+        let endpoint = env.require("HPCKIT_S3S_ENDPOINT")?.to_string();
+        let bucket = env.require("HPCKIT_S3S_BUCKET")?.to_string();
+        let access = env.require("HPCKIT_S3S_ACCESS_KEY")?.to_string();
+        let secret = env.require("HPCKIT_S3S_SECRET")?.to_string();
+        let region = env.get("HPCKIT_S3_REGION").unwrap_or("us-east-1").to_string();
+        let aws = awscli()?;
+        let keys = |c: &mut Command| {
+            c.env("AWS_ACCESS_KEY_ID", &access)
+                .env("AWS_SECRET_ACCESS_KEY", &secret)
+                .env("AWS_DEFAULT_REGION", &region)
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+        };
+        let awscmd = |from: &str, to: &str| {
+            let mut c = Command::new(&aws);
+            c.args(["--endpoint-url", &endpoint, "s3", "cp", "--only-show-errors", from, to])
+                .stdout(Stdio::null());
+            keys(&mut c);
+            c
+        };
+        let hps3 = |from: &str, to: &str| {
+            let mut c = hp(&[
+                "fs",
+                "cp",
+                "--mode",
+                "replace",
+                "--endpoint",
+                &endpoint,
+                "--region",
+                &region,
+                from,
+                to,
+            ]);
+            keys(&mut c);
+            c
+        };
+        let s3_h = format!("s3://{bucket}/bench-hpckit.bin");
+        let s3_a = format!("s3://{bucket}/bench-awscli.bin");
+        let srcs = src.display().to_string();
+        println!("s3 upload...");
+        rows.push(Row {
+            transfer: "s3 upload",
+            tool: "hpckit",
+            m: median(rounds, || {}, || hps3(&srcs, &s3_h))?,
+        });
+        rows.push(Row {
+            transfer: "s3 upload",
+            tool: "aws cli",
+            m: median(rounds, || {}, || awscmd(&srcs, &s3_a))?,
+        });
+        println!("s3 download...");
+        let d_h = work.join("s3-down-hpckit.bin").display().to_string();
+        let d_a = work.join("s3-down-awscli.bin").display().to_string();
+        rows.push(Row {
+            transfer: "s3 download",
+            tool: "hpckit",
+            m: median(rounds, || rm(&d_h), || hps3(&s3_h, &d_h))?,
+        });
+        rows.push(Row {
+            transfer: "s3 download",
+            tool: "aws cli",
+            m: median(rounds, || rm(&d_a), || awscmd(&s3_a, &d_a))?,
+        });
+    }
+
+    let mut t =
+        Table::new(&["transfer", "tool", "wall", "MiB/s", "cpu", "peak RSS", "hpckit / peer"]);
+    for pair in rows.chunks(2) {
+        let (h, p) = (&pair[0], &pair[1]);
+        let ratio = mib_per_s(bytes, h.m.wall) / mib_per_s(bytes, p.m.wall);
+        for (r, show) in [(h, format!("{ratio:.2}x")), (p, String::new())] {
+            t.row(vec![
+                r.transfer.to_string(),
+                r.tool.to_string(),
+                format!("{:.2} s", r.m.wall.as_secs_f64()),
+                format!("{:.0}", mib_per_s(bytes, r.m.wall)),
+                format!("{:.2} s", r.m.cpu.as_secs_f64()),
+                format!("{:.1} MiB", r.m.peak_rss_kib as f64 / 1024.0),
+                show,
+            ]);
+        }
+    }
+    println!(
+        "\n{mib} MiB per transfer, median of {rounds} round(s); goals: sftp >= 1.00x, s3 >= 1.50x, hpckit peak RSS <= 64 MiB"
+    );
+    t.print();
+    for p in [&down_h, &down_o] {
+        rm(p);
+    }
+    let _ = std::fs::remove_dir_all(&remote_dir);
+    Ok(())
 }

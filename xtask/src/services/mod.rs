@@ -13,6 +13,7 @@
 mod at;
 mod daemon;
 mod envfile;
+mod ftp;
 mod lock;
 mod netns;
 mod ports;
@@ -40,6 +41,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sshd::Sshd,
     &webdav::Webdav,
     &s3::S3,
+    &ftp::Ftp,
     &slurm::SLURM,
     &slurm::SLURM_ACCT,
     &at::AT,

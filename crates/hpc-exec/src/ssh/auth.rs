@@ -143,16 +143,20 @@ pub(crate) async fn authenticate(
             Outcome::Skipped => i += 1,
         }
     }
-    let offered = match &remaining {
-        Some(r) if !r.is_empty() => r.iter().map(<&str>::from).collect::<Vec<_>>().join(","),
-        _ => "unknown".into(),
-    };
     let mut reason = if tried.is_empty() {
-        format!("no usable method for the {} credential", cred.kind())
+        match cred {
+            Credential::Default { .. } => "found no ssh-agent and no key file (~/.ssh/id_ed25519, \
+                                           id_rsa, id_ecdsa, IdentityFile)"
+                .to_owned(),
+            _ => format!("no usable method for the {} credential", cred.kind()),
+        }
     } else {
         format!("tried {}", tried.join(", "))
     };
-    reason.push_str(&format!("; server accepts {offered}"));
+    if let Some(r) = remaining.as_ref().filter(|r| !r.is_empty()) {
+        let offered: Vec<&str> = r.iter().map(<&str>::from).collect();
+        reason.push_str(&format!("; server accepts {}", offered.join(",")));
+    }
     for note in &login.notes {
         reason.push_str("; ");
         reason.push_str(note);

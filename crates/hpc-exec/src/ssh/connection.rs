@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::auth;
-use super::errors::{channel_error, connect_error, lost};
+use super::errors::{channel_error, connect_error, lost, tunnel_error};
 use super::forward::{self, Forward};
 use super::handler::{ClientHandler, HandlerError, HostKeyCheck, RemoteForwards};
 use super::known_hosts;
@@ -210,7 +210,7 @@ impl SshExecutor {
             .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
             .instrument(tracing::debug_span!("ssh_channel_open", host = %self.conn.host, kind = "direct-tcpip", to = %host, port))
             .await
-            .map_err(|e| channel_error(&self.conn.host, &format!("direct-tcpip to {host}:{port}"), e))?;
+            .map_err(|e| tunnel_error(&self.conn.host, &format!("{host}:{port}"), e))?;
         Ok(SshStream::new(ch.into_stream(), None))
     }
 
@@ -343,7 +343,7 @@ async fn open_transport(
                         host: label.clone(),
                         reason: format!("jump host {} could not connect to it", prev_hop.label()),
                     },
-                    e => channel_error(&prev_hop.label(), &format!("direct-tcpip to {label}"), e),
+                    e => tunnel_error(&prev_hop.label(), &label, e),
                 })?;
             Ok(Box::new(ch.into_stream()))
         }

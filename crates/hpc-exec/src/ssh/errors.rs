@@ -28,6 +28,25 @@ pub(crate) fn channel_error(host: &str, channel: &str, e: russh::Error) -> Error
     }
 }
 
+/// A refused `direct-tcpip` channel to `dest`.
+pub(crate) fn tunnel_error(host: &str, dest: &str, e: russh::Error) -> Error {
+    match e {
+        russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => {
+            Error::ChannelRefused {
+                host: host.to_owned(),
+                channel: "direct-tcpip".to_owned(),
+                reason: format!("the server cannot connect to {dest}"),
+            }
+        }
+        russh::Error::ChannelOpenFailure(f) => Error::ChannelRefused {
+            host: host.to_owned(),
+            channel: "direct-tcpip".to_owned(),
+            reason: format!("{} (to {dest})", open_failure_text(&f)),
+        },
+        other => lost(host, other),
+    }
+}
+
 /// The connection broke (or was closed) while in use.
 pub(crate) fn lost(host: &str, e: russh::Error) -> Error {
     let reason = match e {

@@ -21,12 +21,19 @@ pub fn scratch() -> (tempfile::TempDir, Path) {
 /// SFTP to OpenSSH's `sftp-server` run as a child process (its pipes are the
 /// stream), with this host's executor for server-side checksums.
 pub async fn sftp_via_local_server(tuning: SftpTuning) -> Arc<dyn FileSystem> {
+    sftp_via_local_server_killable(tuning).await.0
+}
+
+/// Like [`sftp_via_local_server`], with the server's process id (to cut the
+/// connection by killing it).
+pub async fn sftp_via_local_server_killable(tuning: SftpTuning) -> (Arc<dyn FileSystem>, u32) {
     assert!(
         std::path::Path::new(SFTP_SERVER).exists(),
         "{SFTP_SERVER} is missing: run `cargo xtask services up sshd` (installs openssh-server)"
     );
     let exec = LocalExecutor::new();
     let proc = exec.spawn(&Command::new(SFTP_SERVER)).await.expect("spawn sftp-server");
+    let pid = proc.id().expect("sftp-server pid");
     let (stdin, stdout, _stderr, control) = proc.into_parts();
     // Dropping the control would kill the server; it ends when its stdin closes.
     let mut control = control;
@@ -39,7 +46,8 @@ pub async fn sftp_via_local_server(tuning: SftpTuning) -> Arc<dyn FileSystem> {
         tuning,
     };
     let exec: Arc<dyn Executor> = Arc::new(exec);
-    Arc::new(SftpFileSystem::from_stream(stream, opts, Some(exec)).await.expect("sftp session"))
+    let fs = SftpFileSystem::from_stream(stream, opts, Some(exec)).await.expect("sftp session");
+    (Arc::new(fs), pid)
 }
 
 /// Makes sparse files on this host (the SFTP server here shares its disk).
@@ -58,4 +66,106 @@ pub fn fixture(fs: Arc<dyn FileSystem>, root: &Path, name: &str) -> FsFixture {
     let mut fx = FsFixture::new(fs, root.join_entry(name).expect("name"));
     fx.sparse = Some(local_sparse());
     fx
+}
+
+/// Where and how to reach the test sshd of `cargo xtask services up sshd`.
+pub struct Sshd {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub home: String,
+    pub key: std::path::PathBuf,
+    pub known_hosts: std::path::PathBuf,
+}
+
+impl Sshd {
+    pub fn from_env() -> Self {
+        let env = hpc_testkit::services::require("sshd");
+        Sshd {
+            host: env.var("HPCKIT_SSH_HOST").to_owned(),
+            port: env.port("HPCKIT_SSH_PORT"),
+            user: env.var("HPCKIT_SSH_USER").to_owned(),
+            home: env.var("HPCKIT_SSH_USER_HOME").to_owned(),
+            key: env.path("HPCKIT_SSH_KEY"),
+            known_hosts: env.path("HPCKIT_SSH_KNOWN_HOSTS"),
+        }
+    }
+
+    /// `sftp://user@host:port<path>?known_hosts=...&ssh_config=none`
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "sftp://{}@{}:{}{}?known_hosts={}&ssh_config=none",
+            self.user,
+            self.host,
+            self.port,
+            path,
+            self.known_hosts.display()
+        )
+    }
+
+    pub fn creds(&self) -> hpc_auth::CredentialMap {
+        hpc_auth::CredentialMap::with_default(hpc_auth::Credential::key_file(
+            &self.user, &self.key, None,
+        ))
+    }
+
+    /// An SFTP file system over the shared SSH connection of hpc-exec.
+    pub async fn sftp(&self) -> Arc<dyn FileSystem> {
+        let loc: hpc_core::Location = self.url("/").parse().expect("location");
+        Arc::new(
+            SftpFileSystem::connect(&loc, &self.creds())
+                .await
+                .unwrap_or_else(|e| panic!("sftp to {}:{}: {e}", self.host, self.port)),
+        )
+    }
+
+    /// A fresh directory in the test user's home (made through `fs`), unique per call.
+    pub async fn scratch(&self, fs: &dyn FileSystem, tag: &str) -> Path {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            Path::new(&format!("{}/hpckit-{tag}-{}-{n}-{nanos}", self.home, std::process::id()))
+                .expect("path");
+        fs.create_directories(&dir).await.expect("scratch directory on the sshd host");
+        dir
+    }
+}
+
+/// The `hpckit` binary, built (or found up to date) by cargo first.
+pub async fn hpckit_bin() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = LocalExecutor::new()
+        .run(&Command::new(cargo).args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"]))
+        .await
+        .expect("running cargo build");
+    assert!(out.status.success(), "cargo build -p hpckit-cli failed: {}", out.stderr_text());
+    // tests run from target/<profile>/deps/
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("hpckit");
+    assert!(bin.exists(), "{} missing after cargo build", bin.display());
+    bin
+}
+
+/// SHA-256 of a local file.
+pub fn sha256_file(path: &str) -> String {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut h = fs_adaptors::copy::Hasher::new(hpc_core::ChecksumAlgorithm::Sha256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).expect("read");
+        if n == 0 {
+            return h.finish();
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// A deterministic file of `len` bytes at a local path.
+pub fn make_file(path: &str, len: usize, seed: u8) {
+    std::fs::write(path, hpc_testkit::fs_conformance::pattern(len, seed)).expect("write test file");
 }

@@ -24,6 +24,7 @@
 //! use sched_adaptors::local::LocalScheduler;
 //!
 //! let sched = LocalScheduler::new(Default::default())?;
+//! assert!(sched.location().starts_with("local:///"));
 //! let id = sched.submit_batch(&JobDescription::new("sh").args(["-c", "exit 3"])).await?;
 //! let status = sched.wait_until_done(&id, None).await?;
 //! assert_eq!((status.state, status.exit_code), (JobState::Failed, Some(3)));
@@ -165,7 +166,17 @@ impl LocalScheduler {
                 name: format!("working directory {}", workdir.display()),
             });
         }
-        let location = format!("local://{}", workdir.display());
+        let location = Location {
+            scheme: "local".into(),
+            transport: None,
+            user: None,
+            host: None,
+            port: None,
+            path: Some(workdir.to_string_lossy().into_owned()),
+            query: Vec::new(),
+            via: Vec::new(),
+        }
+        .to_string();
         let (changes, _) = watch::channel(0);
         Ok(LocalScheduler {
             inner: Arc::new(Inner {

@@ -40,6 +40,22 @@ struct Memo {
     gone_since: Option<Instant>,
     /// Final statuses, per task (`None`: the whole job).
     finals: HashMap<Option<u32>, JobStatus>,
+    /// The name as submitted here (Grid Engine shows a sanitized form).
+    name: Option<String>,
+}
+
+impl Memo {
+    /// Report the name this client submitted when Grid Engine shows its
+    /// sanitized form of it.
+    fn restore_name(&self, mut s: JobStatus) -> JobStatus {
+        if let Some(orig) = &self.name
+            && s.name.is_some()
+            && s.name == script::job_name(orig)
+        {
+            s.name = Some(orig.clone());
+        }
+        s
+    }
 }
 
 /// Grid Engine (SGE 6.2, Son of Grid Engine 8.x, and kin) through `qsub`,
@@ -209,6 +225,7 @@ impl Core {
             let m = memo.entry(sid.job).or_default();
             m.submitted = true;
             m.tasks = job.array.map(|a| a.task_ids().count());
+            m.name.clone_from(&job.name);
         }
     }
 
@@ -257,7 +274,7 @@ impl Core {
             m.seen = true;
             m.seen_running |= matches!(status.state, JobState::Running | JobState::Suspended);
             m.gone_since = None;
-            out[i] = Some(Ok(status));
+            out[i] = Some(Ok(m.restore_name(status)));
         }
         let accounting = if gone.is_empty() { BTreeMap::new() } else { self.qacct(&gone).await? };
         let grace = self.settings.poll.accounting_grace;
@@ -288,7 +305,7 @@ impl Core {
                     _ => true,
                 };
             let status = if complete {
-                let s = final_status(&ids[i], &records, m.cancelled);
+                let s = m.restore_name(final_status(&ids[i], &records, m.cancelled));
                 m.finals.insert(p.task, s.clone());
                 s
             } else {
@@ -627,13 +644,20 @@ impl Scheduler for SgeScheduler {
         let mut jobs: Vec<u64> = entries.iter().map(|e| e.job).collect();
         jobs.sort_unstable();
         jobs.dedup();
+        let memo = self.core.memo();
         Ok(jobs
             .into_iter()
             .filter_map(|job| {
                 let mine: Vec<&QueueEntry> = entries.iter().filter(|e| e.job == job).collect();
                 let in_queue = queues.is_empty()
                     || mine.iter().any(|e| e.queue.as_ref().is_some_and(|q| queues.contains(q)));
-                in_queue.then(|| active_status(&JobId::new(job.to_string()), &mine))
+                in_queue.then(|| {
+                    let s = active_status(&JobId::new(job.to_string()), &mine);
+                    match memo.get(&job) {
+                        Some(m) => m.restore_name(s),
+                        None => s,
+                    }
+                })
             })
             .collect())
     }

@@ -58,15 +58,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use hpc_core::error::NotFoundKind;
+use hpc_core::scheduler::ProgressFn;
 use hpc_core::{
     Error, InteractiveJob, JobDescription, JobId, JobState, JobStatus, Location, QueueStatus,
-    Result, Scheduler, SchedulerCapabilities,
+    Result, Scheduler, SchedulerCapabilities, WaitUntil,
 };
 use hpc_exec::{Command, Executor};
 use tokio::io::AsyncBufReadExt;
 
 use self::parse::Submitted;
 use self::script::Paths;
+use crate::batch::{PollSettings, Poller, StatusSource};
 
 /// The one queue of this adaptor.
 pub const QUEUE: &str = "default";
@@ -157,6 +159,61 @@ pub struct SshScheduler {
     executor: Arc<dyn Executor>,
     config: SshConfig,
     location: String,
+    /// All concurrent waits share one status query per cycle.
+    poller: Poller,
+}
+
+/// The batched status query, shared with the poller.
+#[derive(Debug)]
+struct Source {
+    executor: Arc<dyn Executor>,
+    jobdir: String,
+}
+
+#[async_trait]
+impl StatusSource for Source {
+    async fn query(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
+        statuses(&*self.executor, &self.jobdir, ids).await
+    }
+}
+
+/// Status of `ids` in one remote command; ids that cannot be ours are
+/// unknown without asking.
+async fn statuses(
+    executor: &dyn Executor,
+    jobdir: &str,
+    ids: &[JobId],
+) -> Result<Vec<Result<JobStatus>>> {
+    let asked: Vec<&str> = ids.iter().filter(|id| parse::valid_id(id)).map(JobId::as_str).collect();
+    let mut answers =
+        if asked.is_empty() { Vec::new() } else { query(executor, jobdir, &asked).await? };
+    Ok(ids
+        .iter()
+        .map(|id| match answers.iter().position(|(a, _)| a == id) {
+            Some(i) => answers.swap_remove(i).1,
+            None => Err(Error::job_not_found(id)),
+        })
+        .collect())
+}
+
+/// Run the status program with `args` (ids, or `--all`).
+async fn query(
+    executor: &dyn Executor,
+    jobdir: &str,
+    args: &[&str],
+) -> Result<Vec<(JobId, Result<JobStatus>)>> {
+    let cmd = Command::new("sh")
+        .arg("-c")
+        .arg(script::STATUS)
+        .arg("hpckit-status")
+        .arg(jobdir)
+        .args(args);
+    let out = executor.run_checked(&cmd).await?;
+    out.stdout_text()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| parse::status_line("hpckit ssh status", l))
+        .collect()
 }
 
 /// Capabilities of the ssh adaptor (`remote`: over SSH, else `nohup://`).
@@ -182,7 +239,14 @@ impl SshScheduler {
         config: SshConfig,
         location: impl Into<String>,
     ) -> Self {
-        SshScheduler { executor, config, location: location.into() }
+        let source = Source { executor: Arc::clone(&executor), jobdir: config.jobdir.clone() };
+        let settings = PollSettings {
+            poll_interval: config.poll_interval,
+            max_poll_interval: config.poll_interval.max(Duration::from_secs(3)),
+            ..PollSettings::default()
+        };
+        let poller = Poller::new(Arc::new(source), settings);
+        SshScheduler { executor, config, location: location.into(), poller }
     }
 
     /// The settings in use.
@@ -244,16 +308,6 @@ impl SshScheduler {
             });
         }
         Ok(results)
-    }
-
-    async fn query(&self, args: &[&str]) -> Result<Vec<(JobId, Result<JobStatus>)>> {
-        let cmd = self.program(script::STATUS, "hpckit-status").arg(&self.config.jobdir).args(args);
-        let out = self.executor.run_checked(&cmd).await?;
-        out.stdout_text()
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| parse::status_line("hpckit ssh status", l))
-            .collect()
     }
 }
 
@@ -376,16 +430,17 @@ impl Scheduler for SshScheduler {
     }
 
     async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
-        let asked: Vec<&str> =
-            ids.iter().filter(|id| parse::valid_id(id)).map(JobId::as_str).collect();
-        let mut answers = if asked.is_empty() { Vec::new() } else { self.query(&asked).await? };
-        Ok(ids
-            .iter()
-            .map(|id| match answers.iter().position(|(a, _)| a == id) {
-                Some(i) => answers.swap_remove(i).1,
-                None => Err(Error::job_not_found(id)),
-            })
-            .collect())
+        statuses(&*self.executor, &self.config.jobdir, ids).await
+    }
+
+    async fn wait(
+        &self,
+        ids: &[JobId],
+        until: WaitUntil,
+        timeout: Option<Duration>,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<Vec<Result<JobStatus>>> {
+        self.poller.wait(ids, until, timeout, progress).await
     }
 
     async fn cancel(&self, id: &JobId) -> Result<JobStatus> {
@@ -453,8 +508,11 @@ impl Scheduler for SshScheduler {
         if let Some(other) = queues.iter().find(|n| *n != QUEUE) {
             return Err(Error::NotFound { kind: NotFoundKind::Queue, name: other.clone() });
         }
-        let mut jobs: Vec<JobStatus> =
-            self.query(&["--all"]).await?.into_iter().filter_map(|(_, s)| s.ok()).collect();
+        let mut jobs: Vec<JobStatus> = query(&*self.executor, &self.config.jobdir, &["--all"])
+            .await?
+            .into_iter()
+            .filter_map(|(_, s)| s.ok())
+            .collect();
         jobs.sort_by_key(|j| j.id.as_str().parse::<u64>().unwrap_or(u64::MAX));
         Ok(jobs)
     }

@@ -28,6 +28,21 @@ struct Memo {
     cancelled: bool,
     /// The final status, once known (also after Torque has forgotten the job).
     done: Option<JobStatus>,
+    /// The name as submitted here (Torque shows a sanitized form).
+    name: Option<String>,
+}
+
+impl Memo {
+    /// Report the name this client submitted when Torque shows its sanitized form.
+    fn restore_name(&self, mut s: JobStatus) -> JobStatus {
+        if let Some(orig) = &self.name
+            && s.name.is_some()
+            && s.name == script::job_name(orig)
+        {
+            s.name = Some(orig.clone());
+        }
+        s
+    }
 }
 
 /// Torque / PBS (classic) through `qsub`, `qstat -x` and `qdel`, run by any
@@ -164,13 +179,16 @@ impl Core {
         let cmd = self.command(&self.settings.commands.qsub).args(&plan.args).stdin(plan.script);
         let out = self.run_checked(&cmd).await?;
         let id = parse::parse_submit(&cmd.display(), &out.stdout_text())?;
-        self.remember_submitted(&id);
+        self.remember_submitted(&id, job);
         Ok(id)
     }
 
-    fn remember_submitted(&self, id: &JobId) {
+    fn remember_submitted(&self, id: &JobId, job: &JobDescription) {
         if let Some(seq) = parse::seq_of(id.as_str()) {
-            self.memo().entry(seq).or_default().submitted = true;
+            let mut memo = self.memo();
+            let m = memo.entry(seq).or_default();
+            m.submitted = true;
+            m.name.clone_from(&job.name);
         }
     }
 
@@ -222,7 +240,7 @@ impl Core {
             let status = match jobs.iter().find(|j| j.seq == *seq) {
                 Some(job) => {
                     m.seen = true;
-                    let s = job_status(&ids[i], job, m.cancelled);
+                    let s = m.restore_name(job_status(&ids[i], job, m.cancelled));
                     if s.is_done() {
                         m.done = Some(s.clone());
                     }
@@ -418,7 +436,7 @@ impl Scheduler for TorqueScheduler {
                         });
                     }
                     let id = parse::parse_submit(&label, &o.output)?;
-                    core.remember_submitted(&id);
+                    core.remember_submitted(&id, &jobs[i]);
                     Ok(id)
                 }));
             }
@@ -499,10 +517,17 @@ impl Scheduler for TorqueScheduler {
 
     async fn list_jobs(&self, queues: &[String]) -> Result<Vec<JobStatus>> {
         let jobs = self.core.qstat(&[]).await?;
+        let memo = self.core.memo();
         Ok(jobs
             .iter()
             .filter(|j| queues.is_empty() || j.queue.as_ref().is_some_and(|q| queues.contains(q)))
-            .map(|j| job_status(&JobId::new(j.id.clone()), j, false))
+            .map(|j| {
+                let s = job_status(&JobId::new(j.id.clone()), j, false);
+                match memo.get(&j.seq) {
+                    Some(m) => m.restore_name(s),
+                    None => s,
+                }
+            })
             .collect())
     }
 }

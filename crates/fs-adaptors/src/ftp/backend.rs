@@ -1,0 +1,580 @@
+//! [`FtpFs`]: the `FileSystem` implementation over a pool of suppaftp sessions.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use hpc_auth::Credential;
+use hpc_core::{
+    ByteRange, ByteStream, EntryKind, Error, FileSystem, FsCapabilities, Location, NotFoundKind,
+    Path, PathAttributes, Result,
+};
+use suppaftp::Status;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::config::FtpConfig;
+use super::error::reply_code;
+use super::parse::{ListEntry, parse_list_line, parse_mlsd_line};
+use super::pool::Pool;
+
+/// Read size of one chunk of a download.
+const CHUNK: usize = 256 * 1024;
+
+/// What the adaptor can do (Xenon's FTP row; permissions are also set, with
+/// `SITE CHMOD`, and ranges read with `REST`).
+pub fn capabilities() -> FsCapabilities {
+    let mut c = FsCapabilities::default();
+    c.can_read_symboliclinks = true;
+    c.can_append = true;
+    c.supports_reading_posix_permissions = true;
+    c.supports_setting_posix_permissions = true;
+    c.supports_rename = true;
+    c.supports_range_read = true;
+    c.credentials = &["password", "anonymous", "default"];
+    c
+}
+
+/// An FTP (or explicit-TLS FTPS) server as a file system.
+pub struct FtpFs {
+    pool: Arc<Pool>,
+    location: String,
+    cwd: Path,
+    mlsd: AtomicBool,
+}
+
+impl std::fmt::Debug for FtpFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FtpFs").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+fn missing_parent(path: &Path) -> Error {
+    Error::NotFound {
+        kind: NotFoundKind::Path,
+        name: format!("{} (parent directory)", path.parent().unwrap_or_else(Path::root)),
+    }
+}
+
+fn refused(what: String, e: Error) -> Error {
+    let message = match &e {
+        Error::Remote { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    Error::PermissionDenied { what, message }
+}
+
+impl FtpFs {
+    /// Log in to `ftp://user@host[:port]/path` (or `ftps://`) and learn what
+    /// the server offers.
+    pub async fn open(location: &Location, credential: Credential) -> Result<Self> {
+        let config = FtpConfig::from_location(location, &credential)?;
+        let root = config.root.clone();
+        let pool = Pool::new(config)?;
+        let mut c = pool.get().await?;
+        let cwd = match root {
+            Some(r) => r,
+            None => Path::new(&c.run("PWD", |c| Box::pin(c.pwd())).await?)?,
+        };
+        let features = c.run("FEAT", |c| Box::pin(c.feat())).await.unwrap_or_default();
+        let mlsd = features.keys().any(|k| k.eq_ignore_ascii_case("MLST"));
+        drop(c);
+        let fs = FtpFs { pool, location: location.to_string(), cwd, mlsd: AtomicBool::new(mlsd) };
+        let root = fs.cwd.clone();
+        if !root.is_root() && !fs.attributes(&root).await?.is_directory() {
+            return Err(Error::InvalidLocation {
+                location: fs.location.clone(),
+                reason: format!("{root} is not a directory"),
+            });
+        }
+        Ok(fs)
+    }
+
+    fn abs(&self, p: &Path) -> Path {
+        p.resolve(&self.cwd)
+    }
+
+    /// The raw entries of one directory (not `.`/`..`); unparsable lines are
+    /// error items.
+    async fn list_raw(&self, dir: &Path) -> Result<Vec<Result<ListEntry>>> {
+        let mut c = self.pool.get().await?;
+        let d = dir.to_string();
+        // CWD, then a bare LIST: no globbing, no trouble with spaces or `-` names.
+        if let Err(e) = c.run("CWD", move |c| Box::pin(async move { c.cwd(&d).await })).await {
+            drop(c);
+            return Err(match reply_code(&e) {
+                Some(550) => match self.attributes(dir).await {
+                    Ok(a) if !a.is_directory() => {
+                        Error::InvalidInput(format!("{dir} is not a directory"))
+                    }
+                    Ok(_) => refused(format!("list {dir}"), e),
+                    Err(e) => e,
+                },
+                _ => e,
+            });
+        }
+        let mlsd = self.mlsd.load(Ordering::Relaxed);
+        let lines = if mlsd {
+            c.run("MLSD", |c| Box::pin(c.mlsd(None))).await?
+        } else {
+            c.run("LIST", |c| Box::pin(c.list(None))).await?
+        };
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for line in lines {
+            let parsed = if mlsd { parse_mlsd_line(&line) } else { parse_list_line(&line, now) };
+            match parsed {
+                Ok(Some(e)) if e.name == "." || e.name == ".." => {}
+                Ok(Some(e)) => out.push(Ok(e)),
+                Ok(None) => {}
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_one(&self, dir: &Path) -> Result<Vec<Result<PathAttributes>>> {
+        Ok(self
+            .list_raw(dir)
+            .await?
+            .into_iter()
+            .map(|r| r.and_then(|e| to_attrs(dir, e)))
+            .collect())
+    }
+
+    async fn simple(&self, what: &str, op: SimpleOp) -> Result<()> {
+        let mut c = self.pool.get().await?;
+        let what = what.to_owned();
+        c.run(&what, move |c| {
+            Box::pin(async move {
+                match op {
+                    SimpleOp::Mkd(p) => c.mkdir(&p).await,
+                    SimpleOp::Rmd(p) => c.rmdir(&p).await,
+                    SimpleOp::Dele(p) => c.rm(&p).await,
+                    SimpleOp::Rename(a, b) => c.rename(&a, &b).await,
+                    SimpleOp::Chmod(mode, p) => c
+                        .custom_command(format!("SITE CHMOD {mode:o} {p}"), &[Status::CommandOk])
+                        .await
+                        .map(|_| ()),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Stream `data` into `path` with STOR (or APPE), returning the byte count.
+    async fn upload(
+        &self,
+        path: &Path,
+        mut data: ByteStream,
+        size: Option<u64>,
+        append: bool,
+    ) -> Result<u64> {
+        let mut c = self.pool.get().await?;
+        let p = path.to_string();
+        let what = if append { "APPE" } else { "STOR" };
+        let transfer = c
+            .run(what, move |c| {
+                Box::pin(async move {
+                    if append {
+                        c.append_with_stream(&p).await
+                    } else {
+                        c.put_with_stream(&p).await
+                    }
+                })
+            })
+            .await;
+        let mut transfer = match transfer {
+            Ok(t) => t,
+            Err(e) if matches!(reply_code(&e), Some(550 | 553)) => {
+                drop(c);
+                let parent = path.parent().unwrap_or_else(Path::root);
+                return Err(if !self.exists(&parent).await? {
+                    missing_parent(path)
+                } else {
+                    refused(format!("write {path}"), e)
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        // The control connection is busy until the transfer finishes.
+        c.reusable = false;
+        let host = self.pool.host();
+        let limit = self.pool.config().timeout;
+        let mut n: u64 = 0;
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk?;
+            n += chunk.len() as u64;
+            if size.is_some_and(|s| n > s) {
+                return Err(Error::InvalidInput(format!(
+                    "the data is longer than the announced {} bytes",
+                    size.unwrap_or(0)
+                )));
+            }
+            tokio::time::timeout(limit, transfer.write_all(&chunk))
+                .await
+                .map_err(|_| Error::Timeout { what: format!("{what} {path}"), after: limit })?
+                .map_err(|e| Error::ConnectionLost {
+                    host: host.clone(),
+                    reason: format!("{what} {path}: {e}"),
+                })?;
+        }
+        if let Some(s) = size
+            && n != s
+        {
+            return Err(Error::InvalidInput(format!(
+                "the data ended after {n} of the announced {s} bytes"
+            )));
+        }
+        match tokio::time::timeout(limit, transfer.finish()).await {
+            Ok(Ok(())) => {
+                c.reusable = true;
+                Ok(n)
+            }
+            Ok(Err(e)) => Err(super::error::ftp_error(e, what, &host)),
+            Err(_) => Err(Error::Timeout {
+                what: format!("{what} {path}: completion reply"),
+                after: limit,
+            }),
+        }
+    }
+
+    /// Rename without the existence check of [`FileSystem::rename`].
+    async fn rename_raw(&self, from: &Path, to: &Path) -> Result<()> {
+        match self.simple("RNFR/RNTO", SimpleOp::Rename(from.to_string(), to.to_string())).await {
+            Ok(()) => Ok(()),
+            Err(e) if reply_code(&e) == Some(550) || reply_code(&e) == Some(553) => {
+                if !self.exists(from).await? {
+                    Err(Error::path_not_found(from))
+                } else if !self.exists(&to.parent().unwrap_or_else(Path::root)).await? {
+                    Err(missing_parent(to))
+                } else {
+                    Err(refused(format!("rename {from} to {to}"), e))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+enum SimpleOp {
+    Mkd(String),
+    Rmd(String),
+    Dele(String),
+    Rename(String, String),
+    Chmod(u32, String),
+}
+
+fn to_attrs(dir: &Path, e: ListEntry) -> Result<PathAttributes> {
+    let path = dir.join_entry(&e.name)?;
+    let mut a =
+        PathAttributes::new(path, e.kind, if e.kind == EntryKind::Directory { 0 } else { e.size });
+    a.modified = e.modified;
+    a.owner = e.owner;
+    a.group = e.group;
+    a.permissions = e.permissions;
+    a.link_target = e.link_target;
+    Ok(a)
+}
+
+#[async_trait]
+impl FileSystem for FtpFs {
+    fn adaptor(&self) -> &str {
+        "ftp"
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn capabilities(&self) -> FsCapabilities {
+        capabilities()
+    }
+
+    fn working_directory(&self) -> &Path {
+        &self.cwd
+    }
+
+    async fn create_directory(&self, path: &Path) -> Result<()> {
+        let path = self.abs(path);
+        match self.simple("MKD", SimpleOp::Mkd(path.to_string())).await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(reply_code(&e), Some(550 | 553 | 521)) => {
+                if self.exists(&path).await? {
+                    Err(Error::AlreadyExists { path: path.to_string() })
+                } else if !self.exists(&path.parent().unwrap_or_else(Path::root)).await? {
+                    Err(missing_parent(&path))
+                } else {
+                    Err(refused(format!("create directory {path}"), e))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_file(&self, path: &Path) -> Result<()> {
+        let path = self.abs(path);
+        if self.exists(&path).await? {
+            return Err(Error::AlreadyExists { path: path.to_string() });
+        }
+        self.upload(&path, futures::stream::empty().boxed(), Some(0), false).await.map(|_| ())
+    }
+
+    async fn delete(&self, path: &Path, recursive: bool) -> Result<()> {
+        let path = self.abs(path);
+        let a = self.attributes(&path).await?;
+        if !a.is_directory() {
+            return self
+                .simple("DELE", SimpleOp::Dele(path.to_string()))
+                .await
+                .map_err(|e| refused(format!("delete {path}"), e));
+        }
+        if !recursive {
+            return match self.simple("RMD", SimpleOp::Rmd(path.to_string())).await {
+                Ok(()) => Ok(()),
+                Err(e) if !self.list_raw(&path).await?.is_empty() => {
+                    let _ = e;
+                    Err(Error::InvalidInput(format!(
+                        "directory {path} is not empty (delete it recursively)"
+                    )))
+                }
+                Err(e) => Err(refused(format!("delete {path}"), e)),
+            };
+        }
+        // Depth first, without following links: children, then the directory.
+        let mut stack = vec![(path, false)];
+        while let Some((dir, listed)) = stack.pop() {
+            if listed {
+                self.simple("RMD", SimpleOp::Rmd(dir.to_string()))
+                    .await
+                    .map_err(|e| refused(format!("delete {dir}"), e))?;
+                continue;
+            }
+            stack.push((dir.clone(), true));
+            for child in self.list_one(&dir).await? {
+                let child = child?;
+                if child.is_directory() {
+                    stack.push((child.path, false));
+                } else {
+                    self.simple("DELE", SimpleOp::Dele(child.path.to_string()))
+                        .await
+                        .map_err(|e| refused(format!("delete {}", child.path), e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>> {
+        struct State {
+            dirs: VecDeque<Path>,
+            ready: VecDeque<Result<PathAttributes>>,
+        }
+        let start = State { dirs: VecDeque::from([self.abs(dir)]), ready: VecDeque::new() };
+        futures::stream::unfold(start, move |mut st| async move {
+            loop {
+                if let Some(item) = st.ready.pop_front() {
+                    if recursive
+                        && let Ok(a) = &item
+                        && a.is_directory()
+                    {
+                        st.dirs.push_back(a.path.clone());
+                    }
+                    return Some((item, st));
+                }
+                let dir = st.dirs.pop_front()?;
+                match self.list_one(&dir).await {
+                    Ok(items) => st.ready.extend(items),
+                    Err(e) => return Some((Err(e), st)),
+                }
+            }
+        })
+        .boxed()
+    }
+
+    async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
+        let path = self.abs(path);
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(PathAttributes::new(path, EntryKind::Directory, 0));
+        };
+        let entries = match self.list_raw(&parent).await {
+            Ok(entries) => entries,
+            Err(e) if e.is_not_found() || e.kind() == hpc_core::ErrorKind::InvalidInput => {
+                return Err(Error::path_not_found(&path));
+            }
+            Err(e) => return Err(e),
+        };
+        for e in entries.into_iter().flatten() {
+            if e.name == name {
+                return to_attrs(&parent, e);
+            }
+        }
+        Err(Error::path_not_found(&path))
+    }
+
+    async fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
+        let path = self.abs(path);
+        match self.simple("SITE CHMOD", SimpleOp::Chmod(mode & 0o7777, path.to_string())).await {
+            Ok(()) => Ok(()),
+            Err(e) if !self.exists(&path).await? => {
+                let _ = e;
+                Err(Error::path_not_found(&path))
+            }
+            Err(e) => Err(refused(format!("chmod {path}"), e)),
+        }
+    }
+
+    async fn read_symbolic_link(&self, link: &Path) -> Result<Path> {
+        let a = self.attributes(link).await?;
+        match (a.kind, a.link_target) {
+            (EntryKind::Symlink, Some(t)) => Path::new(&t),
+            _ => Err(Error::InvalidInput(format!("{} is not a symbolic link", a.path))),
+        }
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        let (from, to) = (self.abs(from), self.abs(to));
+        if from == to {
+            return self.attributes(&from).await.map(|_| ());
+        }
+        // RNTO replaces an existing file on Unix servers; the trait does not.
+        if self.exists(&to).await? {
+            return Err(Error::AlreadyExists { path: to.to_string() });
+        }
+        self.rename_raw(&from, &to).await
+    }
+
+    async fn rename_replacing(&self, from: &Path, to: &Path) -> Result<()> {
+        let (from, to) = (self.abs(from), self.abs(to));
+        self.rename_raw(&from, &to).await
+    }
+
+    async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream> {
+        let path = self.abs(path);
+        if range.len == Some(0) {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let mut c = self.pool.get().await?;
+        let offset = usize::try_from(range.offset)
+            .map_err(|_| Error::InvalidInput("offset too large".into()))?;
+        let p = path.to_string();
+        let transfer = c
+            .run("RETR", move |c| {
+                Box::pin(async move {
+                    c.resume_transfer(offset).await?;
+                    c.retr_as_stream(&p).await
+                })
+            })
+            .await;
+        let transfer = match transfer {
+            Ok(t) => t,
+            Err(e) if reply_code(&e) == Some(550) => {
+                drop(c);
+                return Err(match self.attributes(&path).await {
+                    Ok(a) if a.is_directory() => {
+                        Error::InvalidInput(format!("{path} is a directory, not a file"))
+                    }
+                    Ok(_) => refused(format!("read {path}"), e),
+                    Err(e) => e,
+                });
+            }
+            // vsftpd refuses REST beyond the end; that range is empty.
+            Err(e) if range.offset > 0 && matches!(reply_code(&e), Some(350 | 450 | 451 | 554)) => {
+                let _ = e;
+                return Ok(futures::stream::empty().boxed());
+            }
+            Err(e) => return Err(e),
+        };
+        c.reusable = false;
+        let host = self.pool.host();
+        let limit = self.pool.config().timeout;
+        let state = (Some((c, transfer)), range.len);
+        Ok(futures::stream::unfold(state, move |(conn, left)| {
+            let host = host.clone();
+            let path = path.clone();
+            async move {
+                let (mut c, mut t) = conn?;
+                if left == Some(0) {
+                    // Range done: drop the transfer and this connection.
+                    return None;
+                }
+                let want = left.map_or(CHUNK, |l| (l as usize).min(CHUNK));
+                let mut buf = BytesMut::with_capacity(want);
+                match tokio::time::timeout(limit, (&mut t).take(want as u64).read_buf(&mut buf))
+                    .await
+                {
+                    Err(_) => Some((
+                        Err(Error::Timeout { what: format!("reading {path}"), after: limit }),
+                        (None, Some(0)),
+                    )),
+                    Ok(Err(e)) => Some((
+                        Err(Error::ConnectionLost { host, reason: format!("RETR {path}: {e}") }),
+                        (None, Some(0)),
+                    )),
+                    Ok(Ok(0)) => {
+                        // End of file: the server confirms with 226, then the
+                        // connection can serve again.
+                        match tokio::time::timeout(limit, t.finish()).await {
+                            Ok(Ok(())) => {
+                                c.reusable = true;
+                                None
+                            }
+                            Ok(Err(e)) => Some((
+                                Err(super::error::ftp_error(e, "RETR", &host)),
+                                (None, Some(0)),
+                            )),
+                            Err(_) => Some((
+                                Err(Error::Timeout {
+                                    what: format!("RETR {path}: completion reply"),
+                                    after: limit,
+                                }),
+                                (None, Some(0)),
+                            )),
+                        }
+                    }
+                    Ok(Ok(n)) => {
+                        let left = left.map(|l| l - n as u64);
+                        Some((Ok(buf.freeze()), (Some((c, t)), left)))
+                    }
+                }
+            }
+        })
+        .boxed())
+    }
+
+    async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
+        let path = self.abs(path);
+        let part = crate::temp_sibling(&path, "part")?;
+        let result = async {
+            let n = self.upload(&part, data, size, false).await?;
+            if self.attributes(&path).await.is_ok_and(|a| a.is_directory()) {
+                return Err(Error::AlreadyExists { path: format!("{path} (a directory)") });
+            }
+            self.rename_raw(&part, &path).await?;
+            Ok(n)
+        }
+        .await;
+        if result.is_err() {
+            // The part file is hidden; removing it is a courtesy.
+            let _ = self.simple("DELE", SimpleOp::Dele(part.to_string())).await;
+        }
+        result
+    }
+
+    async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {
+        let path = self.abs(path);
+        let a = self.attributes(&path).await?;
+        if a.is_directory() {
+            return Err(Error::InvalidInput(format!("{path} is a directory, not a file")));
+        }
+        self.upload(&path, data, None, true).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! [`FtpConfig`]: server, login, TLS and pool size.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hpc_auth::{Credential, Secret};
+use hpc_core::{Error, Location, Path, Result};
+
+/// Settings of an FTP file system.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct FtpConfig {
+    /// Host name or address.
+    pub host: String,
+    /// Port (21 if not given).
+    pub port: u16,
+    /// Login name (`anonymous` without a credential).
+    pub user: String,
+    /// Password.
+    pub password: Secret,
+    /// Explicit TLS (`AUTH TLS`, then protected data connections).
+    pub tls: bool,
+    /// Extra CA certificates (PEM) to trust for TLS.
+    pub ca_file: Option<PathBuf>,
+    /// The working directory; `None`: the login directory.
+    pub root: Option<Path>,
+    /// Logged-in control connections kept at most (one per transfer in flight).
+    pub pool_size: usize,
+    /// Connect, login and reply time limit.
+    pub timeout: Duration,
+}
+
+impl FtpConfig {
+    /// From `ftp://[user@]host[:port][/path]` or `ftps://...` (explicit TLS).
+    /// Options: `tls=explicit|none`, `ca=<PEM file>`, `pool=<n>` (default 4),
+    /// `timeout=<seconds>` (default 30).
+    pub fn from_location(loc: &Location, credential: &Credential) -> Result<Self> {
+        let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
+        let mut tls = match loc.scheme.as_str() {
+            "ftp" => false,
+            "ftps" | "ftpes" => true,
+            other => return Err(bad(format!("{other}:// is not an FTP scheme (ftp://, ftps://)"))),
+        };
+        let host = loc.host.clone().ok_or_else(|| bad("an FTP location needs a host".into()))?;
+        let (user, password) = match credential {
+            Credential::Password { username, password }
+            | Credential::Basic { username, password } => (username.clone(), password.clone()),
+            Credential::Default { username: None } | Credential::Anonymous => match &loc.user {
+                Some(u) if u != "anonymous" && u != "ftp" => {
+                    return Err(Error::InvalidInput(format!(
+                        "the location names user {u:?}; give a password credential for it"
+                    )));
+                }
+                _ => ("anonymous".to_owned(), Secret::new("hpckit@")),
+            },
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "a {} credential cannot log in to FTP (use a password credential)",
+                    other.kind()
+                )));
+            }
+        };
+        if let Some(u) = &loc.user
+            && *u != user
+            && user != "anonymous"
+        {
+            return Err(bad(format!(
+                "the location names user {u:?} but the credential is for {user:?}"
+            )));
+        }
+        let mut config = FtpConfig {
+            host,
+            port: loc.port.unwrap_or(21),
+            user,
+            password,
+            tls,
+            ca_file: None,
+            root: loc.path.as_deref().filter(|p| !p.is_empty()).map(Path::new).transpose()?,
+            pool_size: 4,
+            timeout: Duration::from_secs(30),
+        };
+        for (k, v) in &loc.query {
+            match k.as_str() {
+                "tls" => {
+                    tls = match v.as_str() {
+                        "explicit" | "yes" | "true" => true,
+                        "none" | "no" | "false" => false,
+                        other => return Err(bad(format!("tls={other} (use explicit or none)"))),
+                    };
+                    config.tls = tls;
+                }
+                "ca" => config.ca_file = Some(PathBuf::from(v)),
+                "pool" => {
+                    config.pool_size = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| bad(format!("pool={v} is not 1 to 64")))?;
+                }
+                "timeout" => {
+                    let secs: u64 =
+                        v.parse().map_err(|_| bad(format!("timeout={v} is not seconds")))?;
+                    config.timeout = Duration::from_secs(secs.max(1));
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown option {other:?} (known: tls, ca, pool, timeout)"
+                    )));
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+impl fmt::Debug for FtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("tls", &self.tls)
+            .field("root", &self.root)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str, cred: Credential) -> Result<FtpConfig> {
+        FtpConfig::from_location(&url.parse().unwrap(), &cred)
+    }
+
+    #[test]
+    fn forms() {
+        let c = cfg("ftps://alice@h:2121/home/alice?pool=2", Credential::password("alice", "pw"))
+            .unwrap();
+        assert!(c.tls);
+        assert_eq!((c.port, c.pool_size, c.user.as_str()), (2121, 2, "alice"));
+        assert_eq!(c.root.unwrap().to_string(), "/home/alice");
+        assert!(
+            !format!("{:?}", cfg("ftp://h", Credential::password("a", "pw")).unwrap())
+                .contains("pw")
+        );
+        let anon = cfg("ftp://h", Credential::Anonymous).unwrap();
+        assert_eq!((anon.user.as_str(), anon.port, anon.root), ("anonymous", 21, None));
+        assert!(cfg("ftp://bob@h", Credential::password("alice", "x")).is_err());
+        assert!(cfg("ftp://bob@h", Credential::Anonymous).is_err());
+        assert!(cfg("ftp://h?tls=maybe", Credential::Anonymous).is_err());
+        assert!(cfg("sftp://h", Credential::Anonymous).is_err());
+        assert!(cfg("ftp://h", Credential::key_file("u", "/k", None)).is_err());
+    }
+}

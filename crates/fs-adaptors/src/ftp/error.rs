@@ -1,0 +1,56 @@
+//! FTP replies to [`Error`] (OpenDAL's table: 421 temporary, 550 not found;
+//! the backend refines 550/553 per operation).
+
+use hpc_core::Error;
+use suppaftp::FtpError;
+
+/// Whether the control connection is unusable after this error.
+pub(crate) fn is_connection_error(e: &FtpError) -> bool {
+    match e {
+        FtpError::ConnectionError(_) | FtpError::SecureError(_) | FtpError::BadResponse => true,
+        FtpError::UnexpectedResponse(r) => r.status.code() == 421,
+        _ => false,
+    }
+}
+
+/// The reply code, if the server answered with one.
+pub(crate) fn reply_code(e: &Error) -> Option<u32> {
+    match e {
+        Error::Remote { service, status, .. } if service == "ftp" => *status,
+        _ => None,
+    }
+}
+
+pub(crate) fn ftp_error(e: FtpError, what: &str, host: &str) -> Error {
+    match e {
+        FtpError::ConnectionError(io) => {
+            Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: {io}") }
+        }
+        FtpError::SecureError(s) => {
+            Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: TLS: {s}") }
+        }
+        FtpError::BadResponse => Error::Parse {
+            command: what.to_owned(),
+            reason: "malformed FTP reply".into(),
+            line: String::new(),
+        },
+        FtpError::UnexpectedResponse(r) => {
+            let code = r.status.code();
+            let text = String::from_utf8_lossy(&r.body);
+            let text = text
+                .trim()
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start_matches(['-', ' ']);
+            Error::Remote {
+                service: "ftp".into(),
+                status: Some(code),
+                message: format!("{what}: {text}"),
+            }
+        }
+        other => Error::Remote {
+            service: "ftp".into(),
+            status: None,
+            message: format!("{what}: {other}"),
+        },
+    }
+}

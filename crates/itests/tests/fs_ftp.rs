@@ -1,0 +1,204 @@
+//! The FTP adaptor against a real vsftpd (`cargo xtask services up ftp`).
+
+use std::os::unix::fs::symlink;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fs_adaptors::ftp::FtpFs;
+use futures::StreamExt;
+use hpc_auth::Credential;
+use hpc_core::{ByteRange, EntryKind, ErrorKind, FileSystem, Location, Path};
+use hpc_testkit::fs_conformance::{self, FsFixture, SparseMaker, get, pattern, put};
+
+struct Ftp {
+    url: String,
+    ftps_url: String,
+    user: String,
+    password: String,
+    root: String,
+    readonly: String,
+    ca: String,
+}
+
+fn ftp() -> Ftp {
+    let env = hpc_testkit::services::require("ftp");
+    Ftp {
+        url: env.var("HPCKIT_FTP_URL").to_owned(),
+        ftps_url: env.var("HPCKIT_FTPS_URL").to_owned(),
+        user: env.var("HPCKIT_FTP_USER").to_owned(),
+        password: env.var("HPCKIT_FTP_PASSWORD").to_owned(),
+        root: env.var("HPCKIT_FTP_ROOT").to_owned(),
+        readonly: env.var("HPCKIT_FTP_READONLY").to_owned(),
+        ca: env.var("HPCKIT_FTP_CA").to_owned(),
+    }
+}
+
+fn unique(tag: &str) -> String {
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+async fn open_url(url: &str, user: &str, password: &str) -> hpc_core::Result<FtpFs> {
+    let loc: Location = url.parse()?;
+    FtpFs::open(&loc, Credential::password(user, password)).await
+}
+
+async fn open() -> FtpFs {
+    let f = ftp();
+    open_url(&f.url, &f.user, &f.password).await.expect("open the ftp service")
+}
+
+/// A directory on the server's disk (tests run on the same machine, as root),
+/// owned by the test user so that the server can write in it.
+fn local_dir(f: &Ftp, name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(&f.root).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    chown_to_test_user(&dir, &f.root);
+    dir
+}
+
+fn chown_to_test_user(path: &std::path::Path, home: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(home).unwrap();
+    std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid())).unwrap();
+}
+
+#[tokio::test]
+async fn conformance() {
+    let f = ftp();
+    let fs = open().await;
+    let root = Path::new(&f.root).unwrap().join_entry(&unique("conformance")).unwrap();
+    let mut fx = FsFixture::new(Arc::new(fs), root);
+    let home = f.root.clone();
+    let sparse: SparseMaker = Arc::new(move |p: &Path, size: u64| {
+        let file = std::path::PathBuf::from(p.to_string());
+        let home = home.clone();
+        Box::pin(async move {
+            let fh = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
+            fh.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))?;
+            chown_to_test_user(&file, &home);
+            Ok(())
+        })
+    });
+    fx.sparse = Some(sparse);
+    fs_conformance::run_all(&fx).await;
+}
+
+#[tokio::test]
+async fn explicit_tls_round_trip() {
+    let f = ftp();
+    let url = format!("{}?ca={}", f.ftps_url, f.ca);
+    let fs = open_url(&url, &f.user, &f.password).await.expect("FTPS login");
+    let dir = Path::new(&f.root).unwrap().join_entry(&unique("tls")).unwrap();
+    fs.create_directory(&dir).await.unwrap();
+    let file = dir.join_entry("secret.bin").unwrap();
+    let data = pattern(3 << 20, 1);
+    put(&fs, &file, &data).await.unwrap();
+    assert!(get(&fs, &file, ByteRange::ALL).await.unwrap() == data);
+    assert_eq!(fs.list(&dir, false).count().await, 1);
+    fs.delete(&dir, true).await.unwrap();
+
+    // Without the private CA the certificate is not trusted: no silent fallback.
+    let e = open_url(&f.ftps_url, &f.user, &f.password).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_authentication_error() {
+    let f = ftp();
+    let e = open_url(&f.url, &f.user, "not-the-password").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+    assert!(!format!("{e} {e:?}").contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn read_only_directory_gives_permission_denied() {
+    let f = ftp();
+    let fs = open().await;
+    let ro = Path::new(&f.readonly).unwrap();
+    assert!(fs.attributes(&ro).await.unwrap().is_directory());
+    let e = put(&fs, &ro.join_entry("x").unwrap(), b"x").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let e = fs.create_directory(&ro.join_entry("d").unwrap()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let e = fs.delete(&ro.join_entry("README").unwrap(), false).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}
+
+#[tokio::test]
+async fn awkward_names_and_links_made_on_the_server() {
+    let f = ftp();
+    let name = unique("awkward");
+    let dir = local_dir(&f, &name);
+    for n in ["a -> b", " lead", "trail ", "br[ack]et*", "ünï ✓", "-dash"] {
+        std::fs::write(dir.join(n), n.as_bytes()).unwrap();
+    }
+    std::fs::create_dir(dir.join("sub dir")).unwrap();
+    symlink("sub dir", dir.join("link to dir")).unwrap();
+    symlink("/nowhere/at/all", dir.join("dangling")).unwrap();
+    let fs = open().await;
+    let d = Path::new(&f.root).unwrap().join_entry(&name).unwrap();
+    let mut got: Vec<(String, EntryKind)> = fs
+        .list(&d, true)
+        .map(|a| {
+            let a = a.unwrap();
+            (a.path.strip_prefix(&d).unwrap().to_string(), a.kind)
+        })
+        .collect()
+        .await;
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    use EntryKind::{Directory as D, File as F, Symlink as L};
+    let want: Vec<(String, EntryKind)> = [
+        (" lead", F),
+        ("-dash", F),
+        ("a -> b", F),
+        ("br[ack]et*", F),
+        ("dangling", L),
+        ("link to dir", L),
+        ("sub dir", D),
+        ("trail ", F),
+        ("ünï ✓", F),
+    ]
+    .into_iter()
+    .map(|(n, k)| (n.to_owned(), k))
+    .collect();
+    assert_eq!(got, want);
+    let link = d.join_entry("link to dir").unwrap();
+    assert_eq!(fs.read_symbolic_link(&link).await.unwrap().to_string(), "sub dir");
+    assert!(fs.attributes(&link).await.unwrap().is_symbolic_link());
+    assert!(fs.exists(&d.join_entry("dangling").unwrap()).await.unwrap());
+    assert_eq!(
+        get(&fs, &d.join_entry("a -> b").unwrap(), ByteRange::ALL).await.unwrap(),
+        b"a -> b"
+    );
+    fs.delete(&d, true).await.unwrap();
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn many_parallel_transfers_share_the_pool() {
+    let f = ftp();
+    let fs = Arc::new(open_url(&format!("{}?pool=3", f.url), &f.user, &f.password).await.unwrap());
+    let dir = Path::new(&f.root).unwrap().join_entry(&unique("parallel")).unwrap();
+    fs.create_directory(&dir).await.unwrap();
+    let tasks: Vec<_> = (0..12u8)
+        .map(|i| {
+            let fs = fs.clone();
+            let p = dir.join_entry(&format!("f{i}")).unwrap();
+            tokio::spawn(async move {
+                let data = pattern(200_000 + usize::from(i), i);
+                put(&*fs, &p, &data).await.unwrap();
+                assert!(get(&*fs, &p, ByteRange::ALL).await.unwrap() == data);
+                // A partial read drops its connection; the pool must recover.
+                let head = get(&*fs, &p, ByteRange { offset: 10, len: Some(5) }).await.unwrap();
+                assert_eq!(head, &data[10..15]);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(fs.list(&dir, false).count().await, 12);
+    fs.delete(&dir, true).await.unwrap();
+}

@@ -1,0 +1,68 @@
+//! The Torque adaptor over SSH (`torque+ssh://hpctest@127.0.0.1:<port>?bin=...`)
+//! against hpc-testkit's Torque stand-in (`cargo xtask services up sshd torque`).
+
+#[path = "ssh_support/mod.rs"]
+mod ssh_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hpc_core::{JobDescription, JobState, Location, Scheduler};
+use hpc_exec::{Command, Executor};
+use sched_adaptors::torque::{TorqueScheduler, TorqueSettings};
+
+async fn over_ssh() -> (TorqueScheduler, Arc<dyn Executor>) {
+    let torque = hpc_testkit::services::require("torque");
+    let env = ssh_support::ssh_env();
+    let exec: Arc<dyn Executor> = Arc::new(env.connect().await);
+    let url = format!(
+        "torque+ssh://{}@{}:{}?bin={}&poll=0.2",
+        env.user(),
+        env.host(),
+        env.port(),
+        torque.var("HPCKIT_TORQUE_BIN"),
+    );
+    let loc: Location = url.parse().unwrap();
+    (TorqueScheduler::open(&loc, exec.clone(), TorqueSettings::default()).unwrap(), exec)
+}
+
+async fn scratch(exec: &Arc<dyn Executor>, name: &str) -> String {
+    let out = exec
+        .run_checked(&Command::new("mktemp").args(["-d", &format!("/tmp/{name}-XXXXXX")]))
+        .await
+        .unwrap();
+    out.stdout_text().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_over_ssh() {
+    let (sched, exec) = over_ssh().await;
+    let dir = scratch(&exec, "hpckit-torque-conf").await;
+    let fx = hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(sched), exec, dir);
+    hpc_testkit::sched_conformance::run_all(&fx).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_values_and_cancel_over_ssh() {
+    let (sched, exec) = over_ssh().await;
+    let dir = scratch(&exec, "hpckit-torque-q").await;
+    let wd = format!("{dir}/we ird $x `y` 'q' \"d\" ,c");
+    exec.run_checked(&Command::new("mkdir").arg(&wd)).await.unwrap();
+    let hostile = "a 'b' \"c\" $HOME `id` $(id) ,x";
+    let job = JobDescription::new("sh")
+        .args(["-c", "printf '%s|%s' \"$V\" \"$1\"", "sh", hostile])
+        .env("V", hostile)
+        .working_directory(&wd)
+        .stdout("out.txt");
+    let id = sched.submit_batch(&job).await.unwrap();
+    let st = sched.wait_until_done(&id, Some(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(st.state, JobState::Completed, "{st:?}");
+    let out = exec.run_checked(&Command::new("cat").arg(format!("{wd}/out.txt"))).await.unwrap();
+    assert_eq!(out.stdout_text(), format!("{hostile}|{hostile}"));
+
+    let id = sched.submit_batch(&JobDescription::new("sleep").arg("300")).await.unwrap();
+    sched.wait_until_running(&id, Some(Duration::from_secs(60))).await.unwrap();
+    sched.cancel(&id).await.unwrap();
+    let st = sched.wait_until_done(&id, Some(Duration::from_secs(60))).await.unwrap();
+    assert_eq!((st.state, st.signal), (JobState::Cancelled, Some(15)), "{st:?}");
+}
