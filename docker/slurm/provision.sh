@@ -249,6 +249,7 @@ print_env() {
     echo "${PREFIX}_ACCOUNTING=$([ "$VARIANT" = acct ] && echo 1 || echo 0)"
     echo "${PREFIX}_USER=$TEST_USER"
     echo "${PREFIX}_CTLD_PORT=$CTLD_PORT"
+    echo "${PREFIX}_LOG_DIR=$BASE/log"
 }
 
 up() {

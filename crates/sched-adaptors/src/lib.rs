@@ -26,6 +26,8 @@ pub fn all_capabilities() -> Vec<(&'static str, SchedulerCapabilities)> {
         ("ssh", ssh::capabilities(true)),
         ("sge", sge::capabilities()),
         ("torque", torque::capabilities()),
+        ("slurm", slurm::capabilities()),
+        ("at", at::capabilities()),
     ]
 }
 

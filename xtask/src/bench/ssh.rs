@@ -50,21 +50,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
 
     println!("building the hpckit side (release)...");
-    cmd::run(Command::new("cargo").current_dir(cmd::workspace_root()).args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "hpc-exec",
-        "--example",
-        "ssh_bench",
-    ]))?;
+    let example = build_example()?;
 
     println!(
         "{count} sequential `true` over one connection, {rounds} rounds each, against {}:{}",
         t.host, t.port
     );
-    let hpckit = hpckit_rounds(&t, count, rounds)?;
+    let hpckit = hpckit_rounds(&example, &t, count, rounds)?;
     let openssh = openssh_rounds(&t, count, rounds)?;
     let (h, o) = (median(&hpckit), median(&openssh));
 
@@ -89,11 +81,30 @@ fn median(v: &[Duration]) -> Duration {
     v[v.len() / 2]
 }
 
-fn hpckit_rounds(t: &Target, count: usize, rounds: usize) -> Result<Vec<Duration>> {
+/// Builds the example and returns its path (run directly, so that timing
+/// never waits for cargo's lock on a shared target dir).
+fn build_example() -> Result<String> {
+    let out = cmd::output(Command::new("cargo").current_dir(cmd::workspace_root()).args([
+        "build",
+        "--release",
+        "-p",
+        "hpc-exec",
+        "--example",
+        "ssh_bench",
+        "--message-format=json",
+    ]))?;
+    out.lines()
+        .filter(|l| l.contains("\"target\":{") && l.contains("\"name\":\"ssh_bench\""))
+        .find_map(|l| {
+            let rest = &l[l.find("\"executable\":\"")? + "\"executable\":\"".len()..];
+            Some(rest[..rest.find('"')?].to_string())
+        })
+        .context("cargo did not report the ssh_bench executable")
+}
+
+fn hpckit_rounds(example: &str, t: &Target, count: usize, rounds: usize) -> Result<Vec<Duration>> {
     let out = cmd::output(
-        Command::new("cargo")
-            .current_dir(cmd::workspace_root())
-            .args(["run", "--release", "-q", "-p", "hpc-exec", "--example", "ssh_bench", "--"])
+        Command::new(example)
             .args(["--host", &t.host, "--port", &t.port, "--user", &t.user])
             .args(["--key", &t.key, "--known-hosts", &t.known_hosts])
             .args(["--count", &count.to_string(), "--rounds", &rounds.to_string()]),

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -101,9 +102,9 @@ enum Ended {
     Lost(String),
 }
 
-/// What `spawn` waits for before returning: the exec was accepted and the
-/// pid is known (or the process ended before telling it).
-type Started = std::result::Result<Option<u32>, String>;
+/// How long `spawn` waits for the pid marker after the server accepted the
+/// command (a POSIX login shell prints it at once).
+const PID_WAIT: Duration = Duration::from_secs(10);
 
 async fn forward(queue: &mut Option<mpsc::Sender<Bytes>>, data: Bytes) {
     if data.is_empty() {
@@ -122,14 +123,16 @@ struct Pump {
     stdout: Option<mpsc::Sender<Bytes>>,
     stderr: Option<mpsc::Sender<Bytes>>,
     marker: Option<MarkerFilter>,
-    started: Option<oneshot::Sender<Started>>,
+    /// The server's answer to `exec`.
+    exec_reply: Option<oneshot::Sender<std::result::Result<(), String>>>,
+    pid: watch::Sender<Option<u32>>,
     ended: watch::Sender<Option<Ended>>,
     slot: SessionSlot,
 }
 
 impl Pump {
-    fn start(&mut self, result: Started) {
-        if let Some(tx) = self.started.take() {
+    fn reply(&mut self, result: std::result::Result<(), String>) {
+        if let Some(tx) = self.exec_reply.take() {
             let _ = tx.send(result);
         }
     }
@@ -139,18 +142,18 @@ impl Pump {
         let mut exec_refused = false;
         while let Some(msg) = self.read.wait().await {
             match msg {
-                ChannelMsg::Success if self.marker.is_none() => self.start(Ok(None)),
+                ChannelMsg::Success => self.reply(Ok(())),
                 ChannelMsg::Failure => {
                     exec_refused = true;
-                    self.start(Err("the server refused to run the command".into()));
+                    self.reply(Err("the server refused to run the command".into()));
                 }
                 ChannelMsg::Data { data } => forward(&mut self.stdout, data).await,
                 ChannelMsg::ExtendedData { data, ext: 1 } => {
                     let data = match &mut self.marker {
                         Some(m) => {
                             let (pid, pass) = m.feed(data);
-                            if let Some(pid) = pid {
-                                self.start(Ok(Some(pid)));
+                            if pid.is_some() {
+                                let _ = self.pid.send(pid);
                             }
                             pass
                         }
@@ -179,7 +182,7 @@ impl Pump {
         } else {
             Ended::Lost("the channel closed without an exit status".into())
         };
-        self.start(Ok(None));
+        self.reply(Ok(()));
         drop(self.slot);
         let _ = self.ended.send(Some(ended));
     }
@@ -283,7 +286,7 @@ impl Drop for Stdin {
 
 struct Control {
     conn: Arc<Conn>,
-    pid: Option<u32>,
+    pid: watch::Receiver<Option<u32>>,
     ended: watch::Receiver<Option<Ended>>,
     write: Arc<ChannelWriteHalf<Msg>>,
     status: Option<ExitStatus>,
@@ -324,16 +327,19 @@ impl ProcessControl for Control {
         if self.finished() {
             return Ok(());
         }
-        let Some(pid) = self.pid else {
-            return Err(Error::InvalidInput(
-                "the remote process never reported its pid, so it cannot be signalled".into(),
-            ));
+        let pid = match *self.pid.borrow() {
+            Some(pid) => pid,
+            None => {
+                return Err(Error::InvalidInput(
+                    "the remote process never reported its pid, so it cannot be signalled".into(),
+                ));
+            }
         };
         signal_group(&self.conn, signal, pid).await
     }
 
     fn id(&self) -> Option<u32> {
-        self.pid
+        *self.pid.borrow()
     }
 }
 
@@ -345,7 +351,7 @@ impl Drop for Control {
         // A handle dropped before its process ended must not leave the
         // remote process group running.
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let (conn, pid, write) = (self.conn.clone(), self.pid, self.write.clone());
+        let (conn, pid, write) = (self.conn.clone(), *self.pid.borrow(), self.write.clone());
         rt.spawn(async move {
             if let Some(pid) = pid
                 && let Err(e) = signal_group(&conn, 9, pid).await
@@ -390,32 +396,47 @@ pub(crate) async fn start(
 
     let (out_tx, out_rx) = mpsc::channel(QUEUE_CHUNKS);
     let (err_tx, err_rx) = mpsc::channel(QUEUE_CHUNKS);
-    let (started_tx, started_rx) = oneshot::channel();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let (pid_tx, mut pid_rx) = watch::channel(None);
     let (ended_tx, ended_rx) = watch::channel(None);
     let pump = Pump {
         read,
         stdout: Some(out_tx),
         stderr: Some(err_tx),
         marker: marker.then(MarkerFilter::default),
-        started: Some(started_tx),
+        exec_reply: Some(reply_tx),
+        pid: pid_tx,
         ended: ended_tx,
         slot,
     };
     tokio::spawn(pump.run());
 
-    let pid = match started_rx.await {
-        Ok(Ok(pid)) => pid,
-        Ok(Err(reason)) => {
-            return Err(Error::ChannelRefused {
-                host: conn.host.clone(),
-                channel: "exec".into(),
-                reason,
-            });
+    if let Ok(Err(reason)) = reply_rx.await {
+        // The server may keep a refused channel open: give its session back.
+        let _ = write.close().await;
+        return Err(Error::ChannelRefused {
+            host: conn.host.clone(),
+            channel: "exec".into(),
+            reason,
+        });
+    }
+    if marker {
+        // Callers expect `id()` right after spawn; the marker follows the
+        // exec reply within a round trip. Without it (a non-POSIX shell)
+        // the process still runs, it just cannot be signalled.
+        let mut ended = ended_rx.clone();
+        let known = async {
+            tokio::select! {
+                _ = pid_rx.wait_for(Option::is_some) => {}
+                _ = ended.wait_for(Option::is_some) => {}
+            }
+        };
+        if tokio::time::timeout(PID_WAIT, known).await.is_err() {
+            tracing::warn!(host = %conn.host, "the remote shell did not report its pid");
         }
-        Err(_) => None,
-    };
+    }
     let stdin = Stdin::new(write.clone(), ended_rx.clone());
-    let control = Control { conn: conn.clone(), pid, ended: ended_rx, write, status: None };
+    let control = Control { conn: conn.clone(), pid: pid_rx, ended: ended_rx, write, status: None };
     Ok(Process::new(
         Box::pin(stdin),
         Box::pin(ChunkReader::new(out_rx)),

@@ -158,6 +158,16 @@ impl StatusSource for Core {
     }
 }
 
+/// What the at adaptor can do.
+pub(crate) fn capabilities() -> SchedulerCapabilities {
+    let mut c = SchedulerCapabilities::default();
+    c.supports_batch = true;
+    c.survives_client_restart = true;
+    c.uses_file_system = true;
+    c.credentials = &["password", "private key", "ssh agent", "keyboard-interactive"];
+    c
+}
+
 #[async_trait]
 impl Scheduler for AtScheduler {
     fn adaptor(&self) -> &str {
@@ -169,12 +179,7 @@ impl Scheduler for AtScheduler {
     }
 
     fn capabilities(&self) -> SchedulerCapabilities {
-        let mut c = SchedulerCapabilities::default();
-        c.supports_batch = true;
-        c.survives_client_restart = true;
-        c.uses_file_system = true;
-        c.credentials = &["password", "key", "agent", "keyboard-interactive"];
-        c
+        capabilities()
     }
 
     async fn submit_batch(&self, job: &JobDescription) -> Result<JobId> {

@@ -8,4 +8,5 @@ pub mod parse;
 mod script;
 
 pub use backend::AtScheduler;
+pub(crate) use backend::capabilities;
 pub use config::{AtCommands, AtSettings};

@@ -403,6 +403,19 @@ async fn read_marker(stderr: &mut BufReader<hpc_exec::BoxRead>) -> Result<(JobId
     }
 }
 
+/// What the slurm adaptor can do.
+pub(crate) fn capabilities() -> SchedulerCapabilities {
+    let mut c = SchedulerCapabilities::default();
+    c.supports_batch = true;
+    c.supports_interactive = true;
+    c.supports_arrays = true;
+    c.supports_accounting = true;
+    c.survives_client_restart = true;
+    c.uses_file_system = true;
+    c.credentials = &["password", "private key", "ssh agent", "keyboard-interactive"];
+    c
+}
+
 #[async_trait]
 impl Scheduler for SlurmScheduler {
     fn adaptor(&self) -> &str {
@@ -414,15 +427,7 @@ impl Scheduler for SlurmScheduler {
     }
 
     fn capabilities(&self) -> SchedulerCapabilities {
-        let mut c = SchedulerCapabilities::default();
-        c.supports_batch = true;
-        c.supports_interactive = true;
-        c.supports_arrays = true;
-        c.supports_accounting = true;
-        c.survives_client_restart = true;
-        c.uses_file_system = true;
-        c.credentials = &["password", "key", "agent", "keyboard-interactive"];
-        c
+        capabilities()
     }
 
     async fn submit_batch(&self, job: &JobDescription) -> Result<JobId> {

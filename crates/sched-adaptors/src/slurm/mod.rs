@@ -8,5 +8,6 @@ pub mod parse;
 pub mod script;
 
 pub use backend::SlurmScheduler;
+pub(crate) use backend::capabilities;
 pub(crate) use config::SSH_PARAMS;
 pub use config::{Accounting, SlurmCommands, SlurmSettings};
