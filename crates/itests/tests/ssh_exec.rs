@@ -237,3 +237,15 @@ async fn a_closed_connection_ends_running_commands_with_connection_lost() {
     assert!(matches!(e, Error::ConnectionLost { .. }), "{e}");
     assert!(ssh.is_closed());
 }
+
+#[tokio::test]
+async fn an_idle_connection_outlives_many_keepalive_intervals() {
+    // Three unanswered keepalives close a connection; answered ones must not.
+    // With a 1 s interval, 8 idle seconds are eight keepalive rounds.
+    let env = ssh_env();
+    let opts = env.opts().keepalive(Some(Duration::from_secs(1)));
+    let ssh = SshExecutor::connect(opts, &env.key_creds()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let out = ssh.run(&Command::new("echo").arg("still here")).await.unwrap();
+    assert_eq!(out.stdout, b"still here\n");
+}
