@@ -56,6 +56,8 @@ pub fn capability_rows() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     let mut rows = vec![("local", local::capabilities().rows())];
     #[cfg(feature = "sftp")]
     rows.push(("sftp", sftp::capabilities().rows()));
+    #[cfg(feature = "ftp")]
+    rows.push(("ftp", ftp::capabilities().rows()));
     #[cfg(feature = "webdav")]
     rows.push(("webdav", webdav::capabilities().rows()));
     #[cfg(feature = "s3")]

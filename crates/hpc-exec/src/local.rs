@@ -79,7 +79,7 @@ impl Executor for LocalExecutor {
             _ => Error::io(format!("starting {}", cmd.display()), e),
         })?;
         let pid = child.id();
-        let stdin = child.stdin.take().map(|s| Box::pin(s) as _);
+        let stdin = child.stdin.take().map(|s| Box::pin(ClosingStdin(Some(s))) as _);
         let stdout = child.stdout.take().map(|s| Box::pin(s) as _);
         let stderr = child.stderr.take().map(|s| Box::pin(s) as _);
         let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
@@ -87,6 +87,45 @@ impl Executor for LocalExecutor {
         };
         tracing::debug!(command = %cmd.display(), pid, "spawned local process");
         Ok(Process::new(stdin, stdout, stderr, Box::new(LocalControl { child, pid, exited: None })))
+    }
+}
+
+/// A child's stdin whose `shutdown` closes the pipe. Tokio's `ChildStdin`
+/// only flushes on shutdown, so the child would see end-of-file only when the
+/// handle is dropped; the `Executor` contract promises it on shutdown too.
+struct ClosingStdin(Option<tokio::process::ChildStdin>);
+
+impl tokio::io::AsyncWrite for ClosingStdin {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.0.as_mut() {
+            Some(w) => std::pin::Pin::new(w).poll_write(cx, buf),
+            None => std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.0.as_mut() {
+            Some(w) => std::pin::Pin::new(w).poll_flush(cx),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(w) = self.0.as_mut() {
+            std::task::ready!(std::pin::Pin::new(w).poll_flush(cx))?;
+        }
+        self.0 = None;
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -234,7 +273,9 @@ mod tests {
         stdin.write_all(b"ping\n").await.unwrap();
         stdin.flush().await.unwrap();
         assert_eq!(out.next_line().await.unwrap().unwrap(), "ping");
-        drop(stdin);
+        // shutdown (not drop) must deliver end-of-file: cat exits while the handle lives.
+        stdin.shutdown().await.unwrap();
         assert!(p.wait().await.unwrap().success());
+        assert!(stdin.write_all(b"late").await.is_err());
     }
 }

@@ -114,7 +114,7 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
         )),
         "s3" => Ok(Arc::new(fs_adaptors::s3::S3Fs::open(loc, credential_for(loc, creds)).await?)),
         "ftp" | "ftps" => {
-            Err(Error::unsupported(loc.scheme.as_str(), "opening by URL (adaptor not built yet)"))
+            Ok(Arc::new(fs_adaptors::ftp::FtpFs::open(loc, credential_for(loc, creds)).await?))
         }
         _ => Err(Error::UnknownScheme {
             scheme: loc.scheme.clone(),
