@@ -121,8 +121,10 @@ fn ensure_venv() -> Result<PathBuf> {
             "pyopenssl",
             "psij-python",
         ]))?;
-        cmd::run(Command::new("chmod").args(["-R", "a+rX", VENV]))?;
     }
+    // The PSI/J runs use it as the test user.
+    cmd::run(Command::new("chmod").args(["-R", "a+rX", VENV]))?;
+    cmd::run(Command::new("chmod").args(["a+rx", "/var/lib/hpckit"]))?;
     Ok(py)
 }
 
@@ -181,9 +183,17 @@ fn queue_empty(user: &str) -> Result<()> {
 fn sdiag_user_rpcs(user: &str) -> Option<u64> {
     let out = cmd::output(&mut Command::new("sdiag")).ok()?;
     let section = out.split("Remote Procedure Call statistics by user").nth(1)?;
-    section.lines().find(|l| l.trim_start().starts_with(&format!("{user}("))).and_then(|l| {
-        l.split_whitespace().find_map(|w| w.strip_prefix("count:")).and_then(|c| c.parse().ok())
-    })
+    // `hpctest         (    1002) count:123  ave_time:...`
+    section
+        .lines()
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w == user || w.starts_with(&format!("{user}(")))
+        })
+        .and_then(|l| {
+            l.split_whitespace().find_map(|w| w.strip_prefix("count:")).and_then(|c| c.parse().ok())
+        })
 }
 
 /// Runs one tool, whose stdout has `ids a,b,..`, `submitted S`, `done T`.
