@@ -39,7 +39,7 @@ pub fn capabilities() -> FsCapabilities {
     c.supports_rename = true;
     c.supports_range_read = true;
     c.supports_server_side_checksum = true;
-    c.credentials = &["none"];
+    c.credentials = hpc_auth::LOCAL_CREDENTIAL_KINDS;
     c
 }
 

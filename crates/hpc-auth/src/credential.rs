@@ -100,6 +100,15 @@ impl fmt::Debug for OidcToken {
     }
 }
 
+/// The credential kinds (as [`Credential::kind`] names them) that an SSH
+/// connection accepts. Every adaptor that runs over SSH lists these in its
+/// capabilities, so the tables in the docs use one vocabulary.
+pub const SSH_CREDENTIAL_KINDS: &[&str] =
+    &["default", "password", "key-file", "agent", "certificate", "keyboard-interactive"];
+
+/// The credential kinds of adaptors that work on this host as the current user.
+pub const LOCAL_CREDENTIAL_KINDS: &[&str] = &["default"];
+
 /// How to log in.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -197,6 +206,20 @@ impl Credential {
             Credential::Bearer(_) | Credential::Oidc(_) | Credential::Anonymous => None,
         }
     }
+
+    /// Every name [`Credential::kind`] returns.
+    pub const KINDS: &'static [&'static str] = &[
+        "default",
+        "password",
+        "key-file",
+        "agent",
+        "certificate",
+        "keyboard-interactive",
+        "bearer",
+        "oidc",
+        "basic",
+        "anonymous",
+    ];
 
     /// Short kind name (`password`, `key-file`, ...), as listed in capability tables.
     pub fn kind(&self) -> &'static str {
@@ -300,6 +323,39 @@ mod tests {
             assert!(!text.contains("pw-"), "{text}");
         }
         assert!(!format!("{map:?}").contains("pw-"));
+    }
+
+    #[test]
+    fn kind_names_are_one_vocabulary() {
+        let every = [
+            Credential::default_for(None),
+            Credential::password("u", "p"),
+            Credential::key_file("u", "/k", None),
+            Credential::Agent { username: "u".into() },
+            Credential::Certificate {
+                username: "u".into(),
+                key: "/k".into(),
+                certificate: "/c".into(),
+                passphrase: None,
+            },
+            Credential::KeyboardInteractive {
+                username: "u".into(),
+                responder: Arc::new(StaticResponder::new(vec![])),
+            },
+            Credential::Bearer(Secret::new("t")),
+            Credential::Oidc(OidcToken::new(
+                Secret::new("t"),
+                None,
+                Arc::new(|| Box::pin(async { Err("x".into()) })),
+            )),
+            Credential::Basic { username: "u".into(), password: Secret::new("p") },
+            Credential::Anonymous,
+        ];
+        let kinds: Vec<&str> = every.iter().map(Credential::kind).collect();
+        assert_eq!(kinds, Credential::KINDS);
+        for k in SSH_CREDENTIAL_KINDS.iter().chain(LOCAL_CREDENTIAL_KINDS) {
+            assert!(Credential::KINDS.contains(k), "{k}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod credential;
 mod secret;
 
 pub use credential::{
-    Credential, CredentialMap, OidcToken, PromptResponder, RefreshFn, StaticResponder,
+    Credential, CredentialMap, LOCAL_CREDENTIAL_KINDS, OidcToken, PromptResponder, RefreshFn,
+    SSH_CREDENTIAL_KINDS, StaticResponder,
 };
 pub use secret::Secret;

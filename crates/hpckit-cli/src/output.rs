@@ -70,7 +70,16 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
 
 /// `hpckit: error: ...` with the whole context chain on one line.
 pub(crate) fn error_line(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
+    // Some errors (hpc_core::Error::Io) print their source in their own
+    // message and also expose it as `source()`: say each cause once.
+    let mut causes: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !causes.last().is_some_and(|prev| prev.ends_with(&text)) {
+            causes.push(text);
+        }
+    }
+    let text = causes.join(": ");
     // A server's multi-line message must not break the one-line contract.
     let one_line: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     format!("hpckit: error: {}", one_line.join(" "))
@@ -226,6 +235,15 @@ mod tests {
         assert_eq!(line, "hpckit: error: submitting job: `sbatch` failed (exit code 1): two");
         assert_eq!(exit_code(&e), 76, "code found through the context chain");
         assert_eq!(exit_code(&anyhow::anyhow!("plain")), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = Error::io("removing /d", std::io::Error::from_raw_os_error(39));
+        let e = anyhow::Error::from(io).context("rm /d");
+        let line = error_line(&e);
+        assert_eq!(line.matches("os error 39").count(), 1, "{line}");
+        assert!(line.starts_with("hpckit: error: rm /d: removing /d: "), "{line}");
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn capabilities() -> FsCapabilities {
     c.supports_rename = true;
     c.supports_range_read = true;
     c.supports_server_side_checksum = true;
-    c.credentials = &["default", "password", "key-file", "agent", "keyboard-interactive"];
+    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
     c
 }
 

@@ -164,7 +164,7 @@ pub(crate) fn capabilities() -> SchedulerCapabilities {
     c.supports_batch = true;
     c.survives_client_restart = true;
     c.uses_file_system = true;
-    c.credentials = &["password", "private key", "ssh agent", "keyboard-interactive"];
+    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
     c
 }
 

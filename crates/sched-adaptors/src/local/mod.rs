@@ -149,6 +149,7 @@ pub fn capabilities() -> SchedulerCapabilities {
     c.supports_interactive = true;
     c.supports_batch = true;
     c.uses_file_system = true;
+    c.credentials = hpc_auth::LOCAL_CREDENTIAL_KINDS;
     c
 }
 

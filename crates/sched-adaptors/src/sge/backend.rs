@@ -500,7 +500,7 @@ pub fn capabilities() -> SchedulerCapabilities {
     c.supports_arrays = true;
     c.supports_accounting = true;
     c.survives_client_restart = true;
-    c.credentials = &["password", "private key", "ssh agent", "keyboard-interactive"];
+    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
     c
 }
 

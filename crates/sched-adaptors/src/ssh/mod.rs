@@ -224,10 +224,8 @@ pub fn capabilities(remote: bool) -> SchedulerCapabilities {
     c.supports_batch = true;
     c.uses_file_system = true;
     c.survives_client_restart = true;
-    if remote {
-        c.credentials =
-            &["default", "password", "key-file", "agent", "certificate", "keyboard-interactive"];
-    }
+    c.credentials =
+        if remote { hpc_auth::SSH_CREDENTIAL_KINDS } else { hpc_auth::LOCAL_CREDENTIAL_KINDS };
     c
 }
 
