@@ -208,6 +208,15 @@ pub enum Error {
     /// The operation was cancelled by the caller.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// A file was replaced or modified on the server while it was being read
+    /// in several requests; the bytes read so far belong to another version.
+    #[error("{path} changed on the server while it was being read ({detail}); read it again")]
+    Changed {
+        /// The file.
+        path: String,
+        /// How the change was noticed (an ETag that no longer matches, ...).
+        detail: String,
+    },
     /// A service answered with an error (HTTP status, FTP reply, SFTP status).
     #[error("{service} error{}: {message}", status_text(*.status))]
     Remote {
@@ -285,6 +294,8 @@ pub enum ErrorKind {
     Timeout,
     /// Cancelled by the caller.
     Cancelled,
+    /// The file changed on the server during a read.
+    Changed,
     /// Local I/O.
     Io,
 }
@@ -310,6 +321,7 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Cancelled(_) => ErrorKind::Cancelled,
+            Error::Changed { .. } => ErrorKind::Changed,
             Error::Io { .. } => ErrorKind::Io,
         }
     }

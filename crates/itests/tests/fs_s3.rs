@@ -10,6 +10,7 @@ use futures::StreamExt;
 use hpc_auth::Credential;
 use hpc_core::{ByteRange, ChecksumAlgorithm, ErrorKind, FileSystem, Location, NotFoundKind, Path};
 use hpc_testkit::fs_conformance::{self, FsFixture, chunks, get, pattern, put};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "support/cutting_proxy.rs"]
@@ -194,4 +195,108 @@ async fn connection_dropped_mid_upload_leaves_no_object() {
         assert!(!fs.exists(&dir.join_entry("multi").unwrap()).await.unwrap());
         fs.delete(&dir, true).await.unwrap();
     }
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+/// SHA-256 and length of a read, hashed as the chunks arrive.
+async fn read_sha256(fs: &S3Fs, path: &Path, range: ByteRange) -> (Vec<u8>, u64) {
+    let mut stream = fs.read(path, range).await.unwrap();
+    let (mut h, mut n) = (Sha256::new(), 0u64);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        n += chunk.len() as u64;
+        h.update(&chunk);
+    }
+    (h.finalize().to_vec(), n)
+}
+
+#[tokio::test]
+async fn parallel_ranged_download_gives_identical_bytes() {
+    for server in [moto(), s3s()] {
+        let fs = open(&server, "").await;
+        let dir = Path::root().join_entry(&unique("pardown")).unwrap();
+        let f = dir.join_entry("big.bin").unwrap();
+        // Seven and a bit parts of 1 MiB.
+        let data = pattern((7 << 20) + 12_345, 9);
+        fs.write(&f, chunks(vec![data.clone()]), None).await.unwrap();
+        for opts in [
+            "&download_part_size=1&download_concurrency=3",
+            "&download_part_size=1&download_concurrency=1",
+            "",
+        ] {
+            let reader = open(&server, opts).await;
+            let (digest, n) = read_sha256(&reader, &f, ByteRange::ALL).await;
+            assert_eq!(n, data.len() as u64, "{opts}");
+            assert!(digest == sha256(&data), "{opts}: SHA-256 differs");
+        }
+        fs.delete(&dir, true).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn ranged_reads_across_part_boundaries() {
+    let server = moto();
+    let fs = open(&server, "&download_part_size=1&download_concurrency=4").await;
+    let dir = Path::root().join_entry(&unique("parrange")).unwrap();
+    let f = dir.join_entry("big.bin").unwrap();
+    let size = (5 << 20) + 777;
+    let data = pattern(size, 4);
+    fs.write(&f, chunks(vec![data.clone()]), None).await.unwrap();
+    const MIB: usize = 1 << 20;
+    for (offset, len) in [
+        (MIB - 100, Some(2 * MIB + 200)), // three parts, two boundaries
+        (MIB, Some(MIB)),                 // exactly one part, aligned
+        (MIB + 1, None),                  // to the end, unaligned start
+        (3 * MIB + 5, Some(10 * MIB)),    // longer than what is left
+        (size - 1, None),                 // the last byte
+        (0, Some(MIB + 1)),               // one byte into the second part
+    ] {
+        let range = ByteRange { offset: offset as u64, len: len.map(|n| n as u64) };
+        let end = len.map_or(size, |n| (offset + n).min(size));
+        let (digest, n) = read_sha256(&fs, &f, range).await;
+        assert_eq!(n, (end - offset) as u64, "{range:?}");
+        assert!(digest == sha256(&data[offset..end]), "{range:?}: SHA-256 differs");
+    }
+    // At or past the end: nothing.
+    assert!(get(&fs, &f, ByteRange::from(size as u64)).await.unwrap().is_empty());
+    assert!(get(&fs, &f, ByteRange::from(size as u64 + 5)).await.unwrap().is_empty());
+    fs.delete(&dir, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn object_replaced_during_a_parallel_download_is_a_changed_error() {
+    let server = moto();
+    let fs = open(&server, "").await;
+    let dir = Path::root().join_entry(&unique("replaced")).unwrap();
+    let f = dir.join_entry("moving.bin").unwrap();
+    let old = pattern(3 << 20, 1);
+    fs.write(&f, chunks(vec![old.clone()]), None).await.unwrap();
+    // One part at a time: the second part is asked for only after the
+    // first has been read, and so after the replacement.
+    let reader = open(&server, "&download_part_size=1&download_concurrency=1").await;
+    let mut stream = reader.read(&f, ByteRange::ALL).await.unwrap();
+    let mut got = stream.next().await.unwrap().unwrap().to_vec();
+    fs.write(&f, chunks(vec![pattern(3 << 20, 2)]), None).await.unwrap();
+    let mut error = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => got.extend_from_slice(&chunk),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let e = error.expect("the download of a replaced object must fail");
+    assert_eq!(e.kind(), ErrorKind::Changed, "{e}");
+    assert!(matches!(e, hpc_core::Error::Changed { .. }), "{e:?}");
+    assert!(e.to_string().contains("moving.bin"), "{e}");
+    // What came before the error is the old version's first part only.
+    assert_eq!(got.len(), 1 << 20);
+    assert!(got[..] == old[..1 << 20]);
+    assert!(stream.next().await.is_none(), "nothing after the error");
+    fs.delete(&dir, true).await.unwrap();
 }

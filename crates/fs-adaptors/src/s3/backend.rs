@@ -1,6 +1,7 @@
 //! [`S3Fs`]: the `FileSystem` implementation (rusty-s3 signs, hpc-http sends).
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,11 +20,12 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use super::config::{AddressingStyle, S3Config};
 use super::error::{s3_error, xml_tag};
 use super::lister::page_entries;
+use super::reader::{PinnedObject, checked, content_range, ordered, split};
 use super::writer::{AbortGuard, PartReader, check_size};
 use crate::remote::{parse_http_date, slice};
 
 /// How long a signed URL stays valid (covers retries of one request).
-const SIGN_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const SIGN_FOR: Duration = Duration::from_secs(3600);
 /// S3's limit on the number of parts of one upload.
 const MAX_PARTS: u64 = 10_000;
 
@@ -48,6 +50,8 @@ pub struct S3Fs {
     cwd: Path,
     part_size: usize,
     concurrency: usize,
+    download_part_size: u64,
+    download_concurrency: usize,
 }
 
 impl std::fmt::Debug for S3Fs {
@@ -104,8 +108,8 @@ impl S3Fs {
             ),
             None => Credentials::new(k.access_key.clone(), k.secret_key.expose().to_owned()),
         });
-        let mut builder =
-            HttpClient::builder().service("s3").max_idle_per_host(config.concurrency + 4);
+        let idle = config.concurrency.max(config.download_concurrency) + 4;
+        let mut builder = HttpClient::builder().service("s3").max_idle_per_host(idle);
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
@@ -118,6 +122,8 @@ impl S3Fs {
             cwd: config.root,
             part_size: config.part_size,
             concurrency: config.concurrency,
+            download_part_size: config.download_part_size as u64,
+            download_concurrency: config.download_concurrency,
         })
     }
 
@@ -142,6 +148,14 @@ impl S3Fs {
             req = req.header(k, v);
         }
         self.client.send(req).await
+    }
+
+    /// GET of the bytes `range` (not empty) of an object.
+    async fn get_range(&self, path: &Path, range: std::ops::Range<u64>) -> Result<Response> {
+        let url =
+            self.bucket.get_object(self.creds.as_ref(), &key(path)).sign(SIGN_FOR).to_string();
+        let header = format!("bytes={}-{}", range.start, range.end - 1);
+        self.send(Method::GET, url, Body::Empty, &[("range", header.as_str())]).await
     }
 
     /// HEAD of an object: its attributes, or `None` if there is no such key.
@@ -567,25 +581,77 @@ impl FileSystem for S3Fs {
         if range.len == Some(0) {
             return Ok(futures::stream::empty().boxed());
         }
-        let url =
-            self.bucket.get_object(self.creds.as_ref(), &key(&path)).sign(SIGN_FOR).to_string();
-        let ranged = range.offset > 0 || range.len.is_some();
-        let header;
-        let headers: &[(&str, &str)] = if ranged {
-            let end = range.len.map(|n| (range.offset + n - 1).to_string()).unwrap_or_default();
-            header = format!("bytes={}-{end}", range.offset);
-            &[("range", header.as_str())]
-        } else {
-            &[]
+        // Exclusive end of what is wanted, as far as known before asking.
+        let wanted_end = range.len.map(|n| range.offset.saturating_add(n));
+        let part_end = range.offset.saturating_add(self.download_part_size);
+        let first_end = wanted_end.map_or(part_end, |e| e.min(part_end));
+        // The first part's answer tells the size and the ETag that pins
+        // every further part to this version of the object.
+        let resp = self.get_range(&path, range.offset..first_end).await?;
+        let what = format!("GET {path}");
+        let (first, size) = match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let parsed = resp.header("content-range").and_then(content_range);
+                match parsed {
+                    Some((r, size)) if r.start == range.offset && r.end <= first_end => (r, size),
+                    _ => {
+                        return Err(Error::Parse {
+                            command: what,
+                            reason: format!(
+                                "asked for bytes {}-{}, got Content-Range {:?}",
+                                range.offset,
+                                first_end - 1,
+                                resp.header("content-range").unwrap_or("")
+                            ),
+                            line: String::new(),
+                        });
+                    }
+                }
+            }
+            StatusCode::OK => {
+                // The server ignored the range and sends the whole object.
+                let data = match resp.content_length() {
+                    Some(n) => checked(resp.into_stream(), 0..n, what),
+                    None => resp.into_stream(),
+                };
+                return Ok(slice(data, range));
+            }
+            // Starting at or past the end: nothing to read.
+            StatusCode::RANGE_NOT_SATISFIABLE => return Ok(futures::stream::empty().boxed()),
+            _ => return Err(self.fail(resp, &path).await),
         };
-        let resp = self.send(Method::GET, url, Body::Empty, headers).await?;
-        match resp.status() {
-            StatusCode::PARTIAL_CONTENT => Ok(resp.into_stream()),
-            StatusCode::OK if ranged => Ok(slice(resp.into_stream(), range)),
-            StatusCode::OK => Ok(resp.into_stream()),
-            StatusCode::RANGE_NOT_SATISFIABLE => Ok(futures::stream::empty().boxed()),
-            _ => Err(self.fail(resp, &path).await),
+        let end = wanted_end.map_or(size, |e| e.min(size));
+        if first.end >= end {
+            return Ok(checked(resp.into_stream(), first, what));
         }
+        let Some(etag) = resp.header("etag").map(str::to_owned) else {
+            // Nothing to pin the parts to: one GET for the rest, which is
+            // one version by itself.
+            let rest = self.get_range(&path, first.end..end).await?;
+            if rest.status() != StatusCode::PARTIAL_CONTENT {
+                return Err(self.fail(rest, &path).await);
+            }
+            let head = checked(resp.into_stream(), first.clone(), what.clone());
+            return Ok(head.chain(checked(rest.into_stream(), first.end..end, what)).boxed());
+        };
+        let object = Arc::new(PinnedObject {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            creds: self.creds.clone(),
+            access_key: self.access_key.clone(),
+            key: key(&path),
+            path,
+            etag,
+        });
+        let rest = split(first.end..end, self.download_part_size);
+        Ok(ordered(
+            resp.into_stream(),
+            first,
+            rest,
+            self.download_concurrency,
+            object.fetcher(),
+            what,
+        ))
     }
 
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {

@@ -1,4 +1,5 @@
-//! [`S3Config`]: bucket, endpoint, region, addressing style, keys, upload tuning.
+//! [`S3Config`]: bucket, endpoint, region, addressing style, keys, upload and
+//! download tuning.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,12 +56,23 @@ pub struct S3Config {
     pub part_size: usize,
     /// Parts uploaded at the same time (memory: about `(concurrency + 1) * part_size`).
     pub concurrency: usize,
+    /// Size of each ranged GET of a parallel download; objects (or ranges)
+    /// up to this size are read with a single GET.
+    pub download_part_size: usize,
+    /// Ranged GETs in flight during one read. Parts arrive out of order but
+    /// are yielded in order, so memory is at most about
+    /// `download_concurrency * download_part_size`.
+    pub download_concurrency: usize,
 }
 
 const MIB: usize = 1 << 20;
+/// Default size of one ranged GET of a download.
+const DEFAULT_DOWNLOAD_PART_SIZE: usize = 8 * MIB;
+/// Default number of ranged GETs in flight (memory: 32 MiB with 8 MiB parts).
+const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 4;
 
 impl S3Config {
-    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N]`.
+    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N]`.
     ///
     /// Defaults come from the environment like the AWS tools do:
     /// `AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION` (else `us-east-1`).
@@ -92,6 +104,8 @@ impl S3Config {
         let mut ca_file = None;
         let mut part_size = 8 * MIB;
         let mut concurrency = 4;
+        let mut download_part_size = DEFAULT_DOWNLOAD_PART_SIZE;
+        let mut download_concurrency = DEFAULT_DOWNLOAD_CONCURRENCY;
         for (k, v) in &loc.query {
             match k.as_str() {
                 "endpoint" => endpoint = Some(v.clone()),
@@ -122,9 +136,24 @@ impl S3Config {
                         .filter(|n| (1..=64).contains(n))
                         .ok_or_else(|| bad(format!("concurrency {v:?} is not 1 to 64")))?;
                 }
+                "download_part_size" => {
+                    let mib: usize = v.parse().map_err(|_| {
+                        bad(format!("download_part_size {v:?} is not a number of MiB"))
+                    })?;
+                    if !(1..=5120).contains(&mib) {
+                        return Err(bad("download_part_size must be 1 to 5120 (MiB)".into()));
+                    }
+                    download_part_size = mib * MIB;
+                }
+                "download_concurrency" => {
+                    download_concurrency =
+                        v.parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
+                            bad(format!("download_concurrency {v:?} is not 1 to 64"))
+                        })?;
+                }
                 other => {
                     return Err(bad(format!(
-                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency)"
+                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency)"
                     )));
                 }
             }
@@ -180,6 +209,8 @@ impl S3Config {
             ca_file,
             part_size,
             concurrency,
+            download_part_size,
+            download_concurrency,
         })
     }
 }
@@ -204,6 +235,9 @@ mod tests {
         assert_eq!(c.style, AddressingStyle::Path);
         assert_eq!(c.root.to_string(), "/runs/a");
         assert_eq!(c.part_size, 16 << 20);
+        assert_eq!((c.download_part_size, c.download_concurrency), (8 << 20, 4));
+        let c = cfg("s3://bucket-x?download_part_size=1&download_concurrency=10").unwrap();
+        assert_eq!((c.download_part_size, c.download_concurrency), (1 << 20, 10));
         assert!(!format!("{c:?}").contains("SK-secret"));
         let c = cfg("s3://bucket-x?region=eu-west-1").unwrap();
         assert_eq!(c.endpoint, "https://s3.eu-west-1.amazonaws.com");
@@ -222,6 +256,9 @@ mod tests {
             ("s3://bucket?endpoint=ftp://x", "http:// or https://"),
             ("s3://bucket?part_size=1", "5 to 5120"),
             ("s3://bucket?concurrency=0", "1 to 64"),
+            ("s3://bucket?download_part_size=0", "1 to 5120"),
+            ("s3://bucket?download_part_size=big", "number of MiB"),
+            ("s3://bucket?download_concurrency=65", "1 to 64"),
             ("s3://bucket?colour=blue", "unknown option"),
             ("s3://bucket:9000/x", "endpoint"),
             ("webdav://bucket/", "not an S3 location"),

@@ -4,6 +4,7 @@ mod backend;
 mod config;
 mod error;
 mod lister;
+mod reader;
 mod writer;
 
 pub use backend::{S3Fs, capabilities};

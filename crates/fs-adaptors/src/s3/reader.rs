@@ -1,0 +1,533 @@
+//! Downloads: one ranged GET for small objects; for large ones parallel
+//! ranged GETs, yielded in order with bounded memory and pinned to the
+//! version first seen by `If-Match`.
+//!
+//! The ordering machinery ([`ordered`]) knows nothing about S3: it gets a
+//! function that fetches a byte range, so the unit tests drive it with fakes.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use hpc_core::{ByteStream, Error, Path, Result};
+use hpc_http::{HttpClient, Method, Request, StatusCode};
+use rusty_s3::{Bucket, Credentials, S3Action};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::error::s3_error;
+
+/// Fetches one byte range (end exclusive) of the object.
+pub(crate) type FetchPart =
+    Arc<dyn Fn(Range<u64>) -> BoxFuture<'static, Result<ByteStream>> + Send + Sync>;
+
+/// How often a part whose body broke off is resumed where it stopped.
+const PART_RETRIES: u32 = 3;
+
+/// `range` cut into consecutive ranges of `part` bytes (the last may be shorter).
+pub(crate) fn split(range: Range<u64>, part: u64) -> impl Iterator<Item = Range<u64>> + Send {
+    let part = part.max(1);
+    let mut next = range.start;
+    std::iter::from_fn(move || {
+        if next >= range.end {
+            return None;
+        }
+        let start = next;
+        next = range.end.min(start.saturating_add(part));
+        Some(start..next)
+    })
+}
+
+/// `bytes a-b/total` of a `Content-Range` header as (a..b+1, total).
+pub(crate) fn content_range(value: &str) -> Option<(Range<u64>, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    let (a, b, total): (u64, u64, u64) =
+        (a.trim().parse().ok()?, b.trim().parse().ok()?, total.trim().parse().ok()?);
+    (a <= b && b < total).then_some((a..b + 1, total))
+}
+
+fn length_error(what: &str, range: &Range<u64>, got: u64) -> Error {
+    let want = range.end - range.start;
+    let last = range.end.saturating_sub(1);
+    Error::Remote {
+        service: "s3".into(),
+        status: None,
+        message: if got > want {
+            format!("{what}: bytes {}-{} came with more than {want} bytes", range.start, last)
+        } else {
+            format!("{what}: bytes {}-{} ended after {got} of {want} bytes", range.start, last)
+        },
+    }
+}
+
+/// `data`, which must hold exactly the bytes of `range`: an early end or
+/// extra bytes become an error item instead of a silently wrong stream.
+pub(crate) fn checked(data: ByteStream, range: Range<u64>, what: String) -> ByteStream {
+    let want = range.end - range.start;
+    futures::stream::unfold(Some((data, 0u64)), move |state| {
+        let (range, what) = (range.clone(), what.clone());
+        async move {
+            let (mut data, seen) = state?;
+            match data.next().await {
+                Some(Ok(chunk)) => {
+                    let seen = seen + chunk.len() as u64;
+                    if seen > want {
+                        return Some((Err(length_error(&what, &range, seen)), None));
+                    }
+                    Some((Ok(chunk), Some((data, seen))))
+                }
+                Some(Err(e)) => Some((Err(e), None)),
+                None if seen < want => Some((Err(length_error(&what, &range, seen)), None)),
+                None => None,
+            }
+        }
+    })
+    .boxed()
+}
+
+/// One part being downloaded by its own task into an in-memory queue.
+/// Dropping it stops the task (and so the request).
+struct PartTask {
+    range: Range<u64>,
+    rx: mpsc::UnboundedReceiver<Result<Bytes>>,
+    received: u64,
+    task: JoinHandle<()>,
+}
+
+impl Drop for PartTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PartTask {
+    fn spawn(
+        range: Range<u64>,
+        started: Option<ByteStream>,
+        fetch: FetchPart,
+        what: Arc<str>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(forward(range.clone(), started, fetch, tx, what));
+        PartTask { range, rx, received: 0, task }
+    }
+}
+
+/// Move the bytes of `range` into `tx`; a body that breaks off is resumed
+/// from where it stopped (the fetch pins the version, so that is safe).
+async fn forward(
+    range: Range<u64>,
+    mut started: Option<ByteStream>,
+    fetch: FetchPart,
+    tx: mpsc::UnboundedSender<Result<Bytes>>,
+    what: Arc<str>,
+) {
+    let mut pos = range.start;
+    let mut retries = 0;
+    loop {
+        let mut data = match started.take() {
+            Some(s) => s,
+            None => match fetch(pos..range.end).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            },
+        };
+        loop {
+            match data.next().await {
+                Some(Ok(chunk)) => {
+                    pos += chunk.len() as u64;
+                    if pos > range.end {
+                        let _ = tx.send(Err(length_error(&what, &range, pos - range.start)));
+                        return;
+                    }
+                    if tx.send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+                Some(Err(e)) if e.is_retryable() && retries < PART_RETRIES && pos < range.end => {
+                    tracing::debug!(error = %e, pos, end = range.end, "resuming a part");
+                    retries += 1;
+                    break;
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                None => {
+                    if pos < range.end {
+                        let _ = tx.send(Err(length_error(&what, &range, pos - range.start)));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of `first_range` (already being received as `first`) followed by
+/// those of `rest`, in order, with up to `concurrency` parts (the one being
+/// yielded included) downloading at the same time. Memory: at most
+/// `concurrency` parts. The first error ends the stream; dropping the
+/// stream aborts every part still running.
+pub(crate) fn ordered(
+    first: ByteStream,
+    first_range: Range<u64>,
+    rest: impl Iterator<Item = Range<u64>> + Send + 'static,
+    concurrency: usize,
+    fetch: FetchPart,
+    what: String,
+) -> ByteStream {
+    struct State {
+        queue: VecDeque<PartTask>,
+        pending: Box<dyn Iterator<Item = Range<u64>> + Send>,
+        concurrency: usize,
+        fetch: FetchPart,
+        what: Arc<str>,
+    }
+    impl State {
+        fn fill(&mut self) {
+            while self.queue.len() < self.concurrency {
+                let Some(range) = self.pending.next() else { break };
+                let task = PartTask::spawn(range, None, self.fetch.clone(), self.what.clone());
+                self.queue.push_back(task);
+            }
+        }
+    }
+    let what: Arc<str> = what.into();
+    let mut state = State {
+        queue: VecDeque::new(),
+        pending: Box::new(rest),
+        concurrency: concurrency.max(1),
+        fetch: fetch.clone(),
+        what: what.clone(),
+    };
+    state.queue.push_back(PartTask::spawn(first_range, Some(first), fetch, what));
+    state.fill();
+    futures::stream::unfold(Some(state), |state| async move {
+        let mut st = state?;
+        loop {
+            let head = st.queue.front_mut()?;
+            match head.rx.recv().await {
+                Some(Ok(chunk)) => {
+                    head.received += chunk.len() as u64;
+                    return Some((Ok(chunk), Some(st)));
+                }
+                // Dropping the state aborts the other parts.
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => {
+                    // A task that ended without an error item (aborted,
+                    // panicked) must not leave a hole.
+                    if head.received != head.range.end - head.range.start {
+                        let e = length_error(&st.what, &head.range, head.received);
+                        return Some((Err(e), None));
+                    }
+                    st.queue.pop_front();
+                    st.fill();
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Ranged GETs of one version of one object (`If-Match` its ETag).
+pub(crate) struct PinnedObject {
+    pub(crate) client: HttpClient,
+    pub(crate) bucket: Bucket,
+    pub(crate) creds: Option<Credentials>,
+    pub(crate) access_key: String,
+    pub(crate) key: String,
+    pub(crate) path: Path,
+    pub(crate) etag: String,
+}
+
+impl PinnedObject {
+    /// A [`FetchPart`] over this object.
+    pub(crate) fn fetcher(self: Arc<Self>) -> FetchPart {
+        Arc::new(move |range| {
+            let this = self.clone();
+            Box::pin(async move { this.get(range).await })
+        })
+    }
+
+    async fn get(&self, range: Range<u64>) -> Result<ByteStream> {
+        let url = self
+            .bucket
+            .get_object(self.creds.as_ref(), &self.key)
+            .sign(super::backend::SIGN_FOR)
+            .to_string();
+        let req = Request::new(Method::GET, &url)
+            .header("range", &format!("bytes={}-{}", range.start, range.end - 1))
+            .header("if-match", &self.etag);
+        let resp = self.client.send(req).await?;
+        let what = || format!("GET {}", self.path);
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let got = resp.header("content-range").and_then(content_range);
+                if got.as_ref().map(|(r, _)| r) != Some(&range) {
+                    return Err(Error::Parse {
+                        command: what(),
+                        reason: format!(
+                            "asked for bytes {}-{}, got Content-Range {:?}",
+                            range.start,
+                            range.end - 1,
+                            resp.header("content-range").unwrap_or("")
+                        ),
+                        line: String::new(),
+                    });
+                }
+                Ok(resp.into_stream())
+            }
+            StatusCode::PRECONDITION_FAILED => Err(Error::Changed {
+                path: self.path.to_string(),
+                detail: format!("its ETag is no longer {}", self.etag),
+            }),
+            // Inside the size first seen: only a shorter new version says so.
+            StatusCode::RANGE_NOT_SATISFIABLE => Err(Error::Changed {
+                path: self.path.to_string(),
+                detail: format!("it is now shorter than byte {}", range.end),
+            }),
+            s if s.is_success() => Err(Error::Remote {
+                service: "s3".into(),
+                status: Some(u32::from(s.as_u16())),
+                message: format!("{}: answered a ranged GET with the whole object", what()),
+            }),
+            _ => Err(s3_error(resp, &self.path, self.bucket.name(), &self.access_key).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    #[test]
+    fn ranges_cover_everything_once_in_order() {
+        let parts: Vec<_> = split(3..25, 8).collect();
+        assert_eq!(parts, [3..11, 11..19, 19..25]);
+        assert_eq!(split(0..16, 8).collect::<Vec<_>>(), [0..8, 8..16]);
+        assert_eq!(split(5..5, 8).count(), 0);
+        assert_eq!(split(0..3, 0).count(), 3, "a zero part size must not loop forever");
+        let top = u64::MAX - 2;
+        let last: Vec<_> = split(top..u64::MAX, 8).collect();
+        assert_eq!((last.len(), &last[0]), (1, &(top..u64::MAX)));
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range("bytes 0-4/23"), Some((0..5, 23)));
+        assert_eq!(content_range(" bytes 8-15/16 "), Some((8..16, 16)));
+        for bad in ["bytes 0-4/*", "bytes */23", "bytes 5-4/23", "bytes 0-23/23", "0-4/23", ""] {
+            assert_eq!(content_range(bad), None, "{bad}");
+        }
+    }
+
+    /// The object the fakes serve: byte i is i mod 251.
+    fn byte(i: u64) -> u8 {
+        (i % 251) as u8
+    }
+
+    fn stream_of(range: Range<u64>, chunk: u64) -> ByteStream {
+        let chunks: Vec<Result<Bytes>> = split(range, chunk)
+            .map(|r| Ok(Bytes::from(r.map(byte).collect::<Vec<u8>>())))
+            .collect();
+        futures::stream::iter(chunks).boxed()
+    }
+
+    /// A fake fetch: later parts answer sooner (so they finish out of
+    /// order), counting parts in flight and their peak.
+    #[derive(Default)]
+    struct Fake {
+        active: AtomicUsize,
+        peak: AtomicUsize,
+        started: AtomicUsize,
+        finished: AtomicUsize,
+        calls: Mutex<Vec<Range<u64>>>,
+    }
+
+    struct Active(Arc<Fake>);
+    impl Drop for Active {
+        fn drop(&mut self) {
+            self.0.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn fetcher(fake: &Arc<Fake>, size: u64, delay: fn(&Range<u64>) -> u64) -> FetchPart {
+        let fake = fake.clone();
+        Arc::new(move |range: Range<u64>| {
+            let fake = fake.clone();
+            Box::pin(async move {
+                fake.calls.lock().unwrap().push(range.clone());
+                let now = fake.active.fetch_add(1, Ordering::SeqCst) + 1;
+                fake.peak.fetch_max(now, Ordering::SeqCst);
+                fake.started.fetch_add(1, Ordering::SeqCst);
+                let guard = Active(fake.clone());
+                tokio::time::sleep(Duration::from_millis(delay(&range))).await;
+                let end = range.end.min(size);
+                let done = fake.clone();
+                // The guard lives as long as the body is being sent.
+                let body = stream_of(range.start..end, 3).map(move |c| {
+                    let _ = &guard;
+                    c
+                });
+                Ok(body
+                    .chain(futures::stream::once(async move {
+                        done.finished.fetch_add(1, Ordering::SeqCst);
+                        Err(Error::Cancelled("end marker".into()))
+                    }))
+                    .take_while(|r| futures::future::ready(r.is_ok()))
+                    .boxed())
+            })
+        })
+    }
+
+    fn expected(range: Range<u64>) -> Vec<u8> {
+        range.map(byte).collect()
+    }
+
+    #[tokio::test]
+    async fn parts_arrive_out_of_order_and_come_out_in_order() {
+        for concurrency in [1, 2, 3, 8] {
+            let fake = Arc::new(Fake::default());
+            let fetch = fetcher(&fake, 1000, |r| 30u64.saturating_sub(r.start / 40));
+            let first = stream_of(100..140, 7);
+            let out: Vec<Bytes> =
+                ordered(first, 100..140, split(140..777, 40), concurrency, fetch, "GET /x".into())
+                    .try_collect()
+                    .await
+                    .unwrap();
+            assert_eq!(out.concat(), expected(100..777), "concurrency {concurrency}");
+            // The first part is not fetched again; the others once each.
+            let calls = fake.calls.lock().unwrap().clone();
+            assert_eq!(calls.len(), split(140..777, 40).count());
+            assert!(fake.peak.load(Ordering::SeqCst) <= concurrency);
+            if concurrency > 2 {
+                assert!(fake.peak.load(Ordering::SeqCst) >= 2, "no parallelism");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_part_ends_the_stream_with_its_error() {
+        let fetch: FetchPart = Arc::new(|range: Range<u64>| {
+            Box::pin(async move {
+                if range.start == 20 {
+                    return Err(Error::Changed { path: "/x".into(), detail: "etag".into() });
+                }
+                Ok(stream_of(range, 4))
+            })
+        });
+        let items: Vec<Result<Bytes>> =
+            ordered(stream_of(0..10, 4), 0..10, split(10..40, 10), 2, fetch, "GET /x".into())
+                .collect()
+                .await;
+        let (ok, err): (Vec<_>, Vec<_>) = items.into_iter().partition(|r| r.is_ok());
+        let ok: Vec<u8> = ok.into_iter().map(Result::unwrap).collect::<Vec<_>>().concat();
+        assert_eq!(ok, expected(0..20), "everything before the failed part, nothing after");
+        assert_eq!(err.len(), 1);
+        assert!(matches!(err[0], Err(Error::Changed { .. })));
+    }
+
+    #[tokio::test]
+    async fn short_and_long_parts_are_errors() {
+        // The server sends one byte less, or one more, than asked.
+        for delta in [-1i64, 1] {
+            let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
+                Box::pin(async move {
+                    let end = (range.end as i64 + delta) as u64;
+                    Ok(stream_of(range.start..end, 4))
+                })
+            });
+            let r: Result<Vec<Bytes>> =
+                ordered(stream_of(0..10, 4), 0..10, split(10..30, 10), 2, fetch, "GET /x".into())
+                    .try_collect()
+                    .await;
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("GET /x: bytes 10-19"), "{delta}: {e}");
+        }
+        // And a first part that ends early.
+        let fetch: FetchPart = Arc::new(|range| Box::pin(async move { Ok(stream_of(range, 4)) }));
+        let r: Result<Vec<Bytes>> =
+            ordered(stream_of(0..9, 4), 0..10, split(10..30, 10), 2, fetch, "GET /x".into())
+                .try_collect()
+                .await;
+        assert!(r.unwrap_err().to_string().contains("ended after 9 of 10 bytes"));
+        // `checked` on a single response: short, long, exact.
+        let check = |n: u64| checked(stream_of(0..n, 3), 0..10, "GET /y".into());
+        assert!(check(9).try_collect::<Vec<_>>().await.is_err());
+        assert!(check(11).try_collect::<Vec<_>>().await.is_err());
+        assert_eq!(check(10).try_collect::<Vec<_>>().await.unwrap().concat(), expected(0..10));
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_is_resumed_where_it_stopped() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
+            let first_try = !seen.lock().unwrap().iter().any(|r: &Range<u64>| r.end == range.end);
+            seen.lock().unwrap().push(range.clone());
+            Box::pin(async move {
+                if first_try {
+                    // Half the part, then a dropped connection.
+                    let half = range.start + (range.end - range.start) / 2;
+                    let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
+                    return Ok(stream_of(range.start..half, 4)
+                        .chain(futures::stream::iter([Err(cut)]))
+                        .boxed());
+                }
+                Ok(stream_of(range, 4))
+            })
+        });
+        let out: Vec<Bytes> =
+            ordered(stream_of(0..10, 4), 0..10, split(10..30, 10), 2, fetch, "GET /x".into())
+                .try_collect()
+                .await
+                .unwrap();
+        assert_eq!(out.concat(), expected(0..30));
+        let mut calls = calls.lock().unwrap().clone();
+        calls.sort_by_key(|r| r.start);
+        assert_eq!(calls, [10..20, 15..20, 20..30, 25..30]);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_stops_every_part() {
+        let fake = Arc::new(Fake::default());
+        // Slow parts: they would take a minute if nobody stopped them.
+        let fetch = fetcher(&fake, 1 << 20, |r| if r.start == 0 { 0 } else { 60_000 });
+        let mut s =
+            ordered(stream_of(0..64, 8), 0..64, split(64..1 << 20, 64), 4, fetch, "x".into());
+        assert!(s.next().await.unwrap().is_ok());
+        // Wait until the three other slots are taken.
+        for _ in 0..200 {
+            if fake.active.load(Ordering::SeqCst) == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(fake.active.load(Ordering::SeqCst), 3);
+        drop(s);
+        for _ in 0..200 {
+            if fake.active.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(fake.active.load(Ordering::SeqCst), 0, "parts still running after the drop");
+        assert_eq!(fake.started.load(Ordering::SeqCst), 3, "no part started after the drop");
+        assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
+    }
+}
