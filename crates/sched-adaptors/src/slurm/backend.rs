@@ -12,7 +12,7 @@ use hpc_core::{
     SchedulerCapabilities,
 };
 use hpc_exec::{Command, Executor, Output};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
