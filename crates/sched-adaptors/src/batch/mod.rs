@@ -15,6 +15,7 @@
 #![doc = include_str!("docs.md")]
 
 mod poller;
+pub(crate) mod site;
 pub mod submit;
 pub mod time;
 
