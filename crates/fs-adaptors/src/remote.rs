@@ -1,10 +1,54 @@
 //! Helpers shared by the network adaptors (ftp, webdav, s3): timestamps as
-//! servers write them (without a date library), and range slicing.
+//! servers write them (without a date library), range slicing, and a
+//! streamed directory walk over one-directory listings.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::collections::VecDeque;
+use std::future::Future;
+
 use futures::StreamExt;
-use hpc_core::{ByteRange, ByteStream};
+use futures::stream::BoxStream;
+use hpc_core::{ByteRange, ByteStream, Path, PathAttributes, Result};
+
+/// The entries below `root`, breadth first, one `list_one(dir)` call per
+/// directory and only when the consumer gets that far (the listing is
+/// streamed, never collected). Without `recursive`, only `root`'s entries.
+pub(crate) fn walk<'a, F, Fut>(
+    root: Path,
+    recursive: bool,
+    list_one: F,
+) -> BoxStream<'a, Result<PathAttributes>>
+where
+    F: Fn(Path) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<Vec<Result<PathAttributes>>>> + Send + 'a,
+{
+    struct State<F> {
+        dirs: VecDeque<Path>,
+        ready: VecDeque<Result<PathAttributes>>,
+        list_one: F,
+    }
+    let start = State { dirs: VecDeque::from([root]), ready: VecDeque::new(), list_one };
+    futures::stream::unfold(start, move |mut st| async move {
+        loop {
+            if let Some(item) = st.ready.pop_front() {
+                if recursive
+                    && let Ok(a) = &item
+                    && a.is_directory()
+                {
+                    st.dirs.push_back(a.path.clone());
+                }
+                return Some((item, st));
+            }
+            let dir = st.dirs.pop_front()?;
+            match (st.list_one)(dir).await {
+                Ok(items) => st.ready.extend(items),
+                Err(e) => return Some((Err(e), st)),
+            }
+        }
+    })
+    .boxed()
+}
 
 /// The part `range` of a stream that starts at byte 0 (for servers that
 /// ignore a range request and send the whole file).

@@ -14,3 +14,8 @@ pub use credential::{
     SSH_CREDENTIAL_KINDS, StaticResponder,
 };
 pub use secret::Secret;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

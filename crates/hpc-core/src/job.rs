@@ -374,7 +374,8 @@ pub fn is_env_name(s: &str) -> bool {
 }
 
 /// Serde helper: `Option<Duration>` as whole seconds.
-mod opt_secs {
+/// `Option<Duration>` as whole seconds.
+pub(crate) mod opt_secs {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

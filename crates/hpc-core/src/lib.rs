@@ -35,3 +35,8 @@ pub use location::{Hop, Location};
 pub use path::Path;
 pub use scheduler::{InteractiveJob, Scheduler, WaitProgress, WaitUntil};
 pub use status::{JobState, JobStatus, JobUsage, QueueStatus};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

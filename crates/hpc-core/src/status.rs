@@ -61,16 +61,45 @@ impl fmt::Display for JobState {
 #[serde(default)]
 #[non_exhaustive]
 pub struct JobUsage {
-    /// When the job started running.
+    /// When the job started running (serialized as whole seconds since the
+    /// Unix epoch, like every timestamp in hpckit's JSON).
+    #[serde(with = "epoch_secs")]
     pub start: Option<SystemTime>,
-    /// When it ended.
+    /// When it ended (seconds since the Unix epoch when serialized).
+    #[serde(with = "epoch_secs")]
     pub end: Option<SystemTime>,
-    /// Wall-clock time used.
+    /// Wall-clock time used (seconds when serialized).
+    #[serde(with = "crate::job::opt_secs")]
     pub elapsed: Option<Duration>,
     /// Peak resident memory of the largest task, in bytes.
     pub max_rss_bytes: Option<u64>,
-    /// CPU time used.
+    /// CPU time used (seconds when serialized).
+    #[serde(with = "crate::job::opt_secs")]
     pub cpu_time: Option<Duration>,
+}
+
+/// `Option<SystemTime>` as whole seconds since the Unix epoch (times before
+/// it, which no scheduler reports, become `null`).
+mod epoch_secs {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(|secs| UNIX_EPOCH + Duration::from_secs(secs)))
+    }
 }
 
 /// A snapshot of one job.
@@ -209,6 +238,23 @@ impl QueueStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_json_is_plain_seconds_and_round_trips() {
+        let u = JobUsage {
+            start: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_800_134)),
+            elapsed: Some(Duration::from_secs(2)),
+            max_rss_bytes: Some(4096),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&u).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"start": 1_795_800_134u64, "end": null, "elapsed": 2,
+                               "max_rss_bytes": 4096, "cpu_time": null})
+        );
+        assert_eq!(serde_json::from_value::<JobUsage>(v).unwrap(), u);
+    }
 
     #[test]
     fn finality() {

@@ -7,3 +7,8 @@ pub mod fs_conformance;
 pub mod sched_conformance;
 pub mod services;
 pub mod torque_standin;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

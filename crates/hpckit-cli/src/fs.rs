@@ -428,11 +428,12 @@ async fn ls(
         }
         t.print()?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut text = String::new();
         for a in &entries {
             let slash = if a.is_directory() { "/" } else { "" };
-            writeln!(out, "{}{slash}", shown(a))?;
+            text.push_str(&format!("{}{slash}\n", shown(a)));
         }
+        output::write_stdout(text.as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

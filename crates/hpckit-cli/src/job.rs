@@ -367,9 +367,8 @@ async fn submit(
             output::print_json(&objects)?;
         }
     } else {
-        for id in &ids {
-            println!("{id}");
-        }
+        let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        output::write_stdout(text.as_bytes())?;
     }
     if !ids.is_empty() && lives_in_process(&**sched) {
         // The embedded queue ends with this process: keep the jobs alive.

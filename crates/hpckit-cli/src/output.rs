@@ -87,6 +87,9 @@ pub(crate) fn error_line(err: &anyhow::Error) -> String {
 
 /// Print `err` as one line on stderr and return its exit code.
 pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
+    if err.is::<StdoutClosed>() {
+        return ExitCode::SUCCESS;
+    }
     eprintln!("{}", error_line(err));
     ExitCode::from(exit_code(err))
 }
@@ -96,12 +99,34 @@ pub(crate) fn note(text: impl std::fmt::Display) {
     eprintln!("hpckit: {text}");
 }
 
+/// Standard output was closed by its reader (`hpckit ... | head`): the
+/// command ends quietly and successfully, as `cat` would.
+#[derive(Debug)]
+pub(crate) struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Write `bytes` to stdout; a closed pipe becomes [`StdoutClosed`].
+pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
 /// Print `value` as pretty JSON on stdout, followed by a newline.
 pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    write_stdout(&text)
 }
 
 /// A plain text table: left-aligned columns separated by two spaces, header
@@ -169,8 +194,7 @@ impl Table {
 
     /// Print the table on stdout.
     pub(crate) fn print(&self) -> anyhow::Result<()> {
-        std::io::stdout().lock().write_all(self.render().as_bytes())?;
-        Ok(())
+        write_stdout(self.render().as_bytes())
     }
 }
 

@@ -145,3 +145,36 @@ async fn submit_from_a_json_file_and_local_jobs_finish_before_exit() {
     assert!(error_line(&out).contains("unknown field `nodez`"));
     assert_eq!(out.status.code, Some(65));
 }
+
+/// `hpckit ... | head` ends quietly: a closed stdout is neither an error line
+/// nor a failure, for JSON, tables and plain lists alike.
+#[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the child's stdout must be a pipe whose reader is already gone, which LocalExecutor does not offer"
+)]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..50 {
+        std::fs::write(dir.path().join(format!("f{i}")), b"x").unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    for args in [
+        vec!["fs", "ls", d],
+        vec!["fs", "ls", "--json", d],
+        vec!["fs", "ls", "-l", d],
+        vec!["job", "queues", "local://"],
+    ] {
+        // The reader is gone before the program starts: every write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hpckit"))
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}

@@ -19,6 +19,7 @@ const LONG: Option<Duration> = Some(Duration::from_secs(120));
 
 struct Fixture {
     sched: AtScheduler,
+    exec: Arc<dyn Executor>,
     dir: PathBuf,
     uid: u32,
     gid: u32,
@@ -37,8 +38,8 @@ fn fixture(exec: Arc<dyn Executor>, uid: u32, gid: u32, label: &str) -> Fixture 
         ..Default::default()
     };
     settings.poll.max_poll_interval = Duration::from_secs(1);
-    let sched = AtScheduler::new(exec, settings, label).unwrap();
-    Fixture { sched, dir, uid, gid }
+    let sched = AtScheduler::new(exec.clone(), settings, label).unwrap();
+    Fixture { sched, exec, dir, uid, gid }
 }
 
 fn user() -> (u32, u32) {
@@ -142,6 +143,22 @@ async fn many_jobs(f: Fixture) {
     assert!(q[0].is_default && q[0].pending_jobs.is_some());
 }
 
+/// The Scheduler conformance suite of `hpc-testkit`, as the test user.
+async fn conformance(f: Fixture) {
+    let scratch = f.dir.join("conformance");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::os::unix::fs::chown(&scratch, Some(f.uid), Some(f.gid)).unwrap();
+    let sched: Arc<dyn Scheduler> = Arc::new(f.sched.clone());
+    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
+        sched,
+        f.exec.clone(),
+        scratch.to_str().unwrap(),
+    );
+    let started = std::time::Instant::now();
+    hpc_testkit::sched_conformance::run_all(&fx).await;
+    eprintln!("conformance on {} took {:.1?}", f.sched.location(), started.elapsed());
+}
+
 macro_rules! suite {
     ($m:ident, $make:path) => {
         mod $m {
@@ -160,6 +177,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn many_jobs() {
                 super::many_jobs($make().await).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn conformance() {
+                super::conformance($make().await).await
             }
         }
     };

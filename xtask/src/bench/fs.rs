@@ -139,11 +139,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let work = PathBuf::from("/tmp/hpckit-bench-fs");
     std::fs::create_dir_all(&work)?;
+    let remote_dir = format!("{home}/hpckit-bench-fs");
+    // The source and downloads are GiBs: gone however the bench ends.
+    let _cleanup = super::RemoveOnDrop(vec![work.clone(), PathBuf::from(&remote_dir)]);
     let src = work.join("source.bin");
     println!("making a {mib} MiB source file...");
     make_source(&src, mib)?;
     let bytes = (mib as u64) << 20;
-    let remote_dir = format!("{home}/hpckit-bench-fs");
     // The sshd's user writes there; this host's disk backs it.
     cmd::run(Command::new("install").args(["-d", "-o", &user, &remote_dir]))?;
     let remote = |name: &str| format!("{remote_dir}/{name}");
@@ -299,6 +301,5 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     for p in [&down_h, &down_o] {
         rm(p);
     }
-    let _ = std::fs::remove_dir_all(&remote_dir);
     Ok(())
 }

@@ -26,15 +26,24 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
     }
 }
 
+/// Directories removed when the bench ends, also on an error.
+pub(crate) struct RemoveOnDrop(pub(crate) Vec<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// A plain-text table with right-aligned numbers, printed the same way by every benchmark.
 #[derive(Debug, Default)]
-#[allow(dead_code)] // used by the benchmarks as they land
 pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
-#[allow(dead_code)] // used by the benchmarks as they land
 impl Table {
     /// A table with these column names.
     pub(crate) fn new(header: &[&str]) -> Self {
@@ -84,7 +93,6 @@ impl Table {
 
 /// What one child process cost.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // used by the benchmarks as they land
 pub(crate) struct Measured {
     /// Wall time from spawn to exit.
     pub(crate) wall: Duration,
@@ -100,7 +108,6 @@ const TICKS_PER_SEC: u64 = 100;
 /// Runs `command` to completion and measures it; fails if it exits non-zero.
 /// CPU time is read from the exited child before it is reaped, so it needs no unsafe
 /// getrusage call; peak RSS is `VmHWM` sampled while it runs.
-#[allow(dead_code)] // used by the benchmarks as they land
 pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
     let started = Instant::now();
     let mut child =
@@ -134,29 +141,13 @@ pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
 }
 
 /// Peak RSS (`VmHWM`) of a live process in KiB.
-#[allow(dead_code)] // used by the benchmarks as they land
 pub(crate) fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// CPU time (user + system) of this process and of the children it has reaped so far;
-/// take the difference around a section to charge it.
-#[allow(dead_code)] // used by the benchmarks as they land
-pub(crate) fn own_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return Duration::ZERO };
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 =
-        [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
-    Duration::from_millis(ticks * 1000 / TICKS_PER_SEC)
-}
-
 /// `a / b` formatted as a ratio like `0.87x`.
-#[allow(dead_code)] // used by the benchmarks as they land
 pub(crate) fn ratio(a: Duration, b: Duration) -> String {
     if b.is_zero() {
         return "n/a".into();

@@ -90,8 +90,20 @@ fn install_wrappers(log: &Path) -> Result<Wrappers> {
     Ok(Wrappers)
 }
 
+/// The Python the peers' venv is built from: Debian's, because PSI/J runs as
+/// the test user, who cannot read a Python under root's home (pyenv).
+const BASE_PYTHON: &str = "/usr/bin/python3";
+
 fn ensure_venv() -> Result<PathBuf> {
+    crate::system::apt_install(&crate::system::missing_debian_packages(&[
+        "python3-venv".to_owned()
+    ]))?;
     let py = Path::new(VENV).join("bin/python");
+    let base_ok = std::fs::canonicalize(&py).is_ok_and(|p| !p.starts_with("/root"));
+    if py.exists() && !base_ok {
+        println!("rebuilding {VENV}: its Python lives under /root, unreadable by the test user");
+        std::fs::remove_dir_all(VENV)?;
+    }
     let ok = py.exists()
         && Command::new(&py)
             .args(["-c", "import google.protobuf, xenon, psij"])
@@ -99,7 +111,7 @@ fn ensure_venv() -> Result<PathBuf> {
             .is_ok_and(|o| o.status.success());
     if !ok {
         println!("installing peers into {VENV} (pyxenon 3.0.3, protobuf 3.20.3, psij-python)...");
-        cmd::run(Command::new("python3").args(["-m", "venv", VENV]))?;
+        cmd::run(Command::new(BASE_PYTHON).args(["-m", "venv", VENV]))?;
         let pip = Path::new(VENV).join("bin/pip");
         // pyxenon's setup.py needs pkg_resources; its grpcio-tools pin has no
         // wheel for current Pythons and fails to build, and is only needed to
@@ -313,11 +325,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "--example",
         "slurm_bench",
     ]))?;
-    let bin = cmd::workspace_root().join("target/release/examples/slurm_bench");
-    let bin = if bin.exists() {
-        bin
-    } else {
-        // The shared target dir of ~/.cargo/config.toml.
+    // Where cargo put it: honours CARGO_TARGET_DIR and ~/.cargo/config.toml,
+    // so a stale `target/` in the checkout is never picked up.
+    let bin = {
         let out = cmd::output(
             Command::new("cargo")
                 .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -412,7 +422,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 [("default", "PSI/J (host, default poll)"), ("1", "PSI/J (host, 1 s poll)")]
             {
                 let mut c = as_user(&py);
-                c.arg(script("psij.py", PSIJ)?).args([&count.to_string(), poll]);
+                // Not `psij.py`: the script's own dir comes first on sys.path and would shadow the package.
+                c.arg(script("psij_bench.py", PSIJ)?).args([&count.to_string(), poll]);
                 match run_tool(label, c, &log, &ctld_log, &user, "") {
                     Ok(o) => results.push(o),
                     Err(e) => println!("{label} failed: {e:#}"),

@@ -1,6 +1,5 @@
 //! [`WebdavFs`]: the `FileSystem` implementation over hpc-http.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -339,30 +338,11 @@ impl FileSystem for WebdavFs {
     }
 
     fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>> {
-        struct State {
-            dirs: VecDeque<Path>,
-            ready: VecDeque<Result<PathAttributes>>,
-        }
-        let start = State { dirs: VecDeque::from([self.abs(dir)]), ready: VecDeque::new() };
-        futures::stream::unfold(start, move |mut st| async move {
-            loop {
-                if let Some(item) = st.ready.pop_front() {
-                    if recursive
-                        && let Ok(a) = &item
-                        && a.is_directory()
-                    {
-                        st.dirs.push_back(a.path.clone());
-                    }
-                    return Some((item, st));
-                }
-                let dir = st.dirs.pop_front()?;
-                match self.list_one(&dir).await {
-                    Ok(items) => st.ready.extend(items),
-                    Err(e) => return Some((Err(e), st)),
-                }
-            }
-        })
-        .boxed()
+        crate::remote::walk(
+            self.abs(dir),
+            recursive,
+            move |d| async move { self.list_one(&d).await },
+        )
     }
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {

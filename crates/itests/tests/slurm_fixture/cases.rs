@@ -220,6 +220,20 @@ pub(crate) async fn accounting_matches_the_cluster(f: Fixture) {
     }
 }
 
+/// The Scheduler conformance suite of `hpc-testkit`, as the test user.
+pub(crate) async fn conformance(f: Fixture) {
+    let scratch = f.mkdir("conformance");
+    let sched: std::sync::Arc<dyn Scheduler> = std::sync::Arc::new(f.sched.clone());
+    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
+        sched,
+        f.exec.clone(),
+        scratch.to_str().unwrap(),
+    );
+    let started = std::time::Instant::now();
+    hpc_testkit::sched_conformance::run_all(&fx).await;
+    eprintln!("conformance on {} took {:.1?}", f.sched.location(), started.elapsed());
+}
+
 /// One test per case for `$service`, with fixtures from `$make(service).await`.
 macro_rules! suite {
     ($modname:ident, $service:literal, $make:path) => {
@@ -266,6 +280,10 @@ macro_rules! suite {
             #[tokio::test]
             async fn interactive() {
                 interactive_round_trip(f().await).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn conformance() {
+                crate::slurm_fixture::cases::conformance(f().await).await
             }
             #[tokio::test]
             async fn accounting() {

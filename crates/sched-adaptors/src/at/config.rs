@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use hpc_core::job::is_env_name;
 use hpc_core::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::PollSettings;
+use crate::batch::{PollSettings, site};
 
 /// Paths (or names on the PATH) of the commands the adaptor runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,17 +72,14 @@ pub(crate) fn valid_queue(q: &str) -> bool {
 impl AtSettings {
     /// Parse TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let s: AtSettings = toml::from_str(text)
-            .map_err(|e| Error::InvalidInput(format!("at settings: {}", e.message())))?;
-        s.validate()?;
-        Ok(s)
+        site::from_toml("at", text, Self::validate)
     }
 
     /// Apply a location: its path is the default working directory;
     /// parameters `queue`, `state_dir`, `poll`, `max_poll`, `grace` override.
     pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some(p) = loc.path.as_deref().filter(|p| !p.is_empty() && *p != "/") {
-            self.default_workdir = Some(p.to_owned());
+        if let Some(dir) = site::workdir(loc) {
+            self.default_workdir = Some(dir);
         }
         for (k, v) in &loc.query {
             match k.as_str() {
@@ -104,7 +100,6 @@ impl AtSettings {
 
     /// Check values before they reach a command line.
     pub fn validate(&self) -> Result<()> {
-        self.poll.validate()?;
         if !valid_queue(&self.queue) {
             return Err(Error::InvalidInput(format!(
                 "at queue {:?} is not one letter",
@@ -114,11 +109,8 @@ impl AtSettings {
         if self.state_dir.is_empty() || self.state_dir.contains(['\n', '\0']) {
             return Err(Error::InvalidInput("at state_dir is empty or has a line break".into()));
         }
-        for k in self.env.keys() {
-            if !is_env_name(k) {
-                return Err(Error::InvalidInput(format!("at settings: bad env name {k:?}")));
-            }
-        }
+        site::Check { adaptor: "at", poll: &self.poll, env: &self.env, submit: None, shell: None }
+            .run()?;
         Ok(())
     }
 }

@@ -136,6 +136,11 @@ pub fn status_of(id: &JobId, rows: &[AtqRow], rec: Option<&Recorded>) -> Result<
         st.signal = exit.filter(|c| *c > 128 && *c < 160).map(|c| c - 128);
     }
     if let Some(f) = files {
+        if let Some(hex) = f.get("name") {
+            let name = decode_hex(hex)
+                .ok_or_else(|| parse_err("at status", "name is not hex-encoded", hex))?;
+            st.name = Some(String::from_utf8_lossy(&name).into_owned());
+        }
         let mut u = JobUsage::default();
         u.start = f.get("start").and_then(|s| parse_utc(s));
         u.end = f.get("end").and_then(|s| parse_utc(s));
@@ -150,6 +155,14 @@ pub fn status_of(id: &JobId, rows: &[AtqRow], rec: Option<&Recorded>) -> Result<
         st.info.insert("user".into(), r.user.clone());
     }
     Ok(Some(st))
+}
+
+/// Bytes of an even-length string of hex digits (as `od -tx1` prints them).
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -183,11 +196,18 @@ mod tests {
     #[test]
     fn states_from_queue_and_files() {
         let text = format!(
-            "{ATQ}\u{1e}files\n\u{1e}job 1\nstart=2026-11-27T14:05:00\nchild=77\n\u{1e}job 2\nmissing\n\u{1e}job 3\nstart=2026-11-27T14:00:00\nend=2026-11-27T14:00:02\nexit=3\n\u{1e}job 4\nexit=143\ncancelled=\n\u{1e}job 5\nmissing\n\u{1e}job 6\nstart=2026-11-27T14:00:00\nend=2026-11-27T14:00:00\nexit=0\n"
+            "{ATQ}\u{1e}files\n\u{1e}job 1\nstart=2026-11-27T14:05:00\nchild=77\nname=6974277320e2809c0a7c\n\u{1e}job 2\nmissing\n\u{1e}job 3\nstart=2026-11-27T14:00:00\nend=2026-11-27T14:00:02\nexit=3\n\u{1e}job 4\nexit=143\ncancelled=\n\u{1e}job 5\nmissing\n\u{1e}job 6\nstart=2026-11-27T14:00:00\nend=2026-11-27T14:00:00\nexit=0\n"
         );
         let (rows, recs) = parse_status(&text).unwrap();
         let s = |id: &str| status_of(&id.into(), &rows, recs.get(id)).unwrap();
-        assert_eq!(s("1").unwrap().state, JobState::Running);
+        let r = s("1").unwrap();
+        assert_eq!((r.state, r.name.as_deref()), (JobState::Running, Some("it's \u{201c}\n|")));
+        for bad in ["abc", "zz"] {
+            let text = format!("\u{1e}files\n\u{1e}job 9\nstart=x\nname={bad}\n");
+            let (rows, recs) = parse_status(&text).unwrap();
+            let e = status_of(&"9".into(), &rows, recs.get("9")).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
         assert_eq!(s("2").unwrap().state, JobState::Pending);
         let f = s("3").unwrap();
         assert_eq!((f.state, f.exit_code), (JobState::Failed, Some(3)));

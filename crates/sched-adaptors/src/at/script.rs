@@ -121,6 +121,11 @@ pub(crate) fn submit_program(
         argv.extend(job.scheduler_arguments.iter().cloned());
         argv.push("now".into());
         let at_line = String::from_utf8_lossy(&command_line(&argv)?).into_owned();
+        // at has no job names: the name is kept beside the wrapper.
+        let name = match &job.name {
+            Some(n) => format!("printf '%s' {} >\"$t/name\"\n", q(n)),
+            None => String::new(),
+        };
         out.push_str(&format!(
             "printf '\\036begin {i}\\n'\n\
              (\n\
@@ -129,6 +134,7 @@ pub(crate) fn submit_program(
              t=$(mktemp -d \"$d/job.XXXXXXXX\") || exit 97\n\
              cat >\"$t/run\" <<'{delim}'\n\
              {run}{delim}\n\
+             {name}\
              HPCKIT_AT_DIR=$t; export HPCKIT_AT_DIR\n\
              out=$(echo 'exec /bin/sh \"$HPCKIT_AT_DIR/run\"' | {at_line} 2>&1); rc=$?\n\
              if [ \"$rc\" -ne 0 ]; then rm -rf \"$t\"; printf '%s\\n' \"$out\"; exit \"$rc\"; fi\n\
@@ -144,8 +150,11 @@ pub(crate) fn submit_program(
     Ok((out, argvs))
 }
 
+/// Longest job name read back, in bytes.
+const NAME_LIMIT: usize = 1024;
+
 /// The `sh -s` program answering for `ids` (digits only): `atq`, then each
-/// job's recorded files.
+/// job's recorded files (the name hex-encoded, since it may hold any byte).
 pub(crate) fn status_program(ids: &[&str], settings: &AtSettings) -> String {
     let dir = state_dir_word(settings);
     let atq = q(&settings.commands.atq);
@@ -160,6 +169,7 @@ pub(crate) fn status_program(ids: &[&str], settings: &AtSettings) -> String {
          for f in start end exit cancelled child; do\n\
          [ -f \"$d/$id/$f\" ] && printf '%s=%s\\n' \"$f\" \"$(head -c 64 \"$d/$id/$f\" | tr -d '\\n')\"\n\
          done\n\
+         [ -f \"$d/$id/name\" ] && printf 'name=%s\\n' \"$(head -c {NAME_LIMIT} \"$d/$id/name\" | od -An -v -tx1 | tr -d ' \\n')\"\n\
          else echo missing; fi\n\
          done\n\
          exit 0\n"

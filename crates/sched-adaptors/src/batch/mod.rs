@@ -15,13 +15,14 @@
 #![doc = include_str!("docs.md")]
 
 mod poller;
+pub(crate) mod site;
 pub mod submit;
 pub mod time;
 
 use std::io;
 use std::time::Duration;
 
-use hpc_core::Error;
+use hpc_core::{Error, JobStatus, Location};
 use serde::{Deserialize, Serialize};
 
 pub use poller::{Poller, StatusSource};
@@ -114,6 +115,38 @@ pub mod secs {
     }
 }
 
+/// Check that `location` is `<scheme>://` (no host: this machine) or
+/// `<scheme>+<transport>://host` before an adaptor opens it.
+pub fn check_location(location: &Location, scheme: &str) -> hpc_core::Result<()> {
+    if location.scheme != scheme {
+        return Err(Error::InvalidLocation {
+            location: location.to_string(),
+            reason: format!("the {scheme} adaptor needs a {scheme}:// or {scheme}+ssh:// location"),
+        });
+    }
+    if location.transport.is_none() {
+        location.expect_no_host()?;
+    }
+    Ok(())
+}
+
+/// Report the name a client submitted (`submitted`) where the scheduler
+/// shows only its sanitized form (`sanitize(submitted)`), as Grid Engine and
+/// Torque do with characters they do not allow.
+pub fn restore_name(
+    submitted: Option<&str>,
+    sanitize: impl Fn(&str) -> Option<String>,
+    mut status: JobStatus,
+) -> JobStatus {
+    if let Some(orig) = submitted
+        && status.name.is_some()
+        && status.name == sanitize(orig)
+    {
+        status.name = Some(orig.to_owned());
+    }
+    status
+}
+
 /// A copy of an error, for handing one failure to several waiters.
 /// (`Error` holds an `io::Error` and is not `Clone`.)
 pub fn dup_error(e: &Error) -> Error {
@@ -161,7 +194,34 @@ pub fn dup_error(e: &Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use hpc_core::JobState;
+
     use super::*;
+
+    #[test]
+    fn locations_name_their_adaptor_and_a_host_only_with_a_transport() {
+        let ok = |u: &str| check_location(&u.parse::<Location>().unwrap(), "sge");
+        assert!(ok("sge://").is_ok());
+        assert!(ok("sge+ssh://alice@login:2222").is_ok());
+        for bad in ["torque://", "sge://login"] {
+            let e = ok(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidLocation { .. }), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_the_sanitized_form_of_the_submitted_name_is_restored() {
+        let sanitize = |n: &str| Some(n.replace(' ', "_"));
+        let shown = |name: &str| {
+            JobStatus::new("1".into(), JobState::Running).with_name(Some(name.to_owned()))
+        };
+        let s = restore_name(Some("a b"), sanitize, shown("a_b"));
+        assert_eq!(s.name.as_deref(), Some("a b"));
+        let s = restore_name(Some("a b"), sanitize, shown("other"));
+        assert_eq!(s.name.as_deref(), Some("other"));
+        let s = restore_name(None, sanitize, shown("a_b"));
+        assert_eq!(s.name.as_deref(), Some("a_b"));
+    }
 
     #[test]
     fn settings_from_toml_and_params() {

@@ -47,14 +47,8 @@ struct Memo {
 impl Memo {
     /// Report the name this client submitted when Grid Engine shows its
     /// sanitized form of it.
-    fn restore_name(&self, mut s: JobStatus) -> JobStatus {
-        if let Some(orig) = &self.name
-            && s.name.is_some()
-            && s.name == script::job_name(orig)
-        {
-            s.name = Some(orig.clone());
-        }
-        s
+    fn restore_name(&self, s: JobStatus) -> JobStatus {
+        crate::batch::restore_name(self.name.as_deref(), script::job_name, s)
     }
 }
 
@@ -101,15 +95,7 @@ impl SgeScheduler {
         exec: Arc<dyn Executor>,
         mut settings: SgeSettings,
     ) -> Result<Self> {
-        if location.scheme != "sge" {
-            return Err(Error::InvalidLocation {
-                location: location.to_string(),
-                reason: "the sge adaptor needs an sge:// or sge+ssh:// location".into(),
-            });
-        }
-        if location.transport.is_none() {
-            location.expect_no_host()?;
-        }
+        crate::batch::check_location(location, "sge")?;
         settings.apply_location(location)?;
         Self::with_location(exec, settings, location.to_string())
     }

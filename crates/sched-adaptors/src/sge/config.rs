@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use hpc_core::job::is_env_name;
 use hpc_core::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::PollSettings;
+use crate::batch::{PollSettings, site};
 
 /// Paths (or names on the PATH) of Grid Engine's commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,17 +116,12 @@ impl Default for SgeSettings {
 impl SgeSettings {
     /// Parse TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let s: SgeSettings = toml::from_str(text)
-            .map_err(|e| Error::InvalidInput(format!("sge settings: {}", e.message())))?;
-        s.validate()?;
-        Ok(s)
+        site::from_toml("sge", text, Self::validate)
     }
 
     /// Read a TOML file.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::from_io_path("read", path.display(), e))?;
-        Self::from_toml(&text)
+        Self::from_toml(&site::read_file(path)?)
     }
 
     /// Apply a location: its path becomes the default working directory, and
@@ -135,11 +129,11 @@ impl SgeSettings {
     /// `cell=NAME` (`SGE_CELL`), `pe=NAME`, `accounting=on|off`, `poll`,
     /// `max_poll`, `grace` (seconds), `settings=FILE` (a TOML file read first).
     pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some(file) = loc.param("settings") {
-            *self = Self::from_toml_file(std::path::Path::new(file))?;
+        if let Some(file) = site::settings_file(loc) {
+            *self = Self::from_toml_file(file)?;
         }
-        if let Some(p) = loc.path.as_deref().filter(|p| !p.is_empty() && *p != "/") {
-            self.default_workdir = Some(p.to_owned());
+        if let Some(dir) = site::workdir(loc) {
+            self.default_workdir = Some(dir);
         }
         for (k, v) in &loc.query {
             match k.as_str() {
@@ -152,15 +146,9 @@ impl SgeSettings {
                 }
                 "pe" => self.parallel_environment = Some(v.clone()),
                 "accounting" => {
-                    self.accounting = match v.as_str() {
-                        "on" | "true" | "1" => true,
-                        "off" | "false" | "0" => false,
-                        _ => {
-                            return Err(Error::InvalidInput(format!(
-                                "accounting={v:?}: expected on or off"
-                            )));
-                        }
-                    }
+                    self.accounting = site::switch(v).ok_or_else(|| {
+                        Error::InvalidInput(format!("accounting={v:?}: expected on or off"))
+                    })?;
                 }
                 _ => {
                     if !self.poll.apply_param(k, v)? {
@@ -176,23 +164,14 @@ impl SgeSettings {
 
     /// Check values that would break command lines.
     pub fn validate(&self) -> Result<()> {
-        self.poll.validate()?;
-        for k in self.env.keys() {
-            if !is_env_name(k) {
-                return Err(Error::InvalidInput(format!("sge settings: bad env name {k:?}")));
-            }
+        site::Check {
+            adaptor: "sge",
+            poll: &self.poll,
+            env: &self.env,
+            submit: Some((self.submit_chunk, self.submit_parallel)),
+            shell: Some(&self.shell),
         }
-        if self.submit_chunk == 0 || self.submit_parallel == 0 {
-            return Err(Error::InvalidInput(
-                "sge settings: submit_chunk and submit_parallel must be at least 1".into(),
-            ));
-        }
-        if !self.shell.starts_with('/') {
-            return Err(Error::InvalidInput(format!(
-                "sge settings: shell {:?} must be an absolute path",
-                self.shell
-            )));
-        }
+        .run()?;
         Ok(())
     }
 }

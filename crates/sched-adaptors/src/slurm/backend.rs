@@ -12,13 +12,13 @@ use hpc_core::{
     SchedulerCapabilities,
 };
 use hpc_exec::{Command, Executor, Output};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::config::{Accounting, SlurmSettings};
 use super::parse::{self, SACCT_FORMAT, SINFO_FORMAT, SQUEUE_COUNT_FORMAT, SQUEUE_FORMAT};
-use super::script;
+use super::{script, srun_stderr};
 use crate::batch::{Poller, StatusSource, submit};
 
 /// Most statuses remembered for jobs that later leave the controller.
@@ -502,9 +502,10 @@ impl Scheduler for SlurmScheduler {
         tokio::spawn(async move {
             let _ = control.wait().await;
         });
-        let rest: Box<dyn AsyncRead + Send + Unpin> =
-            Box::new(std::io::Cursor::new(before).chain(reader));
-        Ok(InteractiveJob { id, stdin, stdout, stderr: Box::pin(rest) })
+        let rest = BufReader::new(std::io::Cursor::new(before).chain(reader));
+        let (stderr, filtered) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(srun_stderr::forward(rest, filtered));
+        Ok(InteractiveJob { id, stdin, stdout, stderr: Box::pin(stderr) })
     }
 
     async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {

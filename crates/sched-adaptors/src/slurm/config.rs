@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use hpc_core::job::is_env_name;
 use hpc_core::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::PollSettings;
+use crate::batch::{PollSettings, site};
 
 /// Location parameters that belong to the SSH transport (`hpc_exec::ssh`).
 pub(crate) const SSH_PARAMS: &[&str] =
@@ -122,17 +121,12 @@ impl Default for SlurmSettings {
 impl SlurmSettings {
     /// Parse TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let s: SlurmSettings = toml::from_str(text)
-            .map_err(|e| Error::InvalidInput(format!("slurm settings: {}", e.message())))?;
-        s.validate()?;
-        Ok(s)
+        site::from_toml("slurm", text, Self::validate)
     }
 
     /// Read a TOML file.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::from_io_path("read", path.display(), e))?;
-        Self::from_toml(&text)
+        Self::from_toml(&site::read_file(path)?)
     }
 
     /// Apply a location: its path becomes the default working directory, and
@@ -140,11 +134,11 @@ impl SlurmSettings {
     /// `conf=PATH` (sets `SLURM_CONF`), `poll`, `max_poll`, `grace` (seconds),
     /// `settings=FILE` (a TOML file read first).
     pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some((_, file)) = loc.query.iter().find(|(k, _)| k == "settings") {
-            *self = Self::from_toml_file(std::path::Path::new(file))?;
+        if let Some(file) = site::settings_file(loc) {
+            *self = Self::from_toml_file(file)?;
         }
-        if let Some(p) = loc.path.as_deref().filter(|p| !p.is_empty() && *p != "/") {
-            self.default_workdir = Some(p.to_owned());
+        if let Some(dir) = site::workdir(loc) {
+            self.default_workdir = Some(dir);
         }
         for (k, v) in &loc.query {
             match k.as_str() {
@@ -179,17 +173,14 @@ impl SlurmSettings {
 
     /// Check values that would break command lines.
     pub fn validate(&self) -> Result<()> {
-        self.poll.validate()?;
-        for k in self.env.keys() {
-            if !is_env_name(k) {
-                return Err(Error::InvalidInput(format!("slurm settings: bad env name {k:?}")));
-            }
+        site::Check {
+            adaptor: "slurm",
+            poll: &self.poll,
+            env: &self.env,
+            submit: Some((self.submit_chunk, self.submit_parallel)),
+            shell: None,
         }
-        if self.submit_chunk == 0 || self.submit_parallel == 0 {
-            return Err(Error::InvalidInput(
-                "slurm settings: submit_chunk and submit_parallel must be at least 1".into(),
-            ));
-        }
+        .run()?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod backend;
 mod config;
 pub mod parse;
 pub mod script;
+mod srun_stderr;
 
 pub use backend::SlurmScheduler;
 pub(crate) use backend::capabilities;

@@ -34,14 +34,8 @@ struct Memo {
 
 impl Memo {
     /// Report the name this client submitted when Torque shows its sanitized form.
-    fn restore_name(&self, mut s: JobStatus) -> JobStatus {
-        if let Some(orig) = &self.name
-            && s.name.is_some()
-            && s.name == script::job_name(orig)
-        {
-            s.name = Some(orig.clone());
-        }
-        s
+    fn restore_name(&self, s: JobStatus) -> JobStatus {
+        crate::batch::restore_name(self.name.as_deref(), script::job_name, s)
     }
 }
 
@@ -89,15 +83,7 @@ impl TorqueScheduler {
         exec: Arc<dyn Executor>,
         mut settings: TorqueSettings,
     ) -> Result<Self> {
-        if location.scheme != "torque" {
-            return Err(Error::InvalidLocation {
-                location: location.to_string(),
-                reason: "the torque adaptor needs a torque:// or torque+ssh:// location".into(),
-            });
-        }
-        if location.transport.is_none() {
-            location.expect_no_host()?;
-        }
+        crate::batch::check_location(location, "torque")?;
         settings.apply_location(location)?;
         Self::with_location(exec, settings, location.to_string())
     }

@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use hpc_core::job::is_env_name;
 use hpc_core::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::PollSettings;
+use crate::batch::{PollSettings, site};
 
 /// Paths (or names on the PATH) of Torque's commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,28 +103,23 @@ impl Default for TorqueSettings {
 impl TorqueSettings {
     /// Parse TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let s: TorqueSettings = toml::from_str(text)
-            .map_err(|e| Error::InvalidInput(format!("torque settings: {}", e.message())))?;
-        s.validate()?;
-        Ok(s)
+        site::from_toml("torque", text, Self::validate)
     }
 
     /// Read a TOML file.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::from_io_path("read", path.display(), e))?;
-        Self::from_toml(&text)
+        Self::from_toml(&site::read_file(path)?)
     }
 
     /// Apply a location: its path becomes the default working directory, and
     /// query parameters override settings: `bin=DIR` (all commands from DIR),
     /// `queue=NAME`, `poll`, `max_poll` (seconds), `settings=FILE`.
     pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some(file) = loc.param("settings") {
-            *self = Self::from_toml_file(std::path::Path::new(file))?;
+        if let Some(file) = site::settings_file(loc) {
+            *self = Self::from_toml_file(file)?;
         }
-        if let Some(p) = loc.path.as_deref().filter(|p| !p.is_empty() && *p != "/") {
-            self.default_workdir = Some(p.to_owned());
+        if let Some(dir) = site::workdir(loc) {
+            self.default_workdir = Some(dir);
         }
         for (k, v) in &loc.query {
             match k.as_str() {
@@ -149,23 +143,14 @@ impl TorqueSettings {
 
     /// Check values that would break command lines.
     pub fn validate(&self) -> Result<()> {
-        self.poll.validate()?;
-        for k in self.env.keys() {
-            if !is_env_name(k) {
-                return Err(Error::InvalidInput(format!("torque settings: bad env name {k:?}")));
-            }
+        site::Check {
+            adaptor: "torque",
+            poll: &self.poll,
+            env: &self.env,
+            submit: Some((self.submit_chunk, self.submit_parallel)),
+            shell: Some(&self.shell),
         }
-        if self.submit_chunk == 0 || self.submit_parallel == 0 {
-            return Err(Error::InvalidInput(
-                "torque settings: submit_chunk and submit_parallel must be at least 1".into(),
-            ));
-        }
-        if !self.shell.starts_with('/') {
-            return Err(Error::InvalidInput(format!(
-                "torque settings: shell {:?} must be an absolute path",
-                self.shell
-            )));
-        }
+        .run()?;
         Ok(())
     }
 }
