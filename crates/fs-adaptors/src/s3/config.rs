@@ -66,10 +66,12 @@ pub struct S3Config {
 }
 
 const MIB: usize = 1 << 20;
-/// Default size of one ranged GET of a download.
-const DEFAULT_DOWNLOAD_PART_SIZE: usize = 8 * MIB;
-/// Default number of ranged GETs in flight (memory: 32 MiB with 8 MiB parts).
-const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 4;
+/// Default size of one ranged GET of a download. Smaller parts pay the
+/// per-request latency more often; larger ones cost memory (below).
+const DEFAULT_DOWNLOAD_PART_SIZE: usize = 4 * MIB;
+/// Default number of ranged GETs in flight: 24 MiB of parts at most, which
+/// keeps a whole download well below 64 MiB of RSS.
+const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 6;
 
 impl S3Config {
     /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N]`.
@@ -235,7 +237,7 @@ mod tests {
         assert_eq!(c.style, AddressingStyle::Path);
         assert_eq!(c.root.to_string(), "/runs/a");
         assert_eq!(c.part_size, 16 << 20);
-        assert_eq!((c.download_part_size, c.download_concurrency), (8 << 20, 4));
+        assert_eq!((c.download_part_size, c.download_concurrency), (4 << 20, 6));
         let c = cfg("s3://bucket-x?download_part_size=1&download_concurrency=10").unwrap();
         assert_eq!((c.download_part_size, c.download_concurrency), (1 << 20, 10));
         assert!(!format!("{c:?}").contains("SK-secret"));

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use hpc_core::{ByteStream, Error, Path, Result};
@@ -23,6 +23,9 @@ use super::error::s3_error;
 /// Fetches one byte range (end exclusive) of the object.
 pub(crate) type FetchPart =
     Arc<dyn Fn(Range<u64>) -> BoxFuture<'static, Result<ByteStream>> + Send + Sync>;
+
+/// Size of the blocks parts are collected in.
+const BLOCK: usize = 256 * 1024;
 
 /// How often a part whose body broke off is resumed where it stopped.
 const PART_RETRIES: u32 = 3;
@@ -120,6 +123,11 @@ impl PartTask {
 
 /// Move the bytes of `range` into `tx`; a body that breaks off is resumed
 /// from where it stopped (the fetch pins the version, so that is safe).
+///
+/// The bytes are copied into blocks of [`BLOCK`] bytes and sent as slices of
+/// them: hyper's chunks would each keep a larger read buffer alive while they
+/// wait in the queue, and blocks of one size are reused by the allocator
+/// instead of fragmenting it, so a waiting part costs about its size.
 async fn forward(
     range: Range<u64>,
     mut started: Option<ByteStream>,
@@ -129,6 +137,7 @@ async fn forward(
 ) {
     let mut pos = range.start;
     let mut retries = 0;
+    let mut buf = BytesMut::new();
     loop {
         let mut data = match started.take() {
             Some(s) => s,
@@ -148,8 +157,19 @@ async fn forward(
                         let _ = tx.send(Err(length_error(&what, &range, pos - range.start)));
                         return;
                     }
-                    if tx.send(Ok(chunk)).is_err() {
-                        return;
+                    let mut rest = &chunk[..];
+                    while !rest.is_empty() {
+                        if buf.capacity() == 0 {
+                            let left = range.end - (pos - rest.len() as u64);
+                            buf = BytesMut::with_capacity(BLOCK.min(left as usize));
+                        }
+                        // Within the block's capacity: never reallocates.
+                        let n = rest.len().min(buf.capacity());
+                        buf.extend_from_slice(&rest[..n]);
+                        rest = &rest[n..];
+                        if tx.send(Ok(buf.split().freeze())).is_err() {
+                            return;
+                        }
                     }
                 }
                 Some(Err(e)) if e.is_retryable() && retries < PART_RETRIES && pos < range.end => {
