@@ -2,13 +2,14 @@
 //! servers write them (without a date library), range slicing, and a
 //! streamed directory walk over one-directory listings.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use std::collections::VecDeque;
 use std::future::Future;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use hpc_core::time::utc;
 use hpc_core::{ByteRange, ByteStream, Path, PathAttributes, Result};
 
 /// The entries below `root`, breadth first, one `list_one(dir)` call per
@@ -78,40 +79,6 @@ pub(crate) fn slice(data: ByteStream, range: ByteRange) -> ByteStream {
     .boxed()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01.
-#[cfg_attr(not(feature = "ftp"), allow(dead_code))]
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
-}
-
-/// A UTC date and time as a `SystemTime` (None when out of range).
-pub(crate) fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<SystemTime> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s);
-    u64::try_from(secs).ok().map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
 /// Month number of an English three-letter abbreviation.
 #[cfg_attr(not(feature = "ftp"), allow(dead_code))]
 pub(crate) fn month(name: &str) -> Option<u32> {
@@ -167,6 +134,8 @@ fn hms(text: &str) -> Option<(u32, u32, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     fn secs(t: SystemTime) -> u64 {
@@ -195,13 +164,5 @@ mod tests {
         assert_eq!(collect(slice(whole(), ByteRange { offset: 2, len: Some(5) })).await, b"cdefg");
         assert_eq!(collect(slice(whole(), ByteRange::from(7))).await, b"hij");
         assert_eq!(collect(slice(whole(), ByteRange::from(20))).await, b"");
-    }
-
-    #[test]
-    fn civil_round_trip() {
-        for days in [-1000, 0, 59, 60, 10_000, 20_000, 30_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
     }
 }

@@ -24,6 +24,7 @@ pub mod location;
 pub mod path;
 pub mod scheduler;
 pub mod status;
+pub mod time;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};
 pub use error::{Error, ErrorKind, NotFoundKind, Result};

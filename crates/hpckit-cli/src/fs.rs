@@ -13,6 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
+use hpckit::core::time::format_utc_minutes;
 use hpckit::core::{ByteRange, CopyMode, EntryKind, Error, FileSystem, Path, PathAttributes};
 use hpckit::fs_adaptors::copy::{CopyOptions, Progress, ProgressEvent, SymlinkPolicy, copy};
 use hpckit::{FsUrl, open_location};
@@ -248,7 +249,10 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
                 t.row(["permissions".into(), e.permissions.clone().unwrap_or_default()]);
                 t.row(["owner".into(), e.owner.clone().unwrap_or_default()]);
                 t.row(["group".into(), e.group.clone().unwrap_or_default()]);
-                t.row(["modified".into(), e.modified.map(|m| m.to_string()).unwrap_or_default()]);
+                t.row([
+                    "modified (UTC)".into(),
+                    a.modified.map(format_utc_minutes).unwrap_or_default(),
+                ]);
                 t.row(["link_target".into(), e.link_target.clone().unwrap_or_default()]);
                 t.print()?;
             }
@@ -410,13 +414,14 @@ async fn ls(
         None => a.path.to_string(),
     };
     if long {
-        let mut t = output::Table::new(["mode", "owner", "group", "size", "modified", "name"]);
+        let mut t =
+            output::Table::new(["mode", "owner", "group", "size", "modified (UTC)", "name"]);
         for a in &entries {
             let mut name = shown(a);
             if let Some(target) = &a.link_target {
                 name = format!("{name} -> {target}");
             }
-            let modified = Entry::from(a).modified.map(|m| m.to_string()).unwrap_or_default();
+            let modified = a.modified.map(format_utc_minutes).unwrap_or_default();
             t.row([
                 mode_string(a),
                 a.owner.clone().unwrap_or_default(),

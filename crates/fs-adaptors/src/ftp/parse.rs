@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hpc_core::{EntryKind, Error, Result};
 
-use crate::remote::{civil_from_days, month, utc};
+use hpc_core::time::{civil_from_days, utc};
+
+use crate::remote::month;
 
 /// One listing line, before its name is checked and joined.
 #[derive(Debug, Clone, PartialEq, Eq)]

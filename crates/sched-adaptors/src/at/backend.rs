@@ -283,10 +283,7 @@ impl Scheduler for AtScheduler {
 
 impl AtScheduler {
     async fn atq(&self) -> Result<Vec<parse::AtqRow>> {
-        let mut cmd = Command::new(&self.core.settings.commands.atq);
-        for (k, v) in &self.core.settings.env {
-            cmd = cmd.env(k.clone(), v);
-        }
+        let cmd = self.core.sh(script::atq_snippet(&self.core.settings));
         let out = self.core.run(&cmd).await?.check(&cmd)?;
         parse::parse_atq(&out.stdout_text())
     }

@@ -87,6 +87,9 @@ pub(crate) fn wrapper(job: &JobDescription, settings: &AtSettings) -> Result<Str
     words.extend(job.arguments.iter().cloned());
     payload.push_str("exec ");
     payload.push_str(&String::from_utf8_lossy(&command_line(&words)?));
+    // A cancel touches `cancelled` and then kills the pid in `child`; the
+    // wrapper writes `child` and then looks for `cancelled`: whichever comes
+    // second sees the other, so a job cancelled while it starts never runs on.
     Ok(format!(
         "# hpckit at wrapper\n\
          d=$HPCKIT_AT_DIR\n\
@@ -94,6 +97,7 @@ pub(crate) fn wrapper(job: &JobDescription, settings: &AtSettings) -> Result<Str
          date -u +%Y-%m-%dT%H:%M:%S >\"$d/start\"\n\
          ( {payload} ) </dev/null >/dev/null 2>&1 &\n\
          echo $! >\"$d/child\"\n\
+         [ -f \"$d/cancelled\" ] && kill -TERM $! 2>/dev/null\n\
          wait $!\n\
          rc=$?\n\
          date -u +%Y-%m-%dT%H:%M:%S >\"$d/end\"\n\
@@ -150,6 +154,23 @@ pub(crate) fn submit_program(
     Ok((out, argvs))
 }
 
+/// `atq` as a shell snippet that retries a failed run a few times: Debian's
+/// atq stats each job file it lists and gives up ("Cannot stat in
+/// /var/spool/cron/atjobs") when atd removes a finished job in between. The
+/// last try reports the real error.
+pub(crate) fn atq_snippet(settings: &AtSettings) -> String {
+    let atq = q(&settings.commands.atq);
+    format!(
+        "n=0\n\
+         until atq_out=$({atq} 2>/dev/null); do\n\
+         n=$((n+1))\n\
+         if [ \"$n\" -ge 4 ]; then atq_out=$({atq}) || exit $?; break; fi\n\
+         sleep 0.1\n\
+         done\n\
+         [ -z \"$atq_out\" ] || printf '%s\\n' \"$atq_out\"\n"
+    )
+}
+
 /// Longest job name read back, in bytes.
 const NAME_LIMIT: usize = 1024;
 
@@ -157,11 +178,11 @@ const NAME_LIMIT: usize = 1024;
 /// job's recorded files (the name hex-encoded, since it may hold any byte).
 pub(crate) fn status_program(ids: &[&str], settings: &AtSettings) -> String {
     let dir = state_dir_word(settings);
-    let atq = q(&settings.commands.atq);
+    let atq = atq_snippet(settings);
     let list = ids.join(" ");
     format!(
         "d={dir}\n\
-         {atq} || exit $?\n\
+         {atq}\
          printf '\\036files\\n'\n\
          for id in {list}; do\n\
          printf '\\036job %s\\n' \"$id\"\n\
@@ -201,6 +222,43 @@ mod tests {
     use super::*;
 
     const NASTY: &str = "it's \"q\" $HOME `id` a|b\\c";
+
+    /// A fake atq failing `fails` times the way Debian's does when atd
+    /// removes a job file under it, then listing one job.
+    async fn atq_after(fails: u32) -> hpc_exec::Output {
+        let dir = tempfile::tempdir().unwrap();
+        let atq = dir.path().join("atq");
+        let count = dir.path().join("count");
+        std::fs::write(
+            &atq,
+            format!(
+                "#!/bin/sh\nn=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) >{c}\n\
+                 if [ \"$n\" -lt {fails} ]; then echo 'Cannot stat in /var/spool/cron/atjobs' >&2; exit 1; fi\n\
+                 printf '7\\tFri Nov 27 14:05:00 2026 = u\\n'\n",
+                c = count.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&atq, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut settings = AtSettings::default();
+        settings.commands.atq = atq.to_str().unwrap().to_owned();
+        let program = atq_snippet(&settings);
+        LocalExecutor::new()
+            .run(&Command::new("sh").arg("-s").stdin(program.into_bytes()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn atq_is_retried_past_a_vanishing_job_file_but_not_forever() {
+        let ok = atq_after(2).await;
+        assert!(ok.status.success(), "{ok:?}");
+        assert_eq!(ok.stdout_text(), "7\tFri Nov 27 14:05:00 2026 = u\n");
+        let failed = atq_after(10).await;
+        assert!(!failed.status.success());
+        assert!(failed.stderr_text().contains("Cannot stat in"), "{failed:?}");
+    }
 
     #[tokio::test]
     async fn wrapper_records_exit_code_and_passes_words_verbatim() {

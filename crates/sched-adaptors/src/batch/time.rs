@@ -3,7 +3,7 @@
 //! Adaptors run scheduler commands with `TZ=UTC`, so timestamps without a zone
 //! are read as UTC.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// `YYYY-MM-DDTHH:MM:SS` (also with a space instead of `T`) as UTC.
 /// `None` for anything else (`N/A`, `Unknown`, `None`, garbage).
@@ -25,20 +25,8 @@ pub fn parse_utc(s: &str) -> Option<SystemTime> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    u64::try_from(secs).ok().map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
-/// Days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let field = |v: i64| u32::try_from(v).ok();
+    hpc_core::time::utc(y, field(mo)?, field(d)?, field(h)?, field(mi)?, field(se)?)
 }
 
 /// `[D-]HH:MM:SS`, `MM:SS`, `MM:SS.mmm`, `[D-]HH:MM:SS.mmm`; `None` for
@@ -75,6 +63,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]
