@@ -135,7 +135,7 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     /// Start a job with its standard streams connected to the caller.
     async fn submit_interactive(&self, job: &JobDescription) -> Result<InteractiveJob> {
         let _ = job;
-        Err(Error::unsupported(self.adaptor(), "interactive jobs"))
+        Err(Error::unsupported(self.adaptor(), "running interactive jobs"))
     }
 
     /// Status of many jobs in one query. The outer error is a failure of the

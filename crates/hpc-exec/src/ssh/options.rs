@@ -105,7 +105,10 @@ impl SshOptions {
                         .filter(|n| *n > 0)
                         .ok_or_else(|| bad(format!("max_sessions={value:?} is not a count")))?;
                 }
-                _ => {}
+                other => debug_assert!(
+                    !crate::SSH_LOCATION_PARAMS.contains(&other),
+                    "{other} is listed in SSH_LOCATION_PARAMS but not handled"
+                ),
             }
         }
         Ok(opts)

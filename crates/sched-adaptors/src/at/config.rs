@@ -85,7 +85,7 @@ impl AtSettings {
             match k.as_str() {
                 "queue" => self.queue = v.clone(),
                 "state_dir" => self.state_dir = v.clone(),
-                k if crate::slurm::SSH_PARAMS.contains(&k) => {}
+                k if site::is_transport_param(loc, k) => {}
                 _ => {
                     if !self.poll.apply_param(k, v)? {
                         return Err(Error::InvalidInput(format!(

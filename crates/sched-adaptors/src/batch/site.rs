@@ -39,6 +39,12 @@ pub(crate) fn workdir(loc: &Location) -> Option<String> {
     loc.path.as_deref().filter(|p| !p.is_empty() && *p != "/").map(str::to_owned)
 }
 
+/// Whether `key` configures the location's SSH connection (and so is not
+/// the adaptor's to refuse).
+pub(crate) fn is_transport_param(loc: &Location, key: &str) -> bool {
+    loc.is_ssh() && hpc_exec::SSH_LOCATION_PARAMS.contains(&key)
+}
+
 /// Checks every batch adaptor's settings need: poll bounds, environment
 /// names, and (where the adaptor batches submissions) chunk sizes and an
 /// absolute job shell.
@@ -107,6 +113,15 @@ mod tests {
         assert!(msg(check(&env, None, Some("sh"))).contains("\"sh\""));
         env.insert("A B".into(), "x".into());
         assert!(msg(check(&env, None, None)).contains("bad env name \"A B\""));
+    }
+
+    #[test]
+    fn ssh_parameters_belong_to_ssh_locations_only() {
+        let ssh: Location = "sge+ssh://h?known_hosts=/k".parse().unwrap();
+        let local: Location = "sge://?known_hosts=/k".parse().unwrap();
+        assert!(is_transport_param(&ssh, "known_hosts"));
+        assert!(!is_transport_param(&local, "known_hosts"));
+        assert!(!is_transport_param(&ssh, "queue"));
     }
 
     #[test]

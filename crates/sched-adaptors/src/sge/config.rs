@@ -138,6 +138,7 @@ impl SgeSettings {
         for (k, v) in &loc.query {
             match k.as_str() {
                 "settings" => {}
+                k if site::is_transport_param(loc, k) => {}
                 "root" => {
                     self.env.insert("SGE_ROOT".into(), v.clone());
                 }

@@ -7,10 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{PollSettings, site};
 
-/// Location parameters that belong to the SSH transport (`hpc_exec::ssh`).
-pub(crate) const SSH_PARAMS: &[&str] =
-    &["host_key", "known_hosts", "ssh_config", "connect_timeout", "max_sessions", "keepalive"];
-
 /// Whether finished jobs are looked up with `sacct`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,7 +139,7 @@ impl SlurmSettings {
         for (k, v) in &loc.query {
             match k.as_str() {
                 "settings" => {}
-                k if SSH_PARAMS.contains(&k) => {}
+                k if site::is_transport_param(loc, k) => {}
                 "accounting" => {
                     self.accounting = match v.as_str() {
                         "auto" => Accounting::Auto,

@@ -10,5 +10,4 @@ mod srun_stderr;
 
 pub use backend::SlurmScheduler;
 pub(crate) use backend::capabilities;
-pub(crate) use config::SSH_PARAMS;
 pub use config::{Accounting, SlurmCommands, SlurmSettings};

@@ -135,16 +135,15 @@ impl SshConfig {
                         .map_err(|_| bad(format!("keep_days must be a number, not {value:?}")))?;
                 }
                 // The SSH connection's own settings (hpc_exec::ssh::SshOptions).
-                "host_key" | "known_hosts" | "ssh_config" | "connect_timeout" | "max_sessions"
-                    if loc.is_ssh() => {}
+                k if loc.is_ssh() && hpc_exec::SSH_LOCATION_PARAMS.contains(&k) => {}
                 _ => {
+                    let ssh = if loc.is_ssh() {
+                        format!(", {}", hpc_exec::SSH_LOCATION_PARAMS.join(", "))
+                    } else {
+                        String::new()
+                    };
                     return Err(bad(format!(
-                        "unknown parameter {key:?} (takes jobdir, poll, grace, keep_days{})",
-                        if loc.is_ssh() {
-                            ", host_key, known_hosts, ssh_config, connect_timeout, max_sessions"
-                        } else {
-                            ""
-                        }
+                        "unknown parameter {key:?} (takes jobdir, poll, grace, keep_days{ssh})"
                     )));
                 }
             }

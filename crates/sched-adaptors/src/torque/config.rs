@@ -124,6 +124,7 @@ impl TorqueSettings {
         for (k, v) in &loc.query {
             match k.as_str() {
                 "settings" => {}
+                k if site::is_transport_param(loc, k) => {}
                 "bin" => {
                     let sh = std::mem::take(&mut self.commands.sh);
                     self.commands = TorqueCommands { sh, ..TorqueCommands::in_dir(v) };
