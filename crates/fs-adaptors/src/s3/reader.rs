@@ -27,7 +27,8 @@ pub(crate) type FetchPart =
 /// Size of the blocks parts are collected in.
 const BLOCK: usize = 256 * 1024;
 
-/// How often a part whose body broke off is resumed where it stopped.
+/// How often in a row a part whose body broke off is resumed where it
+/// stopped without getting a byte further.
 const PART_RETRIES: u32 = 3;
 
 /// `range` cut into consecutive ranges of `part` bytes (the last may be shorter).
@@ -152,6 +153,8 @@ async fn forward(
         loop {
             match data.next().await {
                 Some(Ok(chunk)) => {
+                    // Progress: a slow but moving transfer is never given up.
+                    retries = 0;
                     pos += chunk.len() as u64;
                     if pos > range.end {
                         let _ = tx.send(Err(length_error(&what, &range, pos - range.start)));
@@ -172,7 +175,9 @@ async fn forward(
                         }
                     }
                 }
-                Some(Err(e)) if e.is_retryable() && retries < PART_RETRIES && pos < range.end => {
+                // Every byte is here (and counted): a late error changes nothing.
+                Some(Err(_)) if pos == range.end => return,
+                Some(Err(e)) if e.is_retryable() && retries < PART_RETRIES => {
                     tracing::debug!(error = %e, pos, end = range.end, "resuming a part");
                     retries += 1;
                     break;
@@ -521,6 +526,34 @@ mod tests {
         let mut calls = calls.lock().unwrap().clone();
         calls.sort_by_key(|r| r.start);
         assert_eq!(calls, [10..20, 15..20, 20..30, 25..30]);
+
+        // A byte per attempt is progress: more breaks than PART_RETRIES
+        // still complete the part; no progress at all gives up.
+        for (bytes_per_try, complete) in [(1, true), (0, false)] {
+            let tries = Arc::new(AtomicUsize::new(0));
+            let counted = tries.clone();
+            let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
+                    Ok(stream_of(range.start..range.start + bytes_per_try, 4)
+                        .chain(futures::stream::iter([Err(cut)]))
+                        .boxed())
+                })
+            });
+            let r: Result<Vec<Bytes>> =
+                ordered(stream_of(0..10, 4), 0..10, split(10..20, 10), 2, fetch, "GET /x".into())
+                    .try_collect()
+                    .await;
+            let n = tries.load(Ordering::SeqCst);
+            if complete {
+                assert_eq!(n, 10);
+                assert_eq!(r.unwrap().concat(), expected(0..20));
+            } else {
+                assert_eq!(n, 1 + PART_RETRIES as usize);
+                assert!(r.unwrap_err().to_string().contains("reset"));
+            }
+        }
     }
 
     #[tokio::test]
