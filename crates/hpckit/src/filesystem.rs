@@ -31,6 +31,13 @@ pub struct FsUrl {
 impl FsUrl {
     /// Parse a URL or a plain local path.
     pub fn parse(url: &str) -> Result<FsUrl> {
+        if url.is_empty() {
+            // Most likely an unset shell variable: never guess "here".
+            return Err(Error::InvalidLocation {
+                location: String::new(),
+                reason: "the URL or path is empty (use `.` for the current directory)".into(),
+            });
+        }
         if !url.contains("://") {
             let location = Location {
                 scheme: "file".into(),
@@ -126,6 +133,14 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_url_is_refused_not_taken_for_here() {
+        let e = FsUrl::parse("").unwrap_err();
+        assert!(matches!(e, Error::InvalidLocation { .. }), "{e}");
+        assert!(e.to_string().contains("empty"), "{e}");
+        assert_eq!(FsUrl::parse(".").unwrap().path, Path::new(".").unwrap());
+    }
 
     #[test]
     fn urls_split_into_fs_and_path() {
