@@ -48,7 +48,8 @@ pub(crate) fn code_for(e: &Error) -> u8 {
             ErrorKind::NotFound | ErrorKind::AlreadyExists => 66,
             ErrorKind::Unsupported => 69,
             ErrorKind::Io => 74,
-            ErrorKind::Connection => 75,
+            // Both are worth a retry: a new connection, or the object's new version.
+            ErrorKind::Connection | ErrorKind::Changed => 75,
             ErrorKind::Remote | ErrorKind::Parse => 76,
             ErrorKind::Authentication | ErrorKind::HostKey | ErrorKind::PermissionDenied => 77,
             ErrorKind::Timeout => EXIT_TIMEOUT,
