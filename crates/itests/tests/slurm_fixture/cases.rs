@@ -165,6 +165,7 @@ pub(crate) async fn many_jobs_share_one_poll_loop(f: Fixture) {
         f.sched.submit_many(&jobs).await.unwrap().into_iter().map(Result::unwrap).collect();
     // 30 concurrent waits, one per job: one shared poll loop.
     let before = f.sched.poll_queries();
+    let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for id in &ids {
         let s = f.sched.clone();
@@ -173,12 +174,20 @@ pub(crate) async fn many_jobs_share_one_poll_loop(f: Fixture) {
             s.wait(&[id], WaitUntil::Done, LONG, None).await.unwrap().pop().unwrap().unwrap()
         }));
     }
+    // One loop polls at most once per poll interval however slow the
+    // machine is; a loop per waiter would already have made 30 queries.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let early = f.sched.poll_queries() - before;
+    let one_loop = |elapsed: std::time::Duration| {
+        (elapsed.as_secs_f64() / f.poll_interval().as_secs_f64()) as u64 + 2
+    };
+    assert!(early <= one_loop(started.elapsed()), "{early} status queries in the first second");
     for (i, t) in tasks.into_iter().enumerate() {
         let st = t.await.unwrap();
         assert_eq!(st.exit_code, Some((i % 2) as i32), "{st:?}");
     }
     let queries = f.sched.poll_queries() - before;
-    assert!(queries < 30, "{queries} status queries for 30 waits");
+    assert!(queries <= one_loop(started.elapsed()), "{queries} status queries for 30 waits");
 }
 
 pub(crate) async fn interactive_round_trip(f: Fixture) {

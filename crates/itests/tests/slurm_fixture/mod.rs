@@ -103,6 +103,11 @@ impl Fixture {
         Fixture { sched, accounting, dir, exec, settings, uid, gid }
     }
 
+    /// The shortest interval between two status queries of one poll loop.
+    pub(crate) fn poll_interval(&self) -> std::time::Duration {
+        self.settings.poll.poll_interval
+    }
+
     /// A subdirectory owned by the test user.
     pub(crate) fn mkdir(&self, name: &str) -> PathBuf {
         let d = self.dir.join(name);
