@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use hpc_core::{
     ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
-    Location, Path, PathAttributes, Result,
+    Location, PartStream, Path, PathAttributes, Result,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -25,6 +25,9 @@ use crate::temp_sibling;
 
 /// Read size for streams and checksums.
 const CHUNK: usize = 256 * 1024;
+
+/// Chunks of a [`PartStream`] written in one blocking call at most.
+const WRITE_BATCH: usize = 32;
 
 /// What the local adaptor can do.
 pub fn capabilities() -> FsCapabilities {
@@ -119,6 +122,73 @@ impl LocalFileSystem {
         out.flush().await.map_err(|e| Error::from_io_path("write", shown, e))?;
         Ok(written)
     }
+
+    /// Rename the filled temporary file onto `path` if it holds `size` bytes.
+    async fn commit(
+        &self,
+        path: &Path,
+        mut guard: TempGuard,
+        written: u64,
+        size: Option<u64>,
+    ) -> Result<u64> {
+        let abs = self.abs(path);
+        if let Some(expected) = size
+            && expected != written
+        {
+            return Err(Error::InvalidInput(format!(
+                "stream for {abs} ended after {written} of {expected} bytes; file not written"
+            )));
+        }
+        let tmp = guard.0.clone().unwrap_or_default();
+        let dst = self.os(path);
+        // Keep the mode of the file being replaced.
+        if let Ok(old) = tokio::fs::metadata(&dst).await
+            && old.is_file()
+        {
+            let _ = tokio::fs::set_permissions(&tmp, old.permissions()).await;
+        }
+        tokio::fs::rename(&tmp, &dst).await.map_err(|e| Error::from_io_path("write", &abs, e))?;
+        guard.disarm();
+        Ok(written)
+    }
+}
+
+/// Chunks written at their offsets into the new file `tmp`; a batch of the
+/// chunks that are ready goes to the disk in one blocking call. Returns the
+/// bytes written, which must all lie within `size`.
+async fn fill_at(tmp: &std::path::Path, data: PartStream, size: u64, shown: &Path) -> Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .await
+        .map_err(|e| Error::from_io_path("create", shown, e))?;
+    let file = std::sync::Arc::new(file.into_std().await);
+    let mut batches = data.ready_chunks(WRITE_BATCH);
+    let mut written = 0u64;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.into_iter().collect::<Result<Vec<(u64, Bytes)>>>()?;
+        for (at, chunk) in &batch {
+            let end = at.checked_add(chunk.len() as u64).filter(|&e| e <= size);
+            if end.is_none() {
+                return Err(Error::InvalidInput(format!(
+                    "{shown}: {} bytes at offset {at} lie beyond the {size} bytes announced",
+                    chunk.len()
+                )));
+            }
+            written += chunk.len() as u64;
+        }
+        let f = file.clone();
+        tokio::task::spawn_blocking(move || {
+            batch.iter().try_for_each(|(at, chunk)| f.write_all_at(chunk, *at))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| Error::from_io_path("write", shown, e))?;
+    }
+    Ok(written)
 }
 
 /// Removes a temporary file on drop unless disarmed, so a cancelled or failed
@@ -416,25 +486,21 @@ impl FileSystem for LocalFileSystem {
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         let abs = self.abs(path);
         let tmp = self.os(&temp_sibling(&abs, "part")?);
-        let mut guard = TempGuard(Some(tmp.clone()));
+        let guard = TempGuard(Some(tmp.clone()));
         let written = self.fill(&tmp, data, &abs).await?;
-        if let Some(expected) = size
-            && expected != written
-        {
-            return Err(Error::InvalidInput(format!(
-                "stream for {abs} ended after {written} of {expected} bytes; file not written"
-            )));
-        }
-        let dst = self.os(path);
-        // Keep the mode of the file being replaced.
-        if let Ok(old) = tokio::fs::metadata(&dst).await
-            && old.is_file()
-        {
-            let _ = tokio::fs::set_permissions(&tmp, old.permissions()).await;
-        }
-        tokio::fs::rename(&tmp, &dst).await.map_err(|e| Error::from_io_path("write", &abs, e))?;
-        guard.disarm();
-        Ok(written)
+        self.commit(path, guard, written, size).await
+    }
+
+    fn positioned_writes(&self) -> bool {
+        true
+    }
+
+    async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {
+        let abs = self.abs(path);
+        let tmp = self.os(&temp_sibling(&abs, "part")?);
+        let guard = TempGuard(Some(tmp.clone()));
+        let written = fill_at(&tmp, data, size, &abs).await?;
+        self.commit(path, guard, written, Some(size)).await
     }
 
     async fn append(&self, path: &Path, mut data: ByteStream) -> Result<u64> {

@@ -11,8 +11,8 @@ use fs_adaptors::copy::{
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use hpc_core::{
-    ByteRange, ByteStream, CopyMode, EntryKind, Error, ErrorKind, FileSystem, FsCapabilities, Path,
-    PathAttributes, Result,
+    ByteRange, ByteStream, CopyMode, EntryKind, Error, ErrorKind, FileSystem, FsCapabilities,
+    PartStream, Path, PathAttributes, Result,
 };
 use hpc_testkit::fs_conformance::{get, pattern, put};
 
@@ -38,6 +38,10 @@ struct Faulty {
     fail_after: Option<u64>,
     extra_entries: Vec<PathAttributes>,
     server_side: bool,
+    /// Offer `read_parts` with parts of this size, delivered last part first.
+    parts: Option<usize>,
+    /// How often `read_parts` was called.
+    parts_reads: AtomicU64,
 }
 
 impl Faulty {
@@ -47,6 +51,8 @@ impl Faulty {
             fail_after: None,
             extra_entries: Vec::new(),
             server_side: true,
+            parts: None,
+            parts_reads: AtomicU64::new(0),
         }
     }
 }
@@ -114,6 +120,29 @@ impl FileSystem for Faulty {
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         self.inner.write(path, data, size).await
     }
+    fn parallel_reads(&self) -> usize {
+        if self.parts.is_some() { 4 } else { 1 }
+    }
+    async fn read_parts(&self, path: &Path, range: ByteRange) -> Result<PartStream> {
+        let Some(part) = self.parts else { unreachable!("read_parts without parts") };
+        self.parts_reads.fetch_add(1, Ordering::Relaxed);
+        // The whole range (with the injected fault), cut into parts that
+        // come last first.
+        let mut items: Vec<Result<Bytes>> = self.read(path, range).await?.collect().await;
+        let mut whole = Vec::new();
+        let fault = items.iter().position(Result::is_err).map(|i| items.remove(i));
+        for c in items {
+            whole.extend_from_slice(&c?);
+        }
+        let mut tagged: Vec<Result<(u64, Bytes)>> = whole
+            .chunks(part)
+            .enumerate()
+            .map(|(i, c)| Ok((range.offset + (i * part) as u64, Bytes::copy_from_slice(c))))
+            .rev()
+            .collect();
+        tagged.extend(fault.map(|e| Err(e.unwrap_err())));
+        Ok(stream::iter(tagged).boxed())
+    }
     async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {
         self.inner.append(path, data).await
     }
@@ -164,6 +193,76 @@ async fn failed_replace_keeps_the_good_file() {
     let names: Vec<_> =
         std::fs::read_dir(root.to_string()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 2, "temporary files left: {names:?}");
+}
+
+#[tokio::test]
+async fn parts_in_any_order_land_in_place() {
+    let (_d, root, fs) = setup();
+    let data = pattern((1 << 20) + 123, 7);
+    let a = p(&root, "src");
+    put(&*fs, &a, &data).await.unwrap();
+    let mut faulty = Faulty::new(&fs);
+    faulty.parts = Some(64 << 10);
+    faulty.server_side = false;
+    let faulty = Arc::new(faulty);
+    let src: Arc<dyn FileSystem> = faulty.clone();
+    // A new target, then one replaced.
+    for name in ["new", "new"] {
+        let b = p(&root, name);
+        let r = copy(&src, &a, &fs, &b, &opts(CopyMode::Replace)).await.unwrap();
+        assert_eq!((r.files, r.bytes), (1, data.len() as u64));
+        assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), data);
+    }
+    assert_eq!(faulty.parts_reads.load(Ordering::Relaxed), 2, "the parts path was not taken");
+    // Verifying hashes in order on the way: the in-order path.
+    let verify = CopyOptions { verify: true, ..opts(CopyMode::Replace) };
+    let r = copy(&src, &a, &fs, &p(&root, "verified"), &verify).await.unwrap();
+    assert_eq!(r.verified, 1);
+    assert_eq!(faulty.parts_reads.load(Ordering::Relaxed), 2);
+    assert_eq!(get(&*fs, &p(&root, "verified"), ByteRange::ALL).await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn a_failed_parts_copy_leaves_nothing_half_written() {
+    let (_d, root, fs) = setup();
+    let a = p(&root, "src");
+    put(&*fs, &a, &pattern(3 << 20, 2)).await.unwrap();
+    put(&*fs, &p(&root, "old"), b"precious").await.unwrap();
+    let mut faulty = Faulty::new(&fs);
+    faulty.parts = Some(256 << 10);
+    faulty.fail_after = Some(2 << 20);
+    faulty.server_side = false;
+    let src: Arc<dyn FileSystem> = Arc::new(faulty);
+    for target in ["old", "absent"] {
+        let e = copy(&src, &a, &fs, &p(&root, target), &opts(CopyMode::Replace)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Connection, "{target}: {e}");
+    }
+    assert_eq!(get(&*fs, &p(&root, "old"), ByteRange::ALL).await.unwrap(), b"precious");
+    let mut names: Vec<_> =
+        std::fs::read_dir(root.to_string()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["old", "src"], "half-written or temporary files left");
+}
+
+#[tokio::test]
+async fn local_positioned_writes_check_what_they_get() {
+    let (_d, root, fs) = setup();
+    let b = p(&root, "t");
+    let chunks = |v: Vec<(u64, &'static [u8])>| -> PartStream {
+        stream::iter(v.into_iter().map(|(at, c)| Ok((at, Bytes::from_static(c))))).boxed()
+    };
+    assert!(fs.positioned_writes());
+    let n = fs.write_parts(&b, chunks(vec![(6, b"world"), (0, b"hello ")]), 11).await.unwrap();
+    assert_eq!(n, 11);
+    assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), b"hello world");
+    // Short of the size, or beyond it: an error, and the old file stays.
+    let e = fs.write_parts(&b, chunks(vec![(0, b"hello")]), 11).await.unwrap_err();
+    assert!(e.to_string().contains("ended after 5 of 11 bytes"), "{e}");
+    let e = fs.write_parts(&b, chunks(vec![(8, b"long")]), 11).await.unwrap_err();
+    assert!(e.to_string().contains("beyond the 11 bytes"), "{e}");
+    assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), b"hello world");
+    let names = std::fs::read_dir(root.to_string()).unwrap().count();
+    assert_eq!(names, 1, "temporary files left");
 }
 
 #[tokio::test]

@@ -15,6 +15,23 @@ use crate::path::Path;
 /// A stream of file content.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
+/// File content as chunks tagged with their offset in the file, in any order
+/// (see [`FileSystem::read_parts`] and [`FileSystem::write_parts`]).
+pub type PartStream = BoxStream<'static, Result<(u64, Bytes)>>;
+
+/// An in-order stream of the bytes from `offset` on, as a [`PartStream`].
+pub fn tag_offsets(data: ByteStream, offset: u64) -> PartStream {
+    use futures::StreamExt;
+    let mut at = offset;
+    data.map(move |chunk| {
+        let chunk = chunk?;
+        let tagged = (at, chunk);
+        at += tagged.1.len() as u64;
+        Ok(tagged)
+    })
+    .boxed()
+}
+
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -276,6 +293,34 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// number of bytes written. `size` is the expected length where known
     /// (required by adaptors with `needs_size_beforehand`).
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64>;
+
+    /// How many byte ranges [`read_parts`](Self::read_parts) fetches at the
+    /// same time: 1 (the default) where the data only comes in order.
+    fn parallel_reads(&self) -> usize {
+        1
+    }
+
+    /// The bytes of `range` as chunks tagged with their offset in the file,
+    /// in any order, every byte exactly once. Adaptors that fetch ranges
+    /// concurrently override it so that a consumer able to write at offsets
+    /// need not hold early parts back; the default tags [`read`](Self::read).
+    async fn read_parts(&self, path: &Path, range: ByteRange) -> Result<PartStream> {
+        Ok(tag_offsets(self.read(path, range).await?, range.offset))
+    }
+
+    /// Whether [`write_parts`](Self::write_parts) is available.
+    fn positioned_writes(&self) -> bool {
+        false
+    }
+
+    /// Write a file of `size` bytes from chunks that arrive in any order,
+    /// each put at its offset, replacing any existing file; returns the bytes
+    /// written. The same guarantee as [`write`](Self::write): a stream that
+    /// fails or falls short leaves no complete-looking file behind.
+    async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {
+        let _ = (path, data, size);
+        Err(Error::unsupported(self.adaptor(), "writing at offsets"))
+    }
 
     /// Append a stream to an existing file.
     async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {

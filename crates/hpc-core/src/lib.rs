@@ -29,7 +29,8 @@ pub mod time;
 pub use caps::{FsCapabilities, SchedulerCapabilities};
 pub use error::{Error, ErrorKind, NotFoundKind, Result};
 pub use fs::{
-    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PathAttributes,
+    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PartStream,
+    PathAttributes, tag_offsets,
 };
 pub use job::{ArraySpec, JobDescription, JobId};
 pub use location::{Hop, Location};

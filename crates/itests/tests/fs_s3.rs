@@ -300,3 +300,52 @@ async fn object_replaced_during_a_parallel_download_is_a_changed_error() {
     assert!(stream.next().await.is_none(), "nothing after the error");
     fs.delete(&dir, true).await.unwrap();
 }
+
+/// A copy into a local file takes the parts as they arrive
+/// (`read_parts` → `write_parts`): the same bytes, every part count.
+#[tokio::test]
+async fn parts_download_into_a_local_file_gives_identical_bytes() {
+    use fs_adaptors::LocalFileSystem;
+    use fs_adaptors::copy::{CopyOptions, copy};
+    use hpc_core::{CopyMode, tag_offsets};
+    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let target = Path::new(tmp.path().join("down.bin").to_str().unwrap()).unwrap();
+    for server in [moto(), s3s()] {
+        let fs = open(&server, "").await;
+        let dir = Path::root().join_entry(&unique("partsdown")).unwrap();
+        let f = dir.join_entry("big.bin").unwrap();
+        let data = pattern((7 << 20) + 12_345, 5);
+        fs.write(&f, chunks(vec![data.clone()]), None).await.unwrap();
+        for opts in ["&download_part_size=1&download_concurrency=3", "&download_part_size=2", ""] {
+            let src: Arc<dyn FileSystem> = Arc::new(open(&server, opts).await);
+            assert!(src.parallel_reads() > 1);
+            let how = CopyOptions { mode: CopyMode::Replace, ..Default::default() };
+            let r = copy(&src, &f, &local, &target, &how).await.unwrap();
+            assert_eq!(r.bytes, data.len() as u64, "{opts}");
+            let got = std::fs::read(tmp.path().join("down.bin")).unwrap();
+            assert!(sha256(&got) == sha256(&data), "{opts}: SHA-256 differs");
+        }
+        // A range across part boundaries, tagged with file offsets.
+        let reader = open(&server, "&download_part_size=1&download_concurrency=4").await;
+        let range = ByteRange { offset: (1 << 20) - 100, len: Some((3 << 20) + 200) };
+        let mut parts: Vec<(u64, Bytes)> = Vec::new();
+        let mut s = reader.read_parts(&f, range).await.unwrap();
+        while let Some(item) = s.next().await {
+            parts.push(item.unwrap());
+        }
+        parts.sort_by_key(|(at, _)| *at);
+        let mut joined = Vec::new();
+        for (at, chunk) in parts {
+            assert_eq!(at, range.offset + joined.len() as u64, "gap or overlap");
+            joined.extend_from_slice(&chunk);
+        }
+        let (a, b) = (range.offset as usize, (range.offset + range.len.unwrap()) as usize);
+        assert!(joined[..] == data[a..b], "ranged read_parts differs");
+        // The default `read_parts` of an in-order stream tags the same way.
+        let whole = tag_offsets(reader.read(&f, range).await.unwrap(), range.offset);
+        let n: usize = whole.map(|c| c.unwrap().1.len()).collect::<Vec<_>>().await.iter().sum();
+        assert_eq!(n, b - a);
+        fs.delete(&dir, true).await.unwrap();
+    }
+}

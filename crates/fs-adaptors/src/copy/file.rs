@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use hpc_core::{
     ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, Error, FileSystem, Path,
     PathAttributes, Result,
@@ -220,9 +222,18 @@ impl FileJob {
     /// Move the data; returns the source's SHA-256 computed on the way when verifying.
     async fn transfer(&self, to: &Path, size: Option<u64>) -> Result<Option<String>> {
         self.tracker.started(&self.entry.path, size.unwrap_or(0));
-        let data = self.src.read(&self.entry.path, ByteRange::ALL).await?;
-        let (stream, hash) = self.instrument(data, self.opts.verify);
-        let written = self.dst.write(to, stream, size).await?;
+        let (written, hash) = match size {
+            Some(size) if self.in_parts() => {
+                let data = self.src.read_parts(&self.entry.path, ByteRange::ALL).await?;
+                let data = self.watched(data, |(_, chunk)| chunk);
+                (self.dst.write_parts(to, data, size).await?, None)
+            }
+            _ => {
+                let data = self.src.read(&self.entry.path, ByteRange::ALL).await?;
+                let (stream, hash) = self.instrument(data, self.opts.verify);
+                (self.dst.write(to, stream, size).await?, Some(hash))
+            }
+        };
         if let Some(size) = size
             && written != size
         {
@@ -231,31 +242,52 @@ impl FileJob {
                 self.entry.path
             )));
         }
-        let hash = hash.lock().map(|mut h| h.take().map(Hasher::finish)).unwrap_or(None);
+        let hash = hash.and_then(|h| h.lock().map(|mut h| h.take().map(Hasher::finish)).ok()?);
         Ok(hash)
     }
 
-    /// Count bytes for progress, hash when asked, and stop on cancel.
+    /// Whether to move the data as parts in any order: the source fetches
+    /// ranges in parallel and the target writes at offsets, so no part waits
+    /// in memory for an earlier one. Not when verifying, which hashes the
+    /// bytes in order on the way.
+    fn in_parts(&self) -> bool {
+        !self.opts.verify && self.src.parallel_reads() > 1 && self.dst.positioned_writes()
+    }
+
+    /// Hash when asked, count bytes for progress, and stop on cancel.
     fn instrument(&self, data: ByteStream, hash: bool) -> (ByteStream, Arc<Mutex<Option<Hasher>>>) {
         let hasher = Arc::new(Mutex::new(hash.then(|| Hasher::new(ChecksumAlgorithm::Sha256))));
-        let (h, tracker, cancel) = (hasher.clone(), self.tracker.clone(), self.opts.cancel.clone());
-        let path = self.entry.path.clone();
-        let stream = data
-            .map(move |chunk| {
-                if cancel.is_cancelled() {
-                    return Err(Error::Cancelled(format!("copy of {path}")));
-                }
-                let chunk = chunk?;
-                if let Ok(mut g) = h.lock()
+        let h = hasher.clone();
+        let data = data
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk
+                    && let Ok(mut g) = h.lock()
                     && let Some(h) = g.as_mut()
                 {
-                    h.update(&chunk);
+                    h.update(chunk);
                 }
-                tracker.add_bytes(chunk.len() as u64);
-                Ok(chunk)
             })
             .boxed();
-        (stream, hasher)
+        (self.watched(data, |chunk| chunk), hasher)
+    }
+
+    /// Count the bytes of each item for progress, and stop on cancel.
+    fn watched<T: Send + 'static>(
+        &self,
+        data: BoxStream<'static, Result<T>>,
+        bytes: fn(&T) -> &Bytes,
+    ) -> BoxStream<'static, Result<T>> {
+        let (tracker, cancel) = (self.tracker.clone(), self.opts.cancel.clone());
+        let path = self.entry.path.clone();
+        data.map(move |item| {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled(format!("copy of {path}")));
+            }
+            let item = item?;
+            tracker.add_bytes(bytes(&item).len() as u64);
+            Ok(item)
+        })
+        .boxed()
     }
 
     /// Compare SHA-256 of the source and of `written` (the target or its

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use hpc_auth::Credential;
 use hpc_core::{
     ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
-    Location, NotFoundKind, Path, PathAttributes, Result,
+    Location, NotFoundKind, PartStream, Path, PathAttributes, Result, tag_offsets,
 };
 use hpc_http::{Body, HttpClient, Method, Request, Response, StatusCode};
 use rusty_s3::actions::{ListObjectsV2, ListObjectsV2Response};
@@ -20,7 +20,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use super::config::{AddressingStyle, S3Config};
 use super::error::{s3_error, xml_tag};
 use super::lister::page_entries;
-use super::reader::{PinnedObject, checked, content_range, ordered, split};
+use super::reader::{FetchPart, PinnedObject, checked, content_range, ordered, split, unordered};
 use super::writer::{AbortGuard, PartReader, check_size};
 use crate::remote::{parse_http_date, slice};
 
@@ -28,6 +28,25 @@ use crate::remote::{parse_http_date, slice};
 pub(crate) const SIGN_FOR: Duration = Duration::from_secs(3600);
 /// S3's limit on the number of parts of one upload.
 const MAX_PARTS: u64 = 10_000;
+
+/// Bytes of parts an in-order read ([`FileSystem::read`]) may hold while an
+/// earlier part is still arriving; it runs fewer parts at once when
+/// `download_concurrency` parts would need more.
+const ORDERED_READ_MEMORY: u64 = 32 << 20;
+
+/// How a download goes on after its first GET.
+enum Download {
+    /// The answer holds everything asked for.
+    Whole(ByteStream),
+    /// The first part, and the range still to fetch in parts.
+    Parts {
+        first: ByteStream,
+        first_range: std::ops::Range<u64>,
+        rest: std::ops::Range<u64>,
+        fetch: FetchPart,
+        what: String,
+    },
+}
 
 /// What the adaptor can do (Xenon's S3 row; we add server-side copy and ranges,
 /// and buffer parts so the size need not be known in advance).
@@ -404,6 +423,87 @@ impl S3Fs {
         Ok(())
     }
 
+    /// The first GET of a download and what it tells: the whole answer, or
+    /// the first part plus the rest to fetch pinned to the version seen.
+    async fn start_read(&self, path: &Path, range: ByteRange) -> Result<Download> {
+        let path = self.abs(path);
+        if range.len == Some(0) {
+            return Ok(Download::Whole(futures::stream::empty().boxed()));
+        }
+        // Exclusive end of what is wanted, as far as known before asking.
+        let wanted_end = range.len.map(|n| range.offset.saturating_add(n));
+        let part_end = range.offset.saturating_add(self.download_part_size);
+        let first_end = wanted_end.map_or(part_end, |e| e.min(part_end));
+        // The first part's answer tells the size and the ETag that pins
+        // every further part to this version of the object.
+        let resp = self.get_range(&path, range.offset..first_end).await?;
+        let what = format!("GET {path}");
+        let (first, size) = match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let parsed = resp.header("content-range").and_then(content_range);
+                match parsed {
+                    Some((r, size)) if r.start == range.offset && r.end <= first_end => (r, size),
+                    _ => {
+                        return Err(Error::Parse {
+                            command: what,
+                            reason: format!(
+                                "asked for bytes {}-{}, got Content-Range {:?}",
+                                range.offset,
+                                first_end - 1,
+                                resp.header("content-range").unwrap_or("")
+                            ),
+                            line: String::new(),
+                        });
+                    }
+                }
+            }
+            StatusCode::OK => {
+                // The server ignored the range and sends the whole object.
+                let data = match resp.content_length() {
+                    Some(n) => checked(resp.into_stream(), 0..n, what),
+                    None => resp.into_stream(),
+                };
+                return Ok(Download::Whole(slice(data, range)));
+            }
+            // Starting at or past the end: nothing to read.
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                return Ok(Download::Whole(futures::stream::empty().boxed()));
+            }
+            _ => return Err(self.fail(resp, &path).await),
+        };
+        let end = wanted_end.map_or(size, |e| e.min(size));
+        if first.end >= end {
+            return Ok(Download::Whole(checked(resp.into_stream(), first, what)));
+        }
+        let Some(etag) = resp.header("etag").map(str::to_owned) else {
+            // Nothing to pin the parts to: one GET for the rest, which is
+            // one version by itself.
+            let rest = self.get_range(&path, first.end..end).await?;
+            if rest.status() != StatusCode::PARTIAL_CONTENT {
+                return Err(self.fail(rest, &path).await);
+            }
+            let head = checked(resp.into_stream(), first.clone(), what.clone());
+            let tail = checked(rest.into_stream(), first.end..end, what);
+            return Ok(Download::Whole(head.chain(tail).boxed()));
+        };
+        let object = Arc::new(PinnedObject {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            creds: self.creds.clone(),
+            access_key: self.access_key.clone(),
+            key: key(&path),
+            path,
+            etag,
+        });
+        Ok(Download::Parts {
+            first: resp.into_stream(),
+            rest: first.end..end,
+            first_range: first,
+            fetch: object.fetcher(),
+            what,
+        })
+    }
+
     /// One listing page's worth of work for [`FileSystem::list`].
     async fn next_entries(
         &self,
@@ -577,81 +677,30 @@ impl FileSystem for S3Fs {
     }
 
     async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream> {
-        let path = self.abs(path);
-        if range.len == Some(0) {
-            return Ok(futures::stream::empty().boxed());
-        }
-        // Exclusive end of what is wanted, as far as known before asking.
-        let wanted_end = range.len.map(|n| range.offset.saturating_add(n));
-        let part_end = range.offset.saturating_add(self.download_part_size);
-        let first_end = wanted_end.map_or(part_end, |e| e.min(part_end));
-        // The first part's answer tells the size and the ETag that pins
-        // every further part to this version of the object.
-        let resp = self.get_range(&path, range.offset..first_end).await?;
-        let what = format!("GET {path}");
-        let (first, size) = match resp.status() {
-            StatusCode::PARTIAL_CONTENT => {
-                let parsed = resp.header("content-range").and_then(content_range);
-                match parsed {
-                    Some((r, size)) if r.start == range.offset && r.end <= first_end => (r, size),
-                    _ => {
-                        return Err(Error::Parse {
-                            command: what,
-                            reason: format!(
-                                "asked for bytes {}-{}, got Content-Range {:?}",
-                                range.offset,
-                                first_end - 1,
-                                resp.header("content-range").unwrap_or("")
-                            ),
-                            line: String::new(),
-                        });
-                    }
-                }
+        Ok(match self.start_read(path, range).await? {
+            Download::Whole(data) => data,
+            Download::Parts { first, first_range, rest, fetch, what } => {
+                let rest = split(rest, self.download_part_size);
+                // In order, early parts wait in memory: keep that bounded.
+                let budget = (ORDERED_READ_MEMORY / self.download_part_size).max(1) as usize;
+                let concurrency = self.download_concurrency.min(budget);
+                ordered(first, first_range, rest, concurrency, fetch, what)
             }
-            StatusCode::OK => {
-                // The server ignored the range and sends the whole object.
-                let data = match resp.content_length() {
-                    Some(n) => checked(resp.into_stream(), 0..n, what),
-                    None => resp.into_stream(),
-                };
-                return Ok(slice(data, range));
+        })
+    }
+
+    fn parallel_reads(&self) -> usize {
+        self.download_concurrency
+    }
+
+    async fn read_parts(&self, path: &Path, range: ByteRange) -> Result<PartStream> {
+        Ok(match self.start_read(path, range).await? {
+            Download::Whole(data) => tag_offsets(data, range.offset),
+            Download::Parts { first, first_range, rest, fetch, what } => {
+                let rest = split(rest, self.download_part_size);
+                unordered(first, first_range, rest, self.download_concurrency, fetch, what)
             }
-            // Starting at or past the end: nothing to read.
-            StatusCode::RANGE_NOT_SATISFIABLE => return Ok(futures::stream::empty().boxed()),
-            _ => return Err(self.fail(resp, &path).await),
-        };
-        let end = wanted_end.map_or(size, |e| e.min(size));
-        if first.end >= end {
-            return Ok(checked(resp.into_stream(), first, what));
-        }
-        let Some(etag) = resp.header("etag").map(str::to_owned) else {
-            // Nothing to pin the parts to: one GET for the rest, which is
-            // one version by itself.
-            let rest = self.get_range(&path, first.end..end).await?;
-            if rest.status() != StatusCode::PARTIAL_CONTENT {
-                return Err(self.fail(rest, &path).await);
-            }
-            let head = checked(resp.into_stream(), first.clone(), what.clone());
-            return Ok(head.chain(checked(rest.into_stream(), first.end..end, what)).boxed());
-        };
-        let object = Arc::new(PinnedObject {
-            client: self.client.clone(),
-            bucket: self.bucket.clone(),
-            creds: self.creds.clone(),
-            access_key: self.access_key.clone(),
-            key: key(&path),
-            path,
-            etag,
-        });
-        let rest = split(first.end..end, self.download_part_size);
-        Ok(ordered(
-            resp.into_stream(),
-            first,
-            rest,
-            self.download_concurrency,
-            object.fetcher(),
-            what,
-        ))
+        })
     }
 
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {

@@ -59,19 +59,21 @@ pub struct S3Config {
     /// Size of each ranged GET of a parallel download; objects (or ranges)
     /// up to this size are read with a single GET.
     pub download_part_size: usize,
-    /// Ranged GETs in flight during one read. Parts arrive out of order but
-    /// are yielded in order, so memory is at most about
-    /// `download_concurrency * download_part_size`.
+    /// Ranged GETs in flight during one download. Copies to a target that
+    /// writes at offsets (a local file) take the parts as they arrive, so
+    /// memory stays flat; in-order reads (`cat`, mounts, other targets) hold
+    /// early parts back and run at most 32 MiB of parts at once.
     pub download_concurrency: usize,
 }
 
 const MIB: usize = 1 << 20;
 /// Default size of one ranged GET of a download. Smaller parts pay the
-/// per-request latency more often; larger ones cost memory (below).
-const DEFAULT_DOWNLOAD_PART_SIZE: usize = 4 * MIB;
-/// Default number of ranged GETs in flight: 24 MiB of parts at most, which
-/// keeps a whole download well below 64 MiB of RSS.
-const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 6;
+/// per-request latency more often; larger ones cost in-order reads memory.
+const DEFAULT_DOWNLOAD_PART_SIZE: usize = 8 * MIB;
+/// Default number of ranged GETs in flight. Many streams keep a server's
+/// disk and cores busy; they cost little memory because a download into a
+/// local file writes every chunk at its offset as it comes.
+const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
 
 impl S3Config {
     /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N]`.
@@ -237,7 +239,7 @@ mod tests {
         assert_eq!(c.style, AddressingStyle::Path);
         assert_eq!(c.root.to_string(), "/runs/a");
         assert_eq!(c.part_size, 16 << 20);
-        assert_eq!((c.download_part_size, c.download_concurrency), (4 << 20, 6));
+        assert_eq!((c.download_part_size, c.download_concurrency), (8 << 20, 16));
         let c = cfg("s3://bucket-x?download_part_size=1&download_concurrency=10").unwrap();
         assert_eq!((c.download_part_size, c.download_concurrency), (1 << 20, 10));
         assert!(!format!("{c:?}").contains("SK-secret"));

@@ -1,22 +1,25 @@
 //! Downloads: one ranged GET for small objects; for large ones parallel
-//! ranged GETs, yielded in order with bounded memory and pinned to the
-//! version first seen by `If-Match`.
+//! ranged GETs pinned to the version first seen by `If-Match`, either
+//! yielded in order with bounded memory ([`ordered`], for `read`) or tagged
+//! with their offsets as they arrive ([`unordered`], for `read_parts`, whose
+//! consumer writes at offsets and so needs no part held back).
 //!
-//! The ordering machinery ([`ordered`]) knows nothing about S3: it gets a
-//! function that fetches a byte range, so the unit tests drive it with fakes.
+//! This machinery knows nothing about S3: it gets a function that fetches a
+//! byte range, so the unit tests drive it with fakes.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use hpc_core::{ByteStream, Error, Path, Result};
+use hpc_core::{ByteStream, Error, PartStream, Path, Result};
 use hpc_http::{HttpClient, Method, Request, StatusCode};
 use rusty_s3::{Bucket, Credentials, S3Action};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::s3_error;
 
@@ -94,6 +97,105 @@ pub(crate) fn checked(data: ByteStream, range: Range<u64>, what: String) -> Byte
     .boxed()
 }
 
+/// Where [`forward`] puts the bytes of a part as they come.
+trait PartSink: Send + 'static {
+    /// Take the bytes at offset `at`; false when nobody wants them any more.
+    fn put(&mut self, at: u64, data: Bytes) -> impl Future<Output = bool> + Send;
+    /// The error that ends the part.
+    fn fail(&mut self, e: Error) -> impl Future<Output = ()> + Send;
+}
+
+/// A part's own in-memory queue, drained in order by [`ordered`].
+///
+/// The bytes are copied into blocks of [`BLOCK`] bytes and sent as slices of
+/// them: hyper's chunks would each keep a larger read buffer alive while they
+/// wait in the queue, and blocks of one size are reused by the allocator
+/// instead of fragmenting it, so a waiting part costs about its size.
+struct QueueSink {
+    tx: mpsc::UnboundedSender<Result<Bytes>>,
+    buf: BytesMut,
+    end: u64,
+}
+
+impl PartSink for QueueSink {
+    async fn put(&mut self, at: u64, data: Bytes) -> bool {
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            if self.buf.capacity() == 0 {
+                let left = self.end - (at + (data.len() - rest.len()) as u64);
+                self.buf = BytesMut::with_capacity(BLOCK.min(left as usize));
+            }
+            // Within the block's capacity: never reallocates.
+            let n = rest.len().min(self.buf.capacity());
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if self.tx.send(Ok(self.buf.split().freeze())).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn fail(&mut self, e: Error) {
+        let _ = self.tx.send(Err(e));
+    }
+}
+
+/// A part's way into the channel all parts of an [`unordered`] download
+/// share; the channel's bound is what keeps memory flat however many parts
+/// run. Small chunks are gathered into blocks of [`BLOCK`] bytes first, so
+/// the consumer makes few large writes.
+struct TaggedSink {
+    tx: mpsc::Sender<Result<(u64, Bytes)>>,
+    buf: BytesMut,
+    /// Offset of the first byte in `buf`.
+    at: u64,
+    /// End of the part: what is gathered goes out when it is reached.
+    end: u64,
+}
+
+impl TaggedSink {
+    fn new(tx: &mpsc::Sender<Result<(u64, Bytes)>>, end: u64) -> Self {
+        TaggedSink { tx: tx.clone(), buf: BytesMut::new(), at: 0, end }
+    }
+
+    async fn send(&mut self, at: u64, data: Bytes) -> bool {
+        self.tx.send(Ok((at, data))).await.is_ok()
+    }
+}
+
+impl PartSink for TaggedSink {
+    async fn put(&mut self, mut at: u64, data: Bytes) -> bool {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let whole = rest.len() >= BLOCK || at + rest.len() as u64 == self.end;
+            if self.buf.is_empty() && whole {
+                return self.send(at, rest).await;
+            }
+            if self.buf.is_empty() {
+                self.at = at;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf = BytesMut::with_capacity(BLOCK);
+            }
+            let n = rest.len().min(BLOCK - self.buf.len());
+            self.buf.extend_from_slice(&rest.split_to(n));
+            at += n as u64;
+            if self.buf.len() == BLOCK || at == self.end {
+                let block = self.buf.split().freeze();
+                if !self.send(self.at, block).await {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    async fn fail(&mut self, e: Error) {
+        let _ = self.tx.send(Err(e)).await;
+    }
+}
+
 /// One part being downloaded by its own task into an in-memory queue.
 /// Dropping it stops the task (and so the request).
 struct PartTask {
@@ -117,37 +219,29 @@ impl PartTask {
         what: Arc<str>,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(forward(range.clone(), started, fetch, tx, what));
+        let sink = QueueSink { tx, buf: BytesMut::new(), end: range.end };
+        let task = tokio::spawn(forward(range.clone(), started, fetch, sink, what));
         PartTask { range, rx, received: 0, task }
     }
 }
 
-/// Move the bytes of `range` into `tx`; a body that breaks off is resumed
+/// Move the bytes of `range` into `sink`; a body that breaks off is resumed
 /// from where it stopped (the fetch pins the version, so that is safe).
-///
-/// The bytes are copied into blocks of [`BLOCK`] bytes and sent as slices of
-/// them: hyper's chunks would each keep a larger read buffer alive while they
-/// wait in the queue, and blocks of one size are reused by the allocator
-/// instead of fragmenting it, so a waiting part costs about its size.
 async fn forward(
     range: Range<u64>,
     mut started: Option<ByteStream>,
     fetch: FetchPart,
-    tx: mpsc::UnboundedSender<Result<Bytes>>,
+    mut sink: impl PartSink,
     what: Arc<str>,
 ) {
     let mut pos = range.start;
     let mut retries = 0;
-    let mut buf = BytesMut::new();
     loop {
         let mut data = match started.take() {
             Some(s) => s,
             None => match fetch(pos..range.end).await {
                 Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
+                Err(e) => return sink.fail(e).await,
             },
         };
         loop {
@@ -155,24 +249,13 @@ async fn forward(
                 Some(Ok(chunk)) => {
                     // Progress: a slow but moving transfer is never given up.
                     retries = 0;
+                    let at = pos;
                     pos += chunk.len() as u64;
                     if pos > range.end {
-                        let _ = tx.send(Err(length_error(&what, &range, pos - range.start)));
-                        return;
+                        return sink.fail(length_error(&what, &range, pos - range.start)).await;
                     }
-                    let mut rest = &chunk[..];
-                    while !rest.is_empty() {
-                        if buf.capacity() == 0 {
-                            let left = range.end - (pos - rest.len() as u64);
-                            buf = BytesMut::with_capacity(BLOCK.min(left as usize));
-                        }
-                        // Within the block's capacity: never reallocates.
-                        let n = rest.len().min(buf.capacity());
-                        buf.extend_from_slice(&rest[..n]);
-                        rest = &rest[n..];
-                        if tx.send(Ok(buf.split().freeze())).is_err() {
-                            return;
-                        }
+                    if !sink.put(at, chunk).await {
+                        return;
                     }
                 }
                 // Every byte is here (and counted): a late error changes nothing.
@@ -182,13 +265,10 @@ async fn forward(
                     retries += 1;
                     break;
                 }
-                Some(Err(e)) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
+                Some(Err(e)) => return sink.fail(e).await,
                 None => {
                     if pos < range.end {
-                        let _ = tx.send(Err(length_error(&what, &range, pos - range.start)));
+                        sink.fail(length_error(&what, &range, pos - range.start)).await;
                     }
                     return;
                 }
@@ -261,6 +341,71 @@ pub(crate) fn ordered(
         }
     })
     .boxed()
+}
+
+/// Chunks of the parts queued for the consumer of an [`unordered`] download.
+const TAGGED_QUEUE: usize = 32;
+
+/// Like [`ordered`], but the chunks come tagged with their offsets as soon
+/// as any part receives them, so every part streams at full speed and no part
+/// is held in memory: at most [`TAGGED_QUEUE`] chunks wait, whatever
+/// `concurrency` is. Each part delivers exactly its bytes or an error; the
+/// first error ends the stream; dropping the stream aborts every part.
+pub(crate) fn unordered(
+    first: ByteStream,
+    first_range: Range<u64>,
+    rest: impl Iterator<Item = Range<u64>> + Send + 'static,
+    concurrency: usize,
+    fetch: FetchPart,
+    what: String,
+) -> PartStream {
+    let (tx, rx) = mpsc::channel(TAGGED_QUEUE);
+    let what: Arc<str> = what.into();
+    let driver = tokio::spawn(async move {
+        // Dropping the set (when the driver is aborted) aborts the parts.
+        let mut parts = JoinSet::new();
+        let end = first_range.end;
+        let sink = TaggedSink::new(&tx, end);
+        parts.spawn(forward(first_range, Some(first), fetch.clone(), sink, what.clone()));
+        let mut rest = rest;
+        loop {
+            while parts.len() < concurrency.max(1) {
+                let Some(range) = rest.next() else { break };
+                let sink = TaggedSink::new(&tx, range.end);
+                parts.spawn(forward(range, None, fetch.clone(), sink, what.clone()));
+            }
+            match parts.join_next().await {
+                Some(Ok(())) => {}
+                // A part that panicked cannot have delivered all its bytes.
+                Some(Err(e)) => {
+                    let message = format!("{what}: a part stopped: {e}");
+                    let _ = tx
+                        .send(Err(Error::Remote { service: "s3".into(), status: None, message }))
+                        .await;
+                    return;
+                }
+                None => return,
+            }
+        }
+    });
+    let guard = AbortOnDrop(driver);
+    futures::stream::unfold(Some((rx, guard)), |state| async move {
+        let (mut rx, guard) = state?;
+        let item = rx.recv().await?;
+        // Nothing after an error: dropping the guard aborts the parts.
+        let next = item.is_ok().then_some((rx, guard));
+        Some((item, next))
+    })
+    .boxed()
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Ranged GETs of one version of one object (`If-Match` its ETag).
@@ -582,5 +727,138 @@ mod tests {
         assert_eq!(fake.active.load(Ordering::SeqCst), 0, "parts still running after the drop");
         assert_eq!(fake.started.load(Ordering::SeqCst), 3, "no part started after the drop");
         assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
+    }
+
+    /// The bytes of an unordered download put in place from `base` on; an
+    /// overlap or a gap is a test failure.
+    async fn assemble(mut s: PartStream, base: u64) -> Result<Vec<u8>> {
+        let mut chunks = Vec::new();
+        while let Some(item) = s.next().await {
+            chunks.push(item?);
+        }
+        chunks.sort_by_key(|(at, _)| *at);
+        let mut out = Vec::new();
+        for (at, chunk) in chunks {
+            assert_eq!(at, base + out.len() as u64, "overlap or gap at {at}");
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn unordered_parts_cover_every_byte_once() {
+        for concurrency in [1, 2, 3, 8] {
+            let fake = Arc::new(Fake::default());
+            let fetch = fetcher(&fake, 1000, |r| 30u64.saturating_sub(r.start / 40));
+            let first = stream_of(100..140, 7);
+            let rest = split(140..777, 40);
+            let s = unordered(first, 100..140, rest, concurrency, fetch, "GET /x".into());
+            assert_eq!(assemble(s, 100).await.unwrap(), expected(100..777), "{concurrency}");
+            assert_eq!(fake.calls.lock().unwrap().len(), split(140..777, 40).count());
+            assert!(fake.peak.load(Ordering::SeqCst) <= concurrency);
+            if concurrency > 2 {
+                assert!(fake.peak.load(Ordering::SeqCst) >= 2, "no parallelism");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unordered_small_chunks_go_out_in_blocks() {
+        let size = 3 * BLOCK as u64 + 1000;
+        let fetch: FetchPart =
+            Arc::new(|range| Box::pin(async move { Ok(stream_of(range, 1000)) }));
+        let first = stream_of(0..10, 4);
+        let rest = split(10..size, BLOCK as u64 + 500);
+        let mut s = unordered(first, 0..10, rest, 2, fetch, "GET /x".into());
+        let mut ends = vec![10, size];
+        ends.extend(split(10..size, BLOCK as u64 + 500).map(|r| r.end));
+        let mut total = 0;
+        while let Some((at, chunk)) = s.next().await.transpose().unwrap() {
+            total += chunk.len() as u64;
+            let end = at + chunk.len() as u64;
+            assert!(chunk.len() == BLOCK || ends.contains(&end), "{} bytes at {at}", chunk.len());
+        }
+        assert_eq!(total, size);
+    }
+
+    #[tokio::test]
+    async fn unordered_errors_end_the_stream() {
+        // A part that fails, one that is short, one that is long.
+        for fault in 0..3 {
+            let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
+                Box::pin(async move {
+                    if range.start != 20 {
+                        return Ok(stream_of(range, 4));
+                    }
+                    match fault {
+                        0 => Err(Error::Changed { path: "/x".into(), detail: "etag".into() }),
+                        1 => Ok(stream_of(range.start..range.end - 1, 4)),
+                        _ => Ok(stream_of(range.start..range.end + 1, 4)),
+                    }
+                })
+            });
+            let first = stream_of(0..10, 4);
+            let s = unordered(first, 0..10, split(10..40, 10), 2, fetch, "GET /x".into());
+            let items: Vec<_> = s.collect().await;
+            let errors: Vec<_> = items.iter().filter_map(|r| r.as_ref().err()).collect();
+            assert_eq!(errors.len(), 1, "fault {fault}");
+            assert!(items.last().is_some_and(Result::is_err), "nothing after the error");
+            let e = errors[0].to_string();
+            match fault {
+                0 => assert!(matches!(errors[0], Error::Changed { .. })),
+                _ => assert!(e.contains("GET /x: bytes 20-29"), "{fault}: {e}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unordered_broken_bodies_are_resumed() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
+            let first_try = !seen.lock().unwrap().iter().any(|r: &Range<u64>| r.end == range.end);
+            seen.lock().unwrap().push(range.clone());
+            Box::pin(async move {
+                if first_try {
+                    let half = range.start + (range.end - range.start) / 2;
+                    let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
+                    return Ok(stream_of(range.start..half, 4)
+                        .chain(futures::stream::iter([Err(cut)]))
+                        .boxed());
+                }
+                Ok(stream_of(range, 4))
+            })
+        });
+        let s = unordered(stream_of(0..10, 4), 0..10, split(10..30, 10), 2, fetch, "x".into());
+        assert_eq!(assemble(s, 0).await.unwrap(), expected(0..30));
+        let mut calls = calls.lock().unwrap().clone();
+        calls.sort_by_key(|r| r.start);
+        assert_eq!(calls, [10..20, 15..20, 20..30, 25..30]);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_unordered_stream_stops_every_part() {
+        let fake = Arc::new(Fake::default());
+        let fetch = fetcher(&fake, 1 << 20, |r| if r.start == 0 { 0 } else { 60_000 });
+        let mut s =
+            unordered(stream_of(0..64, 8), 0..64, split(64..1 << 20, 64), 4, fetch, "x".into());
+        assert!(s.next().await.unwrap().is_ok());
+        // The first part is done: its slot goes to the next part.
+        for _ in 0..200 {
+            if fake.active.load(Ordering::SeqCst) == 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(fake.active.load(Ordering::SeqCst), 4);
+        drop(s);
+        for _ in 0..200 {
+            if fake.active.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(fake.active.load(Ordering::SeqCst), 0, "parts still running after the drop");
+        assert_eq!(fake.started.load(Ordering::SeqCst), 4, "no part started after the drop");
     }
 }
