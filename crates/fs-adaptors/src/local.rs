@@ -106,12 +106,7 @@ impl LocalFileSystem {
     /// Write `data` to `tmp` (created new), returning the byte count. The
     /// caller removes `tmp` on error.
     async fn fill(&self, tmp: &std::path::Path, mut data: ByteStream, shown: &Path) -> Result<u64> {
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .await
-            .map_err(|e| Error::from_io_path("create", shown, e))?;
+        let file = create_new(tmp, shown).await?;
         let mut out = tokio::io::BufWriter::with_capacity(CHUNK, file);
         let mut written = 0u64;
         while let Some(chunk) = data.next().await {
@@ -153,18 +148,22 @@ impl LocalFileSystem {
     }
 }
 
+/// `tmp`, which must not exist yet, created for writing.
+async fn create_new(tmp: &std::path::Path, shown: &Path) -> Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .await
+        .map_err(|e| Error::from_io_path("create", shown, e))
+}
+
 /// Chunks written at their offsets into the new file `tmp`; a batch of the
 /// chunks that are ready goes to the disk in one blocking call. Returns the
 /// bytes written, which must all lie within `size`.
 async fn fill_at(tmp: &std::path::Path, data: PartStream, size: u64, shown: &Path) -> Result<u64> {
     use std::os::unix::fs::FileExt;
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .await
-        .map_err(|e| Error::from_io_path("create", shown, e))?;
-    let file = std::sync::Arc::new(file.into_std().await);
+    let file = std::sync::Arc::new(create_new(tmp, shown).await?.into_std().await);
     let mut batches = data.ready_chunks(WRITE_BATCH);
     let mut written = 0u64;
     while let Some(batch) = batches.next().await {

@@ -364,8 +364,7 @@ pub(crate) fn unordered(
     let driver = tokio::spawn(async move {
         // Dropping the set (when the driver is aborted) aborts the parts.
         let mut parts = JoinSet::new();
-        let end = first_range.end;
-        let sink = TaggedSink::new(&tx, end);
+        let sink = TaggedSink::new(&tx, first_range.end);
         parts.spawn(forward(first_range, Some(first), fetch.clone(), sink, what.clone()));
         let mut rest = rest;
         loop {
@@ -565,6 +564,57 @@ mod tests {
         })
     }
 
+    /// A fetch whose first answer for each part breaks off halfway with a
+    /// dropped connection; every range asked for is recorded in `calls`.
+    fn breaking_once(calls: &Arc<Mutex<Vec<Range<u64>>>>) -> FetchPart {
+        let seen = calls.clone();
+        Arc::new(move |range: Range<u64>| {
+            let first_try = !seen.lock().unwrap().iter().any(|r: &Range<u64>| r.end == range.end);
+            seen.lock().unwrap().push(range.clone());
+            Box::pin(async move {
+                if first_try {
+                    let half = range.start + (range.end - range.start) / 2;
+                    let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
+                    return Ok(stream_of(range.start..half, 4)
+                        .chain(futures::stream::iter([Err(cut)]))
+                        .boxed());
+                }
+                Ok(stream_of(range, 4))
+            })
+        })
+    }
+
+    /// Drop a download after its first item once `running` parts are being
+    /// fetched: every part stops and no further part starts.
+    async fn dropping_stops_every_part<T: Send + 'static>(
+        start: impl FnOnce(FetchPart) -> futures::stream::BoxStream<'static, Result<T>>,
+        running: usize,
+    ) {
+        let fake = Arc::new(Fake::default());
+        // Slow parts: they would take a minute if nobody stopped them.
+        let fetch = fetcher(&fake, 1 << 20, |r| if r.start == 0 { 0 } else { 60_000 });
+        let mut s = start(fetch);
+        assert!(s.next().await.unwrap().is_ok());
+        let active = || fake.active.load(Ordering::SeqCst);
+        for _ in 0..200 {
+            if active() == running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(active(), running);
+        drop(s);
+        for _ in 0..200 {
+            if active() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(active(), 0, "parts still running after the drop");
+        assert_eq!(fake.started.load(Ordering::SeqCst), running, "a part started after the drop");
+        assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
+    }
+
     fn expected(range: Range<u64>) -> Vec<u8> {
         range.map(byte).collect()
     }
@@ -646,22 +696,7 @@ mod tests {
     #[tokio::test]
     async fn a_broken_body_is_resumed_where_it_stopped() {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let seen = calls.clone();
-        let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
-            let first_try = !seen.lock().unwrap().iter().any(|r: &Range<u64>| r.end == range.end);
-            seen.lock().unwrap().push(range.clone());
-            Box::pin(async move {
-                if first_try {
-                    // Half the part, then a dropped connection.
-                    let half = range.start + (range.end - range.start) / 2;
-                    let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
-                    return Ok(stream_of(range.start..half, 4)
-                        .chain(futures::stream::iter([Err(cut)]))
-                        .boxed());
-                }
-                Ok(stream_of(range, 4))
-            })
-        });
+        let fetch = breaking_once(&calls);
         let out: Vec<Bytes> =
             ordered(stream_of(0..10, 4), 0..10, split(10..30, 10), 2, fetch, "GET /x".into())
                 .try_collect()
@@ -703,30 +738,10 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_stream_stops_every_part() {
-        let fake = Arc::new(Fake::default());
-        // Slow parts: they would take a minute if nobody stopped them.
-        let fetch = fetcher(&fake, 1 << 20, |r| if r.start == 0 { 0 } else { 60_000 });
-        let mut s =
-            ordered(stream_of(0..64, 8), 0..64, split(64..1 << 20, 64), 4, fetch, "x".into());
-        assert!(s.next().await.unwrap().is_ok());
-        // Wait until the three other slots are taken.
-        for _ in 0..200 {
-            if fake.active.load(Ordering::SeqCst) == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(fake.active.load(Ordering::SeqCst), 3);
-        drop(s);
-        for _ in 0..200 {
-            if fake.active.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(fake.active.load(Ordering::SeqCst), 0, "parts still running after the drop");
-        assert_eq!(fake.started.load(Ordering::SeqCst), 3, "no part started after the drop");
-        assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
+        // The first part waits to be yielded: three more slots.
+        let start =
+            |f| ordered(stream_of(0..64, 8), 0..64, split(64..1 << 20, 64), 4, f, "x".into());
+        dropping_stops_every_part(start, 3).await;
     }
 
     /// The bytes of an unordered download put in place from `base` on; an
@@ -814,21 +829,7 @@ mod tests {
     #[tokio::test]
     async fn unordered_broken_bodies_are_resumed() {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let seen = calls.clone();
-        let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
-            let first_try = !seen.lock().unwrap().iter().any(|r: &Range<u64>| r.end == range.end);
-            seen.lock().unwrap().push(range.clone());
-            Box::pin(async move {
-                if first_try {
-                    let half = range.start + (range.end - range.start) / 2;
-                    let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
-                    return Ok(stream_of(range.start..half, 4)
-                        .chain(futures::stream::iter([Err(cut)]))
-                        .boxed());
-                }
-                Ok(stream_of(range, 4))
-            })
-        });
+        let fetch = breaking_once(&calls);
         let s = unordered(stream_of(0..10, 4), 0..10, split(10..30, 10), 2, fetch, "x".into());
         assert_eq!(assemble(s, 0).await.unwrap(), expected(0..30));
         let mut calls = calls.lock().unwrap().clone();
@@ -838,27 +839,9 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_unordered_stream_stops_every_part() {
-        let fake = Arc::new(Fake::default());
-        let fetch = fetcher(&fake, 1 << 20, |r| if r.start == 0 { 0 } else { 60_000 });
-        let mut s =
-            unordered(stream_of(0..64, 8), 0..64, split(64..1 << 20, 64), 4, fetch, "x".into());
-        assert!(s.next().await.unwrap().is_ok());
-        // The first part is done: its slot goes to the next part.
-        for _ in 0..200 {
-            if fake.active.load(Ordering::SeqCst) == 4 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(fake.active.load(Ordering::SeqCst), 4);
-        drop(s);
-        for _ in 0..200 {
-            if fake.active.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(fake.active.load(Ordering::SeqCst), 0, "parts still running after the drop");
-        assert_eq!(fake.started.load(Ordering::SeqCst), 4, "no part started after the drop");
+        // The first part is done at once: its slot goes to a fourth.
+        let start =
+            |f| unordered(stream_of(0..64, 8), 0..64, split(64..1 << 20, 64), 4, f, "x".into());
+        dropping_stops_every_part(start, 4).await;
     }
 }
