@@ -212,17 +212,27 @@ pub(crate) async fn accounting_matches_the_cluster(f: Fixture) {
         .sched
         .submit_batch(
             &JobDescription::new("python3")
-                .args(["-c", "x = bytearray(40 << 20); import time; time.sleep(1)"]),
+                .args(["-c", "x = bytearray(40 << 20); import time; time.sleep(3)"]),
         )
         .await
         .unwrap();
     done(&f, &id).await;
-    let st = f.sched.status(&id).await.unwrap();
+    let mut st = f.sched.status(&id).await.unwrap();
+    // The step records (with the peak memory sampled every second) reach
+    // slurmdbd after the job has ended: give them a moment under load.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while f.accounting
+        && st.usage.as_ref().is_some_and(|u| u.max_rss_bytes.is_none())
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        st = f.sched.status(&id).await.unwrap();
+    }
     let usage = st.usage.expect("usage");
     assert!(usage.start.is_some() && usage.end.is_some(), "{usage:?}");
     if f.accounting {
         // sacct's step lines carry the peak memory.
-        let rss = usage.max_rss_bytes.expect("max rss from sacct");
+        let rss = usage.max_rss_bytes.expect("max rss from sacct within 20 s");
         assert!(rss > 20 << 20, "{rss}");
     } else {
         assert_eq!(usage.max_rss_bytes, None);
