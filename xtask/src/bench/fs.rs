@@ -2,7 +2,9 @@
 //! download one file (1 GiB by default) with `hpckit fs` against OpenSSH's
 //! `sftp` on the same test sshd, and against the AWS CLI on the same S3 server
 //! (s3s-fs), in one run. Reports wall time, throughput, the throughput ratio
-//! (hpckit / peer, higher is better) and hpckit's peak RSS (median of R rounds).
+//! (hpckit / peer, higher is better) and hpckit's peak RSS (median of R rounds,
+//! the two tools taking turns; every run starts without its target and after
+//! a `sync`).
 //!
 //! Goals (issue #5): SFTP >= 1.0x OpenSSH, S3 >= 1.5x the AWS CLI, peak RSS
 //! <= 64 MiB. Nothing here asserts them: the table reports.
@@ -32,19 +34,51 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
     }
 }
 
-/// Median of `rounds` measurements of a freshly built command.
-fn median(
-    rounds: usize,
-    mut before: impl FnMut(),
-    mut make: impl FnMut() -> Command,
-) -> Result<Measured> {
-    let mut all = Vec::new();
-    for _ in 0..rounds {
-        before();
-        all.push(measure(&mut make())?);
+/// One side of a comparison: what to do before each round (not timed) and
+/// the command to time.
+struct Side<'a> {
+    tool: &'static str,
+    before: Box<dyn FnMut() + 'a>,
+    make: Box<dyn FnMut() -> Command + 'a>,
+}
+
+impl<'a> Side<'a> {
+    fn new(
+        tool: &'static str,
+        before: impl FnMut() + 'a,
+        make: impl FnMut() -> Command + 'a,
+    ) -> Self {
+        Side { tool, before: Box::new(before), make: Box::new(make) }
     }
-    all.sort_by_key(|m| m.wall);
-    Ok(all[all.len() / 2])
+}
+
+/// The medians of `rounds` runs of hpckit and of its peer, taken in turns
+/// (hpckit first in even rounds, the peer first in odd ones) so that a
+/// machine whose state drifts weighs on both alike. Every run starts after a
+/// `sync`, so none pays for writing back the data of the one before.
+fn compare<'a>(
+    rounds: usize,
+    transfer: &'static str,
+    mut h: Side<'a>,
+    mut p: Side<'a>,
+) -> Result<[Row; 2]> {
+    let (mut mh, mut mp) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for hpckit_turn in [round % 2 == 0, round % 2 == 1] {
+            let (side, all) = if hpckit_turn { (&mut h, &mut mh) } else { (&mut p, &mut mp) };
+            (side.before)();
+            cmd::run(&mut Command::new("sync"))?;
+            all.push(measure(&mut (side.make)())?);
+        }
+    }
+    let median = |mut all: Vec<Measured>| {
+        all.sort_by_key(|m| m.wall);
+        all[all.len() / 2]
+    };
+    Ok([
+        Row { transfer, tool: h.tool, m: median(mh) },
+        Row { transfer, tool: p.tool, m: median(mp) },
+    ])
 }
 
 struct Row {
@@ -179,38 +213,34 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     println!("sftp upload...");
     let up_h = remote("up-hpckit.bin");
-    let m = median(
-        rounds,
-        || rm(&up_h),
-        || {
-            hp(&[
-                "fs",
-                "put",
-                src.to_str().unwrap_or(""),
-                &url(&up_h),
-                "-i",
-                &key,
-                "--mode",
-                "replace",
-            ])
-        },
-    )?;
-    rows.push(Row { transfer: "sftp upload", tool: "hpckit", m });
     let up_o = remote("up-openssh.bin");
-    let m = median(rounds, || rm(&up_o), || sftp_batch(format!("put {} {up_o}", src.display())))?;
-    rows.push(Row { transfer: "sftp upload", tool: "openssh sftp", m });
+    let put = |to: &str| {
+        hp(&["fs", "put", src.to_str().unwrap_or(""), to, "-i", &key, "--mode", "replace"])
+    };
+    rows.extend(compare(
+        rounds,
+        "sftp upload",
+        Side::new("hpckit", || rm(&up_h), || put(&url(&up_h))),
+        Side::new(
+            "openssh sftp",
+            || rm(&up_o),
+            || sftp_batch(format!("put {} {up_o}", src.display())),
+        ),
+    )?);
 
     println!("sftp download...");
     let down_h = work.join("down-hpckit.bin").display().to_string();
-    let m = median(
-        rounds,
-        || rm(&down_h),
-        || hp(&["fs", "get", &url(&up_h), &down_h, "-i", &key, "--mode", "replace"]),
-    )?;
-    rows.push(Row { transfer: "sftp download", tool: "hpckit", m });
     let down_o = work.join("down-openssh.bin").display().to_string();
-    let m = median(rounds, || rm(&down_o), || sftp_batch(format!("get {up_o} {down_o}")))?;
-    rows.push(Row { transfer: "sftp download", tool: "openssh sftp", m });
+    rows.extend(compare(
+        rounds,
+        "sftp download",
+        Side::new(
+            "hpckit",
+            || rm(&down_h),
+            || hp(&["fs", "get", &url(&up_h), &down_h, "-i", &key, "--mode", "replace"]),
+        ),
+        Side::new("openssh sftp", || rm(&down_o), || sftp_batch(format!("get {up_o} {down_o}"))),
+    )?);
 
     if with_s3 {
         let endpoint = env.require("HPCKIT_S3S_ENDPOINT")?.to_string();
@@ -259,29 +289,21 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let s3_a = format!("s3://{bucket}/bench-awscli.bin");
         let srcs = src.display().to_string();
         println!("s3 upload...");
-        rows.push(Row {
-            transfer: "s3 upload",
-            tool: "hpckit",
-            m: median(rounds, || rm_s3(&s3_h), || hps3(&srcs, &s3_h))?,
-        });
-        rows.push(Row {
-            transfer: "s3 upload",
-            tool: "aws cli",
-            m: median(rounds, || rm_s3(&s3_a), || awscmd(&srcs, &s3_a))?,
-        });
+        rows.extend(compare(
+            rounds,
+            "s3 upload",
+            Side::new("hpckit", || rm_s3(&s3_h), || hps3(&srcs, &s3_h)),
+            Side::new("aws cli", || rm_s3(&s3_a), || awscmd(&srcs, &s3_a)),
+        )?);
         println!("s3 download...");
         let d_h = work.join("s3-down-hpckit.bin").display().to_string();
         let d_a = work.join("s3-down-awscli.bin").display().to_string();
-        rows.push(Row {
-            transfer: "s3 download",
-            tool: "hpckit",
-            m: median(rounds, || rm(&d_h), || hps3(&s3_h, &d_h))?,
-        });
-        rows.push(Row {
-            transfer: "s3 download",
-            tool: "aws cli",
-            m: median(rounds, || rm(&d_a), || awscmd(&s3_a, &d_a))?,
-        });
+        rows.extend(compare(
+            rounds,
+            "s3 download",
+            Side::new("hpckit", || rm(&d_h), || hps3(&s3_h, &d_h)),
+            Side::new("aws cli", || rm(&d_a), || awscmd(&s3_a, &d_a)),
+        )?);
     }
 
     let mut t =
