@@ -19,7 +19,8 @@ use hpc_core::{ByteStream, Error, PartStream, Path, Result};
 use hpc_http::{HttpClient, Method, Request, StatusCode};
 use rusty_s3::{Bucket, Credentials, S3Action};
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::error::s3_error;
 
@@ -202,13 +203,7 @@ struct PartTask {
     range: Range<u64>,
     rx: mpsc::UnboundedReceiver<Result<Bytes>>,
     received: u64,
-    task: JoinHandle<()>,
-}
-
-impl Drop for PartTask {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: AbortOnDropHandle<()>,
 }
 
 impl PartTask {
@@ -221,7 +216,7 @@ impl PartTask {
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = QueueSink { tx, buf: BytesMut::new(), end: range.end };
         let task = tokio::spawn(forward(range.clone(), started, fetch, sink, what));
-        PartTask { range, rx, received: 0, task }
+        PartTask { range, rx, received: 0, _task: AbortOnDropHandle::new(task) }
     }
 }
 
@@ -387,7 +382,7 @@ pub(crate) fn unordered(
             }
         }
     });
-    let guard = AbortOnDrop(driver);
+    let guard = AbortOnDropHandle::new(driver);
     futures::stream::unfold(Some((rx, guard)), |state| async move {
         let (mut rx, guard) = state?;
         let item = rx.recv().await?;
@@ -396,15 +391,6 @@ pub(crate) fn unordered(
         Some((item, next))
     })
     .boxed()
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Ranged GETs of one version of one object (`If-Match` its ETag).
