@@ -118,15 +118,23 @@ impl LocalFileSystem {
         Ok(written)
     }
 
-    /// Rename the filled temporary file onto `path` if it holds `size` bytes.
-    async fn commit(
+    /// Write `path` through a hidden sibling: `fill(sibling, path)` fills it,
+    /// and it is renamed into place only if it got `size` bytes (where
+    /// known). On any failure, or if this future is dropped, the sibling is
+    /// removed and the old file stays.
+    async fn staged<Fut>(
         &self,
         path: &Path,
-        mut guard: TempGuard,
-        written: u64,
         size: Option<u64>,
-    ) -> Result<u64> {
+        fill: impl FnOnce(PathBuf, Path) -> Fut,
+    ) -> Result<u64>
+    where
+        Fut: std::future::Future<Output = Result<u64>>,
+    {
         let abs = self.abs(path);
+        let tmp = self.os(&temp_sibling(&abs, "part")?);
+        let mut guard = TempGuard(Some(tmp.clone()));
+        let written = fill(tmp.clone(), abs.clone()).await?;
         if let Some(expected) = size
             && expected != written
         {
@@ -134,7 +142,6 @@ impl LocalFileSystem {
                 "stream for {abs} ended after {written} of {expected} bytes; file not written"
             )));
         }
-        let tmp = guard.0.clone().unwrap_or_default();
         let dst = self.os(path);
         // Keep the mode of the file being replaced.
         if let Ok(old) = tokio::fs::metadata(&dst).await
@@ -483,11 +490,7 @@ impl FileSystem for LocalFileSystem {
     }
 
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
-        let abs = self.abs(path);
-        let tmp = self.os(&temp_sibling(&abs, "part")?);
-        let guard = TempGuard(Some(tmp.clone()));
-        let written = self.fill(&tmp, data, &abs).await?;
-        self.commit(path, guard, written, size).await
+        self.staged(path, size, |tmp, abs| async move { self.fill(&tmp, data, &abs).await }).await
     }
 
     fn positioned_writes(&self) -> bool {
@@ -495,11 +498,12 @@ impl FileSystem for LocalFileSystem {
     }
 
     async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {
-        let abs = self.abs(path);
-        let tmp = self.os(&temp_sibling(&abs, "part")?);
-        let guard = TempGuard(Some(tmp.clone()));
-        let written = fill_at(&tmp, data, size, &abs).await?;
-        self.commit(path, guard, written, Some(size)).await
+        self.staged(
+            path,
+            Some(size),
+            |tmp, abs| async move { fill_at(&tmp, data, size, &abs).await },
+        )
+        .await
     }
 
     async fn append(&self, path: &Path, mut data: ByteStream) -> Result<u64> {
