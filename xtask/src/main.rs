@@ -7,6 +7,7 @@
 
 mod bench;
 mod cmd;
+mod features;
 mod pipeline;
 mod services;
 mod system;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{cmd, services, system};
+use crate::{cmd, features, services, system};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -122,6 +122,20 @@ fn system_packages() -> Result<()> {
     system::apt_install(&missing)
 }
 
+/// Clippy for every crate without default features and with each feature
+/// alone (see [`features`]).
+fn clippy_feature_sets() -> Result<()> {
+    for set in features::of_workspace(&cmd::workspace_root())? {
+        cmd::run(cargo().arg("clippy").args(set.args()).args([
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    Ok(())
+}
+
 /// `cargo xtask test`.
 pub(crate) fn test(args: &TestArgs) -> Result<()> {
     let mut report = Report::default();
@@ -131,7 +145,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         report.print();
         bail!("the machine lacks packages (see above)");
     }
-    let steps: [(&str, &dyn Fn() -> Result<()>); 4] = [
+    let steps: [(&str, &dyn Fn() -> Result<()>); 5] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
         ("cargo clippy (workspace, all targets)", &|| {
             cmd::run(cargo().args([
@@ -143,6 +157,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
                 "warnings",
             ]))
         }),
+        ("cargo clippy (each feature alone)", &clippy_feature_sets),
         ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
         ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),

@@ -15,6 +15,7 @@ use hpc_core::{ByteRange, ByteStream, Path, PathAttributes, Result};
 /// The entries below `root`, breadth first, one `list_one(dir)` call per
 /// directory and only when the consumer gets that far (the listing is
 /// streamed, never collected). Without `recursive`, only `root`'s entries.
+#[cfg_attr(not(any(feature = "ftp", feature = "webdav")), allow(dead_code))]
 pub(crate) fn walk<'a, F, Fut>(
     root: Path,
     recursive: bool,
@@ -53,6 +54,7 @@ where
 
 /// The part `range` of a stream that starts at byte 0 (for servers that
 /// ignore a range request and send the whole file).
+#[cfg_attr(not(any(feature = "webdav", feature = "s3")), allow(dead_code))]
 pub(crate) fn slice(data: ByteStream, range: ByteRange) -> ByteStream {
     let state = (data, range.offset, range.len.unwrap_or(u64::MAX));
     futures::stream::unfold(state, |(mut data, mut skip, mut left)| async move {
@@ -80,7 +82,6 @@ pub(crate) fn slice(data: ByteStream, range: ByteRange) -> ByteStream {
 }
 
 /// Month number of an English three-letter abbreviation.
-#[cfg_attr(not(feature = "ftp"), allow(dead_code))]
 pub(crate) fn month(name: &str) -> Option<u32> {
     const NAMES: [&str; 12] =
         ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
@@ -89,6 +90,7 @@ pub(crate) fn month(name: &str) -> Option<u32> {
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 1123, the only form servers send today).
+#[cfg_attr(not(any(feature = "webdav", feature = "s3")), allow(dead_code))]
 pub(crate) fn parse_http_date(text: &str) -> Option<SystemTime> {
     let mut it = text.split_whitespace();
     let _weekday = it.next()?;
@@ -100,6 +102,7 @@ pub(crate) fn parse_http_date(text: &str) -> Option<SystemTime> {
 }
 
 /// `2026-11-27T13:21:05Z`, `2026-11-27T13:21:05.123Z` or with `+hh:mm`.
+#[cfg_attr(not(any(feature = "webdav", feature = "s3")), allow(dead_code))]
 pub(crate) fn parse_iso8601(text: &str) -> Option<SystemTime> {
     let text = text.trim();
     let (date, time) = text.split_once(['T', 't', ' '])?;
@@ -127,6 +130,7 @@ pub(crate) fn parse_iso8601(text: &str) -> Option<SystemTime> {
     }
 }
 
+#[cfg_attr(not(any(feature = "webdav", feature = "s3")), allow(dead_code))]
 fn hms(text: &str) -> Option<(u32, u32, u32)> {
     let mut p = text.splitn(3, ':');
     Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?, p.next()?.parse().ok()?))
