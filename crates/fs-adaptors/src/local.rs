@@ -26,8 +26,11 @@ use crate::temp_sibling;
 /// Read size for streams and checksums.
 const CHUNK: usize = 256 * 1024;
 
-/// Chunks of a [`PartStream`] written in one blocking call at most.
-const WRITE_BATCH: usize = 32;
+/// Chunks of a [`PartStream`] written in one blocking call at most. While a
+/// batch is written the next one queues up in the producer, so this and the
+/// producer's queue bound what a slow disk makes wait in memory; 16 chunks
+/// of 256 KiB take a few milliseconds to reach the page cache.
+const WRITE_BATCH: usize = 16;
 
 /// What the local adaptor can do.
 pub fn capabilities() -> FsCapabilities {

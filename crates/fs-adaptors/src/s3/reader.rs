@@ -339,7 +339,9 @@ pub(crate) fn ordered(
 }
 
 /// Chunks of the parts queued for the consumer of an [`unordered`] download.
-const TAGGED_QUEUE: usize = 32;
+/// A chunk is at most about 400 KiB (hyper's largest read), so a consumer
+/// stalled by a slow disk holds at most a few MiB here, however many parts run.
+const TAGGED_QUEUE: usize = 16;
 
 /// Like [`ordered`], but the chunks come tagged with their offsets as soon
 /// as any part receives them, so every part streams at full speed and no part
