@@ -71,6 +71,7 @@ pub struct S3Fs {
     concurrency: usize,
     download_part_size: u64,
     download_concurrency: usize,
+    copy_part_size: u64,
 }
 
 impl std::fmt::Debug for S3Fs {
@@ -88,6 +89,22 @@ fn key(path: &Path) -> String {
 fn dir_prefix(path: &Path) -> String {
     let k = key(path);
     if k.is_empty() { k } else { format!("{k}/") }
+}
+
+/// `bucket/key` of an object, as the `x-amz-copy-source` header takes it.
+fn copy_source(bucket: &Bucket, path: &Path) -> String {
+    format!("{}/{}", bucket.name(), hpc_http::url::encode_path(&key(path)))
+}
+
+/// What every part of one [`S3Fs::copy_in_parts`] shares.
+struct PartCopy<'a> {
+    from: &'a Path,
+    /// `x-amz-copy-source`.
+    source: String,
+    /// The source's ETag, for `x-amz-copy-source-if-match`.
+    etag: Option<&'a str>,
+    /// Key of the target.
+    to: String,
 }
 
 fn etag_md5(etag: &str) -> Option<String> {
@@ -143,6 +160,7 @@ impl S3Fs {
             concurrency: config.concurrency,
             download_part_size: config.download_part_size as u64,
             download_concurrency: config.download_concurrency,
+            copy_part_size: config.copy_part_size,
         })
     }
 
@@ -270,7 +288,7 @@ impl S3Fs {
     }
 
     async fn copy_object(&self, from: &Path, to: &Path) -> Result<()> {
-        let source = format!("{}/{}", self.bucket.name(), hpc_http::url::encode_path(&key(from)));
+        let source = copy_source(&self.bucket, from);
         let resp = self.put_bytes(to, Bytes::new(), &[("x-amz-copy-source", &source)]).await;
         let resp = match resp {
             Err(e) if e.is_not_found() => return Err(Error::path_not_found(from)),
@@ -291,7 +309,7 @@ impl S3Fs {
         Ok(())
     }
 
-    /// Multipart upload of the rest of `reader`, `first` being part 1.
+    /// Multipart upload of the rest of `reader`, `initial` being the first parts.
     async fn multipart(
         &self,
         path: &Path,
@@ -300,6 +318,23 @@ impl S3Fs {
         part_size: usize,
         size: Option<u64>,
     ) -> Result<()> {
+        let k = key(path);
+        let k = &k;
+        self.in_multipart(path, |upload_id| async move {
+            self.upload_parts(path, k, &upload_id, initial, reader, part_size, size).await
+        })
+        .await
+    }
+
+    /// One multipart upload to `path`: `parts` gets the upload id and sends
+    /// the parts, returning their numbers and ETags; then the upload is
+    /// completed. Any failure aborts it, so no invisible parts are left on
+    /// the server to pay for.
+    async fn in_multipart<F, Fut>(&self, path: &Path, parts: F) -> Result<()>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(u16, String)>>>,
+    {
         let k = key(path);
         let url =
             self.bucket.create_multipart_upload(self.creds.as_ref(), &k).sign(SIGN_FOR).to_string();
@@ -323,7 +358,12 @@ impl S3Fs {
             .sign(SIGN_FOR)
             .to_string();
         let mut guard = AbortGuard::new(self.client.clone(), abort_url);
-        match self.upload_parts(path, &k, &upload_id, initial, reader, part_size, size).await {
+        let done = async {
+            let etags = parts(upload_id.clone()).await?;
+            self.complete_upload(path, &k, &upload_id, etags).await
+        }
+        .await;
+        match done {
             Ok(()) => {
                 guard.disarm();
                 Ok(())
@@ -345,7 +385,7 @@ impl S3Fs {
         reader: &mut PartReader,
         part_size: usize,
         size: Option<u64>,
-    ) -> Result<()> {
+    ) -> Result<Vec<(u16, String)>> {
         let upload = |number: u16, data: Bytes| async move {
             let url = self
                 .bucket
@@ -396,6 +436,17 @@ impl S3Fs {
             }
         }
         check_size(reader.total, size, true)?;
+        Ok(etags)
+    }
+
+    /// CompleteMultipartUpload with the parts' ETags in part order.
+    async fn complete_upload(
+        &self,
+        path: &Path,
+        k: &str,
+        upload_id: &str,
+        mut etags: Vec<(u16, String)>,
+    ) -> Result<()> {
         etags.sort_by_key(|(n, _)| *n);
         let action = self.bucket.complete_multipart_upload(
             self.creds.as_ref(),
@@ -421,6 +472,98 @@ impl S3Fs {
             });
         }
         Ok(())
+    }
+
+    /// Server-side copy of one object of `size` bytes: one CopyObject up to
+    /// `copy_part_size`, in parts beyond.
+    async fn copy_file(&self, from: &Path, to: &Path, size: u64, etag: Option<&str>) -> Result<()> {
+        if size > self.copy_part_size {
+            self.copy_in_parts(from, to, size, etag).await
+        } else {
+            self.copy_object(from, to).await
+        }
+    }
+
+    /// Server-side copy of an object larger than `copy_part_size`:
+    /// UploadPartCopy of consecutive ranges, `concurrency` at a time. Every
+    /// part is pinned to the source's ETag, so a source replaced during the
+    /// copy fails the copy instead of giving a mix of two versions.
+    async fn copy_in_parts(
+        &self,
+        from: &Path,
+        to: &Path,
+        size: u64,
+        etag: Option<&str>,
+    ) -> Result<()> {
+        let part = self.copy_part_size;
+        if size.div_ceil(part) > MAX_PARTS {
+            return Err(Error::InvalidInput(format!(
+                "copying {from} needs more than {MAX_PARTS} parts of {} MiB; raise copy_part_size",
+                part >> 20
+            )));
+        }
+        let copy = PartCopy { from, source: copy_source(&self.bucket, from), etag, to: key(to) };
+        let copy = &copy;
+        self.in_multipart(to, |upload_id| async move {
+            let upload_id = upload_id.as_str();
+            futures::stream::iter(split(0..size, part).zip(1u16..))
+                .map(|(range, number)| self.copy_part(copy, upload_id, number, range))
+                .buffer_unordered(self.concurrency)
+                .try_collect()
+                .await
+        })
+        .await
+    }
+
+    /// One UploadPartCopy; its ETag comes in the XML answer.
+    async fn copy_part(
+        &self,
+        copy: &PartCopy<'_>,
+        upload_id: &str,
+        number: u16,
+        range: std::ops::Range<u64>,
+    ) -> Result<(u16, String)> {
+        let span = format!("bytes={}-{}", range.start, range.end - 1);
+        let mut headers =
+            vec![("x-amz-copy-source", copy.source.as_str()), ("x-amz-copy-source-range", &span)];
+        if let Some(etag) = copy.etag {
+            headers.push(("x-amz-copy-source-if-match", etag));
+        }
+        let mut action = self.bucket.upload_part(self.creds.as_ref(), &copy.to, number, upload_id);
+        for (k, v) in &headers {
+            action.headers_mut().insert(*k, *v);
+        }
+        let url = action.sign(SIGN_FOR).to_string();
+        let resp = self.send(Method::PUT, url, Body::Empty, &headers).await?;
+        if resp.status() == StatusCode::PRECONDITION_FAILED {
+            return Err(Error::Changed {
+                path: copy.from.to_string(),
+                detail: "the object was replaced during the copy".into(),
+            });
+        }
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, copy.from).await);
+        }
+        // Like CopyObject, UploadPartCopy may answer 200 with an error inside.
+        let body = resp.text().await?;
+        if let Some(code) = xml_tag(&body, "Code") {
+            return Err(Error::Remote {
+                service: "s3".into(),
+                status: Some(200),
+                message: format!(
+                    "copy {} to /{} (part {number}): {code}: {}",
+                    copy.from,
+                    copy.to,
+                    xml_tag(&body, "Message").unwrap_or("")
+                ),
+            });
+        }
+        let etag = xml_tag(&body, "ETag").ok_or_else(|| Error::Parse {
+            command: format!("UploadPartCopy {number}"),
+            reason: "no ETag in the answer".into(),
+            line: body.chars().take(200).collect(),
+        })?;
+        Ok((number, etag.replace("&quot;", "\"").replace("&#34;", "\"")))
     }
 
     /// The first GET of a download and what it tells: the whole answer, or
@@ -733,17 +876,22 @@ impl FileSystem for S3Fs {
 
     async fn copy_server_side(&self, from: &Path, to: &Path) -> Result<()> {
         let (from, to) = (self.abs(from), self.abs(to));
-        if self.head(&from).await?.is_some() {
-            return self.copy_object(&from, &to).await;
+        if let Some((attrs, etag)) = self.head(&from).await? {
+            return self.copy_file(&from, &to, attrs.size, etag.as_deref()).await;
         }
         // A directory: copy every object below it.
         let prefix = dir_prefix(&from);
-        let keys: Vec<String> = {
+        // Key, size and ETag of every object below.
+        let keys: Vec<(String, u64, Option<String>)> = {
             let mut keys = Vec::new();
             let mut token: Option<String> = None;
             loop {
                 let page = self.list_page(&prefix, false, token.as_deref(), None, &from).await?;
-                keys.extend(page.contents.iter().map(|o| o.key.clone()));
+                keys.extend(
+                    page.contents
+                        .iter()
+                        .map(|o| (o.key.clone(), o.size.unwrap_or(0), o.etag.clone())),
+                );
                 token = page.next_continuation_token.clone();
                 if token.is_none() {
                     break;
@@ -756,7 +904,7 @@ impl FileSystem for S3Fs {
         }
         let target = dir_prefix(&to);
         futures::stream::iter(keys.into_iter().map(Ok::<_, Error>))
-            .try_for_each_concurrent(self.concurrency, |k| {
+            .try_for_each_concurrent(self.concurrency, |(k, size, etag)| {
                 let target = &target;
                 let prefix = &prefix;
                 async move {
@@ -775,7 +923,7 @@ impl FileSystem for S3Fs {
                         }
                         Ok(())
                     } else {
-                        self.copy_object(&src, &dst).await
+                        self.copy_file(&src, &dst, size, etag.as_deref()).await
                     }
                 }
             })

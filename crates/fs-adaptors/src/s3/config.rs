@@ -64,6 +64,10 @@ pub struct S3Config {
     /// memory stays flat; in-order reads (`cat`, mounts, other targets) hold
     /// early parts back and run at most 32 MiB of parts at once.
     pub download_concurrency: usize,
+    /// Server-side copies of objects up to this size are one CopyObject;
+    /// larger ones are copied in parts of this size (UploadPartCopy),
+    /// `concurrency` at a time. The default is S3's limit for one CopyObject.
+    pub copy_part_size: u64,
 }
 
 const MIB: usize = 1 << 20;
@@ -74,9 +78,11 @@ const DEFAULT_DOWNLOAD_PART_SIZE: usize = 8 * MIB;
 /// disk and cores busy; they cost little memory because a download into a
 /// local file writes every chunk at its offset as it comes.
 const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
+/// The most one CopyObject copies (5 GiB).
+const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 impl S3Config {
-    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N]`.
+    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`.
     ///
     /// Defaults come from the environment like the AWS tools do:
     /// `AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION` (else `us-east-1`).
@@ -110,6 +116,7 @@ impl S3Config {
         let mut concurrency = 4;
         let mut download_part_size = DEFAULT_DOWNLOAD_PART_SIZE;
         let mut download_concurrency = DEFAULT_DOWNLOAD_CONCURRENCY;
+        let mut copy_part_size = MAX_COPY_OBJECT;
         for (k, v) in &loc.query {
             match k.as_str() {
                 "endpoint" => endpoint = Some(v.clone()),
@@ -155,9 +162,18 @@ impl S3Config {
                             bad(format!("download_concurrency {v:?} is not 1 to 64"))
                         })?;
                 }
+                "copy_part_size" => {
+                    let mib: u64 = v
+                        .parse()
+                        .map_err(|_| bad(format!("copy_part_size {v:?} is not a number of MiB")))?;
+                    if !(5..=5120).contains(&mib) {
+                        return Err(bad("copy_part_size must be 5 to 5120 (MiB)".into()));
+                    }
+                    copy_part_size = mib << 20;
+                }
                 other => {
                     return Err(bad(format!(
-                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency)"
+                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency, copy_part_size)"
                     )));
                 }
             }
@@ -215,6 +231,7 @@ impl S3Config {
             concurrency,
             download_part_size,
             download_concurrency,
+            copy_part_size,
         })
     }
 }
@@ -242,6 +259,8 @@ mod tests {
         assert_eq!((c.download_part_size, c.download_concurrency), (8 << 20, 16));
         let c = cfg("s3://bucket-x?download_part_size=1&download_concurrency=10").unwrap();
         assert_eq!((c.download_part_size, c.download_concurrency), (1 << 20, 10));
+        assert_eq!(c.copy_part_size, 5 << 30);
+        assert_eq!(cfg("s3://bucket-x?copy_part_size=64").unwrap().copy_part_size, 64 << 20);
         assert!(!format!("{c:?}").contains("SK-secret"));
         let c = cfg("s3://bucket-x?region=eu-west-1").unwrap();
         assert_eq!(c.endpoint, "https://s3.eu-west-1.amazonaws.com");
@@ -263,6 +282,8 @@ mod tests {
             ("s3://bucket?download_part_size=0", "1 to 5120"),
             ("s3://bucket?download_part_size=big", "number of MiB"),
             ("s3://bucket?download_concurrency=65", "1 to 64"),
+            ("s3://bucket?copy_part_size=4", "5 to 5120"),
+            ("s3://bucket?copy_part_size=5121", "5 to 5120"),
             ("s3://bucket?colour=blue", "unknown option"),
             ("s3://bucket:9000/x", "endpoint"),
             ("webdav://bucket/", "not an S3 location"),
