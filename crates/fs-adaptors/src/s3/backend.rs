@@ -18,7 +18,7 @@ use rusty_s3::actions::{ListObjectsV2, ListObjectsV2Response};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::config::{AddressingStyle, S3Config};
-use super::error::{s3_error, xml_tag};
+use super::error::{error_in_body, s3_error, xml_tag};
 use super::lister::page_entries;
 use super::reader::{FetchPart, PinnedObject, checked, content_range, ordered, split, unordered};
 use super::writer::{AbortGuard, PartReader, check_size};
@@ -294,19 +294,7 @@ impl S3Fs {
             Err(e) if e.is_not_found() => return Err(Error::path_not_found(from)),
             other => other?,
         };
-        // CopyObject may answer 200 and put the error into the body.
-        let body = resp.text().await?;
-        if let Some(code) = xml_tag(&body, "Code") {
-            return Err(Error::Remote {
-                service: "s3".into(),
-                status: Some(200),
-                message: format!(
-                    "copy {from} to {to}: {code}: {}",
-                    xml_tag(&body, "Message").unwrap_or("")
-                ),
-            });
-        }
-        Ok(())
+        error_in_body(&resp.text().await?, &format!("copy {from} to {to}"))
     }
 
     /// Multipart upload of the rest of `reader`, `initial` being the first parts.
@@ -460,18 +448,7 @@ impl S3Fs {
         if !resp.status().is_success() {
             return Err(self.fail(resp, path).await);
         }
-        let text = resp.text().await?;
-        if let Some(code) = xml_tag(&text, "Code") {
-            return Err(Error::Remote {
-                service: "s3".into(),
-                status: Some(200),
-                message: format!(
-                    "completing the upload of {path}: {code}: {}",
-                    xml_tag(&text, "Message").unwrap_or("")
-                ),
-            });
-        }
-        Ok(())
+        error_in_body(&resp.text().await?, &format!("completing the upload of {path}"))
     }
 
     /// Server-side copy of one object of `size` bytes: one CopyObject up to
@@ -544,20 +521,8 @@ impl S3Fs {
         if !resp.status().is_success() {
             return Err(self.fail(resp, copy.from).await);
         }
-        // Like CopyObject, UploadPartCopy may answer 200 with an error inside.
         let body = resp.text().await?;
-        if let Some(code) = xml_tag(&body, "Code") {
-            return Err(Error::Remote {
-                service: "s3".into(),
-                status: Some(200),
-                message: format!(
-                    "copy {} to /{} (part {number}): {code}: {}",
-                    copy.from,
-                    copy.to,
-                    xml_tag(&body, "Message").unwrap_or("")
-                ),
-            });
-        }
+        error_in_body(&body, &format!("copy {} to /{} (part {number})", copy.from, copy.to))?;
         let etag = xml_tag(&body, "ETag").ok_or_else(|| Error::Parse {
             command: format!("UploadPartCopy {number}"),
             reason: "no ETag in the answer".into(),

@@ -1,6 +1,6 @@
 //! S3 error answers (`<Error><Code>..</Code><Message>..</Message></Error>`) to [`Error`].
 
-use hpc_core::{Error, NotFoundKind, Path};
+use hpc_core::{Error, NotFoundKind, Path, Result};
 use hpc_http::{Response, StatusCode};
 
 /// The text of `<tag>` in a small XML document (error bodies only: never
@@ -10,6 +10,20 @@ pub(crate) fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{tag}>"))?;
     Some(&xml[start..start + end])
+}
+
+/// The error in a 200 answer: S3 answers CopyObject, UploadPartCopy and
+/// CompleteMultipartUpload with 200 before the work is done, and when that
+/// work fails the body is an error document. `what` names the request.
+pub(crate) fn error_in_body(body: &str, what: &str) -> Result<()> {
+    match xml_tag(body, "Code") {
+        Some(code) => Err(Error::Remote {
+            service: "s3".into(),
+            status: Some(200),
+            message: format!("{what}: {code}: {}", xml_tag(body, "Message").unwrap_or("")),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Map a failed S3 answer about `path` in `bucket`.
@@ -84,5 +98,15 @@ mod tests {
             "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
         assert_eq!(xml_tag(xml, "Code"), Some("NoSuchKey"));
         assert_eq!(xml_tag(xml, "Resource"), None);
+    }
+
+    #[test]
+    fn an_error_document_in_a_200_answer_is_an_error() {
+        let failed = "<Error><Code>InternalError</Code><Message>try again</Message></Error>";
+        let e = error_in_body(failed, "copy /a to /b").unwrap_err();
+        assert_eq!(e.to_string().lines().count(), 1);
+        assert!(e.to_string().contains("copy /a to /b: InternalError: try again"), "{e}");
+        let done = "<CopyPartResult><ETag>&quot;9b2c&quot;</ETag></CopyPartResult>";
+        assert!(error_in_body(done, "copy /a to /b").is_ok());
     }
 }
