@@ -259,6 +259,22 @@ impl S3Fs {
         Ok(!page.contents.is_empty() || !page.common_prefixes.is_empty())
     }
 
+    /// Send `action` with `headers`, which its signature covers too (the
+    /// `x-amz-*` headers of CopyObject and UploadPartCopy).
+    async fn send_signed<'a>(
+        &self,
+        mut action: impl S3Action<'a> + Send,
+        method: Method,
+        body: Body,
+        headers: &[(&'a str, &'a str)],
+    ) -> Result<Response> {
+        for (k, v) in headers {
+            action.headers_mut().insert(*k, *v);
+        }
+        let url = action.sign(SIGN_FOR).to_string();
+        self.send(method, url, body, headers).await
+    }
+
     async fn put_bytes(
         &self,
         path: &Path,
@@ -266,12 +282,8 @@ impl S3Fs {
         headers: &[(&str, &str)],
     ) -> Result<Response> {
         let k = key(path);
-        let mut action = self.bucket.put_object(self.creds.as_ref(), &k);
-        for (k, v) in headers {
-            action.headers_mut().insert(*k, *v);
-        }
-        let url = action.sign(SIGN_FOR).to_string();
-        let resp = self.send(Method::PUT, url, Body::Bytes(data), headers).await?;
+        let action = self.bucket.put_object(self.creds.as_ref(), &k);
+        let resp = self.send_signed(action, Method::PUT, Body::Bytes(data), headers).await?;
         if !resp.status().is_success() {
             return Err(self.fail(resp, path).await);
         }
@@ -506,12 +518,8 @@ impl S3Fs {
         if let Some(etag) = copy.etag {
             headers.push(("x-amz-copy-source-if-match", etag));
         }
-        let mut action = self.bucket.upload_part(self.creds.as_ref(), &copy.to, number, upload_id);
-        for (k, v) in &headers {
-            action.headers_mut().insert(*k, *v);
-        }
-        let url = action.sign(SIGN_FOR).to_string();
-        let resp = self.send(Method::PUT, url, Body::Empty, &headers).await?;
+        let action = self.bucket.upload_part(self.creds.as_ref(), &copy.to, number, upload_id);
+        let resp = self.send_signed(action, Method::PUT, Body::Empty, &headers).await?;
         if resp.status() == StatusCode::PRECONDITION_FAILED {
             return Err(Error::Changed {
                 path: copy.from.to_string(),
