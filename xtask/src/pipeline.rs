@@ -122,16 +122,17 @@ fn system_packages() -> Result<()> {
     system::apt_install(&missing)
 }
 
+/// `cargo clippy` on the packages `selection` picks, all targets, any
+/// warning an error: what every clippy step of the pipeline demands.
+fn clippy(selection: &[impl AsRef<std::ffi::OsStr>]) -> Result<()> {
+    cmd::run(cargo().arg("clippy").args(selection).args(["--all-targets", "--", "-D", "warnings"]))
+}
+
 /// Clippy for every crate without default features and with each feature
 /// alone (see [`features`]).
 fn clippy_feature_sets() -> Result<()> {
     for set in features::of_workspace(&cmd::workspace_root())? {
-        cmd::run(cargo().arg("clippy").args(set.args()).args([
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        clippy(&set.args())?;
     }
     Ok(())
 }
@@ -147,16 +148,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     }
     let steps: [(&str, &dyn Fn() -> Result<()>); 5] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
-        ("cargo clippy (workspace, all targets)", &|| {
-            cmd::run(cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))
-        }),
+        ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         ("cargo clippy (each feature alone)", &clippy_feature_sets),
         ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
