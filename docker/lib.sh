@@ -67,23 +67,17 @@ hpckit_ensure_test_user() {
 
 # A Python virtualenv of the project's own at /opt/hpckit/venv/$1 with the pip
 # requirements listed in file $2 (one per line), for peers and servers from PyPI
-# (e.g. moto, pyxenon). Idempotent: reinstalls only when the requirements file changed.
+# (e.g. moto, pyxenon). Made with Debian's /usr/bin/python3, never a user's pyenv or
+# conda python; the calling service lists python3 and python3-venv in its packages.
+# Idempotent: reinstalls only when the requirements file changed.
 # Prints nothing; use /opt/hpckit/venv/$1/bin/<tool>.
 hpckit_ensure_venv() {
     venv="/opt/hpckit/venv/$1"
     if [ ! -x "$venv/bin/python" ]; then
-        command -v python3 >/dev/null || hpckit_apt python3 python3-venv
-        python3 -m venv "$venv" 2>/dev/null || { hpckit_apt python3-venv && python3 -m venv "$venv"; }
+        /usr/bin/python3 -m venv "$venv"
     fi
     if ! cmp -s "$2" "$venv/.hpckit-requirements"; then
         "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$2"
         cp "$2" "$venv/.hpckit-requirements"
     fi
-}
-
-# Installs the named Debian packages (no list file): for helpers above.
-hpckit_apt() {
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "$@"
 }

@@ -18,7 +18,7 @@ venv="$tools/moto-$MOTO_VERSION"
 if [ ! -e "$venv/.complete" ]; then
     # Scripts in a venv carry absolute paths: build in place, mark when complete.
     rm -rf "$venv"
-    python3 -m venv "$venv"
+    /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "moto[s3]==$MOTO_VERSION" flask flask-cors
     touch "$venv/.complete"
 fi

@@ -1,4 +1,4 @@
-//! Developer tasks for hpckit: `cargo xtask services|itest|test|bench`.
+//! Developer tasks for hpckit: `cargo xtask services|itest|doctor|test|bench`.
 //!
 //! See `xtask/README.md` for the commands and for how to add a service.
 // xtask is the one place besides hpc-exec that spawns processes: it drives cargo,
@@ -7,6 +7,7 @@
 
 mod bench;
 mod cmd;
+mod doctor;
 mod features;
 mod pipeline;
 mod services;
@@ -44,6 +45,9 @@ enum Command {
         #[arg(last = true)]
         test_args: Vec<String>,
     },
+    /// Install the Debian packages listed under `docker/*/packages` (as root) and check
+    /// that every command in `docker/*/commands` comes from them.
+    Doctor,
     /// Everything CI runs: fmt, clippy, unit tests, services up, integration tests, services down.
     Test(pipeline::TestArgs),
     /// Run a benchmark (`ssh`, `slurm`, `fs`); prints a table against the peer tools.
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Services { action, backend } => services::run(action, backend),
         Command::Itest { names, down, test_args } => pipeline::itest(&names, down, &test_args),
+        Command::Doctor => doctor::run(),
         Command::Test(args) => pipeline::test(&args),
         Command::Bench { name, args } => bench::run(&name, &args),
     };

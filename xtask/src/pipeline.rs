@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{cmd, features, services, system};
+use crate::{cmd, doctor, features, services, system};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -104,24 +104,6 @@ fn run_tests(scope: Scope, env_file: Option<&Path>, extra: &[String]) -> Result<
     cmd::run(&mut cmd)
 }
 
-/// Checks (and as root installs) what the pipeline needs from the system.
-fn system_packages() -> Result<()> {
-    let needed = services::required_packages(&[])?;
-    let missing = system::missing_debian_packages(&needed);
-    if missing.is_empty() {
-        println!("all {} Debian packages present", needed.len());
-        return Ok(());
-    }
-    if !system::is_root() {
-        bail!(
-            "missing Debian packages; install them and run again:\n    sudo apt-get install {}\n\
-             (or run `cargo xtask test` as root, which installs them itself)",
-            missing.join(" ")
-        );
-    }
-    system::apt_install(&missing)
-}
-
 /// `cargo clippy` on the packages `selection` picks, all targets, any
 /// warning an error: what every clippy step of the pipeline demands.
 fn clippy(selection: &[impl AsRef<std::ffi::OsStr>]) -> Result<()> {
@@ -141,11 +123,15 @@ fn clippy_feature_sets() -> Result<()> {
 pub(crate) fn test(args: &TestArgs) -> Result<()> {
     let mut report = Report::default();
     let started = Instant::now();
-    let mut go_on = report.run("system packages", system_packages);
+    let needs = doctor::Needs::read(&cmd::workspace_root())?;
+    let mut go_on = report.run("system packages", || doctor::ensure_packages(&needs));
     if !go_on && !system::is_root() {
         report.print();
         bail!("the machine lacks packages (see above)");
     }
+    // After installing: a command that only a hand-installed package provides would
+    // make this machine green and a fresh one fail.
+    go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
     let steps: [(&str, &dyn Fn() -> Result<()>); 5] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
         ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
@@ -184,6 +170,12 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 
 /// `cargo xtask itest [names]`.
 pub(crate) fn itest(names: &[String], down: bool, test_args: &[String]) -> Result<()> {
+    // The tests' own packages (FUSE, procps); the services install theirs in `up`.
+    if let Err(err) =
+        doctor::Needs::read(&cmd::workspace_root()).and_then(|n| doctor::ensure_packages(&n))
+    {
+        eprintln!("error: {err:#}\nrunning the integration tests anyway");
+    }
     let up = services::up(names);
     if let Err(err) = &up {
         eprintln!("error: {err:#}\nrunning the integration tests anyway");

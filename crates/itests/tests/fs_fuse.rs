@@ -15,7 +15,7 @@ fn check_fuse() {
     );
     assert!(
         std::path::Path::new("/usr/bin/fusermount3").exists(),
-        "fusermount3 is missing: run `cargo xtask services up sshd` or `apt-get install fuse3`"
+        "fusermount3 is missing: run `cargo xtask doctor` as root (installs docker/testsuite/packages) or `apt-get install fuse3`"
     );
 }
 

@@ -128,7 +128,7 @@ fn awscli() -> Result<PathBuf> {
     let aws = Path::new(AWSCLI_VENV).join("bin/aws");
     if !aws.exists() {
         println!("installing the AWS CLI into {AWSCLI_VENV} (pip awscli)...");
-        cmd::run(Command::new("python3").args(["-m", "venv", AWSCLI_VENV]))?;
+        cmd::run(Command::new("/usr/bin/python3").args(["-m", "venv", AWSCLI_VENV]))?;
         cmd::run(
             Command::new(Path::new(AWSCLI_VENV).join("bin/pip")).args(["install", "-q", "awscli"]),
         )?;

@@ -238,16 +238,14 @@ fn lookup(names: &[String]) -> Result<Vec<&'static dyn Service>> {
 
 /// Debian packages the given services need (from `docker/<name>/packages`).
 pub(crate) fn required_packages(names: &[String]) -> Result<Vec<String>> {
-    let mut all = Vec::new();
+    let mut all: Vec<String> = Vec::new();
     for service in lookup(names)? {
         let file = cmd::workspace_root().join("docker").join(service.name()).join("packages");
         let text =
             fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        for pkg in
-            text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty())
-        {
-            if !all.iter().any(|p| p == pkg) {
-                all.push(pkg.to_string());
+        for pkg in crate::doctor::parse_list(&text) {
+            if !all.contains(&pkg) {
+                all.push(pkg);
             }
         }
     }
