@@ -27,12 +27,6 @@ use crate::{cmd, system};
 /// `~/.cargo/bin`, pyenv shims or the like, which a fresh machine does not have.
 pub(crate) const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Commands the sources start that no Debian package provides, and why that is right.
-const NOT_FROM_DEBIAN: &[(&str, &str)] = &[
-    ("cargo", "the Rust toolchain from rustup, the one thing a fresh machine brings"),
-    ("docker", "asked only by the docker backend, which reports when no engine is there"),
-];
-
 /// One line of a list file, and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -404,6 +398,12 @@ pub(crate) fn run() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Commands the sources start that no Debian package provides, and why that is right.
+    const NOT_FROM_DEBIAN: &[(&str, &str)] = &[
+        ("cargo", "the Rust toolchain from rustup, the one thing a fresh machine brings"),
+        ("docker", "asked only by the docker backend, which reports when no engine is there"),
+    ];
 
     fn entry(name: &str) -> Entry {
         Entry { name: name.into(), list: "docker/x/commands".into() }
