@@ -7,6 +7,7 @@ pub mod fs_conformance;
 pub mod sched_conformance;
 pub mod services;
 pub mod torque_standin;
+pub mod trials;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
