@@ -11,6 +11,7 @@
 //! reads.
 
 mod at;
+mod couchdb;
 mod daemon;
 mod envfile;
 mod ftp;
@@ -47,6 +48,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &at::AT,
     &sge::Sge,
     &torque::Torque,
+    &couchdb::Couchdb,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
