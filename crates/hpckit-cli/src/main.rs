@@ -8,6 +8,8 @@ mod creds;
 mod fs;
 mod job;
 mod output;
+#[cfg(feature = "picas")]
+mod picas;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,10 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
+    #[cfg(feature = "picas")]
+    #[command(subcommand)]
+    Picas(picas::PicasCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            #[cfg(feature = "picas")]
+            Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.
