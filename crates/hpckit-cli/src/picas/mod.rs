@@ -132,6 +132,9 @@ pub(crate) struct DbArgs {
     /// Extra CA certificate (PEM) to trust for https.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,
+    /// Repeats of a request after a network error or 5xx (backoff 0.2 s doubling to 5 s).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub(crate) retries: u32,
 }
 
 impl DbArgs {

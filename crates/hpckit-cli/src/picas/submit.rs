@@ -74,7 +74,9 @@ impl SubmitArgs {
             .arg("run")
             .arg(url.without_password())
             .arg("--design-doc")
-            .arg(&self.db.design_doc);
+            .arg(&self.db.design_doc)
+            .arg("--retries")
+            .arg(self.db.retries.to_string());
         if let Some(ca) = &self.db.ca_file {
             job = job.arg("--ca-file").arg(ca.to_string_lossy());
         }
