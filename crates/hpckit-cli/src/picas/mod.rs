@@ -156,8 +156,9 @@ impl DbArgs {
     }
 
     pub(crate) fn pool(&self) -> anyhow::Result<TokenPool> {
-        let config =
+        let mut config =
             hpckit::picas::CouchConfig { ca_file: self.ca_file.clone(), ..Default::default() };
+        config.retry.max_retries = self.retries;
         let db = CouchDb::with_config(self.db_url()?, config)?;
         let design = DesignDoc { name: self.design_doc.clone(), extra_condition: None };
         Ok(TokenPool::new(db).with_design(design))
