@@ -5,6 +5,7 @@
 //! [`measure`]. Benchmarks are never tests: nothing here asserts a time.
 
 mod fs;
+mod picas;
 mod slurm;
 mod ssh;
 
@@ -22,7 +23,8 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "ssh" => ssh::run(args),
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs)"),
+        "picas" => picas::run(args),
+        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, picas)"),
     }
 }
 

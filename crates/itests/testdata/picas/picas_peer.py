@@ -116,6 +116,9 @@ def worker(db, args):
     except IndexError:
         # random.choice on an empty view: what ends the example's iterator
         pass
+    except OSError as ex:
+        # picas gives up after 10 claim conflicts in a row ("Unable to claim task")
+        print(json.dumps({"gave_up": str(ex)}), file=sys.stderr)
     print(json.dumps({"tasks": actor.tasks_processed, "requests": REQUESTS[0]}))
 
 
