@@ -1,17 +1,19 @@
 //! Claiming tokens, keeping the lease and writing the result.
 //!
-//! A [`Claimer`] reads a batch of candidates from the todo view with their
-//! documents (`include_docs`, at a random offset so that workers spread over
-//! the pool), re-checks each one's state and locks it with a PUT of the
+//! A [`Claimer`] reads a batch of candidate ids from the todo view (ids only,
+//! at a random offset so that workers spread over the pool), fetches a few of
+//! their documents at a time (`_all_docs` with keys and `include_docs`: cheap,
+//! and fresh), re-checks each one's state and locks it with a write of the
 //! revision it read. A 409 means another worker was first: the candidate is
-//! dropped and the next one tried; two conflicts in a row make it read a fresh
-//! batch. There is no GET between the view and the PUT, and no token can be
-//! claimed twice: the PUT only lands on the revision that was still todo.
+//! dropped and the next one tried; three conflicts in a row make it read the
+//! view again. No token can be claimed twice: the write only lands on the
+//! revision that was still todo. A worker records a result and claims its
+//! next token in one `_bulk_docs` request ([`Claimer::finish_and_next`]).
 
 use hpc_core::Result;
 use serde_json::Value;
 
-use crate::couch::{ViewQuery, WriteOutcome};
+use crate::couch::{BulkOutcome, ViewQuery, WriteOutcome};
 use crate::host::{Rng, now_secs};
 use crate::pool::TokenPool;
 use crate::token::{LEASE_OWNER, LEASE_UNTIL, Token, TokenState};
@@ -65,21 +67,28 @@ pub struct Claimer {
     pool: TokenPool,
     view: String,
     batch: usize,
-    candidates: Vec<Token>,
+    /// Ids of todo tokens from the last view read, not yet tried.
+    ids: Vec<String>,
+    /// Fetched documents of some of them, tried first.
+    docs: Vec<Token>,
     rng: Rng,
     view_size: u64,
     streak: u32,
     stats: ClaimStats,
 }
 
+/// Documents fetched at once (`_all_docs` with keys): few, so they are fresh.
+const FETCH: usize = 8;
+
 impl Claimer {
-    /// Claims from the pool's `todo` view, 50 candidates per read.
+    /// Claims from the pool's `todo` view, 100 candidate ids per read.
     pub fn new(pool: TokenPool) -> Self {
         Claimer {
             pool,
             view: "todo".into(),
-            batch: 50,
-            candidates: Vec::new(),
+            batch: 100,
+            ids: Vec::new(),
+            docs: Vec::new(),
             rng: Rng::new(),
             view_size: 0,
             streak: 0,
@@ -94,7 +103,7 @@ impl Claimer {
         self
     }
 
-    /// Candidates per view read (at least 1).
+    /// Candidate ids per view read (at least 1).
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -112,68 +121,169 @@ impl Claimer {
 
     /// Forget the cached candidates (the next claim reads the view).
     pub fn forget_candidates(&mut self) {
-        self.candidates.clear();
+        self.ids.clear();
+        self.docs.clear();
     }
 
     /// Claim one token; `None` when the view is empty.
     pub async fn next(&mut self) -> Result<Option<Held>> {
         loop {
-            if self.candidates.is_empty() && !self.refill().await? {
-                return Ok(None);
+            let Some(mut token) = self.candidate().await? else { return Ok(None) };
+            self.lock(&mut token);
+            let state = self.pool.write_held(&mut token).await?;
+            if let Some(held) = self.count(state, token) {
+                return Ok(Some(held));
             }
-            let pick = self.rng.below(self.candidates.len());
-            let mut token = self.candidates.swap_remove(pick);
-            if token.state() != TokenState::Todo {
+        }
+    }
+
+    /// Record `held`'s result and claim the next token in ONE `_bulk_docs`
+    /// request. Returns whether the result was written (`Lost`: the token
+    /// had been taken away) and the next token, if the pool had one.
+    pub async fn finish_and_next(
+        &mut self,
+        held: &mut Held,
+        record: impl FnOnce(&mut Token),
+    ) -> Result<(LeaseState, Option<Held>)> {
+        let mut done = held.token.clone();
+        record(&mut done);
+        let Some(mut next) = self.candidate().await? else {
+            let state = self.pool.write_held(&mut done).await?;
+            held.token = done;
+            return Ok((state, None));
+        };
+        self.lock(&mut next);
+        let docs = [done.clone().into_value(), next.clone().into_value()];
+        let outcomes = self.pool.db.bulk(&docs).await?;
+        let finished = self.pool.bulk_state(&mut done, &outcomes[0]).await?;
+        held.token = done;
+        let claimed = self.pool.bulk_state(&mut next, &outcomes[1]).await?;
+        let next = match self.count(claimed, next) {
+            Some(h) => Some(h),
+            None => self.next().await?,
+        };
+        Ok((finished, next))
+    }
+
+    fn lock(&self, token: &mut Token) {
+        let now = now_secs();
+        token.lock_for(&self.pool.claim, now, now + self.pool.lease.as_secs() as i64);
+    }
+
+    /// Book a claim attempt; the held token when it was won.
+    fn count(&mut self, state: LeaseState, token: Token) -> Option<Held> {
+        match state {
+            LeaseState::Held => {
+                self.stats.claimed += 1;
+                self.streak = 0;
+                Some(Held { token })
+            }
+            LeaseState::Lost => {
+                self.stats.conflicts += 1;
+                self.streak += 1;
+                if self.streak >= 3 {
+                    // The cached ids are stale: others are working the same part of the view.
+                    self.forget_candidates();
+                    self.streak = 0;
+                }
+                None
+            }
+        }
+    }
+
+    /// A candidate still in todo state, with its current revision.
+    async fn candidate(&mut self) -> Result<Option<Token>> {
+        loop {
+            if !self.docs.is_empty() {
+                let t = self.docs.swap_remove(self.rng.below(self.docs.len()));
+                if t.state() == TokenState::Todo {
+                    return Ok(Some(t));
+                }
                 continue;
             }
-            let now = now_secs();
-            let lease_until = now + self.pool.lease.as_secs() as i64;
-            token.lock_for(&self.pool.claim, now, lease_until);
-            match self.pool.write_held(&mut token).await? {
-                LeaseState::Held => {
-                    self.stats.claimed += 1;
-                    self.streak = 0;
-                    return Ok(Some(Held { token }));
-                }
-                LeaseState::Lost => {
-                    self.stats.conflicts += 1;
-                    self.streak += 1;
-                    if self.streak >= 2 {
-                        self.candidates.clear();
-                    }
-                }
+            if self.ids.is_empty() && !self.refill().await? {
+                return Ok(None);
+            }
+            // Walk the ids in order from where this worker stands: workers that
+            // started at different places work different stretches of the pool.
+            let n = FETCH.min(self.ids.len());
+            let keys: Vec<Value> = self.ids.drain(..n).map(Value::String).collect();
+            let res = self.pool.db.all_docs(&ViewQuery::new().include_docs().keys(keys)).await?;
+            self.docs = res
+                .rows
+                .into_iter()
+                .filter_map(|r| r.doc.filter(Value::is_object))
+                .filter_map(|d| Token::from_value(d).ok())
+                .filter(|t| t.state() == TokenState::Todo)
+                .collect();
+            if self.docs.len() < n && !self.ids.is_empty() {
+                // Someone else works here: jump elsewhere.
+                let k = self.rng.below(self.ids.len());
+                self.ids.rotate_left(k);
             }
         }
     }
 
-    /// Read a batch of candidates; false when the view is empty.
+    /// Read candidate ids (no documents: cheap) at a random offset, so that
+    /// workers spread over the pool; false when the view is empty.
     async fn refill(&mut self) -> Result<bool> {
-        self.streak = 0;
         let span = self.view_size.saturating_sub(self.batch as u64);
         let skip = if span == 0 { 0 } else { self.rng.below(span as usize + 1) as u64 };
-        let mut rows = self.read(skip).await?;
-        if rows.is_empty() && skip > 0 {
-            rows = self.read(0).await?;
+        let mut ids = self.read(skip).await?;
+        if ids.is_empty() && skip > 0 {
+            ids = self.read(0).await?;
         }
-        self.candidates = rows;
-        Ok(!self.candidates.is_empty())
+        self.ids = ids;
+        if !self.ids.is_empty() {
+            let k = self.rng.below(self.ids.len());
+            self.ids.rotate_left(k);
+        }
+        Ok(!self.ids.is_empty())
     }
 
-    async fn read(&mut self, skip: u64) -> Result<Vec<Token>> {
+    async fn read(&mut self, skip: u64) -> Result<Vec<String>> {
         self.stats.view_reads += 1;
-        let q = ViewQuery::new().include_docs().limit(self.batch as u64).skip(skip);
+        let q = ViewQuery::new().limit(self.batch as u64).skip(skip);
         let res = self.pool.db.view(&self.pool.design.name, &self.view, &q).await?;
         self.view_size = res.total_rows.unwrap_or(0);
-        Ok(res
-            .rows
-            .into_iter()
-            .filter_map(|r| r.doc.filter(Value::is_object))
-            .filter_map(|d| Token::from_value(d).ok())
-            .collect())
+        Ok(res.rows.into_iter().filter_map(|r| r.id).collect())
     }
 }
 
 impl TokenPool {
+    /// What one document of a `_bulk_docs` write means for a token we hold
+    /// (or claim): its new revision is set when written.
+    async fn bulk_state(&self, token: &mut Token, outcome: &BulkOutcome) -> Result<LeaseState> {
+        match outcome {
+            BulkOutcome::Written { rev, .. } => {
+                token.set_rev(rev.clone());
+                Ok(LeaseState::Held)
+            }
+            BulkOutcome::Conflict { retried: true, .. } => self.landed(token).await,
+            BulkOutcome::Conflict { retried: false, .. } => Ok(LeaseState::Lost),
+            BulkOutcome::Failed { id, reason } => Err(hpc_core::Error::Remote {
+                service: "couchdb".into(),
+                status: None,
+                message: format!("writing token {id}: {reason}"),
+            }),
+        }
+    }
+
+    /// After a repeated write conflicted: is what the server has our write?
+    async fn landed(&self, token: &mut Token) -> Result<LeaseState> {
+        let Some(server) = self.get(token.id()).await? else {
+            return Ok(LeaseState::Lost);
+        };
+        let ours = WRITE_MARKS.iter().all(|f| server.get(f) == token.get(f));
+        match (ours, server.rev()) {
+            (true, Some(rev)) => {
+                token.set_rev(rev.to_owned());
+                Ok(LeaseState::Held)
+            }
+            _ => Ok(LeaseState::Lost),
+        }
+    }
+
     /// Write `token` (with the revision we hold). A conflict means it is no
     /// longer ours, unless the write was repeated and our first attempt is
     /// what the server has: then it is ours with that revision.
@@ -181,19 +291,7 @@ impl TokenPool {
         match self.save(token).await? {
             WriteOutcome::Written { .. } => Ok(LeaseState::Held),
             WriteOutcome::Conflict { retried: false } => Ok(LeaseState::Lost),
-            WriteOutcome::Conflict { retried: true } => {
-                let Some(server) = self.get(token.id()).await? else {
-                    return Ok(LeaseState::Lost);
-                };
-                let ours = WRITE_MARKS.iter().all(|f| server.get(f) == token.get(f));
-                match (ours, server.rev()) {
-                    (true, Some(rev)) => {
-                        token.set_rev(rev.to_owned());
-                        Ok(LeaseState::Held)
-                    }
-                    _ => Ok(LeaseState::Lost),
-                }
-            }
+            WriteOutcome::Conflict { retried: true } => self.landed(token).await,
         }
     }
 

@@ -310,7 +310,12 @@ fn report(verb: &str, r: BulkReport) -> anyhow::Result<ExitCode> {
 
 async fn status(db: &DbArgs, json: bool, max_errors: usize) -> anyhow::Result<ExitCode> {
     let pool = db.pool()?;
-    let counts = pool.counts().await?;
+    let counts = pool.counts().await.map_err(|e| {
+        let hint = e
+            .is_not_found()
+            .then_some(" (no such database, or no views: run `hpckit picas views`)");
+        anyhow::Error::new(e).context(format!("counting tokens{}", hint.unwrap_or("")))
+    })?;
     let errors = if counts.error > 0 { pool.errored(Some(max_errors)).await? } else { Vec::new() };
     if json {
         output::print_json(&json!({

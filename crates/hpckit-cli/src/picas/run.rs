@@ -56,8 +56,8 @@ pub(crate) struct RunArgs {
     /// Before stopping on an empty pool, return tokens with expired leases to todo.
     #[arg(long)]
     recover: bool,
-    /// Candidates read per view query.
-    #[arg(long, default_value_t = 50, value_name = "N")]
+    /// Candidate ids read per view query.
+    #[arg(long, default_value_t = 200, value_name = "N")]
     batch: usize,
     /// Print the summary as JSON on stdout.
     #[arg(long)]

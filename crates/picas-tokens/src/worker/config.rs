@@ -24,7 +24,7 @@ pub struct WorkerConfig {
     pub task: Task,
     /// The view to claim from (default `todo`).
     pub view: String,
-    /// Candidates read per view query.
+    /// Candidate ids read per view query.
     pub batch: usize,
     /// Working directory of the commands (default: the worker's).
     pub workdir: Option<PathBuf>,
@@ -61,7 +61,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             task: Task::Shell,
             view: "todo".into(),
-            batch: 50,
+            batch: 200,
             workdir: None,
             token_time_limit: None,
             max_tokens: None,

@@ -135,30 +135,48 @@ impl Worker {
     async fn run_loop(&mut self, claimer: &mut Claimer, started: Instant) -> Result<Summary> {
         let mut s = Summary::default();
         let mut longest = Duration::ZERO;
+        // A token claimed together with the previous result: it must run.
+        let mut next: Option<Held> = None;
         loop {
-            if let Some(reason) = self.should_stop(&s, started, longest) {
-                s.stop = Some(reason);
-                return Ok(s);
-            }
-            let Some(mut held) = claimer.next().await? else {
-                if self.config.recover_when_empty
-                    && !self.pool.recover(None).await?.returned.is_empty()
-                {
-                    claimer.forget_candidates();
-                    continue;
-                }
-                if !self.config.wait_for_work {
-                    s.stop = Some(StopReason::PoolEmpty);
+            let mut held = match next.take() {
+                Some(h) if *self.stop.borrow() => {
+                    let mut h = h;
+                    self.pool.release(&mut h).await?;
+                    s.stop = Some(StopReason::Cancelled);
                     return Ok(s);
                 }
-                self.emit(Event::Waiting);
-                self.wait_for_change().await?;
-                continue;
+                Some(h) => h,
+                None => {
+                    if let Some(reason) = self.should_stop(&s, started, longest) {
+                        s.stop = Some(reason);
+                        return Ok(s);
+                    }
+                    match claimer.next().await? {
+                        Some(h) => h,
+                        None => {
+                            if self.config.recover_when_empty
+                                && !self.pool.recover(None).await?.returned.is_empty()
+                            {
+                                claimer.forget_candidates();
+                                continue;
+                            }
+                            if !self.config.wait_for_work {
+                                s.stop = Some(StopReason::PoolEmpty);
+                                return Ok(s);
+                            }
+                            self.emit(Event::Waiting);
+                            self.wait_for_change().await?;
+                            continue;
+                        }
+                    }
+                }
             };
             let t0 = Instant::now();
             let id = held.id().to_owned();
             self.emit(Event::Started { id: id.clone() });
-            let recorded = self.process(&mut held).await?;
+            let plan = Plan { summary: s.clone(), started, longest, t0 };
+            let (recorded, claimed) = self.process(&mut held, claimer, &plan).await?;
+            next = claimed;
             let elapsed = t0.elapsed();
             longest = longest.max(elapsed);
             match recorded {
@@ -227,21 +245,27 @@ impl Worker {
         }
     }
 
-    /// Run and record one held token; `None` when the lease was lost.
-    async fn process(&mut self, held: &mut Held) -> Result<Option<Recorded>> {
+    /// Run and record one held token (`None`: the lease was lost), and claim
+    /// the next one in the same request when the worker goes on.
+    async fn process(
+        &mut self,
+        held: &mut Held,
+        claimer: &mut Claimer,
+        plan: &Plan,
+    ) -> Result<(Option<Recorded>, Option<Held>)> {
         let now = now_secs;
         let command = match held.token().command() {
             Ok(c) => c.to_owned(),
             Err(e) => {
                 let reason = e.to_string();
-                return self
-                    .write(held, false, None, move |t| t.set_error(&reason, "", now()))
-                    .await;
+                let rec = move |t: &mut Token| t.set_error(&reason, "", now());
+                return self.write(held, claimer, plan, false, None, rec).await;
             }
         };
         if let Err(e) = self.hooks.prepare_run(held.token()) {
             let reason = format!("prepare_run failed: {e}");
-            return self.write(held, false, None, move |t| t.set_error(&reason, "", now())).await;
+            let rec = move |t: &mut Token| t.set_error(&reason, "", now());
+            return self.write(held, claimer, plan, false, None, rec).await;
         }
         let outcome =
             run_one::run(&self.pool, held, &command, &self.config, &mut self.stop).await?;
@@ -256,7 +280,7 @@ impl Worker {
             Outcome::Exited { status, logs } => {
                 let code = i64::from(status.shell_code());
                 let ok = status.success();
-                self.write(held, ok, Some(code), move |t| {
+                self.write(held, claimer, plan, ok, Some(code), move |t: &mut Token| {
                     t.finish(code, now());
                     if !ok {
                         t.push_error(
@@ -275,7 +299,7 @@ impl Worker {
             Outcome::TimedOut { limit, logs } => {
                 let reason =
                     format!("token execution exceeded its time limit of {} s", limit.as_secs());
-                self.write(held, false, None, move |t| {
+                self.write(held, claimer, plan, false, None, move |t: &mut Token| {
                     t.set_error(&reason, &tail(&logs.stderr), now());
                     attach_logs(t, &logs);
                     retry(t);
@@ -284,16 +308,16 @@ impl Worker {
             }
             Outcome::NotStarted(e) => {
                 let reason = format!("the command did not start: {e}");
-                self.write(held, false, None, move |t| {
+                self.write(held, claimer, plan, false, None, move |t: &mut Token| {
                     t.set_error(&reason, "", now());
                     retry(t);
                 })
                 .await
             }
-            Outcome::LeaseLost => Ok(None),
+            Outcome::LeaseLost => Ok((None, None)),
             Outcome::Cancelled => {
                 self.pool.release(held).await?;
-                Ok(Some(Recorded::Cancelled))
+                Ok((Some(Recorded::Cancelled), None))
             }
         }
     }
@@ -301,15 +325,36 @@ impl Worker {
     async fn write(
         &self,
         held: &mut Held,
+        claimer: &mut Claimer,
+        plan: &Plan,
         ok: bool,
         exit_code: Option<i64>,
         record: impl FnOnce(&mut Token),
-    ) -> Result<Option<Recorded>> {
-        Ok(match self.pool.complete(held, record).await? {
+    ) -> Result<(Option<Recorded>, Option<Held>)> {
+        // Would the worker go on after this token? Then claim in the same request.
+        let mut after = plan.summary.clone();
+        after.recorded += 1;
+        let longest = plan.longest.max(plan.t0.elapsed());
+        let go_on = self.should_stop(&after, plan.started, longest).is_none();
+        let (state, next) = if go_on {
+            claimer.finish_and_next(held, record).await?
+        } else {
+            (self.pool.complete(held, record).await?, None)
+        };
+        let recorded = match state {
             LeaseState::Held => Some(Recorded::Written { ok, exit_code }),
             LeaseState::Lost => None,
-        })
+        };
+        Ok((recorded, next))
     }
+}
+
+/// Where the worker stands when a token's result is written.
+struct Plan {
+    summary: Summary,
+    started: Instant,
+    longest: Duration,
+    t0: Instant,
 }
 
 enum Recorded {
