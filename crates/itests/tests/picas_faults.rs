@@ -124,12 +124,15 @@ async fn a_server_restart_during_a_run_loses_nothing() {
     server.kill().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.restart().await;
+    let mut summaries = Vec::new();
     for w in workers {
         let out = w.collect(None).await.unwrap();
         assert!(out.status.success(), "a worker gave up: {out:?}");
+        summaries.push(out.stdout_text().into_owned());
     }
     let c = db.pool().counts().await.unwrap();
-    assert_eq!((c.todo, c.locked, c.done, c.error), (0, 0, 60, 0));
+    let locked = db.pool().tokens_in("locked", None).await.unwrap();
+    assert_eq!((c.todo, c.locked, c.done, c.error), (0, 0, 60, 0), "{summaries:?} {locked:?}");
     let counts = side_counts(&side);
     assert_eq!(counts.len(), 60);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");

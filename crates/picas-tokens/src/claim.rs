@@ -259,8 +259,7 @@ impl TokenPool {
                 token.set_rev(rev.clone());
                 Ok(LeaseState::Held)
             }
-            BulkOutcome::Conflict { retried: true, .. } => self.landed(token).await,
-            BulkOutcome::Conflict { retried: false, .. } => Ok(LeaseState::Lost),
+            BulkOutcome::Conflict { .. } => self.reconcile(token).await,
             BulkOutcome::Failed { id, reason } => Err(hpc_core::Error::Remote {
                 service: "couchdb".into(),
                 status: None,
@@ -269,19 +268,31 @@ impl TokenPool {
         }
     }
 
-    /// After a repeated write conflicted: is what the server has our write?
-    async fn landed(&self, token: &mut Token) -> Result<LeaseState> {
+    /// After a conflict: is the token still ours? Yes when the server has
+    /// exactly what we sent (a repeated write whose first attempt landed), or
+    /// when it is still locked under our lease at a revision we never saw (an
+    /// answer lost in a server restart): then our write goes on top of it.
+    async fn reconcile(&self, token: &mut Token) -> Result<LeaseState> {
         let Some(server) = self.get(token.id()).await? else {
             return Ok(LeaseState::Lost);
         };
-        let ours = WRITE_MARKS.iter().all(|f| server.get(f) == token.get(f));
-        match (ours, server.rev()) {
-            (true, Some(rev)) => {
-                token.set_rev(rev.to_owned());
-                Ok(LeaseState::Held)
-            }
-            _ => Ok(LeaseState::Lost),
+        let Some(rev) = server.rev().map(str::to_owned) else { return Ok(LeaseState::Lost) };
+        if WRITE_MARKS.iter().all(|f| server.get(f) == token.get(f)) {
+            token.set_rev(rev);
+            return Ok(LeaseState::Held);
         }
+        let owner = token.get(LEASE_OWNER).filter(|o| o.is_string());
+        if owner.is_some()
+            && server.get(LEASE_OWNER) == owner
+            && server.state() == TokenState::Locked
+        {
+            token.set_rev(rev);
+            return Ok(match self.save(token).await? {
+                WriteOutcome::Written { .. } => LeaseState::Held,
+                WriteOutcome::Conflict { .. } => LeaseState::Lost,
+            });
+        }
+        Ok(LeaseState::Lost)
     }
 
     /// Write `token` (with the revision we hold). A conflict means it is no
@@ -290,8 +301,7 @@ impl TokenPool {
     pub(crate) async fn write_held(&self, token: &mut Token) -> Result<LeaseState> {
         match self.save(token).await? {
             WriteOutcome::Written { .. } => Ok(LeaseState::Held),
-            WriteOutcome::Conflict { retried: false } => Ok(LeaseState::Lost),
-            WriteOutcome::Conflict { retried: true } => self.landed(token).await,
+            WriteOutcome::Conflict { .. } => self.reconcile(token).await,
         }
     }
 
