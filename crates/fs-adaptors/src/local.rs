@@ -35,16 +35,17 @@ const WRITE_BATCH: usize = 16;
 /// What the local adaptor can do.
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.supports_server_side_copy = true;
-    c.can_create_symboliclinks = true;
-    c.can_read_symboliclinks = true;
+    c.copy_server_side = true;
+    c.create_symbolic_link = true;
+    c.read_symbolic_link = true;
     c.is_connectionless = true;
-    c.can_append = true;
-    c.supports_reading_posix_permissions = true;
-    c.supports_setting_posix_permissions = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
-    c.supports_server_side_checksum = true;
+    c.append = true;
+    c.attributes_permissions = true;
+    c.set_permissions = true;
+    c.rename = true;
+    c.read_range = true;
+    c.checksum = true;
+    c.write_parts = true;
     c.credentials = hpc_auth::LOCAL_CREDENTIAL_KINDS;
     c
 }
@@ -494,10 +495,6 @@ impl FileSystem for LocalFileSystem {
 
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         self.staged(path, size, |tmp, abs| async move { self.fill(&tmp, data, &abs).await }).await
-    }
-
-    fn positioned_writes(&self) -> bool {
-        true
     }
 
     async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {

@@ -410,7 +410,7 @@ pub async fn dropped_write_leaves_no_file(fx: &FsFixture) -> Result<()> {
 pub async fn append(fx: &FsFixture) -> Result<()> {
     let d = fx.dir("append").await?;
     let f = d.join_entry("log")?;
-    if !fx.caps.can_append {
+    if !fx.caps.append {
         put(&*fx.fs, &f, b"x").await?;
         expect_unsupported("append", fx.fs.append(&f, bytes(b"y")).await);
         return Ok(());
@@ -528,7 +528,7 @@ pub async fn attributes(fx: &FsFixture) -> Result<()> {
         let age = std::time::SystemTime::now().duration_since(m).unwrap_or_default();
         assert!(age < Duration::from_secs(3600), "modification time is {age:?} old");
     }
-    if fx.caps.supports_reading_posix_permissions {
+    if fx.caps.attributes_permissions {
         let p = a.permissions.expect("permissions");
         assert!(p & 0o600 == 0o600 && p <= 0o7777, "odd permissions {p:o}");
     }
@@ -546,13 +546,13 @@ pub async fn set_permissions(fx: &FsFixture) -> Result<()> {
     let d = fx.dir("set_permissions").await?;
     let f = d.join_entry("p")?;
     put(&*fx.fs, &f, b"p").await?;
-    if !fx.caps.supports_setting_posix_permissions {
+    if !fx.caps.set_permissions {
         expect_unsupported("set_permissions", fx.fs.set_permissions(&f, 0o640).await);
         return Ok(());
     }
     for mode in [0o640, 0o755, 0o600] {
         fx.fs.set_permissions(&f, mode).await?;
-        if fx.caps.supports_reading_posix_permissions {
+        if fx.caps.attributes_permissions {
             assert_eq!(fx.fs.attributes(&f).await?.permissions, Some(mode));
         }
     }
@@ -570,7 +570,7 @@ pub async fn rename(fx: &FsFixture) -> Result<()> {
     let a = d.join_entry("a")?;
     let b = d.join_entry("b")?;
     put(&*fx.fs, &a, b"A").await?;
-    if !fx.caps.supports_rename {
+    if !fx.caps.rename {
         expect_unsupported("rename", fx.fs.rename(&a, &b).await);
         return Ok(());
     }
@@ -600,7 +600,7 @@ pub async fn rename(fx: &FsFixture) -> Result<()> {
 
 /// `rename_replacing` puts the new file in place of the old one.
 pub async fn rename_replacing(fx: &FsFixture) -> Result<()> {
-    if !fx.caps.supports_rename {
+    if !fx.caps.rename {
         return Ok(());
     }
     let d = fx.dir("rename_replacing").await?;
@@ -625,7 +625,7 @@ pub async fn symlinks(fx: &FsFixture) -> Result<()> {
     let target = d.join_entry("target")?;
     put(&*fx.fs, &target, b"linked").await?;
     let link = d.join_entry("link")?;
-    if !fx.caps.can_create_symboliclinks {
+    if !fx.caps.create_symbolic_link {
         expect_unsupported(
             "create_symbolic_link",
             fx.fs.create_symbolic_link(&link, &target).await,
@@ -635,7 +635,7 @@ pub async fn symlinks(fx: &FsFixture) -> Result<()> {
     fx.fs.create_symbolic_link(&link, &Path::new("target")?).await?;
     let a = fx.fs.attributes(&link).await?;
     assert!(a.is_symbolic_link(), "attributes followed the link: {a:?}");
-    if fx.caps.can_read_symboliclinks {
+    if fx.caps.read_symbolic_link {
         assert_eq!(fx.fs.read_symbolic_link(&link).await?.to_string(), "target");
     }
     assert_eq!(get(&*fx.fs, &link, ByteRange::ALL).await?, b"linked", "read goes through the link");
@@ -655,7 +655,7 @@ pub async fn symlinks(fx: &FsFixture) -> Result<()> {
 /// The shared fixture tree with links (file, directory, dangling, escaping):
 /// a recursive listing reports links as links and does not descend them.
 pub async fn symlink_fixture_tree(fx: &FsFixture) -> Result<()> {
-    if !fx.caps.can_create_symboliclinks {
+    if !fx.caps.create_symbolic_link {
         return Ok(());
     }
     let d = fx.dir("symlink_tree").await?;
@@ -741,7 +741,7 @@ pub async fn large_sparse_size(fx: &FsFixture) -> Result<()> {
     assert_eq!(fx.fs.attributes(&f).await?.size, fx.sparse_size);
     let l = listing(&*fx.fs, &d, false).await?;
     assert_eq!(l["sparse.img"].size, fx.sparse_size);
-    if fx.caps.supports_range_read {
+    if fx.caps.read_range {
         let tail =
             get(&*fx.fs, &f, ByteRange { offset: fx.sparse_size - 10, len: Some(100) }).await?;
         assert_eq!(tail.len(), 10, "range at the end of a large file");
@@ -806,7 +806,7 @@ pub async fn server_side_copy(fx: &FsFixture) -> Result<()> {
     let b = d.join_entry("b")?;
     let data = pattern(700_000, 11);
     put(&*fx.fs, &a, &data).await?;
-    if !fx.caps.supports_server_side_copy {
+    if !fx.caps.copy_server_side {
         expect_unsupported("copy_server_side", fx.fs.copy_server_side(&a, &b).await);
         return Ok(());
     }
@@ -827,13 +827,13 @@ pub async fn checksum(fx: &FsFixture) -> Result<()> {
     let f = d.join_entry("abc")?;
     put(&*fx.fs, &f, b"abc").await?;
     let sum = fx.fs.checksum(&f, ChecksumAlgorithm::Sha256).await?;
-    if fx.caps.supports_server_side_checksum {
+    if fx.caps.checksum {
         assert_eq!(
             sum.as_deref(),
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
     } else {
-        assert_eq!(sum, None, "checksum without supports_server_side_checksum");
+        assert_eq!(sum, None, "checksum without checksum");
     }
     Ok(())
 }

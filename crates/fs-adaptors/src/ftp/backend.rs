@@ -28,12 +28,12 @@ const CHUNK: usize = 256 * 1024;
 /// `SITE CHMOD`, and ranges read with `REST`).
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.can_read_symboliclinks = true;
-    c.can_append = true;
-    c.supports_reading_posix_permissions = true;
-    c.supports_setting_posix_permissions = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
+    c.read_symbolic_link = true;
+    c.append = true;
+    c.attributes_permissions = true;
+    c.set_permissions = true;
+    c.rename = true;
+    c.read_range = true;
     c.credentials = &["password", "anonymous", "default"];
     c
 }

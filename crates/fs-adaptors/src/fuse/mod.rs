@@ -641,7 +641,7 @@ impl fuser::Filesystem for FuseFs {
             inner.writable()?;
             let path = inner.child(parent.0, name_of(&name)?).map_err(e)?;
             inner.fs.create_file(&path).await.map_err(e)?;
-            if inner.fs.capabilities().supports_setting_posix_permissions {
+            if inner.fs.capabilities().set_permissions {
                 let _ = inner.fs.set_permissions(&path, mode & !umask & 0o7777).await;
             }
             let attr = inner.entry(&path).await.map_err(e)?;

@@ -52,9 +52,10 @@ enum Download {
 /// and buffer parts so the size need not be known in advance).
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.supports_server_side_copy = true;
+    c.copy_server_side = true;
     c.is_connectionless = true;
-    c.supports_range_read = true;
+    c.read_range = true;
+    c.read_parts = super::config::DEFAULT_DOWNLOAD_CONCURRENCY;
     c.credentials = &["password", "default", "anonymous"];
     c
 }
@@ -647,7 +648,9 @@ impl FileSystem for S3Fs {
     }
 
     fn capabilities(&self) -> FsCapabilities {
-        capabilities()
+        let mut c = capabilities();
+        c.read_parts = self.download_concurrency;
+        c
     }
 
     fn working_directory(&self) -> &Path {
@@ -803,10 +806,6 @@ impl FileSystem for S3Fs {
                 ordered(first, first_range, rest, concurrency, fetch, what)
             }
         })
-    }
-
-    fn parallel_reads(&self) -> usize {
-        self.download_concurrency
     }
 
     async fn read_parts(&self, path: &Path, range: ByteRange) -> Result<PartStream> {

@@ -63,15 +63,15 @@ struct Extensions {
 /// usual case); [`SftpFileSystem::capabilities`] reports what this server offers.
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.supports_server_side_copy = true;
-    c.can_create_symboliclinks = true;
-    c.can_read_symboliclinks = true;
-    c.can_append = true;
-    c.supports_reading_posix_permissions = true;
-    c.supports_setting_posix_permissions = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
-    c.supports_server_side_checksum = true;
+    c.copy_server_side = true;
+    c.create_symbolic_link = true;
+    c.read_symbolic_link = true;
+    c.append = true;
+    c.attributes_permissions = true;
+    c.set_permissions = true;
+    c.rename = true;
+    c.read_range = true;
+    c.checksum = true;
     c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
     c
 }
@@ -349,8 +349,8 @@ impl FileSystem for SftpFileSystem {
 
     fn capabilities(&self) -> FsCapabilities {
         let mut c = capabilities();
-        c.supports_server_side_copy = self.ext.copy_data;
-        c.supports_server_side_checksum = self.exec.is_some();
+        c.copy_server_side = self.ext.copy_data;
+        c.checksum = self.exec.is_some();
         c
     }
 

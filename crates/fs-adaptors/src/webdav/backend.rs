@@ -19,10 +19,10 @@ use super::propfind::{self, DavEntry};
 /// What the adaptor can do (Xenon's WebDAV row, plus server-side COPY and ranges).
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.supports_server_side_copy = true;
+    c.copy_server_side = true;
     c.is_connectionless = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
+    c.rename = true;
+    c.read_range = true;
     c.credentials = &["default", "password", "basic", "bearer", "oidc", "anonymous"];
     c
 }
