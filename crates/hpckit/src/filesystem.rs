@@ -115,14 +115,16 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
             loc.path = None;
             Ok(Arc::new(LocalFileSystem::open(&loc)?))
         }
-        "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::connect(loc, creds).await?)),
+        "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::open(loc, creds).await?)),
         "webdav" | "webdavs" => Ok(Arc::new(
-            fs_adaptors::webdav::WebdavFs::open(loc, credential_for(loc, creds)).await?,
+            fs_adaptors::webdav::WebdavFileSystem::open(loc, credential_for(loc, creds)).await?,
         )),
-        "s3" => Ok(Arc::new(fs_adaptors::s3::S3Fs::open(loc, credential_for(loc, creds)).await?)),
-        "ftp" | "ftps" => {
-            Ok(Arc::new(fs_adaptors::ftp::FtpFs::open(loc, credential_for(loc, creds)).await?))
-        }
+        "s3" => Ok(Arc::new(
+            fs_adaptors::s3::S3FileSystem::open(loc, credential_for(loc, creds)).await?,
+        )),
+        "ftp" | "ftps" => Ok(Arc::new(
+            fs_adaptors::ftp::FtpFileSystem::open(loc, credential_for(loc, creds)).await?,
+        )),
         _ => Err(Error::UnknownScheme {
             scheme: loc.scheme.clone(),
             supported: FILESYSTEM_SCHEMES.join(", "),

@@ -4,7 +4,7 @@ use std::os::unix::fs::symlink;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fs_adaptors::ftp::FtpFs;
+use fs_adaptors::ftp::FtpFileSystem;
 use futures::StreamExt;
 use hpc_auth::Credential;
 use hpc_core::{ByteRange, EntryKind, ErrorKind, FileSystem, Location, Path};
@@ -38,12 +38,12 @@ fn unique(tag: &str) -> String {
     format!("{tag}-{}-{n}", std::process::id())
 }
 
-async fn open_url(url: &str, user: &str, password: &str) -> hpc_core::Result<FtpFs> {
+async fn open_url(url: &str, user: &str, password: &str) -> hpc_core::Result<FtpFileSystem> {
     let loc: Location = url.parse()?;
-    FtpFs::open(&loc, Credential::password(user, password)).await
+    FtpFileSystem::open(&loc, Credential::password(user, password)).await
 }
 
-async fn open() -> FtpFs {
+async fn open() -> FtpFileSystem {
     let f = ftp();
     open_url(&f.url, &f.user, &f.password).await.expect("open the ftp service")
 }

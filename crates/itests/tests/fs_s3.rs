@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use fs_adaptors::s3::S3Fs;
+use fs_adaptors::s3::S3FileSystem;
 use futures::StreamExt;
 use hpc_auth::Credential;
 use hpc_core::{ByteRange, ChecksumAlgorithm, ErrorKind, FileSystem, Location, NotFoundKind, Path};
@@ -48,16 +48,16 @@ fn unique(tag: &str) -> String {
     format!("{tag}-{}-{n}", std::process::id())
 }
 
-async fn open_url(url: &str, key: &str, secret: &str) -> hpc_core::Result<S3Fs> {
+async fn open_url(url: &str, key: &str, secret: &str) -> hpc_core::Result<S3FileSystem> {
     let loc: Location = url.parse()?;
-    S3Fs::open(&loc, Credential::password(key, secret)).await
+    S3FileSystem::open(&loc, Credential::password(key, secret)).await
 }
 
-async fn open(s: &Server, extra: &str) -> S3Fs {
+async fn open(s: &Server, extra: &str) -> S3FileSystem {
     open_url(&format!("{}{extra}", s.url), &s.key, &s.secret).await.expect("open the s3 service")
 }
 
-fn fixture(fs: S3Fs) -> FsFixture {
+fn fixture(fs: S3FileSystem) -> FsFixture {
     let root = Path::root().join_entry(&unique("conformance")).unwrap();
     let mut fx = FsFixture::new(Arc::new(fs), root);
     // Object stores have no real directories: writes need no parent.
@@ -254,7 +254,7 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 /// SHA-256 and length of a read, hashed as the chunks arrive.
-async fn read_sha256(fs: &S3Fs, path: &Path, range: ByteRange) -> (Vec<u8>, u64) {
+async fn read_sha256(fs: &S3FileSystem, path: &Path, range: ByteRange) -> (Vec<u8>, u64) {
     let mut stream = fs.read(path, range).await.unwrap();
     let (mut h, mut n) = (Sha256::new(), 0u64);
     while let Some(chunk) = stream.next().await {

@@ -74,7 +74,7 @@ async fn wrong_credentials_and_missing_paths_are_typed_errors() {
         &sshd.key,
         None,
     ));
-    let e = fs_adaptors::sftp::SftpFileSystem::connect(&loc, &creds).await.unwrap_err();
+    let e = fs_adaptors::sftp::SftpFileSystem::open(&loc, &creds).await.unwrap_err();
     assert_eq!(e.kind(), hpc_core::ErrorKind::Authentication, "{e}");
     let fs = sshd.sftp().await;
     let e = fs.attributes(&hpc_core::Path::new("/root/.bashrc").unwrap()).await.unwrap_err();

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fs_adaptors::webdav::WebdavFs;
+use fs_adaptors::webdav::WebdavFileSystem;
 use futures::StreamExt;
 use hpc_auth::Credential;
 use hpc_core::{ByteRange, ErrorKind, FileSystem, Location, Path};
@@ -30,12 +30,12 @@ fn dav() -> Dav {
     }
 }
 
-async fn open_as(url: &str, user: &str, password: &str) -> hpc_core::Result<WebdavFs> {
+async fn open_as(url: &str, user: &str, password: &str) -> hpc_core::Result<WebdavFileSystem> {
     let loc: Location = url.parse()?;
-    WebdavFs::open(&loc, Credential::password(user, password)).await
+    WebdavFileSystem::open(&loc, Credential::password(user, password)).await
 }
 
-async fn open() -> WebdavFs {
+async fn open() -> WebdavFileSystem {
     let d = dav();
     open_as(&d.url, &d.user, &d.password).await.expect("open the webdav service")
 }

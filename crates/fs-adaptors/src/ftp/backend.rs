@@ -1,4 +1,4 @@
-//! [`FtpFs`]: the `FileSystem` implementation over a pool of suppaftp sessions.
+//! [`FtpFileSystem`]: the `FileSystem` implementation over a pool of suppaftp sessions.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,16 +39,16 @@ pub fn capabilities() -> FsCapabilities {
 }
 
 /// An FTP (or explicit-TLS FTPS) server as a file system.
-pub struct FtpFs {
+pub struct FtpFileSystem {
     pool: Arc<Pool>,
     location: String,
     cwd: Path,
     mlsd: AtomicBool,
 }
 
-impl std::fmt::Debug for FtpFs {
+impl std::fmt::Debug for FtpFileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FtpFs").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("FtpFileSystem").field("location", &self.location).finish_non_exhaustive()
     }
 }
 
@@ -67,7 +67,7 @@ fn refused(what: String, e: Error) -> Error {
     Error::PermissionDenied { what, message }
 }
 
-impl FtpFs {
+impl FtpFileSystem {
     /// Log in to `ftp://user@host[:port]/path` (or `ftps://`) and learn what
     /// the server offers.
     pub async fn open(location: &Location, credential: Credential) -> Result<Self> {
@@ -82,7 +82,12 @@ impl FtpFs {
         let features = c.run("FEAT", |c| Box::pin(c.feat())).await.unwrap_or_default();
         let mlsd = features.keys().any(|k| k.eq_ignore_ascii_case("MLST"));
         drop(c);
-        let fs = FtpFs { pool, location: location.to_string(), cwd, mlsd: AtomicBool::new(mlsd) };
+        let fs = FtpFileSystem {
+            pool,
+            location: location.to_string(),
+            cwd,
+            mlsd: AtomicBool::new(mlsd),
+        };
         let root = fs.cwd.clone();
         if !root.is_root() && !fs.attributes(&root).await?.is_directory() {
             return Err(Error::InvalidLocation {
@@ -281,7 +286,7 @@ fn to_attrs(dir: &Path, e: ListEntry) -> Result<PathAttributes> {
 }
 
 #[async_trait]
-impl FileSystem for FtpFs {
+impl FileSystem for FtpFileSystem {
     fn adaptor(&self) -> &str {
         "ftp"
     }

@@ -6,5 +6,5 @@ mod error;
 mod parse;
 mod pool;
 
-pub use backend::{FtpFs, capabilities};
+pub use backend::{FtpFileSystem, capabilities};
 pub use config::FtpConfig;

@@ -16,11 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::config::LocalConfig;
 use super::lister::{describe, list};
-use super::writer::{TempGuard, fill, fill_at, staged};
+use super::writer::{CHUNK, TempGuard, fill, fill_at, staged};
 use crate::temp_sibling;
-
-/// Read size for streams and checksums.
-pub(super) const CHUNK: usize = 256 * 1024;
 
 /// What the local adaptor can do.
 pub fn capabilities() -> FsCapabilities {

@@ -10,8 +10,10 @@ use futures::StreamExt;
 use hpc_core::{ByteStream, Error, PartStream, Path, Result};
 use tokio::io::AsyncWriteExt;
 
-use super::backend::CHUNK;
 use crate::temp_sibling;
+
+/// Bytes per read and write buffer (reads, appends and staged writes).
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// Chunks of a [`PartStream`] written in one blocking call at most. While a
 /// batch is written the next one queues up in the producer, so this and the

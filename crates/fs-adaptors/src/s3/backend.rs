@@ -1,4 +1,4 @@
-//! [`S3Fs`]: the `FileSystem` implementation (rusty-s3 signs, hpc-http sends).
+//! [`S3FileSystem`]: the `FileSystem` implementation (rusty-s3 signs, hpc-http sends).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub fn capabilities() -> FsCapabilities {
 }
 
 /// An S3 bucket (or a prefix of it) as a file system.
-pub struct S3Fs {
+pub struct S3FileSystem {
     client: HttpClient,
     bucket: Bucket,
     creds: Option<Credentials>,
@@ -75,9 +75,9 @@ pub struct S3Fs {
     copy_part_size: u64,
 }
 
-impl std::fmt::Debug for S3Fs {
+impl std::fmt::Debug for S3FileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Fs").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("S3FileSystem").field("location", &self.location).finish_non_exhaustive()
     }
 }
 
@@ -97,7 +97,7 @@ fn copy_source(bucket: &Bucket, path: &Path) -> String {
     format!("{}/{}", bucket.name(), hpc_http::url::encode_path(&key(path)))
 }
 
-/// What every part of one [`S3Fs::copy_in_parts`] shares.
+/// What every part of one [`S3FileSystem::copy_in_parts`] shares.
 struct PartCopy<'a> {
     from: &'a Path,
     /// `x-amz-copy-source`.
@@ -113,10 +113,13 @@ fn etag_md5(etag: &str) -> Option<String> {
     (e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit())).then(|| e.to_ascii_lowercase())
 }
 
-impl S3Fs {
+impl S3FileSystem {
     /// Open `s3://bucket/prefix?endpoint=...` and check the bucket answers.
     pub async fn open(location: &Location, credential: Credential) -> Result<Self> {
-        let fs = S3Fs::new(S3Config::from_location(location, &credential)?, location.to_string())?;
+        let fs = S3FileSystem::new(
+            S3Config::from_location(location, &credential)?,
+            location.to_string(),
+        )?;
         let cwd = fs.cwd.clone();
         fs.list_page(&dir_prefix(&cwd), true, None, Some(1), &cwd).await?;
         Ok(fs)
@@ -150,7 +153,7 @@ impl S3Fs {
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
-        Ok(S3Fs {
+        Ok(S3FileSystem {
             client: builder.build()?,
             bucket,
             creds,
@@ -638,7 +641,7 @@ impl S3Fs {
 }
 
 #[async_trait]
-impl FileSystem for S3Fs {
+impl FileSystem for S3FileSystem {
     fn adaptor(&self) -> &str {
         "s3"
     }

@@ -7,5 +7,5 @@ mod lister;
 mod reader;
 mod writer;
 
-pub use backend::{S3Fs, capabilities};
+pub use backend::{S3FileSystem, capabilities};
 pub use config::{AddressingStyle, S3Config, S3Keys};

@@ -1,4 +1,4 @@
-//! [`WebdavFs`]: the `FileSystem` implementation over hpc-http.
+//! [`WebdavFileSystem`]: the `FileSystem` implementation over hpc-http.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,16 +32,16 @@ pub fn capabilities() -> FsCapabilities {
 const MAX_PROPFIND_BYTES: usize = 128 << 20;
 
 /// A WebDAV server as a file system.
-pub struct WebdavFs {
+pub struct WebdavFileSystem {
     client: HttpClient,
     endpoint: String,
     location: String,
     cwd: Path,
 }
 
-impl std::fmt::Debug for WebdavFs {
+impl std::fmt::Debug for WebdavFileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebdavFs").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("WebdavFileSystem").field("location", &self.location).finish_non_exhaustive()
     }
 }
 
@@ -57,11 +57,11 @@ enum Op {
     Propfind,
 }
 
-impl WebdavFs {
+impl WebdavFileSystem {
     /// Open `webdav://host[:port]/path` (or `webdavs://`) and check that the
     /// working directory is reachable with `credential`.
     pub async fn open(location: &Location, credential: Credential) -> Result<Self> {
-        let fs = WebdavFs::new(
+        let fs = WebdavFileSystem::new(
             WebdavConfig::from_location(location, credential)?,
             location.to_string(),
         )?;
@@ -85,7 +85,7 @@ impl WebdavFs {
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
-        Ok(WebdavFs {
+        Ok(WebdavFileSystem {
             client: builder.build()?,
             endpoint: config.endpoint,
             location,
@@ -280,7 +280,7 @@ fn counted(data: ByteStream, counter: Arc<AtomicU64>) -> ByteStream {
 }
 
 #[async_trait]
-impl FileSystem for WebdavFs {
+impl FileSystem for WebdavFileSystem {
     fn adaptor(&self) -> &str {
         "webdav"
     }

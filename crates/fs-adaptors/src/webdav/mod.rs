@@ -4,5 +4,5 @@ mod backend;
 mod config;
 mod propfind;
 
-pub use backend::{WebdavFs, capabilities};
+pub use backend::{WebdavFileSystem, capabilities};
 pub use config::WebdavConfig;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fs_adaptors::sftp::{SftpFileSystem, SftpOptions, SftpTuning};
+use fs_adaptors::sftp::{SftpFileSystem, SftpConfig, SftpTuning};
 use hpc_core::{FileSystem, Path};
 use hpc_exec::{Command, Executor, LocalExecutor};
 use hpc_testkit::fs_conformance::{FsFixture, SparseMaker};
@@ -39,7 +39,7 @@ pub async fn sftp_via_local_server_killable(tuning: SftpTuning) -> (Arc<dyn File
     let mut control = control;
     tokio::spawn(async move { control.wait().await });
     let stream = tokio::io::join(stdout.expect("stdout"), stdin.expect("stdin"));
-    let opts = SftpOptions {
+    let opts = SftpConfig {
         location: "sftp://local-sftp-server/".into(),
         host: "local-sftp-server".into(),
         working_directory: None,
@@ -113,7 +113,7 @@ impl Sshd {
     pub async fn sftp(&self) -> Arc<dyn FileSystem> {
         let loc: hpc_core::Location = self.url("/").parse().expect("location");
         Arc::new(
-            SftpFileSystem::connect(&loc, &self.creds())
+            SftpFileSystem::open(&loc, &self.creds())
                 .await
                 .unwrap_or_else(|e| panic!("sftp to {}:{}: {e}", self.host, self.port)),
         )
