@@ -60,16 +60,7 @@ impl FsUrl {
             _ => Path::new(&raw)?,
         };
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
-            // The WebDAV adaptor opens at a collection: `?root=` names it, else
-            // the first path element (`/dav` of `webdav://host/dav/x`).
-            let root = match location.param("root") {
-                Some(r) => r.to_owned(),
-                None => {
-                    path.elements().first().map(|e| format!("/{e}")).unwrap_or_else(|| "/".into())
-                }
-            };
-            location.query.retain(|(k, _)| k != "root");
-            location.path = Some(root);
+            location = fs_adaptors::webdav::WebdavConfig::collection_location(&location, &path);
         }
         Ok(FsUrl { location, path })
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fs_adaptors::sftp::{SftpFileSystem, SftpConfig, SftpTuning};
+use fs_adaptors::sftp::{SftpConfig, SftpFileSystem, SftpTuning};
 use hpc_core::{FileSystem, Path};
 use hpc_exec::{Command, Executor, LocalExecutor};
 use hpc_testkit::fs_conformance::{FsFixture, SparseMaker};
