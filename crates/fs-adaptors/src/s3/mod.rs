@@ -1,9 +1,12 @@
 #![doc = include_str!("docs.md")]
 
 mod backend;
+mod client;
 mod config;
+mod copy;
 mod error;
 mod lister;
+mod parts;
 mod reader;
 mod writer;
 
