@@ -19,7 +19,9 @@ mod handle;
 mod inodes;
 mod mount;
 mod ops;
+mod options;
 mod requests;
 
 pub use handle::READ_AHEAD;
-pub use mount::{MountOptions, Mounted, mount};
+pub use mount::{Mounted, mount};
+pub use options::MountOptions;

@@ -9,22 +9,8 @@ use hpc_core::{Error, FileSystem, Path, Result};
 use tokio_util::task::TaskTracker;
 
 use super::ops::Ops;
+use super::options::MountOptions;
 use super::requests::Requests;
-
-/// How to mount.
-#[derive(Debug, Clone)]
-pub struct MountOptions {
-    /// Refuse every change.
-    pub read_only: bool,
-    /// How long the kernel may cache names and attributes.
-    pub ttl: Duration,
-}
-
-impl Default for MountOptions {
-    fn default() -> Self {
-        MountOptions { read_only: false, ttl: Duration::from_secs(1) }
-    }
-}
 
 /// A mounted file system; unmounted by [`Mounted::unmount`] or on drop.
 pub struct Mounted {

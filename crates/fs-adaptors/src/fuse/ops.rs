@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handle::{Handle, READ_AHEAD, Spool};
 use super::inodes::Inodes;
-use super::mount::MountOptions;
+use super::options::MountOptions;
 
 /// One `readdir` entry: inode, type, name.
 pub(super) type DirEntry = (u64, FileType, String);
