@@ -1,68 +1,15 @@
-//! The WebDAV adaptor against a real Apache mod_dav (`cargo xtask services up webdav`).
+//! The WebDAV adaptor against a real Apache mod_dav (`cargo xtask services
+//! up webdav`); the conformance suite runs in `fs_conformance.rs`.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod fs_support;
 
-use fs_adaptors::webdav::WebdavFileSystem;
+use fs_support::webdav::{dav, open, open_as};
 use futures::StreamExt;
-use hpc_auth::Credential;
 use hpc_core::{ByteRange, ErrorKind, FileSystem, Location, Path};
-use hpc_testkit::fs_conformance::{self, FsFixture, SparseMaker, bytes, get, pattern, put};
+use hpc_testkit::fs_conformance::{self, bytes, get, pattern, put, unique_name as unique};
 
 #[path = "support/cutting_proxy.rs"]
 mod cutting_proxy;
-
-struct Dav {
-    url: String,
-    user: String,
-    password: String,
-    /// Where `/dav` lives on disk (the server runs on this machine).
-    data_dir: std::path::PathBuf,
-}
-
-fn dav() -> Dav {
-    let env = hpc_testkit::services::require("webdav");
-    Dav {
-        url: env.var("HPCKIT_WEBDAV_URL").to_owned(),
-        user: env.var("HPCKIT_WEBDAV_USER").to_owned(),
-        password: env.var("HPCKIT_WEBDAV_PASSWORD").to_owned(),
-        data_dir: env.path("HPCKIT_WEBDAV_DATA_DIR"),
-    }
-}
-
-async fn open_as(url: &str, user: &str, password: &str) -> hpc_core::Result<WebdavFileSystem> {
-    let loc: Location = url.parse()?;
-    WebdavFileSystem::open(&loc, Credential::password(user, password)).await
-}
-
-async fn open() -> WebdavFileSystem {
-    let d = dav();
-    open_as(&d.url, &d.user, &d.password).await.expect("open the webdav service")
-}
-
-fn unique(tag: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{n}", std::process::id())
-}
-
-#[tokio::test]
-async fn conformance() {
-    let fs = open().await;
-    let root = fs.working_directory().join_entry(&unique("conformance")).unwrap();
-    let mut fx = FsFixture::new(Arc::new(fs), root);
-    // A multi-GiB sparse file made next to Apache's data, read back over DAV.
-    let data_dir = dav().data_dir;
-    let sparse: SparseMaker = Arc::new(move |p: &Path, size: u64| {
-        let rel = p.strip_prefix(&Path::new("/dav").unwrap()).expect("below /dav").to_string();
-        let file = data_dir.join(rel);
-        Box::pin(async move {
-            let f = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
-            f.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))
-        })
-    });
-    fx.sparse = Some(sparse);
-    fs_conformance::run_all(&fx).await;
-}
 
 #[tokio::test]
 async fn wrong_password_is_an_authentication_error() {

@@ -1,5 +1,10 @@
-//! Shared set-up of the file-system integration tests.
+//! Shared set-up of the file-system integration tests: the services they
+//! run against, and a fixture maker per setup.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod ftp;
+pub mod s3;
+pub mod webdav;
 
 use std::sync::Arc;
 
@@ -61,11 +66,18 @@ pub fn local_sparse() -> SparseMaker {
     })
 }
 
-/// A conformance fixture on `fs` below `root`, with local sparse files.
-pub fn fixture(fs: Arc<dyn FileSystem>, root: &Path, name: &str) -> FsFixture {
-    let mut fx = FsFixture::new(fs, root.join_entry(name).expect("name"));
+/// A conformance fixture on `fs` at `root`, with local sparse files.
+pub fn fixture(fs: Arc<dyn FileSystem>, root: Path) -> FsFixture {
+    let mut fx = FsFixture::new(fs, root);
     fx.sparse = Some(local_sparse());
     fx
+}
+
+/// A fresh root for one fixture below this host's temporary directory.
+pub fn local_root(tag: &str) -> Path {
+    let tmp = std::env::temp_dir();
+    let tmp = Path::new(tmp.to_str().expect("utf-8 temp dir")).expect("path");
+    tmp.join_entry(&hpc_testkit::fs_conformance::unique_name(tag)).expect("name")
 }
 
 /// Where and how to reach the test sshd of `cargo xtask services up sshd`.
@@ -119,17 +131,15 @@ impl Sshd {
         )
     }
 
+    /// A fresh directory in the test user's home (not yet made), unique per call.
+    pub fn scratch_path(&self, tag: &str) -> Path {
+        let name = hpc_testkit::fs_conformance::unique_name(&format!("hpckit-{tag}"));
+        Path::new(&self.home).and_then(|h| h.join_entry(&name)).expect("path")
+    }
+
     /// A fresh directory in the test user's home (made through `fs`), unique per call.
     pub async fn scratch(&self, fs: &dyn FileSystem, tag: &str) -> Path {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir =
-            Path::new(&format!("{}/hpckit-{tag}-{}-{n}-{nanos}", self.home, std::process::id()))
-                .expect("path");
+        let dir = self.scratch_path(tag);
         fs.create_directories(&dir).await.expect("scratch directory on the sshd host");
         dir
     }
