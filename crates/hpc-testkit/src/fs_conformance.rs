@@ -135,6 +135,14 @@ impl FsFixture {
         self.fs.create_directories(&d).await?;
         Ok(d)
     }
+
+    /// The directory of one check with one file `name` holding `data` in it.
+    pub async fn file(&self, check: &str, name: &str, data: &[u8]) -> Result<(Path, Path)> {
+        let d = self.dir(check).await?;
+        let f = d.join_entry(name)?;
+        put(&*self.fs, &f, data).await?;
+        Ok((d, f))
+    }
 }
 
 impl Fixture for FsFixture {
@@ -183,48 +191,30 @@ const REAL_DIRECTORIES: Capability<Declared> =
     capability!("real directories", |d| d.real_directories);
 const SPARSE_FILES: Capability<Declared> = capability!("sparse files", |d| d.sparse_files);
 
-macro_rules! check {
-    ($module:ident::$name:ident $(, $need:expr)* $(,)?) => {
-        Check {
+/// The [`Check`]s of functions grouped by module, each optionally with
+/// the capabilities it needs in brackets.
+macro_rules! checks {
+    ($($module:ident: $($name:ident $([$($need:expr),+])?),+;)+) => {
+        &[$($(Check {
             name: stringify!($name),
-            needs: &[$($need),*],
+            needs: &[$($($need),+)?],
             run: |fx| Box::pin($module::$name(fx)),
-        }
+        }),+),+]
     };
 }
 
 /// Every check, in the order they are listed.
-pub static CHECKS: &[Check<FsFixture, Declared>] = &[
-    check!(directories::create_directory),
-    check!(directories::create_directories),
-    check!(directories::create_file),
-    check!(content::write_and_read),
-    check!(content::read_ranges),
-    check!(content::overwrite),
-    check!(content::empty_files),
-    check!(content::failed_write_leaves_no_file),
-    check!(content::short_write_is_rejected),
-    check!(content::dropped_write_leaves_no_file),
-    check!(content::append, APPEND),
-    check!(directories::delete),
-    check!(directories::exists),
-    check!(directories::list_flat),
-    check!(directories::list_recursive_streamed),
-    check!(directories::attributes),
-    check!(directories::set_permissions, SET_PERMISSIONS),
-    check!(directories::real_directories, REAL_DIRECTORIES),
-    check!(operations::rename, RENAME),
-    check!(operations::rename_replacing, RENAME),
-    check!(links::symlinks, CREATE_SYMBOLIC_LINK),
-    check!(links::symlink_fixture_tree, CREATE_SYMBOLIC_LINK),
-    check!(names::unicode_and_spaces),
-    check!(names::large_sparse_size, SPARSE_FILES),
-    check!(names::hostile_names),
-    check!(names::typed_errors),
-    check!(operations::server_side_copy, COPY_SERVER_SIDE),
-    check!(operations::checksum),
-    check!(operations::unsupported_operations),
-];
+pub static CHECKS: &[Check<FsFixture, Declared>] = checks! {
+    directories: create_directory, create_directories, create_file, delete, exists, list_flat,
+        list_recursive_streamed, attributes, set_permissions [SET_PERMISSIONS],
+        real_directories [REAL_DIRECTORIES];
+    content: write_and_read, read_ranges, overwrite, empty_files, failed_write_leaves_no_file,
+        short_write_is_rejected, dropped_write_leaves_no_file, append [APPEND];
+    operations: rename [RENAME], rename_replacing [RENAME], server_side_copy [COPY_SERVER_SIDE],
+        checksum, unsupported_operations;
+    links: symlinks [CREATE_SYMBOLIC_LINK], symlink_fixture_tree [CREATE_SYMBOLIC_LINK];
+    names: unicode_and_spaces, large_sparse_size [SPARSE_FILES], hostile_names, typed_errors;
+};
 
 /// The trials of every check for one setup of an adaptor (`suite` names
 /// it); `make` builds a fresh fixture, with a root of its own, per trial.

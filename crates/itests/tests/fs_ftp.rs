@@ -6,7 +6,7 @@ mod fs_support;
 use std::os::unix::fs::symlink;
 use std::sync::Arc;
 
-use fs_support::ftp::{ftp, local_dir, open, open_url};
+use fs_support::ftp::{ftp, local_dir, open_url};
 use futures::StreamExt;
 use hpc_core::{ByteRange, EntryKind, ErrorKind, FileSystem, Path};
 use hpc_testkit::fs_conformance::{get, pattern, put, unique_name as unique};
@@ -42,7 +42,7 @@ async fn wrong_password_is_an_authentication_error() {
 #[tokio::test]
 async fn read_only_directory_gives_permission_denied() {
     let f = ftp();
-    let fs = open().await;
+    let fs = f.open().await;
     let ro = Path::new(&f.readonly).unwrap();
     assert!(fs.attributes(&ro).await.unwrap().is_directory());
     let e = put(&fs, &ro.join_entry("x").unwrap(), b"x").await.unwrap_err();
@@ -64,7 +64,7 @@ async fn awkward_names_and_links_made_on_the_server() {
     std::fs::create_dir(dir.join("sub dir")).unwrap();
     symlink("sub dir", dir.join("link to dir")).unwrap();
     symlink("/nowhere/at/all", dir.join("dangling")).unwrap();
-    let fs = open().await;
+    let fs = f.open().await;
     let d = Path::new(&f.root).unwrap().join_entry(&name).unwrap();
     let mut got: Vec<(String, EntryKind)> = fs
         .list(&d, true)

@@ -3,7 +3,7 @@
 
 mod fs_support;
 
-use fs_support::webdav::{dav, open, open_as};
+use fs_support::webdav::{dav, open_as};
 use futures::StreamExt;
 use hpc_core::{ByteRange, ErrorKind, FileSystem, Location, Path};
 use hpc_testkit::fs_conformance::{self, bytes, get, pattern, put, unique_name as unique};
@@ -21,7 +21,7 @@ async fn wrong_password_is_an_authentication_error() {
 
 #[tokio::test]
 async fn read_only_area_gives_permission_denied() {
-    let fs = open().await;
+    let fs = dav().open().await;
     let ro = fs.working_directory().join_entry("readonly").unwrap();
     assert!(fs.attributes(&ro).await.unwrap().is_directory());
     let e = put(&fs, &ro.join_entry(&unique("f")).unwrap(), b"x").await.unwrap_err();
@@ -40,7 +40,7 @@ async fn missing_root_is_not_found() {
 
 #[tokio::test]
 async fn status_codes_and_server_side_operations() {
-    let fs = open().await;
+    let fs = dav().open().await;
     let dir = fs.working_directory().join_entry(&unique("codes")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     // MKCOL twice: 405, and with a missing parent: 409.
@@ -70,7 +70,7 @@ async fn status_codes_and_server_side_operations() {
 
 #[tokio::test]
 async fn large_streamed_upload_with_unknown_size_and_ranges() {
-    let fs = open().await;
+    let fs = dav().open().await;
     let dir = fs.working_directory().join_entry(&unique("large")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     let f = dir.join_entry("big.bin").unwrap();
@@ -95,7 +95,7 @@ async fn large_streamed_upload_with_unknown_size_and_ranges() {
 
 #[tokio::test]
 async fn paths_outside_the_data_are_refused_by_the_server() {
-    let fs = open().await;
+    let fs = dav().open().await;
     // `..` never leaves the root: /dav/../../etc/passwd is /etc/passwd, which
     // the server does not serve over DAV.
     let p = Path::new("/dav/../../etc/passwd").unwrap();
@@ -109,7 +109,7 @@ async fn paths_outside_the_data_are_refused_by_the_server() {
 #[tokio::test]
 async fn connection_dropped_mid_upload_leaves_the_old_file() {
     let d = dav();
-    let fs = open().await;
+    let fs = dav().open().await;
     let dir = fs.working_directory().join_entry(&unique("cut")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     let f = dir.join_entry("data").unwrap();

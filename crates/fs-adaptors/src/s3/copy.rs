@@ -24,7 +24,7 @@ pub(super) struct CopyPlan {
     pub(super) concurrency: usize,
 }
 
-/// What every part of one [`copy_in_parts`] shares.
+/// What every part of one copy in parts shares.
 struct PartCopy<'a> {
     from: &'a Path,
     /// `x-amz-copy-source`.
@@ -47,7 +47,10 @@ async fn copy_object(client: &S3Client, from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Server-side copy of one object of `size` bytes: one CopyObject up to
-/// `plan.part_size`, in parts beyond.
+/// `plan.part_size`, beyond it UploadPartCopy of consecutive ranges,
+/// `plan.concurrency` at a time. Every part is pinned to the source's ETag,
+/// so a source replaced during the copy fails the copy instead of giving a
+/// mix of two versions.
 pub(super) async fn copy_file(
     client: &S3Client,
     from: &Path,
@@ -56,26 +59,10 @@ pub(super) async fn copy_file(
     etag: Option<&str>,
     plan: CopyPlan,
 ) -> Result<()> {
-    if size > plan.part_size {
-        copy_in_parts(client, from, to, size, etag, plan).await
-    } else {
-        copy_object(client, from, to).await
-    }
-}
-
-/// Server-side copy of an object larger than the part size: UploadPartCopy
-/// of consecutive ranges, `plan.concurrency` at a time. Every part is
-/// pinned to the source's ETag, so a source replaced during the copy fails
-/// the copy instead of giving a mix of two versions.
-async fn copy_in_parts(
-    client: &S3Client,
-    from: &Path,
-    to: &Path,
-    size: u64,
-    etag: Option<&str>,
-    plan: CopyPlan,
-) -> Result<()> {
     let part = plan.part_size;
+    if size <= part {
+        return copy_object(client, from, to).await;
+    }
     if size.div_ceil(part) > MAX_PARTS {
         return Err(Error::InvalidInput(format!(
             "copying {from} needs more than {MAX_PARTS} parts of {} MiB; raise copy_part_size",

@@ -214,7 +214,7 @@ impl FileSystem for SftpFileSystem {
     async fn create_file(&self, path: &Path) -> Result<()> {
         let abs = self.abs(path);
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
-        match self.session.open_write(&abs, flags, None).await {
+        match self.session.open(&abs, flags, None).await {
             Ok(h) => self
                 .session
                 .raw
@@ -339,16 +339,11 @@ impl FileSystem for SftpFileSystem {
 
     async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream> {
         let abs = self.abs(path);
-        let attrs = self
-            .session
-            .raw
-            .stat(abs.to_string())
-            .await
-            .map_err(|e| e.at(self.host(), "stat", &abs))?;
-        if kind_of(attrs.attrs.permissions) == EntryKind::Directory {
+        let attrs = self.session.stat(&abs).await?;
+        if kind_of(attrs.permissions) == EntryKind::Directory {
             return Err(Error::InvalidInput(format!("{abs} is a directory")));
         }
-        let handle = self.session.open_read(&abs).await?;
+        let handle = self.session.open(&abs, OpenFlags::READ, None).await?;
         Ok(pipe::read_stream(self.pipe(abs, handle, self.read_len), range))
     }
 
@@ -356,14 +351,12 @@ impl FileSystem for SftpFileSystem {
         let abs = self.abs(path);
         let tmp = temp_sibling(&abs, "part")?;
         // Keep the mode of a file being replaced; new files get the server's default.
-        let mode = match self.session.raw.stat(abs.to_string()).await {
-            Ok(a) if kind_of(a.attrs.permissions) == EntryKind::File => {
-                a.attrs.permissions.map(|p| p & 0o7777)
-            }
+        let mode = match self.session.stat(&abs).await {
+            Ok(a) if kind_of(a.permissions) == EntryKind::File => a.permissions.map(|p| p & 0o7777),
             _ => None,
         };
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
-        let handle = self.session.open_write(&tmp, flags, mode).await.map_err(|e| match e {
+        let handle = self.session.open(&tmp, flags, mode).await.map_err(|e| match e {
             Error::NotFound { .. } => Error::path_not_found(&abs),
             e => e,
         })?;
@@ -376,7 +369,7 @@ impl FileSystem for SftpFileSystem {
 
     async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {
         let abs = self.abs(path);
-        let handle = self.session.open_write(&abs, OpenFlags::WRITE, None).await?;
+        let handle = self.session.open(&abs, OpenFlags::WRITE, None).await?;
         let pipe = self.pipe(abs.clone(), handle, self.write_len);
         // Explicit offsets from the current size, not O_APPEND: the server may
         // reorder pipelined writes, and offsets keep them in place regardless.
@@ -405,10 +398,10 @@ impl FileSystem for SftpFileSystem {
             return Err(Error::unsupported("sftp", "server-side copy (server lacks copy-data)"));
         }
         let (from, to) = (self.abs(from), self.abs(to));
-        let src = self.session.open_read(&from).await?;
+        let src = self.session.open(&from, OpenFlags::READ, None).await?;
         let tmp = temp_sibling(&to, "part")?;
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUDE;
-        let dst = match self.session.open_write(&tmp, flags, None).await {
+        let dst = match self.session.open(&tmp, flags, None).await {
             Ok(h) => h,
             Err(e) => {
                 let _ = self.session.raw.close(src).await;

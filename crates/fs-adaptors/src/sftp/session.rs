@@ -98,11 +98,18 @@ impl Session {
 
     /// Attributes of `abs`, a link described rather than followed.
     pub(super) async fn lstat(&self, abs: &Path) -> Result<FileAttributes> {
-        self.raw
-            .lstat(abs.to_string())
-            .await
-            .map(|a| a.attrs)
-            .map_err(|e| e.at(&self.host, "stat", abs))
+        self.attrs(abs, false).await
+    }
+
+    /// Attributes of `abs`, links followed.
+    pub(super) async fn stat(&self, abs: &Path) -> Result<FileAttributes> {
+        self.attrs(abs, true).await
+    }
+
+    async fn attrs(&self, abs: &Path, follow: bool) -> Result<FileAttributes> {
+        let path = abs.to_string();
+        let reply = if follow { self.raw.stat(path).await } else { self.raw.lstat(path).await };
+        reply.map(|a| a.attrs).map_err(|e| e.at(&self.host, "stat", abs))
     }
 
     /// Whether `abs` exists (a dangling link does).
@@ -130,8 +137,8 @@ impl Session {
         let _ = self.raw.remove(abs.to_string()).await;
     }
 
-    /// Open for writing with `flags`, and `mode` where given.
-    pub(super) async fn open_write(
+    /// Open `abs` with `flags` (and `mode` for a file it creates).
+    pub(super) async fn open(
         &self,
         abs: &Path,
         flags: OpenFlags,
@@ -140,15 +147,6 @@ impl Session {
         let attrs = FileAttributes { permissions: mode, ..FileAttributes::empty() };
         self.raw
             .open(abs.to_string(), flags, attrs)
-            .await
-            .map(|h| h.handle)
-            .map_err(|e| e.at(&self.host, "open", abs))
-    }
-
-    /// Open for reading.
-    pub(super) async fn open_read(&self, abs: &Path) -> Result<String> {
-        self.raw
-            .open(abs.to_string(), OpenFlags::READ, FileAttributes::empty())
             .await
             .map(|h| h.handle)
             .map_err(|e| e.at(&self.host, "open", abs))

@@ -50,9 +50,7 @@ pub(super) async fn read_ranges(fx: &FsFixture) -> Result<()> {
 
 /// Writing an existing file replaces it, also with shorter content.
 pub(super) async fn overwrite(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("overwrite").await?;
-    let f = d.join_entry("o.txt")?;
-    put(&*fx.fs, &f, b"a much longer first version").await?;
+    let (_, f) = fx.file("overwrite", "o.txt", b"a much longer first version").await?;
     put(&*fx.fs, &f, b"short").await?;
     assert_eq!(get(&*fx.fs, &f, ByteRange::ALL).await?, b"short");
     assert_eq!(fx.fs.attributes(&f).await?.size, 5);
@@ -136,9 +134,7 @@ pub(super) async fn dropped_write_leaves_no_file(fx: &FsFixture) -> Result<()> {
 
 /// Append adds to the end; appending to a missing file is `NotFound`.
 pub(super) async fn append(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("append").await?;
-    let f = d.join_entry("log")?;
-    put(&*fx.fs, &f, b"abc").await?;
+    let (d, f) = fx.file("append", "log", b"abc").await?;
     assert_eq!(fx.fs.append(&f, chunks([b"de".to_vec(), b"f".to_vec()])).await?, 3);
     fx.fs.append(&f, bytes(&pattern(200_000, 9))).await?;
     let back = get(&*fx.fs, &f, ByteRange::ALL).await?;

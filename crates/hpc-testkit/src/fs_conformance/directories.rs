@@ -48,9 +48,7 @@ pub(super) async fn create_file(fx: &FsFixture) -> Result<()> {
 
 /// Delete a file, an empty directory, a tree (recursive only); missing is `NotFound`.
 pub(super) async fn delete(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("delete").await?;
-    let f = d.join_entry("f")?;
-    put(&*fx.fs, &f, b"1").await?;
+    let (d, f) = fx.file("delete", "f", b"1").await?;
     fx.fs.delete(&f, false).await?;
     assert!(!fx.fs.exists(&f).await?);
     let empty = d.join_entry("empty")?;
@@ -69,9 +67,7 @@ pub(super) async fn delete(fx: &FsFixture) -> Result<()> {
 
 /// `exists` for files, directories and missing paths.
 pub(super) async fn exists(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("exists").await?;
-    let f = d.join_entry("here")?;
-    put(&*fx.fs, &f, b"!").await?;
+    let (d, f) = fx.file("exists", "here", b"!").await?;
     assert!(fx.fs.exists(&f).await?);
     assert!(fx.fs.exists(&d).await?);
     assert!(!fx.fs.exists(&d.join_entry("nothere")?).await?);
@@ -126,9 +122,7 @@ pub(super) async fn list_recursive_streamed(fx: &FsFixture) -> Result<()> {
 
 /// Attributes: kind, size, times, permissions where readable; `NotFound`.
 pub(super) async fn attributes(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("attributes").await?;
-    let f = d.join_entry("f")?;
-    put(&*fx.fs, &f, &pattern(4321, 0)).await?;
+    let (d, f) = fx.file("attributes", "f", &pattern(4321, 0)).await?;
     let a = fx.fs.attributes(&f).await?;
     assert_eq!(a.path, f, "attributes carry the absolute path");
     assert!(a.is_regular() && !a.is_directory() && !a.is_symbolic_link());
@@ -153,9 +147,7 @@ pub(super) async fn attributes(fx: &FsFixture) -> Result<()> {
 
 /// Permissions set are permissions read.
 pub(super) async fn set_permissions(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("set_permissions").await?;
-    let f = d.join_entry("p")?;
-    put(&*fx.fs, &f, b"p").await?;
+    let (d, f) = fx.file("set_permissions", "p", b"p").await?;
     for mode in [0o640, 0o755, 0o600] {
         fx.fs.set_permissions(&f, mode).await?;
         if fx.caps.attributes_permissions {

@@ -9,9 +9,7 @@ use super::support::{expect_kind, get, listing, put};
 /// Links are described, not followed; dangling links exist; deleting a link
 /// keeps its target.
 pub(super) async fn symlinks(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("symlinks").await?;
-    let target = d.join_entry("target")?;
-    put(&*fx.fs, &target, b"linked").await?;
+    let (d, target) = fx.file("symlinks", "target", b"linked").await?;
     let link = d.join_entry("link")?;
     fx.fs.create_symbolic_link(&link, &Path::new("target")?).await?;
     let a = fx.fs.attributes(&link).await?;

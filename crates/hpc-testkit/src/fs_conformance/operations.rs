@@ -76,9 +76,7 @@ pub(super) async fn server_side_copy(fx: &FsFixture) -> Result<()> {
 
 /// A server-side SHA-256 matches the known digest (or is `None`).
 pub(super) async fn checksum(fx: &FsFixture) -> Result<()> {
-    let d = fx.dir("checksum").await?;
-    let f = d.join_entry("abc")?;
-    put(&*fx.fs, &f, b"abc").await?;
+    let (_, f) = fx.file("checksum", "abc", b"abc").await?;
     let sum = fx.fs.checksum(&f, ChecksumAlgorithm::Sha256).await?;
     if fx.caps.checksum {
         assert_eq!(

@@ -34,6 +34,11 @@ pub fn ftp() -> Ftp {
 }
 
 impl Ftp {
+    /// The test user's file system over plain FTP.
+    pub async fn open(&self) -> FtpFileSystem {
+        open_url(&self.url, &self.user, &self.password).await.expect("open the ftp service")
+    }
+
     /// `ftps://...?ca=<the test CA>`.
     pub fn ftps_url_with_ca(&self) -> String {
         format!("{}?ca={}", self.ftps_url, self.ca)
@@ -60,11 +65,6 @@ impl Ftp {
 pub async fn open_url(url: &str, user: &str, password: &str) -> hpc_core::Result<FtpFileSystem> {
     let loc: Location = url.parse()?;
     FtpFileSystem::open(&loc, Credential::password(user, password)).await
-}
-
-pub async fn open() -> FtpFileSystem {
-    let f = ftp();
-    open_url(&f.url, &f.user, &f.password).await.expect("open the ftp service")
 }
 
 /// A directory on the server's disk (tests run on the same machine, as root),

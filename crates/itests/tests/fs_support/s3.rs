@@ -12,23 +12,25 @@ pub struct Server {
     pub secret: String,
 }
 
+/// moto: S3's semantics, no signature checks.
 pub fn moto() -> Server {
-    let env = hpc_testkit::services::require("s3");
-    Server {
-        url: env.var("HPCKIT_S3_URL").to_owned(),
-        endpoint: env.var("HPCKIT_S3_ENDPOINT").to_owned(),
-        key: env.var("HPCKIT_S3_ACCESS_KEY").to_owned(),
-        secret: env.var("HPCKIT_S3_SECRET").to_owned(),
-    }
+    server("S3")
 }
 
+/// s3s-fs: signatures checked, objects kept as files.
 pub fn s3s() -> Server {
+    server("S3S")
+}
+
+/// The server whose variables start with `HPCKIT_<prefix>_`.
+fn server(prefix: &str) -> Server {
     let env = hpc_testkit::services::require("s3");
+    let var = |name: &str| env.var(&format!("HPCKIT_{prefix}_{name}")).to_owned();
     Server {
-        url: env.var("HPCKIT_S3S_URL").to_owned(),
-        endpoint: env.var("HPCKIT_S3S_ENDPOINT").to_owned(),
-        key: env.var("HPCKIT_S3S_ACCESS_KEY").to_owned(),
-        secret: env.var("HPCKIT_S3S_SECRET").to_owned(),
+        url: var("URL"),
+        endpoint: var("ENDPOINT"),
+        key: var("ACCESS_KEY"),
+        secret: var("SECRET"),
     }
 }
 

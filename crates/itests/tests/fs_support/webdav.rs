@@ -27,6 +27,11 @@ pub fn dav() -> Dav {
 }
 
 impl Dav {
+    /// The test user's file system at `/dav`.
+    pub async fn open(&self) -> WebdavFileSystem {
+        open_as(&self.url, &self.user, &self.password).await.expect("open the webdav service")
+    }
+
     /// Makes multi-GiB sparse files next to Apache's data, read back over DAV.
     pub fn sparse(&self) -> SparseMaker {
         let data_dir = self.data_dir.clone();
@@ -45,9 +50,4 @@ impl Dav {
 pub async fn open_as(url: &str, user: &str, password: &str) -> hpc_core::Result<WebdavFileSystem> {
     let loc: Location = url.parse()?;
     WebdavFileSystem::open(&loc, Credential::password(user, password)).await
-}
-
-pub async fn open() -> WebdavFileSystem {
-    let d = dav();
-    open_as(&d.url, &d.user, &d.password).await.expect("open the webdav service")
 }

@@ -139,6 +139,14 @@ async fn dropping_stops_every_part<T: Send + 'static>(
     assert_eq!(fake.finished.load(Ordering::SeqCst), 0);
 }
 
+/// A fake whose later parts of a 1000-byte object answer sooner, and the
+/// first part (bytes 100..140) already being received.
+fn later_parts_first() -> (Arc<Fake>, FetchPart, ByteStream) {
+    let fake = Arc::new(Fake::default());
+    let fetch = fetcher(&fake, 1000, |r| 30u64.saturating_sub(r.start / 40));
+    (fake, fetch, stream_of(100..140, 7))
+}
+
 fn expected(range: Range<u64>) -> Vec<u8> {
     range.map(byte).collect()
 }
@@ -146,9 +154,7 @@ fn expected(range: Range<u64>) -> Vec<u8> {
 #[tokio::test]
 async fn parts_arrive_out_of_order_and_come_out_in_order() {
     for concurrency in [1, 2, 3, 8] {
-        let fake = Arc::new(Fake::default());
-        let fetch = fetcher(&fake, 1000, |r| 30u64.saturating_sub(r.start / 40));
-        let first = stream_of(100..140, 7);
+        let (fake, fetch, first) = later_parts_first();
         let out: Vec<Bytes> =
             ordered(first, 100..140, split(140..777, 40), concurrency, fetch, "GET /x".into())
                 .try_collect()
@@ -286,9 +292,7 @@ async fn assemble(mut s: PartStream, base: u64) -> Result<Vec<u8>> {
 #[tokio::test]
 async fn unordered_parts_cover_every_byte_once() {
     for concurrency in [1, 2, 3, 8] {
-        let fake = Arc::new(Fake::default());
-        let fetch = fetcher(&fake, 1000, |r| 30u64.saturating_sub(r.start / 40));
-        let first = stream_of(100..140, 7);
+        let (fake, fetch, first) = later_parts_first();
         let rest = split(140..777, 40);
         let s = unordered(first, 100..140, rest, concurrency, fetch, "GET /x".into());
         assert_eq!(assemble(s, 100).await.unwrap(), expected(100..777), "{concurrency}");
