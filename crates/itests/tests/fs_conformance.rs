@@ -56,11 +56,12 @@ fn sftp_pipes_unpipelined() -> Vec<Trial> {
     fs_conformance::trials_of("sftp_pipes_unpipelined", &sftp_declared(), &checks, make)
 }
 
-/// The real sshd, over the shared SSH connection of hpc-exec.
+/// The real sshd (SFTP over SSH as `SftpFileSystem::open` runs it, on a
+/// connection per trial).
 fn sftp_sshd() -> Vec<Trial> {
     let make = make_fixture(|| async {
         let sshd = fs_support::Sshd::from_env();
-        let fs = sshd.sftp().await;
+        let fs = sshd.sftp_unshared().await?;
         let root = sshd.scratch_path("suite");
         Ok(fs_support::fixture(fs, root))
     });

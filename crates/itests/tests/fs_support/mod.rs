@@ -131,6 +131,23 @@ impl Sshd {
         )
     }
 
+    /// An SFTP file system on a connection of its own, not the one this
+    /// process shares per host: a conformance trial runs on a runtime of its
+    /// own, and a connection driven by another trial's runtime would end with
+    /// that trial.
+    pub async fn sftp_unshared(&self) -> hpc_core::Result<Arc<dyn FileSystem>> {
+        let loc: hpc_core::Location = self.url("/").parse()?;
+        let ssh = hpc_exec::ssh::SshExecutor::connect(
+            hpc_exec::ssh::SshOptions::from_location(&loc)?,
+            &self.creds(),
+        )
+        .await?;
+        let stream = ssh.open_subsystem("sftp").await?;
+        let config = fs_adaptors::sftp::SftpConfig::from_location(&loc)?;
+        let exec: Arc<dyn Executor> = Arc::new(ssh);
+        Ok(Arc::new(SftpFileSystem::from_stream(stream, config, Some(exec)).await?))
+    }
+
     /// A fresh directory in the test user's home (not yet made), unique per call.
     pub fn scratch_path(&self, tag: &str) -> Path {
         let name = hpc_testkit::fs_conformance::unique_name(&format!("hpckit-{tag}"));
