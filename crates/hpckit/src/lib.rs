@@ -9,7 +9,8 @@ pub use sched_adaptors;
 
 pub use hpc_auth::{Credential, CredentialMap};
 pub use hpc_core::{
-    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, WaitUntil,
+    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, SchedulerExt,
+    WaitUntil,
 };
 
 mod filesystem;
