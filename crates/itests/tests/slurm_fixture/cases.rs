@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hpc_core::{Error, JobDescription, JobId, JobState, Scheduler, WaitUntil};
+use hpc_core::{Error, JobDescription, JobId, JobState, Scheduler, SchedulerExt, WaitUntil};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Fixture;
@@ -239,18 +239,6 @@ pub(crate) async fn accounting_matches_the_cluster(f: Fixture) {
     }
 }
 
-/// The Scheduler conformance suite of `hpc-testkit`, as the test user (who
-/// creates the scratch directory through the executor).
-pub(crate) async fn conformance(f: Fixture) {
-    let scratch = f.dir.join("conformance");
-    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
-        std::sync::Arc::new(f.sched.clone()),
-        f.exec.clone(),
-        scratch.to_str().unwrap(),
-    );
-    hpc_testkit::sched_conformance::run_all(&fx).await;
-}
-
 /// One test per case for `$service`, with fixtures from `$make(service).await`.
 macro_rules! suite {
     ($modname:ident, $service:literal, $make:path) => {
@@ -297,10 +285,6 @@ macro_rules! suite {
             #[tokio::test]
             async fn interactive() {
                 interactive_round_trip(f().await).await
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn conformance() {
-                crate::slurm_fixture::cases::conformance(f().await).await
             }
             #[tokio::test]
             async fn accounting() {
