@@ -65,7 +65,7 @@ impl Chunking {
             size
         };
         let mut lengths = vec![per; n / per];
-        if n % per > 0 {
+        if !n.is_multiple_of(per) {
             lengths.push(n % per);
         }
         lengths
