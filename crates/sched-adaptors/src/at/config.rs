@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use hpc_core::{Error, JobPath, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchConfig, PollConfig};
+use crate::batch::{BatchConfig, PollConfig, common_fields};
 
 /// Paths (or names on the PATH) of the commands the adaptor runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,29 +76,7 @@ impl BatchConfig for AtConfig {
     const ADAPTOR: &'static str = "at";
     const PARAMS: &'static [&'static str] = &["queue", "state_dir"];
 
-    fn poll(&self) -> &PollConfig {
-        &self.poll
-    }
-
-    fn poll_mut(&mut self) -> &mut PollConfig {
-        &mut self.poll
-    }
-
-    fn env(&self) -> &BTreeMap<String, String> {
-        &self.env
-    }
-
-    fn sh(&self) -> &str {
-        &self.commands.sh
-    }
-
-    fn default_workdir(&self) -> Option<&JobPath> {
-        self.default_workdir.as_ref()
-    }
-
-    fn default_workdir_mut(&mut self) -> &mut Option<JobPath> {
-        &mut self.default_workdir
-    }
+    common_fields!();
 
     fn apply_param(&mut self, key: &str, value: &str) -> Result<bool> {
         match key {
@@ -129,8 +107,6 @@ mod tests {
 
     #[test]
     fn toml_and_location() {
-        let s = AtConfig::default();
-        assert_eq!(AtConfig::from_toml(&toml::to_string(&s).unwrap()).unwrap(), s);
         assert!(AtConfig::from_toml("queue = \"ab\"").is_err());
         assert!(AtConfig::from_toml("queu = \"a\"").is_err());
         let mut s = AtConfig::default();

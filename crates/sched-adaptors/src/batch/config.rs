@@ -228,6 +228,38 @@ pub trait BatchConfig:
     }
 }
 
+/// The accessors of [`BatchConfig`] every configuration answers from its
+/// fields of the same names (`poll`, `env`, `commands.sh`,
+/// `default_workdir`), written once.
+macro_rules! common_fields {
+    () => {
+        fn poll(&self) -> &$crate::batch::PollConfig {
+            &self.poll
+        }
+
+        fn poll_mut(&mut self) -> &mut $crate::batch::PollConfig {
+            &mut self.poll
+        }
+
+        fn env(&self) -> &std::collections::BTreeMap<String, String> {
+            &self.env
+        }
+
+        fn sh(&self) -> &str {
+            &self.commands.sh
+        }
+
+        fn default_workdir(&self) -> Option<&hpc_core::JobPath> {
+            self.default_workdir.as_ref()
+        }
+
+        fn default_workdir_mut(&mut self) -> &mut Option<hpc_core::JobPath> {
+            &mut self.default_workdir
+        }
+    };
+}
+pub(crate) use common_fields;
+
 /// The default working directory a location's path names (none for `/`).
 pub(crate) fn workdir(loc: &Location) -> Option<JobPath> {
     loc.path.as_deref().filter(|p| !p.is_empty() && *p != "/").map(JobPath::from)

@@ -28,8 +28,8 @@ use hpc_core::JobStatus;
 
 pub use adaptor::{BatchAdaptor, Host};
 pub use backend::{Backend, check_location};
-pub(crate) use config::switch;
 pub use config::{BatchConfig, PollConfig, secs};
+pub(crate) use config::{common_fields, switch};
 pub use poller::{Lookup, Poller, StatusSource};
 
 /// Report the name a client submitted (`submitted`) where the scheduler

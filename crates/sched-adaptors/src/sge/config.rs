@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use hpc_core::{Error, JobPath, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchConfig, PollConfig, switch};
+use crate::batch::{BatchConfig, PollConfig, common_fields, switch};
 
 /// Paths (or names on the PATH) of Grid Engine's commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,29 +120,7 @@ impl BatchConfig for SgeConfig {
     const ADAPTOR: &'static str = "sge";
     const PARAMS: &'static [&'static str] = &["root", "cell", "pe", "accounting"];
 
-    fn poll(&self) -> &PollConfig {
-        &self.poll
-    }
-
-    fn poll_mut(&mut self) -> &mut PollConfig {
-        &mut self.poll
-    }
-
-    fn env(&self) -> &BTreeMap<String, String> {
-        &self.env
-    }
-
-    fn sh(&self) -> &str {
-        &self.commands.sh
-    }
-
-    fn default_workdir(&self) -> Option<&JobPath> {
-        self.default_workdir.as_ref()
-    }
-
-    fn default_workdir_mut(&mut self) -> &mut Option<JobPath> {
-        &mut self.default_workdir
-    }
+    common_fields!();
 
     fn submit_limits(&self) -> Option<(usize, usize)> {
         Some((self.submit_chunk, self.submit_parallel))
@@ -175,13 +153,6 @@ impl BatchConfig for SgeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_round_trip_through_toml() {
-        let s = SgeConfig::default();
-        let text = toml::to_string(&s).unwrap();
-        assert_eq!(SgeConfig::from_toml(&text).unwrap(), s);
-    }
 
     #[test]
     fn bad_settings_are_rejected() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use hpc_core::{JobPath, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchConfig, PollConfig};
+use crate::batch::{BatchConfig, PollConfig, common_fields};
 
 /// Paths (or names on the PATH) of Torque's commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,29 +106,7 @@ impl BatchConfig for TorqueConfig {
     const ADAPTOR: &'static str = "torque";
     const PARAMS: &'static [&'static str] = &["bin", "queue"];
 
-    fn poll(&self) -> &PollConfig {
-        &self.poll
-    }
-
-    fn poll_mut(&mut self) -> &mut PollConfig {
-        &mut self.poll
-    }
-
-    fn env(&self) -> &BTreeMap<String, String> {
-        &self.env
-    }
-
-    fn sh(&self) -> &str {
-        &self.commands.sh
-    }
-
-    fn default_workdir(&self) -> Option<&JobPath> {
-        self.default_workdir.as_ref()
-    }
-
-    fn default_workdir_mut(&mut self) -> &mut Option<JobPath> {
-        &mut self.default_workdir
-    }
+    common_fields!();
 
     fn submit_limits(&self) -> Option<(usize, usize)> {
         Some((self.submit_chunk, self.submit_parallel))
@@ -154,13 +132,6 @@ impl BatchConfig for TorqueConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_round_trip_through_toml() {
-        let s = TorqueConfig::default();
-        let text = toml::to_string(&s).unwrap();
-        assert_eq!(TorqueConfig::from_toml(&text).unwrap(), s);
-    }
 
     #[test]
     fn bad_settings_are_rejected() {
