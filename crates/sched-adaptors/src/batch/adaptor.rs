@@ -165,3 +165,41 @@ pub(crate) fn failure_text(out: &Output) -> String {
     let text = if out.stderr.is_empty() { out.stdout_text() } else { out.stderr_text() };
     text.into_owned()
 }
+
+/// Report the name a client submitted (`submitted`) where the scheduler
+/// shows only its sanitized form (`sanitize(submitted)`), as Grid Engine and
+/// Torque do with characters they do not allow.
+pub fn restore_name(
+    submitted: Option<&str>,
+    sanitize: impl Fn(&str) -> Option<String>,
+    mut status: JobStatus,
+) -> JobStatus {
+    if let Some(orig) = submitted
+        && status.name.is_some()
+        && status.name == sanitize(orig)
+    {
+        status.name = Some(orig.to_owned());
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use hpc_core::JobState;
+
+    use super::*;
+
+    #[test]
+    fn only_the_sanitized_form_of_the_submitted_name_is_restored() {
+        let sanitize = |n: &str| Some(n.replace(' ', "_"));
+        let shown = |name: &str| {
+            JobStatus::new("1".into(), JobState::Running).with_name(Some(name.to_owned()))
+        };
+        let s = restore_name(Some("a b"), sanitize, shown("a_b"));
+        assert_eq!(s.name.as_deref(), Some("a b"));
+        let s = restore_name(Some("a b"), sanitize, shown("other"));
+        assert_eq!(s.name.as_deref(), Some("other"));
+        let s = restore_name(None, sanitize, shown("a_b"));
+        assert_eq!(s.name.as_deref(), Some("a_b"));
+    }
+}

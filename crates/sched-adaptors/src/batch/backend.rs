@@ -262,3 +262,19 @@ impl<A: BatchAdaptor> Scheduler for Backend<A> {
         self.core.adaptor.list_jobs(&self.core.host, queues).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_name_their_adaptor_and_a_host_only_with_a_transport() {
+        let ok = |u: &str| check_location(&u.parse::<Location>().unwrap(), "sge");
+        assert!(ok("sge://").is_ok());
+        assert!(ok("sge+ssh://alice@login:2222").is_ok());
+        for bad in ["torque://", "sge://login"] {
+            let e = ok(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidLocation { .. }), "{bad}: {e}");
+        }
+    }
+}
