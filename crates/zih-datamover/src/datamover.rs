@@ -73,8 +73,8 @@ impl Datamover {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(program_path(self.config.bin_dir.as_deref(), cmd.program()))
-            .args(args);
+        let mut c =
+            Command::new(program_path(self.config.bin_dir.as_deref(), cmd.program())).args(args);
         if cmd.is_transfer() {
             // After the tool's own arguments, as taurus-datamover did.
             c = c.args(self.config.dt_options());
@@ -93,8 +93,13 @@ impl Datamover {
     {
         let command = self.command(cmd, args);
         let cancel = Command::new(program_path(self.config.bin_dir.as_deref(), "dtcancel"));
-        DtHandle::start(self.exec.clone(), &command, Some(cancel), self.config.effective_time_limit())
-            .await
+        DtHandle::start(
+            self.exec.clone(),
+            &command,
+            Some(cancel),
+            self.config.effective_time_limit(),
+        )
+        .await
     }
 
     dt_methods! {
@@ -138,12 +143,10 @@ impl Datamover {
         args.push(path.to_string());
         let out = self.run_ls(args, path).await?;
         let parent = path.parent().unwrap_or_else(Path::root);
-        parse_listing(&out, &parent, "dtls -ld")?.into_iter().next().ok_or_else(|| {
-            Error::Parse {
-                command: "dtls -ld".into(),
-                reason: "no entry in the listing".into(),
-                line: out.clone(),
-            }
+        parse_listing(&out, &parent, "dtls -ld")?.into_iter().next().ok_or_else(|| Error::Parse {
+            command: "dtls -ld".into(),
+            reason: "no entry in the listing".into(),
+            line: out.clone(),
         })
     }
 
@@ -189,7 +192,10 @@ impl Datamover {
                     return Ok(BatchJobEnd { job_id, state: JobState::Unknown, raw_state: None });
                 }
                 None => {
-                    return Err(Error::NotFound { kind: NotFoundKind::Job, name: job_id.to_string() });
+                    return Err(Error::NotFound {
+                        kind: NotFoundKind::Job,
+                        name: job_id.to_string(),
+                    });
                 }
             }
             if let Some(d) = deadline

@@ -147,12 +147,18 @@ mod tests {
             classify("srun: job 27549105 has been allocated resources"),
             Line::Event(DtEvent::Allocated { job_id: 27_549_105 })
         );
-        assert_eq!(classify("srun: error: ioctl(TIOCGWINSZ): Inappropriate ioctl for device"), Line::Hidden);
+        assert_eq!(
+            classify("srun: error: ioctl(TIOCGWINSZ): Inappropriate ioctl for device"),
+            Line::Hidden
+        );
         assert_eq!(
             classify("srun: error: Not using a pseudo-terminal, disregarding --pty option\r"),
             Line::Hidden
         );
-        assert_eq!(classify("Submitted batch job 7"), Line::Event(DtEvent::Submitted { job_id: 7 }));
+        assert_eq!(
+            classify("Submitted batch job 7"),
+            Line::Event(DtEvent::Submitted { job_id: 7 })
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use hpc_core::{Error, Result};
-use hpc_exec::{Command, ExitStatus, Executor, Process};
+use hpc_exec::{Command, Executor, ExitStatus, Process};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
@@ -113,14 +113,8 @@ impl DtHandle {
         let process = exec.spawn(cmd).await?;
         let (state, _) = watch::channel(State::default());
         let (signals, signal_rx) = mpsc::unbounded_channel();
-        let inner = Arc::new(Inner {
-            command: cmd.display(),
-            time_limit,
-            state,
-            signals,
-            exec,
-            cancel,
-        });
+        let inner =
+            Arc::new(Inner { command: cmd.display(), time_limit, state, signals, exec, cancel });
         tracing::debug!(command = %inner.command, "datamover command started");
         tokio::spawn(drive(process, inner.clone(), signal_rx));
         Ok(DtHandle { inner })

@@ -39,7 +39,11 @@ fn parse_line(line: &str, dir: &Path, command: &str) -> Result<PathAttributes> {
     let words: Vec<&str> = head.split_whitespace().collect();
     // mode links owner group size date time zone; devices put "major, minor" in size.
     if words.len() < 8 {
-        return Err(bad(command, line, "expected mode, links, owner, group, size and a full-iso time"));
+        return Err(bad(
+            command,
+            line,
+            "expected mode, links, owner, group, size and a full-iso time",
+        ));
     }
     let mode = words[0];
     let kind = match mode.as_bytes()[0] {
@@ -124,7 +128,8 @@ fn full_iso(date: &str, time: &str, zone: &str) -> Option<SystemTime> {
     if digits.len() != 4 {
         return None;
     }
-    let offset = sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60);
+    let offset =
+        sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60);
     let local = utc(y, mo, day, h, mi, s)?;
     let t = if offset >= 0 {
         local.checked_sub(Duration::from_secs(offset as u64))?

@@ -26,8 +26,11 @@ pub const DEFAULT_CACHE_ID: &str = "cache";
 impl CacheWorkspace {
     /// Allocates (or reuses) workspace `cache` for one day.
     pub async fn new(tools: Workspaces) -> Result<Self> {
-        Self::with_request(tools, AllocateRequest::new(DEFAULT_CACHE_ID, 1).comment("temporary_files"))
-            .await
+        Self::with_request(
+            tools,
+            AllocateRequest::new(DEFAULT_CACHE_ID, 1).comment("temporary_files"),
+        )
+        .await
     }
 
     /// Allocates (or reuses) the workspace `req` describes.

@@ -156,7 +156,8 @@ fn parse_blocks(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
             remaining_seen.push(false);
             continue;
         }
-        let ws = out.last_mut().ok_or_else(|| parse_error("ws_list", "a field before `id:`", raw))?;
+        let ws =
+            out.last_mut().ok_or_else(|| parse_error("ws_list", "a field before `id:`", raw))?;
         if !line.starts_with(' ') {
             return Err(parse_error("ws_list", format!("unexpected line {line:?}"), raw));
         }
@@ -172,8 +173,9 @@ fn parse_blocks(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
         match key {
             "workspace directory" => ws.directory = value.to_owned(),
             "remaining time" => {
-                ws.remaining = remaining(value)
-                    .ok_or_else(|| parse_error("ws_list", format!("bad remaining time in {line:?}"), raw))?;
+                ws.remaining = remaining(value).ok_or_else(|| {
+                    parse_error("ws_list", format!("bad remaining time in {line:?}"), raw)
+                })?;
                 if let Some(seen) = remaining_seen.last_mut() {
                     *seen = true;
                 }
@@ -225,7 +227,8 @@ fn remaining(v: &str) -> Option<Remaining> {
 }
 
 fn days_hours(v: &str) -> Option<Duration> {
-    let w: Vec<&str> = v.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+    let w: Vec<&str> =
+        v.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
     let [d, "days", h, "hours"] = w.as_slice() else { return None };
     let (d, h): (u64, u64) = (d.parse().ok()?, h.parse().ok()?);
     Some(Duration::from_secs(d * 86_400 + h * 3600))
@@ -340,10 +343,15 @@ pub fn parse_restorable(text: &str) -> Result<Vec<Restorable>> {
         } else if let Some(name) = line.strip_suffix(':').filter(|n| !n.contains(' ')) {
             fs = Some(name.to_owned());
         } else {
-            let filesystem =
-                fs.clone().ok_or_else(|| parse_error("ws_restore -l", "an id before any `fs:`", text))?;
+            let filesystem = fs
+                .clone()
+                .ok_or_else(|| parse_error("ws_restore -l", "an id before any `fs:`", text))?;
             if line.contains(char::is_whitespace) {
-                return Err(parse_error("ws_restore -l", format!("unexpected line {line:?}"), text));
+                return Err(parse_error(
+                    "ws_restore -l",
+                    format!("unexpected line {line:?}"),
+                    text,
+                ));
             }
             out.push(Restorable { filesystem, id: line.to_owned(), unavailable_since: None });
         }

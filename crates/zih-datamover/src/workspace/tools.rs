@@ -144,7 +144,9 @@ impl Workspaces {
     pub async fn allocate(&self, req: &AllocateRequest) -> Result<Allocation> {
         validate_name(&req.name)?;
         if req.duration_days == 0 {
-            return Err(Error::InvalidInput("a workspace needs a duration of at least one day".into()));
+            return Err(Error::InvalidInput(
+                "a workspace needs a duration of at least one day".into(),
+            ));
         }
         if req.mail.is_some() && req.reminder_days.is_none() {
             return Err(Error::InvalidInput("a reminder mail address needs reminder days".into()));
@@ -197,14 +199,20 @@ impl Workspaces {
             pattern: Some(name.to_owned()),
             ..Default::default()
         };
-        self.list(&opts).await?.into_iter().find(|w| w.id == name).ok_or_else(|| Error::NotFound {
-            kind: NotFoundKind::Workspace,
-            name: name.to_owned(),
-        })
+        self.list(&opts)
+            .await?
+            .into_iter()
+            .find(|w| w.id == name)
+            .ok_or_else(|| Error::NotFound { kind: NotFoundKind::Workspace, name: name.to_owned() })
     }
 
     /// `ws_extend`: sets the lifetime to `days` from now, using up one extension.
-    pub async fn extend(&self, name: &str, days: u32, filesystem: Option<&str>) -> Result<Allocation> {
+    pub async fn extend(
+        &self,
+        name: &str,
+        days: u32,
+        filesystem: Option<&str>,
+    ) -> Result<Allocation> {
         validate_name(name)?;
         let mut cmd = self.command("ws_extend");
         if let Some(fs) = filesystem {
@@ -237,13 +245,13 @@ impl Workspaces {
         }
         let out = self.run(cmd.arg(name), Some(name)).await?;
         let text = out.stdout_text();
-        text.lines().map(str::trim).find(|l| l.starts_with('/')).map(str::to_owned).ok_or_else(|| {
-            Error::Parse {
+        text.lines().map(str::trim).find(|l| l.starts_with('/')).map(str::to_owned).ok_or_else(
+            || Error::Parse {
                 command: "ws_find".into(),
                 reason: "no directory in the output".into(),
                 line: text.into_owned(),
-            }
-        })
+            },
+        )
     }
 
     /// `ws_restore -l`: released and expired workspaces that can come back.

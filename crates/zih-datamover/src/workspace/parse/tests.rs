@@ -102,7 +102,8 @@ fn allocate_output() {
     .unwrap();
     assert_eq!(a.directory, "/scratch/ws/0/u-x");
     assert_eq!((a.reused, a.extensions, a.remaining_days), (false, Some(10), Some(30)));
-    let a = parse_allocation("/s/u-x\n", "Info: reusing workspace.\nremaining extensions  : 9\n").unwrap();
+    let a = parse_allocation("/s/u-x\n", "Info: reusing workspace.\nremaining extensions  : 9\n")
+        .unwrap();
     assert!(a.reused);
     assert!(parse_allocation("", "Error: could not create").is_err());
 }
