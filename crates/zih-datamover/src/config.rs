@@ -25,6 +25,9 @@ pub struct DatamoverConfig {
     /// Extra environment for every command (travels on the command line, so
     /// it arrives over SSH too; srun hands it on to the job).
     pub env: Vec<(String, String)>,
+    /// Directory the commands start in (relative paths and the `slurm-N.out`
+    /// of submitted jobs); the login shell's (home) when `None`.
+    pub working_dir: Option<String>,
 }
 
 /// The datamover's time limit when a command gives none (ZIH documentation).
@@ -38,6 +41,7 @@ impl Default for DatamoverConfig {
             time_limit: None,
             account: None,
             env: Vec::new(),
+            working_dir: None,
         }
     }
 }

@@ -82,6 +82,9 @@ impl Datamover {
         for (k, v) in &self.config.env {
             c = c.env(k.clone(), v);
         }
+        if let Some(d) = &self.config.working_dir {
+            c = c.current_dir(d);
+        }
         c
     }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use hpc_core::{Error, Result};
 use hpc_exec::{Command, Executor, ExitStatus, Process};
 use serde::Serialize;
@@ -210,7 +211,7 @@ impl DtHandle {
 
     /// The scheduler events so far and those still to come, ending when the
     /// command ends. Every call starts from the first event.
-    pub fn events(&self) -> impl Stream<Item = DtEvent> + Send + 'static {
+    pub fn events(&self) -> BoxStream<'static, DtEvent> {
         let rx = self.inner.state.subscribe();
         futures::stream::unfold((rx, 0usize), |(mut rx, next)| async move {
             loop {
@@ -229,6 +230,7 @@ impl DtHandle {
                 }
             }
         })
+        .boxed()
     }
 
     async fn finished(&self, timeout: Option<Duration>) -> Result<Arc<DtOutput>> {

@@ -61,7 +61,7 @@ pub(super) fn main(home: &Path, config: &StandinConfig, cmd: &str, args: Vec<Str
     let mut c = match cmd {
         "dtinfo" => {
             let mut c = Command::new("sinfo");
-            c.args(["--all", "--partition", part]);
+            c.args(["--partition", part]);
             c
         }
         "dtqueue" | "dtq" => {

@@ -71,7 +71,6 @@ impl AllocateRequest {
 
 /// What `ws_list` is asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ListOptions {
     /// `-F`: only this file system.
     pub filesystem: Option<String>,
