@@ -317,6 +317,13 @@ async fn drive(process: Process, inner: Arc<Inner>, mut signals: mpsc::Unbounded
         }
     };
     let (stdout, (raw, kept), status) = tokio::join!(read_out, read_err, status);
+    // sbatch says "Submitted batch job N" on standard output.
+    if let Some(first) = stdout.split(|b| *b == b'\n').next()
+        && let Line::Event(e @ DtEvent::Submitted { .. }) =
+            classify(&String::from_utf8_lossy(first))
+    {
+        publish(&inner, e);
+    }
     let ended = match status {
         Ok(status) => {
             let st = inner.state.borrow();

@@ -126,7 +126,7 @@ pub async fn events_and_kill(f: Fx) {
     assert!(h.poll().is_some());
     let st = slurm_state(job_id).await;
     assert!(
-        matches!(st.as_str(), "CANCELLED" | "COMPLETED" | "FAILED" | ""),
+        matches!(st.as_str(), "CANCELLED" | "COMPLETING" | "COMPLETED" | "FAILED" | ""),
         "job {job_id} is {st}"
     );
     assert_ne!(st, "RUNNING");

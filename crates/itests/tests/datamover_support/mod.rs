@@ -57,6 +57,9 @@ impl Fx {
         // Made by root here; the test user still cannot write into it.
         let project = svc.path("HPCKIT_DM_PROJECT").join(&tag);
         std::fs::create_dir_all(&project).unwrap();
+        // Group-writable like the space itself: the datamover's group writes.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o2775)).unwrap();
         Fx { exec, bin: svc.var("HPCKIT_DM_BIN").to_owned(), scratch, project, label, uid, gid }
     }
 
