@@ -75,10 +75,10 @@ pub(crate) fn classify(line: &str) -> Line {
     if let Some(rest) = line.strip_prefix("srun: ") {
         return classify_srun(rest);
     }
-    if let Some(id) = line.strip_prefix("Submitted batch job ") {
-        if let Ok(job_id) = id.trim().parse() {
-            return Line::Event(DtEvent::Submitted { job_id });
-        }
+    if let Some(id) = line.strip_prefix("Submitted batch job ")
+        && let Ok(job_id) = id.trim().parse()
+    {
+        return Line::Event(DtEvent::Submitted { job_id });
     }
     // slurmstepd: error: *** JOB 12 ON node CANCELLED AT 2024-05-01T10:00:00 DUE TO TIME LIMIT ***
     // slurmstepd: error: *** STEP 12.0 ON node CANCELLED AT ... ***

@@ -228,11 +228,11 @@ fn allocate(ctx: &Ctx<'_>, args: &[String], extension: bool) -> Result<(), i32> 
         None => {
             eprintln!("Info: creating workspace.");
             let dir = ctx.home.join(&fs.space).join(format!("{}-{name}", ctx.user));
-            if let Err(e) = fs::create_dir(&dir) {
-                if e.kind() != std::io::ErrorKind::AlreadyExists {
-                    eprintln!("Error: could not create workspace directory <{}>!", dir.display());
-                    return Err(255);
-                }
+            if let Err(e) = fs::create_dir(&dir)
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                eprintln!("Error: could not create workspace directory <{}>!", dir.display());
+                return Err(255);
             }
             let e = Entry {
                 id: name.clone(),

@@ -249,7 +249,7 @@ fn parse_table(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
     }
     let words: Vec<&str> = lines[2..].iter().flat_map(|l| l.split_whitespace()).collect();
     let width = if terse { 3 } else { 9 };
-    if words.len() % width != 0 {
+    if !words.len().is_multiple_of(width) {
         return Err(parse_error("ws_list -T", "rows with missing cells", raw));
     }
     words
