@@ -6,6 +6,9 @@ pub use hpc_auth as auth;
 pub use hpc_core as core;
 pub use hpc_exec as exec;
 pub use sched_adaptors;
+/// The ZIH datamover and workspace tools (feature `datamover`).
+#[cfg(feature = "datamover")]
+pub use zih_datamover as datamover;
 
 pub use hpc_auth::{Credential, CredentialMap};
 pub use hpc_core::{
