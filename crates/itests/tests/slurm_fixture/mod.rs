@@ -52,6 +52,8 @@ pub(crate) struct Fixture {
     pub(crate) dir: PathBuf,
     /// The executor the scheduler runs its commands through (as the test user).
     pub(crate) exec: Arc<dyn Executor>,
+    /// Every partition the service configured, hidden ones too, in slurm.conf order.
+    pub(crate) partitions: Vec<String>,
     config: SlurmConfig,
     uid: u32,
     gid: u32,
@@ -96,7 +98,11 @@ impl Fixture {
         let dir = Self::scratch(uid, gid, service);
         config.default_workdir = Some(dir.to_string_lossy().into_owned().into());
         let sched = SlurmScheduler::new(exec.clone(), config.clone()).unwrap();
-        Fixture { sched, accounting, dir, exec, config, uid, gid }
+        let partitions = service_var(service, &format!("{}_PARTITIONS", prefix(service)))
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        Fixture { sched, accounting, dir, exec, partitions, config, uid, gid }
     }
 
     /// The shortest interval between two status queries of one poll loop.
