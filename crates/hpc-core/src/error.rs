@@ -26,6 +26,8 @@ pub enum NotFoundKind {
     Executable,
     /// A host name that does not resolve.
     Host,
+    /// A workspace of the hpc-workspace tools (`ws_allocate`, ...).
+    Workspace,
 }
 
 impl fmt::Display for NotFoundKind {
@@ -36,6 +38,7 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Queue => "queue",
             NotFoundKind::Executable => "executable",
             NotFoundKind::Host => "host",
+            NotFoundKind::Workspace => "workspace",
         })
     }
 }

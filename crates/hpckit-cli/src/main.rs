@@ -5,6 +5,7 @@
 //! that tells the kind of failure (see `output::code_for`).
 
 mod creds;
+mod datamover;
 mod fs;
 mod job;
 mod output;
@@ -31,6 +32,8 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    #[command(flatten)]
+    Zih(datamover::ZihCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.

@@ -12,6 +12,7 @@
 
 mod at;
 mod daemon;
+mod datamover;
 mod envfile;
 mod ftp;
 mod lock;
@@ -47,6 +48,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &at::AT,
     &sge::Sge,
     &torque::Torque,
+    &datamover::Datamover,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
