@@ -5,6 +5,7 @@
 //! that tells the kind of failure (see `output::code_for`).
 
 mod creds;
+mod datamover;
 mod fs;
 mod job;
 mod output;
@@ -37,6 +38,8 @@ enum Command {
     #[cfg(feature = "picas")]
     #[command(subcommand)]
     Picas(picas::PicasCommand),
+    #[command(flatten)]
+    Zih(datamover::ZihCommand),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "picas")]
             Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
+            Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.

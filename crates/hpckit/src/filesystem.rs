@@ -60,16 +60,7 @@ impl FsUrl {
             _ => Path::new(&raw)?,
         };
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
-            // The WebDAV adaptor opens at a collection: `?root=` names it, else
-            // the first path element (`/dav` of `webdav://host/dav/x`).
-            let root = match location.param("root") {
-                Some(r) => r.to_owned(),
-                None => {
-                    path.elements().first().map(|e| format!("/{e}")).unwrap_or_else(|| "/".into())
-                }
-            };
-            location.query.retain(|(k, _)| k != "root");
-            location.path = Some(root);
+            location = fs_adaptors::webdav::WebdavConfig::collection_location(&location, &path);
         }
         Ok(FsUrl { location, path })
     }
@@ -115,14 +106,16 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
             loc.path = None;
             Ok(Arc::new(LocalFileSystem::open(&loc)?))
         }
-        "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::connect(loc, creds).await?)),
+        "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::open(loc, creds).await?)),
         "webdav" | "webdavs" => Ok(Arc::new(
-            fs_adaptors::webdav::WebdavFs::open(loc, credential_for(loc, creds)).await?,
+            fs_adaptors::webdav::WebdavFileSystem::open(loc, credential_for(loc, creds)).await?,
         )),
-        "s3" => Ok(Arc::new(fs_adaptors::s3::S3Fs::open(loc, credential_for(loc, creds)).await?)),
-        "ftp" | "ftps" => {
-            Ok(Arc::new(fs_adaptors::ftp::FtpFs::open(loc, credential_for(loc, creds)).await?))
-        }
+        "s3" => Ok(Arc::new(
+            fs_adaptors::s3::S3FileSystem::open(loc, credential_for(loc, creds)).await?,
+        )),
+        "ftp" | "ftps" => Ok(Arc::new(
+            fs_adaptors::ftp::FtpFileSystem::open(loc, credential_for(loc, creds)).await?,
+        )),
         _ => Err(Error::UnknownScheme {
             scheme: loc.scheme.clone(),
             supported: FILESYSTEM_SCHEMES.join(", "),

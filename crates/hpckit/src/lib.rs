@@ -9,10 +9,14 @@ pub use hpc_exec as exec;
 #[cfg(feature = "picas")]
 pub use picas_tokens as picas;
 pub use sched_adaptors;
+/// The ZIH datamover and workspace tools (feature `datamover`).
+#[cfg(feature = "datamover")]
+pub use zih_datamover as datamover;
 
 pub use hpc_auth::{Credential, CredentialMap};
 pub use hpc_core::{
-    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, WaitUntil,
+    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, SchedulerExt,
+    WaitUntil,
 };
 
 mod filesystem;
