@@ -98,11 +98,11 @@ impl SubmitArgs {
         job.queue.clone_from(&self.queue);
         job.max_runtime = self.time;
         job.name = Some(self.name.clone().unwrap_or_else(|| "picas-worker".into()));
-        job.working_directory.clone_from(&self.workdir);
+        job.working_directory = self.workdir.clone().map(Into::into);
         job.account.clone_from(&self.account);
         job.cores_per_task = self.cores;
         job.memory_mb = self.mem;
-        job.stdout.clone_from(&self.stdout);
+        job.stdout = self.stdout.clone().map(Into::into);
         job.scheduler_arguments.extend(self.sched_args.iter().cloned());
         Ok(job)
     }
@@ -122,8 +122,7 @@ pub(crate) async fn run(args: SubmitArgs, creds: &CredentialArgs) -> anyhow::Res
     let job = args.job(hpckit)?;
     let loc: Location = args.scheduler.parse()?;
     let sched = hpckit::open_scheduler(&args.scheduler, &creds.credentials(&loc)?).await?;
-    let caps = sched.capabilities();
-    let ids = if caps.supports_arrays && args.array > 1 {
+    let ids = if sched.info().capabilities.submit_array && args.array > 1 {
         let mut array_job = job.clone();
         array_job.array = Some(ArraySpec::range(0, args.array - 1));
         array_job.validate()?;
@@ -135,10 +134,10 @@ pub(crate) async fn run(args: SubmitArgs, creds: &CredentialArgs) -> anyhow::Res
     };
     let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
     output::write_stdout(text.as_bytes())?;
-    if caps.is_embedded && !caps.survives_client_restart {
+    if crate::job::lives_in_process(&*sched) {
         output::note(format!(
             "{} jobs run inside this hpckit process; waiting for them to finish",
-            sched.adaptor()
+            sched.info().adaptor
         ));
         sched.wait(&ids, WaitUntil::Done, None, None).await?;
     }
