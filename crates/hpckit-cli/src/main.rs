@@ -11,6 +11,8 @@ mod job;
 mod output;
 #[cfg(feature = "picas")]
 mod picas;
+#[cfg(feature = "xenon-grpc")]
+mod xenon;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,9 @@ enum Command {
     #[cfg(feature = "picas")]
     #[command(subcommand)]
     Picas(picas::PicasCommand),
+    /// Serve PyXenon's gRPC API (xenon-grpc compatible) over hpckit's adaptors.
+    #[cfg(feature = "xenon-grpc")]
+    XenonGrpc(xenon::XenonGrpcArgs),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "picas")]
             Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
+            #[cfg(feature = "xenon-grpc")]
+            Command::XenonGrpc(args) => xenon::run(args).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });

@@ -19,6 +19,7 @@ mod ftp;
 mod lock;
 mod netns;
 mod ports;
+mod pyxenon;
 mod s3;
 mod sge;
 mod slurm;
@@ -51,6 +52,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &torque::Torque,
     &couchdb::Couchdb,
     &datamover::Datamover,
+    &pyxenon::Pyxenon,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
