@@ -8,4 +8,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 hpckit_require_root
 hpckit_ensure_packages "$here/packages"
 hpckit_ensure_venv pyxenon "$here/requirements.txt"
+# The client itself without its declared dependencies (see requirements.txt).
+PYXENON_VERSION=3.0.3
+venv=/opt/hpckit/venv/pyxenon
+if ! "$venv/bin/python" -c "import xenon, sys; sys.exit(xenon.__version__ != '$PYXENON_VERSION')" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "pyxenon==$PYXENON_VERSION"
+fi
 chmod -R a+rX /opt/hpckit/venv/pyxenon

@@ -1,0 +1,178 @@
+//! Shared setup of the `xenon_*` integration tests: an `hpckit xenon-grpc` server
+//! per test and the real PyXenon 3.0.3 of `cargo xtask services up pyxenon`
+//! running `testdata/xenon/scenarios.py` against it.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// The `hpckit` binary, built (or found up to date) by cargo first.
+pub fn hpckit_bin() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running cargo build");
+    assert!(out.status.success(), "cargo build -p hpckit-cli failed: {}", String::from_utf8_lossy(&out.stderr));
+    // tests run from target/<profile>/deps/
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("hpckit");
+    assert!(bin.exists(), "{} missing after cargo build", bin.display());
+    bin
+}
+
+/// A running `hpckit xenon-grpc --disable-tls -p 0`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The port it chose.
+    pub port: u16,
+    /// Its `$HOME` (holds `.ssh/known_hosts` with the test sshd's host keys).
+    pub home: tempfile::TempDir,
+    /// A scratch directory on this host for the scenarios.
+    pub scratch: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server; the sshd service's host keys are known to it when that
+    /// service runs (PyXenon scripts keep Xenon's strict host-key checking).
+    pub fn start() -> Server {
+        Server::start_with(&["--disable-tls"])
+    }
+
+    /// Starts a server with these flags (plus `-p 0`).
+    pub fn start_with(flags: &[&str]) -> Server {
+        let home = tempfile::Builder::new().prefix("hpckit-xenon-home-").tempdir().unwrap();
+        let env = hpc_testkit::services::ServicesEnv::load();
+        if env.has("sshd") {
+            let known = env.require("sshd").path("HPCKIT_SSH_KNOWN_HOSTS");
+            std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+            std::fs::copy(&known, home.path().join(".ssh/known_hosts")).unwrap();
+        }
+        let mut child = Command::new(hpckit_bin())
+            .args(["xenon-grpc", "-p", "0"])
+            .args(flags)
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting hpckit xenon-grpc");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the server's first line: {line:?}"));
+        let scratch = tempfile::Builder::new().prefix("hpckit-xenon-").tempdir().unwrap();
+        Server { child, port, home, scratch }
+    }
+
+    /// Runs `scenarios.py <name>` with `env` and returns what it printed (JSON);
+    /// panics with its output when it fails.
+    pub fn scenario(&self, name: &str, env: &[(&str, String)]) -> Value {
+        let python = hpc_testkit::services::require("pyxenon").var("HPCKIT_PYXENON_PYTHON").to_owned();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xenon/scenarios.py");
+        let out = Command::new(&python)
+            .arg(&script)
+            .arg(name)
+            .env("XENON_PORT", self.port.to_string())
+            .env("LOCAL_TMP", self.scratch.path())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(self.scratch.path())
+            .output()
+            .expect("running python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "scenario {name} failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("scenario {name} printed no JSON ({e}): {stdout}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test user of the sshd service as a Xenon password credential, and the
+/// `host:port` Xenon locations name.
+pub struct SshUser {
+    pub user: String,
+    pub password: String,
+    pub authority: String,
+    pub home: String,
+}
+
+impl SshUser {
+    pub fn from_env() -> SshUser {
+        let s = hpc_testkit::services::require("sshd");
+        SshUser {
+            user: s.var("HPCKIT_SSH_USER").into(),
+            password: s.var("HPCKIT_SSH_PASSWORD").into(),
+            authority: format!("{}:{}", s.var("HPCKIT_SSH_HOST"), s.var("HPCKIT_SSH_PORT")),
+            home: s.var("HPCKIT_SSH_USER_HOME").into(),
+        }
+    }
+
+    /// The credential variables of `scenarios.py`.
+    pub fn credential(&self) -> Vec<(&'static str, String)> {
+        vec![("XUSER", self.user.clone()), ("XPASSWORD", self.password.clone())]
+    }
+
+    /// A fresh directory in the test user's home, owned by that user.
+    pub fn scratch(&self, tag: &str) -> String {
+        let dir = format!("{}/xenon-{tag}-{}", self.home, std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("chown").args([&self.user, &dir]).status().unwrap();
+        assert!(status.success(), "chown {dir}");
+        dir
+    }
+}
+
+/// Checks the `jobs` scenario's answer: exit codes, one status answer per job,
+/// cancel, timeouts, a job that does not exist.
+pub fn check_jobs(v: &Value, adaptor: &str) {
+    assert_eq!(v["adaptor"], adaptor, "{v}");
+    assert_eq!(v["exit_codes"], serde_json::json!([0, 1, 2]), "{v}");
+    assert_eq!(v["done"], serde_json::json!([true, true, true]), "{v}");
+    assert_eq!(v["error_types"], serde_json::json!(["NONE", "NONE", "NONE"]), "{v}");
+    assert_eq!(v["cancelled"]["done"], true, "{v}");
+    assert_eq!(v["early_done"], false, "a 200 ms wait on a sleeping job returns it unfinished: {v}");
+    assert!(v["missing_job"].as_str().unwrap().starts_with("NoSuchJobException"), "{v}");
+    assert_eq!(v["missing_in_batch"], "NOT_FOUND", "{v}");
+    assert!(!v["queues"].as_array().unwrap().is_empty(), "{v}");
+}
+
+/// Checks the `files` scenario's answer for an adaptor with the given abilities.
+pub fn check_files(v: &Value, adaptor: &str, can_append: bool) {
+    assert_eq!(v["adaptor"], adaptor, "{v}");
+    let expected = if can_append { "Hello, World!\nmore\n" } else { "Hello, World!\n" };
+    assert_eq!(v["read"], expected, "{v}");
+    assert_eq!(v["size"], expected.len(), "{v}");
+    assert_eq!(v["exists"], true, "{v}");
+    assert!(v["dup_dirs"].as_str().unwrap().starts_with("PathAlreadyExistsException"), "{v}");
+    assert!(v["dup_write"].as_str().unwrap().starts_with("PathAlreadyExistsException"), "{v}");
+    assert!(v["missing"].as_str().unwrap().starts_with("NoSuchPathException"), "{v}");
+    assert_eq!(v["listing"], serde_json::json!(["/tree/sub", "/tree/sub/hello.txt"]), "{v}");
+    let three_mib = 3 * 1024 * 1024;
+    assert_eq!(v["copy_up"]["done"], true, "{v}");
+    assert_eq!(v["copy_up"]["bytes"], three_mib, "{v}");
+    assert_eq!(v["copy_down"]["bytes"], three_mib, "{v}");
+    assert_eq!(v["round_trip_equal"], true, "{v}");
+    assert_eq!(v["copy_exists"]["error_type"], "ALREADY_EXISTS", "{v}");
+    assert_eq!(v["copy_replace"], "NONE", "{v}");
+    assert_eq!(v["deleted"], true, "{v}");
+}
