@@ -66,7 +66,10 @@ fn interactive_job_over_ssh() {
 fn files_on_the_local_file_system() {
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
-    let env = vec![("FS_ADAPTOR", "file".into()), ("WORKDIR", work.path().to_string_lossy().into_owned())];
+    let env = vec![
+        ("FS_ADAPTOR", "file".into()),
+        ("WORKDIR", work.path().to_string_lossy().into_owned()),
+    ];
     let v = server.scenario("files", &env);
     check_files(&v, "file", true);
     assert_eq!(v["link"], "renamed.txt", "{v}");
@@ -154,7 +157,8 @@ fn files_over_ftp() {
 fn files_over_webdav() {
     let dav = hpc_testkit::services::require("webdav");
     let server = Server::start();
-    let location = format!("http://{}:{}/dav", dav.var("HPCKIT_WEBDAV_HOST"), dav.var("HPCKIT_WEBDAV_PORT"));
+    let location =
+        format!("http://{}:{}/dav", dav.var("HPCKIT_WEBDAV_HOST"), dav.var("HPCKIT_WEBDAV_PORT"));
     let env = vec![
         ("FS_ADAPTOR", "webdav".into()),
         ("FS_LOCATION", location),
@@ -201,5 +205,9 @@ fn bad_input_raises_the_xenon_exception_classes() {
         serde_json::json!(["local", "ssh", "at", "slurm", "gridengine", "torque"]),
         "{v}"
     );
-    assert_eq!(v["filesystem_adaptors"], serde_json::json!(["file", "sftp", "ftp", "webdav", "s3"]), "{v}");
+    assert_eq!(
+        v["filesystem_adaptors"],
+        serde_json::json!(["file", "sftp", "ftp", "webdav", "s3"]),
+        "{v}"
+    );
 }

@@ -598,13 +598,14 @@ mod tests {
         ]);
         let params =
             location_params("slurm", SCHEDULER_PREFIX, slurm.properties(), &given).unwrap();
+        // In the order of the property names.
         assert_eq!(
             params,
             [
+                ("accounting", "off"),
                 ("poll", "0.5"),
                 ("max_poll", "0.5"),
-                ("accounting", "off"),
-                ("host_key", "accept-new")
+                ("host_key", "accept-new"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );

@@ -159,8 +159,7 @@ async fn settle(c: &CopyEntry, timeout: Option<Duration>) -> CopyProgress {
             let _ = wait.await;
         }
     }
-    let current = c.progress.borrow().clone();
-    current
+    c.progress.borrow().clone()
 }
 
 #[tonic::async_trait]

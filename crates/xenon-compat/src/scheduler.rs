@@ -117,7 +117,9 @@ pub(crate) fn job_status(s: &JobStatus) -> proto::JobStatus {
     // A non-zero exit code is an answer, not an error (Xenon reports none); a job
     // killed, cancelled or lost without one is.
     let (error_type, error_message) = match s.state {
-        JobState::Cancelled => (ErrorType::Cancelled, s.error.clone().unwrap_or_else(|| "Job cancelled".into())),
+        JobState::Cancelled => {
+            (ErrorType::Cancelled, s.error.clone().unwrap_or_else(|| "Job cancelled".into()))
+        }
         JobState::Failed if s.exit_code.is_none() || s.signal.is_some() => (
             ErrorType::Xenon,
             s.error.clone().unwrap_or_else(|| match s.signal {

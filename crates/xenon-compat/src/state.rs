@@ -253,10 +253,9 @@ impl State {
     /// The file system of a scheduler's host (`getFileSystem`): `file` for local
     /// schedulers, `sftp` to the same host and credential for SSH ones; opened once.
     pub(crate) async fn filesystem_of(&self, s: &SchedulerEntry) -> Result<String, XenonError> {
-        if let Some(id) = s.filesystem.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            if self.filesystems.contains(&id) {
-                return Ok(id);
-            }
+        let known = s.filesystem.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(id) = known.filter(|id| self.filesystems.contains(id)) {
+            return Ok(id);
         }
         let loc = s.location.trim();
         let remote = match s.adaptor {

@@ -17,7 +17,11 @@ pub fn hpckit_bin() -> PathBuf {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("running cargo build");
-    assert!(out.status.success(), "cargo build -p hpckit-cli failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo build -p hpckit-cli failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // tests run from target/<profile>/deps/
     let exe = std::env::current_exe().expect("test binary path");
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("hpckit");
@@ -76,7 +80,8 @@ impl Server {
     /// Runs `scenarios.py <name>` with `env` and returns what it printed (JSON);
     /// panics with its output when it fails.
     pub fn scenario(&self, name: &str, env: &[(&str, String)]) -> Value {
-        let python = hpc_testkit::services::require("pyxenon").var("HPCKIT_PYXENON_PYTHON").to_owned();
+        let python =
+            hpc_testkit::services::require("pyxenon").var("HPCKIT_PYXENON_PYTHON").to_owned();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xenon/scenarios.py");
         let out = Command::new(&python)
             .arg(&script)
@@ -95,7 +100,8 @@ impl Server {
             String::from_utf8_lossy(&out.stderr)
         );
         let last = stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("scenario {name} printed no JSON ({e}): {stdout}"))
+        serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("scenario {name} printed no JSON ({e}): {stdout}"))
     }
 }
 
@@ -150,7 +156,10 @@ pub fn check_jobs(v: &Value, adaptor: &str) {
     assert_eq!(v["done"], serde_json::json!([true, true, true]), "{v}");
     assert_eq!(v["error_types"], serde_json::json!(["NONE", "NONE", "NONE"]), "{v}");
     assert_eq!(v["cancelled"]["done"], true, "{v}");
-    assert_eq!(v["early_done"], false, "a 200 ms wait on a sleeping job returns it unfinished: {v}");
+    assert_eq!(
+        v["early_done"], false,
+        "a 200 ms wait on a sleeping job returns it unfinished: {v}"
+    );
     assert!(v["missing_job"].as_str().unwrap().starts_with("NoSuchJobException"), "{v}");
     assert_eq!(v["missing_in_batch"], "NOT_FOUND", "{v}");
     assert!(!v["queues"].as_array().unwrap().is_empty(), "{v}");
