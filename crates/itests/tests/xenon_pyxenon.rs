@@ -14,132 +14,169 @@ fn sched(adaptor: &str, location: &str) -> Vec<(&'static str, String)> {
     vec![("SCHED_ADAPTOR", adaptor.into()), ("SCHED_LOCATION", location.into())]
 }
 
-#[test]
-fn readme_example_on_the_local_scheduler() {
-    let server = Server::start();
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_example_on_the_local_scheduler() {
+    let server = Server::start().await;
     let work = server.scratch.path().to_string_lossy().into_owned();
     let mut env = sched("local", "");
     env.push(("WORKDIR", work));
-    let v = server.scenario("readme", &env);
-    let host = host_name();
+    let v = server.scenario("readme", &env).await;
+    let host = host_name().await;
     assert_eq!(v["stdout"], format!("{host}\n"), "{v}");
     assert_eq!(v["state"], "COMPLETED", "{v}");
 }
 
 /// The host name as `hostname` prints it.
-fn host_name() -> String {
-    let out = std::process::Command::new("hostname").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+async fn host_name() -> String {
+    xenon_support::run(hpc_exec::Command::new("hostname")).await.stdout_text().trim().to_owned()
 }
 
-#[test]
-fn jobs_on_the_local_scheduler() {
-    let server = Server::start();
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_on_the_local_scheduler() {
+    let server = Server::start().await;
     let mut env = sched("local", "");
     env.push(("WORKDIR", server.scratch.path().to_string_lossy().into_owned()));
-    let v = server.scenario("jobs", &env);
+    let v = server.scenario("jobs", &env).await;
     check_jobs(&v, "local");
     assert_eq!(v["queues"], serde_json::json!(["single", "multi", "unlimited"]), "{v}");
 }
 
-#[test]
-fn interactive_job_on_the_local_scheduler() {
-    let server = Server::start();
-    let v = server.scenario("interactive", &sched("local", ""));
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_job_on_the_local_scheduler() {
+    let server = Server::start().await;
+    let v = server.scenario("interactive", &sched("local", "")).await;
     assert_eq!(v["stdout"], "Mystic noble gas,\nHeavy yet fleeting from grasp,\n", "{v}");
     assert_eq!(v["stderr"], "to-stderr\n", "{v}");
     assert_eq!(v["exit_code"], 0, "{v}");
 }
 
-#[test]
-fn interactive_job_over_ssh() {
-    let server = Server::start();
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_job_over_ssh() {
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let mut env = sched("ssh", &ssh.authority);
     env.extend(ssh.credential());
-    let v = server.scenario("interactive", &env);
+    let v = server.scenario("interactive", &env).await;
     assert_eq!(v["stdout"], "Mystic noble gas,\nHeavy yet fleeting from grasp,\n", "{v}");
     assert_eq!(v["stderr"], "to-stderr\n", "{v}");
 }
 
-#[test]
-fn files_on_the_local_file_system() {
-    let server = Server::start();
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_vanishes_leaves_no_remote_process() {
+    let server = Server::start().await;
+    let ssh = SshUser::from_env();
+    let mut env = sched("ssh", &ssh.authority);
+    env.extend(ssh.credential());
+    // A duration no other test uses, to find this job's process.
+    let seconds = format!("{}", 3000 + std::process::id() % 1000);
+    env.push(("SLEEP_SECONDS", seconds.clone()));
+    let mut client = server.spawn_scenario("abandon", &env).await;
+    let mut line = String::new();
+    let stdout = client.stdout.take().expect("python's stdout");
+    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut line)
+        .await
+        .unwrap();
+    assert!(line.contains("\"job\""), "the client printed no job: {line:?}");
+    let pattern = format!("^/bin/sleep {seconds}$");
+    let running = || {
+        xenon_support::run(hpc_exec::Command::new("pgrep").args(["-u", &ssh.user, "-f", &pattern]))
+    };
+    // The job's process shows up over SSH soon after its id came back.
+    let mut polls = 0;
+    while !running().await.status.success() {
+        polls += 1;
+        assert!(polls < 100, "the interactive job's process never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The client dies without a word, as a killed script does.
+    client.kill().await.unwrap();
+    // The server notices the broken call and cancels the job (SIGTERM, then SIGKILL).
+    let mut polls = 0;
+    while running().await.status.success() {
+        polls += 1;
+        assert!(polls < 300, "the abandoned job's process is still running");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_on_the_local_file_system() {
+    let server = Server::start().await;
     let work = tempfile::tempdir().unwrap();
     let env = vec![
         ("FS_ADAPTOR", "file".into()),
         ("WORKDIR", work.path().to_string_lossy().into_owned()),
     ];
-    let v = server.scenario("files", &env);
+    let v = server.scenario("files", &env).await;
     check_files(&v, "file", true);
     assert_eq!(v["link"], "renamed.txt", "{v}");
     assert_eq!(v["permissions"], serde_json::json!([1, 2]), "{v}");
 }
 
-#[test]
-fn jobs_on_slurm_here() {
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_on_slurm_here() {
     hpc_testkit::services::require("slurm");
-    let server = Server::start();
+    let server = Server::start().await;
     let mut env = sched("slurm", "local://");
     // Slurm runs the jobs on this node; a directory every user can write.
     let work = server.scratch.path();
     std::fs::set_permissions(work, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     env.push(("WORKDIR", work.to_string_lossy().into_owned()));
-    let v = server.scenario("jobs", &env);
+    let v = server.scenario("jobs", &env).await;
     check_jobs(&v, "slurm");
 }
 
-#[test]
-fn readme_and_jobs_on_slurm_over_ssh() {
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_and_jobs_on_slurm_over_ssh() {
     hpc_testkit::services::require("slurm");
-    let server = Server::start();
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let mut env = sched("slurm", &format!("ssh://{}", ssh.authority));
     env.extend(ssh.credential());
-    env.push(("WORKDIR", ssh.scratch("slurm")));
-    check_jobs(&server.scenario("jobs", &env), "slurm");
-    let v = server.scenario("readme", &env);
-    assert_eq!(v["stdout"], format!("{}\n", host_name()), "{v}");
+    env.push(("WORKDIR", ssh.scratch("slurm").await));
+    check_jobs(&server.scenario("jobs", &env).await, "slurm");
+    let v = server.scenario("readme", &env).await;
+    assert_eq!(v["stdout"], format!("{}\n", host_name().await), "{v}");
 }
 
-#[test]
-fn jobs_on_grid_engine_over_ssh() {
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_on_grid_engine_over_ssh() {
     hpc_testkit::services::require("sge");
-    let server = Server::start();
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let mut env = sched("gridengine", &format!("ssh://{}", ssh.authority));
     env.extend(ssh.credential());
-    env.push(("WORKDIR", ssh.scratch("sge")));
-    check_jobs(&server.scenario("jobs", &env), "gridengine");
+    env.push(("WORKDIR", ssh.scratch("sge").await));
+    check_jobs(&server.scenario("jobs", &env).await, "gridengine");
 }
 
-#[test]
-fn jobs_on_at_over_ssh() {
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_on_at_over_ssh() {
     hpc_testkit::services::require("at");
-    let server = Server::start();
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let mut env = sched("at", &format!("ssh://{}", ssh.authority));
     env.extend(ssh.credential());
-    env.push(("WORKDIR", ssh.scratch("at")));
-    check_jobs(&server.scenario("jobs", &env), "at");
+    env.push(("WORKDIR", ssh.scratch("at").await));
+    check_jobs(&server.scenario("jobs", &env).await, "at");
 }
 
-#[test]
-fn files_over_sftp() {
-    let server = Server::start();
+#[tokio::test(flavor = "multi_thread")]
+async fn files_over_sftp() {
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let mut env = vec![("FS_ADAPTOR", "sftp".into()), ("FS_LOCATION", ssh.authority.clone())];
     env.extend(ssh.credential());
-    env.push(("WORKDIR", ssh.scratch("sftp")));
-    let v = server.scenario("files", &env);
+    env.push(("WORKDIR", ssh.scratch("sftp").await));
+    let v = server.scenario("files", &env).await;
     check_files(&v, "sftp", true);
     assert_eq!(v["link"], "renamed.txt", "{v}");
 }
 
-#[test]
-fn files_over_ftp() {
+#[tokio::test(flavor = "multi_thread")]
+async fn files_over_ftp() {
     let ftp = hpc_testkit::services::require("ftp");
-    let server = Server::start();
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let location = format!("{}:{}", ftp.var("HPCKIT_FTP_HOST"), ftp.var("HPCKIT_FTP_PORT"));
     let env = vec![
@@ -148,15 +185,15 @@ fn files_over_ftp() {
         ("XUSER", ftp.var("HPCKIT_FTP_USER").into()),
         ("XPASSWORD", ftp.var("HPCKIT_FTP_PASSWORD").into()),
         // The FTP user is the sshd test user: a scratch directory in its home.
-        ("WORKDIR", ssh.scratch("ftp")),
+        ("WORKDIR", ssh.scratch("ftp").await),
     ];
-    check_files(&server.scenario("files", &env), "ftp", true);
+    check_files(&server.scenario("files", &env).await, "ftp", true);
 }
 
-#[test]
-fn files_over_webdav() {
+#[tokio::test(flavor = "multi_thread")]
+async fn files_over_webdav() {
     let dav = hpc_testkit::services::require("webdav");
-    let server = Server::start();
+    let server = Server::start().await;
     let location =
         format!("http://{}:{}/dav", dav.var("HPCKIT_WEBDAV_HOST"), dav.var("HPCKIT_WEBDAV_PORT"));
     let env = vec![
@@ -166,13 +203,13 @@ fn files_over_webdav() {
         ("XPASSWORD", dav.var("HPCKIT_WEBDAV_PASSWORD").into()),
         ("WORKDIR", format!("/dav/xenon-{}", std::process::id())),
     ];
-    check_files(&server.scenario("files", &env), "webdav", false);
+    check_files(&server.scenario("files", &env).await, "webdav", false);
 }
 
-#[test]
-fn files_over_s3() {
+#[tokio::test(flavor = "multi_thread")]
+async fn files_over_s3() {
     let s3 = hpc_testkit::services::require("s3");
-    let server = Server::start();
+    let server = Server::start().await;
     let location = format!("{}/{}", s3.var("HPCKIT_S3_ENDPOINT"), s3.var("HPCKIT_S3_BUCKET"));
     let env = vec![
         ("FS_ADAPTOR", "s3".into()),
@@ -181,16 +218,16 @@ fn files_over_s3() {
         ("XPASSWORD", s3.var("HPCKIT_S3_SECRET").into()),
         ("WORKDIR", format!("/xenon-{}", std::process::id())),
     ];
-    check_files(&server.scenario("files", &env), "s3", false);
+    check_files(&server.scenario("files", &env).await, "s3", false);
 }
 
-#[test]
-fn bad_input_raises_the_xenon_exception_classes() {
-    let server = Server::start();
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_raises_the_xenon_exception_classes() {
+    let server = Server::start().await;
     let ssh = SshUser::from_env();
     let mut env = vec![("SSH_LOCATION", ssh.authority.clone())];
     env.extend(ssh.credential());
-    let v = server.scenario("errors", &env);
+    let v = server.scenario("errors", &env).await;
     for (key, class) in [
         ("unknown_adaptor", "UnknownAdaptorException"),
         ("unknown_fs_adaptor", "UnknownAdaptorException"),

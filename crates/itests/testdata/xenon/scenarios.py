@@ -149,6 +149,18 @@ def interactive():
     return out
 
 
+def abandon():
+    """Starts an interactive `sleep`, says so, and waits to be killed (the test kills
+    this process); the server must then cancel the job."""
+    init()
+    sched = scheduler()
+    desc = xenon.JobDescription(executable='/bin/sleep', arguments=[os.environ['SLEEP_SECONDS']])
+    job, stream = sched.submit_interactive_job(description=desc, stdin_stream=iter([]))
+    print(json.dumps({'job': job.id}), flush=True)
+    time.sleep(600)
+    return {}
+
+
 def files():
     """File operations, streams and a copy to and from this host."""
     init()

@@ -3,20 +3,24 @@
 //! running `testdata/xenon/scenarios.py` against it.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
+use hpc_exec::{Command, Executor, LocalExecutor, Output, Process};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Runs `cmd` to completion here.
+pub async fn run(cmd: Command) -> Output {
+    LocalExecutor::new().run(&cmd).await.unwrap_or_else(|e| panic!("{}: {e}", cmd.display()))
+}
 
 /// The `hpckit` binary, built (or found up to date) by cargo first.
-pub fn hpckit_bin() -> PathBuf {
+pub async fn hpckit_bin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let out = run(Command::new(cargo)
         .args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("running cargo build");
+        .current_dir(env!("CARGO_MANIFEST_DIR")))
+    .await;
     assert!(
         out.status.success(),
         "cargo build -p hpckit-cli failed: {}",
@@ -31,7 +35,8 @@ pub fn hpckit_bin() -> PathBuf {
 
 /// A running `hpckit xenon-grpc --disable-tls -p 0`, killed on drop.
 pub struct Server {
-    child: Child,
+    /// Dropping the handle kills the server's process group.
+    _process: Process,
     /// The port it chose.
     pub port: u16,
     /// Its `$HOME` (holds `.ssh/known_hosts` with the test sshd's host keys).
@@ -43,12 +48,12 @@ pub struct Server {
 impl Server {
     /// Starts a server; the sshd service's host keys are known to it when that
     /// service runs (PyXenon scripts keep Xenon's strict host-key checking).
-    pub fn start() -> Server {
-        Server::start_with(&["--disable-tls"])
+    pub async fn start() -> Server {
+        Server::start_with(&["--disable-tls"]).await
     }
 
     /// Starts a server with these flags (plus `-p 0`).
-    pub fn start_with(flags: &[&str]) -> Server {
+    pub async fn start_with(flags: &[&str]) -> Server {
         let home = tempfile::Builder::new().prefix("hpckit-xenon-home-").tempdir().unwrap();
         let env = hpc_testkit::services::ServicesEnv::load();
         if env.has("sshd") {
@@ -56,17 +61,15 @@ impl Server {
             std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
             std::fs::copy(&known, home.path().join(".ssh/known_hosts")).unwrap();
         }
-        let mut child = Command::new(hpckit_bin())
+        let cmd = Command::new(hpckit_bin().await)
             .args(["xenon-grpc", "-p", "0"])
             .args(flags)
-            .env("HOME", home.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting hpckit xenon-grpc");
+            .env("HOME", home.path());
+        let mut process =
+            LocalExecutor::new().spawn(&cmd).await.expect("starting hpckit xenon-grpc");
+        let stderr = process.stderr.take().expect("the server's stderr");
         let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(stderr).read_line(&mut line).await.unwrap();
         let port = line
             .split("127.0.0.1:")
             .nth(1)
@@ -74,24 +77,35 @@ impl Server {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in the server's first line: {line:?}"));
         let scratch = tempfile::Builder::new().prefix("hpckit-xenon-").tempdir().unwrap();
-        Server { child, port, home, scratch }
+        Server { _process: process, port, home, scratch }
     }
 
-    /// Runs `scenarios.py <name>` with `env` and returns what it printed (JSON);
-    /// panics with its output when it fails.
-    pub fn scenario(&self, name: &str, env: &[(&str, String)]) -> Value {
+    /// `scenarios.py <name>` with `env`, started and left running.
+    pub async fn spawn_scenario(&self, name: &str, env: &[(&str, String)]) -> Process {
+        let cmd = self.scenario_command(name, env);
+        LocalExecutor::new().spawn(&cmd).await.expect("starting python")
+    }
+
+    fn scenario_command(&self, name: &str, env: &[(&str, String)]) -> Command {
         let python =
             hpc_testkit::services::require("pyxenon").var("HPCKIT_PYXENON_PYTHON").to_owned();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xenon/scenarios.py");
-        let out = Command::new(&python)
+        let mut cmd = Command::new(&python)
             .arg(&script)
             .arg(name)
             .env("XENON_PORT", self.port.to_string())
             .env("LOCAL_TMP", self.scratch.path())
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .current_dir(self.scratch.path())
-            .output()
-            .expect("running python");
+            .current_dir(self.scratch.path());
+        for (k, v) in env {
+            cmd = cmd.env(*k, v);
+        }
+        cmd
+    }
+
+    /// Runs `scenarios.py <name>` with `env` and returns what it printed (JSON);
+    /// panics with its output when it fails.
+    pub async fn scenario(&self, name: &str, env: &[(&str, String)]) -> Value {
+        let out = run(self.scenario_command(name, env)).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -102,13 +116,6 @@ impl Server {
         let last = stdout.lines().last().unwrap_or_default();
         serde_json::from_str(last)
             .unwrap_or_else(|e| panic!("scenario {name} printed no JSON ({e}): {stdout}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -138,12 +145,12 @@ impl SshUser {
     }
 
     /// A fresh directory in the test user's home, owned by that user.
-    pub fn scratch(&self, tag: &str) -> String {
+    pub async fn scratch(&self, tag: &str) -> String {
         let dir = format!("{}/xenon-{tag}-{}", self.home, std::process::id());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("chown").args([&self.user, &dir]).status().unwrap();
-        assert!(status.success(), "chown {dir}");
+        let out = run(Command::new("chown").args([&self.user, &dir])).await;
+        assert!(out.status.success(), "chown {dir}: {}", out.stderr_text());
         dir
     }
 }
