@@ -9,6 +9,7 @@ mod fs;
 mod picas;
 mod slurm;
 mod ssh;
+mod xenon;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -26,7 +27,10 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "fs" => fs::run(args),
         "picas" => picas::run(args),
         "datamover" => datamover::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, picas, datamover)"),
+        "xenon" => xenon::run(args),
+        other => {
+            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, picas, datamover, xenon)")
+        }
     }
 }
 

@@ -51,7 +51,7 @@ struct Outcome {
 }
 
 /// Removes the wrappers again, whatever happens.
-struct Wrappers;
+pub(super) struct Wrappers;
 
 impl Drop for Wrappers {
     fn drop(&mut self) {
@@ -64,7 +64,7 @@ impl Drop for Wrappers {
     }
 }
 
-fn install_wrappers(log: &Path) -> Result<Wrappers> {
+pub(super) fn install_wrappers(log: &Path) -> Result<Wrappers> {
     for name in WRAPPED {
         let path = Path::new("/usr/local/bin").join(name);
         if path.exists() && !fs::read_to_string(&path).unwrap_or_default().contains(MARK) {
@@ -94,7 +94,7 @@ fn install_wrappers(log: &Path) -> Result<Wrappers> {
 /// the test user, who cannot read a Python under root's home (pyenv).
 const BASE_PYTHON: &str = "/usr/bin/python3";
 
-fn ensure_venv() -> Result<PathBuf> {
+pub(super) fn ensure_venv() -> Result<PathBuf> {
     crate::system::apt_install(&crate::system::missing_debian_packages(&[
         "python3-venv".to_owned()
     ]))?;
@@ -179,7 +179,7 @@ fn last_completion(log: &Path, ids: &[String]) -> Option<f64> {
     (seen == ids.len()).then_some(last).flatten()
 }
 
-fn queue_empty(user: &str) -> Result<()> {
+pub(super) fn queue_empty(user: &str) -> Result<()> {
     for _ in 0..600 {
         let out =
             cmd::output(Command::new("/usr/bin/squeue").args(["-h", "-u", user, "-t", "PD,R,CG"]))?;
