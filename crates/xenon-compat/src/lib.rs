@@ -1,14 +1,5 @@
-//! A gRPC server that speaks the xenon-grpc protocol of PyXenon 3.0.3 over hpckit's
-//! adaptors, so PyXenon programs run without Java (`hpckit xenon-grpc`).
-//!
-//! ```no_run
-//! # async fn run() -> hpckit::Result<()> {
-//! let opts = xenon_compat::ServeOptions { port: 50051, disable_tls: true, ..Default::default() };
-//! let bound = xenon_compat::bind(&opts).await?;
-//! bound.serve(std::future::pending()).await
-//! # }
-//! ```
 #![forbid(unsafe_code)]
+#![doc = include_str!("../README.md")]
 
 mod adaptors;
 mod errors;
