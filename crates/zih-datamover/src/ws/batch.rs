@@ -194,12 +194,17 @@ impl Batcher {
 
     /// One `dtrsync` of the batch below the targets' common ancestor.
     async fn transfer(&self, open: &Open) -> Result<()> {
-        let common = open
+        let mut common = open
             .targets
             .iter()
             .map(|t| t.parent().unwrap_or_else(Path::root))
             .reduce(|a, b| common_ancestor(&a, &b))
             .unwrap_or_else(Path::root);
+        // rsync makes only the last element of its target: start at a
+        // directory that exists, and let it make everything below.
+        while !common.is_root() && !self.plain.exists(&common).await? {
+            common = common.parent().unwrap_or_else(Path::root);
+        }
         let from = mirrored(&open.dir, &common)?;
         let slash = |p: &Path| format!("{}/", p.to_string().trim_end_matches('/'));
         tracing::debug!(files = open.targets.len(), into = %common, "datamover batch");

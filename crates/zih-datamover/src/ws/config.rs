@@ -116,7 +116,9 @@ impl WsConfig {
                 WsConfig::directory(if path.is_empty() { Path::root() } else { Path::new(path)? })
             }
             other => {
-                return Err(bad(format!("{other}:// is not a workspace location (ws:// or dm://)")));
+                return Err(bad(format!(
+                    "{other}:// is not a workspace location (ws:// or dm://)"
+                )));
             }
         };
         if let WsRoot::Directory(d) = &cfg.root
