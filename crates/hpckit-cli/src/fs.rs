@@ -1,8 +1,8 @@
 //! `hpckit fs ...`: files on any file system, by URL.
 //!
 //! Every path argument is a URL (`sftp://user@host:port/path`, `ftp://`,
-//! `webdav://`, `webdavs://`, `s3://bucket/prefix`, `file:///path`) or a plain
-//! local path. Two URLs on the same server share one connection, and a copy
+//! `webdav://`, `webdavs://`, `s3://bucket/prefix`, `ws://[user@host]/<workspace>/path`,
+//! `dm://[user@host]/path`, `file:///path`) or a plain local path. Two URLs on the same server share one connection, and a copy
 //! within one file system happens on the server where it can.
 
 use std::collections::HashMap;

@@ -5,6 +5,7 @@
 //! datamover sshd`.
 
 #[path = "datamover_support/mod.rs"]
+#[allow(unused)]
 mod datamover_support;
 #[path = "fs_support/mod.rs"]
 #[allow(unused)]
@@ -217,7 +218,7 @@ async fn into_workspace_and_project_space(mode: Mode) {
     assert!(out.status.success(), "replace in the project space");
     assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"newer content\n");
     let out = cli.hpckit(&["fs", "cat", &a]).await;
-    assert_eq!(out.stdout.as_ref(), b"newer content\n");
+    assert_eq!(out.stdout, b"newer content\n");
     // create mode keeps the existing file.
     let out = cli.hpckit(&["fs", "put", &s(&src.join("a.txt")), &a]).await;
     assert!(!out.status.success(), "create mode must not replace");
