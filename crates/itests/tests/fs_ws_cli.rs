@@ -120,8 +120,9 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Slurm jobs named `name` of the test user, finished ones included (root's view).
-async fn jobs_named(name: &str) -> usize {
+/// Ids of the Slurm jobs named `name` of the test user, finished ones
+/// included while Slurm remembers them (root's view).
+async fn jobs_named(name: &str) -> std::collections::HashSet<String> {
     let user = hpc_testkit::services::require("datamover").var("HPCKIT_DM_USER").to_owned();
     let cmd = Command::new("squeue").args([
         "--all",
@@ -132,7 +133,7 @@ async fn jobs_named(name: &str) -> usize {
         &format!("--user={user}"),
     ]);
     let out = LocalExecutor::new().run_checked(&cmd).await.expect("squeue");
-    out.stdout_text().lines().filter(|l| !l.trim().is_empty()).count()
+    out.stdout_text().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
 /// A tree of the test user: a file, a nasty name in a subdirectory, 12 small files.
@@ -203,8 +204,8 @@ async fn into_workspace_and_project_space(mode: Mode) {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(target.join("many/f00")).unwrap();
     assert_eq!(meta.uid(), f.uid(), "the datamover writes as the user");
-    let jobs = jobs_named("dtrsync").await - jobs_before;
-    eprintln!("{} files and 3 directories arrived in {jobs} dtrsync jobs", 14);
+    let jobs = jobs_named("dtrsync").await.difference(&jobs_before).count();
+    eprintln!("14 files and 3 directories arrived in {jobs} dtrsync jobs");
     assert!(jobs >= 1, "the project space was written without the datamover");
     // Nothing staged is left behind.
     let stage = ws_dir.join(".hpckit-stage");
