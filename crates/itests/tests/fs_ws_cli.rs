@@ -194,10 +194,26 @@ async fn into_workspace_and_project_space(mode: Mode) {
     assert_eq!(out.status.code, Some(77), "a direct write must be refused as a permission error");
     assert!(!direct.exists());
 
-    // Out of the workspace into the project space: through the datamover.
+    // The write probe finds the project space read-only: the datamover writes.
+    let jobs_before = jobs_named("dtrsync").await;
+    let probed = f.project.join("probed.txt");
+    let url = cli.url("dm", &s(&probed), &format!("stage={ws_name}"));
+    let out = cli.hpckit(&["fs", "put", &s(&src.join("a.txt")), &url]).await;
+    assert!(out.status.success(), "put into the project space (probed)");
+    assert_eq!(std::fs::read(&probed).unwrap(), b"alpha\n");
+    assert_eq!(jobs_named("dtrsync").await.difference(&jobs_before).count(), 1);
+
+    // Out of the workspace into the project space, every change through the
+    // datamover as on ZIH, where all of /projects is read-only on the login
+    // nodes. (The stand-in's gate only guards the space's top directory:
+    // what the datamover made there belongs to the user, so the probe alone
+    // would let later writes below it go plain.)
+    let project_root =
+        hpc_testkit::services::require("datamover").var("HPCKIT_DM_PROJECT").to_owned();
+    let dm_query = format!("stage={ws_name}&datamover={project_root}");
     let jobs_before = jobs_named("dtrsync").await;
     let target = f.project.join("tree");
-    let to_project = cli.url("dm", &s(&target), &format!("stage={ws_name}"));
+    let to_project = cli.url("dm", &s(&target), &dm_query);
     let out = cli.hpckit(&["fs", "cp", "-r", "--verify", &to_ws, &to_project]).await;
     assert!(out.status.success(), "cp into the project space");
     assert_same_tree(&src, &target);
@@ -206,7 +222,8 @@ async fn into_workspace_and_project_space(mode: Mode) {
     assert_eq!(meta.uid(), f.uid(), "the datamover writes as the user");
     let jobs = jobs_named("dtrsync").await.difference(&jobs_before).count();
     eprintln!("14 files and 3 directories arrived in {jobs} dtrsync jobs");
-    assert!(jobs >= 1, "the project space was written without the datamover");
+    // The copy engine makes directories one after the other: one job each at least.
+    assert!(jobs >= 3, "the project space was written without the datamover ({jobs} jobs)");
     // Nothing staged is left behind.
     let stage = ws_dir.join(".hpckit-stage");
     let left: Vec<_> = std::fs::read_dir(&stage).map(|d| d.flatten().collect()).unwrap_or_default();
@@ -214,7 +231,7 @@ async fn into_workspace_and_project_space(mode: Mode) {
 
     // Replace one file, then read it back through ws:// and dm://.
     let newer = f.scratch_file("newer", b"newer content\n");
-    let a = cli.url("dm", &s(&target.join("a.txt")), &format!("stage={ws_name}"));
+    let a = cli.url("dm", &s(&target.join("a.txt")), &dm_query);
     let out = cli.hpckit(&["fs", "put", "--mode", "replace", &s(&newer), &a]).await;
     assert!(out.status.success(), "replace in the project space");
     assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"newer content\n");
@@ -224,6 +241,17 @@ async fn into_workspace_and_project_space(mode: Mode) {
     let out = cli.hpckit(&["fs", "put", &s(&src.join("a.txt")), &a]).await;
     assert!(!out.status.success(), "create mode must not replace");
     assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"newer content\n");
+
+    // Resume a partial file in the project space (append through the datamover), verified.
+    let full = hpc_testkit::fs_conformance::pattern(300_000, 7);
+    let big = f.scratch_file("big.bin", &full);
+    let part = f.scratch_file("part.bin", &full[..100_000]);
+    let dst = cli.url("dm", &s(&target.join("big.bin")), &dm_query);
+    let out = cli.hpckit(&["fs", "put", &s(&part), &dst]).await;
+    assert!(out.status.success(), "partial file into the project space");
+    let out = cli.hpckit(&["fs", "put", "--mode", "resume", "--verify", &s(&big), &dst]).await;
+    assert!(out.status.success(), "resume into the project space");
+    assert!(std::fs::read(target.join("big.bin")).unwrap() == full, "resumed file differs");
 
     // Back out of the project space into the workspace, then clean up both.
     let back = cli.url("ws", &format!("/{ws_name}/back"), "");

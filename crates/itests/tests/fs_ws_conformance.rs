@@ -6,9 +6,9 @@
 //! datamover sshd`; a setup whose service is missing fails all its trials.
 //!
 //! * `ws_ssh_project`: over SSH (SFTP and commands on one connection), the
-//!   checks working in the project space, which the test user may not write
-//!   on the "login node": the write probe sends every change through the
-//!   datamover.
+//!   checks working in the project space, every change through the
+//!   datamover (`datamover=<project space>`, as all of `/projects` is
+//!   read-only on ZIH's login nodes).
 //! * `ws_ssh_workspace`: the same connection, the checks in the workspace:
 //!   every change plain.
 //! * `ws_local_all`: on this host, commands as the test user, every change
@@ -23,7 +23,7 @@ use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
 use hpc_testkit::fs_conformance::{self, Declared, FsFixture, unique_name};
 use hpc_testkit::trials::{self, Trial, make_fixture};
-use zih_datamover::ws::{WsConfig, WsFileSystem};
+use zih_datamover::ws::{DatamoverTargets, WsConfig, WsFileSystem};
 use zih_datamover::{AllocateRequest, WorkspaceConfig, Workspaces};
 
 /// The workspace of a setup (allocated, or reused, by the test user); one
@@ -123,8 +123,15 @@ fn suite(name: &'static str, at: Where, via: Via) -> Vec<Trial> {
         let tools = Workspaces::new(exec.clone(), WorkspaceConfig::with_bin_dir(&env.bin));
         let ws = tools.allocate(&AllocateRequest::new(workspace(name), 7)).await?;
         let mut cfg = WsConfig::workspace(workspace(name)).bin_dir(&env.bin);
-        if matches!(via, Via::LocalAllDatamover) {
-            cfg.targets = zih_datamover::ws::DatamoverTargets::All;
+        match (at, via) {
+            (_, Via::LocalAllDatamover) => cfg.targets = DatamoverTargets::All,
+            // All of the project space through the datamover, as on ZIH. The
+            // probe alone would find the directories the datamover made
+            // below the stand-in's gate writable (they are the user's).
+            (Where::Project, _) => {
+                cfg.targets = DatamoverTargets::Probe(vec![Path::new(&env.project)?]);
+            }
+            (Where::Workspace, Via::Ssh) => {}
         }
         let fs: Arc<dyn FileSystem> = Arc::new(WsFileSystem::open(exec, plain, cfg).await?);
         let base = match at {
