@@ -190,7 +190,7 @@ impl Transport {
     }
 
     /// The user preferences header value, if any.
-    pub(crate) fn preferences_header(&self) -> Option<&str> {
+    pub fn preferences_header(&self) -> Option<&str> {
         self.inner.preferences.as_deref()
     }
 
