@@ -22,6 +22,7 @@ mod sge;
 mod slurm;
 mod sshd;
 mod torque;
+mod unicore;
 mod webdav;
 
 use std::collections::BTreeSet;
@@ -47,6 +48,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &at::AT,
     &sge::Sge,
     &torque::Torque,
+    &unicore::Unicore,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
