@@ -53,6 +53,13 @@ pub struct TokenRequest {
     pub limited: bool,
 }
 
+impl TokenRequest {
+    /// A token valid for `secs` seconds.
+    pub fn with_lifetime(secs: u64) -> Self {
+        TokenRequest { lifetime: Some(secs), ..Default::default() }
+    }
+}
+
 /// The entry point of a UNICORE site.
 #[derive(Debug, Clone)]
 pub struct Client {

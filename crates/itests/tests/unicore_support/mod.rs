@@ -1,6 +1,6 @@
 //! Shared by the `unicore_*` tests: the service's settings and running PyUNICORE.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 
