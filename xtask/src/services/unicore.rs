@@ -81,7 +81,10 @@ impl Service for Unicore {
         let public = format!("https://localhost:{port}");
         let mut env = EnvVars::default();
         env.set("HPCKIT_UNICORE_URL", format!("{public}/DEMO-SITE/rest/core"));
-        env.set("HPCKIT_UNICORE_REGISTRY", format!("{public}/REGISTRY/rest/registries/default_registry"));
+        env.set(
+            "HPCKIT_UNICORE_REGISTRY",
+            format!("{public}/REGISTRY/rest/registries/default_registry"),
+        );
         env.set("HPCKIT_UNICORE_WORKFLOWS", format!("{public}/WORKFLOW/rest/workflows"));
         env.set("HPCKIT_UNICORE_PORT", port.to_string());
         env.set("HPCKIT_UNICORE_CA", data.join("ca.pem").to_string_lossy());
@@ -99,8 +102,9 @@ impl Service for Unicore {
             bail!("unicore-testserver is not running");
         }
         let port = env.require("HPCKIT_UNICORE_PORT")?;
-        std::net::TcpStream::connect(format!("127.0.0.1:{port}"))
-            .with_context(|| format!("unicore-testserver does not accept connections on port {port}"))?;
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).with_context(|| {
+            format!("unicore-testserver does not accept connections on port {port}")
+        })?;
         for key in ["HPCKIT_UNICORE_PYTHON", "HPCKIT_UNICORE_CA"] {
             let path = env.require(key)?;
             if !Path::new(path).exists() {

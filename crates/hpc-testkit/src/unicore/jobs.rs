@@ -236,12 +236,9 @@ async fn submit_into_allocation(
     }
     let user = who.require_user()?.to_owned();
     let mut desc = call.json().await?;
-    if let Some(env) =
-        desc.as_object_mut().map(|o| o.entry("Environment").or_insert_with(|| json!({})))
-    {
-        if let Some(e) = env.as_object_mut() {
-            e.insert("UC_ALLOCATION_ID".into(), json!(rec.sched_id.as_ref().map(JobId::as_str)));
-        }
+    let env = desc.as_object_mut().map(|o| o.entry("Environment").or_insert_with(|| json!({})));
+    if let Some(e) = env.and_then(Value::as_object_mut) {
+        e.insert("UC_ALLOCATION_ID".into(), json!(rec.sched_id.as_ref().map(JobId::as_str)));
     }
     let id = create(server, &user, &who.dn(), desc, Some(alloc.to_owned())).await?;
     created(&job_url(server, &id))
