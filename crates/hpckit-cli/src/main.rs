@@ -8,6 +8,8 @@ mod creds;
 mod fs;
 mod job;
 mod output;
+#[cfg(feature = "unicore")]
+mod unicore;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,9 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
+    #[cfg(feature = "unicore")]
+    Unicore(unicore::UnicoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +49,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            #[cfg(feature = "unicore")]
+            Command::Unicore(args) => unicore::run(args).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.

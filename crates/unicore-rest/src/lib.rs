@@ -22,6 +22,8 @@ pub use client::{Client, JobInput, TokenRequest};
 pub use description::{Export, Import, JobDescription, JobType, Resources};
 #[cfg(feature = "forward")]
 pub use forward::{ForwardTarget, Forwarder, Io, UPGRADE};
+/// The HTTP client underneath (for an OIDC server's token endpoint).
+pub use hpc_http::{Body, HttpClient, Request, Timeouts};
 pub use job::{Allocation, Backoff, Job, JobProperties};
 pub use preferences::UserPreferences;
 pub use registry::Registry;

@@ -203,6 +203,16 @@ impl Storage {
     /// temporary file renamed at the end: a broken download never leaves a
     /// half-written `target`. Returns the bytes written.
     pub async fn download(&self, path: &str, target: &StdPath) -> Result<u64> {
+        self.download_with_progress(path, target, &mut |_| {}).await
+    }
+
+    /// [`download`](Self::download), calling `progress` with each chunk's size.
+    pub async fn download_with_progress(
+        &self,
+        path: &str,
+        target: &StdPath,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64> {
         let mut stream = self.read(path, 0, None).await?;
         let tmp = sibling_temp(target);
         let mut file = tokio::fs::File::create(&tmp)
@@ -216,6 +226,7 @@ impl Storage {
                     .await
                     .map_err(|e| Error::from_io_path("write", tmp.display(), e))?;
                 n += chunk.len() as u64;
+                progress(chunk.len() as u64);
             }
             file.flush().await.map_err(|e| Error::from_io_path("write", tmp.display(), e))?;
             Ok(n)
@@ -262,6 +273,16 @@ impl Storage {
 
     /// Uploads the local file `local` to `path`, streamed.
     pub async fn upload_file(&self, local: &StdPath, path: &str) -> Result<()> {
+        self.upload_file_with_progress(local, path, std::sync::Arc::new(|_| {})).await
+    }
+
+    /// [`upload_file`](Self::upload_file), calling `progress` with each chunk's size.
+    pub async fn upload_file_with_progress(
+        &self,
+        local: &StdPath,
+        path: &str,
+        progress: std::sync::Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<()> {
         let file = tokio::fs::File::open(local)
             .await
             .map_err(|e| Error::from_io_path("open", local.display(), e))?;
@@ -271,7 +292,13 @@ impl Storage {
             .map_err(|e| Error::from_io_path("stat", local.display(), e))?
             .len();
         let shown = local.display().to_string();
-        let stream = tokio_util_like::file_stream(file, shown);
+        let stream = tokio_util_like::file_stream(file, shown)
+            .inspect(move |c| {
+                if let Ok(c) = c {
+                    progress(c.len() as u64);
+                }
+            })
+            .boxed();
         self.upload(path, stream, Some(len)).await
     }
 
