@@ -7,6 +7,7 @@
 mod fs;
 mod slurm;
 mod ssh;
+mod unicore;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -22,7 +23,8 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "ssh" => ssh::run(args),
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs)"),
+        "unicore" => unicore::run(args),
+        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore)"),
     }
 }
 
