@@ -549,3 +549,49 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         assert!(!shown.contains(&secret), "{what} in errors or Debug output: {shown}");
     }
 }
+
+#[tokio::test]
+async fn an_oidc_token_is_refreshed_once_then_the_error_is_clear() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let u = unicore();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c2, good) = (calls.clone(), u.token.clone());
+    let hook: credential::RefreshHook = Arc::new(move || {
+        c2.fetch_add(1, Ordering::SeqCst);
+        let t = good.clone();
+        Box::pin(async move { Ok((hpc_auth::Secret::new(t), Some(Duration::from_secs(3600)))) })
+    });
+    let t = Transport::builder()
+        .credential(credential::oidc_token("an-expired-token", None, hook))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap();
+    assert_eq!(Client::connect(&t, &u.url).await.unwrap().role(), Some("user"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh after the refusal");
+
+    let bad_calls = Arc::new(AtomicUsize::new(0));
+    let c3 = bad_calls.clone();
+    let hook: credential::RefreshHook = Arc::new(move || {
+        c3.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok((hpc_auth::Secret::new("still-wrong"), None)) })
+    });
+    let t = Transport::builder()
+        .credential(credential::oidc_token("an-expired-token", None, hook))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap();
+    let e = Client::connect(&t, &u.url).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(bad_calls.load(Ordering::SeqCst), 1, "no refresh loop");
+
+    let failing: credential::RefreshHook =
+        Arc::new(|| Box::pin(async { Err("identity provider unreachable".to_owned()) }));
+    let t = Transport::builder()
+        .credential(credential::oidc_token("an-expired-token", None, failing))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap();
+    let e = Client::connect(&t, &u.url).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+    assert!(e.to_string().contains("identity provider unreachable"), "{e}");
+}

@@ -122,6 +122,10 @@ impl TransportBuilder {
                 http: http.build()?,
                 user: self.credential.username().map(str::to_owned),
                 anonymous: matches!(self.credential, Credential::Anonymous),
+                oidc: match &self.credential {
+                    Credential::Oidc(t) => Some(t.clone()),
+                    _ => None,
+                },
                 sessions: self.sessions,
                 session: Mutex::new(None),
                 preferences,
@@ -142,6 +146,9 @@ struct Inner {
     http: HttpClient,
     user: Option<String>,
     anonymous: bool,
+    /// The refreshable token, if the credential is one: UNICORE answers an
+    /// expired token with 403, which hpc-http (refreshing after 401) does not see.
+    oidc: Option<hpc_auth::OidcToken>,
     sessions: bool,
     /// The last session id a server handed out. It stands in for the
     /// credential, so it is never logged or shown.
@@ -215,6 +222,7 @@ impl Transport {
     /// the response whatever its status.
     pub(crate) async fn send_raw(&self, make: MakeRequest<'_>) -> Result<Response> {
         let mut session = self.session_id();
+        let mut refreshed = false;
         loop {
             let mut req = make();
             if let Some(p) = &self.inner.preferences {
@@ -229,6 +237,24 @@ impl Transport {
                 tracing::debug!("security session expired (432): sending again with credentials");
                 session = None;
                 *self.inner.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                continue;
+            }
+            if resp.status().as_u16() == 403
+                && !refreshed
+                && let Some(token) = &self.inner.oidc
+            {
+                tracing::debug!(
+                    "403 with a refreshable token: refreshing it and sending once more"
+                );
+                refreshed = true;
+                token.refresh().await.map_err(|reason| Error::Authentication {
+                    user: self.user().unwrap_or("token").to_owned(),
+                    host: crate::url::path_only(&resp.request_line()).to_owned(),
+                    reason: format!(
+                        "the server refused the token and refreshing it failed: {reason}"
+                    ),
+                })?;
+                session = None;
                 continue;
             }
             self.remember_session(&resp);
