@@ -5,12 +5,16 @@ mod client;
 pub mod credential;
 mod description;
 mod error;
+#[cfg(feature = "adaptors")]
+pub mod filesystem;
 #[cfg(feature = "forward")]
 mod forward;
 mod job;
 mod preferences;
 mod registry;
 mod resource;
+#[cfg(feature = "adaptors")]
+pub mod scheduler;
 mod state;
 mod storage;
 mod transfer;

@@ -267,6 +267,9 @@ async fn file(server: &Server, rec: &StorageRec, call: Call, segs: &[&str]) -> H
             Ok(r)
         }
         Method::PUT if call.is_json() => {
+            if tokio::fs::symlink_metadata(&local).await.is_err() {
+                return Err(not_found(format!("file {}", storage_path(rec, &local, false))));
+            }
             let body = call.json().await?;
             let mut reply = serde_json::Map::new();
             for (k, v) in body.as_object().into_iter().flatten() {

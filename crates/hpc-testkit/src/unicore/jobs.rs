@@ -182,6 +182,13 @@ pub(crate) async fn create(
         ));
     }
     let job_type = if allocation.is_some() { "ON_LOGIN_NODE" } else { job_type };
+    if let Some(q) = obj.get("Resources").and_then(|r| r.get("Queue")).and_then(Value::as_str)
+        && q != "batch"
+    {
+        return Err(bad_request(format!(
+            "Job description is invalid: queue {q:?} does not exist (available: batch)"
+        )));
+    }
     let id = super::http::new_id();
     let workdir = server.config.state_dir.join("jobs").join(&id);
     tokio::fs::create_dir_all(&workdir).await?;

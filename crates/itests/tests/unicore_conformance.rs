@@ -1,0 +1,139 @@
+//! UNICORE as an hpc-core `Scheduler` and `FileSystem` (`unicore-rest`'s
+//! adaptors) against the UNICORE test server: the shared conformance suites,
+//! and the copy engine to and from a UNICORE storage with resume and verify.
+//! Needs `cargo xtask services up unicore`.
+
+mod unicore_support;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fs_adaptors::copy::{CopyOptions, copy};
+use hpc_auth::{Credential, CredentialMap};
+use hpc_core::{CopyMode, FileSystem, Location, Path};
+use hpc_exec::LocalExecutor;
+use hpc_testkit::fs_conformance::{self, FsFixture};
+use hpc_testkit::sched_conformance::{self, MissingExecutable, SchedFixture};
+use unicore_rest::filesystem::UnicoreFileSystem;
+use unicore_rest::scheduler::UnicoreScheduler;
+use unicore_support::unicore;
+
+fn unique(tag: &str) -> String {
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+/// `unicore://localhost:PORT/DEMO-SITE<rest>?ca=...` and the password for it.
+fn location(rest: &str) -> (Location, CredentialMap) {
+    let u = unicore();
+    let port = u.env.var("HPCKIT_UNICORE_PORT").to_owned();
+    let loc = format!("unicore://localhost:{port}/DEMO-SITE{rest}?ca={}", u.ca.display());
+    let mut creds = CredentialMap::new();
+    creds.insert(format!("localhost:{port}"), Credential::password(&u.user, u.password.as_str()));
+    (loc.parse().unwrap(), creds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_conformance() {
+    let (loc, creds) = location("");
+    let sched = UnicoreScheduler::open(&loc, &creds).await.expect("open the UNICORE site");
+    // Jobs run on this host (the test server's local scheduler), so the
+    // fixture prepares and reads their files locally.
+    let scratch = std::env::temp_dir().join(unique("unicore-sched"));
+    let mut fx = SchedFixture::new(
+        Arc::new(sched),
+        Arc::new(LocalExecutor::new()),
+        scratch.to_string_lossy(),
+    );
+    fx.missing_executable = MissingExecutable::JobFails;
+    fx.unknown_id = hpc_core::JobId::new("00000000-0000-0000-0000-000000000000");
+    sched_conformance::run_all(&fx).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_conformance() {
+    let (loc, creds) = location("/storages/HOME");
+    let fs = UnicoreFileSystem::open(&loc, &creds).await.expect("open HOME");
+    let root = Path::new(&format!("/{}", unique("conformance"))).unwrap();
+    let mut fx = FsFixture::new(Arc::new(fs), root);
+    fx.strict_directories = true;
+    // A large file made next to the server's storage, read back over REST.
+    let home =
+        std::path::PathBuf::from(unicore().env.var("HPCKIT_UNICORE_DATA")).join("storages/HOME");
+    fx.sparse = Some(Arc::new(move |p: &Path, size: u64| {
+        let file = home.join(p.to_string().trim_start_matches('/'));
+        Box::pin(async move {
+            let f = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
+            f.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))
+        })
+    }));
+    fs_conformance::run_all(&fx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_engine_to_and_from_a_storage_with_resume_and_verify() {
+    let (loc, creds) = location("/storages/WORK");
+    let remote: Arc<dyn FileSystem> =
+        Arc::new(UnicoreFileSystem::open(&loc, &creds).await.unwrap());
+    let local = hpckit::open_filesystem("file:///", &CredentialMap::new()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = fs_conformance::pattern(3 * 1024 * 1024 + 17, 7);
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    let name = unique("copy");
+    let remote_path = Path::new(&format!("/{name}.bin")).unwrap();
+
+    let opts = CopyOptions { verify: true, ..CopyOptions::default() };
+    let r = copy(&local, &Path::new(src.to_str().unwrap()).unwrap(), &remote, &remote_path, &opts)
+        .await
+        .unwrap();
+    assert_eq!((r.files, r.bytes, r.verified), (1, data.len() as u64, 1));
+
+    // A partial local copy is resumed from where it stopped, then verified.
+    let back = dir.path().join("back.bin");
+    std::fs::write(&back, &data[..1_000_000]).unwrap();
+    let opts = CopyOptions { mode: CopyMode::Resume, verify: true, ..CopyOptions::default() };
+    let r = copy(&remote, &remote_path, &local, &Path::new(back.to_str().unwrap()).unwrap(), &opts)
+        .await
+        .unwrap();
+    assert_eq!(r.resumed, 1, "{r:?}");
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+
+    // CREATE refuses an existing target and keeps it.
+    let opts = CopyOptions::default();
+    let e = copy(&local, &Path::new(src.to_str().unwrap()).unwrap(), &remote, &remote_path, &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), hpc_core::ErrorKind::AlreadyExists, "{e}");
+    remote.delete(&remote_path, false).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_jobs_working_directory_is_a_file_system() {
+    let u = unicore();
+    let site = unicore_rest::Client::connect(&u.transport(), &u.url).await.unwrap();
+    let job = site
+        .new_job(
+            &unicore_rest::JobDescription::executable("echo in the job dir").to_json(),
+            &[],
+            true,
+        )
+        .await
+        .unwrap();
+    job.wait_done(None).await.unwrap();
+    let (loc, creds) = location(&format!("/jobs/{}", job.id()));
+    let fs = UnicoreFileSystem::open(&loc, &creds).await.unwrap();
+    let out = fs_conformance::get(&fs, &Path::new("/stdout").unwrap(), hpc_core::ByteRange::ALL)
+        .await
+        .unwrap();
+    assert_eq!(out, b"in the job dir\n");
+    let (bad, creds) = location("/queues/x");
+    assert!(
+        UnicoreFileSystem::open(&bad, &creds)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("invalid location")
+    );
+}
