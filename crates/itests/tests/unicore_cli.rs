@@ -7,8 +7,7 @@ mod unicore_support;
 use hpc_exec::{Command, Executor, LocalExecutor};
 use unicore_support::unicore;
 
-async fn hpckit(home: &std::path::Path, args: &[&str]) -> hpc_exec::Output {
-    let u = unicore();
+async fn hpckit_bin() -> std::path::PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = LocalExecutor::new()
         .run(&Command::new(cargo).args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"]))
@@ -16,7 +15,12 @@ async fn hpckit(home: &std::path::Path, args: &[&str]) -> hpc_exec::Output {
         .expect("cargo build");
     assert!(built.status.success(), "{}", built.stderr_text());
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("hpckit");
+    exe.parent().and_then(|d| d.parent()).unwrap().join("hpckit")
+}
+
+async fn hpckit(home: &std::path::Path, args: &[&str]) -> hpc_exec::Output {
+    let u = unicore();
+    let bin = hpckit_bin().await;
     let props = home.join("properties");
     // The password comes from the environment, as `$VAR` in the file.
     std::fs::write(
@@ -119,4 +123,82 @@ async fn wrong_password_is_one_clear_line() {
     let err = out.stderr_text();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("credentials were not accepted"), "{err}");
+}
+
+#[tokio::test]
+async fn hpckit_job_and_fs_take_unicore_urls() {
+    let u = unicore();
+    let home = tempfile::tempdir().unwrap();
+    let port = u.env.var("HPCKIT_UNICORE_PORT");
+    let ca = u.ca.display().to_string();
+    let site = format!("unicore://{}@localhost:{port}/DEMO-SITE?ca={ca}", u.user);
+    let run = |args: Vec<String>| {
+        let bin = hpckit_bin();
+        let password = u.password.clone();
+        async move {
+            let cmd = Command::new(bin.await).args(&args).env("UC_TEST_PASSWORD", &password);
+            LocalExecutor::new().run(&cmd).await.expect("running hpckit")
+        }
+    };
+    let out_file = home.path().join("job.out");
+    let out = run(vec![
+        "job".into(),
+        "submit".into(),
+        "--password-env".into(),
+        "UC_TEST_PASSWORD".into(),
+        "--stdout".into(),
+        out_file.display().to_string(),
+        site.clone(),
+        "--".into(),
+        "echo".into(),
+        "via hpckit job".into(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", out.stderr_text());
+    let id = out.stdout_text().trim().to_owned();
+    let out = run(vec![
+        "job".into(),
+        "wait".into(),
+        "--password-env".into(),
+        "UC_TEST_PASSWORD".into(),
+        site,
+        id,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", out.stderr_text());
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "via hpckit job\n");
+
+    let dir = format!(
+        "unicore://{}@localhost:{port}/DEMO-SITE/storages/HOME/hpckit-fs-{}",
+        u.user,
+        std::process::id()
+    );
+    let out = run(vec![
+        "fs".into(),
+        "mkdir".into(),
+        "--password-env".into(),
+        "UC_TEST_PASSWORD".into(),
+        format!("{dir}?ca={ca}"),
+    ])
+    .await;
+    assert!(out.status.success(), "fs mkdir: {}", out.stderr_text());
+    let out = run(vec![
+        "fs".into(),
+        "cp".into(),
+        "--password-env".into(),
+        "UC_TEST_PASSWORD".into(),
+        out_file.display().to_string(),
+        format!("{dir}/copied.txt?ca={ca}"),
+    ])
+    .await;
+    assert!(out.status.success(), "fs cp: {}", out.stderr_text());
+    let out = run(vec![
+        "fs".into(),
+        "cat".into(),
+        "--password-env".into(),
+        "UC_TEST_PASSWORD".into(),
+        format!("{dir}/copied.txt?ca={ca}"),
+    ])
+    .await;
+    assert_eq!(out.stdout_text(), "via hpckit job\n", "{}", out.stderr_text());
 }
