@@ -169,6 +169,11 @@ NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem 
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 PartitionName=batch Nodes=$NODE MaxTime=60 State=UP
 EOF
+    # The ZIH datamover stand-in's transfer jobs (`services up datamover`). Hidden,
+    # so sinfo/squeue and the scheduler tests see only debug and batch.
+    if [ "$VARIANT" = plain ]; then
+        echo "PartitionName=datamover Nodes=$NODE MaxTime=INFINITE State=UP Hidden=YES" >>"$CONF.tmp"
+    fi
     mv "$CONF.tmp" "$CONF"
     chmod 644 "$CONF"
     if [ "$VARIANT" = acct ]; then

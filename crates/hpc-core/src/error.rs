@@ -28,6 +28,8 @@ pub enum NotFoundKind {
     Bucket,
     /// A host name that does not resolve.
     Host,
+    /// A workspace of the hpc-workspace tools (`ws_allocate`, ...).
+    Workspace,
 }
 
 impl fmt::Display for NotFoundKind {
@@ -39,6 +41,7 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Executable => "executable",
             NotFoundKind::Bucket => "bucket",
             NotFoundKind::Host => "host",
+            NotFoundKind::Workspace => "workspace",
         })
     }
 }

@@ -5,6 +5,7 @@
 //! that tells the kind of failure (see `output::code_for`).
 
 mod creds;
+mod datamover;
 mod fs;
 mod job;
 mod output;
@@ -36,6 +37,8 @@ enum Command {
     /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
     #[cfg(feature = "unicore")]
     Unicore(unicore::UnicoreArgs),
+    #[command(flatten)]
+    Zih(datamover::ZihCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
+            Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.

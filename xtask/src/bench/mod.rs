@@ -4,6 +4,7 @@
 //! ([`Table`]); wall time, CPU time and peak RSS of a child process come from
 //! [`measure`]. Benchmarks are never tests: nothing here asserts a time.
 
+mod datamover;
 mod fs;
 mod slurm;
 mod ssh;
@@ -24,7 +25,8 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
         "unicore" => unicore::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore)"),
+        "datamover" => datamover::run(args),
+        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, datamover)"),
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod at;
 mod daemon;
+mod datamover;
 mod envfile;
 mod ftp;
 mod lock;
@@ -49,6 +50,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sge::Sge,
     &torque::Torque,
     &unicore::Unicore,
+    &datamover::Datamover,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.

@@ -11,7 +11,8 @@
 //! - `slurm-acct`: slurmdbd + MariaDB so `sacct` works, own `SLURM_CONF`,
 //!   ports 6827/6828/6829.
 //!
-//! Both: partitions `debug` (default) and `batch` (1 h limit),
+//! Both: partitions `debug` (default) and `batch` (1 h limit); `slurm` also a
+//! hidden `datamover` partition for the ZIH datamover stand-in (`datamover.rs`),
 //! `DefMemPerCPU` so jobs share the node, `batch_sched_delay=0`,
 //! `MinJobAge=3600`. `services down` leaves a healthy cluster running (other
 //! worktrees may be using it) unless `HPCKIT_FORCE_DOWN=1`.
