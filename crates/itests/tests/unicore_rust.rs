@@ -52,8 +52,6 @@ async fn connects_with_password_token_or_anonymously() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(e.to_string().contains("credentials were not accepted"), "the server's words: {e}");
 
-    let token = c.transport().clone();
-    drop(token);
     let issued = Client::connect(&u.transport(), &u.url)
         .await
         .unwrap()
@@ -268,7 +266,7 @@ async fn a_broken_upload_leaves_no_file_that_looks_complete() {
 
 #[tokio::test]
 async fn transfers_between_storages() {
-    let (u, c) = site().await;
+    let (_u, c) = site().await;
     let home = c.storage("HOME");
     let work = c.storage("WORK");
     let name = format!("xfer-{}.txt", std::process::id());
@@ -302,7 +300,6 @@ async fn transfers_between_storages() {
         .await
         .unwrap_err();
     assert!(matches!(e, hpc_core::Error::Remote { status: Some(400), .. }), "{e:?}");
-    let _ = u;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::client::{JobInput, upload_inputs};
-use crate::resource::{Page, Properties, list_page};
+use crate::resource::Properties;
 use crate::state::{JobState, ResourceStatus};
 use crate::storage::Storage;
 use crate::transport::Transport;
@@ -350,13 +350,6 @@ impl Allocation {
             job.start().await?;
         }
         Ok(job)
-    }
-
-    /// Jobs of this user in the allocation's site, one page.
-    pub async fn jobs(&self, page: &Page) -> Result<Vec<Job>> {
-        let base = self.job.url.rsplit_once('/').map_or(self.job.url.as_str(), |(b, _)| b);
-        let urls = list_page(&self.job.transport, base, "jobs", page, false).await?;
-        Ok(urls.into_iter().map(|u| Job::new(&self.job.transport, &u)).collect())
     }
 }
 

@@ -50,7 +50,10 @@ impl FileInfo {
         })?;
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         Ok(FileInfo {
-            path: path.trim_end_matches('/').to_owned().chars().collect::<String>().to_owned(),
+            path: match path.trim_end_matches('/') {
+                "" => "/".to_owned(),
+                p => p.to_owned(),
+            },
             is_dir,
             size: v.get("size").and_then(Value::as_u64).unwrap_or(0),
             last_accessed: text("lastAccessed"),
