@@ -170,7 +170,7 @@ PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 PartitionName=batch Nodes=$NODE MaxTime=60 State=UP
 EOF
     # The ZIH datamover stand-in's transfer jobs (`services up datamover`). Hidden,
-    # so sinfo/squeue and the scheduler tests see only debug and batch.
+    # so a plain `sinfo` shows only debug and batch (hpckit lists it: `sinfo -a`).
     if [ "$VARIANT" = plain ]; then
         echo "PartitionName=datamover Nodes=$NODE MaxTime=INFINITE State=UP Hidden=YES" >>"$CONF.tmp"
     fi
@@ -249,7 +249,8 @@ print_env() {
     echo "${PREFIX}_CONF=$CONF"
     echo "${PREFIX}_CLUSTER=$CLUSTER"
     echo "${PREFIX}_NODE=$NODE"
-    echo "${PREFIX}_PARTITIONS=debug,batch"
+    # Every partition the cluster has, hidden ones too (`sinfo -a` lists them).
+    echo "${PREFIX}_PARTITIONS=debug,batch$([ "$VARIANT" = plain ] && echo ,datamover)"
     echo "${PREFIX}_DEFAULT_PARTITION=debug"
     echo "${PREFIX}_ACCOUNTING=$([ "$VARIANT" = acct ] && echo 1 || echo 0)"
     echo "${PREFIX}_USER=$TEST_USER"

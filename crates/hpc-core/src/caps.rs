@@ -5,25 +5,26 @@
 
 use serde::Serialize;
 
-/// Properties of a scheduler adaptor.
+/// What a scheduler adaptor can do, named after the operations of
+/// [`crate::Scheduler`] (OpenDAL's style: `op`, `op_with_x`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct SchedulerCapabilities {
-    /// Jobs run inside this process (or over its own connection) without an
-    /// external batch system.
-    pub is_embedded: bool,
-    /// Interactive jobs with connected standard streams.
-    pub supports_interactive: bool,
-    /// Batch jobs.
-    pub supports_batch: bool,
-    /// Jobs read and write files on a file system the client can reach.
-    pub uses_file_system: bool,
-    /// Job arrays.
-    pub supports_arrays: bool,
-    /// Resource accounting (exit code, times, memory) after a job has left the queue.
-    pub supports_accounting: bool,
-    /// Status and exit codes survive a restart of the client.
-    pub survives_client_restart: bool,
+    /// Jobs run as plain processes (in this process, or detached on a host)
+    /// without an external batch system.
+    pub embedded: bool,
+    /// `submit_batch` and `submit_many`.
+    pub submit_batch: bool,
+    /// `submit_interactive`: jobs with connected standard streams.
+    pub submit_interactive: bool,
+    /// `submit_batch` of a job with an `array`.
+    pub submit_array: bool,
+    /// `statuses` of a job that has left the queue still gives its exit code
+    /// and resource use (the scheduler keeps accounting records).
+    pub status_with_accounting: bool,
+    /// `statuses` answers for jobs submitted before this client (or process)
+    /// started: status and exit codes survive a client restart.
+    pub status_after_restart: bool,
     /// Credential kinds accepted.
     pub credentials: &'static [&'static str],
 }
@@ -32,13 +33,12 @@ impl SchedulerCapabilities {
     /// Field names and values in table order (for docs and tests).
     pub fn rows(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("is_embedded", self.is_embedded.to_string()),
-            ("supports_interactive", self.supports_interactive.to_string()),
-            ("supports_batch", self.supports_batch.to_string()),
-            ("uses_file_system", self.uses_file_system.to_string()),
-            ("supports_arrays", self.supports_arrays.to_string()),
-            ("supports_accounting", self.supports_accounting.to_string()),
-            ("survives_client_restart", self.survives_client_restart.to_string()),
+            ("embedded", self.embedded.to_string()),
+            ("submit_batch", self.submit_batch.to_string()),
+            ("submit_interactive", self.submit_interactive.to_string()),
+            ("submit_array", self.submit_array.to_string()),
+            ("status_with_accounting", self.status_with_accounting.to_string()),
+            ("status_after_restart", self.status_after_restart.to_string()),
             ("credentials", self.credentials.join(", ")),
         ]
     }
@@ -133,13 +133,13 @@ mod tests {
     #[test]
     fn table_has_one_row_per_field() {
         let a = SchedulerCapabilities {
-            supports_batch: true,
+            submit_batch: true,
             credentials: &["password"],
             ..Default::default()
         };
         let t = markdown_table(&[("x", a.rows()), ("y", SchedulerCapabilities::default().rows())]);
         assert!(t.starts_with("| property | x | y |\n|---|---|---|\n"));
-        assert!(t.contains("| supports_batch | true | false |"));
+        assert!(t.contains("| submit_batch | true | false |"));
         assert!(t.contains("| credentials | password |  |"));
         assert_eq!(t.lines().count(), 2 + a.rows().len());
     }

@@ -51,6 +51,79 @@ impl AsRef<str> for JobId {
     }
 }
 
+/// A path on the host where a job runs, exactly as given: the job's working
+/// directory, or a file for its standard streams.
+///
+/// The text is kept verbatim (no lexical normalisation): the execution host
+/// resolves it, relative paths against the job's working directory (or, for the
+/// working directory itself, against the scheduler's), where symbolic links may
+/// make `a/..` differ from `.`. In JSON it is a plain string.
+///
+/// ```
+/// use hpc_core::JobPath;
+///
+/// let p = JobPath::from("out %j.txt");
+/// assert!(!p.is_absolute());
+/// assert_eq!(p.as_str(), "out %j.txt");
+/// assert!(JobPath::from("/scratch/run 1").is_absolute());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobPath(String);
+
+impl JobPath {
+    /// Wrap a path as given.
+    pub fn new(path: impl Into<String>) -> Self {
+        JobPath(path.into())
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the path starts at the root (`/`).
+    pub fn is_absolute(&self) -> bool {
+        self.0.starts_with('/')
+    }
+}
+
+impl fmt::Display for JobPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for JobPath {
+    fn from(s: &str) -> Self {
+        JobPath(s.to_owned())
+    }
+}
+
+impl From<String> for JobPath {
+    fn from(s: String) -> Self {
+        JobPath(s)
+    }
+}
+
+impl From<&String> for JobPath {
+    fn from(s: &String) -> Self {
+        JobPath(s.clone())
+    }
+}
+
+impl AsRef<str> for JobPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for JobPath {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
 /// A job array: task ids `start..=end` in steps of `step`, at most
 /// `max_concurrent` running at once. Text form is Slurm's: `1-10:2%4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,15 +239,15 @@ pub struct JobDescription {
     /// Arguments, passed verbatim (no shell interpretation).
     pub arguments: Vec<String>,
     /// Directory the job starts in (relative paths are relative to the scheduler's working directory).
-    pub working_directory: Option<String>,
+    pub working_directory: Option<JobPath>,
     /// Extra environment variables.
     pub environment: BTreeMap<String, String>,
     /// File to read standard input from (none: empty input).
-    pub stdin: Option<String>,
+    pub stdin: Option<JobPath>,
     /// File to write standard output to (none: adaptor default, usually discarded or a scheduler log).
-    pub stdout: Option<String>,
+    pub stdout: Option<JobPath>,
     /// File to write standard error to.
-    pub stderr: Option<String>,
+    pub stderr: Option<JobPath>,
     /// Queue or partition.
     pub queue: Option<String>,
     /// Wall-clock limit.
@@ -242,25 +315,25 @@ impl JobDescription {
     }
 
     /// Set the working directory.
-    pub fn working_directory(mut self, dir: impl Into<String>) -> Self {
+    pub fn working_directory(mut self, dir: impl Into<JobPath>) -> Self {
         self.working_directory = Some(dir.into());
         self
     }
 
     /// Set the stdin file.
-    pub fn stdin(mut self, path: impl Into<String>) -> Self {
+    pub fn stdin(mut self, path: impl Into<JobPath>) -> Self {
         self.stdin = Some(path.into());
         self
     }
 
     /// Set the stdout file.
-    pub fn stdout(mut self, path: impl Into<String>) -> Self {
+    pub fn stdout(mut self, path: impl Into<JobPath>) -> Self {
         self.stdout = Some(path.into());
         self
     }
 
     /// Set the stderr file.
-    pub fn stderr(mut self, path: impl Into<String>) -> Self {
+    pub fn stderr(mut self, path: impl Into<JobPath>) -> Self {
         self.stderr = Some(path.into());
         self
     }
@@ -309,6 +382,12 @@ impl JobDescription {
                     ("stdin", &self.stdin),
                     ("stdout", &self.stdout),
                     ("stderr", &self.stderr),
+                ]
+                .into_iter()
+                .filter_map(|(what, v)| v.as_ref().map(|v| (what, &v.0))),
+            )
+            .chain(
+                [
                     ("queue", &self.queue),
                     ("account", &self.account),
                     ("reservation", &self.reservation),
@@ -418,6 +497,7 @@ mod tests {
         assert!(JobDescription::new("true").validate().is_ok());
         assert!(JobDescription::new("").validate().is_err());
         assert!(JobDescription::new("x").arg("a\0b").validate().is_err());
+        assert!(JobDescription::new("x").stdout("a\0b").validate().is_err());
         assert!(JobDescription::new("x").env("1BAD", "v").validate().is_err());
         assert!(JobDescription::new("x").env("A=B", "v").validate().is_err());
         let ok = JobDescription::new("x").env("GOOD_1", "it's \"quoted\" $HOME `x`\nnext");
@@ -432,8 +512,12 @@ mod tests {
     fn json_shape_is_stable() {
         let mut j = JobDescription::new("sleep").arg("1").max_runtime(Duration::from_secs(90));
         j.nodes = Some(2);
+        let j = j.working_directory("/scratch/a b").stdout("out %j.txt");
         let v = serde_json::to_value(&j).unwrap();
         assert_eq!(v["executable"], "sleep");
+        // Paths are plain strings, kept verbatim.
+        assert_eq!(v["working_directory"], "/scratch/a b");
+        assert_eq!(v["stdout"], "out %j.txt");
         assert_eq!(v["max_runtime"], 90);
         assert_eq!(v["nodes"], 2);
         let back: JobDescription = serde_json::from_value(v).unwrap();

@@ -32,10 +32,12 @@ pub use fs::{
     ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PartStream,
     PathAttributes, tag_offsets,
 };
-pub use job::{ArraySpec, JobDescription, JobId};
+pub use job::{ArraySpec, JobDescription, JobId, JobPath};
 pub use location::{Hop, Location};
 pub use path::Path;
-pub use scheduler::{InteractiveJob, Scheduler, WaitProgress, WaitUntil};
+pub use scheduler::{
+    InteractiveJob, Scheduler, SchedulerExt, SchedulerInfo, WaitProgress, WaitUntil,
+};
 pub use status::{JobState, JobStatus, JobUsage, QueueStatus};
 
 /// The README's examples, compiled and run as doc tests.

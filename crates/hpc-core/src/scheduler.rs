@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::caps::SchedulerCapabilities;
 use crate::error::{Error, Result};
-use crate::job::{JobDescription, JobId};
+use crate::job::{JobDescription, JobId, JobPath};
 use crate::status::{JobState, JobStatus, QueueStatus};
 
 /// A readable byte stream (stdout or stderr of an interactive job).
@@ -75,19 +75,13 @@ pub struct WaitProgress {
 impl WaitProgress {
     /// Count the states in one poll's answer. Unknown jobs count as done.
     pub fn count(statuses: &[Result<JobStatus>]) -> Self {
-        Self::tally(statuses.iter().map(Some))
-    }
-
-    /// Count, where `None` is a job not polled yet (counted as pending).
-    fn tally<'a>(statuses: impl Iterator<Item = Option<&'a Result<JobStatus>>>) -> Self {
-        let mut p = WaitProgress::default();
+        let mut p = WaitProgress { total: statuses.len(), ..WaitProgress::default() };
         for s in statuses {
-            p.total += 1;
             match s {
-                Some(Ok(s)) if s.is_done() => p.done += 1,
-                Some(Ok(s)) if s.state != JobState::Pending => p.running += 1,
-                Some(Err(_)) => p.done += 1,
-                _ => p.pending += 1,
+                Ok(s) if s.is_done() => p.done += 1,
+                Ok(s) if s.state != JobState::Pending => p.running += 1,
+                Err(_) => p.done += 1,
+                Ok(_) => p.pending += 1,
             }
         }
         p
@@ -97,29 +91,58 @@ impl WaitProgress {
 /// Callback for progress while waiting.
 pub type ProgressFn<'a> = &'a (dyn Fn(&WaitProgress) + Send + Sync);
 
+/// What a scheduler is: its adaptor, where it is and what it can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchedulerInfo {
+    /// Adaptor name (`local`, `ssh`, `slurm`, ...).
+    pub adaptor: &'static str,
+    /// The location the scheduler was opened with (never contains a secret).
+    pub location: String,
+    /// What the adaptor can do.
+    pub capabilities: SchedulerCapabilities,
+    /// Where jobs without a working directory start, and relative working
+    /// directories are resolved from; `None`: the scheduler's own default
+    /// (the home or login directory on the execution host).
+    pub working_directory: Option<JobPath>,
+}
+
+impl SchedulerInfo {
+    /// The info of an adaptor at `location`, without a working directory.
+    pub fn new(
+        adaptor: &'static str,
+        location: impl Into<String>,
+        capabilities: SchedulerCapabilities,
+    ) -> Self {
+        SchedulerInfo { adaptor, location: location.into(), capabilities, working_directory: None }
+    }
+
+    /// Set the working directory.
+    pub fn with_working_directory(mut self, dir: Option<JobPath>) -> Self {
+        self.working_directory = dir;
+        self
+    }
+}
+
 /// A batch system (or an embedded queue) that runs jobs.
 ///
 /// All methods take `&self`: adaptors are shared (`Arc<dyn Scheduler>`) and
 /// safe to call concurrently. Status queries are batched: [`Scheduler::statuses`]
-/// answers for many jobs with one scheduler command, and the default
-/// [`Scheduler::wait`] polls all watched jobs with one such call per cycle.
+/// answers for many jobs with one scheduler command, and [`Scheduler::wait`]
+/// polls all watched jobs with one such call per cycle. What follows from
+/// these methods (the status of one job, waiting for one job) is in
+/// [`SchedulerExt`], implemented for every scheduler.
 #[async_trait]
 pub trait Scheduler: Send + Sync + fmt::Debug {
-    /// Adaptor name (`local`, `ssh`, `slurm`, ...).
-    fn adaptor(&self) -> &str;
-
-    /// The location this scheduler was opened with (never contains a secret).
-    fn location(&self) -> &str;
-
-    /// What this adaptor can do.
-    fn capabilities(&self) -> SchedulerCapabilities;
+    /// Adaptor name, location, capabilities and working directory.
+    fn info(&self) -> &SchedulerInfo;
 
     /// Submit a batch job; returns its id once the scheduler has accepted it.
     async fn submit_batch(&self, job: &JobDescription) -> Result<JobId>;
 
     /// Submit many batch jobs. Adaptors may do this in fewer round trips than
     /// one per job; the default submits up to 16 at a time. Results are in
-    /// input order.
+    /// input order, one per job.
     async fn submit_many(&self, jobs: &[JobDescription]) -> Result<Vec<Result<JobId>>> {
         use futures::StreamExt;
         // Collect the futures first: a closure in `map` trips a lifetime
@@ -135,7 +158,7 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     /// Start a job with its standard streams connected to the caller.
     async fn submit_interactive(&self, job: &JobDescription) -> Result<InteractiveJob> {
         let _ = job;
-        Err(Error::unsupported(self.adaptor(), "running interactive jobs"))
+        Err(Error::unsupported(self.info().adaptor, "running interactive jobs"))
     }
 
     /// Status of many jobs in one query. The outer error is a failure of the
@@ -143,26 +166,17 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     /// [`Error::NotFound`] for an id the scheduler does not know.
     async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>>;
 
-    /// Status of one job.
-    async fn status(&self, id: &JobId) -> Result<JobStatus> {
-        let mut all = self.statuses(std::slice::from_ref(id)).await?;
-        all.pop().unwrap_or_else(|| Err(Error::job_not_found(id)))
-    }
-
     /// Cancel a job. Returns its status afterwards (which may still show it
     /// ending). Cancelling a finished job is not an error; an unknown id is
     /// [`Error::NotFound`].
     async fn cancel(&self, id: &JobId) -> Result<JobStatus>;
 
-    /// How long [`Scheduler::wait`] sleeps between polls.
-    fn poll_interval(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-
     /// Wait until every job in `ids` meets `until` or `timeout` passes, and
     /// return the last statuses (in input order). A timeout is not an error:
     /// check the statuses. Jobs that turn out unknown count as finished and are
-    /// returned as [`Error::NotFound`].
+    /// returned as [`Error::NotFound`]; the outer error is a failed status query.
+    ///
+    /// The default polls with [`poll_wait`] once a second.
     async fn wait(
         &self,
         ids: &[JobId],
@@ -170,62 +184,7 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
         timeout: Option<Duration>,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<Vec<Result<JobStatus>>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut last: Vec<Option<Result<JobStatus>>> = (0..ids.len()).map(|_| None).collect();
-        loop {
-            // Ask only about jobs that have not met the condition yet.
-            let open: Vec<usize> = (0..ids.len())
-                .filter(|&i| match &last[i] {
-                    Some(Ok(s)) => !until.is_met(s),
-                    Some(Err(_)) => false,
-                    None => true,
-                })
-                .collect();
-            if !open.is_empty() {
-                let query: Vec<JobId> = open.iter().map(|&i| ids[i].clone()).collect();
-                let answers = self.statuses(&query).await?;
-                for (i, a) in open.iter().zip(answers) {
-                    last[*i] = Some(a);
-                }
-            }
-            let finished = open.is_empty()
-                || last.iter().all(|s| {
-                    matches!(s, Some(Ok(s)) if until.is_met(s)) || matches!(s, Some(Err(_)))
-                });
-            if let Some(progress) = progress {
-                progress(&WaitProgress::tally(last.iter().map(Option::as_ref)));
-            }
-            if finished {
-                break;
-            }
-            let mut sleep = self.poll_interval();
-            if let Some(deadline) = deadline {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                sleep = sleep.min(deadline - now);
-            }
-            tokio::time::sleep(sleep).await;
-        }
-        Ok(last
-            .into_iter()
-            .map(|s| s.unwrap_or_else(|| Err(Error::Cancelled("no status".into()))))
-            .collect())
-    }
-
-    /// Wait until one job has finished, or `timeout` passes (then the returned
-    /// status is not final).
-    async fn wait_until_done(&self, id: &JobId, timeout: Option<Duration>) -> Result<JobStatus> {
-        let mut all = self.wait(std::slice::from_ref(id), WaitUntil::Done, timeout, None).await?;
-        all.pop().unwrap_or_else(|| Err(Error::job_not_found(id)))
-    }
-
-    /// Wait until one job runs (or has finished), or `timeout` passes.
-    async fn wait_until_running(&self, id: &JobId, timeout: Option<Duration>) -> Result<JobStatus> {
-        let mut all =
-            self.wait(std::slice::from_ref(id), WaitUntil::Running, timeout, None).await?;
-        all.pop().unwrap_or_else(|| Err(Error::job_not_found(id)))
+        poll_wait(self, ids, until, timeout, progress, Duration::from_secs(1)).await
     }
 
     /// Names of all queues.
@@ -242,6 +201,87 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     async fn list_jobs(&self, queues: &[String]) -> Result<Vec<JobStatus>>;
 }
 
+/// What every [`Scheduler`] can do through its own methods: the status of
+/// one job, and waiting for one job. Implemented for every scheduler.
+#[async_trait]
+pub trait SchedulerExt: Scheduler {
+    /// Status of one job ([`Scheduler::statuses`] of one id).
+    async fn status(&self, id: &JobId) -> Result<JobStatus> {
+        let all = self.statuses(std::slice::from_ref(id)).await?;
+        the_one(all, id)
+    }
+
+    /// Wait until one job has finished, or `timeout` passes (then the returned
+    /// status is not final).
+    async fn wait_until_done(&self, id: &JobId, timeout: Option<Duration>) -> Result<JobStatus> {
+        let all = self.wait(std::slice::from_ref(id), WaitUntil::Done, timeout, None).await?;
+        the_one(all, id)
+    }
+
+    /// Wait until one job runs (or has finished), or `timeout` passes.
+    async fn wait_until_running(&self, id: &JobId, timeout: Option<Duration>) -> Result<JobStatus> {
+        let all = self.wait(std::slice::from_ref(id), WaitUntil::Running, timeout, None).await?;
+        the_one(all, id)
+    }
+}
+
+impl<S: Scheduler + ?Sized> SchedulerExt for S {}
+
+/// The answer for `id` in the answers to a query about `id` alone; no answer
+/// means the scheduler does not know it.
+fn the_one(answers: Vec<Result<JobStatus>>, id: &JobId) -> Result<JobStatus> {
+    answers.into_iter().next().unwrap_or_else(|| Err(Error::job_not_found(id)))
+}
+
+/// One answer per id, in order: the scheduler's answers, and
+/// [`Error::NotFound`] for an id it gave no answer for (it does not know it).
+pub fn answer_each(ids: &[JobId], answers: Vec<Result<JobStatus>>) -> Vec<Result<JobStatus>> {
+    let mut answers = answers.into_iter();
+    ids.iter().map(|id| answers.next().unwrap_or_else(|| Err(Error::job_not_found(id)))).collect()
+}
+
+/// Wait by asking [`Scheduler::statuses`] every `interval` about the jobs
+/// that have not met `until` yet (one query per cycle for all of them); the
+/// contract of [`Scheduler::wait`]. Adaptors without a poller of their own
+/// use it, with their own interval.
+pub async fn poll_wait<S: Scheduler + ?Sized>(
+    sched: &S,
+    ids: &[JobId],
+    until: WaitUntil,
+    timeout: Option<Duration>,
+    progress: Option<ProgressFn<'_>>,
+    interval: Duration,
+) -> Result<Vec<Result<JobStatus>>> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    // The first query answers for every job, so each has a status from then on.
+    let mut last = answer_each(ids, sched.statuses(ids).await?);
+    loop {
+        if let Some(progress) = progress {
+            progress(&WaitProgress::count(&last));
+        }
+        // Ask only about jobs that have not met the condition yet.
+        let open: Vec<usize> =
+            (0..ids.len()).filter(|&i| matches!(&last[i], Ok(s) if !until.is_met(s))).collect();
+        if open.is_empty() {
+            return Ok(last);
+        }
+        let mut sleep = interval;
+        if let Some(deadline) = deadline {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(last);
+            }
+            sleep = sleep.min(deadline - now);
+        }
+        tokio::time::sleep(sleep).await;
+        let query: Vec<JobId> = open.iter().map(|&i| ids[i].clone()).collect();
+        let answers = answer_each(&query, sched.statuses(&query).await?);
+        for (i, a) in open.into_iter().zip(answers) {
+            last[i] = a;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -250,25 +290,40 @@ mod tests {
     use super::*;
 
     /// A scheduler whose job `n` finishes after `n` polls; counts queries.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     struct Countdown {
+        info: SchedulerInfo,
         polls: AtomicUsize,
         asked: Mutex<Vec<usize>>,
     }
 
+    impl Default for Countdown {
+        fn default() -> Self {
+            Countdown {
+                info: SchedulerInfo::new(
+                    "countdown",
+                    "countdown://",
+                    SchedulerCapabilities::default(),
+                ),
+                polls: AtomicUsize::new(0),
+                asked: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
     #[async_trait]
     impl Scheduler for Countdown {
-        fn adaptor(&self) -> &str {
-            "countdown"
+        fn info(&self) -> &SchedulerInfo {
+            &self.info
         }
-        fn location(&self) -> &str {
-            "countdown://"
-        }
-        fn capabilities(&self) -> SchedulerCapabilities {
-            SchedulerCapabilities::default()
-        }
-        fn poll_interval(&self) -> Duration {
-            Duration::from_millis(10)
+        async fn wait(
+            &self,
+            ids: &[JobId],
+            until: WaitUntil,
+            timeout: Option<Duration>,
+            progress: Option<ProgressFn<'_>>,
+        ) -> Result<Vec<Result<JobStatus>>> {
+            poll_wait(self, ids, until, timeout, progress, Duration::from_millis(10)).await
         }
         async fn submit_batch(&self, _job: &JobDescription) -> Result<JobId> {
             Ok("1".into())

@@ -1,40 +1,56 @@
-//! The Scheduler conformance suite: the same async checks for every adaptor.
+//! The Scheduler conformance suite: the same checks for every adaptor, each
+//! its own trial (see [`crate::trials`]).
 //!
 //! Each check takes a [`SchedFixture`]: the scheduler under test, an
 //! [`Executor`] on the host where its jobs run (to prepare input files and
 //! read output files), a scratch directory there, and what to expect. A check
 //! returns `Err` when an operation that should work fails and panics when a
-//! result is wrong. Checks for optional features (interactive jobs) assert
-//! the documented refusal (`Unsupported`) when the adaptor does not declare
-//! them.
+//! result is wrong. Checks of optional operations (interactive jobs) need the
+//! capability, and adaptors without it are checked to refuse the operation
+//! instead; a check that does not apply is listed as skipped with the
+//! capability named.
+//!
+//! A test binary with `harness = false` collects the trials of each adaptor:
 //!
 //! ```no_run
-//! # async fn demo(s: std::sync::Arc<dyn hpc_core::Scheduler>) {
 //! use std::sync::Arc;
-//! use hpc_testkit::sched_conformance::{SchedFixture, run_all};
-//!
-//! let fx = SchedFixture::new(s, Arc::new(hpc_exec::LocalExecutor::new()), "/tmp/sched-conf-1");
-//! run_all(&fx).await; // panics with the list of failed checks
+//! use hpc_core::{Scheduler, SchedulerCapabilities};
+//! use hpc_testkit::sched_conformance::{self, SchedFixture};
+//! use hpc_testkit::trials::{make_fixture, run};
+//! # fn open_scheduler() -> hpc_core::Result<Arc<dyn Scheduler>> {
+//! #     Err(hpc_core::Error::InvalidInput("an example".into()))
 //! # }
+//! # fn capabilities() -> SchedulerCapabilities { SchedulerCapabilities::default() }
+//!
+//! fn main() {
+//!     let make = make_fixture(|| async {
+//!         let exec = Arc::new(hpc_exec::LocalExecutor::new());
+//!         Ok(SchedFixture::new(open_scheduler()?, exec, "/tmp/sched-conf-1"))
+//!     });
+//!     run(sched_conformance::trials("mine", &capabilities(), make));
+//! }
 //! ```
 //!
-//! Every job the checks submit is recorded; [`run_selected`] cancels those
-//! still running at the end, whatever failed.
+//! Every job a check submits is recorded; the fixture cancels those still
+//! running when the check ends, whatever its outcome.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use hpc_core::error::NotFoundKind;
 use hpc_core::{
     Error, ErrorKind, JobDescription, JobId, JobState, JobStatus, Result, Scheduler,
-    SchedulerCapabilities, WaitUntil,
+    SchedulerCapabilities, SchedulerExt, WaitUntil,
 };
 use hpc_exec::{Command, Executor};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::trials::{Capability, Check, Fixture, MakeFixture, Trial};
 
 /// When a job whose program does not exist is noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,16 +62,13 @@ pub enum MissingExecutable {
 }
 
 /// Everything a check needs.
-#[derive(Clone)]
 pub struct SchedFixture {
     /// The scheduler under test.
     pub scheduler: Arc<dyn Scheduler>,
     /// Runs commands on the host where jobs run (prepares and reads files).
     pub executor: Arc<dyn Executor>,
-    /// A unique absolute directory on that host; [`run_all`] creates it.
+    /// A unique absolute directory on that host; [`Fixture::prepare`] creates it.
     pub scratch: String,
-    /// Capabilities to rely on (from the adaptor unless overridden).
-    pub caps: SchedulerCapabilities,
     /// Queue for the checks' jobs (`None`: the default queue).
     pub queue: Option<String>,
     /// How long a short job may take from submission to its end.
@@ -66,17 +79,15 @@ pub struct SchedFixture {
     pub missing_executable: MissingExecutable,
     /// An id this scheduler has never given out.
     pub unknown_id: JobId,
-    /// Statuses carry the job name.
-    pub reports_names: bool,
-    /// Relative stdin/stdout/stderr paths are relative to the job's working directory.
-    pub relative_stdio_in_workdir: bool,
-    submitted: Arc<Mutex<Vec<JobId>>>,
+    submitted: Mutex<Vec<JobId>>,
+    /// Whatever must live as long as the fixture (a temporary directory).
+    keep: Vec<Box<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Debug for SchedFixture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SchedFixture")
-            .field("scheduler", &self.scheduler.location())
+            .field("scheduler", &self.scheduler.info().location)
             .field("executor", &self.executor.target())
             .field("scratch", &self.scratch)
             .finish_non_exhaustive()
@@ -84,28 +95,32 @@ impl fmt::Debug for SchedFixture {
 }
 
 impl SchedFixture {
-    /// A fixture with the adaptor's own capabilities and the expectations of
-    /// a batch system (missing programs fail the job, names are reported).
+    /// A fixture with the expectations of a batch system (missing programs
+    /// fail the job).
     pub fn new(
         scheduler: Arc<dyn Scheduler>,
         executor: Arc<dyn Executor>,
         scratch: impl Into<String>,
     ) -> Self {
-        let caps = scheduler.capabilities();
         SchedFixture {
             scheduler,
             executor,
             scratch: scratch.into(),
-            caps,
             queue: None,
             timeout: Duration::from_secs(60),
             concurrent_jobs: 50,
             missing_executable: MissingExecutable::JobFails,
             unknown_id: JobId::new("987654321"),
-            reports_names: true,
-            relative_stdio_in_workdir: true,
-            submitted: Arc::default(),
+            submitted: Mutex::default(),
+            keep: Vec::new(),
         }
+    }
+
+    /// Keep `guard` (a temporary directory, a service handle) alive as long
+    /// as the fixture.
+    pub fn keep(mut self, guard: impl Any + Send + Sync) -> Self {
+        self.keep.push(Box::new(guard));
+        self
     }
 
     /// The check's own directory `scratch/<name>` (created).
@@ -168,13 +183,31 @@ impl SchedFixture {
     }
 }
 
-/// One check.
-pub type Check = for<'a> fn(&'a SchedFixture) -> BoxFuture<'a, Result<()>>;
+impl Fixture for SchedFixture {
+    fn prepare(&self) -> BoxFuture<'_, Result<()>> {
+        let mkdir = Command::new("mkdir").arg("-p").arg(&self.scratch);
+        async move { self.executor.run_checked(&mkdir).await.map(drop) }.boxed()
+    }
+
+    fn finish(&self, _passed: bool) -> BoxFuture<'_, ()> {
+        self.clean_up().boxed()
+    }
+}
+
+/// `submit_interactive`.
+const INTERACTIVE: Capability<SchedulerCapabilities> =
+    Capability { name: "submit_interactive", present: |c| c.submit_interactive };
+
+/// No `submit_interactive`: the adaptor must refuse it.
+const NO_INTERACTIVE: Capability<SchedulerCapabilities> =
+    Capability { name: "no submit_interactive", present: |c| !c.submit_interactive };
 
 macro_rules! checks {
-    ($($name:ident),* $(,)?) => {
-        /// Every check, by name, in the order [`run_all`] runs them.
-        pub const CHECKS: &[(&str, Check)] = &[$((stringify!($name), |fx| Box::pin($name(fx)))),*];
+    ($($name:ident $(needs $cap:ident)?),* $(,)?) => {
+        /// Every check, in the order the trials list them.
+        pub static CHECKS: &[Check<SchedFixture, SchedulerCapabilities>] = &[$(
+            Check { name: stringify!($name), needs: &[$($cap)?], run: |fx| $name(fx).boxed() }
+        ),*];
     };
 }
 
@@ -190,49 +223,20 @@ checks!(
     cancel,
     wait_timeout,
     unknown_job_id,
-    interactive_echo,
+    interactive_echo needs INTERACTIVE,
+    interactive_refused needs NO_INTERACTIVE,
     queues,
     many_jobs,
 );
 
-/// Run every check; panics listing all that failed.
-pub async fn run_all(fx: &SchedFixture) {
-    run_selected(fx, |_| true).await
-}
-
-/// Run the checks whose name `filter` accepts (see [`run_all`]).
-pub async fn run_selected(fx: &SchedFixture, filter: impl Fn(&str) -> bool) {
-    fx.executor
-        .run_checked(&Command::new("mkdir").arg("-p").arg(&fx.scratch))
-        .await
-        .expect("creating the scratch directory");
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for (name, check) in CHECKS.iter().filter(|(n, _)| filter(n)) {
-        ran += 1;
-        let outcome = futures::FutureExt::catch_unwind(AssertUnwindSafe(check(fx))).await;
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failures.push(format!("{name}: error: {e}")),
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "panic".into());
-                failures.push(format!("{name}: {msg}"));
-            }
-        }
-    }
-    fx.clean_up().await;
-    assert!(ran > 0, "no conformance check matched the filter");
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} scheduler conformance checks failed for {}:\n{}",
-        failures.len(),
-        fx.scheduler.location(),
-        failures.join("\n")
-    );
+/// The trials of the suite for one scheduler setup: `<suite>::<check>`, each
+/// with a fixture from `make`, skipped where `caps` lack what it needs.
+pub fn trials(
+    suite: &str,
+    caps: &SchedulerCapabilities,
+    make: MakeFixture<SchedFixture>,
+) -> Vec<Trial> {
+    crate::trials::trials(suite, caps, CHECKS, make)
 }
 
 /// Exit code 0 gives Completed, a non-zero one Failed with that code.
@@ -278,9 +282,6 @@ pub async fn output_files(fx: &SchedFixture) -> Result<()> {
 
 /// Relative stdio paths are relative to the job's working directory.
 pub async fn relative_output_files(fx: &SchedFixture) -> Result<()> {
-    if !fx.relative_stdio_in_workdir {
-        return Ok(());
-    }
     let dir = fx.dir("relative_output_files").await?;
     fx.write(&format!("{dir}/in.txt"), b"relative\n").await?;
     let job = fx
@@ -387,16 +388,12 @@ pub async fn job_names(fx: &SchedFixture) -> Result<()> {
     let name = "it's a \"job\" | with $pecial chars";
     let id = fx.submit(&fx.job("sleep 300").name(name)).await?;
     let s = fx.running(&id).await?;
-    if fx.reports_names {
-        assert_eq!(s.name.as_deref(), Some(name), "{s:?}");
-    }
+    assert_eq!(s.name.as_deref(), Some(name), "{s:?}");
     let listed = fx.scheduler.list_jobs(&[]).await?;
     let mine = listed.iter().find(|j| j.id == id);
     let mine = mine.unwrap_or_else(|| panic!("running job {id} missing from list_jobs"));
     assert_eq!(mine.state, JobState::Running, "{mine:?}");
-    if fx.reports_names {
-        assert_eq!(mine.name.as_deref(), Some(name), "{mine:?}");
-    }
+    assert_eq!(mine.name.as_deref(), Some(name), "{mine:?}");
     fx.scheduler.cancel(&id).await?;
     Ok(())
 }
@@ -446,15 +443,17 @@ pub async fn unknown_job_id(fx: &SchedFixture) -> Result<()> {
     Ok(())
 }
 
-/// Interactive jobs echo their input and report their exit code; adaptors
-/// without them refuse with Unsupported.
+/// Adaptors without interactive jobs refuse them with Unsupported.
+pub async fn interactive_refused(fx: &SchedFixture) -> Result<()> {
+    let job = fx.job("while read -r line; do echo \"got $line\"; done; echo bye >&2; exit 4");
+    let e = fx.scheduler.submit_interactive(&job).await.expect_err("interactive accepted");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    Ok(())
+}
+
+/// Interactive jobs echo their input and report their exit code.
 pub async fn interactive_echo(fx: &SchedFixture) -> Result<()> {
     let job = fx.job("while read -r line; do echo \"got $line\"; done; echo bye >&2; exit 4");
-    if !fx.caps.supports_interactive {
-        let e = fx.scheduler.submit_interactive(&job).await.expect_err("interactive accepted");
-        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-        return Ok(());
-    }
     let hpc_core::InteractiveJob { id, mut stdin, mut stdout, mut stderr } =
         fx.scheduler.submit_interactive(&job).await?;
     fx.remember(&id);

@@ -15,7 +15,8 @@ pub use zih_datamover as datamover;
 
 pub use hpc_auth::{Credential, CredentialMap};
 pub use hpc_core::{
-    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, WaitUntil,
+    Error, JobDescription, JobId, JobState, JobStatus, Location, Result, Scheduler, SchedulerExt,
+    WaitUntil,
 };
 
 mod filesystem;

@@ -6,12 +6,12 @@ use hpc_auth::CredentialMap;
 use hpc_core::{Error, Location, Result, Scheduler};
 use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
-use sched_adaptors::at::{AtScheduler, AtSettings};
+use sched_adaptors::at::AtScheduler;
 use sched_adaptors::local::LocalScheduler;
-use sched_adaptors::sge::{SgeScheduler, SgeSettings};
-use sched_adaptors::slurm::{SlurmScheduler, SlurmSettings};
+use sched_adaptors::sge::SgeScheduler;
+use sched_adaptors::slurm::SlurmScheduler;
 use sched_adaptors::ssh::{SshConfig, SshScheduler};
-use sched_adaptors::torque::{TorqueScheduler, TorqueSettings};
+use sched_adaptors::torque::TorqueScheduler;
 
 /// Schemes [`open_scheduler`] understands (shown in the unknown-scheme error).
 pub const SCHEDULER_SCHEMES: &[&str] = &[
@@ -55,15 +55,15 @@ pub const SCHEDULER_SCHEMES: &[&str] = &[
 /// use hpckit::auth::CredentialMap;
 ///
 /// let sched = hpckit::open_scheduler("local://", &CredentialMap::new()).await?;
-/// assert_eq!(sched.adaptor(), "local");
+/// assert_eq!(sched.info().adaptor, "local");
 /// let e = hpckit::open_scheduler("pbs://host", &CredentialMap::new()).await.unwrap_err();
 /// assert!(e.to_string().starts_with("unknown scheme \"pbs\""));
 /// # Ok(()) }
 /// ```
 pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn Scheduler>> {
     let loc: Location = url.parse()?;
-    // One arm per adaptor: its settings come from `loc`; batch systems run
-    // their commands through `executor_for(&loc, creds).await?`.
+    // One arm per adaptor: its configuration comes from `loc`; batch systems
+    // run their commands through `executor_for(&loc, creds).await?`.
     let location = loc.to_string();
     Ok(match (loc.scheme.as_str(), loc.transport.as_deref()) {
         ("local", None) => Arc::new(LocalScheduler::from_location(&loc)?),
@@ -78,19 +78,19 @@ pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn 
         }
         ("slurm", None | Some("ssh")) => {
             let exec = executor_for(&loc, creds).await?;
-            Arc::new(SlurmScheduler::open(&loc, exec, SlurmSettings::default())?)
+            Arc::new(SlurmScheduler::open(&loc, exec, Default::default())?)
         }
         ("at", None | Some("ssh")) => {
             let exec = executor_for(&loc, creds).await?;
-            Arc::new(AtScheduler::open(&loc, exec, AtSettings::default())?)
+            Arc::new(AtScheduler::open(&loc, exec, Default::default())?)
         }
         ("sge", None | Some("ssh")) => {
             let exec = executor_for(&loc, creds).await?;
-            Arc::new(SgeScheduler::open(&loc, exec, SgeSettings::default())?)
+            Arc::new(SgeScheduler::open(&loc, exec, Default::default())?)
         }
         ("torque", None | Some("ssh")) => {
             let exec = executor_for(&loc, creds).await?;
-            Arc::new(TorqueScheduler::open(&loc, exec, TorqueSettings::default())?)
+            Arc::new(TorqueScheduler::open(&loc, exec, Default::default())?)
         }
         #[cfg(feature = "unicore")]
         ("unicore", None | Some("https") | Some("http")) => {
@@ -134,10 +134,10 @@ mod tests {
     async fn schemes_and_bad_locations() {
         let creds = CredentialMap::new();
         let open = |u: &'static str| open_scheduler(u, &creds);
-        assert_eq!(open("local://").await.unwrap().adaptor(), "local");
-        assert_eq!(open("nohup://").await.unwrap().adaptor(), "nohup");
-        assert_eq!(open("sge://?root=/opt/sge&pe=smp").await.unwrap().adaptor(), "sge");
-        assert_eq!(open("torque://?bin=/opt/torque/bin").await.unwrap().adaptor(), "torque");
+        assert_eq!(open("local://").await.unwrap().info().adaptor, "local");
+        assert_eq!(open("nohup://").await.unwrap().info().adaptor, "nohup");
+        assert_eq!(open("sge://?root=/opt/sge&pe=smp").await.unwrap().info().adaptor, "sge");
+        assert_eq!(open("torque://?bin=/opt/torque/bin").await.unwrap().info().adaptor, "torque");
         assert!(open("sge://host").await.is_err());
         assert!(open("torque://?bogus=1").await.is_err());
         let e = open("local://host").await.unwrap_err();

@@ -1,71 +1,29 @@
 //! The at adaptor against the real atd of `cargo xtask services up at`, as
 //! the ordinary test user: locally through `LocalExecutor::as_user` and over
-//! SSH (`cargo xtask services up sshd`).
+//! SSH (`cargo xtask services up sshd`). (The conformance suites run in
+//! `sched_conformance.rs`.)
 
 #[path = "ssh_support/mod.rs"]
 mod ssh_support;
 
-use std::path::PathBuf;
+#[path = "sched_support/mod.rs"]
+mod sched_support;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hpc_core::{Error, JobDescription, JobId, JobState, Scheduler, WaitUntil};
-use hpc_exec::{Executor, LocalExecutor};
-use sched_adaptors::at::{AtScheduler, AtSettings};
+use hpc_core::{Error, JobDescription, JobId, JobState, Scheduler, SchedulerExt, WaitUntil};
+use sched_support::at::{Fixture, POLL, fixture};
 
 const NASTY: &str = "we|ird $x `id` 'q' \"d\" a\\b %j";
 const LONG: Option<Duration> = Some(Duration::from_secs(120));
-/// The shortest poll interval of the fixtures.
-const POLL: Duration = Duration::from_millis(250);
-
-struct Fixture {
-    sched: AtScheduler,
-    exec: Arc<dyn Executor>,
-    dir: PathBuf,
-    uid: u32,
-    gid: u32,
-}
-
-static N: AtomicUsize = AtomicUsize::new(0);
-
-fn fixture(exec: Arc<dyn Executor>, uid: u32, gid: u32, label: &str) -> Fixture {
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("hpckit-itest-at-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-    let mut settings = AtSettings {
-        state_dir: dir.join("state").to_string_lossy().into_owned(),
-        default_workdir: Some(dir.to_string_lossy().into_owned()),
-        ..Default::default()
-    };
-    settings.poll.max_poll_interval = Duration::from_secs(1);
-    settings.poll.poll_interval = POLL;
-    let sched = AtScheduler::new(exec.clone(), settings, label).unwrap();
-    Fixture { sched, exec, dir, uid, gid }
-}
-
-fn user() -> (u32, u32) {
-    let user = hpc_testkit::services::require("at").var("HPCKIT_AT_USER").to_owned();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let line = passwd
-        .lines()
-        .find(|l| l.split(':').next() == Some(user.as_str()))
-        .unwrap_or_else(|| panic!("no user {user}: run `cargo xtask services up at`"));
-    let f: Vec<&str> = line.split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
 
 async fn local() -> Fixture {
-    let (uid, gid) = user();
-    fixture(Arc::new(LocalExecutor::as_user(uid, gid)), uid, gid, "at://")
+    sched_support::at::local()
 }
 
 async fn over_ssh() -> Fixture {
-    let (uid, gid) = user();
-    let env = ssh_support::ssh_env();
-    let ssh = env.connect().await;
-    fixture(Arc::new(ssh), uid, gid, "at+ssh://")
+    fixture(Arc::new(ssh_support::ssh_env().connect().await))
 }
 
 async fn done(f: &Fixture, id: &JobId) -> hpc_core::JobStatus {
@@ -151,18 +109,6 @@ async fn many_jobs(f: Fixture) {
     assert!(q[0].is_default && q[0].pending_jobs.is_some());
 }
 
-/// The Scheduler conformance suite of `hpc-testkit`, as the test user (who
-/// creates the scratch directory through the executor).
-async fn conformance(f: Fixture) {
-    let scratch = f.dir.join("conformance");
-    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
-        Arc::new(f.sched.clone()),
-        f.exec.clone(),
-        scratch.to_str().unwrap(),
-    );
-    hpc_testkit::sched_conformance::run_all(&fx).await;
-}
-
 macro_rules! suite {
     ($m:ident, $make:path) => {
         mod $m {
@@ -181,10 +127,6 @@ macro_rules! suite {
             #[tokio::test]
             async fn many_jobs() {
                 super::many_jobs($make().await).await
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn conformance() {
-                super::conformance($make().await).await
             }
         }
     };

@@ -1,38 +1,26 @@
 //! Grid Engine adaptor against a real Grid Engine 8.1.9 (`cargo xtask services up sge`).
 //!
 //! Jobs are submitted as the ordinary test user (Grid Engine refuses root):
-//! locally through `LocalExecutor::as_user`.
+//! locally through `LocalExecutor::as_user`. (The conformance suite runs in
+//! `sched_conformance.rs`.)
 
-use std::sync::Arc;
+#[path = "sched_support/mod.rs"]
+mod sched_support;
+
 use std::time::Duration;
 
-use hpc_core::{Error, JobDescription, JobState, Scheduler};
-use hpc_exec::{Executor, LocalExecutor};
-use sched_adaptors::sge::{SgeScheduler, SgeSettings};
+use hpc_core::{Error, JobDescription, JobState, Scheduler, SchedulerExt};
+use sched_adaptors::sge::SgeScheduler;
 
 struct Fixture {
     sched: SgeScheduler,
-    exec: Arc<dyn Executor>,
     /// A directory the test user can write, removed at the end.
     dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
-    let sge = hpc_testkit::services::require("sge");
-    let mut settings = SgeSettings::default();
-    settings.env.insert("SGE_ROOT".into(), sge.var("HPCKIT_SGE_ROOT").into());
-    settings.env.insert("SGE_CELL".into(), sge.var("HPCKIT_SGE_CELL").into());
-    settings.parallel_environment = Some(sge.var("HPCKIT_SGE_PE").into());
-    settings.poll.poll_interval = Duration::from_millis(200);
-    settings.poll.accounting_grace = Duration::from_secs(20);
-    let uid: u32 = sge.var("HPCKIT_SGE_UID").parse().unwrap();
-    let gid: u32 = sge.var("HPCKIT_SGE_GID").parse().unwrap();
-    let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
-    let dir = tempfile::Builder::new().prefix("hpckit-sge-").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
-        .unwrap();
-    let sched = SgeScheduler::new(exec.clone(), settings).unwrap();
-    Fixture { sched, exec, dir }
+    let (sched, _exec) = sched_support::sge::local();
+    Fixture { sched, dir: sched_support::shared_tempdir("hpckit-sge-") }
 }
 
 fn path(f: &Fixture, name: &str) -> String {
@@ -149,7 +137,6 @@ async fn arrays_parallel_environment_and_many_jobs() {
     for (i, s) in st.iter().enumerate() {
         assert_eq!(s.as_ref().unwrap().exit_code, Some((i % 2) as i32), "{s:?}");
     }
-    let _ = &f.exec;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,17 +147,4 @@ async fn queues() {
     assert_eq!(q[0].name, "all.q");
     assert!(f.sched.queue_statuses(&["nosuch.q".into()]).await.unwrap_err().is_not_found());
     assert_eq!(f.sched.default_queue().await.unwrap(), None);
-}
-
-/// The scheduler conformance suite, locally as the test user.
-#[tokio::test(flavor = "multi_thread")]
-async fn conformance_local() {
-    let f = fixture().await;
-    let scratch = f.dir.path().join("conformance").to_str().unwrap().to_owned();
-    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
-        Arc::new(f.sched.clone()),
-        f.exec.clone(),
-        scratch,
-    );
-    hpc_testkit::sched_conformance::run_all(&fx).await;
 }

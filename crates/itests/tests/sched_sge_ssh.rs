@@ -1,48 +1,26 @@
 //! The Grid Engine adaptor over SSH (`sge+ssh://hpctest@127.0.0.1:<port>`): every
 //! Grid Engine command runs through `SshExecutor` as the test user of `cargo xtask
-//! services up sshd`, against the cell of `cargo xtask services up sge`.
+//! services up sshd`, against the cell of `cargo xtask services up sge`. (The
+//! conformance suite over SSH runs in `sched_conformance.rs`.)
 
+#[path = "sched_support/mod.rs"]
+mod sched_support;
 #[path = "ssh_support/mod.rs"]
 mod ssh_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpc_core::{JobDescription, JobState, Location, Scheduler};
+use hpc_core::{JobDescription, JobState, Scheduler, SchedulerExt};
 use hpc_exec::{Command, Executor};
-use sched_adaptors::sge::{SgeScheduler, SgeSettings};
+use sched_adaptors::sge::SgeScheduler;
+use sched_support::remote_tempdir as scratch;
 
 async fn over_ssh() -> (SgeScheduler, Arc<dyn Executor>) {
-    let sge = hpc_testkit::services::require("sge");
     let env = ssh_support::ssh_env();
     let exec: Arc<dyn Executor> = Arc::new(env.connect().await);
-    let url = format!(
-        "sge+ssh://{}@{}:{}?root={}&cell={}&pe={}&poll=0.2&grace=20",
-        env.user(),
-        env.host(),
-        env.port(),
-        sge.var("HPCKIT_SGE_ROOT"),
-        sge.var("HPCKIT_SGE_CELL"),
-        sge.var("HPCKIT_SGE_PE"),
-    );
-    let loc: Location = url.parse().unwrap();
-    (SgeScheduler::open(&loc, exec.clone(), SgeSettings::default()).unwrap(), exec)
-}
-
-async fn scratch(exec: &Arc<dyn Executor>, name: &str) -> String {
-    let out = exec
-        .run_checked(&Command::new("mktemp").args(["-d", &format!("/tmp/{name}-XXXXXX")]))
-        .await
-        .unwrap();
-    out.stdout_text().trim().to_owned()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn conformance_over_ssh() {
-    let (sched, exec) = over_ssh().await;
-    let dir = scratch(&exec, "hpckit-sge-conf").await;
-    let fx = hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(sched), exec, dir);
-    hpc_testkit::sched_conformance::run_all(&fx).await;
+    let authority = format!("{}@{}:{}", env.user(), env.host(), env.port());
+    (sched_support::sge::over_ssh(exec.clone(), &authority), exec)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,9 +14,7 @@ use slurm_fixture::Fixture;
 
 async fn over_ssh(service: &str) -> Fixture {
     let env = ssh_support::ssh_env();
-    let ssh = env.connect().await;
-    let label = format!("slurm+ssh://{}@{}:{}", env.user(), env.host(), env.port());
-    Fixture::with_executor(service, Arc::new(ssh), &label)
+    Fixture::with_executor(service, Arc::new(env.connect().await))
 }
 
 slurm_fixture::cases::suite!(plain, "slurm", crate::over_ssh);

@@ -1,52 +1,19 @@
-//! The ssh scheduler adaptor against the real test sshd: the Scheduler
-//! conformance suite, status across a client restart, and `open_scheduler`
-//! style locations. Needs `cargo xtask services up sshd`.
+//! The ssh scheduler adaptor against the real test sshd: status across a
+//! client restart, and `open_scheduler` style locations (its conformance
+//! suite runs in `sched_conformance.rs`). Needs `cargo xtask services up sshd`.
 
+#[path = "sched_support/mod.rs"]
+mod sched_support;
 mod ssh_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpc_core::{JobDescription, JobState, Scheduler, WaitUntil};
+use hpc_core::{JobDescription, JobState, Scheduler, SchedulerExt, WaitUntil};
 use hpc_exec::Executor;
-use hpc_testkit::sched_conformance::{MissingExecutable, SchedFixture, run_all};
 use sched_adaptors::ssh::{SshConfig, SshScheduler};
+use sched_support::{ssh_config as config, unique};
 use ssh_support::ssh_env;
-
-/// A unique directory name under the test user's home for this run.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-fn config(jobdir: &str) -> SshConfig {
-    let mut config = SshConfig::default();
-    config.jobdir = jobdir.to_owned();
-    config.poll_interval = Duration::from_millis(200);
-    config.cancel_grace = Duration::from_secs(1);
-    config
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ssh_scheduler_passes_the_conformance_suite_over_real_sshd() {
-    let env = ssh_env();
-    let executor: Arc<dyn Executor> = Arc::new(env.connect().await);
-    let home = env.get("HPCKIT_SSH_USER_HOME");
-    let run = unique("sched-conformance");
-    // Relative job directory: resolved under the remote home by the adaptor.
-    let sched = SshScheduler::new(
-        Arc::clone(&executor),
-        config(&format!(".hpckit-test/{run}/jobs")),
-        "ssh://test",
-    );
-    let mut fx =
-        SchedFixture::new(Arc::new(sched), executor, format!("{home}/.hpckit-test/{run}/scratch"));
-    fx.missing_executable = MissingExecutable::AtSubmit;
-    run_all(&fx).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_survives_a_new_connection_and_client() {
@@ -96,8 +63,8 @@ async fn a_url_with_workdir_and_parameters_opens_the_adaptor() {
         .unwrap();
     // The way the CLI opens it: URL plus credentials.
     let sched = hpckit::open_scheduler(&url, &env.key_creds()).await.unwrap();
-    assert_eq!(sched.adaptor(), "ssh");
-    assert!(sched.capabilities().survives_client_restart);
+    assert_eq!(sched.info().adaptor, "ssh");
+    assert!(sched.info().capabilities.status_after_restart);
     // Relative working directory and output file: under the URL's directory.
     let job = JobDescription::new("pwd").working_directory("sub dir").stdout("pwd.out");
     let id = sched.submit_batch(&job).await.unwrap();

@@ -1,13 +1,17 @@
 //! Torque adaptor against hpc-testkit's Torque stand-in (`cargo xtask services up
-//! torque`): Torque itself cannot be installed here.
+//! torque`): Torque itself cannot be installed here. (The conformance suite
+//! runs in `sched_conformance.rs`.)
 
-use std::sync::Arc;
+#[path = "sched_support/mod.rs"]
+mod sched_support;
+
 use std::time::Duration;
 
-use hpc_core::{Error, JobDescription, JobState, Scheduler, WaitUntil};
+use hpc_core::{Error, JobDescription, JobState, Scheduler, SchedulerExt, WaitUntil};
 use hpc_exec::{Executor, LocalExecutor};
 use hpc_testkit::torque_standin::{Config, install};
-use sched_adaptors::torque::{TorqueCommands, TorqueScheduler, TorqueSettings};
+use sched_adaptors::torque::TorqueScheduler;
+use sched_support::torque::scheduler;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(60));
 
@@ -16,32 +20,12 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
-fn user() -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let f: Vec<&str> =
-        passwd.lines().find(|l| l.starts_with("hpctest:")).unwrap().split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
-
-fn scheduler(bin: &str) -> TorqueScheduler {
-    let mut settings =
-        TorqueSettings { commands: TorqueCommands::in_dir(bin), ..TorqueSettings::default() };
-    settings.poll.poll_interval = Duration::from_millis(100);
-    let (uid, gid) = user();
-    let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
-    TorqueScheduler::new(exec, settings).unwrap()
-}
-
 fn tempdir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("hpckit-torque-").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
-        .unwrap();
-    dir
+    sched_support::shared_tempdir("hpckit-torque-")
 }
 
 fn fixture() -> Fixture {
-    let torque = hpc_testkit::services::require("torque");
-    Fixture { sched: scheduler(torque.var("HPCKIT_TORQUE_BIN")), dir: tempdir() }
+    Fixture { sched: scheduler(&sched_support::torque::bin()), dir: tempdir() }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -185,18 +169,6 @@ async fn old_torque_without_keep_completed() {
     // A job this client never saw is unknown, not "finished".
     let other = scheduler(bin.to_str().unwrap());
     assert!(other.status(&id).await.unwrap_err().is_not_found());
-}
-
-/// The scheduler conformance suite against the stand-in, locally as the test user.
-#[tokio::test(flavor = "multi_thread")]
-async fn conformance_local() {
-    let f = fixture();
-    let (uid, gid) = user();
-    let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
-    let scratch = f.dir.path().join("conformance").to_str().unwrap().to_owned();
-    let fx =
-        hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(f.sched.clone()), exec, scratch);
-    hpc_testkit::sched_conformance::run_all(&fx).await;
 }
 
 /// The stand-in's own outputs, byte for byte where Torque's are documented.

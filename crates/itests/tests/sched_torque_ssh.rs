@@ -1,45 +1,25 @@
 //! The Torque adaptor over SSH (`torque+ssh://hpctest@127.0.0.1:<port>?bin=...`)
 //! against hpc-testkit's Torque stand-in (`cargo xtask services up sshd torque`).
+//! (The conformance suite over SSH runs in `sched_conformance.rs`.)
 
+#[path = "sched_support/mod.rs"]
+mod sched_support;
 #[path = "ssh_support/mod.rs"]
 mod ssh_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpc_core::{JobDescription, JobState, Location, Scheduler};
+use hpc_core::{JobDescription, JobState, Scheduler, SchedulerExt};
 use hpc_exec::{Command, Executor};
-use sched_adaptors::torque::{TorqueScheduler, TorqueSettings};
+use sched_adaptors::torque::TorqueScheduler;
+use sched_support::remote_tempdir as scratch;
 
 async fn over_ssh() -> (TorqueScheduler, Arc<dyn Executor>) {
-    let torque = hpc_testkit::services::require("torque");
     let env = ssh_support::ssh_env();
     let exec: Arc<dyn Executor> = Arc::new(env.connect().await);
-    let url = format!(
-        "torque+ssh://{}@{}:{}?bin={}&poll=0.2",
-        env.user(),
-        env.host(),
-        env.port(),
-        torque.var("HPCKIT_TORQUE_BIN"),
-    );
-    let loc: Location = url.parse().unwrap();
-    (TorqueScheduler::open(&loc, exec.clone(), TorqueSettings::default()).unwrap(), exec)
-}
-
-async fn scratch(exec: &Arc<dyn Executor>, name: &str) -> String {
-    let out = exec
-        .run_checked(&Command::new("mktemp").args(["-d", &format!("/tmp/{name}-XXXXXX")]))
-        .await
-        .unwrap();
-    out.stdout_text().trim().to_owned()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn conformance_over_ssh() {
-    let (sched, exec) = over_ssh().await;
-    let dir = scratch(&exec, "hpckit-torque-conf").await;
-    let fx = hpc_testkit::sched_conformance::SchedFixture::new(Arc::new(sched), exec, dir);
-    hpc_testkit::sched_conformance::run_all(&fx).await;
+    let authority = format!("{}@{}:{}", env.user(), env.host(), env.port());
+    (sched_support::torque::over_ssh(exec.clone(), &authority), exec)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use hpc_auth::{Credential, CredentialMap};
 use hpc_core::{JobDescription, JobId, Scheduler, WaitUntil};
 use hpc_exec::ssh::{SshExecutor, SshOptions};
-use sched_adaptors::slurm::{Accounting, SlurmScheduler, SlurmSettings};
+use sched_adaptors::slurm::{Accounting, SlurmConfig, SlurmScheduler};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
@@ -40,12 +40,12 @@ async fn main() -> hpc_core::Result<()> {
         CredentialMap::with_default(Credential::key_file(&user, need(&args, "--key"), None));
     let started = Instant::now();
     let ssh = SshExecutor::connect(opts, &creds).await?;
-    let settings = SlurmSettings {
+    let config = SlurmConfig {
         accounting: Accounting::Off,
-        default_workdir: arg(&args, "--workdir"),
+        default_workdir: arg(&args, "--workdir").map(Into::into),
         ..Default::default()
     };
-    let slurm = SlurmScheduler::new(Arc::new(ssh), settings, "slurm+ssh://bench")?;
+    let slurm = SlurmScheduler::new(Arc::new(ssh), config)?;
     let jobs = vec![JobDescription::new("/bin/true"); count];
     let ids: Vec<JobId> =
         slurm.submit_many(&jobs).await?.into_iter().collect::<hpc_core::Result<_>>()?;

@@ -7,13 +7,11 @@
 
 pub mod at;
 pub mod batch;
-mod jobscript;
 pub mod local;
 pub mod sge;
 pub mod slurm;
 pub mod ssh;
 pub mod torque;
-mod xml;
 
 use hpc_core::SchedulerCapabilities;
 
@@ -44,15 +42,17 @@ mod tests {
 
     use hpc_core::Location;
 
+    use crate::batch::BatchConfig;
+
     #[test]
     fn every_batch_adaptor_takes_the_ssh_parameters_over_ssh_only() {
         let loc = |s: &str| s.parse::<Location>().unwrap();
         type Apply = fn(&Location) -> hpc_core::Result<()>;
         let adaptors: [(&str, Apply); 4] = [
-            ("slurm", |l| crate::slurm::SlurmSettings::default().apply_location(l)),
-            ("sge", |l| crate::sge::SgeSettings::default().apply_location(l)),
-            ("torque", |l| crate::torque::TorqueSettings::default().apply_location(l)),
-            ("at", |l| crate::at::AtSettings::default().apply_location(l)),
+            ("slurm", |l| crate::slurm::SlurmConfig::default().apply_location(l)),
+            ("sge", |l| crate::sge::SgeConfig::default().apply_location(l)),
+            ("torque", |l| crate::torque::TorqueConfig::default().apply_location(l)),
+            ("at", |l| crate::at::AtConfig::default().apply_location(l)),
         ];
         for (scheme, apply) in adaptors {
             let query = "known_hosts=/k&host_key=strict&connect_timeout=5&max_sessions=4";
@@ -60,6 +60,20 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{scheme}: {e}"));
             assert!(apply(&loc(&format!("{scheme}://?known_hosts=/k"))).is_err(), "{scheme}");
         }
+    }
+
+    /// The defaults of every batch configuration survive TOML unchanged.
+    #[test]
+    fn every_batch_config_round_trips_through_toml() {
+        fn round_trip<C: BatchConfig>() {
+            let c = C::default();
+            let text = toml::to_string(&c).unwrap();
+            assert_eq!(C::from_toml(&text).unwrap(), c, "{}", C::ADAPTOR);
+        }
+        round_trip::<crate::slurm::SlurmConfig>();
+        round_trip::<crate::sge::SgeConfig>();
+        round_trip::<crate::torque::TorqueConfig>();
+        round_trip::<crate::at::AtConfig>();
     }
 
     const BEGIN: &str =

@@ -1,12 +1,12 @@
-//! The ssh adaptor over a local executor (`nohup://`): the conformance suite,
-//! and status that survives a client restart.
+//! The ssh adaptor over a local executor (`nohup://`): status that survives
+//! a client restart, lost wrappers, hostile ids. (Its conformance suite runs
+//! in `local_conformance.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpc_core::{JobDescription, JobState, Scheduler, WaitUntil};
+use hpc_core::{JobDescription, JobState, Scheduler, SchedulerExt, WaitUntil};
 use hpc_exec::{Command, Executor, LocalExecutor};
-use hpc_testkit::sched_conformance::{MissingExecutable, SchedFixture, run_all};
 use sched_adaptors::ssh::{SshConfig, SshScheduler};
 
 fn scheduler(jobdir: &std::path::Path) -> SshScheduler {
@@ -15,16 +15,6 @@ fn scheduler(jobdir: &std::path::Path) -> SshScheduler {
     config.poll_interval = Duration::from_millis(100);
     config.cancel_grace = Duration::from_secs(1);
     SshScheduler::new(Arc::new(LocalExecutor::new()), config, "nohup://")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ssh_adaptor_over_local_executor_passes_the_conformance_suite() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sched = scheduler(&tmp.path().join("jobs"));
-    let scratch = tmp.path().join("scratch").to_str().unwrap().to_owned();
-    let mut fx = SchedFixture::new(Arc::new(sched), Arc::new(LocalExecutor::new()), scratch);
-    fx.missing_executable = MissingExecutable::AtSubmit;
-    run_all(&fx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,6 +99,15 @@ async fn unknown_and_hostile_ids_never_reach_the_host() {
         assert!(e.is_not_found(), "{id}: {e}");
         assert!(sched.cancel(&id.into()).await.unwrap_err().is_not_found());
     }
+}
+
+#[tokio::test]
+async fn a_host_without_jobs_lists_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sched = scheduler(&tmp.path().join("jobs"));
+    assert_eq!(sched.list_jobs(&[]).await.unwrap(), Vec::new());
+    let queues = sched.queue_statuses(&[]).await.unwrap();
+    assert_eq!((queues[0].running_jobs, queues[0].pending_jobs), (Some(0), Some(0)));
 }
 
 /// Pids of the processes in process group `pgid` that are not zombies (from /proc).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hpc_core::{Error, JobDescription, JobId, JobState, Scheduler, WaitUntil};
+use hpc_core::{Error, JobDescription, JobId, JobState, Scheduler, SchedulerExt, WaitUntil};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Fixture;
@@ -145,8 +145,10 @@ pub(crate) async fn unknown_ids_are_not_found(f: Fixture) {
 }
 
 pub(crate) async fn queues_are_listed_with_limits(f: Fixture) {
+    // All of them, the hidden `datamover` partition of the plain cluster too.
     let names = f.sched.queue_names().await.unwrap();
-    assert_eq!(names, vec!["debug".to_owned(), "batch".to_owned()]);
+    assert_eq!(names, f.partitions);
+    assert_eq!(names[..2], ["debug".to_owned(), "batch".to_owned()]);
     assert_eq!(f.sched.default_queue().await.unwrap().as_deref(), Some("debug"));
     let q = f.sched.queue_statuses(&["batch".into()]).await.unwrap();
     assert_eq!(q[0].max_runtime, Some(Duration::from_secs(3600)));
@@ -239,18 +241,6 @@ pub(crate) async fn accounting_matches_the_cluster(f: Fixture) {
     }
 }
 
-/// The Scheduler conformance suite of `hpc-testkit`, as the test user (who
-/// creates the scratch directory through the executor).
-pub(crate) async fn conformance(f: Fixture) {
-    let scratch = f.dir.join("conformance");
-    let fx = hpc_testkit::sched_conformance::SchedFixture::new(
-        std::sync::Arc::new(f.sched.clone()),
-        f.exec.clone(),
-        scratch.to_str().unwrap(),
-    );
-    hpc_testkit::sched_conformance::run_all(&fx).await;
-}
-
 /// One test per case for `$service`, with fixtures from `$make(service).await`.
 macro_rules! suite {
     ($modname:ident, $service:literal, $make:path) => {
@@ -297,10 +287,6 @@ macro_rules! suite {
             #[tokio::test]
             async fn interactive() {
                 interactive_round_trip(f().await).await
-            }
-            #[tokio::test(flavor = "multi_thread")]
-            async fn conformance() {
-                crate::slurm_fixture::cases::conformance(f().await).await
             }
             #[tokio::test]
             async fn accounting() {

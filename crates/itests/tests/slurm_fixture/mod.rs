@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses part of the fixture")]
 
+#[allow(unused_macros, unused_imports, reason = "sched_conformance.rs uses the fixture only")]
 pub(crate) mod cases;
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hpc_exec::{Executor, LocalExecutor};
-use sched_adaptors::slurm::{Accounting, SlurmScheduler, SlurmSettings};
+use sched_adaptors::slurm::{Accounting, SlurmConfig, SlurmScheduler};
 
 /// The variables of a running service; panics naming the xtask command when
 /// the service is not up.
@@ -49,25 +50,28 @@ pub(crate) struct Fixture {
     pub(crate) accounting: bool,
     /// Scratch directory (owned by the test user).
     pub(crate) dir: PathBuf,
-    exec: Arc<dyn Executor>,
-    settings: SlurmSettings,
+    /// The executor the scheduler runs its commands through (as the test user).
+    pub(crate) exec: Arc<dyn Executor>,
+    /// Every partition the service configured, hidden ones too, in slurm.conf order.
+    pub(crate) partitions: Vec<String>,
+    config: SlurmConfig,
     uid: u32,
     gid: u32,
 }
 
 impl Fixture {
-    /// Settings for `service` (`slurm` or `slurm-acct`) with a scratch dir.
-    fn settings(service: &str) -> (SlurmSettings, bool, String) {
+    /// The configuration for `service` (`slurm` or `slurm-acct`).
+    fn config(service: &str) -> (SlurmConfig, bool, String) {
         let p = prefix(service);
         let conf = service_var(service, &format!("{p}_CONF"));
         let accounting = service_var(service, &format!("{p}_ACCOUNTING")) == "1";
         let user = service_var(service, &format!("{p}_USER"));
-        let mut settings = SlurmSettings::default();
-        settings.env.insert("SLURM_CONF".into(), conf);
-        settings.accounting = if accounting { Accounting::On } else { Accounting::Off };
+        let mut config = SlurmConfig::default();
+        config.env.insert("SLURM_CONF".into(), conf);
+        config.accounting = if accounting { Accounting::On } else { Accounting::Off };
         // Tests want answers quickly.
-        settings.poll.max_poll_interval = std::time::Duration::from_secs(1);
-        (settings, accounting, user)
+        config.poll.max_poll_interval = std::time::Duration::from_secs(1);
+        (config, accounting, user)
     }
 
     fn scratch(uid: u32, gid: u32, service: &str) -> PathBuf {
@@ -82,30 +86,28 @@ impl Fixture {
     /// Local commands, run as the test user (Slurm refuses nothing from root,
     /// but real users are not root; Grid Engine even refuses root).
     pub(crate) fn local(service: &str) -> Fixture {
-        let (mut settings, accounting, user) = Self::settings(service);
+        let user = service_var(service, &format!("{}_USER", prefix(service)));
         let (uid, gid) = user_ids(&user);
-        let dir = Self::scratch(uid, gid, service);
-        settings.default_workdir = Some(dir.to_string_lossy().into_owned());
-        let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::as_user(uid, gid));
-        let sched =
-            SlurmScheduler::new(exec.clone(), settings.clone(), format!("slurm:// ({service})"))
-                .unwrap();
-        Fixture { sched, accounting, dir, exec, settings, uid, gid }
+        Self::with_executor(service, Arc::new(LocalExecutor::as_user(uid, gid)))
     }
 
     /// Through any executor (e.g. SSH as the test user).
-    pub(crate) fn with_executor(service: &str, exec: Arc<dyn Executor>, label: &str) -> Fixture {
-        let (mut settings, accounting, user) = Self::settings(service);
+    pub(crate) fn with_executor(service: &str, exec: Arc<dyn Executor>) -> Fixture {
+        let (mut config, accounting, user) = Self::config(service);
         let (uid, gid) = user_ids(&user);
         let dir = Self::scratch(uid, gid, service);
-        settings.default_workdir = Some(dir.to_string_lossy().into_owned());
-        let sched = SlurmScheduler::new(exec.clone(), settings.clone(), label.to_owned()).unwrap();
-        Fixture { sched, accounting, dir, exec, settings, uid, gid }
+        config.default_workdir = Some(dir.to_string_lossy().into_owned().into());
+        let sched = SlurmScheduler::new(exec.clone(), config.clone()).unwrap();
+        let partitions = service_var(service, &format!("{}_PARTITIONS", prefix(service)))
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        Fixture { sched, accounting, dir, exec, partitions, config, uid, gid }
     }
 
     /// The shortest interval between two status queries of one poll loop.
     pub(crate) fn poll_interval(&self) -> std::time::Duration {
-        self.settings.poll.poll_interval
+        self.config.poll.poll_interval
     }
 
     /// A subdirectory owned by the test user.
@@ -118,9 +120,9 @@ impl Fixture {
 
     /// What `accounting = auto` decides on this cluster.
     pub(crate) async fn auto_detected_accounting(&self) -> bool {
-        let mut s = self.settings.clone();
-        s.accounting = Accounting::Auto;
-        let sched = SlurmScheduler::new(self.exec.clone(), s, "auto").unwrap();
+        let mut c = self.config.clone();
+        c.accounting = Accounting::Auto;
+        let sched = SlurmScheduler::new(self.exec.clone(), c).unwrap();
         sched.accounting_enabled().await
     }
 }

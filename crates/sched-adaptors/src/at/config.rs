@@ -1,11 +1,11 @@
-//! [`AtSettings`]: per-site differences of the at adaptor as data.
+//! [`AtConfig`]: per-site differences of the at adaptor as data.
 
 use std::collections::BTreeMap;
 
-use hpc_core::{Error, Location, Result};
+use hpc_core::{Error, JobPath, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{PollSettings, site};
+use crate::batch::{BatchConfig, PollConfig, common_fields};
 
 /// Paths (or names on the PATH) of the commands the adaptor runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,16 +25,19 @@ impl Default for AtCommands {
     }
 }
 
-/// Settings of the at adaptor. Load from TOML, override from URL parameters
-/// (`queue`, `state_dir`, `poll`, `max_poll`, `grace`).
+/// Configuration of the at adaptor. Load from TOML, override from URL
+/// parameters (`queue`, `state_dir`, and those of every batch adaptor, see
+/// [`BatchConfig::apply_location`]).
 ///
 /// ```
-/// let s = sched_adaptors::at::AtSettings::from_toml("queue = \"b\"\n[poll]\npoll_interval = 1").unwrap();
+/// use sched_adaptors::batch::BatchConfig;
+///
+/// let s = sched_adaptors::at::AtConfig::from_toml("queue = \"b\"\n[poll]\npoll_interval = 1").unwrap();
 /// assert_eq!(s.queue, "b");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AtSettings {
+pub struct AtConfig {
     /// Command paths.
     pub commands: AtCommands,
     /// Default at queue (one letter).
@@ -43,21 +46,21 @@ pub struct AtSettings {
     /// execution host. `~/` is the user's home there.
     pub state_dir: String,
     /// Poll interval bounds.
-    pub poll: PollSettings,
+    pub poll: PollConfig,
     /// Environment for every command (and so for every job: at records it).
     pub env: BTreeMap<String, String>,
     /// Working directory of jobs that name none (URL path); else the login
     /// directory (SSH) or the current directory (local).
-    pub default_workdir: Option<String>,
+    pub default_workdir: Option<JobPath>,
 }
 
-impl Default for AtSettings {
+impl Default for AtConfig {
     fn default() -> Self {
-        AtSettings {
+        AtConfig {
             commands: AtCommands::default(),
             queue: "a".into(),
             state_dir: "~/.hpckit/at".into(),
-            poll: PollSettings::default(),
+            poll: PollConfig::default(),
             env: BTreeMap::new(),
             default_workdir: None,
         }
@@ -69,37 +72,22 @@ pub(crate) fn valid_queue(q: &str) -> bool {
     q.len() == 1 && q.as_bytes()[0].is_ascii_alphabetic()
 }
 
-impl AtSettings {
-    /// Parse TOML text.
-    pub fn from_toml(text: &str) -> Result<Self> {
-        site::from_toml("at", text, Self::validate)
+impl BatchConfig for AtConfig {
+    const ADAPTOR: &'static str = "at";
+    const PARAMS: &'static [&'static str] = &["queue", "state_dir"];
+
+    common_fields!();
+
+    fn apply_param(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "queue" => self.queue = value.to_owned(),
+            "state_dir" => self.state_dir = value.to_owned(),
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
-    /// Apply a location: its path is the default working directory;
-    /// parameters `queue`, `state_dir`, `poll`, `max_poll`, `grace` override.
-    pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some(dir) = site::workdir(loc) {
-            self.default_workdir = Some(dir);
-        }
-        for (k, v) in &loc.query {
-            match k.as_str() {
-                "queue" => self.queue = v.clone(),
-                "state_dir" => self.state_dir = v.clone(),
-                k if site::is_transport_param(loc, k) => {}
-                _ => {
-                    if !self.poll.apply_param(k, v)? {
-                        return Err(Error::InvalidInput(format!(
-                            "unknown at location parameter {k:?} (known: queue, state_dir, poll, max_poll, grace)"
-                        )));
-                    }
-                }
-            }
-        }
-        self.validate()
-    }
-
-    /// Check values before they reach a command line.
-    pub fn validate(&self) -> Result<()> {
+    fn check(&self) -> Result<()> {
         if !valid_queue(&self.queue) {
             return Err(Error::InvalidInput(format!(
                 "at queue {:?} is not one letter",
@@ -109,8 +97,6 @@ impl AtSettings {
         if self.state_dir.is_empty() || self.state_dir.contains(['\n', '\0']) {
             return Err(Error::InvalidInput("at state_dir is empty or has a line break".into()));
         }
-        site::Check { adaptor: "at", poll: &self.poll, env: &self.env, submit: None, shell: None }
-            .run()?;
         Ok(())
     }
 }
@@ -121,13 +107,12 @@ mod tests {
 
     #[test]
     fn toml_and_location() {
-        let s = AtSettings::default();
-        assert_eq!(AtSettings::from_toml(&toml::to_string(&s).unwrap()).unwrap(), s);
-        assert!(AtSettings::from_toml("queue = \"ab\"").is_err());
-        assert!(AtSettings::from_toml("queu = \"a\"").is_err());
-        let mut s = AtSettings::default();
+        assert!(AtConfig::from_toml("queue = \"ab\"").is_err());
+        assert!(AtConfig::from_toml("queu = \"a\"").is_err());
+        let mut s = AtConfig::default();
         s.apply_location(&"at+ssh://u@h/work?queue=c&poll=2".parse().unwrap()).unwrap();
-        assert_eq!((s.queue.as_str(), s.default_workdir.as_deref()), ("c", Some("/work")));
+        let workdir = s.default_workdir.as_ref().map(JobPath::as_str);
+        assert_eq!((s.queue.as_str(), workdir), ("c", Some("/work")));
         assert!(s.apply_location(&"at://?queue=1".parse().unwrap()).is_err());
         assert!(s.apply_location(&"at://?x=1".parse().unwrap()).is_err());
     }

@@ -7,6 +7,5 @@ mod config;
 pub mod parse;
 mod script;
 
-pub use backend::AtScheduler;
-pub(crate) use backend::capabilities;
-pub use config::{AtCommands, AtSettings};
+pub use backend::{At, AtScheduler, capabilities};
+pub use config::{AtCommands, AtConfig};

@@ -7,17 +7,18 @@
 //! Every user-supplied word is quoted with `hpc_exec::quote`.
 
 use hpc_core::{Error, JobDescription, Result};
+use hpc_exec::Command;
 use hpc_exec::quote::{command_line, quote};
 
-use super::config::{AtSettings, valid_queue};
-use crate::batch::submit::delimiter;
+use super::config::{AtConfig, valid_queue};
+use crate::batch::submit::Submission;
 
 fn q(s: &str) -> String {
     String::from_utf8_lossy(&quote(s.as_bytes())).into_owned()
 }
 
 /// The state dir as a shell word (`~/x` becomes `"$HOME"/'x'`).
-pub(crate) fn state_dir_word(settings: &AtSettings) -> String {
+pub(crate) fn state_dir_word(settings: &AtConfig) -> String {
     match settings.state_dir.strip_prefix("~/") {
         Some(rest) => format!("\"$HOME\"/{}", q(rest)),
         None => q(&settings.state_dir),
@@ -58,16 +59,19 @@ fn check(job: &JobDescription) -> Result<()> {
 }
 
 /// The wrapper at runs: records start, pid, end and exit code in `$HPCKIT_AT_DIR`.
-pub(crate) fn wrapper(job: &JobDescription, settings: &AtSettings) -> Result<String> {
+pub(crate) fn wrapper(job: &JobDescription, settings: &AtConfig) -> Result<String> {
     let mut payload = String::new();
     if let Some(dir) = job.working_directory.as_ref().or(settings.default_workdir.as_ref()) {
-        payload.push_str(&format!("cd {} 2>\"$d/error\" || exit 1; ", q(dir)));
+        payload.push_str(&format!("cd {} 2>\"$d/error\" || exit 1; ", q(dir.as_str())));
     }
-    let mut redirect = vec![format!("<{}", q(job.stdin.as_deref().unwrap_or("/dev/null")))];
-    redirect.push(format!(">{}", q(job.stdout.as_deref().unwrap_or("/dev/null"))));
+    let file = |p: &Option<hpc_core::JobPath>| {
+        q(p.as_ref().map_or("/dev/null", hpc_core::JobPath::as_str))
+    };
+    let mut redirect = vec![format!("<{}", file(&job.stdin))];
+    redirect.push(format!(">{}", file(&job.stdout)));
     match (&job.stderr, &job.stdout) {
         (Some(e), Some(o)) if e == o => redirect.push("2>&1".into()),
-        (Some(e), _) => redirect.push(format!("2>{}", q(e))),
+        (Some(e), _) => redirect.push(format!("2>{}", q(e.as_str()))),
         (None, _) => redirect.push("2>/dev/null".into()),
     }
     payload.push_str(&format!("exec {} || exit 1; ", redirect.join(" ")));
@@ -105,60 +109,53 @@ pub(crate) fn wrapper(job: &JobDescription, settings: &AtSettings) -> Result<Str
     ))
 }
 
-/// The `sh -s` program submitting `jobs`, framed per job like
-/// [`crate::batch::submit::program`] so that its parser reads the results:
-/// each block prints the at job id last, or at's message and a non-zero code.
-pub(crate) fn submit_program(
-    jobs: &[&JobDescription],
-    settings: &AtSettings,
-) -> Result<(String, Vec<Vec<String>>)> {
-    let dir = state_dir_word(settings);
-    let mut out = String::new();
-    let mut argvs = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        check(job)?;
-        let run = wrapper(job, settings)?;
-        let delim = delimiter(run.as_bytes());
-        let c = &settings.commands;
-        let mut argv = vec![c.at.clone(), "-M".into(), "-q".into()];
-        argv.push(job.queue.clone().unwrap_or_else(|| settings.queue.clone()));
-        argv.extend(job.scheduler_arguments.iter().cloned());
-        argv.push("now".into());
-        let at_line = String::from_utf8_lossy(&command_line(&argv)?).into_owned();
-        // at has no job names: the name is kept beside the wrapper.
-        let name = match &job.name {
-            Some(n) => format!("printf '%s' {} >\"$t/name\"\n", q(n)),
-            None => String::new(),
-        };
-        out.push_str(&format!(
-            "printf '\\036begin {i}\\n'\n\
-             (\n\
-             d={dir}\n\
-             mkdir -p \"$d\" || exit 97\n\
-             t=$(mktemp -d \"$d/job.XXXXXXXX\") || exit 97\n\
-             cat >\"$t/run\" <<'{delim}'\n\
-             {run}{delim}\n\
-             {name}\
-             HPCKIT_AT_DIR=$t; export HPCKIT_AT_DIR\n\
-             out=$(echo 'exec /bin/sh \"$HPCKIT_AT_DIR/run\"' | {at_line} 2>&1); rc=$?\n\
-             if [ \"$rc\" -ne 0 ]; then rm -rf \"$t\"; printf '%s\\n' \"$out\"; exit \"$rc\"; fi\n\
-             id=$(printf '%s\\n' \"$out\" | sed -n 's/^job \\([0-9][0-9]*\\) at .*/\\1/p' | tail -n 1)\n\
-             if [ -z \"$id\" ]; then printf '%s\\n' \"$out\"; exit 98; fi\n\
-             ln -sfn \"${{t##*/}}\" \"$d/$id\"\n\
-             echo \"$id\"\n\
-             ) 2>&1\n\
-             printf '\\036end {i} %d\\n' $?\n"
-        ));
-        argvs.push(argv);
-    }
-    Ok((out, argvs))
+/// The program that submits one job: `sh -c SUBMIT hpckit-at-submit
+/// STATE_DIR HAS_NAME NAME AT-ARGV...`, with the wrapper on standard input.
+/// It keeps the wrapper in a new job directory, hands `at` the line that runs
+/// it, links the directory under the at job id and prints the id last; on
+/// failure it prints at's message and exits non-zero. Every value is a
+/// positional parameter.
+const SUBMIT: &str = r#"d=$1; has_name=$2; name=$3; shift 3
+case $d in "~/"*) d=$HOME/${d#"~/"} ;; esac
+mkdir -p "$d" || exit 97
+t=$(mktemp -d "$d/job.XXXXXXXX") || exit 97
+cat >"$t/run" || exit 97
+if [ "$has_name" = 1 ]; then printf '%s' "$name" >"$t/name"; fi
+HPCKIT_AT_DIR=$t; export HPCKIT_AT_DIR
+out=$(echo 'exec /bin/sh "$HPCKIT_AT_DIR/run"' | "$@" 2>&1); rc=$?
+if [ "$rc" -ne 0 ]; then rm -rf "$t"; printf '%s\n' "$out"; exit "$rc"; fi
+id=$(printf '%s\n' "$out" | sed -n 's/^job \([0-9][0-9]*\) at .*/\1/p' | tail -n 1)
+if [ -z "$id" ]; then printf '%s\n' "$out"; exit 98; fi
+ln -sfn "${t##*/}" "$d/$id"
+echo "$id""#;
+
+/// The submission of one job: the [`SUBMIT`] program with the wrapper on its
+/// standard input; errors name the `at` command it runs.
+pub(crate) fn plan(job: &JobDescription, settings: &AtConfig) -> Result<Submission> {
+    check(job)?;
+    let run = wrapper(job, settings)?;
+    let c = &settings.commands;
+    let mut at = vec![c.at.clone(), "-M".into(), "-q".into()];
+    at.push(job.queue.clone().unwrap_or_else(|| settings.queue.clone()));
+    at.extend(job.scheduler_arguments.iter().cloned());
+    at.push("now".into());
+    let shown = Command::new(&at[0]).args(&at[1..]).display();
+    // at has no job names: the name is kept beside the wrapper.
+    let (has_name, name) = match &job.name {
+        Some(n) => ("1", n.as_str()),
+        None => ("0", ""),
+    };
+    let mut argv = vec![c.sh.clone(), "-c".into(), SUBMIT.into(), "hpckit-at-submit".into()];
+    argv.extend([settings.state_dir.clone(), has_name.into(), name.into()]);
+    argv.extend(at);
+    Ok(Submission { argv, script: run.into_bytes(), shown })
 }
 
 /// `atq` as a shell snippet that retries a failed run a few times: Debian's
 /// atq stats each job file it lists and gives up ("Cannot stat in
 /// /var/spool/cron/atjobs") when atd removes a finished job in between. The
 /// last try reports the real error.
-pub(crate) fn atq_snippet(settings: &AtSettings) -> String {
+pub(crate) fn atq_snippet(settings: &AtConfig) -> String {
     let atq = q(&settings.commands.atq);
     format!(
         "n=0\n\
@@ -176,7 +173,7 @@ const NAME_LIMIT: usize = 1024;
 
 /// The `sh -s` program answering for `ids` (digits only): `atq`, then each
 /// job's recorded files (the name hex-encoded, since it may hold any byte).
-pub(crate) fn status_program(ids: &[&str], settings: &AtSettings) -> String {
+pub(crate) fn status_program(ids: &[&str], settings: &AtConfig) -> String {
     let dir = state_dir_word(settings);
     let atq = atq_snippet(settings);
     let list = ids.join(" ");
@@ -199,7 +196,7 @@ pub(crate) fn status_program(ids: &[&str], settings: &AtSettings) -> String {
 
 /// The `sh -s` program cancelling `id` (digits only). Prints `missing` when
 /// neither the wrapper nor atq knows the job.
-pub(crate) fn cancel_program(id: &str, settings: &AtSettings) -> String {
+pub(crate) fn cancel_program(id: &str, settings: &AtConfig) -> String {
     let dir = state_dir_word(settings);
     let atrm = q(&settings.commands.atrm);
     format!(
@@ -241,7 +238,7 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&atq, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let mut settings = AtSettings::default();
+        let mut settings = AtConfig::default();
         settings.commands.atq = atq.to_str().unwrap().to_owned();
         let program = atq_snippet(&settings);
         LocalExecutor::new()
@@ -271,7 +268,7 @@ mod tests {
             .working_directory(work.to_str().unwrap())
             .stdout("out.txt")
             .stderr("err.txt");
-        let run = wrapper(&job, &AtSettings::default()).unwrap();
+        let run = wrapper(&job, &AtConfig::default()).unwrap();
         let out = LocalExecutor::new()
             .run(
                 &Command::new("sh")
@@ -299,23 +296,48 @@ mod tests {
 
     #[test]
     fn unsupported_requests_are_rejected() {
-        let s = AtSettings::default();
+        let s = AtConfig::default();
         let mut j = JobDescription::new("x");
         j.memory_mb = Some(5);
-        assert!(submit_program(&[&j], &s).is_err());
+        assert!(plan(&j, &s).is_err());
         let j = JobDescription::new("x").array("1-2".parse().unwrap());
-        assert!(submit_program(&[&j], &s).is_err());
+        assert!(plan(&j, &s).is_err());
         let j = JobDescription::new("x").queue("ab");
-        assert!(submit_program(&[&j], &s).is_err());
+        assert!(plan(&j, &s).is_err());
         let j = JobDescription::new("x").max_runtime(Duration::from_secs(5));
-        let (p, argv) = submit_program(&[&j], &s).unwrap();
-        assert!(p.contains("exec timeout -s TERM 5 x"), "{p}");
-        assert_eq!(argv[0], ["at", "-M", "-q", "a", "now"]);
+        let p = plan(&j, &s).unwrap();
+        let run = String::from_utf8(p.script).unwrap();
+        assert!(run.contains("exec timeout -s TERM 5 x"), "{run}");
+        assert_eq!(p.argv[p.argv.len() - 5..], ["at", "-M", "-q", "a", "now"]);
+        assert_eq!(p.shown, "at -M -q a now");
+    }
+
+    /// The submit program against a fake `at`: the wrapper lands in a job
+    /// directory linked under the id, the name beside it, the id comes last.
+    #[tokio::test]
+    async fn submit_program_keeps_the_wrapper_under_the_job_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fake_at = tmp.path().join("at");
+        std::fs::write(&fake_at, "#!/bin/sh\ncat >/dev/null\necho 'warning: commands will be executed using /bin/sh'\necho 'job 42 at Fri Nov 27 14:05:00 2026'\n").unwrap();
+        std::fs::set_permissions(&fake_at, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let state = tmp.path().join("state dir");
+        let mut s =
+            AtConfig { state_dir: state.to_str().unwrap().to_owned(), ..AtConfig::default() };
+        s.commands.at = fake_at.to_str().unwrap().to_owned();
+        let p = plan(&JobDescription::new("true").name(NASTY), &s).unwrap();
+        let script = p.script.clone();
+        let cmd = Command::new(&p.argv[0]).args(&p.argv[1..]).stdin(p.script);
+        let out = LocalExecutor::new().run(&cmd).await.unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(out.stdout_text().lines().last(), Some("42"));
+        assert_eq!(std::fs::read(state.join("42/run")).unwrap(), script);
+        assert_eq!(std::fs::read_to_string(state.join("42/name")).unwrap(), NASTY);
     }
 
     #[test]
     fn state_dir_expands_home_only() {
-        let mut s = AtSettings::default();
+        let mut s = AtConfig::default();
         assert_eq!(state_dir_word(&s), "\"$HOME\"/.hpckit/at");
         s.state_dir = "/var/tmp/a b".into();
         assert_eq!(state_dir_word(&s), "'/var/tmp/a b'");

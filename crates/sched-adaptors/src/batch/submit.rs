@@ -1,12 +1,22 @@
-//! Many submissions in one remote shell.
+//! Many submissions in few round trips.
 //!
-//! Each job becomes `SUBMIT-ARGV 2>&1 <<'DELIM'` + its script + `DELIM`,
-//! framed by marker lines that start with the ASCII record separator (0x1e),
-//! which no scheduler prints. The whole program is fed to `sh -s` on standard
-//! input, so its size is not bound by the command-line limit, and one round
-//! trip submits a whole chunk of jobs.
+//! [`submit_chunked`] holds the one `submit_many` policy of every adaptor
+//! that batches submissions: plan each job (a bad description fails alone,
+//! before anything is sent), cut the rest into chunks ([`Chunking`]), send a
+//! few chunks at once, and return one result per job, in input order.
+//!
+//! [`program`] and [`parse`] are how the batch adaptors send a chunk: each job
+//! becomes `SUBMIT-ARGV 2>&1 <<'DELIM'` + its script + `DELIM`, framed by
+//! marker lines that start with the ASCII record separator (0x1e), which no
+//! scheduler prints. The whole program is fed to `sh -s` on standard input,
+//! so its size is not bound by the command-line limit, and one round trip
+//! submits a whole chunk of jobs.
 
-use hpc_core::{Error, Result};
+use std::future::Future;
+
+use futures::StreamExt;
+use hpc_core::{Error, JobId, Result};
+use hpc_exec::Command;
 use hpc_exec::quote::command_line;
 
 const MARK: u8 = 0x1e;
@@ -15,9 +25,159 @@ const MARK: u8 = 0x1e;
 #[derive(Debug, Clone)]
 pub struct Submission {
     /// Program and arguments, e.g. `["sbatch", "--parsable", "--job-name=x"]`.
-    pub argv: Vec<Vec<u8>>,
+    pub argv: Vec<String>,
     /// The job script, fed to the command's standard input.
     pub script: Vec<u8>,
+    /// The command errors name (the argv, unless the adaptor wraps the real
+    /// submit command in a program of its own).
+    pub shown: String,
+}
+
+impl Submission {
+    /// A submission of `script` to `argv`, named by its own command line.
+    pub fn new(argv: Vec<String>, script: impl Into<Vec<u8>>) -> Self {
+        let shown = Command::new(&argv[0]).args(&argv[1..]).display();
+        Submission { argv, script: script.into(), shown }
+    }
+}
+
+/// How `submit_many` cuts jobs into round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// Most jobs in one round trip.
+    pub size: usize,
+    /// Most round trips at once.
+    pub parallel: usize,
+    /// Spread the jobs evenly over up to `parallel` round trips (each at most
+    /// `size`) instead of filling chunks of `size` in order: a few jobs then
+    /// travel side by side instead of in one chunk.
+    pub spread: bool,
+}
+
+impl Chunking {
+    /// The chunk lengths for `n` jobs, in order.
+    fn lengths(self, n: usize) -> Vec<usize> {
+        let size = self.size.max(1);
+        let per = if self.spread {
+            let shells = n.div_ceil(size).max(self.parallel.min(n)).max(1);
+            n.div_ceil(shells).max(1)
+        } else {
+            size
+        };
+        let mut lengths = vec![per; n / per];
+        if !n.is_multiple_of(per) {
+            lengths.push(n % per);
+        }
+        lengths
+    }
+}
+
+/// Submit `plans` (one per job: its submission, or why it cannot be
+/// submitted) in chunks, `chunking.parallel` at once, each through
+/// `run_chunk`. Returns one result per job, in input order.
+///
+/// A chunk that fails as a whole (the round trip broke) hands its error to
+/// its first job; its other jobs report that they got no result and point to
+/// that job. Errors are never copied, so each keeps its kind.
+pub async fn submit_chunked<T, F, Fut>(
+    plans: Vec<Result<T>>,
+    chunking: Chunking,
+    run_chunk: F,
+) -> Vec<Result<JobId>>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: Future<Output = Result<Vec<Result<JobId>>>>,
+{
+    let total = plans.len();
+    // Job numbers (1-based, as messages show them) of the jobs to send.
+    let mut ready: Vec<(usize, T)> = Vec::new();
+    let mut rejected: Vec<Option<Error>> = Vec::with_capacity(total);
+    for (i, plan) in plans.into_iter().enumerate() {
+        match plan {
+            Ok(item) => {
+                ready.push((i + 1, item));
+                rejected.push(None);
+            }
+            Err(e) => rejected.push(Some(e)),
+        }
+    }
+    let mut items = ready.into_iter();
+    let chunks: Vec<Vec<(usize, T)>> = chunking
+        .lengths(items.len())
+        .into_iter()
+        .map(|n| items.by_ref().take(n).collect())
+        .collect();
+    // `buffered` keeps the chunks' order, so their results line up with the
+    // jobs sent without bookkeeping.
+    let sent: Vec<Result<JobId>> = futures::stream::iter(chunks.into_iter().map(|chunk| {
+        let (numbers, items): (Vec<usize>, Vec<T>) = chunk.into_iter().unzip();
+        let run = run_chunk(items);
+        async move { chunk_results(&numbers, total, run.await) }
+    }))
+    .buffered(chunking.parallel.max(1))
+    .collect::<Vec<Vec<Result<JobId>>>>()
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut sent = sent.into_iter();
+    rejected
+        .into_iter()
+        .enumerate()
+        .map(|(i, rejected)| match rejected {
+            Some(e) => Err(e),
+            None => sent.next().unwrap_or_else(|| Err(no_result(i + 1, total, "it was not sent"))),
+        })
+        .collect()
+}
+
+/// One result per job of a chunk (`numbers`): its answer; for a chunk that
+/// failed as a whole, the error for the first job and a pointer to it for the
+/// others.
+fn chunk_results(
+    numbers: &[usize],
+    total: usize,
+    outcome: Result<Vec<Result<JobId>>>,
+) -> Vec<Result<JobId>> {
+    match outcome {
+        Ok(answers) => {
+            let mut answers = answers.into_iter();
+            numbers
+                .iter()
+                .map(|&i| {
+                    answers.next().unwrap_or_else(|| {
+                        Err(no_result(i, total, "the submit command printed nothing for it"))
+                    })
+                })
+                .collect()
+        }
+        Err(e) => {
+            let mut error = Some(e);
+            let first = numbers.first().copied().unwrap_or_default();
+            numbers
+                .iter()
+                .map(|&i| match error.take() {
+                    Some(e) => Err(e),
+                    None => Err(no_result(
+                        i,
+                        total,
+                        &format!("the round trip it was sent in failed (see job {first})"),
+                    )),
+                })
+                .collect()
+        }
+    }
+}
+
+/// Job `i` of `n` got no result: it may or may not have been submitted.
+fn no_result(i: usize, n: usize, why: &str) -> Error {
+    Error::Parse {
+        command: "submit".into(),
+        reason: format!(
+            "no result for submission {i} of {n}; it may or may not have been submitted"
+        ),
+        line: why.to_owned(),
+    }
 }
 
 /// What one submit command printed (stdout and stderr merged) and its exit code.
@@ -30,9 +190,9 @@ pub struct SubmitOutput {
 }
 
 /// The `sh` program that runs every submission in order.
-pub fn program(items: &[Submission]) -> Result<Vec<u8>> {
+pub fn program<'a>(items: impl IntoIterator<Item = &'a Submission>) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let delim = delimiter(&item.script);
         out.extend_from_slice(format!("printf '\\036begin {i}\\n'\n").as_bytes());
         out.extend_from_slice(&command_line(&item.argv)?);
@@ -112,10 +272,7 @@ mod tests {
     use super::*;
 
     fn item(argv: &[&str], script: &str) -> Submission {
-        Submission {
-            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            script: script.as_bytes().to_vec(),
-        }
+        Submission::new(argv.iter().map(|a| (*a).to_owned()).collect(), script)
     }
 
     #[tokio::test]
@@ -144,6 +301,55 @@ mod tests {
         for e in &r[1..] {
             assert!(matches!(e, Err(Error::Parse { .. })), "{e:?}");
         }
+    }
+
+    #[test]
+    fn chunks_fill_in_order_or_spread_over_the_round_trips() {
+        let fixed = Chunking { size: 25, parallel: 4, spread: false };
+        assert_eq!(fixed.lengths(60), [25, 25, 10]);
+        assert_eq!(fixed.lengths(3), [3]);
+        assert_eq!(fixed.lengths(0), Vec::<usize>::new());
+        let spread = Chunking { spread: true, ..fixed };
+        assert_eq!(spread.lengths(3), [1, 1, 1]);
+        assert_eq!(spread.lengths(10), [3, 3, 3, 1]);
+        assert_eq!(spread.lengths(120), [24, 24, 24, 24, 24]);
+    }
+
+    #[tokio::test]
+    async fn one_result_per_job_in_input_order_and_failures_keep_their_kind() {
+        // Jobs are numbers; 0 cannot be planned; a chunk holding 13 fails as a
+        // whole; a chunk holding 21 answers for its first job only.
+        let plans: Vec<Result<u32>> = (0..24)
+            .map(|n| if n == 0 { Err(Error::InvalidJobDescription("zero".into())) } else { Ok(n) })
+            .collect();
+        let chunking = Chunking { size: 5, parallel: 2, spread: false };
+        let results = submit_chunked(plans, chunking, |chunk: Vec<u32>| async move {
+            if chunk.contains(&13) {
+                return Err(Error::Authentication {
+                    user: "u".into(),
+                    host: "h".into(),
+                    reason: "no".into(),
+                });
+            }
+            let n = if chunk.contains(&21) { 1 } else { chunk.len() };
+            Ok(chunk.iter().take(n).map(|j| Ok(JobId::new(j.to_string()))).collect())
+        })
+        .await;
+        assert_eq!(results.len(), 24);
+        assert!(matches!(results[0], Err(Error::InvalidJobDescription(_))));
+        for j in (1..=10).chain(16..=21) {
+            assert_eq!(results[j].as_ref().unwrap().as_str(), j.to_string());
+        }
+        // Jobs 11..=15 went together: the first has the error itself.
+        assert_eq!(results[11].as_ref().unwrap_err().kind(), hpc_core::ErrorKind::Authentication);
+        for j in (12..=15).chain(22..=23) {
+            let e = results[j].as_ref().unwrap_err();
+            assert!(e.to_string().contains("may or may not have been submitted"), "{j}: {e}");
+        }
+        assert!(
+            results[12].as_ref().unwrap_err().to_string().contains("see job 12"),
+            "numbered from 1, as shown"
+        );
     }
 
     proptest::proptest! {

@@ -1,27 +1,40 @@
-//! [`SgeScheduler`]: the thin `Scheduler` implementation over the parsers and
-//! the command builder.
+//! [`Sge`]: Grid Engine's part of the shared batch backend: `qsub`,
+//! `qstat -xml`, `qacct` and `qdel`, and what this client remembers about
+//! its jobs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use hpc_core::scheduler::{ProgressFn, WaitUntil};
 use hpc_core::{
-    Error, JobDescription, JobId, JobState, JobStatus, JobUsage, Location, QueueStatus, Result,
-    Scheduler, SchedulerCapabilities,
+    Error, JobDescription, JobId, JobState, JobStatus, JobUsage, QueueStatus, Result,
+    SchedulerCapabilities,
 };
-use hpc_exec::{Command, Executor, Output};
 use tokio::time::Instant;
 
-use super::config::SgeSettings;
+use super::config::SgeConfig;
 use super::parse::{
     self, AcctLookup, AcctRecord, ListKind, QACCT_BEGIN, QACCT_END, QueueEntry, SgeId,
 };
 use super::script;
-use crate::batch::{Poller, StatusSource, submit};
+use crate::batch::submit::{Chunking, Submission};
+use crate::batch::{Backend, BatchAdaptor, Host, Lookup};
+
+/// Grid Engine (SGE 6.2, Son of Grid Engine 8.x, and kin) through `qsub`,
+/// `qstat -xml`, `qacct` and `qdel`, run by any [`hpc_exec::Executor`].
+///
+/// Status is batched: one `qstat -xml -s prsz` answers for every job asked
+/// about, plus one shell running `qacct -j` for the jobs that have just left
+/// the queue. Concurrent waits share one poll loop.
+pub type SgeScheduler = Backend<Sge>;
+
+/// Grid Engine's commands and parsers, and what this client knows about its
+/// jobs beyond the last query (see [`SgeScheduler`]).
+#[derive(Debug, Default)]
+pub struct Sge {
+    memo: Mutex<HashMap<u64, Memo>>,
+}
 
 /// What this client knows about a job beyond the last query.
 #[derive(Debug, Default)]
@@ -52,160 +65,145 @@ impl Memo {
     }
 }
 
-/// Grid Engine (SGE 6.2, Son of Grid Engine 8.x, and kin) through `qsub`,
-/// `qstat -xml`, `qacct` and `qdel`, run by any [`Executor`].
-///
-/// Status is batched: one `qstat -xml -s prsz` answers for every job asked
-/// about, plus one shell running `qacct -j` for the jobs that have just left
-/// the queue. Concurrent [`Scheduler::wait`] calls share one poll loop.
-#[derive(Clone)]
-pub struct SgeScheduler {
-    core: Arc<Core>,
-    poller: Poller,
-}
-
-struct Core {
-    exec: Arc<dyn Executor>,
-    settings: SgeSettings,
-    location: String,
-    memo: Mutex<HashMap<u64, Memo>>,
-    commands_run: AtomicU64,
-}
-
-impl std::fmt::Debug for SgeScheduler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SgeScheduler")
-            .field("location", &self.core.location)
-            .field("executor", &self.core.exec.target())
-            .finish_non_exhaustive()
-    }
-}
-
-impl SgeScheduler {
-    /// A scheduler that runs Grid Engine's commands through `exec`.
-    pub fn new(exec: Arc<dyn Executor>, settings: SgeSettings) -> Result<Self> {
-        Self::with_location(exec, settings, "sge://".into())
-    }
-
-    /// Open `sge://` or `sge+<transport>://...` with `exec` already connected
-    /// to the host the location names. Query parameters override `settings`
-    /// (see [`SgeSettings::apply_location`]).
-    pub fn open(
-        location: &Location,
-        exec: Arc<dyn Executor>,
-        mut settings: SgeSettings,
-    ) -> Result<Self> {
-        crate::batch::check_location(location, "sge")?;
-        settings.apply_location(location)?;
-        Self::with_location(exec, settings, location.to_string())
-    }
-
-    fn with_location(
-        exec: Arc<dyn Executor>,
-        settings: SgeSettings,
-        location: String,
-    ) -> Result<Self> {
-        settings.validate()?;
-        let poll = settings.poll;
-        let core = Arc::new(Core {
-            exec,
-            settings,
-            location,
-            memo: Mutex::new(HashMap::new()),
-            commands_run: AtomicU64::new(0),
-        });
-        let poller = Poller::new(core.clone(), poll);
-        Ok(SgeScheduler { core, poller })
-    }
-
-    /// The settings in use.
-    pub fn settings(&self) -> &SgeSettings {
-        &self.core.settings
-    }
-
-    /// How many Grid Engine commands (remote command executions) this
-    /// scheduler has run so far.
-    pub fn commands_run(&self) -> u64 {
-        self.core.commands_run.load(Ordering::Relaxed)
-    }
-}
-
 /// Grid Engine ends its error messages with a line `Exiting.`; the reason is
 /// the line before, which is what error messages show.
-fn clean_stderr(out: &Output) -> String {
-    let text = if out.stderr.is_empty() { out.stdout_text() } else { out.stderr_text() };
+fn without_exiting(text: &str) -> String {
     text.lines().filter(|l| l.trim() != "Exiting.").collect::<Vec<_>>().join("\n")
 }
 
-fn command_failed(cmd: &Command, out: &Output) -> Error {
-    Error::CommandFailed {
-        command: cmd.display(),
-        exit_code: out.status.code,
-        stderr: clean_stderr(out),
-    }
+/// What the Grid Engine adaptor can do (credentials are those of the SSH
+/// transport).
+pub fn capabilities() -> SchedulerCapabilities {
+    let mut c = SchedulerCapabilities::default();
+    c.submit_batch = true;
+    c.submit_array = true;
+    c.status_with_accounting = true;
+    c.status_after_restart = true;
+    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
+    c
 }
 
-impl Core {
+impl Sge {
     fn memo(&self) -> MutexGuard<'_, HashMap<u64, Memo>> {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        for (k, v) in &self.settings.env {
-            cmd = cmd.env(k.clone(), v);
-        }
-        cmd
-    }
-
-    async fn run(&self, cmd: &Command) -> Result<Output> {
-        self.commands_run.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::debug_span!("sge", command = %cmd.display());
-        let _ = span.enter();
-        self.exec.run(cmd).await
-    }
-
-    async fn run_checked(&self, cmd: &Command) -> Result<Output> {
-        let out = self.run(cmd).await?;
-        if out.status.success() { Ok(out) } else { Err(command_failed(cmd, &out)) }
-    }
-
     /// One `qstat` for every job of this user: pending, running, suspended,
     /// and recently finished (`z`, kept for `finished_jobs` jobs).
-    async fn qstat(&self) -> Result<Vec<QueueEntry>> {
-        let cmd = self.command(&self.settings.commands.qstat).args(["-xml", "-s", "prsz"]);
-        let out = self.run_checked(&cmd).await?;
+    async fn qstat(&self, host: &Host<Self>) -> Result<Vec<QueueEntry>> {
+        let cmd = host.command(&[host.config().commands.qstat.as_str(), "-xml", "-s", "prsz"]);
+        let out = host.run_checked(&cmd).await?;
         parse::parse_qstat(&cmd.display(), &out.stdout_text())
     }
 
     /// `qacct -j` for several jobs in one remote shell.
-    async fn qacct(&self, jobs: &[u64]) -> Result<BTreeMap<u64, AcctLookup>> {
+    async fn qacct(&self, host: &Host<Self>, jobs: &[u64]) -> Result<BTreeMap<u64, AcctLookup>> {
         let program = format!(
             "q=$1; shift; for id do printf '\\n{QACCT_BEGIN}%s\\n' \"$id\"; \"$q\" -j \"$id\" 2>&1; printf '{QACCT_END}%s\\n' \"$?\"; done"
         );
-        let cmd = self
-            .command(&self.settings.commands.sh)
-            .args(["-c", &program, "sh", &self.settings.commands.qacct])
+        let c = &host.config().commands;
+        let cmd = host
+            .command(&[c.sh.as_str(), "-c", &program, "sh", &c.qacct])
             .args(jobs.iter().map(u64::to_string));
-        let out = self.run_checked(&cmd).await?;
+        let out = host.run_checked(&cmd).await?;
         let label = format!(
             "{} -j {}",
-            self.settings.commands.qacct,
+            c.qacct,
             jobs.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
         );
         parse::parse_qacct_batch(&label, &out.stdout_text())
     }
 
-    async fn submit(&self, job: &JobDescription) -> Result<JobId> {
-        let plan = script::plan(job, &self.settings)?;
-        let cmd = self.command(&self.settings.commands.qsub).args(&plan.args).stdin(plan.script);
-        let out = self.run_checked(&cmd).await?;
-        let id = parse::parse_submit(&cmd.display(), &out.stdout_text())?;
-        self.remember_submitted(&id, job);
-        Ok(id)
+    /// A final status remembered for `id`.
+    fn remembered(&self, id: &JobId, sid: SgeId) -> Option<JobStatus> {
+        let mut s = self.memo().get(&sid.job)?.finals.get(&sid.task)?.clone();
+        s.id = id.clone();
+        Some(s)
     }
 
-    fn remember_submitted(&self, id: &JobId, job: &JobDescription) {
+    /// What `qstat` and the accounting say about one job that has no final
+    /// status yet.
+    fn lookup(
+        &self,
+        id: &JobId,
+        sid: SgeId,
+        entries: &[QueueEntry],
+        accounting: &BTreeMap<u64, AcctLookup>,
+        grace: Duration,
+        now: Instant,
+    ) -> Lookup {
+        let active: Vec<&QueueEntry> = entries
+            .iter()
+            .filter(|e| e.job == sid.job && e.list != ListKind::Zombie && e.covers(sid.task))
+            .collect();
+        let mut memo = self.memo();
+        if !active.is_empty() {
+            let status = active_status(id, &active);
+            let m = memo.entry(sid.job).or_default();
+            m.seen = true;
+            m.seen_running |= matches!(status.state, JobState::Running | JobState::Suspended);
+            m.gone_since = None;
+            return Some(m.restore_name(status));
+        }
+        let zombie = entries
+            .iter()
+            .any(|e| e.job == sid.job && e.list == ListKind::Zombie && e.covers(sid.task));
+        let records: Vec<&AcctRecord> = match accounting.get(&sid.job) {
+            Some(AcctLookup::Found(r)) => {
+                r.iter().filter(|r| sid.task.is_none() || r.task == sid.task).collect()
+            }
+            _ => Vec::new(),
+        };
+        let known = zombie || memo.get(&sid.job).is_some_and(|m| m.submitted || m.seen);
+        if records.is_empty() && !known {
+            return None;
+        }
+        let m = memo.entry(sid.job).or_default();
+        let complete = !records.is_empty()
+            && match (sid.task, m.tasks) {
+                (None, Some(n)) => records.len() >= n,
+                _ => true,
+            };
+        if complete {
+            let s = m.restore_name(final_status(id, &records, m.cancelled));
+            m.finals.insert(sid.task, s.clone());
+            return Some(s);
+        }
+        let since = *m.gone_since.get_or_insert(now);
+        if now.duration_since(since) < grace {
+            // Finished (or deleted), but the qmaster has not written the
+            // accounting record yet.
+            return Some(
+                JobStatus::new(id.clone(), JobState::Running)
+                    .with_raw_state("z")
+                    .with_error("left the queue; waiting for its accounting record"),
+            );
+        }
+        let s = vanished_status(id, m, grace);
+        m.finals.insert(sid.task, s.clone());
+        Some(s)
+    }
+}
+
+#[async_trait]
+impl BatchAdaptor for Sge {
+    const NAME: &'static str = "sge";
+    type Config = SgeConfig;
+
+    fn capabilities() -> SchedulerCapabilities {
+        capabilities()
+    }
+
+    fn chunking(config: &SgeConfig) -> Chunking {
+        Chunking { size: config.submit_chunk, parallel: config.submit_parallel, spread: false }
+    }
+
+    fn plan(&self, config: &SgeConfig, job: &JobDescription) -> Result<Submission> {
+        script::plan(job, config)
+    }
+
+    fn submitted(&self, job: &JobDescription, shown: &str, output: &str) -> Result<JobId> {
+        let id = parse::parse_submit(shown, output)?;
         if let Some(sid) = SgeId::parse(id.as_str()) {
             let mut memo = self.memo();
             let m = memo.entry(sid.job).or_default();
@@ -213,118 +211,63 @@ impl Core {
             m.tasks = job.array.map(|a| a.task_ids().count());
             m.name.clone_from(&job.name);
         }
+        Ok(id)
     }
 
-    async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
+    fn error_text(output: &str) -> String {
+        without_exiting(output)
+    }
+
+    async fn statuses(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Lookup>> {
         let parsed: Vec<Option<SgeId>> = ids.iter().map(|i| SgeId::parse(i.as_str())).collect();
-        let mut out: Vec<Option<Result<JobStatus>>> = Vec::with_capacity(ids.len());
-        {
-            let memo = self.memo();
-            for (id, p) in ids.iter().zip(&parsed) {
-                out.push(match p {
-                    None => Some(Err(Error::job_not_found(id))),
-                    Some(p) => memo.get(&p.job).and_then(|m| m.finals.get(&p.task)).cloned().map(
-                        |mut s| {
-                            s.id = id.clone();
-                            Ok(s)
-                        },
-                    ),
-                });
-            }
-        }
-        if out.iter().all(Option::is_some) {
-            return Ok(out.into_iter().flatten().collect());
-        }
-        let entries = self.qstat().await?;
-        let now = Instant::now();
-        // Jobs no longer (or never) in the active lists go to the accounting.
-        let mut gone: Vec<u64> = Vec::new();
-        for (i, p) in parsed.iter().enumerate() {
-            let Some(p) = p else { continue };
-            if out[i].is_some() {
-                continue;
-            }
-            let active: Vec<&QueueEntry> = entries
+        let open: Vec<SgeId> = ids
+            .iter()
+            .zip(&parsed)
+            .filter_map(|(id, p)| p.filter(|p| self.remembered(id, *p).is_none()))
+            .collect();
+        let (entries, accounting) = if open.is_empty() {
+            (Vec::new(), BTreeMap::new())
+        } else {
+            let entries = self.qstat(host).await?;
+            // Jobs no longer (or never) in the active lists go to the accounting.
+            let mut gone: Vec<u64> = open
                 .iter()
-                .filter(|e| e.job == p.job && e.list != ListKind::Zombie && e.covers(p.task))
+                .filter(|p| {
+                    !entries
+                        .iter()
+                        .any(|e| e.job == p.job && e.list != ListKind::Zombie && e.covers(p.task))
+                })
+                .map(|p| p.job)
                 .collect();
-            if active.is_empty() {
-                if !gone.contains(&p.job) {
-                    gone.push(p.job);
-                }
-                continue;
-            }
-            let status = active_status(&ids[i], &active);
-            let mut memo = self.memo();
-            let m = memo.entry(p.job).or_default();
-            m.seen = true;
-            m.seen_running |= matches!(status.state, JobState::Running | JobState::Suspended);
-            m.gone_since = None;
-            out[i] = Some(Ok(m.restore_name(status)));
-        }
-        let accounting = if gone.is_empty() { BTreeMap::new() } else { self.qacct(&gone).await? };
-        let grace = self.settings.poll.accounting_grace;
-        let mut memo = self.memo();
-        for (i, p) in parsed.iter().enumerate() {
-            let Some(p) = p else { continue };
-            if out[i].is_some() {
-                continue;
-            }
-            let zombie = entries
-                .iter()
-                .any(|e| e.job == p.job && e.list == ListKind::Zombie && e.covers(p.task));
-            let records: Vec<&AcctRecord> = match accounting.get(&p.job) {
-                Some(AcctLookup::Found(r)) => {
-                    r.iter().filter(|r| p.task.is_none() || r.task == p.task).collect()
-                }
-                _ => Vec::new(),
-            };
-            let known = zombie || memo.get(&p.job).is_some_and(|m| m.submitted || m.seen);
-            if records.is_empty() && !known {
-                out[i] = Some(Err(Error::job_not_found(&ids[i])));
-                continue;
-            }
-            let m = memo.entry(p.job).or_default();
-            let complete = !records.is_empty()
-                && match (p.task, m.tasks) {
-                    (None, Some(n)) => records.len() >= n,
-                    _ => true,
-                };
-            let status = if complete {
-                let s = m.restore_name(final_status(&ids[i], &records, m.cancelled));
-                m.finals.insert(p.task, s.clone());
-                s
-            } else {
-                let since = *m.gone_since.get_or_insert(now);
-                if now.duration_since(since) < grace {
-                    // Finished (or deleted), but the qmaster has not written
-                    // the accounting record yet.
-                    JobStatus::new(ids[i].clone(), JobState::Running)
-                        .with_raw_state("z")
-                        .with_error("left the queue; waiting for its accounting record")
-                } else {
-                    let s = vanished_status(&ids[i], m, grace);
-                    m.finals.insert(p.task, s.clone());
-                    s
-                }
-            };
-            out[i] = Some(Ok(status));
-        }
-        Ok(out
-            .into_iter()
-            .map(|s| s.unwrap_or_else(|| Err(Error::Cancelled("no status".into()))))
+            gone.sort_unstable();
+            gone.dedup();
+            let accounting =
+                if gone.is_empty() { BTreeMap::new() } else { self.qacct(host, &gone).await? };
+            (entries, accounting)
+        };
+        let grace = host.config().poll.accounting_grace;
+        let now = Instant::now();
+        Ok(ids
+            .iter()
+            .zip(parsed)
+            .map(|(id, p)| {
+                let sid = p?;
+                self.remembered(id, sid)
+                    .or_else(|| self.lookup(id, sid, &entries, &accounting, grace, now))
+            })
             .collect())
     }
 
-    async fn cancel(&self, id: &JobId) -> Result<()> {
+    async fn cancel(&self, host: &Host<Self>, id: &JobId) -> Result<()> {
         let Some(sid) = SgeId::parse(id.as_str()) else {
             return Err(Error::job_not_found(id));
         };
-        let mut cmd = self.command(&self.settings.commands.qdel).arg(sid.job.to_string());
+        let job = sid.job.to_string();
+        let mut cmd = host.command(&[host.config().commands.qdel.as_str(), &job]);
         if let Some(t) = sid.task {
             cmd = cmd.args(["-t".to_owned(), t.to_string()]);
         }
-        let out = self.run(&cmd).await?;
+        let out = host.run(&cmd).await?;
         let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
         if out.status.success() {
             let mut memo = self.memo();
@@ -341,10 +284,59 @@ impl Core {
             return Ok(());
         }
         if text.contains("does not exist") {
-            // Already finished (or never existed): `status` tells which.
+            // Already finished (or never existed): the status tells which.
             return Ok(());
         }
-        Err(command_failed(&cmd, &out))
+        Err(host.failed(&cmd.display(), &out))
+    }
+
+    async fn queues(&self, host: &Host<Self>) -> Result<Vec<QueueStatus>> {
+        let cmd = host.command(&[host.config().commands.qstat.as_str(), "-g", "c", "-xml"]);
+        let out = host.run_checked(&cmd).await?;
+        parse::parse_queue_summary(&cmd.display(), &out.stdout_text())
+    }
+
+    async fn queue_names(&self, host: &Host<Self>) -> Result<Vec<String>> {
+        let cmd = host.command(&[host.config().commands.qconf.as_str(), "-sql"]);
+        let out = host.run_checked(&cmd).await?;
+        Ok(out
+            .stdout_text()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    async fn default_queue(&self, _host: &Host<Self>) -> Result<Option<String>> {
+        // Grid Engine picks a queue instance per job from its requests; there
+        // is no default queue.
+        Ok(None)
+    }
+
+    async fn list_jobs(&self, host: &Host<Self>, queues: &[String]) -> Result<Vec<JobStatus>> {
+        let cmd = host.command(&[host.config().commands.qstat.as_str(), "-xml"]);
+        let out = host.run_checked(&cmd).await?;
+        let entries = parse::parse_qstat(&cmd.display(), &out.stdout_text())?;
+        let mut jobs: Vec<u64> = entries.iter().map(|e| e.job).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        let memo = self.memo();
+        Ok(jobs
+            .into_iter()
+            .filter_map(|job| {
+                let mine: Vec<&QueueEntry> = entries.iter().filter(|e| e.job == job).collect();
+                let in_queue = queues.is_empty()
+                    || mine.iter().any(|e| e.queue.as_ref().is_some_and(|q| queues.contains(q)));
+                in_queue.then(|| {
+                    let s = active_status(&JobId::new(job.to_string()), &mine);
+                    match memo.get(&job) {
+                        Some(m) => m.restore_name(s),
+                        None => s,
+                    }
+                })
+            })
+            .collect())
     }
 }
 
@@ -468,183 +460,4 @@ fn vanished_status(id: &JobId, m: &Memo, grace: Duration) -> JobStatus {
         "finished, but no accounting record appeared within {}s (poll.accounting_grace); exit code unknown",
         grace.as_secs_f64()
     ))
-}
-
-#[async_trait]
-impl StatusSource for Core {
-    async fn query(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
-        self.statuses(ids).await
-    }
-}
-
-/// What the Grid Engine adaptor can do (credentials are those of the SSH
-/// transport).
-pub fn capabilities() -> SchedulerCapabilities {
-    let mut c = SchedulerCapabilities::default();
-    c.supports_batch = true;
-    c.uses_file_system = true;
-    c.supports_arrays = true;
-    c.supports_accounting = true;
-    c.survives_client_restart = true;
-    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
-    c
-}
-
-#[async_trait]
-impl Scheduler for SgeScheduler {
-    fn adaptor(&self) -> &str {
-        "sge"
-    }
-
-    fn location(&self) -> &str {
-        &self.core.location
-    }
-
-    fn capabilities(&self) -> SchedulerCapabilities {
-        capabilities()
-    }
-
-    async fn submit_batch(&self, job: &JobDescription) -> Result<JobId> {
-        self.core.submit(job).await
-    }
-
-    async fn submit_many(&self, jobs: &[JobDescription]) -> Result<Vec<Result<JobId>>> {
-        let core = &self.core;
-        let settings = &core.settings;
-        // Plan every job first: bad descriptions fail alone, without a round trip.
-        let mut results: Vec<Option<Result<JobId>>> = Vec::with_capacity(jobs.len());
-        let mut planned = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            match script::plan(job, settings) {
-                Ok(plan) => {
-                    let mut argv = vec![settings.commands.qsub.as_bytes().to_vec()];
-                    argv.extend(plan.args.iter().map(|a| a.as_bytes().to_vec()));
-                    planned
-                        .push((i, submit::Submission { argv, script: plan.script.into_bytes() }));
-                    results.push(None);
-                }
-                Err(e) => results.push(Some(Err(e))),
-            }
-        }
-        let chunks: Vec<Vec<(usize, submit::Submission)>> =
-            planned.chunks(settings.submit_chunk).map(<[_]>::to_vec).collect();
-        let runs = futures::stream::iter(chunks.into_iter().map(|chunk| async move {
-            let items: Vec<submit::Submission> = chunk.iter().map(|(_, s)| s.clone()).collect();
-            let program = submit::program(&items)?;
-            let cmd = core.command(&settings.commands.sh).arg("-s").stdin(program);
-            let out = core.run_checked(&cmd).await?;
-            let label = format!("{} (batch of {})", settings.commands.qsub, items.len());
-            Ok::<_, Error>((chunk, submit::parse(&out.stdout, items.len(), &label), label))
-        }))
-        .buffer_unordered(settings.submit_parallel)
-        .collect::<Vec<_>>()
-        .await;
-        for run in runs {
-            let (chunk, outputs, label) = run?;
-            for ((i, _), o) in chunk.into_iter().zip(outputs) {
-                results[i] = Some(o.and_then(|o| {
-                    if o.exit_code != 0 {
-                        let text: Vec<&str> =
-                            o.output.lines().filter(|l| l.trim() != "Exiting.").collect();
-                        return Err(Error::CommandFailed {
-                            command: label.clone(),
-                            exit_code: Some(o.exit_code),
-                            stderr: text.join("\n"),
-                        });
-                    }
-                    let id = parse::parse_submit(&label, &o.output)?;
-                    core.remember_submitted(&id, &jobs[i]);
-                    Ok(id)
-                }));
-            }
-        }
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Cancelled("not submitted".into()))))
-            .collect())
-    }
-
-    async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
-        self.core.statuses(ids).await
-    }
-
-    async fn cancel(&self, id: &JobId) -> Result<JobStatus> {
-        self.core.cancel(id).await?;
-        self.status(id).await
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.core.settings.poll.poll_interval
-    }
-
-    async fn wait(
-        &self,
-        ids: &[JobId],
-        until: WaitUntil,
-        timeout: Option<Duration>,
-        progress: Option<ProgressFn<'_>>,
-    ) -> Result<Vec<Result<JobStatus>>> {
-        self.poller.wait(ids, until, timeout, progress).await
-    }
-
-    async fn queue_names(&self) -> Result<Vec<String>> {
-        let cmd = self.core.command(&self.core.settings.commands.qconf).arg("-sql");
-        let out = self.core.run_checked(&cmd).await?;
-        Ok(out
-            .stdout_text()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect())
-    }
-
-    async fn default_queue(&self) -> Result<Option<String>> {
-        // Grid Engine picks a queue instance per job from its requests; there
-        // is no default queue.
-        Ok(None)
-    }
-
-    async fn queue_statuses(&self, names: &[String]) -> Result<Vec<QueueStatus>> {
-        let cmd = self.core.command(&self.core.settings.commands.qstat).args(["-g", "c", "-xml"]);
-        let out = self.core.run_checked(&cmd).await?;
-        let all = parse::parse_queue_summary(&cmd.display(), &out.stdout_text())?;
-        if names.is_empty() {
-            return Ok(all);
-        }
-        names
-            .iter()
-            .map(|n| {
-                all.iter().find(|q| &q.name == n).cloned().ok_or_else(|| Error::NotFound {
-                    kind: hpc_core::NotFoundKind::Queue,
-                    name: n.clone(),
-                })
-            })
-            .collect()
-    }
-
-    async fn list_jobs(&self, queues: &[String]) -> Result<Vec<JobStatus>> {
-        let cmd = self.core.command(&self.core.settings.commands.qstat).arg("-xml");
-        let out = self.core.run_checked(&cmd).await?;
-        let entries = parse::parse_qstat(&cmd.display(), &out.stdout_text())?;
-        let mut jobs: Vec<u64> = entries.iter().map(|e| e.job).collect();
-        jobs.sort_unstable();
-        jobs.dedup();
-        let memo = self.core.memo();
-        Ok(jobs
-            .into_iter()
-            .filter_map(|job| {
-                let mine: Vec<&QueueEntry> = entries.iter().filter(|e| e.job == job).collect();
-                let in_queue = queues.is_empty()
-                    || mine.iter().any(|e| e.queue.as_ref().is_some_and(|q| queues.contains(q)));
-                in_queue.then(|| {
-                    let s = active_status(&JobId::new(job.to_string()), &mine);
-                    match memo.get(&job) {
-                        Some(m) => m.restore_name(s),
-                        None => s,
-                    }
-                })
-            })
-            .collect())
-    }
 }

@@ -1,12 +1,12 @@
-//! [`SgeSettings`]: every per-site difference of a Grid Engine installation
+//! [`SgeConfig`]: every per-site difference of a Grid Engine installation
 //! as data.
 
 use std::collections::BTreeMap;
 
-use hpc_core::{Error, Location, Result};
+use hpc_core::{Error, JobPath, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{PollSettings, site};
+use crate::batch::{BatchConfig, PollConfig, common_fields, switch};
 
 /// Paths (or names on the PATH) of Grid Engine's commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,13 +35,16 @@ impl Default for SgeCommands {
     }
 }
 
-/// Per-site settings of the Grid Engine adaptor. Load from TOML, override
-/// from URL parameters:
+/// Per-site configuration of the Grid Engine adaptor. Load from TOML,
+/// override from URL parameters (`root=PATH` sets `SGE_ROOT`, `cell=NAME`
+/// `SGE_CELL`, `pe=NAME`, `accounting=on|off`, and those of every batch
+/// adaptor, see [`BatchConfig::apply_location`]):
 ///
 /// ```
-/// use sched_adaptors::sge::SgeSettings;
+/// use sched_adaptors::batch::BatchConfig;
+/// use sched_adaptors::sge::SgeConfig;
 ///
-/// let mut s = SgeSettings::from_toml(r#"
+/// let mut s = SgeConfig::from_toml(r#"
 ///     parallel_environment = "smp"
 ///     qsub_args = ["-P", "myproject"]
 ///     [env]
@@ -58,7 +61,7 @@ impl Default for SgeCommands {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SgeSettings {
+pub struct SgeConfig {
     /// Command paths.
     pub commands: SgeCommands,
     /// Environment for every command: `SGE_ROOT`, `SGE_CELL`, and
@@ -69,7 +72,7 @@ pub struct SgeSettings {
     /// finished without an accounting record. The qmaster writes the
     /// accounting file every `flush_time` (15 s by default), so keep the
     /// grace above that.
-    pub poll: PollSettings,
+    pub poll: PollConfig,
     /// Look finished jobs up with `qacct` (exit code, usage). Off: finished
     /// jobs are reported as done with an unknown exit code.
     pub accounting: bool,
@@ -86,19 +89,19 @@ pub struct SgeSettings {
     /// Shell of the job scripts (`qsub -S`).
     pub shell: String,
     /// Working directory of jobs that name none (URL path); else the home directory.
-    pub default_workdir: Option<String>,
+    pub default_workdir: Option<JobPath>,
     /// Jobs per remote shell in `submit_many`.
     pub submit_chunk: usize,
     /// Remote shells running at once in `submit_many`.
     pub submit_parallel: usize,
 }
 
-impl Default for SgeSettings {
+impl Default for SgeConfig {
     fn default() -> Self {
-        SgeSettings {
+        SgeConfig {
             commands: SgeCommands::default(),
             env: BTreeMap::new(),
-            poll: PollSettings::default(),
+            poll: PollConfig::default(),
             accounting: true,
             qsub_args: Vec::new(),
             parallel_environment: None,
@@ -113,67 +116,37 @@ impl Default for SgeSettings {
     }
 }
 
-impl SgeSettings {
-    /// Parse TOML text.
-    pub fn from_toml(text: &str) -> Result<Self> {
-        site::from_toml("sge", text, Self::validate)
+impl BatchConfig for SgeConfig {
+    const ADAPTOR: &'static str = "sge";
+    const PARAMS: &'static [&'static str] = &["root", "cell", "pe", "accounting"];
+
+    common_fields!();
+
+    fn submit_limits(&self) -> Option<(usize, usize)> {
+        Some((self.submit_chunk, self.submit_parallel))
     }
 
-    /// Read a TOML file.
-    pub fn from_toml_file(path: &std::path::Path) -> Result<Self> {
-        Self::from_toml(&site::read_file(path)?)
+    fn shell(&self) -> Option<&str> {
+        Some(&self.shell)
     }
 
-    /// Apply a location: its path becomes the default working directory, and
-    /// query parameters override settings: `root=PATH` (`SGE_ROOT`),
-    /// `cell=NAME` (`SGE_CELL`), `pe=NAME`, `accounting=on|off`, `poll`,
-    /// `max_poll`, `grace` (seconds), `settings=FILE` (a TOML file read first).
-    pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some(file) = site::settings_file(loc) {
-            *self = Self::from_toml_file(file)?;
-        }
-        if let Some(dir) = site::workdir(loc) {
-            self.default_workdir = Some(dir);
-        }
-        for (k, v) in &loc.query {
-            match k.as_str() {
-                "settings" => {}
-                k if site::is_transport_param(loc, k) => {}
-                "root" => {
-                    self.env.insert("SGE_ROOT".into(), v.clone());
-                }
-                "cell" => {
-                    self.env.insert("SGE_CELL".into(), v.clone());
-                }
-                "pe" => self.parallel_environment = Some(v.clone()),
-                "accounting" => {
-                    self.accounting = site::switch(v).ok_or_else(|| {
-                        Error::InvalidInput(format!("accounting={v:?}: expected on or off"))
-                    })?;
-                }
-                _ => {
-                    if !self.poll.apply_param(k, v)? {
-                        return Err(Error::InvalidInput(format!(
-                            "unknown sge location parameter {k:?} (known: root, cell, pe, accounting, poll, max_poll, grace, settings)"
-                        )));
-                    }
-                }
+    fn apply_param(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "root" => {
+                self.env.insert("SGE_ROOT".into(), value.to_owned());
             }
+            "cell" => {
+                self.env.insert("SGE_CELL".into(), value.to_owned());
+            }
+            "pe" => self.parallel_environment = Some(value.to_owned()),
+            "accounting" => {
+                self.accounting = switch(value).ok_or_else(|| {
+                    Error::InvalidInput(format!("accounting={value:?}: expected on or off"))
+                })?;
+            }
+            _ => return Ok(false),
         }
-        self.validate()
-    }
-
-    /// Check values that would break command lines.
-    pub fn validate(&self) -> Result<()> {
-        site::Check {
-            adaptor: "sge",
-            poll: &self.poll,
-            env: &self.env,
-            submit: Some((self.submit_chunk, self.submit_parallel)),
-            shell: Some(&self.shell),
-        }
-        .run()?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -182,34 +155,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_round_trip_through_toml() {
-        let s = SgeSettings::default();
-        let text = toml::to_string(&s).unwrap();
-        assert_eq!(SgeSettings::from_toml(&text).unwrap(), s);
-    }
-
-    #[test]
     fn bad_settings_are_rejected() {
-        assert!(SgeSettings::from_toml("acounting = true").is_err());
-        assert!(SgeSettings::from_toml("[env]\n\"A B\" = \"x\"").is_err());
-        assert!(SgeSettings::from_toml("submit_chunk = 0").is_err());
-        assert!(SgeSettings::from_toml("shell = \"sh\"").is_err());
-        assert!(SgeSettings::from_toml("[commands]\nqsbu = \"x\"").is_err());
-        let mut s = SgeSettings::default();
+        assert!(SgeConfig::from_toml("acounting = true").is_err());
+        assert!(SgeConfig::from_toml("[env]\n\"A B\" = \"x\"").is_err());
+        assert!(SgeConfig::from_toml("submit_chunk = 0").is_err());
+        assert!(SgeConfig::from_toml("shell = \"sh\"").is_err());
+        assert!(SgeConfig::from_toml("[commands]\nqsbu = \"x\"").is_err());
+        let mut s = SgeConfig::default();
         assert!(s.apply_location(&"sge://?bogus=1".parse().unwrap()).is_err());
         assert!(s.apply_location(&"sge://?accounting=perhaps".parse().unwrap()).is_err());
     }
 
     #[test]
     fn location_overrides() {
-        let mut s = SgeSettings::default();
+        let mut s = SgeConfig::default();
         s.apply_location(
             &"sge+ssh://u@h:22/scratch/my%20dir?root=/opt/sge&cell=c1&grace=5&accounting=off"
                 .parse()
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(s.default_workdir.as_deref(), Some("/scratch/my dir"));
+        assert_eq!(s.default_workdir.as_ref().map(JobPath::as_str), Some("/scratch/my dir"));
         assert_eq!(s.env["SGE_ROOT"], "/opt/sge");
         assert_eq!(s.env["SGE_CELL"], "c1");
         assert_eq!(s.poll.accounting_grace.as_secs(), 5);

@@ -6,5 +6,5 @@ mod config;
 mod parse;
 mod script;
 
-pub use backend::{SgeScheduler, capabilities};
-pub use config::{SgeCommands, SgeSettings};
+pub use backend::{Sge, SgeScheduler, capabilities};
+pub use config::{SgeCommands, SgeConfig};

@@ -1,6 +1,6 @@
 //! Parsers for Grid Engine's outputs: `qsub -terse`, `qstat -xml`,
 //! `qstat -g c -xml` and `qacct -j`. Pure functions over text, tested on
-//! outputs recorded from Grid Engine 8.1.9 (`fixtures/sge/`).
+//! outputs recorded from Grid Engine 8.1.9 (`testdata/sge/`).
 //!
 //! Every parser either understands the whole output or fails with
 //! [`Error::Parse`] carrying the raw fragment: a truncated `qstat` must never
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hpc_core::{Error, JobId, JobState, QueueStatus, Result};
 
-use crate::xml::{self, Element};
+use crate::batch::xml::{self, Element};
 
 fn parse_error(command: &str, reason: impl Into<String>, line: impl Into<String>) -> Error {
     Error::Parse { command: command.to_owned(), reason: reason.into(), line: line.into() }

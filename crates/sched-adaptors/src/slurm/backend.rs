@@ -1,123 +1,73 @@
-//! [`SlurmScheduler`]: the `Scheduler` implementation.
+//! [`Slurm`]: Slurm's part of the shared batch backend: `sbatch`, `squeue`,
+//! `sacct`, `scontrol`, `scancel`, `sinfo` and `srun`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use hpc_core::scheduler::{InteractiveJob, ProgressFn, WaitUntil};
+use hpc_core::scheduler::InteractiveJob;
 use hpc_core::{
-    Error, JobDescription, JobId, JobStatus, Location, QueueStatus, Result, Scheduler,
-    SchedulerCapabilities,
+    Error, JobDescription, JobId, JobStatus, QueueStatus, Result, SchedulerCapabilities,
 };
-use hpc_exec::{Command, Executor, Output};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use super::config::{Accounting, SlurmSettings};
+use super::config::{Accounting, SlurmConfig};
 use super::parse::{self, SACCT_FORMAT, SINFO_FORMAT, SQUEUE_COUNT_FORMAT, SQUEUE_FORMAT};
 use super::{script, srun_stderr};
-use crate::batch::{Poller, StatusSource, submit};
+use crate::batch::submit::{Chunking, Submission};
+use crate::batch::{Backend, BatchAdaptor, Host, Lookup};
 
 /// Most statuses remembered for jobs that later leave the controller.
 const SEEN_LIMIT: usize = 20_000;
 
-/// Slurm through any [`Executor`]: `slurm://` on the login node itself,
-/// `slurm+ssh://user@host` over SSH.
-#[derive(Clone)]
-pub struct SlurmScheduler {
-    core: Arc<Core>,
-    poller: Poller,
-}
+/// Slurm through any [`hpc_exec::Executor`]: `slurm://` on the login node
+/// itself, `slurm+ssh://user@host` over SSH.
+pub type SlurmScheduler = Backend<Slurm>;
 
-impl std::fmt::Debug for SlurmScheduler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlurmScheduler")
-            .field("location", &self.core.location)
-            .field("executor", &self.core.exec.target())
-            .finish_non_exhaustive()
-    }
-}
-
-struct Core {
-    exec: Arc<dyn Executor>,
-    settings: SlurmSettings,
-    location: String,
+/// Slurm's commands and parsers, whether accounting is on, and the last
+/// status of every job seen (see [`SlurmScheduler`]).
+#[derive(Debug, Default)]
+pub struct Slurm {
     accounting: OnceCell<bool>,
     /// Last status of every job seen, for the accounting grace period and for
     /// jobs that leave the controller without accounting.
     seen: Mutex<HashMap<JobId, (JobStatus, Instant)>>,
 }
 
-impl SlurmScheduler {
-    /// A scheduler running Slurm's commands through `exec` with `settings`.
-    /// `location` is only shown (it never holds a secret).
-    pub fn new(
-        exec: Arc<dyn Executor>,
-        settings: SlurmSettings,
-        location: impl Into<String>,
-    ) -> Result<Self> {
-        settings.validate()?;
-        let poll = settings.poll;
-        let core = Arc::new(Core {
-            exec,
-            settings,
-            location: location.into(),
-            accounting: OnceCell::new(),
-            seen: Mutex::new(HashMap::new()),
-        });
-        let poller = Poller::new(core.clone(), poll);
-        Ok(SlurmScheduler { core, poller })
-    }
+/// What the slurm adaptor can do.
+pub fn capabilities() -> SchedulerCapabilities {
+    let mut c = SchedulerCapabilities::default();
+    c.submit_batch = true;
+    c.submit_interactive = true;
+    c.submit_array = true;
+    c.status_with_accounting = true;
+    c.status_after_restart = true;
+    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
+    c
+}
 
-    /// Open `slurm://[path][?params]` or `slurm+ssh://...` with an executor
-    /// for that location (the caller makes it: local, or SSH to its host).
-    /// Location parameters override `settings`; see [`SlurmSettings::apply_location`].
-    pub fn open(
-        loc: &Location,
-        exec: Arc<dyn Executor>,
-        mut settings: SlurmSettings,
-    ) -> Result<Self> {
-        if loc.scheme != "slurm" {
-            return Err(Error::InvalidLocation {
-                location: loc.to_string(),
-                reason: "not a slurm:// location".into(),
-            });
-        }
-        settings.apply_location(loc)?;
-        Self::new(exec, settings, loc.to_string())
-    }
-
-    /// The settings in use.
-    pub fn settings(&self) -> &SlurmSettings {
-        &self.core.settings
-    }
-
-    /// Number of status queries the shared poller has made (for benchmarks).
-    pub fn poll_queries(&self) -> u64 {
-        self.poller.queries()
-    }
-
+impl Backend<Slurm> {
     /// Whether `sacct` is used (asks Slurm once when the setting is `auto`).
     pub async fn accounting_enabled(&self) -> bool {
-        self.core.accounting().await
+        self.adaptor().accounting(self.host()).await
     }
 
     /// Status of every task of an array job `id` (as `A_T` ids), in one query.
     pub async fn array_task_statuses(&self, id: &JobId) -> Result<Vec<JobStatus>> {
+        let (slurm, host) = (self.adaptor(), self.host());
         if !parse::valid_job_id(id.as_str()) || id.as_str().contains('_') {
             return Err(Error::job_not_found(id));
         }
-        let rows = self.core.squeue(std::slice::from_ref(id)).await?;
+        let rows = slurm.squeue(host, std::slice::from_ref(id)).await?;
         let tasks: Vec<JobStatus> = rows
             .iter()
             .filter(|r| r.array_job == id.as_str() && r.array_task != parse::ArrayTask::None)
             .map(|r| r.to_status(&JobId::new(r.job_id())))
             .collect();
-        if tasks.is_empty() && self.core.accounting().await {
-            let recs = self.core.sacct(std::slice::from_ref(id)).await?;
+        if tasks.is_empty() && slurm.accounting(host).await {
+            let recs = slurm.sacct(host, std::slice::from_ref(id)).await?;
             let prefix = format!("{id}_");
             return Ok(recs
                 .iter()
@@ -132,34 +82,21 @@ impl SlurmScheduler {
     }
 }
 
-impl Core {
-    fn command<S: AsRef<str>>(&self, argv: &[S]) -> Command {
-        let mut c = Command::new(argv[0].as_ref()).args(argv[1..].iter().map(AsRef::as_ref));
-        // Timestamps without a zone are read as UTC.
-        c = c.env("TZ", "UTC");
-        for (k, v) in &self.settings.env {
-            c = c.env(k.clone(), v);
-        }
-        c
+impl Slurm {
+    fn seen(&self) -> MutexGuard<'_, HashMap<JobId, (JobStatus, Instant)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn run(&self, cmd: &Command) -> Result<Output> {
-        let span =
-            tracing::debug_span!("slurm", target = self.exec.target(), command = %cmd.display());
-        let _g = span.enter();
-        self.exec.run(cmd).await
-    }
-
-    async fn accounting(&self) -> bool {
-        match self.settings.accounting {
+    async fn accounting(&self, host: &Host<Self>) -> bool {
+        match host.config().accounting {
             Accounting::On => true,
             Accounting::Off => false,
             Accounting::Auto => *self
                 .accounting
                 .get_or_init(|| async {
-                    let c = &self.settings.commands;
-                    let cmd = self.command(&[&c.sacct, "-P", "-n", "-X", "-j", "1", "--format=JobIDRaw"]);
-                    match self.run(&cmd).await {
+                    let c = &host.config().commands;
+                    let cmd = host.command(&[&c.sacct, "-P", "-n", "-X", "-j", "1", "--format=JobIDRaw"]);
+                    match host.run(&cmd).await {
                         Ok(out) => out.status.success(),
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot tell whether Slurm accounting is on; assuming off");
@@ -171,10 +108,10 @@ impl Core {
         }
     }
 
-    async fn squeue(&self, ids: &[JobId]) -> Result<Vec<parse::QueueRow>> {
+    async fn squeue(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<parse::QueueRow>> {
         let list: Vec<&str> = ids.iter().map(JobId::as_str).collect();
-        let c = &self.settings.commands;
-        let cmd = self.command(&[
+        let c = &host.config().commands;
+        let cmd = host.command(&[
             c.squeue.as_str(),
             "-h",
             "-a",
@@ -185,30 +122,30 @@ impl Core {
             "-j",
             &list.join(","),
         ]);
-        let out = self.run(&cmd).await?;
+        let out = host.run(&cmd).await?;
         if !out.status.success() {
             // Every listed id unknown: squeue says so and exits 1.
             if out.stderr_text().contains("Invalid job id specified") {
                 return Ok(Vec::new());
             }
-            return Err(out.check(&cmd).unwrap_err());
+            return Err(host.failed(&cmd.display(), &out));
         }
         parse::parse_squeue(&out.stdout_text())
     }
 
-    async fn sacct(&self, ids: &[JobId]) -> Result<Vec<parse::AcctRecord>> {
+    async fn sacct(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<parse::AcctRecord>> {
         let list: Vec<&str> = ids.iter().map(JobId::as_str).collect();
         let format = format!("--format={SACCT_FORMAT}");
-        let c = &self.settings.commands;
-        let cmd = self.command(&[c.sacct.as_str(), "-P", "-n", &format, "-j", &list.join(",")]);
-        let out = self.run(&cmd).await?.check(&cmd)?;
+        let c = &host.config().commands;
+        let cmd = host.command(&[c.sacct.as_str(), "-P", "-n", &format, "-j", &list.join(",")]);
+        let out = host.run_checked(&cmd).await?;
         parse::parse_sacct(&out.stdout_text())
     }
 
-    async fn scontrol_all(&self) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
-        let c = &self.settings.commands;
-        let cmd = self.command(&[c.scontrol.as_str(), "-o", "show", "job"]);
-        let out = self.run(&cmd).await?.check(&cmd)?;
+    async fn scontrol_all(&self, host: &Host<Self>) -> Result<Vec<BTreeMap<String, String>>> {
+        let c = &host.config().commands;
+        let cmd = host.command(&[c.scontrol.as_str(), "-o", "show", "job"]);
+        let out = host.run_checked(&cmd).await?;
         out.stdout_text()
             .lines()
             .filter(|l| l.starts_with("JobId="))
@@ -217,7 +154,7 @@ impl Core {
     }
 
     fn remember(&self, st: &JobStatus) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen();
         if seen.len() >= SEEN_LIMIT
             && !seen.contains_key(&st.id)
             && let Some(oldest) = seen.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
@@ -228,22 +165,49 @@ impl Core {
     }
 
     /// A job the scheduler no longer lists: its last final status if we saw
-    /// one, its last status during the grace period, else not found.
-    fn vanished(&self, id: &JobId) -> Result<JobStatus> {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+    /// one, its last status during the grace period, else unknown.
+    fn vanished(&self, host: &Host<Self>, id: &JobId) -> Lookup {
+        let seen = self.seen();
         match seen.get(id) {
-            Some((st, _)) if st.is_done() => Ok(st.clone()),
-            Some((st, t)) if t.elapsed() < self.settings.poll.accounting_grace => Ok(st.clone()),
-            _ => Err(Error::job_not_found(id)),
+            Some((st, _)) if st.is_done() => Some(st.clone()),
+            Some((st, t)) if t.elapsed() < host.config().poll.accounting_grace => Some(st.clone()),
+            _ => None,
         }
+    }
+}
+
+#[async_trait]
+impl BatchAdaptor for Slurm {
+    const NAME: &'static str = "slurm";
+    /// Timestamps without a zone are read as UTC.
+    const ENV: &'static [(&'static str, &'static str)] = &[("TZ", "UTC")];
+    type Config = SlurmConfig;
+
+    fn capabilities() -> SchedulerCapabilities {
+        capabilities()
+    }
+
+    /// Spread the jobs evenly over up to `submit_parallel` shells, each at
+    /// most `submit_chunk` jobs.
+    fn chunking(config: &SlurmConfig) -> Chunking {
+        Chunking { size: config.submit_chunk, parallel: config.submit_parallel, spread: true }
+    }
+
+    fn plan(&self, config: &SlurmConfig, job: &JobDescription) -> Result<Submission> {
+        let (argv, script) = script::batch_submission(job, config)?;
+        Ok(Submission::new(argv, script))
+    }
+
+    fn submitted(&self, _job: &JobDescription, _shown: &str, output: &str) -> Result<JobId> {
+        parse::parse_sbatch(output)
     }
 
     /// One `squeue` for all ids, plus at most one `sacct` (or, without
     /// accounting, one `scontrol`) for the ids `squeue` no longer lists.
-    async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
+    async fn statuses(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Lookup>> {
         let valid: Vec<JobId> =
             ids.iter().filter(|id| parse::valid_job_id(id.as_str())).cloned().collect();
-        let rows = if valid.is_empty() { Vec::new() } else { self.squeue(&valid).await? };
+        let rows = if valid.is_empty() { Vec::new() } else { self.squeue(host, &valid).await? };
         let mut found: HashMap<&JobId, JobStatus> = HashMap::new();
         for id in &valid {
             if let Some(st) = parse::status_from_rows(&rows, id) {
@@ -253,8 +217,8 @@ impl Core {
         let missing: Vec<JobId> =
             valid.iter().filter(|id| !found.contains_key(id)).cloned().collect();
         if !missing.is_empty() {
-            if self.accounting().await {
-                let recs = self.sacct(&missing).await?;
+            if self.accounting(host).await {
+                let recs = self.sacct(host, &missing).await?;
                 for id in &valid {
                     if !found.contains_key(id)
                         && let Some(st) = parse::status_from_acct(&recs, id)
@@ -262,15 +226,11 @@ impl Core {
                         found.insert(id, st);
                     }
                 }
-            } else if missing.iter().any(|id| {
-                !self
-                    .seen
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(id)
-                    .is_some_and(|(s, _)| s.is_done())
-            }) {
-                let all = self.scontrol_all().await?;
+            } else if missing
+                .iter()
+                .any(|id| !self.seen().get(id).is_some_and(|(s, _)| s.is_done()))
+            {
+                let all = self.scontrol_all(host).await?;
                 for id in &valid {
                     if found.contains_key(id) {
                         continue;
@@ -291,82 +251,131 @@ impl Core {
             .map(|id| match found.get(id) {
                 Some(st) => {
                     self.remember(st);
-                    Ok(st.clone())
+                    Some(st.clone())
                 }
-                None if parse::valid_job_id(id.as_str()) => self.vanished(id),
-                None => Err(Error::job_not_found(id)),
+                None if parse::valid_job_id(id.as_str()) => self.vanished(host, id),
+                None => None,
             })
             .collect())
     }
 
-    fn submit_error(argv: &[String], code: Option<i32>, text: String) -> Error {
-        let cmd = Command::new(&argv[0]).args(&argv[1..]);
-        Error::CommandFailed { command: cmd.display(), exit_code: code, stderr: text }
-    }
-
-    async fn submit_one(&self, job: &JobDescription) -> Result<JobId> {
-        let (argv, script) = script::batch_submission(job, &self.settings)?;
-        let cmd = self.command(&argv).stdin(script);
-        let out = self.run(&cmd).await?;
-        if !out.status.success() {
-            return Err(Self::submit_error(&argv, out.status.code, out.stderr_text().into_owned()));
-        }
-        parse::parse_sbatch(&out.stdout_text())
-    }
-
-    /// Submit a chunk of prepared jobs through one `sh -s`.
-    async fn submit_chunk(
-        &self,
-        items: Vec<(usize, Vec<String>, Vec<u8>)>,
-    ) -> Vec<(usize, Result<JobId>)> {
-        let subs: Vec<submit::Submission> = items
+    /// The statuses, and for finished jobs the accounting's figures (peak
+    /// memory, CPU time), from one more `sacct`, where there is accounting.
+    async fn detailed_statuses(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Lookup>> {
+        let mut all = self.statuses(host, ids).await?;
+        let lacking: Vec<JobId> = all
             .iter()
-            .map(|(_, argv, script)| submit::Submission {
-                argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-                script: script.clone(),
+            .flatten()
+            .filter(|st| {
+                st.is_done() && st.usage.as_ref().is_none_or(|u| u.max_rss_bytes.is_none())
             })
+            .map(|st| st.id.clone())
             .collect();
-        let program = match submit::program(&subs) {
-            Ok(p) => p,
-            Err(e) => {
-                return items
-                    .into_iter()
-                    .map(|(i, _, _)| (i, Err(crate::batch::dup_error(&e))))
-                    .collect();
+        if lacking.is_empty() || !self.accounting(host).await {
+            return Ok(all);
+        }
+        // Extra figures only: without them the statuses are still right.
+        let Ok(recs) = self.sacct(host, &lacking).await else { return Ok(all) };
+        for st in all.iter_mut().flatten() {
+            if lacking.contains(&st.id)
+                && let Some(acct) = parse::status_from_acct(&recs, &st.id)
+            {
+                st.usage = acct.usage.or(st.usage.take());
             }
-        };
-        let cmd = self.command(&[self.settings.commands.sh.as_str(), "-s"]).stdin(program);
-        let out = match self.run(&cmd).await {
-            Ok(o) => o,
-            Err(e) => {
-                return items
-                    .into_iter()
-                    .map(|(i, _, _)| (i, Err(crate::batch::dup_error(&e))))
-                    .collect();
-            }
-        };
-        let results = submit::parse(&out.stdout, items.len(), &cmd.display());
-        items
-            .into_iter()
-            .zip(results)
-            .map(|((i, argv, _), r)| {
-                let r = r.and_then(|o| {
-                    if o.exit_code == 0 {
-                        parse::parse_sbatch(&o.output)
-                    } else {
-                        Err(Self::submit_error(&argv, Some(o.exit_code), o.output))
-                    }
-                });
-                (i, r)
-            })
-            .collect()
+        }
+        Ok(all)
     }
-}
 
-#[async_trait]
-impl StatusSource for Core {
-    async fn query(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
-        self.statuses(ids).await
+    async fn cancel(&self, host: &Host<Self>, id: &JobId) -> Result<()> {
+        if !parse::valid_job_id(id.as_str()) {
+            return Err(Error::job_not_found(id));
+        }
+        let cmd = host.command(&[host.config().commands.scancel.as_str(), id.as_str()]);
+        // scancel is silent about unknown ids: the status query tells.
+        host.run_checked(&cmd).await.map(drop)
+    }
+
+    async fn queues(&self, host: &Host<Self>) -> Result<Vec<QueueStatus>> {
+        let c = &host.config().commands;
+        let sinfo = host.command(&[c.sinfo.as_str(), "-h", "-a", "-o", SINFO_FORMAT]);
+        let squeue = host.command(&[
+            c.squeue.as_str(),
+            "-h",
+            "-a",
+            "-t",
+            "PENDING,RUNNING,SUSPENDED",
+            "-O",
+            SQUEUE_COUNT_FORMAT,
+        ]);
+        let (a, b) = tokio::join!(host.run(&sinfo), host.run(&squeue));
+        let (a, b) = (a?, b?);
+        if !a.status.success() {
+            return Err(host.failed(&sinfo.display(), &a));
+        }
+        if !b.status.success() {
+            return Err(host.failed(&squeue.display(), &b));
+        }
+        let mut queues = parse::parse_sinfo(&a.stdout_text())?;
+        parse::add_job_counts(&mut queues, &b.stdout_text())?;
+        Ok(queues)
+    }
+
+    async fn list_jobs(&self, host: &Host<Self>, queues: &[String]) -> Result<Vec<JobStatus>> {
+        let c = &host.config().commands;
+        let mut argv = vec![
+            c.squeue.clone(),
+            "-h".into(),
+            "-a".into(),
+            "--me".into(),
+            "-O".into(),
+            SQUEUE_FORMAT.into(),
+        ];
+        if !queues.is_empty() {
+            argv.push("-p".into());
+            argv.push(queues.join(","));
+        }
+        let cmd = host.command(&argv);
+        let out = host.run_checked(&cmd).await?;
+        let rows = parse::parse_squeue(&out.stdout_text())?;
+        Ok(rows.iter().map(|r| r.to_status(&JobId::new(r.job_id()))).collect())
+    }
+
+    async fn submit_interactive(
+        &self,
+        host: &Host<Self>,
+        job: &JobDescription,
+    ) -> Result<InteractiveJob> {
+        let argv = script::interactive_argv(job, host.config())?;
+        let cmd = host.command(&argv);
+        let process = host.executor().spawn(&cmd).await?;
+        let (stdin, stdout, stderr, mut control) = process.into_parts();
+        let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
+            return Err(Error::io("starting srun", std::io::Error::other("missing pipe")));
+        };
+        let mut reader = BufReader::new(stderr);
+        let (id, before) = match read_marker(&mut reader).await {
+            Ok(x) => x,
+            Err(e) => {
+                let status = control.wait().await.ok();
+                return Err(match e {
+                    Error::CommandFailed { stderr, .. } => Error::CommandFailed {
+                        command: cmd.display(),
+                        exit_code: status.and_then(|s| s.code),
+                        stderr,
+                    },
+                    other => other,
+                });
+            }
+        };
+        // Keep srun alive until it ends by itself: dropping its handle would
+        // kill it.
+        tokio::spawn(async move {
+            let _ = control.wait().await;
+        });
+        let rest = BufReader::new(std::io::Cursor::new(before).chain(reader));
+        let (stderr, filtered) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(srun_stderr::forward(rest, filtered));
+        Ok(InteractiveJob { id, stdin, stdout, stderr: Box::pin(stderr) })
     }
 }
 
@@ -400,212 +409,5 @@ async fn read_marker(stderr: &mut BufReader<hpc_exec::BoxRead>) -> Result<(JobId
             return Ok((JobId::new(id), before));
         }
         before.extend_from_slice(&line);
-    }
-}
-
-/// What the slurm adaptor can do.
-pub(crate) fn capabilities() -> SchedulerCapabilities {
-    let mut c = SchedulerCapabilities::default();
-    c.supports_batch = true;
-    c.supports_interactive = true;
-    c.supports_arrays = true;
-    c.supports_accounting = true;
-    c.survives_client_restart = true;
-    c.uses_file_system = true;
-    c.credentials = hpc_auth::SSH_CREDENTIAL_KINDS;
-    c
-}
-
-#[async_trait]
-impl Scheduler for SlurmScheduler {
-    fn adaptor(&self) -> &str {
-        "slurm"
-    }
-
-    fn location(&self) -> &str {
-        &self.core.location
-    }
-
-    fn capabilities(&self) -> SchedulerCapabilities {
-        capabilities()
-    }
-
-    async fn submit_batch(&self, job: &JobDescription) -> Result<JobId> {
-        self.core.submit_one(job).await
-    }
-
-    async fn submit_many(&self, jobs: &[JobDescription]) -> Result<Vec<Result<JobId>>> {
-        if jobs.len() == 1 {
-            return Ok(vec![self.core.submit_one(&jobs[0]).await]);
-        }
-        let mut results: Vec<Option<Result<JobId>>> = (0..jobs.len()).map(|_| None).collect();
-        let mut prepared = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            match script::batch_submission(job, &self.core.settings) {
-                Ok((argv, script)) => prepared.push((i, argv, script)),
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        // Spread the jobs evenly over up to `submit_parallel` shells, each at
-        // most `submit_chunk` jobs.
-        let s = &self.core.settings;
-        let shells = prepared
-            .len()
-            .div_ceil(s.submit_chunk)
-            .max(s.submit_parallel.min(prepared.len()))
-            .max(1);
-        let per = prepared.len().div_ceil(shells).max(1);
-        let mut chunks = Vec::new();
-        let mut it = prepared.into_iter().peekable();
-        while it.peek().is_some() {
-            chunks.push(it.by_ref().take(per).collect::<Vec<_>>());
-        }
-        let core = &self.core;
-        let mut stream = futures::stream::iter(chunks.into_iter().map(|c| core.submit_chunk(c)))
-            .buffer_unordered(s.submit_parallel);
-        while let Some(done) = stream.next().await {
-            for (i, r) in done {
-                results[i] = Some(r);
-            }
-        }
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::Cancelled("not submitted".into()))))
-            .collect())
-    }
-
-    async fn submit_interactive(&self, job: &JobDescription) -> Result<InteractiveJob> {
-        let argv = script::interactive_argv(job, &self.core.settings)?;
-        let cmd = self.core.command(&argv);
-        let process = self.core.exec.spawn(&cmd).await?;
-        let (stdin, stdout, stderr, mut control) = process.into_parts();
-        let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
-            return Err(Error::io("starting srun", std::io::Error::other("missing pipe")));
-        };
-        let mut reader = BufReader::new(stderr);
-        let (id, before) = match read_marker(&mut reader).await {
-            Ok(x) => x,
-            Err(e) => {
-                let status = control.wait().await.ok();
-                return Err(match e {
-                    Error::CommandFailed { stderr, .. } => Error::CommandFailed {
-                        command: cmd.display(),
-                        exit_code: status.and_then(|s| s.code),
-                        stderr,
-                    },
-                    other => other,
-                });
-            }
-        };
-        // Keep srun alive until it ends by itself: dropping its handle would
-        // kill it.
-        tokio::spawn(async move {
-            let _ = control.wait().await;
-        });
-        let rest = BufReader::new(std::io::Cursor::new(before).chain(reader));
-        let (stderr, filtered) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(srun_stderr::forward(rest, filtered));
-        Ok(InteractiveJob { id, stdin, stdout, stderr: Box::pin(stderr) })
-    }
-
-    async fn statuses(&self, ids: &[JobId]) -> Result<Vec<Result<JobStatus>>> {
-        self.core.statuses(ids).await
-    }
-
-    async fn status(&self, id: &JobId) -> Result<JobStatus> {
-        let mut all = self.core.statuses(std::slice::from_ref(id)).await?;
-        let mut st = all.pop().unwrap_or_else(|| Err(Error::job_not_found(id)))?;
-        // A single finished job: add accounting data (max RSS, CPU time) if there is any.
-        if st.is_done()
-            && st.usage.as_ref().is_none_or(|u| u.max_rss_bytes.is_none())
-            && self.core.accounting().await
-            && let Ok(recs) = self.core.sacct(std::slice::from_ref(id)).await
-            && let Some(acct) = parse::status_from_acct(&recs, id)
-        {
-            st.usage = acct.usage.or(st.usage);
-        }
-        Ok(st)
-    }
-
-    async fn cancel(&self, id: &JobId) -> Result<JobStatus> {
-        if !parse::valid_job_id(id.as_str()) {
-            return Err(Error::job_not_found(id));
-        }
-        let c = &self.core.settings.commands;
-        let cmd = self.core.command(&[c.scancel.as_str(), id.as_str()]);
-        self.core.run(&cmd).await?.check(&cmd)?;
-        // scancel is silent about unknown ids: the status query tells.
-        self.status(id).await
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.core.settings.poll.poll_interval
-    }
-
-    async fn wait(
-        &self,
-        ids: &[JobId],
-        until: WaitUntil,
-        timeout: Option<Duration>,
-        progress: Option<ProgressFn<'_>>,
-    ) -> Result<Vec<Result<JobStatus>>> {
-        self.poller.wait(ids, until, timeout, progress).await
-    }
-
-    async fn queue_names(&self) -> Result<Vec<String>> {
-        Ok(self.queue_statuses(&[]).await?.into_iter().map(|q| q.name).collect())
-    }
-
-    async fn default_queue(&self) -> Result<Option<String>> {
-        Ok(self.queue_statuses(&[]).await?.into_iter().find(|q| q.is_default).map(|q| q.name))
-    }
-
-    async fn queue_statuses(&self, names: &[String]) -> Result<Vec<QueueStatus>> {
-        let c = &self.core.settings.commands;
-        let sinfo = self.core.command(&[c.sinfo.as_str(), "-h", "-a", "-o", SINFO_FORMAT]);
-        let squeue = self.core.command(&[
-            c.squeue.as_str(),
-            "-h",
-            "-a",
-            "-t",
-            "PENDING,RUNNING,SUSPENDED",
-            "-O",
-            SQUEUE_COUNT_FORMAT,
-        ]);
-        let (a, b) = tokio::join!(self.core.run(&sinfo), self.core.run(&squeue));
-        let mut queues = parse::parse_sinfo(&a?.check(&sinfo)?.stdout_text())?;
-        parse::add_job_counts(&mut queues, &b?.check(&squeue)?.stdout_text())?;
-        if names.is_empty() {
-            return Ok(queues);
-        }
-        names
-            .iter()
-            .map(|n| {
-                queues.iter().find(|q| &q.name == n).cloned().ok_or_else(|| Error::NotFound {
-                    kind: hpc_core::NotFoundKind::Queue,
-                    name: n.clone(),
-                })
-            })
-            .collect()
-    }
-
-    async fn list_jobs(&self, queues: &[String]) -> Result<Vec<JobStatus>> {
-        let c = &self.core.settings.commands;
-        let mut argv = vec![
-            c.squeue.clone(),
-            "-h".into(),
-            "-a".into(),
-            "--me".into(),
-            "-O".into(),
-            SQUEUE_FORMAT.into(),
-        ];
-        if !queues.is_empty() {
-            argv.push("-p".into());
-            argv.push(queues.join(","));
-        }
-        let cmd = self.core.command(&argv);
-        let out = self.core.run(&cmd).await?.check(&cmd)?;
-        let rows = parse::parse_squeue(&out.stdout_text())?;
-        Ok(rows.iter().map(|r| r.to_status(&JobId::new(r.job_id()))).collect())
     }
 }

@@ -1,11 +1,11 @@
-//! [`SlurmSettings`]: every per-site difference as data.
+//! [`SlurmConfig`]: every per-site difference as data.
 
 use std::collections::BTreeMap;
 
-use hpc_core::{Error, Location, Result};
+use hpc_core::{Error, JobPath, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{PollSettings, site};
+use crate::batch::{BatchConfig, PollConfig, common_fields};
 
 /// Whether finished jobs are looked up with `sacct`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -51,13 +51,16 @@ impl Default for SlurmCommands {
     }
 }
 
-/// Per-site settings of the Slurm adaptor. Load from TOML, override from URL
-/// parameters:
+/// Per-site configuration of the Slurm adaptor. Load from TOML, override
+/// from URL parameters (`accounting=auto|on|off`, `conf=PATH`: sets
+/// `SLURM_CONF`, and those of every batch adaptor, see
+/// [`BatchConfig::apply_location`]):
 ///
 /// ```
-/// use sched_adaptors::slurm::{Accounting, SlurmSettings};
+/// use sched_adaptors::batch::BatchConfig;
+/// use sched_adaptors::slurm::{Accounting, SlurmConfig};
 ///
-/// let mut s = SlurmSettings::from_toml(r#"
+/// let mut s = SlurmConfig::from_toml(r#"
 ///     accounting = "off"
 ///     sbatch_args = ["--requeue"]
 ///     [env]
@@ -72,13 +75,13 @@ impl Default for SlurmCommands {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SlurmSettings {
+pub struct SlurmConfig {
     /// Command paths.
     pub commands: SlurmCommands,
     /// Use of `sacct`.
     pub accounting: Accounting,
     /// Poll interval bounds and the accounting grace period.
-    pub poll: PollSettings,
+    pub poll: PollConfig,
     /// Extra arguments for every `sbatch` (before the job's own scheduler arguments).
     pub sbatch_args: Vec<String>,
     /// Extra arguments for every `srun` of an interactive job.
@@ -87,7 +90,7 @@ pub struct SlurmSettings {
     pub env: BTreeMap<String, String>,
     /// Working directory of jobs that name none (URL path); else the login
     /// directory (SSH) or the current directory (local).
-    pub default_workdir: Option<String>,
+    pub default_workdir: Option<JobPath>,
     /// Standard output/error of jobs that name none. Xenon's choice,
     /// `/dev/null`, by default; empty means Slurm's `slurm-%j.out`.
     pub default_output: String,
@@ -97,12 +100,12 @@ pub struct SlurmSettings {
     pub submit_parallel: usize,
 }
 
-impl Default for SlurmSettings {
+impl Default for SlurmConfig {
     fn default() -> Self {
-        SlurmSettings {
+        SlurmConfig {
             commands: SlurmCommands::default(),
             accounting: Accounting::Auto,
-            poll: PollSettings::default(),
+            poll: PollConfig::default(),
             sbatch_args: Vec::new(),
             srun_args: Vec::new(),
             env: BTreeMap::new(),
@@ -114,70 +117,36 @@ impl Default for SlurmSettings {
     }
 }
 
-impl SlurmSettings {
-    /// Parse TOML text.
-    pub fn from_toml(text: &str) -> Result<Self> {
-        site::from_toml("slurm", text, Self::validate)
+impl BatchConfig for SlurmConfig {
+    const ADAPTOR: &'static str = "slurm";
+    const PARAMS: &'static [&'static str] = &["accounting", "conf"];
+
+    common_fields!();
+
+    fn submit_limits(&self) -> Option<(usize, usize)> {
+        Some((self.submit_chunk, self.submit_parallel))
     }
 
-    /// Read a TOML file.
-    pub fn from_toml_file(path: &std::path::Path) -> Result<Self> {
-        Self::from_toml(&site::read_file(path)?)
-    }
-
-    /// Apply a location: its path becomes the default working directory, and
-    /// query parameters override settings: `accounting=auto|on|off`,
-    /// `conf=PATH` (sets `SLURM_CONF`), `poll`, `max_poll`, `grace` (seconds),
-    /// `settings=FILE` (a TOML file read first).
-    pub fn apply_location(&mut self, loc: &Location) -> Result<()> {
-        if let Some(file) = site::settings_file(loc) {
-            *self = Self::from_toml_file(file)?;
-        }
-        if let Some(dir) = site::workdir(loc) {
-            self.default_workdir = Some(dir);
-        }
-        for (k, v) in &loc.query {
-            match k.as_str() {
-                "settings" => {}
-                k if site::is_transport_param(loc, k) => {}
-                "accounting" => {
-                    self.accounting = match v.as_str() {
-                        "auto" => Accounting::Auto,
-                        "on" | "true" | "1" => Accounting::On,
-                        "off" | "false" | "0" => Accounting::Off,
-                        _ => {
-                            return Err(Error::InvalidInput(format!(
-                                "accounting={v:?}: expected auto, on or off"
-                            )));
-                        }
-                    }
-                }
-                "conf" => {
-                    self.env.insert("SLURM_CONF".into(), v.clone());
-                }
-                _ => {
-                    if !self.poll.apply_param(k, v)? {
+    fn apply_param(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "accounting" => {
+                self.accounting = match value {
+                    "auto" => Accounting::Auto,
+                    "on" | "true" | "1" => Accounting::On,
+                    "off" | "false" | "0" => Accounting::Off,
+                    _ => {
                         return Err(Error::InvalidInput(format!(
-                            "unknown slurm location parameter {k:?} (known: accounting, conf, poll, max_poll, grace, settings)"
+                            "accounting={value:?}: expected auto, on or off"
                         )));
                     }
                 }
             }
+            "conf" => {
+                self.env.insert("SLURM_CONF".into(), value.to_owned());
+            }
+            _ => return Ok(false),
         }
-        self.validate()
-    }
-
-    /// Check values that would break command lines.
-    pub fn validate(&self) -> Result<()> {
-        site::Check {
-            adaptor: "slurm",
-            poll: &self.poll,
-            env: &self.env,
-            submit: Some((self.submit_chunk, self.submit_parallel)),
-            shell: None,
-        }
-        .run()?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -186,31 +155,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_round_trip_through_toml() {
-        let s = SlurmSettings::default();
-        let text = toml::to_string(&s).unwrap();
-        assert_eq!(SlurmSettings::from_toml(&text).unwrap(), s);
-    }
-
-    #[test]
     fn bad_settings_are_rejected() {
-        assert!(SlurmSettings::from_toml("acounting = \"on\"").is_err());
-        assert!(SlurmSettings::from_toml("accounting = \"maybe\"").is_err());
-        assert!(SlurmSettings::from_toml("[env]\n\"A B\" = \"x\"").is_err());
-        assert!(SlurmSettings::from_toml("submit_chunk = 0").is_err());
-        let mut s = SlurmSettings::default();
+        assert!(SlurmConfig::from_toml("acounting = \"on\"").is_err());
+        assert!(SlurmConfig::from_toml("accounting = \"maybe\"").is_err());
+        assert!(SlurmConfig::from_toml("[env]\n\"A B\" = \"x\"").is_err());
+        assert!(SlurmConfig::from_toml("submit_chunk = 0").is_err());
+        let mut s = SlurmConfig::default();
         assert!(s.apply_location(&"slurm://?bogus=1".parse().unwrap()).is_err());
         assert!(s.apply_location(&"slurm://?accounting=perhaps".parse().unwrap()).is_err());
     }
 
     #[test]
     fn location_overrides() {
-        let mut s = SlurmSettings::default();
+        let mut s = SlurmConfig::default();
         s.apply_location(
             &"slurm+ssh://u@h:22/scratch/my%20dir?conf=/x/slurm.conf&grace=5".parse().unwrap(),
         )
         .unwrap();
-        assert_eq!(s.default_workdir.as_deref(), Some("/scratch/my dir"));
+        assert_eq!(s.default_workdir.as_ref().map(JobPath::as_str), Some("/scratch/my dir"));
         assert_eq!(s.env.get("SLURM_CONF").map(String::as_str), Some("/x/slurm.conf"));
         assert_eq!(s.poll.accounting_grace.as_secs(), 5);
     }

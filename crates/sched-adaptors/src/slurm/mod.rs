@@ -8,6 +8,5 @@ pub mod parse;
 pub mod script;
 mod srun_stderr;
 
-pub use backend::SlurmScheduler;
-pub(crate) use backend::capabilities;
-pub use config::{Accounting, SlurmCommands, SlurmSettings};
+pub use backend::{Slurm, SlurmScheduler, capabilities};
+pub use config::{Accounting, SlurmCommands, SlurmConfig};

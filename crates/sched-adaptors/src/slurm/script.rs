@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use hpc_core::{Error, JobDescription, Result};
+use hpc_core::{Error, JobDescription, JobPath, Result};
 use hpc_exec::quote::{command_line, quote};
 
-use super::config::SlurmSettings;
+use super::config::SlurmConfig;
 
 /// `--time` value `D-HH:MM:SS`, rounded up to whole minutes (Slurm's granularity).
 fn time_limit(d: Duration) -> String {
@@ -31,8 +31,8 @@ fn check_value(what: &str, v: &str) -> Result<()> {
 }
 
 /// A file name quoted for the shell; a leading `-` is harmless after `>`.
-fn quote_path(p: &str) -> String {
-    String::from_utf8_lossy(&quote(p.as_bytes())).into_owned()
+fn quote_path(p: &JobPath) -> String {
+    String::from_utf8_lossy(&quote(p.as_str().as_bytes())).into_owned()
 }
 
 /// The options shared by `sbatch` and `srun` (resources, names, accounting).
@@ -91,7 +91,7 @@ fn resource_args(job: &JobDescription, out: &mut Vec<String>) -> Result<()> {
 /// The `sbatch` argv (program first) and the script it reads on stdin.
 pub fn batch_submission(
     job: &JobDescription,
-    settings: &SlurmSettings,
+    settings: &SlurmConfig,
 ) -> Result<(Vec<String>, Vec<u8>)> {
     job.validate()?;
     let mut argv = vec![settings.commands.sbatch.clone(), "--parsable".to_owned()];
@@ -101,7 +101,7 @@ pub fn batch_submission(
     }
     let workdir = job.working_directory.as_ref().or(settings.default_workdir.as_ref());
     if let Some(dir) = workdir {
-        check_value("working directory", dir)?;
+        check_value("working directory", dir.as_str())?;
         argv.push(format!("--chdir={dir}"));
     }
     // Slurm rewrites `--output` paths (`%j` patterns; a backslash anywhere
@@ -165,12 +165,12 @@ pub const INTERACTIVE_MARK: &str = "\u{1e}hpckit-slurm-job ";
 /// The `srun` argv of an interactive job. The job first prints
 /// [`INTERACTIVE_MARK`] and `$SLURM_JOB_ID` on stderr, so the adaptor learns
 /// the id without another command, then execs the program.
-pub fn interactive_argv(job: &JobDescription, settings: &SlurmSettings) -> Result<Vec<String>> {
+pub fn interactive_argv(job: &JobDescription, settings: &SlurmConfig) -> Result<Vec<String>> {
     job.validate()?;
     let mut argv = vec![settings.commands.srun.clone(), "--quiet".to_owned()];
     resource_args(job, &mut argv)?;
     if let Some(dir) = job.working_directory.as_ref().or(settings.default_workdir.as_ref()) {
-        check_value("working directory", dir)?;
+        check_value("working directory", dir.as_str())?;
         argv.push(format!("--chdir={dir}"));
     }
     if job.total_processes() > 1 && !job.start_single_process {
@@ -225,7 +225,7 @@ mod tests {
         job.exclusive = true;
         job.scheduler_arguments = vec!["--requeue".into()];
         let settings =
-            SlurmSettings { sbatch_args: vec!["--comment=site".into()], ..Default::default() };
+            SlurmConfig { sbatch_args: vec!["--comment=site".into()], ..Default::default() };
         let (argv, _) = batch_submission(&job, &settings).unwrap();
         let expect = [
             "sbatch",
@@ -257,12 +257,12 @@ mod tests {
     fn line_breaks_in_directive_values_are_rejected() {
         let job = JobDescription::new("x").working_directory("/a\nb");
         assert!(matches!(
-            batch_submission(&job, &SlurmSettings::default()),
+            batch_submission(&job, &SlurmConfig::default()),
             Err(Error::InvalidJobDescription(_))
         ));
         let mut job = JobDescription::new("x");
         job.account = Some("a\nb".into());
-        assert!(batch_submission(&job, &SlurmSettings::default()).is_err());
+        assert!(batch_submission(&job, &SlurmConfig::default()).is_err());
     }
 
     #[tokio::test]
@@ -301,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn interactive_prelude_reports_the_id_then_runs_the_program() {
         let job = JobDescription::new("sh").args(["-c", "printf '%s' \"$V\""]).env("V", nasty());
-        let argv = interactive_argv(&job, &SlurmSettings::default()).unwrap();
+        let argv = interactive_argv(&job, &SlurmConfig::default()).unwrap();
         let at = argv.iter().position(|a| a == "/bin/sh").unwrap();
         let out = LocalExecutor::new()
             .run(&Command::new(&argv[at]).args(&argv[at + 1..]).env("SLURM_JOB_ID", "77"))

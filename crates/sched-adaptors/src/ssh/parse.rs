@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use hpc_core::{Error, JobId, JobState, JobStatus, JobUsage, Result};
 
 use super::script::SEP;
+use crate::batch::Lookup;
 
 /// Whether `id` can name a job of this adaptor (digits, no leading zero).
 /// Anything else is unknown without asking the host, and never reaches a path.
@@ -17,8 +18,9 @@ fn time(text: &str) -> Option<SystemTime> {
     text.parse::<u64>().ok().map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
 }
 
-/// One status line (see `script::STATUS`) into the job's status.
-pub(crate) fn status_line(command: &str, line: &str) -> Result<(JobId, Result<JobStatus>)> {
+/// One status line (see `script::STATUS`) into the job's status (`None`:
+/// the host has no record of the job).
+pub(crate) fn status_line(command: &str, line: &str) -> Result<(JobId, Lookup)> {
     let bad = |reason: &str| Error::Parse {
         command: command.to_owned(),
         reason: reason.to_owned(),
@@ -27,9 +29,7 @@ pub(crate) fn status_line(command: &str, line: &str) -> Result<(JobId, Result<Jo
     let fields: Vec<&str> = line.splitn(11, SEP).collect();
     let id = JobId::new(fields[0]);
     match fields.get(1).copied() {
-        Some("missing") if fields.len() == 2 => {
-            return Ok((id.clone(), Err(Error::job_not_found(&id))));
-        }
+        Some("missing") if fields.len() == 2 => return Ok((id, None)),
         Some("ok") if fields.len() == 11 => {}
         _ => return Err(bad("expected 11 fields separated by \\x1f")),
     }
@@ -87,7 +87,7 @@ pub(crate) fn status_line(command: &str, line: &str) -> Result<(JobId, Result<Jo
     if !submitted.is_empty() {
         status.info.insert("submit_time".into(), submitted.to_owned());
     }
-    Ok((id, Ok(status)))
+    Ok((id, Some(status)))
 }
 
 /// The first word pair of a submit answer: `ok ID` or `error CODE [message]`.
@@ -122,7 +122,8 @@ mod tests {
 
     fn parse(fields: &[&str]) -> Result<JobStatus> {
         let line = fields.join("\x1f");
-        status_line("status", &line).unwrap().1
+        let (id, lookup) = status_line("status", &line).unwrap();
+        lookup.ok_or_else(|| Error::job_not_found(id))
     }
 
     #[test]

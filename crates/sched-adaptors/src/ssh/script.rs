@@ -22,7 +22,7 @@
 //! half a value. `.seq` holds the last id given out; ids are claimed with
 //! `mkdir`, which is atomic, so concurrent clients never share one.
 
-use hpc_core::JobDescription;
+use hpc_core::{JobDescription, JobPath};
 use hpc_exec::quote::quote_str;
 
 /// Exit code of the job script's `check` mode: the working directory is missing.
@@ -158,7 +158,7 @@ one() {
 }
 if [ "$1" = --all ]; then
   for d in "$base"/[0-9]*; do
-    [ -d "$d" ] && one "${d##*/}"
+    if [ -d "$d" ]; then one "${d##*/}"; fi
   done
 else
   for id in "$@"; do one "$id"; done
@@ -214,7 +214,7 @@ pub(crate) fn job_script(job: &JobDescription, paths: &Paths<'_>, batch: bool) -
         None => s.push_str(&format!("cd \"$HOME\" || exit {CHECK_NO_WORKDIR}\n")),
     }
     if let Some(w) = &job.working_directory {
-        s.push_str(&cd(w, false));
+        s.push_str(&cd(w.as_str(), false));
     }
     for (k, v) in &job.environment {
         // Names are checked by JobDescription::validate (shell identifiers).
@@ -230,7 +230,7 @@ pub(crate) fn job_script(job: &JobDescription, paths: &Paths<'_>, batch: bool) -
         "if [ \"${{1-}}\" = check ]; then {test} || exit {CHECK_NO_EXECUTABLE}; exit 0; fi\n"
     ));
     if batch {
-        let file = |f: &Option<String>| quote_str(f.as_deref().unwrap_or("/dev/null"));
+        let file = |f: &Option<JobPath>| quote_str(f.as_ref().map_or("/dev/null", JobPath::as_str));
         let err = if job.stdout.is_some() && job.stdout == job.stderr {
             "&1".to_owned()
         } else {

@@ -6,5 +6,5 @@ mod config;
 mod parse;
 mod script;
 
-pub use backend::{TorqueScheduler, capabilities};
-pub use config::{TorqueCommands, TorqueSettings};
+pub use backend::{Torque, TorqueScheduler, capabilities};
+pub use config::{TorqueCommands, TorqueConfig};

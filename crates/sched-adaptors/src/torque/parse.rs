@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hpc_core::{Error, JobId, QueueStatus, Result};
 
-use crate::xml::{self, Element};
+use crate::batch::xml::{self, Element};
 
 fn parse_error(command: &str, reason: impl Into<String>, line: impl Into<String>) -> Error {
     Error::Parse { command: command.to_owned(), reason: reason.into(), line: line.into() }

@@ -6,15 +6,9 @@
 
 use hpc_core::{Error, JobDescription, Result};
 
-use super::config::TorqueSettings;
-use crate::jobscript;
-
-/// The `qsub` argv (without the program) and the script for its stdin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SubmitPlan {
-    pub(crate) args: Vec<String>,
-    pub(crate) script: String,
-}
+use super::config::TorqueConfig;
+use crate::batch::script;
+use crate::batch::submit::Submission;
 
 /// A job name Torque accepts: no whitespace or `/ : @`, printable ASCII, at most
 /// 230 characters (older servers cut at 15); each other character becomes `_`.
@@ -35,9 +29,11 @@ fn hms(secs: u64) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-pub(crate) fn plan(job: &JobDescription, settings: &TorqueSettings) -> Result<SubmitPlan> {
+/// The `qsub` command (program first) and the script for its stdin.
+pub(crate) fn plan(job: &JobDescription, settings: &TorqueConfig) -> Result<Submission> {
     job.validate()?;
-    let mut args: Vec<String> = vec!["-S".into(), settings.shell.clone()];
+    let mut args: Vec<String> =
+        vec![settings.commands.qsub.clone(), "-S".into(), settings.shell.clone()];
     // Output goes through the script's redirections (written while the job
     // runs, not staged back at the end).
     args.extend(["-o", "/dev/null", "-e", "/dev/null"].map(String::from));
@@ -45,7 +41,7 @@ pub(crate) fn plan(job: &JobDescription, settings: &TorqueSettings) -> Result<Su
         args.extend(["-N".into(), name]);
     }
     if let Some(dir) = job.working_directory.as_ref().or(settings.default_workdir.as_ref()) {
-        args.extend(["-d".into(), dir.clone()]);
+        args.extend(["-d".into(), dir.to_string()]);
     }
     if let Some(q) = job.queue.as_ref().or(settings.default_queue.as_ref()) {
         args.extend(["-q".into(), q.clone()]);
@@ -108,7 +104,7 @@ pub(crate) fn plan(job: &JobDescription, settings: &TorqueSettings) -> Result<Su
     }
     args.extend(settings.qsub_args.iter().cloned());
     args.extend(job.scheduler_arguments.iter().cloned());
-    Ok(SubmitPlan { args, script: jobscript::body(job, &settings.shell) })
+    Ok(Submission::new(args, script::body(job, &settings.shell)))
 }
 
 #[cfg(test)]
@@ -132,16 +128,17 @@ mod tests {
         job.memory_mb = Some(1000);
         job.constraints = Some("infiniband,avx2".into());
         job.account = Some("proj".into());
-        let p = plan(&job, &TorqueSettings::default()).unwrap();
+        let p = plan(&job, &TorqueConfig::default()).unwrap();
+        assert_eq!(p.argv[0], "qsub");
         assert_eq!(
-            p.args.join(" "),
+            p.argv[1..].join(" "),
             "-S /bin/sh -o /dev/null -e /dev/null -N my_job_1 -d /tmp/we ird -l walltime=01:01:01 \
              -l nodes=2:ppn=8:infiniband:avx2 -l mem=2000mb -A proj"
         );
+        let script = String::from_utf8(p.script).unwrap();
         assert!(
-            p.script.contains("export V=a,b\nexec /bin/echo 'a b' '$x' </dev/null >o.txt\n"),
-            "{}",
-            p.script
+            script.contains("export V=a,b\nexec /bin/echo 'a b' '$x' </dev/null >o.txt\n"),
+            "{script}"
         );
     }
 
@@ -167,7 +164,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    plan(&job, &TorqueSettings::default()),
+                    plan(&job, &TorqueConfig::default()),
                     Err(Error::InvalidJobDescription(_))
                 ),
                 "{job:?}"

@@ -6,7 +6,7 @@ use crate::torque::backend::job_status;
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/torque/", $name))
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/torque/", $name))
     };
 }
 

@@ -1,9 +1,9 @@
-//! The body of every generated batch job script (Grid Engine, Torque): the
+//! The body of the batch job scripts of Grid Engine and Torque: the
 //! environment as `export` lines and one `exec` of the program with its
 //! redirections, every value quoted with [`quote_str`], so names, values and
 //! paths with quotes, `$`, backticks, spaces and commas arrive unchanged.
 
-use hpc_core::JobDescription;
+use hpc_core::{JobDescription, JobPath};
 use hpc_exec::quote::quote_str;
 
 /// The job script: exports, then `exec` of the program with redirections.
@@ -19,9 +19,9 @@ pub(crate) fn body(job: &JobDescription, shell: &str) -> String {
         s.push(' ');
         s.push_str(&quote_str(a));
     }
-    let redirect = |s: &mut String, op: &str, path: &Option<String>| {
+    let redirect = |s: &mut String, op: &str, path: &Option<JobPath>| {
         if let Some(p) = path {
-            s.push_str(&format!(" {op}{}", quote_str(p)));
+            s.push_str(&format!(" {op}{}", quote_str(p.as_str())));
         }
     };
     redirect(&mut s, "<", &job.stdin);
