@@ -1,5 +1,6 @@
-//! UNICORE as an hpc-core `Scheduler` and `FileSystem` (`unicore-rest`'s
-//! adaptors) against the UNICORE test server: the shared conformance suites,
+//! UNICORE as an hpc-core `FileSystem` (`unicore-rest`'s adaptor) against the
+//! UNICORE test server: the shared file-system suite (the scheduler suite is in
+//! `unicore_sched_conformance.rs`),
 //! and the copy engine to and from a UNICORE storage with resume and verify.
 //! Needs `cargo xtask services up unicore`.
 
@@ -11,11 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fs_adaptors::copy::{CopyOptions, copy};
 use hpc_auth::{Credential, CredentialMap};
 use hpc_core::{CopyMode, FileSystem, Location, Path};
-use hpc_exec::LocalExecutor;
 use hpc_testkit::fs_conformance::{self, FsFixture};
-use hpc_testkit::sched_conformance::{self, MissingExecutable, SchedFixture};
 use unicore_rest::filesystem::UnicoreFileSystem;
-use unicore_rest::scheduler::UnicoreScheduler;
 use unicore_support::unicore;
 
 fn unique(tag: &str) -> String {
@@ -31,24 +29,6 @@ fn location(rest: &str) -> (Location, CredentialMap) {
     let mut creds = CredentialMap::new();
     creds.insert(format!("localhost:{port}"), Credential::password(&u.user, u.password.as_str()));
     (loc.parse().unwrap(), creds)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduler_conformance() {
-    let (loc, creds) = location("");
-    let sched = UnicoreScheduler::open(&loc, &creds).await.expect("open the UNICORE site");
-    // Jobs run on this host (the test server's local scheduler), so the
-    // fixture prepares and reads their files locally.
-    let scratch = std::env::temp_dir().join(unique("unicore-sched"));
-    let mut fx = SchedFixture::new(
-        Arc::new(sched),
-        Arc::new(LocalExecutor::new()),
-        scratch.to_string_lossy(),
-    );
-    fx.missing_executable = MissingExecutable::JobFails;
-    fx.unknown_id = hpc_core::JobId::new("00000000-0000-0000-0000-000000000000");
-    sched_conformance::run_all(&fx).await;
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use hpc_core::scheduler::SchedulerExt as _;
 use hpc_core::{JobId, Scheduler as _};
 use http::Method;
 use serde_json::{Value, json};

@@ -2,9 +2,10 @@
 
 use futures::StreamExt;
 use hpc_auth::CredentialMap;
+use hpc_core::scheduler::{ProgressFn, poll_wait};
 use hpc_core::{
     Error, JobDescription, JobId, JobStatus, Location, QueueStatus, Result, Scheduler,
-    SchedulerCapabilities,
+    SchedulerCapabilities, SchedulerInfo, WaitUntil,
 };
 use serde_json::Value;
 
@@ -19,9 +20,8 @@ pub(crate) const CREDENTIALS: &[&str] =
 /// Capabilities of the UNICORE scheduler.
 pub fn capabilities() -> SchedulerCapabilities {
     let mut c = SchedulerCapabilities::default();
-    c.supports_batch = true;
-    c.uses_file_system = true;
-    c.survives_client_restart = true;
+    c.submit_batch = true;
+    c.status_after_restart = true;
     c.credentials = CREDENTIALS;
     c
 }
@@ -31,6 +31,7 @@ pub fn capabilities() -> SchedulerCapabilities {
 pub struct UnicoreScheduler {
     config: UnicoreConfig,
     client: Client,
+    info: SchedulerInfo,
 }
 
 impl UnicoreScheduler {
@@ -38,7 +39,13 @@ impl UnicoreScheduler {
     pub async fn open(loc: &Location, creds: &CredentialMap) -> Result<Self> {
         let config = UnicoreConfig::from_location(loc, creds)?;
         let client = Client::connect(&config.transport()?, &config.site_url).await?;
-        Ok(UnicoreScheduler { config, client })
+        let info = SchedulerInfo::new("unicore", config.location.clone(), capabilities());
+        Ok(UnicoreScheduler { config, client, info })
+    }
+
+    /// The settings it was opened with.
+    pub fn config(&self) -> &UnicoreConfig {
+        &self.config
     }
 
     /// The site client underneath.
@@ -58,16 +65,8 @@ impl UnicoreScheduler {
 
 #[async_trait::async_trait]
 impl Scheduler for UnicoreScheduler {
-    fn adaptor(&self) -> &str {
-        "unicore"
-    }
-
-    fn location(&self) -> &str {
-        &self.config.location
-    }
-
-    fn capabilities(&self) -> SchedulerCapabilities {
-        capabilities()
+    fn info(&self) -> &SchedulerInfo {
+        &self.info
     }
 
     async fn submit_batch(&self, job: &JobDescription) -> Result<JobId> {
@@ -95,8 +94,15 @@ impl Scheduler for UnicoreScheduler {
         self.one_status(id).await
     }
 
-    fn poll_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(250)
+    async fn wait(
+        &self,
+        ids: &[JobId],
+        until: WaitUntil,
+        timeout: Option<std::time::Duration>,
+        progress: Option<ProgressFn<'_>>,
+    ) -> Result<Vec<Result<JobStatus>>> {
+        // One GET per open job per cycle; short jobs are seen finished quickly.
+        poll_wait(self, ids, until, timeout, progress, std::time::Duration::from_millis(250)).await
     }
 
     async fn queue_names(&self) -> Result<Vec<String>> {

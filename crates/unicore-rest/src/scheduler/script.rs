@@ -18,7 +18,7 @@ pub(crate) fn description(job: &JobDescription) -> Result<Value> {
     }
     let mut line = String::new();
     if let Some(dir) = &job.working_directory {
-        line.push_str(&format!("cd {} && ", quote_str(dir)));
+        line.push_str(&format!("cd {} && ", quote_str(dir.as_str())));
     }
     line.push_str("exec ");
     line.push_str(&quote_str(&job.executable));
@@ -27,15 +27,15 @@ pub(crate) fn description(job: &JobDescription) -> Result<Value> {
         line.push_str(&quote_str(a));
     }
     if let Some(i) = &job.stdin {
-        line.push_str(&format!(" <{}", quote_str(i)));
+        line.push_str(&format!(" <{}", quote_str(i.as_str())));
     }
     if let Some(o) = &job.stdout {
-        line.push_str(&format!(" >{}", quote_str(o)));
+        line.push_str(&format!(" >{}", quote_str(o.as_str())));
     }
     match &job.stderr {
         // One file for both streams: share the descriptor, or one would overwrite the other.
         Some(e) if job.stdout.as_ref() == Some(e) => line.push_str(" 2>&1"),
-        Some(e) => line.push_str(&format!(" 2>{}", quote_str(e))),
+        Some(e) => line.push_str(&format!(" 2>{}", quote_str(e.as_str()))),
         None => {}
     }
     let mut d = Map::new();
