@@ -67,7 +67,8 @@ impl FileSystem for Faulty {
     }
     fn capabilities(&self) -> FsCapabilities {
         let mut c = self.inner.capabilities();
-        c.supports_server_side_copy &= self.server_side;
+        c.copy_server_side &= self.server_side;
+        c.read_parts = if self.parts.is_some() { 4 } else { 1 };
         c
     }
     fn working_directory(&self) -> &Path {
@@ -119,9 +120,6 @@ impl FileSystem for Faulty {
     }
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         self.inner.write(path, data, size).await
-    }
-    fn parallel_reads(&self) -> usize {
-        if self.parts.is_some() { 4 } else { 1 }
     }
     async fn read_parts(&self, path: &Path, range: ByteRange) -> Result<PartStream> {
         let Some(part) = self.parts else { unreachable!("read_parts without parts") };
@@ -251,7 +249,7 @@ async fn local_positioned_writes_check_what_they_get() {
     let chunks = |v: Vec<(u64, &'static [u8])>| -> PartStream {
         stream::iter(v.into_iter().map(|(at, c)| Ok((at, Bytes::from_static(c))))).boxed()
     };
-    assert!(fs.positioned_writes());
+    assert!(fs.capabilities().write_parts);
     let n = fs.write_parts(&b, chunks(vec![(6, b"world"), (0, b"hello ")]), 11).await.unwrap();
     assert_eq!(n, 11);
     assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), b"hello world");

@@ -21,5 +21,5 @@ fn capability_table_in_docs_matches_the_code() {
             "docs/filesystems.md is out of date; run `HPCKIT_BLESS=1 cargo test -p fs-adaptors --test docs_table`\n--- docs\n{current}\n--- code\n{table}"
         );
     }
-    assert!(table.contains("| supports_rename |"));
+    assert!(table.contains("| rename |"));
 }

@@ -1,24 +1,31 @@
-//! The shared FileSystem conformance suite against the local adaptor.
+//! The shared FileSystem conformance suite against the local adaptor, one
+//! trial per check (`cargo test -p fs-adaptors --test local_conformance --
+//! local::rename` runs one).
 
 use std::sync::Arc;
 
 use fs_adaptors::LocalFileSystem;
-use hpc_core::{FileSystem, Path};
-use hpc_testkit::fs_conformance::{FsFixture, SparseMaker, run_all};
+use hpc_core::{Error, FileSystem, Path};
+use hpc_testkit::fs_conformance::{self, Declared, FsFixture, SparseMaker, unique_name};
+use hpc_testkit::trials::{self, make_fixture};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_passes_the_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(dir.path().to_str().unwrap()).unwrap().join_entry("suite").unwrap();
-    let fs: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
-    let mut fx = FsFixture::new(fs, root);
-    let sparse: SparseMaker = Arc::new(|p: &Path, size| {
-        let p = p.to_string();
-        Box::pin(async move {
-            let f = std::fs::File::create(&p).map_err(|e| hpc_core::Error::io("create", e))?;
-            f.set_len(size).map_err(|e| hpc_core::Error::io("set_len", e))
-        })
+fn main() {
+    let make = make_fixture(|| async {
+        let tmp = std::env::temp_dir();
+        let tmp = tmp.to_str().ok_or_else(|| Error::InvalidInput("temp dir not UTF-8".into()))?;
+        let root = Path::new(tmp)?.join_entry(&unique_name("hpckit-local-conformance"))?;
+        let fs: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new()?);
+        let mut fx = FsFixture::new(fs, root);
+        let sparse: SparseMaker = Arc::new(|p: &Path, size| {
+            let p = p.to_string();
+            Box::pin(async move {
+                let f = std::fs::File::create(&p).map_err(|e| Error::io("create", e))?;
+                f.set_len(size).map_err(|e| Error::io("set_len", e))
+            })
+        });
+        fx.sparse = Some(sparse);
+        Ok(fx)
     });
-    fx.sparse = Some(sparse);
-    run_all(&fx).await;
+    let declared = Declared::new(fs_adaptors::local::capabilities()).with_sparse_files();
+    trials::run(fs_conformance::trials("local", &declared, make));
 }

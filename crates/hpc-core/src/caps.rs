@@ -44,60 +44,81 @@ impl SchedulerCapabilities {
     }
 }
 
-/// Properties of a file-system adaptor.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// What a file-system adaptor can do. Each field is named after the
+/// [`FileSystem`](crate::FileSystem) operation it stands for (OpenDAL's
+/// habit); an operation that is `false` here answers
+/// [`Error::Unsupported`](crate::Error::Unsupported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct FsCapabilities {
-    /// Can copy directly to another file system without passing data through the client.
-    pub supports_third_party_copy: bool,
-    /// Can copy within itself without passing data through the client.
-    pub supports_server_side_copy: bool,
-    /// Can create symbolic links.
-    pub can_create_symboliclinks: bool,
-    /// Can read symbolic links.
-    pub can_read_symboliclinks: bool,
-    /// No connection is held between calls.
+    /// `copy_server_side`: copies within the file system without passing the
+    /// data through the client.
+    pub copy_server_side: bool,
+    /// `create_symbolic_link`.
+    pub create_symbolic_link: bool,
+    /// `read_symbolic_link` (and link targets in attributes).
+    pub read_symbolic_link: bool,
+    /// `append` to an existing file.
+    pub append: bool,
+    /// `attributes` report POSIX permission bits.
+    pub attributes_permissions: bool,
+    /// `set_permissions` (POSIX bits).
+    pub set_permissions: bool,
+    /// `rename`, atomically on the server.
+    pub rename: bool,
+    /// `read` of a byte range without reading from the start.
+    pub read_range: bool,
+    /// `read_parts`: how many byte ranges it fetches at the same time; 1
+    /// where the data only comes in order.
+    pub read_parts: usize,
+    /// `write_parts`: chunks are written at their offsets in any order.
+    pub write_parts: bool,
+    /// `checksum` is computed where the data lives.
+    pub checksum: bool,
+    /// No connection is held between calls (a property of the protocol,
+    /// not an operation).
     pub is_connectionless: bool,
-    /// Can append to an existing file.
-    pub can_append: bool,
-    /// Reports POSIX permissions.
-    pub supports_reading_posix_permissions: bool,
-    /// Can set POSIX permissions.
-    pub supports_setting_posix_permissions: bool,
-    /// Can rename (atomically, on the server).
-    pub supports_rename: bool,
-    /// Needs the size of a file before writing it.
-    pub needs_size_beforehand: bool,
-    /// Can read a byte range without reading from the start.
-    pub supports_range_read: bool,
-    /// Can compute a checksum on the server.
-    pub supports_server_side_checksum: bool,
     /// Credential kinds accepted.
     pub credentials: &'static [&'static str],
+}
+
+impl Default for FsCapabilities {
+    /// Nothing beyond the required operations; data read in order.
+    fn default() -> Self {
+        FsCapabilities {
+            copy_server_side: false,
+            create_symbolic_link: false,
+            read_symbolic_link: false,
+            append: false,
+            attributes_permissions: false,
+            set_permissions: false,
+            rename: false,
+            read_range: false,
+            read_parts: 1,
+            write_parts: false,
+            checksum: false,
+            is_connectionless: false,
+            credentials: &[],
+        }
+    }
 }
 
 impl FsCapabilities {
     /// Field names and values in table order (for docs and tests).
     pub fn rows(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("supports_third_party_copy", self.supports_third_party_copy.to_string()),
-            ("supports_server_side_copy", self.supports_server_side_copy.to_string()),
-            ("can_create_symboliclinks", self.can_create_symboliclinks.to_string()),
-            ("can_read_symboliclinks", self.can_read_symboliclinks.to_string()),
+            ("copy_server_side", self.copy_server_side.to_string()),
+            ("create_symbolic_link", self.create_symbolic_link.to_string()),
+            ("read_symbolic_link", self.read_symbolic_link.to_string()),
+            ("append", self.append.to_string()),
+            ("attributes_permissions", self.attributes_permissions.to_string()),
+            ("set_permissions", self.set_permissions.to_string()),
+            ("rename", self.rename.to_string()),
+            ("read_range", self.read_range.to_string()),
+            ("read_parts", self.read_parts.to_string()),
+            ("write_parts", self.write_parts.to_string()),
+            ("checksum", self.checksum.to_string()),
             ("is_connectionless", self.is_connectionless.to_string()),
-            ("can_append", self.can_append.to_string()),
-            (
-                "supports_reading_posix_permissions",
-                self.supports_reading_posix_permissions.to_string(),
-            ),
-            (
-                "supports_setting_posix_permissions",
-                self.supports_setting_posix_permissions.to_string(),
-            ),
-            ("supports_rename", self.supports_rename.to_string()),
-            ("needs_size_beforehand", self.needs_size_beforehand.to_string()),
-            ("supports_range_read", self.supports_range_read.to_string()),
-            ("supports_server_side_checksum", self.supports_server_side_checksum.to_string()),
             ("credentials", self.credentials.join(", ")),
         ]
     }

@@ -24,8 +24,6 @@ pub enum NotFoundKind {
     Queue,
     /// The program a job or command should run.
     Executable,
-    /// An object-store bucket.
-    Bucket,
     /// A host name that does not resolve.
     Host,
     /// A workspace of the hpc-workspace tools (`ws_allocate`, ...).
@@ -39,7 +37,6 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Path => "path",
             NotFoundKind::Queue => "queue",
             NotFoundKind::Executable => "executable",
-            NotFoundKind::Bucket => "bucket",
             NotFoundKind::Host => "host",
             NotFoundKind::Workspace => "workspace",
         })
@@ -106,7 +103,7 @@ pub enum Error {
     /// Any other argument that is invalid before anything is sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// A job, path, queue, executable, bucket or host that does not exist.
+    /// A job, path, queue, executable or host that does not exist.
     #[error("{kind} not found: {name}")]
     NotFound {
         /// What kind of thing.

@@ -290,33 +290,24 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream>;
 
     /// Write a file from a stream, replacing any existing file, and return the
-    /// number of bytes written. `size` is the expected length where known
-    /// (required by adaptors with `needs_size_beforehand`).
+    /// number of bytes written. `size` is the expected length where known; a
+    /// stream that ends short of it fails the write.
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64>;
-
-    /// How many byte ranges [`read_parts`](Self::read_parts) fetches at the
-    /// same time: 1 (the default) where the data only comes in order.
-    fn parallel_reads(&self) -> usize {
-        1
-    }
 
     /// The bytes of `range` as chunks tagged with their offset in the file,
     /// in any order, every byte exactly once. Adaptors that fetch ranges
-    /// concurrently override it so that a consumer able to write at offsets
-    /// need not hold early parts back; the default tags [`read`](Self::read).
+    /// concurrently (their [`FsCapabilities::read_parts`] is above 1)
+    /// override it so that a consumer able to write at offsets need not hold
+    /// early parts back; the default tags [`read`](Self::read).
     async fn read_parts(&self, path: &Path, range: ByteRange) -> Result<PartStream> {
         Ok(tag_offsets(self.read(path, range).await?, range.offset))
     }
 
-    /// Whether [`write_parts`](Self::write_parts) is available.
-    fn positioned_writes(&self) -> bool {
-        false
-    }
-
     /// Write a file of `size` bytes from chunks that arrive in any order,
     /// each put at its offset, replacing any existing file; returns the bytes
-    /// written. The same guarantee as [`write`](Self::write): a stream that
-    /// fails or falls short leaves no complete-looking file behind.
+    /// written. Available where [`FsCapabilities::write_parts`] says so. The
+    /// same guarantee as [`write`](Self::write): a stream that fails or falls
+    /// short leaves no complete-looking file behind.
     async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {
         let _ = (path, data, size);
         Err(Error::unsupported(self.adaptor(), "writing at offsets"))

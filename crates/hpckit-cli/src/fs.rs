@@ -9,18 +9,22 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
-use futures::{StreamExt, TryStreamExt};
-use hpckit::core::time::format_utc_minutes;
-use hpckit::core::{ByteRange, CopyMode, EntryKind, Error, FileSystem, Path, PathAttributes};
-use hpckit::fs_adaptors::copy::{CopyOptions, Progress, ProgressEvent, SymlinkPolicy, copy};
+use futures::StreamExt;
+use hpckit::core::{ByteRange, CopyMode, Error, FileSystem, Path};
+use hpckit::fs_adaptors::copy::{CopyOptions, SymlinkPolicy, copy};
 use hpckit::{FsUrl, open_location};
-use serde::Serialize;
 
 use crate::creds::CredentialArgs;
-use crate::output;
+
+mod copying;
+mod listing;
+mod mount;
+
+use copying::{cp, into_directory};
+use listing::{ls, stat};
+use mount::mount;
 
 /// File-system subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -237,25 +241,7 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
         }
         FsCommand::Stat { url, json, s3 } => {
             let (fs, path) = Opener::new(creds, &s3).get(&url).await?;
-            let a = fs.attributes(&path).await?;
-            if json {
-                output::print_json(&Entry::from(&a))?;
-            } else {
-                let e = Entry::from(&a);
-                let mut t = output::Table::new(["field", "value"]);
-                t.row(["path".into(), e.path.clone()]);
-                t.row(["kind".into(), format!("{:?}", a.kind).to_lowercase()]);
-                t.row(["size".into(), e.size.to_string()]);
-                t.row(["permissions".into(), e.permissions.clone().unwrap_or_default()]);
-                t.row(["owner".into(), e.owner.clone().unwrap_or_default()]);
-                t.row(["group".into(), e.group.clone().unwrap_or_default()]);
-                t.row([
-                    "modified (UTC)".into(),
-                    a.modified.map(format_utc_minutes).unwrap_or_default(),
-                ]);
-                t.row(["link_target".into(), e.link_target.clone().unwrap_or_default()]);
-                t.print()?;
-            }
+            stat(&*fs, &path, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         FsCommand::Cat { url, offset, length, s3 } => {
@@ -283,7 +269,7 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let (sfs, spath) = opener.get(&src).await?;
             let (dfs, dpath) = opener.get(&dst).await?;
             let dpath = into_directory(&*dfs, &dpath, &spath, &dst).await?;
-            if Arc::ptr_eq(&sfs, &dfs) && sfs.capabilities().supports_rename {
+            if Arc::ptr_eq(&sfs, &dfs) && sfs.capabilities().rename {
                 sfs.rename(&spath, &dpath).await?;
             } else {
                 let opts = CopyOptions { recursive: true, verify: true, ..Default::default() };
@@ -319,260 +305,5 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let (fs, path) = Opener::new(creds, &s3).get(&url).await?;
             mount(fs, path, mountpoint, read_only).await
         }
-    }
-}
-
-/// One listing entry as `--json` prints it (field names are stable).
-#[derive(Debug, Serialize)]
-struct Entry {
-    path: String,
-    name: String,
-    kind: EntryKind,
-    size: u64,
-    /// Seconds since the Unix epoch.
-    modified: Option<u64>,
-    /// Octal, e.g. `"0644"`.
-    permissions: Option<String>,
-    owner: Option<String>,
-    group: Option<String>,
-    link_target: Option<String>,
-}
-
-impl From<&PathAttributes> for Entry {
-    fn from(a: &PathAttributes) -> Self {
-        Entry {
-            path: a.path.to_string(),
-            name: a.path.file_name().unwrap_or("/").to_owned(),
-            kind: a.kind,
-            size: a.size,
-            modified: a
-                .modified
-                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
-            permissions: a.permissions.map(|p| format!("{p:04o}")),
-            owner: a.owner.clone(),
-            group: a.group.clone(),
-            link_target: a.link_target.clone(),
-        }
-    }
-}
-
-fn mode_string(a: &PathAttributes) -> String {
-    let kind = match a.kind {
-        EntryKind::Directory => 'd',
-        EntryKind::Symlink => 'l',
-        EntryKind::File => '-',
-        EntryKind::Other => '?',
-    };
-    let Some(p) = a.permissions else { return format!("{kind}?????????") };
-    let mut s = String::from(kind);
-    for shift in [6, 3, 0] {
-        let bits = (p >> shift) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
-    }
-    s
-}
-
-async fn ls(
-    fs: &dyn FileSystem,
-    path: &Path,
-    long: bool,
-    recursive: bool,
-    all: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let top = fs.attributes(path).await?;
-    let entries: Vec<PathAttributes> = if top.is_directory() {
-        let base = path.resolve(fs.working_directory());
-        fs.list(path, recursive)
-            .try_filter(|a| {
-                let hidden = a
-                    .path
-                    .strip_prefix(&base)
-                    .is_some_and(|rel| rel.elements().iter().any(|e| e.starts_with('.')));
-                futures::future::ready(all || !hidden)
-            })
-            .try_collect()
-            .await?
-    } else {
-        vec![top.clone()]
-    };
-    let mut entries = entries;
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    if json {
-        let list: Vec<Entry> = entries.iter().map(Entry::from).collect();
-        output::print_json(&list)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let base = if top.is_directory() { Some(top.path.clone()) } else { None };
-    let shown = |a: &PathAttributes| match &base {
-        Some(b) => {
-            a.path.strip_prefix(b).map(|r| r.to_string()).unwrap_or_else(|| a.path.to_string())
-        }
-        None => a.path.to_string(),
-    };
-    if long {
-        let mut t =
-            output::Table::new(["mode", "owner", "group", "size", "modified (UTC)", "name"]);
-        for a in &entries {
-            let mut name = shown(a);
-            if let Some(target) = &a.link_target {
-                name = format!("{name} -> {target}");
-            }
-            let modified = a.modified.map(format_utc_minutes).unwrap_or_default();
-            t.row([
-                mode_string(a),
-                a.owner.clone().unwrap_or_default(),
-                a.group.clone().unwrap_or_default(),
-                a.size.to_string(),
-                modified,
-                name,
-            ]);
-        }
-        t.print()?;
-    } else {
-        let mut text = String::new();
-        for a in &entries {
-            let slash = if a.is_directory() { "/" } else { "" };
-            text.push_str(&format!("{}{slash}\n", shown(a)));
-        }
-        output::write_stdout(text.as_bytes())?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `cp a dir/` and `cp a existing-dir` copy to `dir/a`.
-async fn into_directory(
-    dfs: &dyn FileSystem,
-    dpath: &Path,
-    spath: &Path,
-    dst_text: &str,
-) -> anyhow::Result<Path> {
-    let is_dir = match dfs.attributes(dpath).await {
-        Ok(a) => a.is_directory(),
-        Err(e) if e.is_not_found() => false,
-        Err(e) => return Err(e.into()),
-    };
-    if is_dir || dst_text.ends_with('/') {
-        let name = spath
-            .resolve(&Path::root())
-            .file_name()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::InvalidInput(format!("{spath} has no name to copy under")))?;
-        return Ok(dpath.join_entry(&name)?);
-    }
-    Ok(dpath.clone())
-}
-
-async fn cp(
-    creds: &CredentialArgs,
-    src: &str,
-    dst: &str,
-    args: &CopyArgs,
-) -> anyhow::Result<ExitCode> {
-    let mut opener = Opener::new(creds, &args.s3);
-    let (sfs, spath) = opener.get(src).await?;
-    let (dfs, dpath) = opener.get(dst).await?;
-    let spath = spath.resolve(sfs.working_directory());
-    let dpath = into_directory(&*dfs, &dpath, &spath, dst).await?;
-
-    let bar = output::bytes_bar(0);
-    let progress_bar = bar.clone();
-    let mut opts = CopyOptions {
-        mode: args.mode,
-        recursive: args.recursive,
-        parallel: args.parallel.max(1),
-        verify: args.verify,
-        symlinks: args.links,
-        scan_first: output::progress_enabled(),
-        ..Default::default()
-    };
-    if output::progress_enabled() {
-        opts.progress = Some(Arc::new(move |p: &Progress| {
-            if let Some(total) = p.bytes_total {
-                progress_bar.set_length(total);
-            }
-            progress_bar.set_position(p.bytes_done);
-            if let ProgressEvent::FileStarted { path, .. } = &p.event {
-                progress_bar.set_message(path.file_name().unwrap_or("").to_owned());
-            }
-        }));
-    }
-    let cancel = opts.cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
-    });
-    let result = copy(&sfs, &spath, &dfs, &dpath, &opts).await;
-    interrupt.abort();
-    bar.finish_and_clear();
-    let report = result?;
-    if args.verbose {
-        output::note(format_args!(
-            "{} copied, {} resumed, {} complete already, {} skipped (existing), {} links, {} skipped, {} verified; {} bytes in {:.2}s",
-            report.files,
-            report.resumed,
-            report.already_complete,
-            report.skipped_existing,
-            report.links,
-            report.skipped,
-            report.verified,
-            report.bytes,
-            report.elapsed.as_secs_f64()
-        ));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(feature = "fuse")]
-async fn mount(
-    fs: Arc<dyn FileSystem>,
-    path: Path,
-    mountpoint: std::path::PathBuf,
-    read_only: bool,
-) -> anyhow::Result<ExitCode> {
-    use hpckit::fs_adaptors::fuse::{MountOptions, mount};
-    let opts = MountOptions { read_only, ..Default::default() };
-    let mounted = mount(fs, path, &mountpoint, opts)
-        .await
-        .with_context(|| format!("mounting on {}", mountpoint.display()))?;
-    output::note(format_args!("mounted on {}; Ctrl-C unmounts", mountpoint.display()));
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        () = mounted.unmounted() => {}
-    }
-    mounted.unmount().await.context("unmounting")?;
-    Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(not(feature = "fuse"))]
-async fn mount(
-    _fs: Arc<dyn FileSystem>,
-    _path: Path,
-    _mountpoint: std::path::PathBuf,
-    _read_only: bool,
-) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(Error::unsupported("hpckit", "mount (built without the `fuse` feature)"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_render_like_ls() {
-        let mut a = PathAttributes::new(Path::new("/x").unwrap(), EntryKind::File, 1);
-        a.permissions = Some(0o754);
-        assert_eq!(mode_string(&a), "-rwxr-xr--");
-        a.kind = EntryKind::Directory;
-        a.permissions = None;
-        assert_eq!(mode_string(&a), "d?????????");
-        a.permissions = Some(0o644);
-        let e = Entry::from(&a);
-        assert_eq!(e.permissions.as_deref(), Some("0644"));
-        assert_eq!(serde_json::to_value(&e).unwrap()["kind"], "directory");
     }
 }

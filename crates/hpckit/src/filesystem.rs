@@ -70,26 +70,14 @@ impl FsUrl {
             }
             _ => Path::new(&raw)?,
         };
+        #[cfg(feature = "unicore")]
         if location.scheme == "unicore" {
-            // The storage is the file system; what follows it is the path.
-            let parts: Vec<&str> = raw.split('/').filter(|p| !p.is_empty()).collect();
-            let at = parts.iter().position(|p| *p == "storages" || *p == "jobs").map(|i| i + 2);
-            let (fs_part, rest) = parts.split_at(at.unwrap_or(parts.len()).min(parts.len()));
-            location.path = Some(format!("/{}", fs_part.join("/")));
-            let path = Path::new(&format!("/{}", rest.join("/")))?;
+            let (location, path) =
+                unicore_rest::filesystem::UnicoreConfig::storage_location(&location, &raw)?;
             return Ok(FsUrl { location, path });
         }
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
-            // The WebDAV adaptor opens at a collection: `?root=` names it, else
-            // the first path element (`/dav` of `webdav://host/dav/x`).
-            let root = match location.param("root") {
-                Some(r) => r.to_owned(),
-                None => {
-                    path.elements().first().map(|e| format!("/{e}")).unwrap_or_else(|| "/".into())
-                }
-            };
-            location.query.retain(|(k, _)| k != "root");
-            location.path = Some(root);
+            location = fs_adaptors::webdav::WebdavConfig::collection_location(&location, &path);
         }
         Ok(FsUrl { location, path })
     }
@@ -135,14 +123,16 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
             loc.path = None;
             Ok(Arc::new(LocalFileSystem::open(&loc)?))
         }
-        "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::connect(loc, creds).await?)),
+        "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::open(loc, creds).await?)),
         "webdav" | "webdavs" => Ok(Arc::new(
-            fs_adaptors::webdav::WebdavFs::open(loc, credential_for(loc, creds)).await?,
+            fs_adaptors::webdav::WebdavFileSystem::open(loc, credential_for(loc, creds)).await?,
         )),
-        "s3" => Ok(Arc::new(fs_adaptors::s3::S3Fs::open(loc, credential_for(loc, creds)).await?)),
-        "ftp" | "ftps" => {
-            Ok(Arc::new(fs_adaptors::ftp::FtpFs::open(loc, credential_for(loc, creds)).await?))
-        }
+        "s3" => Ok(Arc::new(
+            fs_adaptors::s3::S3FileSystem::open(loc, credential_for(loc, creds)).await?,
+        )),
+        "ftp" | "ftps" => Ok(Arc::new(
+            fs_adaptors::ftp::FtpFileSystem::open(loc, credential_for(loc, creds)).await?,
+        )),
         #[cfg(feature = "unicore")]
         "unicore" => {
             Ok(Arc::new(unicore_rest::filesystem::UnicoreFileSystem::open(loc, creds).await?))
@@ -194,6 +184,13 @@ mod tests {
         let u = FsUrl::parse("webdav://h:8081/dav/a/b.txt").unwrap();
         assert_eq!(u.location.to_string(), "webdav://h:8081/dav");
         assert_eq!(u.path.to_string(), "/dav/a/b.txt");
+        let u = FsUrl::parse("webdavs://h/x/y/z?root=/x/y").unwrap();
+        assert_eq!(u.location.to_string(), "webdavs://h/x/y");
+    }
+
+    #[cfg(feature = "unicore")]
+    #[test]
+    fn unicore_urls_split_after_the_storage() {
         let u = FsUrl::parse("unicore://h:8443/S/storages/HOME/a/b.txt?ca=/c.pem").unwrap();
         assert_eq!(u.location.path.as_deref(), Some("/S/storages/HOME"));
         assert_eq!(u.path.to_string(), "/a/b.txt");
@@ -202,7 +199,5 @@ mod tests {
             (u.location.path.as_deref(), u.path.is_root()),
             (Some("/S/rest/core/jobs/j1"), true)
         );
-        let u = FsUrl::parse("webdavs://h/x/y/z?root=/x/y").unwrap();
-        assert_eq!(u.location.to_string(), "webdavs://h/x/y");
     }
 }

@@ -1,93 +1,20 @@
-//! The FTP adaptor against a real vsftpd (`cargo xtask services up ftp`).
+//! The FTP adaptor against a real vsftpd (`cargo xtask services up ftp`);
+//! the conformance suite runs in `fs_conformance.rs`.
+
+mod fs_support;
 
 use std::os::unix::fs::symlink;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use fs_adaptors::ftp::FtpFs;
+use fs_support::ftp::{ftp, local_dir, open_url};
 use futures::StreamExt;
-use hpc_auth::Credential;
-use hpc_core::{ByteRange, EntryKind, ErrorKind, FileSystem, Location, Path};
-use hpc_testkit::fs_conformance::{self, FsFixture, SparseMaker, get, pattern, put};
-
-struct Ftp {
-    url: String,
-    ftps_url: String,
-    user: String,
-    password: String,
-    root: String,
-    readonly: String,
-    ca: String,
-}
-
-fn ftp() -> Ftp {
-    let env = hpc_testkit::services::require("ftp");
-    Ftp {
-        url: env.var("HPCKIT_FTP_URL").to_owned(),
-        ftps_url: env.var("HPCKIT_FTPS_URL").to_owned(),
-        user: env.var("HPCKIT_FTP_USER").to_owned(),
-        password: env.var("HPCKIT_FTP_PASSWORD").to_owned(),
-        root: env.var("HPCKIT_FTP_ROOT").to_owned(),
-        readonly: env.var("HPCKIT_FTP_READONLY").to_owned(),
-        ca: env.var("HPCKIT_FTP_CA").to_owned(),
-    }
-}
-
-fn unique(tag: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{n}", std::process::id())
-}
-
-async fn open_url(url: &str, user: &str, password: &str) -> hpc_core::Result<FtpFs> {
-    let loc: Location = url.parse()?;
-    FtpFs::open(&loc, Credential::password(user, password)).await
-}
-
-async fn open() -> FtpFs {
-    let f = ftp();
-    open_url(&f.url, &f.user, &f.password).await.expect("open the ftp service")
-}
-
-/// A directory on the server's disk (tests run on the same machine, as root),
-/// owned by the test user so that the server can write in it.
-fn local_dir(f: &Ftp, name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(&f.root).join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    chown_to_test_user(&dir, &f.root);
-    dir
-}
-
-fn chown_to_test_user(path: &std::path::Path, home: &str) {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(home).unwrap();
-    std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid())).unwrap();
-}
-
-#[tokio::test]
-async fn conformance() {
-    let f = ftp();
-    let fs = open().await;
-    let root = Path::new(&f.root).unwrap().join_entry(&unique("conformance")).unwrap();
-    let mut fx = FsFixture::new(Arc::new(fs), root);
-    let home = f.root.clone();
-    let sparse: SparseMaker = Arc::new(move |p: &Path, size: u64| {
-        let file = std::path::PathBuf::from(p.to_string());
-        let home = home.clone();
-        Box::pin(async move {
-            let fh = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
-            fh.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))?;
-            chown_to_test_user(&file, &home);
-            Ok(())
-        })
-    });
-    fx.sparse = Some(sparse);
-    fs_conformance::run_all(&fx).await;
-}
+use hpc_core::{ByteRange, EntryKind, ErrorKind, FileSystem, Path};
+use hpc_testkit::fs_conformance::{get, pattern, put, unique_name as unique};
 
 #[tokio::test]
 async fn explicit_tls_round_trip() {
     let f = ftp();
-    let url = format!("{}?ca={}", f.ftps_url, f.ca);
+    let url = f.ftps_url_with_ca();
     let fs = open_url(&url, &f.user, &f.password).await.expect("FTPS login");
     let dir = Path::new(&f.root).unwrap().join_entry(&unique("tls")).unwrap();
     fs.create_directory(&dir).await.unwrap();
@@ -115,7 +42,7 @@ async fn wrong_password_is_an_authentication_error() {
 #[tokio::test]
 async fn read_only_directory_gives_permission_denied() {
     let f = ftp();
-    let fs = open().await;
+    let fs = f.open().await;
     let ro = Path::new(&f.readonly).unwrap();
     assert!(fs.attributes(&ro).await.unwrap().is_directory());
     let e = put(&fs, &ro.join_entry("x").unwrap(), b"x").await.unwrap_err();
@@ -137,7 +64,7 @@ async fn awkward_names_and_links_made_on_the_server() {
     std::fs::create_dir(dir.join("sub dir")).unwrap();
     symlink("sub dir", dir.join("link to dir")).unwrap();
     symlink("/nowhere/at/all", dir.join("dangling")).unwrap();
-    let fs = open().await;
+    let fs = f.open().await;
     let d = Path::new(&f.root).unwrap().join_entry(&name).unwrap();
     let mut got: Vec<(String, EntryKind)> = fs
         .list(&d, true)

@@ -1,44 +1,8 @@
-//! The sftp adaptor against OpenSSH: its `sftp-server` over pipes, and the
-//! real sshd started by `cargo xtask services up sshd`.
+//! The sftp adaptor against the real sshd started by `cargo xtask services
+//! up sshd` (the conformance suite for it and for `sftp-server` over pipes
+//! runs in `fs_conformance.rs`).
 
 mod fs_support;
-
-use fs_adaptors::sftp::SftpTuning;
-use hpc_testkit::fs_conformance::run_all;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sftp_server_over_pipes_passes_the_conformance_suite() {
-    let (_keep, root) = fs_support::scratch();
-    let fs = fs_support::sftp_via_local_server(SftpTuning::default()).await;
-    run_all(&fs_support::fixture(fs, &root, "suite")).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sftp_without_pipelining_also_conforms() {
-    // One request in flight and tiny chunks: exercises chunk boundaries and
-    // short reads that the pipelined default never hits.
-    let (_keep, root) = fs_support::scratch();
-    let tuning = SftpTuning { in_flight: 1, chunk: 4096, ..SftpTuning::default() };
-    let fs = fs_support::sftp_via_local_server(tuning).await;
-    let fx = fs_support::fixture(fs, &root, "slow");
-    hpc_testkit::fs_conformance::run_selected(&fx, |n| {
-        ["write_and_read", "read_ranges", "append", "empty_files", "failed_write_leaves_no_file"]
-            .contains(&n)
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sftp_over_sshd_passes_the_conformance_suite() {
-    let sshd = fs_support::Sshd::from_env();
-    let fs = sshd.sftp().await;
-    let root = sshd.scratch(&*fs, "suite").await;
-    let mut fx =
-        hpc_testkit::fs_conformance::FsFixture::new(fs.clone(), root.join_entry("s").unwrap());
-    fx.sparse = Some(fs_support::local_sparse());
-    run_all(&fx).await;
-    fs.delete(&root, true).await.unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_shares_the_ssh_connection_and_checksums_on_the_server() {
@@ -47,7 +11,7 @@ async fn sftp_shares_the_ssh_connection_and_checksums_on_the_server() {
     let root = sshd.scratch(&*fs, "share").await;
     let f = root.join_entry("abc").unwrap();
     hpc_testkit::fs_conformance::put(&*fs, &f, b"abc").await.unwrap();
-    assert!(fs.capabilities().supports_server_side_checksum);
+    assert!(fs.capabilities().checksum);
     let sum = fs.checksum(&f, hpc_core::ChecksumAlgorithm::Sha256).await.unwrap();
     assert_eq!(
         sum.as_deref(),
@@ -74,7 +38,7 @@ async fn wrong_credentials_and_missing_paths_are_typed_errors() {
         &sshd.key,
         None,
     ));
-    let e = fs_adaptors::sftp::SftpFileSystem::connect(&loc, &creds).await.unwrap_err();
+    let e = fs_adaptors::sftp::SftpFileSystem::open(&loc, &creds).await.unwrap_err();
     assert_eq!(e.kind(), hpc_core::ErrorKind::Authentication, "{e}");
     let fs = sshd.sftp().await;
     let e = fs.attributes(&hpc_core::Path::new("/root/.bashrc").unwrap()).await.unwrap_err();

@@ -1,68 +1,15 @@
-//! The WebDAV adaptor against a real Apache mod_dav (`cargo xtask services up webdav`).
+//! The WebDAV adaptor against a real Apache mod_dav (`cargo xtask services
+//! up webdav`); the conformance suite runs in `fs_conformance.rs`.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod fs_support;
 
-use fs_adaptors::webdav::WebdavFs;
+use fs_support::webdav::{dav, open_as};
 use futures::StreamExt;
-use hpc_auth::Credential;
 use hpc_core::{ByteRange, ErrorKind, FileSystem, Location, Path};
-use hpc_testkit::fs_conformance::{self, FsFixture, SparseMaker, bytes, get, pattern, put};
+use hpc_testkit::fs_conformance::{self, bytes, get, pattern, put, unique_name as unique};
 
 #[path = "support/cutting_proxy.rs"]
 mod cutting_proxy;
-
-struct Dav {
-    url: String,
-    user: String,
-    password: String,
-    /// Where `/dav` lives on disk (the server runs on this machine).
-    data_dir: std::path::PathBuf,
-}
-
-fn dav() -> Dav {
-    let env = hpc_testkit::services::require("webdav");
-    Dav {
-        url: env.var("HPCKIT_WEBDAV_URL").to_owned(),
-        user: env.var("HPCKIT_WEBDAV_USER").to_owned(),
-        password: env.var("HPCKIT_WEBDAV_PASSWORD").to_owned(),
-        data_dir: env.path("HPCKIT_WEBDAV_DATA_DIR"),
-    }
-}
-
-async fn open_as(url: &str, user: &str, password: &str) -> hpc_core::Result<WebdavFs> {
-    let loc: Location = url.parse()?;
-    WebdavFs::open(&loc, Credential::password(user, password)).await
-}
-
-async fn open() -> WebdavFs {
-    let d = dav();
-    open_as(&d.url, &d.user, &d.password).await.expect("open the webdav service")
-}
-
-fn unique(tag: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{n}", std::process::id())
-}
-
-#[tokio::test]
-async fn conformance() {
-    let fs = open().await;
-    let root = fs.working_directory().join_entry(&unique("conformance")).unwrap();
-    let mut fx = FsFixture::new(Arc::new(fs), root);
-    // A multi-GiB sparse file made next to Apache's data, read back over DAV.
-    let data_dir = dav().data_dir;
-    let sparse: SparseMaker = Arc::new(move |p: &Path, size: u64| {
-        let rel = p.strip_prefix(&Path::new("/dav").unwrap()).expect("below /dav").to_string();
-        let file = data_dir.join(rel);
-        Box::pin(async move {
-            let f = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
-            f.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))
-        })
-    });
-    fx.sparse = Some(sparse);
-    fs_conformance::run_all(&fx).await;
-}
 
 #[tokio::test]
 async fn wrong_password_is_an_authentication_error() {
@@ -74,7 +21,7 @@ async fn wrong_password_is_an_authentication_error() {
 
 #[tokio::test]
 async fn read_only_area_gives_permission_denied() {
-    let fs = open().await;
+    let fs = dav().open().await;
     let ro = fs.working_directory().join_entry("readonly").unwrap();
     assert!(fs.attributes(&ro).await.unwrap().is_directory());
     let e = put(&fs, &ro.join_entry(&unique("f")).unwrap(), b"x").await.unwrap_err();
@@ -93,7 +40,7 @@ async fn missing_root_is_not_found() {
 
 #[tokio::test]
 async fn status_codes_and_server_side_operations() {
-    let fs = open().await;
+    let fs = dav().open().await;
     let dir = fs.working_directory().join_entry(&unique("codes")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     // MKCOL twice: 405, and with a missing parent: 409.
@@ -123,7 +70,7 @@ async fn status_codes_and_server_side_operations() {
 
 #[tokio::test]
 async fn large_streamed_upload_with_unknown_size_and_ranges() {
-    let fs = open().await;
+    let fs = dav().open().await;
     let dir = fs.working_directory().join_entry(&unique("large")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     let f = dir.join_entry("big.bin").unwrap();
@@ -148,7 +95,7 @@ async fn large_streamed_upload_with_unknown_size_and_ranges() {
 
 #[tokio::test]
 async fn paths_outside_the_data_are_refused_by_the_server() {
-    let fs = open().await;
+    let fs = dav().open().await;
     // `..` never leaves the root: /dav/../../etc/passwd is /etc/passwd, which
     // the server does not serve over DAV.
     let p = Path::new("/dav/../../etc/passwd").unwrap();
@@ -162,7 +109,7 @@ async fn paths_outside_the_data_are_refused_by_the_server() {
 #[tokio::test]
 async fn connection_dropped_mid_upload_leaves_the_old_file() {
     let d = dav();
-    let fs = open().await;
+    let fs = dav().open().await;
     let dir = fs.working_directory().join_entry(&unique("cut")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     let f = dir.join_entry("data").unwrap();

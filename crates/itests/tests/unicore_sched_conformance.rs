@@ -7,7 +7,6 @@ mod unicore_support;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hpc_auth::{Credential, CredentialMap};
 use hpc_core::Result;
 use hpc_exec::LocalExecutor;
 use hpc_testkit::sched_conformance::{self, MissingExecutable, SchedFixture};
@@ -16,11 +15,7 @@ use unicore_rest::scheduler::{UnicoreScheduler, capabilities};
 use unicore_support::unicore;
 
 async fn fixture() -> Result<SchedFixture> {
-    let u = unicore();
-    let port = u.env.var("HPCKIT_UNICORE_PORT").to_owned();
-    let loc = format!("unicore://localhost:{port}/DEMO-SITE?ca={}", u.ca.display()).parse()?;
-    let mut creds = CredentialMap::new();
-    creds.insert(format!("localhost:{port}"), Credential::password(&u.user, u.password.as_str()));
+    let (loc, creds) = unicore().location("");
     let sched = UnicoreScheduler::open(&loc, &creds).await?;
     // The test server runs its jobs on this host, so the fixture prepares
     // and reads their files here.

@@ -1,4 +1,4 @@
-//! [`FtpFs`]: the `FileSystem` implementation over a pool of suppaftp sessions.
+//! [`FtpFileSystem`]: the `FileSystem` implementation over a pool of suppaftp sessions.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,14 +10,14 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hpc_auth::Credential;
 use hpc_core::{
-    ByteRange, ByteStream, EntryKind, Error, FileSystem, FsCapabilities, Location, NotFoundKind,
-    Path, PathAttributes, Result,
+    ByteRange, ByteStream, EntryKind, Error, FileSystem, FsCapabilities, Location, Path,
+    PathAttributes, Result,
 };
 use suppaftp::Status;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::config::FtpConfig;
-use super::error::reply_code;
+use super::error::{missing_parent, refused, reply_code};
 use super::parse::{ListEntry, parse_list_line, parse_mlsd_line};
 use super::pool::Pool;
 
@@ -28,46 +28,31 @@ const CHUNK: usize = 256 * 1024;
 /// `SITE CHMOD`, and ranges read with `REST`).
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.can_read_symboliclinks = true;
-    c.can_append = true;
-    c.supports_reading_posix_permissions = true;
-    c.supports_setting_posix_permissions = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
+    c.read_symbolic_link = true;
+    c.append = true;
+    c.attributes_permissions = true;
+    c.set_permissions = true;
+    c.rename = true;
+    c.read_range = true;
     c.credentials = &["password", "anonymous", "default"];
     c
 }
 
 /// An FTP (or explicit-TLS FTPS) server as a file system.
-pub struct FtpFs {
-    pool: Arc<Pool>,
+pub struct FtpFileSystem {
+    pub(super) pool: Arc<Pool>,
     location: String,
     cwd: Path,
     mlsd: AtomicBool,
 }
 
-impl std::fmt::Debug for FtpFs {
+impl std::fmt::Debug for FtpFileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FtpFs").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("FtpFileSystem").field("location", &self.location).finish_non_exhaustive()
     }
 }
 
-fn missing_parent(path: &Path) -> Error {
-    Error::NotFound {
-        kind: NotFoundKind::Path,
-        name: format!("{} (parent directory)", path.parent().unwrap_or_else(Path::root)),
-    }
-}
-
-fn refused(what: String, e: Error) -> Error {
-    let message = match &e {
-        Error::Remote { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
-    Error::PermissionDenied { what, message }
-}
-
-impl FtpFs {
+impl FtpFileSystem {
     /// Log in to `ftp://user@host[:port]/path` (or `ftps://`) and learn what
     /// the server offers.
     pub async fn open(location: &Location, credential: Credential) -> Result<Self> {
@@ -82,7 +67,12 @@ impl FtpFs {
         let features = c.run("FEAT", |c| Box::pin(c.feat())).await.unwrap_or_default();
         let mlsd = features.keys().any(|k| k.eq_ignore_ascii_case("MLST"));
         drop(c);
-        let fs = FtpFs { pool, location: location.to_string(), cwd, mlsd: AtomicBool::new(mlsd) };
+        let fs = FtpFileSystem {
+            pool,
+            location: location.to_string(),
+            cwd,
+            mlsd: AtomicBool::new(mlsd),
+        };
         let root = fs.cwd.clone();
         if !root.is_root() && !fs.attributes(&root).await?.is_directory() {
             return Err(Error::InvalidLocation {
@@ -141,7 +131,7 @@ impl FtpFs {
             .list_raw(dir)
             .await?
             .into_iter()
-            .map(|r| r.and_then(|e| to_attrs(dir, e)))
+            .map(|r| r.and_then(|e| e.into_attributes(dir)))
             .collect())
     }
 
@@ -163,83 +153,6 @@ impl FtpFs {
             })
         })
         .await
-    }
-
-    /// Stream `data` into `path` with STOR (or APPE), returning the byte count.
-    async fn upload(
-        &self,
-        path: &Path,
-        mut data: ByteStream,
-        size: Option<u64>,
-        append: bool,
-    ) -> Result<u64> {
-        let mut c = self.pool.get().await?;
-        let p = path.to_string();
-        let what = if append { "APPE" } else { "STOR" };
-        let transfer = c
-            .run(what, move |c| {
-                Box::pin(async move {
-                    if append {
-                        c.append_with_stream(&p).await
-                    } else {
-                        c.put_with_stream(&p).await
-                    }
-                })
-            })
-            .await;
-        let mut transfer = match transfer {
-            Ok(t) => t,
-            Err(e) if matches!(reply_code(&e), Some(550 | 553)) => {
-                drop(c);
-                let parent = path.parent().unwrap_or_else(Path::root);
-                return Err(if !self.exists(&parent).await? {
-                    missing_parent(path)
-                } else {
-                    refused(format!("write {path}"), e)
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        // The control connection is busy until the transfer finishes.
-        c.reusable = false;
-        let host = self.pool.host();
-        let limit = self.pool.config().timeout;
-        let mut n: u64 = 0;
-        while let Some(chunk) = data.next().await {
-            let chunk = chunk?;
-            n += chunk.len() as u64;
-            if size.is_some_and(|s| n > s) {
-                return Err(Error::InvalidInput(format!(
-                    "the data is longer than the announced {} bytes",
-                    size.unwrap_or(0)
-                )));
-            }
-            tokio::time::timeout(limit, transfer.write_all(&chunk))
-                .await
-                .map_err(|_| Error::Timeout { what: format!("{what} {path}"), after: limit })?
-                .map_err(|e| Error::ConnectionLost {
-                    host: host.clone(),
-                    reason: format!("{what} {path}: {e}"),
-                })?;
-        }
-        if let Some(s) = size
-            && n != s
-        {
-            return Err(Error::InvalidInput(format!(
-                "the data ended after {n} of the announced {s} bytes"
-            )));
-        }
-        match tokio::time::timeout(limit, transfer.finish()).await {
-            Ok(Ok(())) => {
-                c.reusable = true;
-                Ok(n)
-            }
-            Ok(Err(e)) => Err(super::error::ftp_error(e, what, &host)),
-            Err(_) => Err(Error::Timeout {
-                what: format!("{what} {path}: completion reply"),
-                after: limit,
-            }),
-        }
     }
 
     /// Rename without the existence check of [`FileSystem::rename`].
@@ -268,20 +181,8 @@ enum SimpleOp {
     Chmod(u32, String),
 }
 
-fn to_attrs(dir: &Path, e: ListEntry) -> Result<PathAttributes> {
-    let path = dir.join_entry(&e.name)?;
-    let mut a =
-        PathAttributes::new(path, e.kind, if e.kind == EntryKind::Directory { 0 } else { e.size });
-    a.modified = e.modified;
-    a.owner = e.owner;
-    a.group = e.group;
-    a.permissions = e.permissions;
-    a.link_target = e.link_target;
-    Ok(a)
-}
-
 #[async_trait]
-impl FileSystem for FtpFs {
+impl FileSystem for FtpFileSystem {
     fn adaptor(&self) -> &str {
         "ftp"
     }
@@ -390,7 +291,7 @@ impl FileSystem for FtpFs {
         };
         for e in entries.into_iter().flatten() {
             if e.name == name {
-                return to_attrs(&parent, e);
+                return e.into_attributes(&parent);
             }
         }
         Err(Error::path_not_found(&path))

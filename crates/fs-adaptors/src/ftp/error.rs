@@ -1,8 +1,26 @@
 //! FTP replies to [`Error`] (OpenDAL's table: 421 temporary, 550 not found;
 //! the backend refines 550/553 per operation).
 
-use hpc_core::Error;
+use hpc_core::{Error, NotFoundKind, Path};
 use suppaftp::FtpError;
+
+/// A missing parent directory of `path` (a 550/553 the backend has looked into).
+pub(super) fn missing_parent(path: &Path) -> Error {
+    Error::NotFound {
+        kind: NotFoundKind::Path,
+        name: format!("{} (parent directory)", path.parent().unwrap_or_else(Path::root)),
+    }
+}
+
+/// A refusal (550/553 where the path and its parent exist): permission denied
+/// with the server's words.
+pub(super) fn refused(what: String, e: Error) -> Error {
+    let message = match &e {
+        Error::Remote { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    Error::PermissionDenied { what, message }
+}
 
 /// Whether the control connection is unusable after this error.
 pub(crate) fn is_connection_error(e: &FtpError) -> bool {

@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod parse;
 mod pool;
+mod writer;
 
-pub use backend::{FtpFs, capabilities};
+pub use backend::{FtpFileSystem, capabilities};
 pub use config::FtpConfig;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hpc_core::{EntryKind, Error, Result};
+use hpc_core::{EntryKind, Error, Path, PathAttributes, Result};
 
 use hpc_core::time::{civil_from_days, utc};
 
@@ -20,6 +20,22 @@ pub(crate) struct ListEntry {
     pub(crate) group: Option<String>,
     pub(crate) permissions: Option<u32>,
     pub(crate) link_target: Option<String>,
+}
+
+impl ListEntry {
+    /// The entry as attributes of a child of `dir`; a name that is not a
+    /// plain entry name (`..`, `a/b`, NUL) is refused.
+    pub(crate) fn into_attributes(self, dir: &Path) -> Result<PathAttributes> {
+        let path = dir.join_entry(&self.name)?;
+        let size = if self.kind == EntryKind::Directory { 0 } else { self.size };
+        let mut a = PathAttributes::new(path, self.kind, size);
+        a.modified = self.modified;
+        a.owner = self.owner;
+        a.group = self.group;
+        a.permissions = self.permissions;
+        a.link_target = self.link_target;
+        Ok(a)
+    }
 }
 
 fn bad(line: &str, reason: &str) -> Error {

@@ -77,7 +77,7 @@ const DEFAULT_DOWNLOAD_PART_SIZE: usize = 8 * MIB;
 /// Default number of ranged GETs in flight. Many streams keep a server's
 /// disk and cores busy; they cost little memory because a download into a
 /// local file writes every chunk at its offset as it comes.
-const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
+pub(crate) const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
 /// The most one CopyObject copies (5 GiB).
 const MAX_COPY_OBJECT: u64 = 5 << 30;
 

@@ -1,6 +1,6 @@
 //! S3 error answers (`<Error><Code>..</Code><Message>..</Message></Error>`) to [`Error`].
 
-use hpc_core::{Error, NotFoundKind, Path, Result};
+use hpc_core::{Error, Path, Result};
 use hpc_http::{Response, StatusCode};
 
 /// The text of `<tag>` in a small XML document (error bodies only: never
@@ -47,9 +47,9 @@ pub(crate) fn classify(
 ) -> Error {
     let detail = if message.is_empty() { code.to_owned() } else { format!("{code}: {message}") };
     match (status.as_u16(), code) {
-        (_, "NoSuchBucket") => {
-            Error::NotFound { kind: NotFoundKind::Bucket, name: bucket.to_owned() }
-        }
+        // The bucket is the root of every path here: a missing one is a
+        // missing path, named so that the message says which bucket.
+        (_, "NoSuchBucket") => Error::path_not_found(format!("{bucket} (no such bucket)")),
         (_, "NoSuchKey") | (404, _) => Error::path_not_found(path),
         (
             _,
@@ -85,10 +85,12 @@ mod tests {
         let c = |s: u16, code: &str| {
             classify(StatusCode::from_u16(s).unwrap(), code, "m", "GET /b/k", &p, "b", "AK")
         };
-        assert!(matches!(
-            c(404, "NoSuchBucket"),
-            Error::NotFound { kind: NotFoundKind::Bucket, .. }
-        ));
+        let e = c(404, "NoSuchBucket");
+        assert!(
+            matches!(&e, Error::NotFound { kind: hpc_core::NotFoundKind::Path, name } if name == "b (no such bucket)"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "path not found: b (no such bucket)");
         assert!(c(404, "NoSuchKey").is_not_found());
         assert!(matches!(c(403, "SignatureDoesNotMatch"), Error::Authentication { .. }));
         assert!(matches!(c(403, "AccessDenied"), Error::PermissionDenied { .. }));

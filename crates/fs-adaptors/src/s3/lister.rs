@@ -1,11 +1,106 @@
-//! Turning ListObjectsV2 pages into directory entries, checking every key.
+//! Listings: ListObjectsV2 pages as a stream of directory entries, every key
+//! checked to lie below the listed prefix.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use hpc_core::{EntryKind, Error, Path, PathAttributes, Result};
 use rusty_s3::actions::ListObjectsV2Response;
 
+use super::client::{S3Client, dir_prefix};
 use crate::remote::parse_iso8601;
+
+/// The entries below `dir` (absolute) as a stream, page by page: flat
+/// listings ask with the `/` delimiter, recursive ones without.
+pub(super) fn list(
+    client: &S3Client,
+    dir: Path,
+    recursive: bool,
+) -> BoxStream<'_, Result<PathAttributes>> {
+    struct State {
+        token: Option<String>,
+        started: bool,
+        finished: bool,
+        ready: VecDeque<Result<PathAttributes>>,
+        seen: HashSet<String>,
+    }
+    let start = State {
+        token: None,
+        started: false,
+        finished: false,
+        ready: VecDeque::new(),
+        seen: HashSet::new(),
+    };
+    futures::stream::unfold((start, dir), move |(mut st, dir)| async move {
+        loop {
+            if let Some(item) = st.ready.pop_front() {
+                return Some((item, (st, dir)));
+            }
+            if st.finished {
+                return None;
+            }
+            let first = !st.started;
+            st.started = true;
+            match next_entries(client, &dir, recursive, st.token.take(), &mut st.seen).await {
+                Ok((entries, token, empty)) => {
+                    if first && empty && !dir.is_root() {
+                        st.finished = true;
+                        let e = match client.head(&dir).await {
+                            Ok(Some(_)) => Error::InvalidInput(format!("{dir} is not a directory")),
+                            Ok(None) => Error::path_not_found(&dir),
+                            Err(e) => e,
+                        };
+                        return Some((Err(e), (st, dir)));
+                    }
+                    st.ready.extend(entries);
+                    st.finished = token.is_none();
+                    st.token = token;
+                }
+                Err(e) => {
+                    st.finished = true;
+                    return Some((Err(e), (st, dir)));
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// One listing page's worth of work for [`list`].
+async fn next_entries(
+    client: &S3Client,
+    dir: &Path,
+    recursive: bool,
+    token: Option<String>,
+    seen: &mut HashSet<String>,
+) -> Result<(Vec<Result<PathAttributes>>, Option<String>, bool)> {
+    let prefix = dir_prefix(dir);
+    let page = client.list_page(&prefix, !recursive, token.as_deref(), None, dir).await?;
+    let empty = page.contents.is_empty() && page.common_prefixes.is_empty();
+    let entries = page_entries(dir, &prefix, &page, recursive, seen);
+    Ok((entries, page.next_continuation_token.clone(), empty))
+}
+
+/// Key, size and ETag of every object below `prefix` (a listing of `path`).
+pub(super) async fn all_objects(
+    client: &S3Client,
+    prefix: &str,
+    path: &Path,
+) -> Result<Vec<(String, u64, Option<String>)>> {
+    let mut objects = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client.list_page(prefix, false, token.as_deref(), None, path).await?;
+        objects.extend(
+            page.contents.iter().map(|o| (o.key.clone(), o.size.unwrap_or(0), o.etag.clone())),
+        );
+        token = page.next_continuation_token.clone();
+        if token.is_none() {
+            return Ok(objects);
+        }
+    }
+}
 
 /// Entries of one page for a listing of `dir` (key prefix `prefix`, empty for
 /// the bucket root). Flat listings (`recursive == false`) were asked with the

@@ -1,11 +1,14 @@
 #![doc = include_str!("docs.md")]
 
 mod backend;
+mod client;
 mod config;
+mod copy;
 mod error;
 mod lister;
+mod parts;
 mod reader;
 mod writer;
 
-pub use backend::{S3Fs, capabilities};
+pub use backend::{S3FileSystem, capabilities};
 pub use config::{AddressingStyle, S3Config, S3Keys};

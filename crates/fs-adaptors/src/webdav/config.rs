@@ -68,6 +68,21 @@ impl WebdavConfig {
         }
         Ok(config)
     }
+
+    /// The location to open for `path` of a `webdav://` URL, whose own path
+    /// was taken off: the collection `?root=` names, else the first element
+    /// of `path` (`/dav` of `webdav://host/dav/x`), else `/`. The `root`
+    /// option is consumed; everything else of `location` is kept.
+    pub fn collection_location(location: &Location, path: &Path) -> Location {
+        let mut location = location.clone();
+        let root = match location.param("root") {
+            Some(r) => r.to_owned(),
+            None => path.elements().first().map(|e| format!("/{e}")).unwrap_or_else(|| "/".into()),
+        };
+        location.query.retain(|(k, _)| k != "root");
+        location.path = Some(root);
+        location
+    }
 }
 
 impl fmt::Debug for WebdavConfig {
@@ -105,5 +120,16 @@ mod tests {
         assert!(cfg("webdav:///x").is_err());
         assert!(cfg("webdav://h/?depth=9").unwrap_err().to_string().contains("unknown option"));
         assert!(cfg("webdav://bob@h/").unwrap_err().to_string().contains("credential is for"));
+    }
+
+    #[test]
+    fn the_collection_to_open_for_a_path() {
+        let at = |url: &str, path: &str| {
+            let loc: Location = url.parse().unwrap();
+            WebdavConfig::collection_location(&loc, &Path::new(path).unwrap()).to_string()
+        };
+        assert_eq!(at("webdav://h:8081", "/dav/a/b.txt"), "webdav://h:8081/dav");
+        assert_eq!(at("webdavs://h?root=/x/y&ca=/c.pem", "/x/y/z"), "webdavs://h/x/y?ca=%2Fc.pem");
+        assert_eq!(at("webdav://h", "/"), "webdav://h/");
     }
 }

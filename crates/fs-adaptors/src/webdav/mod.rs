@@ -2,7 +2,9 @@
 
 mod backend;
 mod config;
-mod propfind;
+mod error;
+mod lister;
+mod parse;
 
-pub use backend::{WebdavFs, capabilities};
+pub use backend::{WebdavFileSystem, capabilities};
 pub use config::WebdavConfig;

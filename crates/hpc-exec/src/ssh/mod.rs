@@ -29,8 +29,10 @@
 
 mod auth;
 mod config;
+mod connect;
 mod connection;
 mod errors;
+mod executor;
 mod forward;
 mod handler;
 mod known_hosts;
@@ -40,7 +42,7 @@ mod resolve;
 mod signals;
 mod stream;
 
-pub use connection::SshExecutor;
+pub use executor::SshExecutor;
 pub use forward::Forward;
 pub use options::{HostKeyPolicy, SshOptions};
 pub use stream::SshStream;

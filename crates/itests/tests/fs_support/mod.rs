@@ -1,9 +1,14 @@
-//! Shared set-up of the file-system integration tests.
+//! Shared set-up of the file-system integration tests: the services they
+//! run against, and a fixture maker per setup.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod ftp;
+pub mod s3;
+pub mod webdav;
 
 use std::sync::Arc;
 
-use fs_adaptors::sftp::{SftpFileSystem, SftpOptions, SftpTuning};
+use fs_adaptors::sftp::{SftpConfig, SftpFileSystem, SftpTuning};
 use hpc_core::{FileSystem, Path};
 use hpc_exec::{Command, Executor, LocalExecutor};
 use hpc_testkit::fs_conformance::{FsFixture, SparseMaker};
@@ -39,7 +44,7 @@ pub async fn sftp_via_local_server_killable(tuning: SftpTuning) -> (Arc<dyn File
     let mut control = control;
     tokio::spawn(async move { control.wait().await });
     let stream = tokio::io::join(stdout.expect("stdout"), stdin.expect("stdin"));
-    let opts = SftpOptions {
+    let opts = SftpConfig {
         location: "sftp://local-sftp-server/".into(),
         host: "local-sftp-server".into(),
         working_directory: None,
@@ -61,11 +66,18 @@ pub fn local_sparse() -> SparseMaker {
     })
 }
 
-/// A conformance fixture on `fs` below `root`, with local sparse files.
-pub fn fixture(fs: Arc<dyn FileSystem>, root: &Path, name: &str) -> FsFixture {
-    let mut fx = FsFixture::new(fs, root.join_entry(name).expect("name"));
+/// A conformance fixture on `fs` at `root`, with local sparse files.
+pub fn fixture(fs: Arc<dyn FileSystem>, root: Path) -> FsFixture {
+    let mut fx = FsFixture::new(fs, root);
     fx.sparse = Some(local_sparse());
     fx
+}
+
+/// A fresh root for one fixture below this host's temporary directory.
+pub fn local_root(tag: &str) -> Path {
+    let tmp = std::env::temp_dir();
+    let tmp = Path::new(tmp.to_str().expect("utf-8 temp dir")).expect("path");
+    tmp.join_entry(&hpc_testkit::fs_conformance::unique_name(tag)).expect("name")
 }
 
 /// Where and how to reach the test sshd of `cargo xtask services up sshd`.
@@ -113,23 +125,38 @@ impl Sshd {
     pub async fn sftp(&self) -> Arc<dyn FileSystem> {
         let loc: hpc_core::Location = self.url("/").parse().expect("location");
         Arc::new(
-            SftpFileSystem::connect(&loc, &self.creds())
+            SftpFileSystem::open(&loc, &self.creds())
                 .await
                 .unwrap_or_else(|e| panic!("sftp to {}:{}: {e}", self.host, self.port)),
         )
     }
 
+    /// An SFTP file system on a connection of its own, not the one this
+    /// process shares per host: a conformance trial runs on a runtime of its
+    /// own, and a connection driven by another trial's runtime would end with
+    /// that trial.
+    pub async fn sftp_unshared(&self) -> hpc_core::Result<Arc<dyn FileSystem>> {
+        let loc: hpc_core::Location = self.url("/").parse()?;
+        let ssh = hpc_exec::ssh::SshExecutor::connect(
+            hpc_exec::ssh::SshOptions::from_location(&loc)?,
+            &self.creds(),
+        )
+        .await?;
+        let stream = ssh.open_subsystem("sftp").await?;
+        let config = fs_adaptors::sftp::SftpConfig::from_location(&loc)?;
+        let exec: Arc<dyn Executor> = Arc::new(ssh);
+        Ok(Arc::new(SftpFileSystem::from_stream(stream, config, Some(exec)).await?))
+    }
+
+    /// A fresh directory in the test user's home (not yet made), unique per call.
+    pub fn scratch_path(&self, tag: &str) -> Path {
+        let name = hpc_testkit::fs_conformance::unique_name(&format!("hpckit-{tag}"));
+        Path::new(&self.home).and_then(|h| h.join_entry(&name)).expect("path")
+    }
+
     /// A fresh directory in the test user's home (made through `fs`), unique per call.
     pub async fn scratch(&self, fs: &dyn FileSystem, tag: &str) -> Path {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir =
-            Path::new(&format!("{}/hpckit-{tag}-{}-{n}-{nanos}", self.home, std::process::id()))
-                .expect("path");
+        let dir = self.scratch_path(tag);
         fs.create_directories(&dir).await.expect("scratch directory on the sshd host");
         dir
     }

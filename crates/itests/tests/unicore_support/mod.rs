@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use hpc_auth::{Credential, CredentialMap};
+use hpc_core::Location;
 use hpc_exec::{Command, Executor, LocalExecutor};
 use hpc_testkit::services::{ServiceEnv, require};
 use serde_json::Value;
@@ -48,6 +50,19 @@ impl Unicore {
             .add_ca_file(&self.ca)
             .build()
             .expect("transport")
+    }
+
+    /// `unicore://localhost:PORT/DEMO-SITE<rest>?ca=...` (the hpc-core adaptors'
+    /// location) and a credential map with the password for it.
+    pub fn location(&self, rest: &str) -> (Location, CredentialMap) {
+        let port = self.env.var("HPCKIT_UNICORE_PORT");
+        let loc = format!("unicore://localhost:{port}/DEMO-SITE{rest}?ca={}", self.ca.display());
+        let mut creds = CredentialMap::new();
+        creds.insert(
+            format!("localhost:{port}"),
+            Credential::password(&self.user, self.password.as_str()),
+        );
+        (loc.parse().expect("a unicore:// location"), creds)
     }
 
     /// Runs scenario `name` of `unicore_py/scenarios.py` with the real PyUNICORE and

@@ -12,17 +12,18 @@ use hpc_core::{
     PathAttributes, Result,
 };
 
-use super::config::{UnicoreConfig, storage_id};
+use super::config::UnicoreConfig;
 use crate::storage::{FileInfo, Storage, text_to_mode};
 
 /// Capabilities of a UNICORE storage.
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.supports_server_side_copy = true;
-    c.supports_reading_posix_permissions = true;
-    c.supports_setting_posix_permissions = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
+    c.copy_server_side = true;
+    c.attributes_permissions = true;
+    c.set_permissions = true;
+    c.rename = true;
+    c.read_range = true;
+    c.is_connectionless = true;
     c.credentials = crate::scheduler::CREDENTIALS;
     c
 }
@@ -41,7 +42,7 @@ impl UnicoreFileSystem {
     pub async fn open(loc: &Location, creds: &CredentialMap) -> Result<Self> {
         let config = UnicoreConfig::from_location(loc, creds)?;
         let transport = config.transport()?;
-        let url = format!("{}/storages/{}", config.site_url, storage_id(&config)?);
+        let url = format!("{}/storages/{}", config.site_url, config.storage_id()?);
         let storage = Storage::new(&transport, &url);
         // Fails early on a wrong credential or an unknown storage.
         storage.properties().await?;

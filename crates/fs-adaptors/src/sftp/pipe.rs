@@ -15,7 +15,7 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::StatusCode;
 
-use super::errors::{SftpErrorExt, status_code};
+use super::error::{SftpErrorExt, status_code};
 
 /// One open handle and how to drive it.
 pub(super) struct Pipe {

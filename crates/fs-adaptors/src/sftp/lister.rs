@@ -6,8 +6,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use hpc_core::{Path, PathAttributes, Result};
 use russh_sftp::protocol::{File, StatusCode};
 
-use super::errors::{SftpErrorExt, status_code};
-use super::{SftpFileSystem, attributes_from};
+use super::error::{SftpErrorExt, status_code};
+use super::parse::attributes_from;
+use super::session::Session;
 
 /// One open directory: its path, handle and the names read but not yet yielded.
 struct Open {
@@ -17,7 +18,7 @@ struct Open {
 }
 
 struct Walk<'a> {
-    fs: &'a SftpFileSystem,
+    session: &'a Session,
     stack: Vec<Open>,
     next_dir: Option<Path>,
     recursive: bool,
@@ -25,14 +26,14 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     async fn next(&mut self) -> Option<Result<PathAttributes>> {
-        let fs = self.fs;
+        let session = self.session;
         loop {
             if let Some(dir) = self.next_dir.take() {
-                match fs.session.opendir(dir.to_string()).await {
+                match session.raw.opendir(dir.to_string()).await {
                     Ok(h) => {
                         self.stack.push(Open { dir, handle: h.handle, names: VecDeque::new() })
                     }
-                    Err(e) => return Some(Err(e.at(&fs.host, "list", &dir))),
+                    Err(e) => return Some(Err(e.at(&session.host, "list", &dir))),
                 }
             }
             let top = self.stack.last_mut()?;
@@ -50,13 +51,13 @@ impl Walk<'_> {
                 }
                 return Some(Ok(attrs));
             }
-            match fs.session.readdir(top.handle.clone()).await {
+            match session.raw.readdir(top.handle.clone()).await {
                 Ok(name) => top.names.extend(name.files),
                 Err(e) => {
                     let open = self.stack.pop()?;
-                    let _ = fs.session.close(open.handle).await;
+                    let _ = session.raw.close(open.handle).await;
                     if status_code(&e) != Some(StatusCode::Eof) {
-                        return Some(Err(e.at(&fs.host, "list", &open.dir)));
+                        return Some(Err(e.at(&session.host, "list", &open.dir)));
                     }
                 }
             }
@@ -69,7 +70,7 @@ impl Drop for Walk<'_> {
         if self.stack.is_empty() {
             return;
         }
-        let session = self.fs.session.clone();
+        let session = self.session.raw.clone();
         let handles: Vec<String> = self.stack.drain(..).map(|o| o.handle).collect();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
@@ -83,31 +84,37 @@ impl Drop for Walk<'_> {
 
 /// List `dir` (absolute) as a stream, depth first, without following links.
 pub(super) fn list(
-    fs: &SftpFileSystem,
+    session: &Session,
     dir: Path,
     recursive: bool,
 ) -> BoxStream<'_, Result<PathAttributes>> {
-    let walk = Walk { fs, stack: Vec::new(), next_dir: Some(dir), recursive };
+    let walk = Walk { session, stack: Vec::new(), next_dir: Some(dir), recursive };
     stream::unfold(walk, |mut w| async move { w.next().await.map(|item| (item, w)) }).boxed()
 }
 
 /// Delete `dir` and everything below it (links are removed, not followed).
-pub(super) async fn delete_tree(fs: &SftpFileSystem, dir: &Path) -> Result<()> {
+pub(super) async fn delete_tree(session: &Session, dir: &Path) -> Result<()> {
     let mut children = Vec::new();
-    let mut s = list(fs, dir.clone(), false);
+    let mut s = list(session, dir.clone(), false);
     while let Some(a) = s.next().await {
         children.push(a?);
     }
     drop(s);
     for c in children {
         if c.is_directory() {
-            Box::pin(delete_tree(fs, &c.path)).await?;
+            Box::pin(delete_tree(session, &c.path)).await?;
         } else {
-            fs.session
+            session
+                .raw
                 .remove(c.path.to_string())
                 .await
-                .map_err(|e| e.at(&fs.host, "delete", &c.path))?;
+                .map_err(|e| e.at(&session.host, "delete", &c.path))?;
         }
     }
-    fs.session.rmdir(dir.to_string()).await.map(drop).map_err(|e| e.at(&fs.host, "delete", dir))
+    session
+        .raw
+        .rmdir(dir.to_string())
+        .await
+        .map(drop)
+        .map_err(|e| e.at(&session.host, "delete", dir))
 }

@@ -1,59 +1,23 @@
 //! UNICORE as an hpc-core `FileSystem` (`unicore-rest`'s adaptor) against the
-//! UNICORE test server: the shared file-system suite (the scheduler suite is in
-//! `unicore_sched_conformance.rs`),
-//! and the copy engine to and from a UNICORE storage with resume and verify.
+//! UNICORE test server, beyond the shared suite (which runs as trials in
+//! `unicore_fs_conformance.rs`): the copy engine to and from a UNICORE storage
+//! with resume and verify, and a job's working directory as a file system.
 //! Needs `cargo xtask services up unicore`.
 
 mod unicore_support;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use fs_adaptors::copy::{CopyOptions, copy};
-use hpc_auth::{Credential, CredentialMap};
-use hpc_core::{CopyMode, FileSystem, Location, Path};
-use hpc_testkit::fs_conformance::{self, FsFixture};
+use hpc_auth::CredentialMap;
+use hpc_core::{CopyMode, FileSystem, Path};
+use hpc_testkit::fs_conformance::{self, unique_name};
 use unicore_rest::filesystem::UnicoreFileSystem;
 use unicore_support::unicore;
 
-fn unique(tag: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{n}", std::process::id())
-}
-
-/// `unicore://localhost:PORT/DEMO-SITE<rest>?ca=...` and the password for it.
-fn location(rest: &str) -> (Location, CredentialMap) {
-    let u = unicore();
-    let port = u.env.var("HPCKIT_UNICORE_PORT").to_owned();
-    let loc = format!("unicore://localhost:{port}/DEMO-SITE{rest}?ca={}", u.ca.display());
-    let mut creds = CredentialMap::new();
-    creds.insert(format!("localhost:{port}"), Credential::password(&u.user, u.password.as_str()));
-    (loc.parse().unwrap(), creds)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filesystem_conformance() {
-    let (loc, creds) = location("/storages/HOME");
-    let fs = UnicoreFileSystem::open(&loc, &creds).await.expect("open HOME");
-    let root = Path::new(&format!("/{}", unique("conformance"))).unwrap();
-    let mut fx = FsFixture::new(Arc::new(fs), root);
-    fx.strict_directories = true;
-    // A large file made next to the server's storage, read back over REST.
-    let home =
-        std::path::PathBuf::from(unicore().env.var("HPCKIT_UNICORE_DATA")).join("storages/HOME");
-    fx.sparse = Some(Arc::new(move |p: &Path, size: u64| {
-        let file = home.join(p.to_string().trim_start_matches('/'));
-        Box::pin(async move {
-            let f = std::fs::File::create(&file).map_err(|e| hpc_core::Error::io("sparse", e))?;
-            f.set_len(size).map_err(|e| hpc_core::Error::io("sparse", e))
-        })
-    }));
-    fs_conformance::run_all(&fx).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_engine_to_and_from_a_storage_with_resume_and_verify() {
-    let (loc, creds) = location("/storages/WORK");
+    let (loc, creds) = unicore().location("/storages/WORK");
     let remote: Arc<dyn FileSystem> =
         Arc::new(UnicoreFileSystem::open(&loc, &creds).await.unwrap());
     let local = hpckit::open_filesystem("file:///", &CredentialMap::new()).await.unwrap();
@@ -61,7 +25,7 @@ async fn copy_engine_to_and_from_a_storage_with_resume_and_verify() {
     let data = fs_conformance::pattern(3 * 1024 * 1024 + 17, 7);
     let src = dir.path().join("src.bin");
     std::fs::write(&src, &data).unwrap();
-    let name = unique("copy");
+    let name = unique_name("copy");
     let remote_path = Path::new(&format!("/{name}.bin")).unwrap();
 
     let opts = CopyOptions { verify: true, ..CopyOptions::default() };
@@ -102,13 +66,13 @@ async fn a_jobs_working_directory_is_a_file_system() {
         .await
         .unwrap();
     job.wait_done(None).await.unwrap();
-    let (loc, creds) = location(&format!("/jobs/{}", job.id()));
+    let (loc, creds) = unicore().location(&format!("/jobs/{}", job.id()));
     let fs = UnicoreFileSystem::open(&loc, &creds).await.unwrap();
     let out = fs_conformance::get(&fs, &Path::new("/stdout").unwrap(), hpc_core::ByteRange::ALL)
         .await
         .unwrap();
     assert_eq!(out, b"in the job dir\n");
-    let (bad, creds) = location("/queues/x");
+    let (bad, creds) = unicore().location("/queues/x");
     assert!(
         UnicoreFileSystem::open(&bad, &creds)
             .await

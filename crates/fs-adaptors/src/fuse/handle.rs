@@ -1,73 +1,14 @@
-//! Inode numbers, open handles, read-ahead windows and write-back spools.
+//! One open file: its read-ahead window and its write-back spool.
 
-use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hpc_core::{ByteStream, Error, Path, Result};
+use hpc_core::{ByteStream, Error, Result};
 
-/// The kernel's inode numbers for the paths it has looked up. Root is 1.
-pub(super) struct Inodes {
-    by_ino: HashMap<u64, Path>,
-    by_path: HashMap<Path, u64>,
-    next: u64,
-}
-
-impl Inodes {
-    pub(super) fn new(root: Path) -> Self {
-        let mut i = Inodes { by_ino: HashMap::new(), by_path: HashMap::new(), next: 2 };
-        i.by_ino.insert(1, root.clone());
-        i.by_path.insert(root, 1);
-        i
-    }
-
-    pub(super) fn path(&self, ino: u64) -> Option<Path> {
-        self.by_ino.get(&ino).cloned()
-    }
-
-    pub(super) fn ino(&mut self, path: &Path) -> u64 {
-        if let Some(i) = self.by_path.get(path) {
-            return *i;
-        }
-        let i = self.next;
-        self.next += 1;
-        self.by_ino.insert(i, path.clone());
-        self.by_path.insert(path.clone(), i);
-        i
-    }
-
-    /// A path and everything below it moved (keeps inode numbers stable).
-    pub(super) fn renamed(&mut self, from: &Path, to: &Path) {
-        if let Some(i) = self.by_path.remove(to) {
-            self.by_ino.remove(&i);
-        }
-        let moved: Vec<(Path, u64)> = self
-            .by_path
-            .iter()
-            .filter(|(p, _)| p.starts_with(from))
-            .map(|(p, i)| (p.clone(), *i))
-            .collect();
-        for (old, i) in moved {
-            let Some(rel) = old.strip_prefix(from) else { continue };
-            let mut new = to.clone();
-            for e in rel.elements() {
-                // Elements came from earlier, checked paths.
-                new = new.join_entry(e).unwrap_or_else(|_| new.clone());
-            }
-            self.by_path.remove(&old);
-            self.by_path.insert(new.clone(), i);
-            self.by_ino.insert(i, new);
-        }
-    }
-
-    pub(super) fn removed(&mut self, path: &Path) {
-        if let Some(i) = self.by_path.remove(path) {
-            self.by_ino.remove(&i);
-        }
-    }
-}
+/// Bytes fetched per read-ahead window.
+pub const READ_AHEAD: usize = 4 << 20;
 
 /// Local spool of a file being written: writes land here and go to the file
 /// system in one streamed (atomic where the adaptor can) write on flush.
@@ -171,7 +112,7 @@ impl Handle {
         }
         let from = (offset - start) as usize;
         let to = (from + size).min(data.len());
-        if to - from < size && data.len() < super::READ_AHEAD {
+        if to - from < size && data.len() < READ_AHEAD {
             // A short window is the end of the file: serve what there is.
             return Some(data[from..to].to_vec());
         }
@@ -181,23 +122,9 @@ impl Handle {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use futures::TryStreamExt;
 
-    #[test]
-    fn renames_move_descendants() {
-        let p = |s: &str| Path::new(s).unwrap();
-        let mut i = Inodes::new(p("/r"));
-        let a = i.ino(&p("/r/a"));
-        let b = i.ino(&p("/r/a/b"));
-        let c = i.ino(&p("/r/c"));
-        i.renamed(&p("/r/a"), &p("/r/c"));
-        assert_eq!(i.path(a), Some(p("/r/c")));
-        assert_eq!(i.path(b), Some(p("/r/c/b")));
-        assert_eq!(i.path(c), None, "the replaced target is gone");
-        assert_eq!(i.ino(&p("/r/c/b")), b);
-        i.removed(&p("/r/c/b"));
-        assert_eq!(i.path(b), None);
-    }
+    use super::*;
 
     #[test]
     fn spool_reads_what_was_written() {
@@ -208,5 +135,43 @@ mod tests {
         s.truncate(4).unwrap();
         assert_eq!(s.read_at(2, 10).unwrap(), b"ll");
         assert!(s.dirty);
+    }
+
+    #[tokio::test]
+    async fn spool_fills_from_a_stream_and_streams_back() {
+        let mut s = Spool::new().unwrap();
+        let chunks = ["abc", "", "defg"].map(|c| Ok(Bytes::from(c)));
+        s.fill(futures::stream::iter(chunks).boxed()).await.unwrap();
+        assert_eq!((s.len, s.dirty), (7, false), "the file's own content is not a change");
+        s.write_at(7, b"h").unwrap();
+        let back: Vec<Bytes> = s.stream().try_collect().await.unwrap();
+        assert_eq!(back.concat(), b"abcdefgh");
+        assert!(s.read_at(100, 5).unwrap().is_empty(), "reads past the end are empty");
+        // Truncating up makes a hole of zeros.
+        s.truncate(10).unwrap();
+        assert_eq!(s.read_at(6, 10).unwrap(), b"gh\0\0");
+    }
+
+    #[test]
+    fn read_ahead_window_serves_what_it_holds() {
+        let h = Handle::new(5);
+        assert_eq!(h.cached(0, 1), None, "no window yet");
+        let data = Bytes::from((0..=255u8).cycle().take(READ_AHEAD).collect::<Vec<u8>>());
+        *h.window.lock().unwrap() = Some((1000, data.clone()));
+        assert_eq!(h.cached(1000, 4).unwrap(), data[..4]);
+        assert_eq!(h.cached(1010, 6).unwrap(), data[10..16]);
+        assert_eq!(h.cached(999, 4), None, "before the window");
+        let end = 1000 + READ_AHEAD as u64;
+        assert_eq!(h.cached(end - 2, 4), None, "a full window may not be the end of the file");
+        assert_eq!(h.cached(end + 1, 1), None, "after the window");
+    }
+
+    #[test]
+    fn a_short_window_is_the_end_of_the_file() {
+        let h = Handle::new(5);
+        *h.window.lock().unwrap() = Some((0, Bytes::from_static(b"0123456789")));
+        assert_eq!(h.cached(8, 100).unwrap(), b"89");
+        assert_eq!(h.cached(10, 100).unwrap(), b"", "at the end: nothing, from the cache");
+        assert_eq!(h.cached(11, 1), None);
     }
 }

@@ -1,50 +1,38 @@
-//! The `local` adaptor: this host's file system (`file:///path` or a plain path).
-//!
-//! Writes go to a hidden sibling and are renamed into place when the stream
-//! has ended well, so an interrupted write (stream error, dropped future,
-//! killed process) never leaves a complete-looking file and never destroys the
-//! file that was there before. Listings are streamed one directory handle at a
-//! time, depth first, and do not follow links.
-
-mod owners;
+//! [`LocalFileSystem`]: the `FileSystem` implementation on this host's
+//! file system (tokio's, plus `renameat2` and `pwrite` where std has none).
 
 use std::io::SeekFrom;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
-    Location, PartStream, Path, PathAttributes, Result,
+    ByteRange, ByteStream, ChecksumAlgorithm, Error, FileSystem, FsCapabilities, Location,
+    PartStream, Path, PathAttributes, Result,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::config::LocalConfig;
+use super::lister::{describe, list};
+use super::writer::{CHUNK, TempGuard, fill, fill_at, staged};
 use crate::temp_sibling;
-
-/// Read size for streams and checksums.
-const CHUNK: usize = 256 * 1024;
-
-/// Chunks of a [`PartStream`] written in one blocking call at most. While a
-/// batch is written the next one queues up in the producer, so this and the
-/// producer's queue bound what a slow disk makes wait in memory; 16 chunks
-/// of 256 KiB take a few milliseconds to reach the page cache.
-const WRITE_BATCH: usize = 16;
 
 /// What the local adaptor can do.
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
-    c.supports_server_side_copy = true;
-    c.can_create_symboliclinks = true;
-    c.can_read_symboliclinks = true;
+    c.copy_server_side = true;
+    c.create_symbolic_link = true;
+    c.read_symbolic_link = true;
     c.is_connectionless = true;
-    c.can_append = true;
-    c.supports_reading_posix_permissions = true;
-    c.supports_setting_posix_permissions = true;
-    c.supports_rename = true;
-    c.supports_range_read = true;
-    c.supports_server_side_checksum = true;
+    c.append = true;
+    c.attributes_permissions = true;
+    c.set_permissions = true;
+    c.rename = true;
+    c.read_range = true;
+    c.checksum = true;
+    c.write_parts = true;
     c.credentials = hpc_auth::LOCAL_CREDENTIAL_KINDS;
     c
 }
@@ -80,20 +68,8 @@ impl LocalFileSystem {
     /// Open `file:///dir` or `local:///dir` (no host; the path becomes the
     /// working directory, the current directory when absent).
     pub fn open(location: &Location) -> Result<Self> {
-        if !matches!(location.scheme.as_str(), "file" | "local") {
-            return Err(Error::InvalidLocation {
-                location: location.to_string(),
-                reason: "the local adaptor takes file:// or local:// locations".into(),
-            });
-        }
-        if location.host.as_deref().is_some_and(|h| h != "localhost") || !location.via.is_empty() {
-            return Err(Error::InvalidLocation {
-                location: location.to_string(),
-                reason: "file:// takes no host; use sftp://user@host/path for a remote one".into(),
-            });
-        }
-        match location.path.as_deref() {
-            Some(p) => Self::with_working_directory(Path::new(p)?),
+        match LocalConfig::from_location(location)?.working_directory {
+            Some(cwd) => Self::with_working_directory(cwd),
             None => Self::new(),
         }
     }
@@ -104,207 +80,6 @@ impl LocalFileSystem {
 
     fn os(&self, path: &Path) -> PathBuf {
         PathBuf::from(self.abs(path).to_string())
-    }
-
-    /// Write `data` to `tmp` (created new), returning the byte count. The
-    /// caller removes `tmp` on error.
-    async fn fill(&self, tmp: &std::path::Path, mut data: ByteStream, shown: &Path) -> Result<u64> {
-        let file = create_new(tmp, shown).await?;
-        let mut out = tokio::io::BufWriter::with_capacity(CHUNK, file);
-        let mut written = 0u64;
-        while let Some(chunk) = data.next().await {
-            let chunk = chunk?;
-            out.write_all(&chunk).await.map_err(|e| Error::from_io_path("write", shown, e))?;
-            written += chunk.len() as u64;
-        }
-        out.flush().await.map_err(|e| Error::from_io_path("write", shown, e))?;
-        Ok(written)
-    }
-
-    /// Write `path` through a hidden sibling: `fill(sibling, path)` fills it,
-    /// and it is renamed into place only if it got `size` bytes (where
-    /// known). On any failure, or if this future is dropped, the sibling is
-    /// removed and the old file stays.
-    async fn staged<Fut>(
-        &self,
-        path: &Path,
-        size: Option<u64>,
-        fill: impl FnOnce(PathBuf, Path) -> Fut,
-    ) -> Result<u64>
-    where
-        Fut: std::future::Future<Output = Result<u64>>,
-    {
-        let abs = self.abs(path);
-        let tmp = self.os(&temp_sibling(&abs, "part")?);
-        let mut guard = TempGuard(Some(tmp.clone()));
-        let written = fill(tmp.clone(), abs.clone()).await?;
-        if let Some(expected) = size
-            && expected != written
-        {
-            return Err(Error::InvalidInput(format!(
-                "stream for {abs} ended after {written} of {expected} bytes; file not written"
-            )));
-        }
-        let dst = self.os(path);
-        // Keep the mode of the file being replaced.
-        if let Ok(old) = tokio::fs::metadata(&dst).await
-            && old.is_file()
-        {
-            let _ = tokio::fs::set_permissions(&tmp, old.permissions()).await;
-        }
-        tokio::fs::rename(&tmp, &dst).await.map_err(|e| Error::from_io_path("write", &abs, e))?;
-        guard.disarm();
-        Ok(written)
-    }
-}
-
-/// `tmp`, which must not exist yet, created for writing.
-async fn create_new(tmp: &std::path::Path, shown: &Path) -> Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .await
-        .map_err(|e| Error::from_io_path("create", shown, e))
-}
-
-/// Chunks written at their offsets into the new file `tmp`; a batch of the
-/// chunks that are ready goes to the disk in one blocking call. Returns the
-/// bytes written, which must all lie within `size`.
-async fn fill_at(tmp: &std::path::Path, data: PartStream, size: u64, shown: &Path) -> Result<u64> {
-    use std::os::unix::fs::FileExt;
-    let file = std::sync::Arc::new(create_new(tmp, shown).await?.into_std().await);
-    let mut batches = data.ready_chunks(WRITE_BATCH);
-    let mut written = 0u64;
-    while let Some(batch) = batches.next().await {
-        let batch = batch.into_iter().collect::<Result<Vec<(u64, Bytes)>>>()?;
-        for (at, chunk) in &batch {
-            let end = at.checked_add(chunk.len() as u64).filter(|&e| e <= size);
-            if end.is_none() {
-                return Err(Error::InvalidInput(format!(
-                    "{shown}: {} bytes at offset {at} lie beyond the {size} bytes announced",
-                    chunk.len()
-                )));
-            }
-            written += chunk.len() as u64;
-        }
-        let f = file.clone();
-        tokio::task::spawn_blocking(move || {
-            batch.iter().try_for_each(|(at, chunk)| f.write_all_at(chunk, *at))
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r)
-        .map_err(|e| Error::from_io_path("write", shown, e))?;
-    }
-    Ok(written)
-}
-
-/// Removes a temporary file on drop unless disarmed, so a cancelled or failed
-/// write leaves nothing behind.
-struct TempGuard(Option<PathBuf>);
-
-impl TempGuard {
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-fn kind_of(ft: std::fs::FileType) -> EntryKind {
-    if ft.is_symlink() {
-        EntryKind::Symlink
-    } else if ft.is_dir() {
-        EntryKind::Directory
-    } else if ft.is_file() {
-        EntryKind::File
-    } else {
-        EntryKind::Other
-    }
-}
-
-fn attributes_from(path: Path, meta: &std::fs::Metadata, link: Option<String>) -> PathAttributes {
-    let mut a = PathAttributes::new(path, kind_of(meta.file_type()), meta.len());
-    a.modified = meta.modified().ok();
-    a.accessed = meta.accessed().ok();
-    a.created = meta.created().ok();
-    a.owner = Some(owners::user_name(meta.uid()));
-    a.group = Some(owners::group_name(meta.gid()));
-    a.permissions = Some(meta.mode() & 0o7777);
-    a.link_target = link;
-    a
-}
-
-async fn describe(path: Path, os: &std::path::Path) -> Result<PathAttributes> {
-    let meta =
-        tokio::fs::symlink_metadata(os).await.map_err(|e| Error::from_io_path("stat", &path, e))?;
-    let link = if meta.file_type().is_symlink() {
-        tokio::fs::read_link(os).await.ok().and_then(|t| t.to_str().map(str::to_owned))
-    } else {
-        None
-    };
-    Ok(attributes_from(path, &meta, link))
-}
-
-/// State of a depth-first listing: open directory handles, deepest last.
-struct Walk {
-    stack: Vec<(Path, tokio::fs::ReadDir)>,
-    next_dir: Option<Path>,
-    recursive: bool,
-}
-
-impl Walk {
-    async fn next(&mut self) -> Option<Result<PathAttributes>> {
-        loop {
-            if let Some(dir) = self.next_dir.take() {
-                match tokio::fs::read_dir(dir.to_string()).await {
-                    Ok(rd) => self.stack.push((dir, rd)),
-                    Err(e) => return Some(Err(Error::from_io_path("list", &dir, e))),
-                }
-            }
-            let (dir, rd) = self.stack.last_mut()?;
-            match rd.next_entry().await {
-                Ok(Some(entry)) => {
-                    let name = entry.file_name();
-                    let Some(name) = name.to_str() else {
-                        return Some(Err(Error::InvalidInput(format!(
-                            "entry {name:?} in {dir} is not UTF-8; refusing to use it"
-                        ))));
-                    };
-                    let child = match dir.join_entry(name) {
-                        Ok(c) => c,
-                        Err(e) => return Some(Err(e)),
-                    };
-                    let attrs = describe(child.clone(), &entry.path()).await;
-                    if let Ok(a) = &attrs
-                        && self.recursive
-                        && a.is_directory()
-                    {
-                        self.next_dir = Some(child);
-                    }
-                    // An entry removed between readdir and lstat is simply gone.
-                    if matches!(&attrs, Err(e) if e.is_not_found()) {
-                        continue;
-                    }
-                    return Some(attrs);
-                }
-                Ok(None) => {
-                    self.stack.pop();
-                }
-                Err(e) => {
-                    let dir = dir.clone();
-                    self.stack.pop();
-                    return Some(Err(Error::from_io_path("list", &dir, e)));
-                }
-            }
-        }
     }
 }
 
@@ -410,8 +185,7 @@ impl FileSystem for LocalFileSystem {
     }
 
     fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>> {
-        let walk = Walk { stack: Vec::new(), next_dir: Some(self.abs(dir)), recursive };
-        stream::unfold(walk, |mut w| async move { w.next().await.map(|item| (item, w)) }).boxed()
+        list(self.abs(dir), recursive)
     }
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
@@ -493,20 +267,15 @@ impl FileSystem for LocalFileSystem {
     }
 
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
-        self.staged(path, size, |tmp, abs| async move { self.fill(&tmp, data, &abs).await }).await
-    }
-
-    fn positioned_writes(&self) -> bool {
-        true
+        let abs = self.abs(path);
+        let shown = &abs;
+        staged(&abs, size, |tmp| async move { fill(&tmp, data, shown).await }).await
     }
 
     async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {
-        self.staged(
-            path,
-            Some(size),
-            |tmp, abs| async move { fill_at(&tmp, data, size, &abs).await },
-        )
-        .await
+        let abs = self.abs(path);
+        let shown = &abs;
+        staged(&abs, Some(size), |tmp| async move { fill_at(&tmp, data, size, shown).await }).await
     }
 
     async fn append(&self, path: &Path, mut data: ByteStream) -> Result<u64> {
@@ -539,7 +308,7 @@ impl FileSystem for LocalFileSystem {
     async fn copy_server_side(&self, from: &Path, to: &Path) -> Result<()> {
         let abs = self.abs(to);
         let tmp = self.os(&temp_sibling(&abs, "part")?);
-        let mut guard = TempGuard(Some(tmp.clone()));
+        let mut guard = TempGuard::new(tmp.clone());
         tokio::fs::copy(self.os(from), &tmp).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::path_not_found(self.abs(from))
