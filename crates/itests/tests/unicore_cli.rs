@@ -2,25 +2,15 @@
 //! PyUNICORE's CLI is (`-c FILE` with `$VAR` substitution). Needs
 //! `cargo xtask services up unicore`.
 
+#[path = "support/hpckit.rs"]
+mod cli;
 mod unicore_support;
 
-use hpc_exec::{Command, Executor, LocalExecutor};
+use hpc_exec::{Executor, LocalExecutor};
 use unicore_support::unicore;
-
-async fn hpckit_bin() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = LocalExecutor::new()
-        .run(&Command::new(cargo).args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"]))
-        .await
-        .expect("cargo build");
-    assert!(built.status.success(), "{}", built.stderr_text());
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().join("hpckit")
-}
 
 async fn hpckit(home: &std::path::Path, args: &[&str]) -> hpc_exec::Output {
     let u = unicore();
-    let bin = hpckit_bin().await;
     let props = home.join("properties");
     // The password comes from the environment, as `$VAR` in the file.
     std::fs::write(
@@ -28,8 +18,7 @@ async fn hpckit(home: &std::path::Path, args: &[&str]) -> hpc_exec::Output {
         format!("username={}\npassword=$UC_TEST_PASSWORD\nregistry={}\n", u.user, u.registry),
     )
     .unwrap();
-    let cmd = Command::new(bin)
-        .args(["unicore", "-c"])
+    let cmd = cli::command(["unicore", "-c"])
         .arg(&props)
         .arg("--ca")
         .arg(&u.ca)
@@ -133,10 +122,9 @@ async fn hpckit_job_and_fs_take_unicore_urls() {
     let ca = u.ca.display().to_string();
     let site = format!("unicore://{}@localhost:{port}/DEMO-SITE?ca={ca}", u.user);
     let run = |args: Vec<String>| {
-        let bin = hpckit_bin();
         let password = u.password.clone();
         async move {
-            let cmd = Command::new(bin.await).args(&args).env("UC_TEST_PASSWORD", &password);
+            let cmd = cli::command(&args).env("UC_TEST_PASSWORD", &password);
             LocalExecutor::new().run(&cmd).await.expect("running hpckit")
         }
     };
