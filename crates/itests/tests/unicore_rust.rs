@@ -592,3 +592,77 @@ async fn an_oidc_token_is_refreshed_once_then_the_error_is_clear() {
     assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
     assert!(e.to_string().contains("identity provider unreachable"), "{e}");
 }
+
+/// A transport that logs in with a JWT signed by `signer`.
+fn key_transport(u: &unicore_support::Unicore, signer: credential::JwtSigner) -> Transport {
+    Transport::builder()
+        .credential(credential::jwt_from_key(signer))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signs_in_with_tokens_signed_by_rsa_ecdsa_and_ed25519_keys() {
+    use credential::{JwtSigner, KeyAlgorithm};
+    let u = unicore();
+    let passphrase = hpc_auth::Secret::new(u.key_passphrase.clone());
+    for (name, algorithm, passphrase) in [
+        ("id_rsa", KeyAlgorithm::Rs256, None),
+        ("id_ecdsa", KeyAlgorithm::Es256, None),
+        ("id_ed25519", KeyAlgorithm::EdDsa, None),
+        ("id_rsa.pem", KeyAlgorithm::Rs256, None),
+        ("id_ecdsa.pem", KeyAlgorithm::Es256, None),
+        ("id_ed25519_locked", KeyAlgorithm::EdDsa, Some(&passphrase)),
+    ] {
+        let signer = JwtSigner::from_key_file(&u.user, &u.keys.join(name), passphrase)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(signer.algorithm(), algorithm, "{name}");
+        let t = key_transport(&u, signer);
+        let c = Client::connect(&t, &u.url).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.role(), Some("user"), "{name}");
+        let client = c.access_info().unwrap();
+        assert_eq!(client["authenticationMethod"], "SSHKEY", "{name}: {client}");
+        assert_eq!(client["xlogin"]["UID"], u.user.as_str(), "{name}");
+        // A user's resource, not only the site's properties.
+        c.jobs(&Page::default()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    // create_credential with a key, as PyUNICORE's: the password is the passphrase.
+    let locked = u.keys.join("id_ed25519_locked");
+    let cred = credential::create_credential(Some(&u.user), Some(passphrase), None, Some(&locked))
+        .unwrap();
+    let t = Transport::builder().credential(cred).add_ca_file(&u.ca).build().unwrap();
+    assert_eq!(Client::connect(&t, &u.url).await.unwrap().role(), Some("user"));
+    let e = JwtSigner::from_key_file(&u.user, &locked, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[tokio::test]
+async fn refuses_tokens_of_an_unknown_key_expired_or_issued_by_another() {
+    use credential::JwtSigner;
+    let u = unicore();
+    let refused = |what: &str, e: hpc_core::Error, why: &str| {
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{what}: {e}");
+        assert!(e.to_string().contains(why), "{what}: the server's reason {why:?} in {e}");
+    };
+    let stranger = JwtSigner::from_key_file(&u.user, &u.keys.join("id_stranger"), None).unwrap();
+    let e = Client::connect(&key_transport(&u, stranger), &u.url).await.unwrap_err();
+    refused("an unregistered key", e, "no EdDSA signature");
+
+    // Each token runs out as it is made: the one re-signed after the refusal too.
+    let key = u.keys.join("id_ed25519");
+    let expired =
+        JwtSigner::from_key_file(&u.user, &key, None).unwrap().with_lifetime(Duration::ZERO);
+    let e = Client::connect(&key_transport(&u, expired), &u.url).await.unwrap_err();
+    refused("an expired token", e, "expired");
+
+    let other = JwtSigner::from_key_file(&u.user, &key, None).unwrap().with_issuer("someone-else");
+    let e = Client::connect(&key_transport(&u, other), &u.url).await.unwrap_err();
+    refused("another issuer", e, "'iss' differs");
+
+    // demouser's key does not sign for another user.
+    let root = JwtSigner::from_key_file("root", &key, None).unwrap();
+    let e = Client::connect(&key_transport(&u, root), &u.url).await.unwrap_err();
+    refused("another subject", e, "is no user");
+}
