@@ -6,6 +6,7 @@
 
 mod datamover;
 mod fs;
+mod picas;
 mod slurm;
 mod ssh;
 mod unicore;
@@ -25,8 +26,11 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
         "unicore" => unicore::run(args),
+        "picas" => picas::run(args),
         "datamover" => datamover::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, datamover)"),
+        other => {
+            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover)")
+        }
     }
 }
 

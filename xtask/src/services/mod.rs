@@ -11,6 +11,7 @@
 //! reads.
 
 mod at;
+mod couchdb;
 mod daemon;
 mod datamover;
 mod envfile;
@@ -50,6 +51,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sge::Sge,
     &torque::Torque,
     &unicore::Unicore,
+    &couchdb::Couchdb,
     &datamover::Datamover,
 ];
 
