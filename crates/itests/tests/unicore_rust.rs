@@ -532,6 +532,31 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     shown.push_str(&format!("{t:?} {by_token:?} {c:?} {c2:?} {job:?} {home:?} {oidc:?} {token:?}"));
     let storage = Storage::new(&by_token, &format!("{}/storages/HOME", u.url));
     shown.push_str(&format!("{storage:?}"));
+    // A key-signed login with an encrypted key: neither the passphrase nor the
+    // key shows, and the signed tokens stay out of the logs (checked below by
+    // the JWT header every one of them starts with).
+    let locked = u.keys.join("id_ed25519_locked");
+    let signer = credential::JwtSigner::from_key_file(
+        &u.user,
+        &locked,
+        Some(&hpc_auth::Secret::new(u.key_passphrase.clone())),
+    )
+    .unwrap();
+    shown.push_str(&format!("{signer:?}"));
+    let by_key = Transport::builder()
+        .credential(credential::jwt_from_key(signer))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap();
+    let c3 = Client::connect(&by_key, &u.url).await.unwrap();
+    shown.push_str(&format!("{by_key:?} {c3:?}"));
+    let stranger =
+        credential::JwtSigner::from_key_file(&u.user, &u.keys.join("id_stranger"), None).unwrap();
+    let _ = Client::connect(&key_transport(&u, stranger), &u.url)
+        .await
+        .map_err(|e| shown.push_str(&format!("{e} {e:?}\n")));
+    let key_text = std::fs::read_to_string(&locked).unwrap();
+    let key_body = key_text.lines().nth(1).unwrap().to_owned();
 
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("http"), "trace logs were captured: {logs}");
@@ -544,6 +569,10 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         ("password in Basic", b64(&u.password)),
         ("token", u.token.clone()),
         ("issued token", token.expose().to_owned()),
+        ("key passphrase", u.key_passphrase.clone()),
+        ("private key", key_body),
+        // base64url of `{"alg":"EdDSA","typ":"JWT"}`, the start of every signed token.
+        ("key-signed token", "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9".to_owned()),
     ] {
         assert!(!logs.contains(&secret), "{what} in the logs");
         assert!(!shown.contains(&secret), "{what} in errors or Debug output: {shown}");
