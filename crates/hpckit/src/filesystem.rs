@@ -8,13 +8,22 @@ use hpc_auth::{Credential, CredentialMap};
 use hpc_core::{Error, FileSystem, Location, Path, Result};
 
 /// Schemes [`open_filesystem`] understands (shown in the unknown-scheme error).
-#[cfg(not(feature = "datamover"))]
-pub const FILESYSTEM_SCHEMES: &[&str] =
-    &["file", "local", "sftp", "ftp", "ftps", "webdav", "webdavs", "s3"];
-/// Schemes [`open_filesystem`] understands (shown in the unknown-scheme error).
-#[cfg(feature = "datamover")]
-pub const FILESYSTEM_SCHEMES: &[&str] =
-    &["file", "local", "sftp", "ftp", "ftps", "webdav", "webdavs", "s3", "ws", "dm"];
+pub const FILESYSTEM_SCHEMES: &[&str] = &[
+    "file",
+    "local",
+    "sftp",
+    "ftp",
+    "ftps",
+    "webdav",
+    "webdavs",
+    "s3",
+    #[cfg(feature = "unicore")]
+    "unicore",
+    #[cfg(feature = "datamover")]
+    "ws",
+    #[cfg(feature = "datamover")]
+    "dm",
+];
 
 /// A file-system URL taken apart: which file system, and which path on it.
 ///
@@ -25,6 +34,7 @@ pub const FILESYSTEM_SCHEMES: &[&str] =
 /// | `sftp://alice@hpc:2222/scratch/x` | SFTP to `alice@hpc:2222` | `/scratch/x` |
 /// | `sftp://hpc/~/x` | SFTP to `hpc` | `x` (below the login directory) |
 /// | `ftp://`, `webdav://`, `webdavs://`, `s3://bucket/prefix` | that server or bucket | the URL's path |
+/// | `unicore://host:port/SITE/storages/ID/x` (feature `unicore`) | that UNICORE storage | `/x` |
 /// | `ws:///data/run1`, `ws://me@login/data/run1` (feature `datamover`) | workspace `data` (here, or over SSH) | `run1`, relative to the workspace |
 /// | `dm://me@login/projects/p_x/run1` (feature `datamover`) | the login node, datamover where read-only | `/projects/p_x/run1` |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +76,12 @@ impl FsUrl {
             }
             _ => Path::new(&raw)?,
         };
+        #[cfg(feature = "unicore")]
+        if location.scheme == "unicore" {
+            let (location, path) =
+                unicore_rest::filesystem::UnicoreConfig::storage_location(&location, &raw)?;
+            return Ok(FsUrl { location, path });
+        }
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
             location = fs_adaptors::webdav::WebdavConfig::collection_location(&location, &path);
         }
@@ -133,6 +149,10 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
         )),
         #[cfg(feature = "datamover")]
         "ws" | "dm" => Ok(Arc::new(open_workspace(loc, creds).await?)),
+        #[cfg(feature = "unicore")]
+        "unicore" => {
+            Ok(Arc::new(unicore_rest::filesystem::UnicoreFileSystem::open(loc, creds).await?))
+        }
         _ => Err(Error::UnknownScheme {
             scheme: loc.scheme.clone(),
             supported: FILESYSTEM_SCHEMES.join(", "),
@@ -260,5 +280,18 @@ mod tests {
             assert!(matches!(e, Error::InvalidLocation { .. }), "{url}: {e}");
             assert!(e.to_string().contains(why), "{url}: {e}");
         }
+    }
+
+    #[cfg(feature = "unicore")]
+    #[test]
+    fn unicore_urls_split_after_the_storage() {
+        let u = FsUrl::parse("unicore://h:8443/S/storages/HOME/a/b.txt?ca=/c.pem").unwrap();
+        assert_eq!(u.location.path.as_deref(), Some("/S/storages/HOME"));
+        assert_eq!(u.path.to_string(), "/a/b.txt");
+        let u = FsUrl::parse("unicore+https://h/S/rest/core/jobs/j1").unwrap();
+        assert_eq!(
+            (u.location.path.as_deref(), u.path.is_root()),
+            (Some("/S/rest/core/jobs/j1"), true)
+        );
     }
 }
