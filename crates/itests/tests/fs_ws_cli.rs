@@ -4,12 +4,11 @@
 //! (the CLI logs in as the test user). Needs `cargo xtask services up slurm
 //! datamover sshd`.
 
+#[path = "support/hpckit.rs"]
+mod cli;
 #[path = "datamover_support/mod.rs"]
 #[allow(unused)]
 mod datamover_support;
-#[path = "fs_support/mod.rs"]
-#[allow(unused)]
-mod fs_support;
 #[path = "ssh_support/mod.rs"]
 #[allow(unused)]
 mod ssh_support;
@@ -32,7 +31,6 @@ enum Mode {
 struct Cli {
     f: Fx,
     mode: Mode,
-    bin: PathBuf,
 }
 
 impl Cli {
@@ -41,7 +39,7 @@ impl Cli {
             Mode::Local => Fx::local(),
             Mode::Ssh => Fx::ssh().await,
         };
-        Cli { f, mode, bin: fs_support::hpckit_bin().await }
+        Cli { f, mode }
     }
 
     /// `scheme://[user@host:port]/path?query`, with the SSH options the test sshd needs.
@@ -88,12 +86,11 @@ impl Cli {
     /// Runs `hpckit ARGS...`: as the test user here, or logging in as the
     /// test user with the key.
     async fn hpckit(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(&self.bin);
         let out = match self.mode {
-            Mode::Local => self.f.exec.run(&cmd.clone().args(args)).await,
+            Mode::Local => self.f.exec.run(&cli::command(args)).await,
             Mode::Ssh => {
                 let key = ssh_support::ssh_env().key();
-                cmd = cmd.arg("-i").arg(key).args(args);
+                let cmd = cli::command(["-i".as_ref(), key.as_os_str()]).args(args);
                 LocalExecutor::new().run(&cmd).await
             }
         };
