@@ -171,13 +171,11 @@ fn chunk_results(
 
 /// Job `i` of `n` got no result: it may or may not have been submitted.
 fn no_result(i: usize, n: usize, why: &str) -> Error {
-    Error::Parse {
-        command: "submit".into(),
-        reason: format!(
-            "no result for submission {i} of {n}; it may or may not have been submitted"
-        ),
-        line: why.to_owned(),
-    }
+    Error::parse(
+        "submit",
+        format!("no result for submission {i} of {n}; it may or may not have been submitted"),
+        why,
+    )
 }
 
 /// What one submit command printed (stdout and stderr merged) and its exit code.
@@ -253,13 +251,15 @@ pub fn parse(output: &[u8], count: usize, command: &str) -> Vec<Result<SubmitOut
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.ok_or_else(|| Error::Parse {
-                command: command.to_owned(),
-                reason: format!(
-                    "no result for submission {} of {count}; it may or may not have been submitted",
-                    i + 1
-                ),
-                line: tail.clone(),
+            r.ok_or_else(|| {
+                let n = i + 1;
+                Error::parse(
+                    command,
+                    format!(
+                        "no result for submission {n} of {count}; it may or may not have been submitted"
+                    ),
+                    tail.clone(),
+                )
             })
         })
         .collect()
