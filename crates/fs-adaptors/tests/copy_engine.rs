@@ -112,6 +112,7 @@ impl FileSystem for Faulty {
                 return Err(Error::ConnectionLost {
                     host: "faulty".into(),
                     reason: "injected".into(),
+                    source: None,
                 });
             }
             Ok(c)

@@ -305,14 +305,14 @@ impl FileJob {
             sha256_of(&*self.dst, written),
         )?;
         if a != b {
-            return Err(Error::Remote {
-                service: "copy".into(),
-                status: None,
-                message: format!(
+            return Err(Error::remote(
+                "copy",
+                None,
+                format!(
                     "checksum mismatch: {} has SHA-256 {a}, {} has {b}",
                     self.entry.path, self.target
                 ),
-            });
+            ));
         }
         Ok(true)
     }

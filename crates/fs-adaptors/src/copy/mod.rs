@@ -378,7 +378,7 @@ async fn copy_tree(
 fn joined(
     r: std::result::Result<Result<(FileOutcome, bool)>, tokio::task::JoinError>,
 ) -> Result<(FileOutcome, bool)> {
-    r.map_err(|e| Error::io("copy task", std::io::Error::other(e.to_string())))?
+    r.map_err(|e| Error::io("copy task", std::io::Error::other(e)))?
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -402,7 +402,8 @@ async fn spawn_file(
         }
         tokio::select! {
             p = permits.clone().acquire_owned() => {
-                break p.map_err(|_| Error::Cancelled("copy".into()))?;
+                // Only a closed semaphore refuses a permit, and nothing closes this one.
+                break p.expect("the copy never closes its permits");
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 let (o, v) = joined(done)?;

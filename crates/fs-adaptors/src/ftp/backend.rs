@@ -393,7 +393,7 @@ impl FileSystem for FtpFileSystem {
                         (None, Some(0)),
                     )),
                     Ok(Err(e)) => Some((
-                        Err(Error::ConnectionLost { host, reason: format!("RETR {path}: {e}") }),
+                        Err(Error::connection_lost(host, e).during(format_args!("RETR {path}"))),
                         (None, Some(0)),
                     )),
                     Ok(Ok(0)) => {

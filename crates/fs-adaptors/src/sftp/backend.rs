@@ -136,10 +136,8 @@ impl SftpFileSystem {
             return Err(Error::path_not_found(abs));
         }
         let text = out.stdout_text();
-        digest_of(&text).map(Some).ok_or_else(|| Error::Parse {
-            command: cmd.display(),
-            reason: "expected a hex digest".into(),
-            line: text.lines().next().unwrap_or("").into(),
+        digest_of(&text).map(Some).ok_or_else(|| {
+            Error::parse(cmd.display(), "expected a hex digest", text.lines().next().unwrap_or(""))
         })
     }
 
@@ -247,12 +245,12 @@ impl FileSystem for SftpFileSystem {
             .readlink(abs.to_string())
             .await
             .map_err(|e| e.at(self.host(), "readlink", &abs))?;
-        let target =
-            name.files.into_iter().next().map(|f| f.filename).ok_or_else(|| Error::Remote {
-                service: "sftp".into(),
-                status: None,
-                message: "empty readlink reply".into(),
-            })?;
+        let target = name
+            .files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| Error::remote("sftp", None, "empty readlink reply"))?;
         Path::new(&target)
     }
 
