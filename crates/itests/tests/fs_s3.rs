@@ -123,6 +123,7 @@ async fn failing_stream_in_a_multipart_upload_leaves_nothing() {
     let bad = futures::stream::iter([Err(hpc_core::Error::ConnectionLost {
         host: "source".into(),
         reason: "cut".into(),
+        source: None,
     })]);
     let e = fs.write(&f, good.chain(bad).boxed(), None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
