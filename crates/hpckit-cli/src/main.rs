@@ -9,6 +9,8 @@ mod datamover;
 mod fs;
 mod job;
 mod output;
+#[cfg(feature = "picas")]
+mod picas;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,10 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
+    #[cfg(feature = "picas")]
+    #[command(subcommand)]
+    Picas(picas::PicasCommand),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            #[cfg(feature = "picas")]
+            Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });
