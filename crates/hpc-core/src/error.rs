@@ -342,6 +342,27 @@ pub enum ErrorKind {
     Io,
 }
 
+impl ErrorKind {
+    /// Every kind, for tables and tests that must cover them all (a test
+    /// keeps it complete).
+    pub const ALL: [ErrorKind; 14] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Authentication,
+        ErrorKind::HostKey,
+        ErrorKind::Connection,
+        ErrorKind::Remote,
+        ErrorKind::Parse,
+        ErrorKind::Unsupported,
+        ErrorKind::Timeout,
+        ErrorKind::Cancelled,
+        ErrorKind::Changed,
+        ErrorKind::Io,
+    ];
+}
+
 impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {

@@ -5,6 +5,7 @@
 
 pub mod fs_conformance;
 pub mod sched_conformance;
+pub mod scripted;
 pub mod services;
 pub mod torque_standin;
 pub mod trials;

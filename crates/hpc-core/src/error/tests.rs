@@ -85,3 +85,28 @@ fn timeout_text() {
     let e = Error::Timeout { what: "waiting for job 3".into(), after: Duration::from_millis(1500) };
     assert_eq!(e.to_string(), "waiting for job 3 timed out after 1.500s");
 }
+
+#[test]
+fn all_kinds_are_listed_once() {
+    // A new kind breaks this match (no wildcard), and its position must then
+    // be given here and in `ErrorKind::ALL`.
+    let position = |k: ErrorKind| match k {
+        ErrorKind::InvalidInput => 0,
+        ErrorKind::NotFound => 1,
+        ErrorKind::AlreadyExists => 2,
+        ErrorKind::PermissionDenied => 3,
+        ErrorKind::Authentication => 4,
+        ErrorKind::HostKey => 5,
+        ErrorKind::Connection => 6,
+        ErrorKind::Remote => 7,
+        ErrorKind::Parse => 8,
+        ErrorKind::Unsupported => 9,
+        ErrorKind::Timeout => 10,
+        ErrorKind::Cancelled => 11,
+        ErrorKind::Changed => 12,
+        ErrorKind::Io => 13,
+    };
+    for (i, k) in ErrorKind::ALL.into_iter().enumerate() {
+        assert_eq!(position(k), i, "{k:?}");
+    }
+}
