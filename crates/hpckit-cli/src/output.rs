@@ -231,6 +231,9 @@ pub(crate) fn bytes_bar(total: u64) -> ProgressBar {
 }
 
 #[cfg(test)]
+mod adaptor_errors;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
