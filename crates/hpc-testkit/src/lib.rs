@@ -9,6 +9,7 @@ pub mod scripted;
 pub mod services;
 pub mod torque_standin;
 pub mod trials;
+pub mod unicore;
 pub mod zih;
 
 /// The README's examples, compiled and run as doc tests.
