@@ -5,16 +5,18 @@
 //! The unit tests in `hpckit-cli` (`output/adaptor_errors.rs`) follow every
 //! kind through each adaptor family; these make a few of them happen for real.
 
+#[path = "support/hpckit.rs"]
+mod cli;
 mod fs_support;
 
-use hpc_exec::{Command, Executor, LocalExecutor, Output};
+use hpc_exec::{Executor, LocalExecutor, Output};
 
 /// The environment variable a wrong password is read from (`--password-env`).
 const WRONG: (&str, &str) = ("HPCKIT_ITEST_WRONG_PASSWORD", "not-the-password");
 
 /// Run `hpckit ARGS` with `env` set.
 async fn hpckit(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(fs_support::hpckit_bin().await).args(args);
+    let mut cmd = cli::command(args);
     for (k, v) in env {
         cmd = cmd.env(*k, v);
     }
