@@ -100,19 +100,6 @@ mod tests {
     }
 
     #[test]
-    fn credential_names_are_hpc_auth_kinds() {
-        for (name, rows) in capability_rows() {
-            let (_, creds) = rows.iter().find(|(field, _)| *field == "credentials").unwrap();
-            for k in creds.split(", ").filter(|k| !k.is_empty()) {
-                assert!(
-                    hpc_auth::Credential::KINDS.contains(&k),
-                    "{name} lists unknown credential {k:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn hex_is_lower_case() {
         assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
     }

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::credentials::CredentialKinds;
+
 /// What a scheduler adaptor can do, named after the operations of
 /// [`crate::Scheduler`] (OpenDAL's style: `op`, `op_with_x`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -26,7 +28,7 @@ pub struct SchedulerCapabilities {
     /// started: status and exit codes survive a client restart.
     pub status_after_restart: bool,
     /// Credential kinds accepted.
-    pub credentials: &'static [&'static str],
+    pub credentials: CredentialKinds,
 }
 
 impl SchedulerCapabilities {
@@ -39,7 +41,7 @@ impl SchedulerCapabilities {
             ("submit_array", self.submit_array.to_string()),
             ("status_with_accounting", self.status_with_accounting.to_string()),
             ("status_after_restart", self.status_after_restart.to_string()),
-            ("credentials", self.credentials.join(", ")),
+            ("credentials", self.credentials.to_string()),
         ]
     }
 }
@@ -79,7 +81,7 @@ pub struct FsCapabilities {
     /// not an operation).
     pub is_connectionless: bool,
     /// Credential kinds accepted.
-    pub credentials: &'static [&'static str],
+    pub credentials: CredentialKinds,
 }
 
 impl Default for FsCapabilities {
@@ -98,7 +100,7 @@ impl Default for FsCapabilities {
             write_parts: false,
             checksum: false,
             is_connectionless: false,
-            credentials: &[],
+            credentials: CredentialKinds::NONE,
         }
     }
 }
@@ -119,7 +121,7 @@ impl FsCapabilities {
             ("write_parts", self.write_parts.to_string()),
             ("checksum", self.checksum.to_string()),
             ("is_connectionless", self.is_connectionless.to_string()),
-            ("credentials", self.credentials.join(", ")),
+            ("credentials", self.credentials.to_string()),
         ]
     }
 }
@@ -155,7 +157,7 @@ mod tests {
     fn table_has_one_row_per_field() {
         let a = SchedulerCapabilities {
             submit_batch: true,
-            credentials: &["password"],
+            credentials: CredentialKinds::of(&[crate::CredentialKind::Password]),
             ..Default::default()
         };
         let t = markdown_table(&[("x", a.rows()), ("y", SchedulerCapabilities::default().rows())]);

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod caps;
+pub mod credentials;
 pub mod error;
 pub mod fs;
 pub mod job;
@@ -27,6 +28,7 @@ pub mod status;
 pub mod time;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};
+pub use credentials::{CredentialKind, CredentialKinds};
 pub use error::{Error, ErrorKind, NotFoundKind, Result};
 pub use fs::{
     ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PartStream,

@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(e.to_string(), "environment variable HPCKIT_TEST_CREDS_UNSET_VAR is not set");
         let map = CredentialArgs::default().credentials(&loc).unwrap();
         let cred = map.get("h").unwrap();
-        assert_eq!(cred.kind(), "default");
+        assert_eq!(cred.kind(), hpckit::auth::CredentialKind::Default);
         assert_eq!(cred.username(), Some("alice"));
     }
 }

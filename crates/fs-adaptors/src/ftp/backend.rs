@@ -34,7 +34,7 @@ pub fn capabilities() -> FsCapabilities {
     c.set_permissions = true;
     c.rename = true;
     c.read_range = true;
-    c.credentials = &["password", "anonymous", "default"];
+    c.credentials = super::config::CREDENTIALS;
     c
 }
 

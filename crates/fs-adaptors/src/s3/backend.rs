@@ -37,7 +37,7 @@ pub fn capabilities() -> FsCapabilities {
     c.is_connectionless = true;
     c.read_range = true;
     c.read_parts = DEFAULT_DOWNLOAD_CONCURRENCY;
-    c.credentials = &["password", "default", "anonymous"];
+    c.credentials = super::config::CREDENTIALS;
     c
 }
 

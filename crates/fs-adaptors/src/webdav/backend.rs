@@ -25,7 +25,7 @@ pub fn capabilities() -> FsCapabilities {
     c.is_connectionless = true;
     c.rename = true;
     c.read_range = true;
-    c.credentials = &["default", "password", "basic", "bearer", "oidc", "anonymous"];
+    c.credentials = hpc_auth::HTTP_CREDENTIAL_KINDS;
     c
 }
 
