@@ -31,8 +31,8 @@ pub use caps::{FsCapabilities, SchedulerCapabilities};
 pub use credentials::{CredentialKind, CredentialKinds};
 pub use error::{Error, ErrorKind, NotFoundKind, Result};
 pub use fs::{
-    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PartStream,
-    PathAttributes, tag_offsets,
+    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, FileSystemInfo,
+    PartStream, PathAttributes, tag_offsets,
 };
 pub use job::{ArraySpec, JobDescription, JobId, JobPath};
 pub use location::{Hop, Location};

@@ -97,7 +97,7 @@ fn credential_for(
 /// use hpckit::auth::CredentialMap;
 ///
 /// let fs = hpckit::open_filesystem("file:///tmp", &CredentialMap::new()).await?;
-/// assert_eq!(fs.adaptor(), "local");
+/// assert_eq!(fs.info().adaptor, "local");
 /// let e = hpckit::open_filesystem("gopher://host/", &CredentialMap::new()).await.unwrap_err();
 /// assert!(e.to_string().starts_with("unknown scheme \"gopher\""));
 /// # Ok(()) }
