@@ -22,7 +22,7 @@ pub use local::LocalFileSystem;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hpc_core::{Error, Path, Result};
+use hpc_core::{Error, FsCapabilities, Path, Result};
 
 /// A hidden sibling name for data that is not complete yet:
 /// `.<name>.hpckit-<pid>-<n>.<suffix>`.
@@ -49,25 +49,21 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(".hpckit-")
 }
 
-/// Capability rows of every adaptor compiled in, in table order (`local`,
-/// `sftp`, `ftp`, `webdav`, `s3`), for `docs/filesystems.md`.
-pub fn capability_rows() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+/// Every adaptor compiled in with its capabilities, by scheme, in the order
+/// of the table in `docs/filesystems.md` (`local`, `sftp`, `ftp`, `webdav`,
+/// `s3`; `cargo xtask codegen` writes it).
+pub fn all_capabilities() -> Vec<(&'static str, FsCapabilities)> {
     #[allow(unused_mut)]
-    let mut rows = vec![("local", local::capabilities().rows())];
+    let mut all = vec![("local", local::capabilities())];
     #[cfg(feature = "sftp")]
-    rows.push(("sftp", sftp::capabilities().rows()));
+    all.push(("sftp", sftp::capabilities()));
     #[cfg(feature = "ftp")]
-    rows.push(("ftp", ftp::capabilities().rows()));
+    all.push(("ftp", ftp::capabilities()));
     #[cfg(feature = "webdav")]
-    rows.push(("webdav", webdav::capabilities().rows()));
+    all.push(("webdav", webdav::capabilities()));
     #[cfg(feature = "s3")]
-    rows.push(("s3", s3::capabilities().rows()));
-    rows
-}
-
-/// The capability table of `docs/filesystems.md`.
-pub fn capability_table() -> String {
-    hpc_core::caps::markdown_table(&capability_rows())
+    all.push(("s3", s3::capabilities()));
+    all
 }
 
 /// Lower-case hex of a digest.

@@ -1,7 +1,8 @@
 //! What an adaptor can do, as data (Xenon's adaptor property tables).
 //!
 //! Tests and the docs generator read these structs; the capability tables in
-//! `docs/` are produced from them and a test keeps the two in sync.
+//! `docs/` are produced from them by `cargo xtask codegen` (`--check` keeps
+//! the two in sync).
 
 use serde::Serialize;
 
@@ -127,7 +128,7 @@ impl FsCapabilities {
 }
 
 /// Render capability rows of several adaptors as one Markdown table
-/// (adaptors as columns). Used by the docs generator and its sync test.
+/// (adaptors as columns), as `cargo xtask codegen` writes them into the docs.
 pub fn markdown_table(adaptors: &[(&str, Vec<(&'static str, String)>)]) -> String {
     let mut out = String::from("| property |");
     for (name, _) in adaptors {
