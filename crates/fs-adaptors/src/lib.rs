@@ -81,6 +81,31 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// The `| capability | value |` table of each adaptor's docs.md says
+    /// what its `capabilities()` says (the sftp column is the type's table).
+    #[test]
+    fn docs_checklists_agree_with_the_capabilities() {
+        let docs = |scheme| match scheme {
+            "local" => include_str!("local/docs.md"),
+            #[cfg(feature = "sftp")]
+            "sftp" => include_str!("sftp/docs.md"),
+            #[cfg(feature = "ftp")]
+            "ftp" => include_str!("ftp/docs.md"),
+            #[cfg(feature = "webdav")]
+            "webdav" => include_str!("webdav/docs.md"),
+            #[cfg(feature = "s3")]
+            "s3" => include_str!("s3/docs.md"),
+            other => panic!("no docs.md for {other}"),
+        };
+        let mut wrong = Vec::new();
+        for (scheme, caps) in all_capabilities() {
+            for problem in hpc_testkit::checklist::disagreements(docs(scheme), &caps.rows()) {
+                wrong.push(format!("src/{scheme}/docs.md: {problem}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     #[test]
     fn temp_names_are_hidden_siblings() {
         let p = Path::new("/d/data.bin").unwrap();
