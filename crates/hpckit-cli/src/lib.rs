@@ -9,6 +9,8 @@ mod datamover;
 mod fs;
 mod job;
 mod output;
+#[cfg(feature = "picas")]
+mod picas;
 mod reference;
 
 use std::process::ExitCode;
@@ -35,6 +37,10 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
+    #[cfg(feature = "picas")]
+    #[command(subcommand)]
+    Picas(picas::PicasCommand),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -54,6 +60,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            #[cfg(feature = "picas")]
+            Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });

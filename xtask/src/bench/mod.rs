@@ -6,6 +6,7 @@
 
 mod datamover;
 mod fs;
+mod picas;
 mod slurm;
 mod ssh;
 
@@ -23,8 +24,9 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "ssh" => ssh::run(args),
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
+        "picas" => picas::run(args),
         "datamover" => datamover::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, datamover)"),
+        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, picas, datamover)"),
     }
 }
 

@@ -11,6 +11,7 @@
 //! reads.
 
 mod at;
+mod couchdb;
 mod daemon;
 mod datamover;
 mod envfile;
@@ -48,6 +49,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &at::AT,
     &sge::Sge,
     &torque::Torque,
+    &couchdb::Couchdb,
     &datamover::Datamover,
 ];
 
