@@ -8,14 +8,22 @@
 use hpckit::core::caps::markdown_table;
 
 fn main() {
-    let schedulers: Vec<_> = hpckit::sched_adaptors::all_capabilities()
+    #[allow(unused_mut)]
+    let mut schedulers: Vec<_> = hpckit::sched_adaptors::all_capabilities()
         .into_iter()
         .map(|(name, caps)| (name, caps.rows()))
         .collect();
-    let filesystems: Vec<_> = hpckit::fs_adaptors::all_capabilities()
+    #[allow(unused_mut)]
+    let mut filesystems: Vec<_> = hpckit::fs_adaptors::all_capabilities()
         .into_iter()
         .map(|(name, caps)| (name, caps.rows()))
         .collect();
+    // The adaptors of domain crates, after those of the adaptor crates.
+    #[cfg(feature = "unicore")]
+    {
+        schedulers.push(("unicore", hpckit::unicore::scheduler::capabilities().rows()));
+        filesystems.push(("unicore", hpckit::unicore::filesystem::capabilities().rows()));
+    }
     let sections = [
         ("scheduler-capabilities", markdown_table(&schedulers)),
         ("filesystem-capabilities", markdown_table(&filesystems)),

@@ -12,6 +12,8 @@ mod output;
 #[cfg(feature = "picas")]
 mod picas;
 mod reference;
+#[cfg(feature = "unicore")]
+mod unicore;
 
 use std::process::ExitCode;
 
@@ -41,6 +43,9 @@ enum Command {
     #[cfg(feature = "picas")]
     #[command(subcommand)]
     Picas(picas::PicasCommand),
+    /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
+    #[cfg(feature = "unicore")]
+    Unicore(unicore::UnicoreArgs),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -62,6 +67,8 @@ pub fn main() -> ExitCode {
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "picas")]
             Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
+            #[cfg(feature = "unicore")]
+            Command::Unicore(args) => unicore::run(args).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });
