@@ -75,6 +75,7 @@ fn secret_from_env(var: &str) -> anyhow::Result<Secret> {
 }
 
 /// Asks for one secret on the controlling terminal, without echo.
+#[cfg(feature = "unicore")]
 pub(crate) fn prompt_secret(prompt: &str) -> anyhow::Result<Secret> {
     let answers = TerminalResponder
         .respond("", "", &[(prompt.to_owned(), false)])
