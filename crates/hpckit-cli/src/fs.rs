@@ -269,7 +269,7 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let (sfs, spath) = opener.get(&src).await?;
             let (dfs, dpath) = opener.get(&dst).await?;
             let dpath = into_directory(&*dfs, &dpath, &spath, &dst).await?;
-            if Arc::ptr_eq(&sfs, &dfs) && sfs.capabilities().rename {
+            if Arc::ptr_eq(&sfs, &dfs) && sfs.info().capabilities.rename {
                 sfs.rename(&spath, &dpath).await?;
             } else {
                 let opts = CopyOptions { recursive: true, verify: true, ..Default::default() };

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use fs_adaptors::LocalFileSystem;
+use fs_adaptors::{LocalFileSystem, ftp, s3, webdav};
 use hpc_auth::{Credential, CredentialMap};
-use hpc_core::{Error, FileSystem, Location, Path, Result};
+use hpc_core::{Error, FileSystem, FsCapabilities, Location, Path, Result};
 
 /// Schemes [`open_filesystem`] understands (shown in the unknown-scheme error).
 pub const FILESYSTEM_SCHEMES: &[&str] = &[
@@ -103,14 +103,22 @@ impl FsUrl {
     }
 }
 
-/// The one credential for adaptors that take a single login (HTTP, FTP, S3).
-fn credential_for(loc: &Location, creds: &CredentialMap) -> Credential {
+/// The one credential for adaptors that take a single login (HTTP, FTP, S3),
+/// if it is of a kind the adaptor takes (`capabilities.credentials`).
+fn credential_for(
+    loc: &Location,
+    creds: &CredentialMap,
+    capabilities: FsCapabilities,
+) -> Result<Credential> {
     let host = match (&loc.host, loc.port) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.clone(),
         (None, _) => String::new(),
     };
-    creds.get(&host).cloned().unwrap_or_else(|| Credential::default_for(loc.user.as_deref()))
+    let cred =
+        creds.get(&host).cloned().unwrap_or_else(|| Credential::default_for(loc.user.as_deref()));
+    capabilities.credentials.require(cred.kind(), &loc.scheme)?;
+    Ok(cred)
 }
 
 /// Open the file system a URL names (its path is ignored; see [`FsUrl`]).
@@ -120,7 +128,7 @@ fn credential_for(loc: &Location, creds: &CredentialMap) -> Credential {
 /// use hpckit::auth::CredentialMap;
 ///
 /// let fs = hpckit::open_filesystem("file:///tmp", &CredentialMap::new()).await?;
-/// assert_eq!(fs.adaptor(), "local");
+/// assert_eq!(fs.info().adaptor, "local");
 /// let e = hpckit::open_filesystem("gopher://host/", &CredentialMap::new()).await.unwrap_err();
 /// assert!(e.to_string().starts_with("unknown scheme \"gopher\""));
 /// # Ok(()) }
@@ -138,15 +146,18 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
             Ok(Arc::new(LocalFileSystem::open(&loc)?))
         }
         "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::open(loc, creds).await?)),
-        "webdav" | "webdavs" => Ok(Arc::new(
-            fs_adaptors::webdav::WebdavFileSystem::open(loc, credential_for(loc, creds)).await?,
-        )),
-        "s3" => Ok(Arc::new(
-            fs_adaptors::s3::S3FileSystem::open(loc, credential_for(loc, creds)).await?,
-        )),
-        "ftp" | "ftps" => Ok(Arc::new(
-            fs_adaptors::ftp::FtpFileSystem::open(loc, credential_for(loc, creds)).await?,
-        )),
+        "webdav" | "webdavs" => {
+            let cred = credential_for(loc, creds, webdav::capabilities())?;
+            Ok(Arc::new(webdav::WebdavFileSystem::open(loc, cred).await?))
+        }
+        "s3" => {
+            let cred = credential_for(loc, creds, s3::capabilities())?;
+            Ok(Arc::new(s3::S3FileSystem::open(loc, cred).await?))
+        }
+        "ftp" | "ftps" => {
+            let cred = credential_for(loc, creds, ftp::capabilities())?;
+            Ok(Arc::new(ftp::FtpFileSystem::open(loc, cred).await?))
+        }
         #[cfg(feature = "datamover")]
         "ws" | "dm" => Ok(Arc::new(open_workspace(loc, creds).await?)),
         #[cfg(feature = "unicore")]
@@ -279,6 +290,25 @@ mod tests {
             let e = open_filesystem(url, &creds).await.unwrap_err();
             assert!(matches!(e, Error::InvalidLocation { .. }), "{url}: {e}");
             assert!(e.to_string().contains(why), "{url}: {e}");
+        }
+    }
+
+    /// A credential of a kind the adaptor does not take is refused before
+    /// anything is sent, with the kinds it takes.
+    #[tokio::test]
+    async fn credentials_are_checked_against_what_the_adaptor_takes() {
+        let creds = CredentialMap::with_default(Credential::key_file("u", "/k", None));
+        for (url, takes) in [
+            ("ftp://h/", "default, password, basic, anonymous"),
+            ("s3://bucket/", "default, password, basic, anonymous"),
+            ("webdav://h/", "default, password, bearer, oidc, basic, anonymous"),
+        ] {
+            let e = open_filesystem(url, &creds).await.unwrap_err();
+            assert!(matches!(e, Error::InvalidInput(_)), "{url}: {e}");
+            assert!(
+                e.to_string().ends_with(&format!("key-file credential (it takes {takes})")),
+                "{e}"
+            );
         }
     }
 
