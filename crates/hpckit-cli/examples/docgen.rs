@@ -24,7 +24,7 @@ fn main() {
         schedulers.push(("unicore", hpckit::unicore::scheduler::capabilities().rows()));
         filesystems.push(("unicore", hpckit::unicore::filesystem::capabilities().rows()));
     }
-    filesystems.push(("ws", hpckit::datamover::ws::capabilities().rows()));
+    filesystems.push(("ws", hpckit::datamover::filesystem::capabilities().rows()));
     let sections = [
         ("scheduler-capabilities", markdown_table(&schedulers)),
         ("filesystem-capabilities", markdown_table(&filesystems)),

@@ -179,10 +179,10 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
 async fn open_workspace(
     loc: &Location,
     creds: &CredentialMap,
-) -> Result<zih_datamover::ws::WsFileSystem> {
+) -> Result<zih_datamover::filesystem::WsFileSystem> {
     use hpc_exec::ssh::{SshExecutor, SshOptions};
     use hpc_exec::{Executor, LocalExecutor};
-    use zih_datamover::ws::{WsConfig, WsFileSystem};
+    use zih_datamover::filesystem::{WsConfig, WsFileSystem};
 
     let config = WsConfig::from_location(loc)?;
     if let Some(t) = &loc.transport {

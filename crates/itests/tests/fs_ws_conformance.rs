@@ -1,5 +1,5 @@
 //! The FileSystem conformance suite against `WsFileSystem` (a ZIH
-//! workspace as a file system, `zih_datamover::ws`), always as the test
+//! workspace as a file system, `zih_datamover::filesystem`), always as the test
 //! user and through the real Slurm's datamover partition, one trial per
 //! check and setup (`cargo nextest run -p itests --test fs_ws_conformance --
 //! ws_ssh_project::rename` runs one). Needs `cargo xtask services up slurm
@@ -23,7 +23,7 @@ use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
 use hpc_testkit::fs_conformance::{self, Declared, FsFixture, unique_name};
 use hpc_testkit::trials::{self, Trial, make_fixture};
-use zih_datamover::ws::{DatamoverTargets, WsConfig, WsFileSystem};
+use zih_datamover::filesystem::{DatamoverTargets, WsConfig, WsFileSystem};
 use zih_datamover::{AllocateRequest, WorkspaceConfig, Workspaces};
 
 /// The workspace of a setup (allocated, or reused, by the test user); one
@@ -141,7 +141,7 @@ fn suite(name: &'static str, at: Where, via: Via) -> Vec<Trial> {
         let root = base.join_entry(&unique_name(name))?;
         Ok(FsFixture::new(fs, root))
     });
-    let mut caps = zih_datamover::ws::capabilities();
+    let mut caps = zih_datamover::filesystem::capabilities();
     if matches!(via, Via::LocalAllDatamover) {
         caps.set_permissions = false;
     }

@@ -8,7 +8,7 @@ mod events;
 mod handle;
 mod listing;
 pub mod workspace;
-pub mod ws;
+pub mod filesystem;
 
 pub use commands::DtCommand;
 pub use config::{DEFAULT_TIME_LIMIT, DatamoverConfig, WorkspaceConfig};
@@ -18,4 +18,4 @@ pub use handle::{DtHandle, DtOutput, wait_all};
 pub use workspace::{
     AllocateRequest, CacheWorkspace, ListOptions, Remaining, WorkspaceInfo, Workspaces,
 };
-pub use ws::{WsConfig, WsFileSystem};
+pub use filesystem::{WsConfig, WsFileSystem};

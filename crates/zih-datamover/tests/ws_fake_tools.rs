@@ -12,7 +12,7 @@ use fs_adaptors::LocalFileSystem;
 use futures::StreamExt;
 use hpc_core::{Error, FileSystem, Path};
 use hpc_exec::LocalExecutor;
-use zih_datamover::ws::{DatamoverTargets, WsConfig, WsFileSystem};
+use zih_datamover::filesystem::{DatamoverTargets, WsConfig, WsFileSystem};
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -89,7 +89,7 @@ fn staged_leftovers(s: &Setup) -> Vec<String> {
 async fn parallel_writes_share_one_transfer_and_land_whole() {
     // A long linger: every write below starts within it.
     let s = setup(Duration::from_secs(5)).await;
-    assert_eq!(s.fs.working_directory().to_string(), s.ws.to_string_lossy());
+    assert_eq!(s.fs.info().working_directory.to_string(), s.ws.to_string_lossy());
     s.fs.create_directories(&Path::new("out/deep").unwrap()).await.unwrap();
     assert_eq!(calls(&s, "dtrsync"), 1, "one job makes a whole chain of directories");
     let names: Vec<String> = (0..8).map(|i| format!("out/deep/f {i}")).collect();
@@ -151,7 +151,7 @@ async fn changes_go_through_the_datamover_commands() {
     assert!(e.is_not_found(), "{e}");
     let e = s.fs.set_permissions(&a, 0o600).await.unwrap_err();
     assert!(matches!(e, Error::Unsupported { .. }), "{e}");
-    assert!(!s.fs.capabilities().set_permissions);
+    assert!(!s.fs.info().capabilities.set_permissions);
     let sum = s.fs.checksum(&a, hpc_core::ChecksumAlgorithm::Sha256).await.unwrap().unwrap();
     assert_eq!(sum, "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
 }

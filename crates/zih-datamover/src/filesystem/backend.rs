@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use hpc_core::fs::{ByteRange, ByteStream, ChecksumAlgorithm, PartStream};
-use hpc_core::{Error, FileSystem, FsCapabilities, NotFoundKind, Path, PathAttributes, Result};
+use hpc_core::{Error, FileSystem, FileSystemInfo, FsCapabilities, Path, PathAttributes, Result};
 use hpc_exec::{Command, Executor};
 use tokio::sync::OnceCell;
 
@@ -53,6 +53,7 @@ pub fn capabilities() -> FsCapabilities {
 /// archive) go through the datamover: staged in a workspace, then moved
 /// into place by one Slurm job per batch.
 pub struct WsFileSystem {
+    info: FileSystemInfo,
     config: WsConfig,
     exec: Arc<dyn Executor>,
     plain: Arc<dyn FileSystem>,
@@ -94,14 +95,23 @@ impl WsFileSystem {
             WsRoot::Directory(d) => d.clone(),
         };
         if !root.is_absolute() {
-            return Err(Error::Parse {
-                command: "ws_find".into(),
-                reason: "the workspace directory is not absolute".into(),
-                line: root.to_string(),
-            });
+            return Err(Error::parse(
+                "ws_find",
+                "the workspace directory is not absolute",
+                root.to_string(),
+            ));
         }
         let router = Router::new(exec.clone(), plain.clone(), config.targets.clone());
+        let mut caps = capabilities();
+        caps.is_connectionless = exec.is_local();
+        if exec.is_local() {
+            caps.credentials = hpc_auth::LOCAL_CREDENTIAL_KINDS;
+        }
+        // The datamover has no chmod.
+        caps.set_permissions = !config.all_through_datamover();
+        let info = FileSystemInfo::new(ADAPTOR, config.location.clone(), caps, root.clone());
         Ok(WsFileSystem {
+            info,
             config,
             exec,
             plain,
@@ -161,7 +171,7 @@ impl WsFileSystem {
         let fs = self.config.filesystem.as_deref();
         let dir = match self.tools.find(&name, fs).await {
             Ok(d) => d,
-            Err(Error::NotFound { kind: NotFoundKind::Workspace, .. }) if allocate => {
+            Err(Error::NotFound { kind: crate::workspace::WORKSPACE, .. }) if allocate => {
                 tracing::info!(workspace = %name, "allocating a staging workspace for the datamover");
                 let mut req = AllocateRequest::new(&name, 1).comment("hpckit datamover staging");
                 req.filesystem = self.config.filesystem.clone();
@@ -221,27 +231,8 @@ impl WsFileSystem {
 
 #[async_trait]
 impl FileSystem for WsFileSystem {
-    fn adaptor(&self) -> &str {
-        ADAPTOR
-    }
-
-    fn location(&self) -> &str {
-        &self.config.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        let mut c = capabilities();
-        c.is_connectionless = self.exec.is_local();
-        if self.exec.is_local() {
-            c.credentials = hpc_auth::LOCAL_CREDENTIAL_KINDS;
-        }
-        // The datamover has no chmod.
-        c.set_permissions = !self.config.all_through_datamover();
-        c
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.root
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
@@ -458,11 +449,7 @@ impl FileSystem for WsFileSystem {
         let text = out.stdout_text();
         let digest = text.split_whitespace().next().unwrap_or("").trim_start_matches('\\');
         if digest.is_empty() || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Parse {
-                command: cmd.display(),
-                reason: "no hexadecimal digest".into(),
-                line: text.into_owned(),
-            });
+            return Err(Error::parse(cmd.display(), "no hexadecimal digest", text.into_owned()));
         }
         Ok(Some(digest.to_ascii_lowercase()))
     }

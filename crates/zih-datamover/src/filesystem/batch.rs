@@ -66,9 +66,7 @@ impl Failure {
                 Error::CommandFailed { command, exit_code, stderr }
             }
             Failure::Timeout { what, after } => Error::Timeout { what, after },
-            Failure::Other(message) => {
-                Error::Remote { service: "datamover".into(), status: None, message }
-            }
+            Failure::Other(message) => Error::remote("datamover", None, message),
         }
     }
 }
@@ -161,11 +159,11 @@ impl Batcher {
         match outcome {
             Ok(Some(Ok(()))) => Ok(()),
             Ok(Some(Err(f))) => Err(f.to_error()),
-            _ => Err(Error::Remote {
-                service: "datamover".into(),
-                status: None,
-                message: "the batch runner stopped before the job ended".into(),
-            }),
+            _ => Err(Error::remote(
+                "datamover",
+                None,
+                "the batch runner stopped before the job ended",
+            )),
         }
     }
 
