@@ -38,7 +38,7 @@ pub use transfer::{Transfer, TransferProperties};
 pub use transport::{PREFERENCES_HEADER, SESSION_HEADER, Transport, TransportBuilder};
 pub use workflow::{Workflow, WorkflowService};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "adaptors"))]
 mod tests {
     /// The `| capability | value |` tables of the two docs.md say what the
     /// `capabilities()` functions say.
