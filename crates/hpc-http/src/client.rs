@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hpc_auth::Credential;
+use hpc_core::error::Retry;
 use hpc_core::{Error, Result};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue, USER_AGENT};
 use http::{HeaderMap, StatusCode};
@@ -19,8 +20,8 @@ use tracing::Instrument;
 use crate::auth::Auth;
 use crate::body::{Body, ErrorSlot, HyperBody};
 use crate::request::Request;
-use crate::response::{Origin, Response, chain};
-use crate::retry::RetryConfig;
+use crate::response::{Origin, Response};
+use crate::retry::{RetryConfig, retry_for_status};
 use crate::tls::TlsRoots;
 
 /// Time limits of one request.
@@ -124,6 +125,16 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Accept ANY server certificate and host name. Insecure: anyone on the
+    /// path can read and change the traffic, credentials included. Only for
+    /// test servers with throw-away certificates; prefer
+    /// [`add_ca_file`](Self::add_ca_file). Every client built with it logs a
+    /// warning.
+    pub fn insecure_accept_any_certificate(mut self) -> Self {
+        self.roots.insecure = true;
+        self
+    }
+
     /// The `User-Agent` header.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
@@ -143,7 +154,14 @@ impl HttpClientBuilder {
         }
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::InvalidInput("invalid User-Agent".into()))?;
+        if self.roots.insecure {
+            tracing::warn!(
+                service = %self.service,
+                "TLS certificate verification is OFF (insecure switch): the server is not authenticated"
+            );
+        }
         let tls = self.roots.client_config()?;
+        let tls_shared = Arc::new(tls.clone());
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -166,6 +184,7 @@ impl HttpClientBuilder {
                 retry: self.retry,
                 timeouts: self.timeouts,
                 user_agent,
+                tls: tls_shared,
             }),
         })
     }
@@ -184,6 +203,7 @@ struct Inner {
     retry: RetryConfig,
     timeouts: Timeouts,
     user_agent: HeaderValue,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -205,6 +225,25 @@ impl HttpClient {
     /// The service name.
     pub fn service(&self) -> &str {
         &self.inner.service
+    }
+
+    /// The TLS configuration of this client (the same trust, or the same
+    /// insecure switch), for connections it cannot make itself, such as
+    /// protocol upgrades that become raw byte streams.
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.inner.tls.clone()
+    }
+
+    /// The `Authorization` header this client would send now (an OIDC token
+    /// is refreshed first if it is about to expire), marked sensitive. For
+    /// requests sent outside the client (protocol upgrades).
+    pub async fn authorization(&self) -> Result<Option<HeaderValue>> {
+        self.inner.auth.header().await
+    }
+
+    /// The `User-Agent` header this client sends.
+    pub fn user_agent(&self) -> &HeaderValue {
+        &self.inner.user_agent
     }
 
     /// Send a request. Any status is a successful response here; use
@@ -268,7 +307,7 @@ impl HttpClient {
                         self.inner.auth.refresh().await?;
                         continue;
                     }
-                    if can_retry && retryable_status(status) {
+                    if can_retry && retry_for_status(status) == Retry::Temporary {
                         let wait = retry_after(resp.headers())
                             .map(|d| d.min(self.inner.retry.max_backoff))
                             .unwrap_or_else(|| self.inner.retry.backoff(attempt));
@@ -343,11 +382,10 @@ impl HttpClient {
                 if let Some(body_error) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
                     return Err(body_error);
                 }
-                let reason = chain(&e);
                 Err(if e.is_connect() {
-                    Error::Connect { host, reason }
+                    Error::connect(host, e)
                 } else {
-                    Error::ConnectionLost { host, reason: format!("{}: {reason}", origin.what()) }
+                    Error::connection_lost(host, e).during(origin.what())
                 })
             }
         }
@@ -367,11 +405,6 @@ fn authority(uri: &http::Uri) -> String {
     uri.authority()
         .map(|a| a.as_str().rsplit('@').next().unwrap_or("").to_owned())
         .unwrap_or_default()
-}
-
-fn retryable_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS
-        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

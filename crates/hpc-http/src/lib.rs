@@ -15,7 +15,7 @@ pub use client::{HttpClient, HttpClientBuilder, Timeouts};
 pub use http::{HeaderMap, Method, StatusCode};
 pub use request::Request;
 pub use response::Response;
-pub use retry::RetryConfig;
+pub use retry::{RetryConfig, retry_for_status};
 
 /// The rustls client configuration hpc-http uses (ring provider, bundled
 /// Mozilla roots plus the system store plus `extra_ca_files`), for other
@@ -24,6 +24,11 @@ pub use retry::RetryConfig;
 pub fn tls_client_config(
     extra_ca_files: &[std::path::PathBuf],
 ) -> hpc_core::Result<rustls::ClientConfig> {
-    tls::TlsRoots { only_extra: false, extra_files: extra_ca_files.to_vec(), extra_pem: Vec::new() }
-        .client_config()
+    tls::TlsRoots {
+        only_extra: false,
+        extra_files: extra_ca_files.to_vec(),
+        extra_pem: Vec::new(),
+        insecure: false,
+    }
+    .client_config()
 }

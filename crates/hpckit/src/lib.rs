@@ -9,6 +9,9 @@ pub use hpc_exec as exec;
 #[cfg(feature = "picas")]
 pub use picas_tokens as picas;
 pub use sched_adaptors;
+/// The UNICORE REST client (feature `unicore`).
+#[cfg(feature = "unicore")]
+pub use unicore_rest as unicore;
 /// The ZIH datamover and workspace tools (feature `datamover`).
 #[cfg(feature = "datamover")]
 pub use zih_datamover as datamover;

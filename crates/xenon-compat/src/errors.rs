@@ -132,7 +132,7 @@ mod tests {
                 "InvalidLocationException",
             ),
             (
-                Error::Connect { host: "h".into(), reason: "refused".into() },
+                Error::connect("h", std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
                 Code::Unavailable,
                 "NotConnectedException",
             ),

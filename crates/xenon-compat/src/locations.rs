@@ -337,7 +337,7 @@ mod tests {
             )),
         };
         let map = credential_map("ssh", Some(Cred::Map(&cm))).unwrap();
-        assert_eq!(map.get("h2").unwrap().kind(), "password");
+        assert_eq!(map.get("h2").unwrap().kind(), hpckit::core::CredentialKind::Password);
         assert_eq!(map.get("other").unwrap().username(), Some("bob"));
         let e = credential_map("ssh", Some(Cred::Keytab)).unwrap_err();
         assert_eq!(e.class, "InvalidCredentialException");

@@ -231,8 +231,8 @@ impl State {
         tracing::debug!(adaptor = a.name, url = %target.url, "opening file system");
         let fs = open_location(&url.location, &creds).await.map_err(fail)?;
         let cwd = match &target.workdir {
-            Some(w) => Path::new(w).map_err(fail)?.resolve(fs.working_directory()),
-            None => fs.working_directory().clone(),
+            Some(w) => Path::new(w).map_err(fail)?.resolve(&fs.info().working_directory),
+            None => fs.info().working_directory.clone(),
         };
         let credential_view = redacted(credential.as_ref());
         Ok(self.filesystems.insert_with(&format!("{}://{}", a.name, location), |id| {

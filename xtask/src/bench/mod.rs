@@ -9,6 +9,7 @@ mod fs;
 mod picas;
 mod slurm;
 mod ssh;
+mod unicore;
 mod xenon;
 
 use std::fmt::Write as _;
@@ -25,11 +26,12 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "ssh" => ssh::run(args),
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
+        "unicore" => unicore::run(args),
         "picas" => picas::run(args),
         "datamover" => datamover::run(args),
         "xenon" => xenon::run(args),
         other => {
-            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, picas, datamover, xenon)")
+            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover, xenon)")
         }
     }
 }

@@ -25,6 +25,7 @@ mod sge;
 mod slurm;
 mod sshd;
 mod torque;
+mod unicore;
 mod webdav;
 
 use std::collections::BTreeSet;
@@ -50,6 +51,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &at::AT,
     &sge::Sge,
     &torque::Torque,
+    &unicore::Unicore,
     &couchdb::Couchdb,
     &datamover::Datamover,
     &pyxenon::Pyxenon,

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -128,37 +127,10 @@ pub async fn spawn(cmd: Command) -> Process {
     LocalExecutor::new().spawn(&cmd).await.unwrap()
 }
 
-/// The `hpckit` binary of this workspace, built once per test process.
+/// The `hpckit` command: itests' `hpckit-under-test` binary, which cargo
+/// builds with the tests (`tests/support/hpckit.rs`), so no test builds it.
 pub fn hpckit_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // Tests live in <target>/<profile>/deps/; the binary beside <profile>.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let profile = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut cmd = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "hpckit-cli", "--bin", "hpckit"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile == "release" {
-            cmd = cmd.arg("--release");
-        }
-        // A plain thread: this may run inside a runtime.
-        let out = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move { LocalExecutor::new().run(&cmd).await })
-        })
-        .join()
-        .unwrap()
-        .unwrap();
-        assert!(out.status.success(), "building hpckit failed: {}", out.stderr_text());
-        let bin = profile_dir.join("hpckit");
-        assert!(bin.exists(), "{} missing after the build", bin.display());
-        bin
-    })
-    .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_hpckit-under-test"))
 }
 
 /// A file of `echo <id> >> <side>` tokens as JSON lines, ids `<prefix><n>`.
