@@ -1,5 +1,5 @@
 //! Generates the gRPC server (and a test client) from `proto/xenon.proto` with protox,
-//! a pure-Rust protobuf compiler, so no system `protoc` is needed (ADR 0901).
+//! a pure-Rust protobuf compiler, so no system `protoc` is needed (ADR 0902).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/xenon.proto");
