@@ -26,6 +26,48 @@ async fn readme_example_on_the_local_scheduler() {
     assert_eq!(v["state"], "COMPLETED", "{v}");
 }
 
+/// PyXenon's TLS set-up (`xenon/compat.py`, `xenon/server.py`): one self-signed
+/// certificate for this host is the server's chain, the roots that client
+/// certificates must chain to, and the client's own certificate and roots.
+/// Returns (certificate, key) files in `dir`.
+fn pyxenon_style_certificate(host: &str, dir: &std::path::Path) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![host.to_owned()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, host);
+    let cert = params.self_signed(&key).unwrap();
+    let (crt_file, key_file) = (dir.join(format!("{host}.crt")), dir.join(format!("{host}.key")));
+    std::fs::write(&crt_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    (crt_file.to_string_lossy().into_owned(), key_file.to_string_lossy().into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mutual_tls_as_pyxenon_sets_it_up() {
+    let host = host_name().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (crt, key) = pyxenon_style_certificate(&host, certs.path());
+    let server = Server::start_with(&[
+        "--server-cert-chain",
+        &crt,
+        "--server-private-key",
+        &key,
+        "--client-cert-chain",
+        &crt,
+    ])
+    .await;
+    let tls = [("XENON_TLS_CERT", crt), ("XENON_TLS_KEY", key)];
+    let mut env = sched("local", "");
+    env.push(("WORKDIR", server.scratch.path().to_string_lossy().into_owned()));
+    env.extend(tls.iter().cloned());
+    let v = server.scenario("readme", &env).await;
+    assert_eq!(v["stdout"], format!("{host}\n"), "{v}");
+    assert_eq!(v["state"], "COMPLETED", "{v}");
+
+    let v = server.scenario("tls_refusals", &tls).await;
+    assert_eq!(v["no_client_certificate"], "UNAVAILABLE", "{v}");
+    assert_eq!(v["plain_text"], "UNAVAILABLE", "{v}");
+}
+
 /// The host name as `hostname` prints it.
 async fn host_name() -> String {
     xenon_support::run(hpc_exec::Command::new("hostname")).await.stdout_text().trim().to_owned()
@@ -59,6 +101,57 @@ async fn interactive_job_over_ssh() {
     let v = server.scenario("interactive", &env).await;
     assert_eq!(v["stdout"], "Mystic noble gas,\nHeavy yet fleeting from grasp,\n", "{v}");
     assert_eq!(v["stderr"], "to-stderr\n", "{v}");
+}
+
+/// The RPCs no other scenario calls, on an SSH scheduler with a password.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_remaining_rpcs_over_ssh() {
+    let server = Server::start().await;
+    let ssh = SshUser::from_env();
+    let mut env = sched("ssh", &ssh.authority);
+    env.extend(ssh.credential());
+    env.push(("WORKDIR", ssh.scratch("inventory").await));
+    let v = server.scenario("inventory", &env).await;
+    assert_eq!(v["listed_schedulers"], 1, "{v}");
+    assert_eq!(v["listed_file_systems"], 1, "{v}");
+    assert_eq!(v["local_scheduler"], "local", "{v}");
+    assert_eq!(v["local_file_systems"], serde_json::json!(["file"]), "{v}");
+    assert_eq!(v["location"], ssh.authority.as_str(), "{v}");
+    assert_eq!(v["is_open"], true, "{v}");
+    assert_eq!(v["default_runtime"], 15, "{v}");
+    let cred = &v["credential"];
+    assert_eq!(cred["kind"], "password_credential", "{v}");
+    assert_eq!(cred["username"], ssh.user.as_str(), "{v}");
+    assert_eq!(cred["password"], "", "the password must never be sent back: {v}");
+    assert_eq!(v["in_get_jobs"], true, "{v}");
+    assert_eq!(v["queue_status"]["error"], 0, "{v}");
+    assert!(v["queue_statuses"].as_array().is_some_and(|q| !q.is_empty()), "{v}");
+    assert!(v["missing_queue"].as_str().unwrap().starts_with("NoSuchQueueException"), "{v}");
+    assert_eq!(v["cancelled"], true, "{v}");
+    assert_eq!(v["scheduler_fs"], "sftp", "{v}");
+    assert_eq!(v["scheduler_fs_separator"], "/", "{v}");
+    let adaptors = |names: &[&str]| serde_json::json!(names);
+    assert_eq!(
+        v["scheduler_descriptions"],
+        adaptors(&["at", "gridengine", "local", "slurm", "ssh", "torque"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["filesystem_descriptions"],
+        adaptors(&["file", "ftp", "s3", "sftp", "webdav"]),
+        "{v}"
+    );
+    assert_eq!(v["slurm_description"], "slurm", "{v}");
+    assert_eq!(v["fs_location"], "/", "{v}");
+    assert_eq!(v["fs_credential"], "default_credential", "{v}");
+    assert_eq!(v["fs_properties"], serde_json::json!({}), "{v}");
+    assert_eq!(v["fs_is_open"], true, "{v}");
+    assert_eq!(v["made_empty_file"], true, "{v}");
+    assert_eq!(v["working_directory_moved"], true, "{v}");
+    assert_eq!(v["relative_write_landed"], true, "{v}");
+    assert_eq!(v["copy_status_known"], true, "{v}");
+    assert_eq!(v["cancel_done"], true, "{v}");
+    assert!(v["unknown_copy"].as_str().unwrap().starts_with("NoSuchCopyException"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -31,7 +31,9 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "datamover" => datamover::run(args),
         "xenon" => xenon::run(args),
         other => {
-            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover, xenon)")
+            bail!(
+                "unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover, xenon)"
+            )
         }
     }
 }

@@ -3,11 +3,13 @@
 //! and against `hpckit xenon-grpc` (started first; `xenon.init(port=P,
 //! disable_tls=True)`): `xenon.init()` time, then N `/bin/true` jobs on Slurm over
 //! SSH to 127.0.0.1 (password login), submitted one by one and then polled with
-//! `get_job_statuses` for all of them once a second until all are done.
+//! `get_job_statuses` for all of them once a second until all are done; then a copy
+//! of a `--copy-mib` MiB file (1024 by default, 0 skips it) from the local file
+//! system to SFTP on the same sshd, waited for with `wait_until_done`.
 //!
 //! Scheduler commands are counted by the logging wrappers of `bench slurm` (which
 //! also carry the `scontrol` output shim PyXenon's Java adaptor needs on Slurm 22.05,
-//! see `shared/reference/PEERS.md`). Not measured yet: the 1 GiB SFTP copy of issue 17.
+//! see `shared/reference/PEERS.md`).
 
 use std::fs;
 use std::net::TcpListener;
@@ -27,7 +29,7 @@ const SCRIPT: &str = r#"
 import sys, time
 t0 = time.time()
 import xenon
-mode, port, n, location, user, password = sys.argv[1:7]
+mode, port, n, location, user, password, sftp, src, dst = sys.argv[1:10]
 if mode == 'java':
     xenon.init()
 else:
@@ -48,6 +50,17 @@ with xenon.Scheduler.create(adaptor='slurm', location=location,
         time.sleep(1)
     bad = [st for st in statuses if st.exit_code != 0 or st.error_message]
     print('done', time.time() - t1, 'failed', len(bad), flush=True)
+if src:
+    fprops = {'xenon.adaptors.filesystems.sftp.strictHostKeyChecking': 'false'}
+    t2 = time.time()
+    with xenon.FileSystem.create(adaptor='file') as local, \
+            xenon.FileSystem.create(adaptor='sftp', location=sftp, password_credential=cred,
+                                    properties=fprops) as remote:
+        op = local.copy(xenon.Path(src), remote, xenon.Path(dst), xenon.CopyMode.REPLACE, False)
+        st = local.wait_until_done(op, 3600 * 1000)
+        print('copy', time.time() - t2, 'bytes', st.bytes_copied, 'error', repr(st.error_message),
+              flush=True)
+        remote.delete(xenon.Path(dst))
 "#;
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -57,11 +70,14 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 /// Runs `cargo xtask bench xenon`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let count: usize = flag(args, "--count").map_or(Ok(100), |c| c.parse()).context("--count")?;
+    let copy_mib: u64 =
+        flag(args, "--copy-mib").map_or(Ok(1024), |c| c.parse()).context("--copy-mib")?;
     let env = EnvVars::read(&services::up(&["sshd".to_string(), "slurm".to_string()])?)?;
     let user = env.require("HPCKIT_SSH_USER")?.to_string();
     let password = env.require("HPCKIT_SSH_PASSWORD")?.to_string();
-    let location =
-        format!("ssh://{}:{}", env.require("HPCKIT_SSH_HOST")?, env.require("HPCKIT_SSH_PORT")?);
+    let authority =
+        format!("{}:{}", env.require("HPCKIT_SSH_HOST")?, env.require("HPCKIT_SSH_PORT")?);
+    let location = format!("ssh://{authority}");
     let known_hosts = env.require("HPCKIT_SSH_KNOWN_HOSTS")?.to_string();
     println!("building hpckit (release)...");
     cmd::run(Command::new("cargo").current_dir(cmd::workspace_root()).args([
@@ -80,6 +96,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let _cleanup = super::RemoveOnDrop(vec![Path::new(DIR).to_path_buf()]);
     let script = Path::new(DIR).join("xenon_bench.py");
     fs::write(&script, SCRIPT)?;
+    let source = Path::new(DIR).join("copy-source.bin");
+    if copy_mib > 0 {
+        write_copy_source(&source, copy_mib)?;
+    }
+    // Relative: lands in the test user's home on the SFTP side.
+    let target = "hpckit-bench-xenon-copy.bin";
     let log = Path::new(DIR).join("commands.log");
     fs::write(&log, "")?;
     cmd::run(Command::new("chmod").arg("666").arg(&log))?;
@@ -89,8 +111,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     fs::create_dir_all(home.join(".ssh"))?;
     fs::copy(&known_hosts, home.join(".ssh/known_hosts"))?;
 
-    let mut table =
-        Table::new(&["server", "init s", "submit s", "end to end s", "commands", "failed"]);
+    let copy_column = format!("{copy_mib} MiB SFTP copy s");
+    let mut table = Table::new(&[
+        "server",
+        "init s",
+        "submit s",
+        "jobs end to end s",
+        "commands",
+        "failed",
+        &copy_column,
+    ]);
     for mode in ["java", "hpckit"] {
         queue_empty(&user)?;
         fs::write(&log, "")?;
@@ -114,7 +144,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             &location,
             &user,
             &password,
+            &authority,
         ]);
+        if copy_mib > 0 {
+            c.arg(&source).arg(target);
+        } else {
+            c.args(["", ""]);
+        }
         c.stdout(fs::File::create(&out_path)?);
         println!("running PyXenon against {mode}...");
         let result = measure(&mut c);
@@ -153,6 +189,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ),
             commands.to_string(),
             failed,
+            copy_cell(&text, copy_mib),
         ]);
     }
     println!(
@@ -161,4 +198,39 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     println!("{}", table.render());
     println!("goals for hpckit: init >= 10x faster, end to end >= 1.05x faster, <= 150 commands");
     Ok(())
+}
+
+/// A `mib` MiB file of varied bytes (not all zeros, so no layer can shortcut it).
+fn write_copy_source(path: &Path, mib: u64) -> Result<()> {
+    use std::io::Write as _;
+    if fs::metadata(path).is_ok_and(|m| m.len() == mib << 20) {
+        return Ok(());
+    }
+    let mut block = vec![0u8; 1 << 20];
+    let mut f = std::io::BufWriter::new(fs::File::create(path)?);
+    for i in 0..mib {
+        for (j, b) in block.iter_mut().enumerate() {
+            *b = (j as u64).wrapping_mul(31).wrapping_add(i) as u8;
+        }
+        f.write_all(&block)?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// "seconds (MiB/s)" from the script's `copy` line, or what went wrong.
+fn copy_cell(text: &str, mib: u64) -> String {
+    if mib == 0 {
+        return "-".into();
+    }
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("copy ")) else {
+        return "no result".into();
+    };
+    let mut words = line.split_whitespace();
+    let secs = words.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let bytes = words.nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    if bytes != mib << 20 {
+        return format!("failed ({line})");
+    }
+    format!("{secs:.2} ({:.0} MiB/s)", mib as f64 / secs)
 }

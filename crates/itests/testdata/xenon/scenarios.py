@@ -2,6 +2,9 @@
 
 Usage: python scenarios.py <scenario>; settings come from the environment:
   XENON_PORT                 port of the running server (disable_tls=True)
+  XENON_TLS_CERT, XENON_TLS_KEY  connect with TLS instead, as PyXenon does with the
+                             server it starts: this one certificate is trust root and
+                             client certificate
   SCHED_ADAPTOR, SCHED_LOCATION, SCHED_QUEUE (optional)
   FS_ADAPTOR, FS_LOCATION, WORKDIR (a scratch directory on that file system)
   XUSER, XPASSWORD           a PasswordCredential, when set
@@ -33,8 +36,48 @@ def props():
 
 def init():
     start = time.monotonic()
-    xenon.init(port=int(os.environ['XENON_PORT']), disable_tls=True)
+    port = int(os.environ['XENON_PORT'])
+    if os.environ.get('XENON_TLS_CERT'):
+        # xenon.init() with TLS, after it has started its server: PyXenon's own
+        # get_secure_channel (xenon/server.py), with our certificate instead of the
+        # one create_keys.py makes (1024-bit RSA, which rustls refuses).
+        from xenon.proto import xenon_pb2_grpc
+        from xenon.server import __server__, get_secure_channel
+        __server__.port = port
+        __server__.channel = get_secure_channel(
+            os.environ['XENON_TLS_CERT'], os.environ['XENON_TLS_KEY'], port)
+        __server__.file_system_stub = xenon_pb2_grpc.FileSystemServiceStub(__server__.channel)
+        __server__.scheduler_stub = xenon_pb2_grpc.SchedulerServiceStub(__server__.channel)
+    else:
+        xenon.init(port=port, disable_tls=True)
     return time.monotonic() - start
+
+
+def tls_refusals():
+    """Clients the mutual-TLS server must turn away: one without a client
+    certificate, and one speaking plain text."""
+    import grpc
+    import socket
+    from xenon.proto import xenon_pb2, xenon_pb2_grpc
+    port = int(os.environ['XENON_PORT'])
+    address = '{}:{}'.format(socket.gethostname(), port)
+    with open(os.environ['XENON_TLS_CERT'], 'rb') as f:
+        root = f.read()
+    channels = {
+        'no_client_certificate': grpc.secure_channel(
+            address, grpc.ssl_channel_credentials(root_certificates=root)),
+        'plain_text': grpc.insecure_channel(address),
+    }
+    out = {}
+    for name, channel in channels.items():
+        stub = xenon_pb2_grpc.SchedulerServiceStub(channel)
+        try:
+            stub.getAdaptorNames(xenon_pb2.Empty(), timeout=20)
+            out[name] = 'accepted'
+        except grpc.RpcError as e:
+            out[name] = e.code().name
+        channel.close()
+    return out
 
 
 def scheduler():
@@ -219,6 +262,85 @@ def files():
 
         fs.delete(workdir / 'tree', True)
         out['deleted'] = not bool(fs.exists(workdir / 'tree'))
+    return out
+
+
+def inventory():
+    """The RPCs the other scenarios leave out: open schedulers and file systems,
+    the local ones, a scheduler's jobs and queue statuses, its file system, the
+    default runtime, credentials (passwords blanked), working directories, and
+    a copy's status and cancel."""
+    init()
+    from xenon.proto import xenon_pb2
+    from xenon.server import __server__
+    out = {}
+    workdir = os.environ['WORKDIR']
+    with scheduler() as sched, xenon.FileSystem.create(adaptor='file') as local:
+        out['listed_schedulers'] = [s.id for s in xenon.Scheduler.list_schedulers()].count(sched.id)
+        out['listed_file_systems'] = [f.id for f in xenon.FileSystem.list_file_systems()].count(local.id)
+        out['local_scheduler'] = xenon.Scheduler.local_scheduler().get_adaptor_name()
+        out['local_file_systems'] = [f.get_adaptor_name()
+                                     for f in xenon.FileSystem.local_file_systems()]
+        out['location'] = sched.get_location()
+        out['properties'] = dict(sched.get_properties())
+        out['is_open'] = sched.is_open()
+        stub = __server__.scheduler_stub
+        out['default_runtime'] = stub.getDefaultRuntime(sched.__wrapped__).value
+        cred = stub.getCredential(sched.__wrapped__)
+        kind = cred.WhichOneof('credential')
+        out['credential'] = {'kind': kind}
+        if kind == 'password_credential':
+            out['credential']['username'] = cred.password_credential.username
+            out['credential']['password'] = cred.password_credential.password
+
+        sleeper = xenon.JobDescription(executable='/bin/sleep', arguments=['600'],
+                                       working_directory=workdir)
+        job = sched.submit_batch_job(sleeper)
+        sched.wait_until_running(job, 60000)
+        out['in_get_jobs'] = job.id in [j.id for j in sched.get_jobs(queues=[])]
+        queue = sched.get_default_queue_name()
+        status = sched.get_queue_status(queue=queue)
+        out['queue_status'] = {'name': status.name, 'error': status.error_type}
+        out['queue_statuses'] = [q.name for q in sched.get_queue_statuses(queues=[])]
+        out['missing_queue'] = raises(XenonException, sched.get_queue_status, queue='no-such-queue')
+        sched.cancel_job(job)
+        out['cancelled'] = sched.wait_until_done(job, 60000).done
+
+        sfs = sched.get_file_system()
+        out['scheduler_fs'] = sfs.get_adaptor_name()
+        out['scheduler_fs_separator'] = sfs.get_path_separator()
+
+        out['scheduler_descriptions'] = sorted(
+            d.name for d in xenon.Scheduler.get_adaptor_descriptions())
+        out['filesystem_descriptions'] = sorted(
+            d.name for d in xenon.FileSystem.get_adaptor_descriptions())
+        out['slurm_description'] = xenon.Scheduler.get_adaptor_description(name='slurm').name
+        fs_stub = __server__.file_system_stub
+        out['fs_location'] = fs_stub.getLocation(local.__wrapped__).location
+        out['fs_credential'] = fs_stub.getCredential(local.__wrapped__).WhichOneof('credential')
+        out['fs_properties'] = dict(fs_stub.getProperties(local.__wrapped__).properties)
+        out['fs_is_open'] = bool(local.is_open())
+        local.create_directory(path=xenon.Path(os.path.join(workdir, 'made')))
+        local.create_file(path=xenon.Path(os.path.join(workdir, 'made', 'empty')))
+        out['made_empty_file'] = os.path.getsize(os.path.join(workdir, 'made', 'empty')) == 0
+
+        before = str(local.get_working_directory())
+        local.set_working_directory(path=xenon.Path(workdir))
+        out['working_directory_moved'] = str(local.get_working_directory()) == workdir != before
+        local.write_to_file(xenon.Path('relative.txt'), iter([b'here']))
+        out['relative_write_landed'] = os.path.exists(os.path.join(workdir, 'relative.txt'))
+
+        src = os.path.join(workdir, 'src.bin')
+        with open(src, 'wb') as h:
+            h.write(b'x' * (1 << 20))
+        op = local.copy(xenon.Path(src), local, xenon.Path(os.path.join(workdir, 'dst.bin')),
+                        xenon.CopyMode.CREATE, False)
+        st = local.get_status(copy_operation=op)
+        out['copy_status_known'] = st.bytes_to_copy in (0, 1 << 20)
+        st = local.cancel(copy_operation=op)
+        out['cancel_done'] = st.done
+        out['unknown_copy'] = raises(XenonException, local.get_status,
+                                     copy_operation=xenon_pb2.CopyOperation(id='no-such-copy'))
     return out
 
 

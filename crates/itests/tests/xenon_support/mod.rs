@@ -14,23 +14,10 @@ pub async fn run(cmd: Command) -> Output {
     LocalExecutor::new().run(&cmd).await.unwrap_or_else(|e| panic!("{}: {e}", cmd.display()))
 }
 
-/// The `hpckit` binary, built (or found up to date) by cargo first.
-pub async fn hpckit_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = run(Command::new(cargo)
-        .args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"])
-        .current_dir(env!("CARGO_MANIFEST_DIR")))
-    .await;
-    assert!(
-        out.status.success(),
-        "cargo build -p hpckit-cli failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // tests run from target/<profile>/deps/
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("hpckit");
-    assert!(bin.exists(), "{} missing after cargo build", bin.display());
-    bin
+/// The `hpckit` binary the tests run: `src/bin/hpckit-under-test.rs`, built by
+/// cargo with the tests (so no test starts a build of its own).
+pub fn hpckit_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hpckit-under-test"))
 }
 
 /// A running `hpckit xenon-grpc --disable-tls -p 0`, killed on drop.
@@ -61,7 +48,7 @@ impl Server {
             std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
             std::fs::copy(&known, home.path().join(".ssh/known_hosts")).unwrap();
         }
-        let cmd = Command::new(hpckit_bin().await)
+        let cmd = Command::new(hpckit_bin())
             .args(["xenon-grpc", "-p", "0"])
             .args(flags)
             .env("HOME", home.path());
