@@ -142,7 +142,7 @@ async fn the_remaining_rpcs_over_ssh() {
         "{v}"
     );
     assert_eq!(v["slurm_description"], "slurm", "{v}");
-    assert_eq!(v["fs_location"], "/", "{v}");
+    assert_eq!(v["fs_location"], "", "the location as given: {v}");
     assert_eq!(v["fs_credential"], "default_credential", "{v}");
     assert_eq!(v["fs_properties"], serde_json::json!({}), "{v}");
     assert_eq!(v["fs_is_open"], true, "{v}");

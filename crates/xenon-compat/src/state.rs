@@ -139,7 +139,8 @@ pub(crate) fn fs_cred(
 }
 
 /// The credential `getCredential` returns: the one given, with passwords and
-/// passphrases blanked (they never leave the server again).
+/// passphrases blanked (they never leave the server again); without one, a
+/// default credential of the server's user, as Java Xenon answers.
 fn redacted(
     c: Option<&proto::create_scheduler_request::Credential>,
 ) -> Option<proto::get_credential_response::Credential> {
@@ -178,6 +179,13 @@ fn redacted(
             });
             R::CredentialMap(proto::CredentialMap { entries, fallback })
         }
+    })
+    // Java Xenon opens without a credential as `new DefaultCredential()`, whose user
+    // is the server's own, and `getCredential` answers that.
+    .or_else(|| {
+        let username =
+            std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
+        Some(R::DefaultCredential(proto::DefaultCredential { username }))
     })
 }
 
