@@ -66,11 +66,16 @@ pub(crate) struct RunArgs {
     /// How long a finished token's result may wait to be written with the
     /// next claims; a killed worker's tokens of this window run again after
     /// recover (0: write each result at once).
-    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, value_parser = duration_or_zero, default_value = "1s", value_name = "DURATION")]
     record_every: Duration,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// A duration, or 0 (none).
+fn duration_or_zero(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" { Ok(Duration::ZERO) } else { parse_duration(text) }
 }
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
