@@ -3,7 +3,7 @@
 //! [`run`] races the command against the first of the three signals. When a
 //! signal wins, the command's future is dropped, so the guards of whatever it
 //! was doing (a staged `.part` file, an S3 multipart upload) start their
-//! cleanup; `run` waits for that cleanup ([`hpc_core::cleanup::finished`],
+//! cleanup; `run` waits for that cleanup ([`hpckit::core::cleanup::finished`],
 //! at most [`CLEANUP_LIMIT`]) and ends with the shell's code for the signal:
 //! 130, 143 or 129. A second signal during the cleanup ends at once.
 //!
@@ -55,11 +55,9 @@ impl Drop for Graceful {
 /// Resolves with the signal number once a stop was asked for.
 pub(crate) async fn requested() -> i32 {
     let mut rx = shutdown().subscribe();
-    match rx.wait_for(Option::is_some).await {
-        Ok(sig) => sig.unwrap_or(2),
-        // The sender is a static and never dropped.
-        Err(_) => std::future::pending().await,
-    }
+    // The sender is a static and never dropped, so this waits for a signal.
+    let sig = rx.wait_for(Option::is_some).await.ok().and_then(|s| *s);
+    sig.unwrap_or(2)
 }
 
 /// The shell's exit code of a program ended by signal `sig`.
@@ -106,7 +104,7 @@ pub(crate) async fn run(command: impl Future<Output = ExitCode>) -> ExitCode {
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen to signals; they end hpckit at once");
             let code = command.await;
-            hpc_core::cleanup::finished(CLEANUP_LIMIT).await;
+            hpckit::core::cleanup::finished(CLEANUP_LIMIT).await;
             return code;
         }
     };
@@ -116,7 +114,7 @@ pub(crate) async fn run(command: impl Future<Output = ExitCode>) -> ExitCode {
         code = &mut command => {
             // Guards dropped on an error path may still be cleaning up.
             tokio::select! {
-                _ = hpc_core::cleanup::finished(CLEANUP_LIMIT) => {}
+                _ = hpckit::core::cleanup::finished(CLEANUP_LIMIT) => {}
                 (sig, _) = listener.next() => return exit_code(sig),
             }
             return code;
@@ -135,7 +133,7 @@ pub(crate) async fn run(command: impl Future<Output = ExitCode>) -> ExitCode {
     drop(command);
     output::note(format_args!("interrupted by {name}; cleaning up"));
     tokio::select! {
-        done = hpc_core::cleanup::finished(CLEANUP_LIMIT) => if !done {
+        done = hpckit::core::cleanup::finished(CLEANUP_LIMIT) => if !done {
             output::note(format_args!(
                 "cleanup did not finish within {} s; `hpckit fs cleanup` removes what is left",
                 CLEANUP_LIMIT.as_secs()

@@ -439,7 +439,7 @@ impl FileSystem for FtpFileSystem {
 
 /// One command without data on a pooled connection (also from a cleanup
 /// task, which holds the pool and not the file system).
-async fn simple_on(pool: &Pool, what: &str, op: SimpleOp) -> Result<()> {
+async fn simple_on(pool: &Arc<Pool>, what: &str, op: SimpleOp) -> Result<()> {
     let mut c = pool.get().await?;
     let what = what.to_owned();
     c.run(&what, move |c| {

@@ -37,18 +37,19 @@ fn parse_page(xml: &str) -> Result<Page> {
     loop {
         match reader.read_event().map_err(|e| bad(&e))? {
             Event::Start(e) => {
-                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                path.push(e.local_name().as_ref().to_owned());
                 text.clear();
             }
-            Event::Text(t) => {
-                text.push_str(&t.decode().map_err(|e| bad(&e))?);
-            }
-            Event::GeneralRef(r) => {
-                let name = r.decode().map_err(|e| bad(&e))?;
-                let c = quick_xml::escape::resolve_xml_entity(&name)
-                    .ok_or_else(|| bad(&format!("unknown entity &{name};")))?;
-                text.push_str(c);
-            }
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => match r.resolve_char_ref() {
+                Ok(Some(c)) => text.push(c),
+                _ => {
+                    let name = r.xml10_content();
+                    let c = quick_xml::escape::resolve_predefined_entity(&name)
+                        .ok_or_else(|| bad(&format!("unknown entity &{name};")))?;
+                    text.push_str(c);
+                }
+            },
             Event::End(_) => {
                 let name = path.pop().unwrap_or_default();
                 let parent = path.last().map(String::as_str);
