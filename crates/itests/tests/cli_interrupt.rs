@@ -259,14 +259,15 @@ async fn fs_cleanup_removes_stale_leftovers_only() {
     let fs = sshd.sftp().await;
     let remote = sshd.scratch(&*fs, "cleanup").await;
     let dir = remote.to_string();
-    std::fs::create_dir(format!("{dir}/sub")).unwrap();
+    // Made through SFTP, as the server's user, who must be able to delete them.
+    fs.create_directory(&remote.join_entry("sub").unwrap()).await.unwrap();
     let tag = fs_adaptors::staging::host_tag();
     let dead = format!("{dir}/sub/.a.bin.hpckit-{tag}-4294967295-0.part");
     let old = format!("{dir}/.b.bin.hpckit-77-1.copy");
     let live = format!("{dir}/.c.bin.hpckit-{tag}-{}-2.part", std::process::id());
     let foreign = format!("{dir}/.d.bin.hpckit-x.part");
     for p in [&dead, &old, &live, &foreign] {
-        std::fs::write(p, b"leftover").unwrap();
+        hpc_testkit::fs_conformance::put(&*fs, &Path::new(p).unwrap(), b"leftover").await.unwrap();
     }
     let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
     std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_hours_ago).unwrap();
@@ -292,7 +293,7 @@ async fn fs_cleanup_removes_stale_leftovers_only() {
     assert_eq!(listed(&out), vec![(old.clone(), false), (dead.clone(), false)]);
     assert!(std::path::Path::new(&dead).exists() && std::path::Path::new(&old).exists());
     let out = run(&cleanup(&[]), &[]).await;
-    assert!(out.status.success(), "{}", out.stderr_text());
+    assert!(out.status.success(), "{}{}", out.stderr_text(), String::from_utf8_lossy(&out.stdout));
     assert_eq!(listed(&out), vec![(old.clone(), true), (dead.clone(), true)]);
     assert!(!std::path::Path::new(&dead).exists() && !std::path::Path::new(&old).exists());
     assert!(std::path::Path::new(&live).exists() && std::path::Path::new(&foreign).exists());

@@ -23,17 +23,19 @@ struct Page {
     next: Option<(String, String)>,
 }
 
-/// The `ListMultipartUploadsResult` document.
-fn parse_page(xml: &str) -> Result<Page> {
+/// Walk an S3 answer: `on_end(parent, name, text)` for every element that
+/// ends, with its text (entities resolved).
+fn walk(
+    xml: &str,
+    what: &str,
+    mut on_end: impl FnMut(Option<&str>, &str, String) -> std::result::Result<(), String>,
+) -> Result<()> {
     let bad = |e: &dyn std::fmt::Display| {
         let line: String = xml.chars().take(200).collect();
-        Error::parse("ListMultipartUploads", format!("invalid XML: {e}"), line)
+        Error::parse(what, format!("invalid XML: {e}"), line)
     };
     let mut reader = Reader::from_str(xml);
-    let mut page = Page::default();
     let (mut path, mut text) = (Vec::<String>::new(), String::new());
-    let (mut k, mut id, mut initiated) = (None, None, None);
-    let (mut truncated, mut next_key, mut next_id) = (false, String::new(), String::new());
     loop {
         match reader.read_event().map_err(|e| bad(&e))? {
             Event::Start(e) => {
@@ -52,37 +54,86 @@ fn parse_page(xml: &str) -> Result<Page> {
             },
             Event::End(_) => {
                 let name = path.pop().unwrap_or_default();
-                let parent = path.last().map(String::as_str);
-                match (parent, name.as_str()) {
-                    (Some("Upload"), "Key") => k = Some(std::mem::take(&mut text)),
-                    (Some("Upload"), "UploadId") => id = Some(std::mem::take(&mut text)),
-                    (Some("Upload"), "Initiated") => initiated = parse_iso8601(text.trim()),
-                    (_, "Upload") => match (k.take(), id.take()) {
-                        (Some(k), Some(id)) => page.uploads.push((k, id, initiated.take())),
-                        _ => return Err(bad(&"an Upload without Key or UploadId")),
-                    },
-                    (Some("ListMultipartUploadsResult"), "IsTruncated") => {
-                        truncated = text.trim() == "true";
-                    }
-                    (Some("ListMultipartUploadsResult"), "NextKeyMarker") => {
-                        next_key = std::mem::take(&mut text);
-                    }
-                    (Some("ListMultipartUploadsResult"), "NextUploadIdMarker") => {
-                        next_id = std::mem::take(&mut text);
-                    }
-                    _ => {}
-                }
-                text.clear();
+                on_end(path.last().map(String::as_str), &name, std::mem::take(&mut text))
+                    .map_err(|e| bad(&e))?;
             }
-            Event::Eof => break,
+            Event::Eof => return Ok(()),
             _ => {}
         }
     }
+}
+
+/// The `ListMultipartUploadsResult` document.
+fn parse_page(xml: &str) -> Result<Page> {
+    let mut page = Page::default();
+    let (mut k, mut id, mut initiated) = (None, None, None);
+    let (mut truncated, mut next_key, mut next_id) = (false, String::new(), String::new());
+    walk(xml, "ListMultipartUploads", |parent, name, text| {
+        match (parent, name) {
+            (Some("Upload"), "Key") => k = Some(text),
+            (Some("Upload"), "UploadId") => id = Some(text),
+            (Some("Upload"), "Initiated") => initiated = parse_iso8601(text.trim()),
+            (_, "Upload") => match (k.take(), id.take()) {
+                (Some(k), Some(id)) => page.uploads.push((k, id, initiated.take())),
+                _ => return Err("an Upload without Key or UploadId".into()),
+            },
+            (Some(_), "IsTruncated") => truncated = text.trim() == "true",
+            (Some(_), "NextKeyMarker") => next_key = text,
+            (Some(_), "NextUploadIdMarker") => next_id = text,
+            _ => {}
+        }
+        Ok(())
+    })?;
     if truncated {
         if next_key.is_empty() {
-            return Err(bad(&"truncated without NextKeyMarker"));
+            let line: String = xml.chars().take(200).collect();
+            return Err(Error::parse(
+                "ListMultipartUploads",
+                "truncated without NextKeyMarker",
+                line,
+            ));
         }
         page.next = Some((next_key, next_id));
+    }
+    Ok(page)
+}
+
+/// One page of ListParts: bytes, the newest part's time, where to go on.
+/// (rusty-s3's parser wants the root `ListPartsResult`; moto answers
+/// `ListPartsResponse`, so the root is not checked here.)
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PartsPage {
+    bytes: u64,
+    newest: Option<SystemTime>,
+    next: Option<u16>,
+}
+
+fn parse_parts(xml: &str) -> Result<PartsPage> {
+    let mut page = PartsPage::default();
+    let (mut truncated, mut marker) = (false, None);
+    walk(xml, "ListParts", |parent, name, text| {
+        match (parent, name) {
+            (Some("Part"), "Size") => {
+                let n: u64 = text.trim().parse().map_err(|_| format!("part size {text:?}"))?;
+                page.bytes = page.bytes.saturating_add(n);
+            }
+            (Some("Part"), "LastModified") => {
+                if let Some(t) = parse_iso8601(text.trim()) {
+                    page.newest = Some(page.newest.map_or(t, |n| n.max(t)));
+                }
+            }
+            (Some(_), "IsTruncated") => truncated = text.trim() == "true",
+            (Some(_), "NextPartNumberMarker") => marker = text.trim().parse::<u16>().ok(),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if truncated {
+        // Part numbers start at 1: going on from 0 (or nothing) would loop.
+        page.next = Some(marker.filter(|m| *m > 0).ok_or_else(|| {
+            let line: String = xml.chars().take(200).collect();
+            Error::parse("ListParts", "truncated without NextPartNumberMarker", line)
+        })?);
     }
     Ok(page)
 }
@@ -148,18 +199,10 @@ impl S3Client {
             if !resp.status().is_success() {
                 return Err(self.fail(resp, path).await);
             }
-            let xml = resp.text().await?;
-            let page = ListParts::parse_response(&xml).map_err(|e| {
-                let line: String = xml.chars().take(200).collect();
-                Error::parse("ListParts", format!("invalid XML: {e}"), line).with_source(e)
-            })?;
-            for p in &page.parts {
-                bytes = bytes.saturating_add(p.size);
-                if let Some(t) = parse_iso8601(&p.last_modified) {
-                    newest = Some(newest.map_or(t, |n| n.max(t)));
-                }
-            }
-            match page.next_part_number_marker {
+            let page = parse_parts(&resp.text().await?)?;
+            bytes = bytes.saturating_add(page.bytes);
+            newest = newest.max(page.newest);
+            match page.next {
                 Some(m) => marker = Some(m),
                 None => return Ok((bytes, newest)),
             }
@@ -244,6 +287,20 @@ mod tests {
         assert!(page.uploads[0].2.is_some());
         assert_eq!((page.uploads[1].0.as_str(), page.uploads[1].2), ("d/b&c", None));
         assert_eq!(page.next, Some(("d/b&c".into(), "id2".into())));
+    }
+
+    #[test]
+    fn parts_add_up_whatever_the_root_is_called() {
+        let xml = r#"<ListPartsResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <IsTruncated>true</IsTruncated><NextPartNumberMarker>2</NextPartNumberMarker>
+  <Part><PartNumber>1</PartNumber><LastModified>2026-01-02T03:04:05Z</LastModified><Size>5</Size></Part>
+  <Part><PartNumber>2</PartNumber><LastModified>2026-01-02T03:04:09Z</LastModified><Size>7</Size></Part>
+</ListPartsResponse>"#;
+        let page = parse_parts(xml).unwrap();
+        assert_eq!((page.bytes, page.next), (12, Some(2)));
+        assert_eq!(page.newest, parse_iso8601("2026-01-02T03:04:09Z"));
+        assert!(parse_parts("<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>").is_err());
+        assert!(parse_parts("<ListPartsResult><Part><Size>x</Size></Part></ListPartsResult>").is_err());
     }
 
     #[test]
