@@ -146,7 +146,7 @@ pub(crate) enum FsCommand {
         url: String,
         /// Take what has not changed for this long (90s, 15m, 2h, 1d); a
         /// writer still running on this host keeps its data for at least 1h.
-        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::job::parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_age)]
         older_than: Duration,
         /// Only list what would be removed.
         #[arg(long)]
@@ -204,7 +204,7 @@ pub(crate) struct CopyArgs {
     /// multipart uploads) unchanged for this long are removed before it is
     /// written (RESUME continues a staged file instead); those whose writer
     /// ran on this host and has ended go at once.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::job::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_age)]
     stale_after: Duration,
     /// Print a summary line on stderr when done.
     #[arg(short, long)]
@@ -215,6 +215,16 @@ pub(crate) struct CopyArgs {
 
 fn parse_mode(s: &str) -> Result<CopyMode, String> {
     s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// An age as `job` durations take it (90s, 15m, 2h, 1d), or zero (`0`, `0s`):
+/// "no matter how recent".
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let digits = s.trim().trim_end_matches(['s', 'm', 'h', 'd']);
+    if !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        return Ok(Duration::ZERO);
+    }
+    crate::job::parse_duration(s)
 }
 
 fn parse_links(s: &str) -> Result<SymlinkPolicy, String> {
@@ -340,5 +350,19 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let (fs, path) = Opener::new(creds, &s3).get(&url).await?;
             mount(fs, path, mountpoint, read_only).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_take_zero_and_durations() {
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_age("s").is_err());
+        assert!(parse_age("-1s").is_err());
     }
 }
