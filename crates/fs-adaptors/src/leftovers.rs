@@ -18,7 +18,7 @@ use futures::StreamExt;
 use hpc_core::{FileSystem, Path, PendingUpload, Result};
 use tokio::sync::OnceCell;
 
-use crate::staging::{Stale, Staged, staleness, unchanged_for};
+use crate::staging::{Staged, Stale, staleness, unchanged_for};
 
 /// How long staged data or an upload must be unchanged before a copy from
 /// another host (or `hpckit fs cleanup` by default) treats it as abandoned.

@@ -40,7 +40,11 @@ pub fn temp_sibling(path: &Path, suffix: &str) -> Result<Path> {
         path.parent().ok_or_else(|| Error::InvalidInput(format!("{path} has no parent")))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let short = shortened(name);
-    parent.join_entry(&format!(".{short}.hpckit-{}-{}-{n}.{suffix}", host_tag(), std::process::id()))
+    parent.join_entry(&format!(
+        ".{short}.hpckit-{}-{}-{n}.{suffix}",
+        host_tag(),
+        std::process::id()
+    ))
 }
 
 /// `name` cut to at most [`NAME_MAX`] bytes on a character boundary.
@@ -85,7 +89,8 @@ impl Staged {
             _ => return None,
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let hex = |s: &str| s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex =
+            |s: &str| s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if inner.is_empty() || !digits(pid) || !digits(n) || host.is_some_and(|h| !hex(h)) {
             return None;
         }
@@ -171,11 +176,8 @@ pub fn host_tag() -> &'static str {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let mut h = Sha256::new();
-        for part in [
-            read("/proc/sys/kernel/random/boot_id"),
-            ns,
-            read("/proc/sys/kernel/hostname"),
-        ] {
+        for part in [read("/proc/sys/kernel/random/boot_id"), ns, read("/proc/sys/kernel/hostname")]
+        {
             h.update(part.trim().as_bytes());
             h.update([0]);
         }
@@ -223,7 +225,10 @@ mod tests {
             Staged::parse(".a.hpckit-12-3.part"),
             Some(Staged { target: "a".into(), host: None, pid: 12 })
         );
-        assert_eq!(Staged::parse(".a.hpckit-0badcafe-12-3.copy").unwrap().host.unwrap(), "0badcafe");
+        assert_eq!(
+            Staged::parse(".a.hpckit-0badcafe-12-3.copy").unwrap().host.unwrap(),
+            "0badcafe"
+        );
         for foreign in [
             "a.hpckit-12-3.part",
             ".a.hpckit-12-3.tmp",

@@ -148,7 +148,11 @@ async fn s3_target(key: &str) -> (fs_support::s3::Server, String, fs_adaptors::s
 }
 
 /// The unfinished uploads below `dir` of `s3` for `target`.
-async fn uploads_of(s3: &dyn FileSystem, dir: &Path, target: &Path) -> Vec<hpc_core::PendingUpload> {
+async fn uploads_of(
+    s3: &dyn FileSystem,
+    dir: &Path,
+    target: &Path,
+) -> Vec<hpc_core::PendingUpload> {
     let all = s3.pending_uploads(dir, true).await.expect("ListMultipartUploads");
     all.into_iter().filter(|u| &u.path == target).collect()
 }
@@ -196,11 +200,12 @@ async fn the_next_copy_removes_or_continues_what_a_killed_copy_left_on_sftp() {
 
     for mode in ["replace", "resume"] {
         let target = format!("{dir}/target.bin");
-        let (status, _) = interrupt(&slow_sftp_put(&sshd, &src, &target, "replace"), &[], 9, || {
-            let dir = dir.clone();
-            async move { staging_started(&dir) }
-        })
-        .await;
+        let (status, _) =
+            interrupt(&slow_sftp_put(&sshd, &src, &target, "replace"), &[], 9, || {
+                let dir = dir.clone();
+                async move { staging_started(&dir) }
+            })
+            .await;
         assert_eq!(status.signal, Some(9), "{status:?}");
         let left = staged_in(&dir);
         assert_eq!(left.len(), 1, "SIGKILL leaves the staged file: {left:?}");

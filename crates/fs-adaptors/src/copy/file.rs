@@ -150,8 +150,12 @@ impl FileJob {
     async fn remove_all(&self, leftovers: &[Leftover]) {
         for l in leftovers {
             match crate::leftovers::remove(&*self.dst, l).await {
-                Ok(()) => tracing::info!(path = %l.path, kind = l.kind_str(), why = l.why.as_str(), "removed a leftover of an interrupted copy"),
-                Err(e) => tracing::warn!(path = %l.path, error = %e, "cannot remove a leftover of an interrupted copy"),
+                Ok(()) => {
+                    tracing::info!(path = %l.path, kind = l.kind_str(), why = l.why.as_str(), "removed a leftover of an interrupted copy")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %l.path, error = %e, "cannot remove a leftover of an interrupted copy")
+                }
             }
         }
     }

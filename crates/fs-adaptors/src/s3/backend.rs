@@ -10,8 +10,8 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use hpc_auth::Credential;
 use hpc_core::{
     ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FileSystemInfo,
-    FsCapabilities, Location, NotFoundKind, PartStream, Path, PathAttributes, PendingUpload, Result,
-    tag_offsets,
+    FsCapabilities, Location, NotFoundKind, PartStream, Path, PathAttributes, PendingUpload,
+    Result, tag_offsets,
 };
 use hpc_http::HttpClient;
 use rusty_s3::{Bucket, Credentials, UrlStyle};

@@ -299,8 +299,13 @@ mod tests {
         let page = parse_parts(xml).unwrap();
         assert_eq!((page.bytes, page.next), (12, Some(2)));
         assert_eq!(page.newest, parse_iso8601("2026-01-02T03:04:09Z"));
-        assert!(parse_parts("<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>").is_err());
-        assert!(parse_parts("<ListPartsResult><Part><Size>x</Size></Part></ListPartsResult>").is_err());
+        assert!(
+            parse_parts("<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>")
+                .is_err()
+        );
+        assert!(
+            parse_parts("<ListPartsResult><Part><Size>x</Size></Part></ListPartsResult>").is_err()
+        );
     }
 
     #[test]

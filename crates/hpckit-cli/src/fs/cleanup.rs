@@ -41,7 +41,10 @@ impl Entry {
                 leftovers::LeftoverKind::Staged(_) => None,
             },
             bytes: l.bytes,
-            modified: l.modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+            modified: l
+                .modified
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
             why: l.why.as_str(),
             removed: false,
             error: None,
