@@ -17,11 +17,6 @@ use tokio::io::AsyncReadExt;
 /// How long a transfer may take to show progress before a test gives up.
 const STARTUP: Duration = Duration::from_secs(60);
 
-/// The S3 keys of `server`, as the CLI reads them.
-fn s3_env(s: &fs_support::s3::Server) -> Vec<(&'static str, String)> {
-    vec![("AWS_ACCESS_KEY_ID", s.key.clone()), ("AWS_SECRET_ACCESS_KEY", s.secret.clone())]
-}
-
 /// Run `hpckit args` until `started` says the transfer has moved data, then
 /// send `signal`; the exit status and stderr.
 async fn interrupt<F, Fut>(
@@ -138,47 +133,88 @@ async fn signals_remove_the_sftp_staged_file_and_exit_with_the_shell_code() {
     fs.delete(&remote, true).await.unwrap();
 }
 
-/// moto's bucket, the URL of `key` in it with 5 MiB parts, and the file system.
-async fn s3_target(key: &str) -> (fs_support::s3::Server, String, fs_adaptors::s3::S3FileSystem) {
-    let s = fs_support::s3::moto();
-    let s3 = fs_support::s3::open(&s, "").await;
-    let (base, query) = s.url.split_once('?').expect("the s3 URL has its endpoint");
-    let url = format!("{}/{key}?{query}&part_size=5&concurrency=1", base.trim_end_matches('/'));
-    (s, url, s3)
+/// A local file of `mib` MiB to put to moto at `<dir>/<rel>` (a fresh
+/// `dir`), in 5 MiB parts one at a time.
+struct S3Put {
+    _local: tempfile::TempDir,
+    src: String,
+    server: fs_support::s3::Server,
+    s3: fs_adaptors::s3::S3FileSystem,
+    /// The fresh directory (prefix) and its name.
+    dir: Path,
+    dir_name: String,
+    target: Path,
+    url: String,
 }
 
-/// The unfinished uploads below `dir` of `s3` for `target`.
-async fn uploads_of(
-    s3: &dyn FileSystem,
-    dir: &Path,
-    target: &Path,
-) -> Vec<hpc_core::PendingUpload> {
-    let all = s3.pending_uploads(dir, true).await.expect("ListMultipartUploads");
-    all.into_iter().filter(|u| &u.path == target).collect()
+impl S3Put {
+    async fn new(tag: &str, rel: &str, mib: usize, seed: u8) -> Self {
+        let (local_dir, local) = fs_support::scratch();
+        let src = format!("{local}/big.bin");
+        fs_support::make_file(&src, mib << 20, seed);
+        let server = fs_support::s3::moto();
+        let s3 = fs_support::s3::open(&server, "").await;
+        let dir_name = hpc_testkit::fs_conformance::unique_name(tag);
+        let url =
+            S3Put::url_of(&server, &format!("{dir_name}/{rel}"), "&part_size=5&concurrency=1");
+        S3Put {
+            _local: local_dir,
+            src,
+            s3,
+            dir: Path::new(&format!("/{dir_name}")).unwrap(),
+            target: Path::new(&format!("/{dir_name}/{rel}")).unwrap(),
+            url,
+            dir_name,
+            server,
+        }
+    }
+
+    /// The URL of `key` in the server's bucket, with `extra` parameters.
+    fn url_of(server: &fs_support::s3::Server, key: &str, extra: &str) -> String {
+        let (base, query) = server.url.split_once('?').expect("the s3 URL has its endpoint");
+        format!("{}/{key}?{query}{extra}", base.trim_end_matches('/'))
+    }
+
+    /// The S3 keys, as the CLI reads them.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", self.server.key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.server.secret.clone()),
+        ]
+    }
+
+    /// `hpckit fs put --mode replace [extra...] SRC URL`.
+    fn put_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a = strings(&["fs", "put", "--mode", "replace"]);
+        a.extend(strings(extra));
+        a.extend([self.src.clone(), self.url.clone()]);
+        a
+    }
+
+    /// The unfinished uploads of the target.
+    async fn uploads(&self) -> Vec<hpc_core::PendingUpload> {
+        let all = self.s3.pending_uploads(&self.dir, true).await.expect("ListMultipartUploads");
+        all.into_iter().filter(|u| u.path == self.target).collect()
+    }
+
+    /// The put, stopped by `signal` once a part is stored.
+    async fn interrupted(&self, signal: i32) -> (ExitStatus, String) {
+        interrupt(&self.put_args(&[]), &self.env(), signal, || async {
+            self.uploads().await.iter().any(|u| u.bytes > 0)
+        })
+        .await
+    }
 }
 
 /// The same on S3: the multipart upload is aborted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_abort_the_s3_multipart_upload_and_exit_with_the_shell_code() {
-    let (_keep, local) = fs_support::scratch();
-    let src = format!("{local}/big.bin");
-    fs_support::make_file(&src, 96 << 20, 5);
-    let dir_name = hpc_testkit::fs_conformance::unique_name("signal");
     for (signal, code) in [(2, 130), (15, 143), (1, 129)] {
-        let key = format!("{dir_name}/target-{signal}.bin");
-        let (s, url, s3) = s3_target(&key).await;
-        let dir = Path::new(&format!("/{dir_name}")).unwrap();
-        let target = Path::new(&format!("/{key}")).unwrap();
-        let env = s3_env(&s);
-        let args = strings(&["fs", "put", "--mode", "replace", &src, &url]);
-        let (status, err) = interrupt(&args, &env, signal, || {
-            let (s3, dir, target) = (&s3, &dir, &target);
-            async move { uploads_of(s3, dir, target).await.iter().any(|u| u.bytes > 0) }
-        })
-        .await;
+        let put = S3Put::new("signal", "target.bin", 96, 5).await;
+        let (status, err) = put.interrupted(signal).await;
         assert_eq!(status.code, Some(code), "signal {signal}: {status:?}, stderr: {err}");
-        assert_eq!(uploads_of(&s3, &dir, &target).await, vec![], "signal {signal}: parts remain");
-        assert!(!s3.exists(&target).await.unwrap(), "signal {signal}: an object appeared");
+        assert_eq!(put.uploads().await, vec![], "signal {signal}: parts remain");
+        assert!(!put.s3.exists(&put.target).await.unwrap(), "signal {signal}: an object appeared");
     }
 }
 
@@ -226,33 +262,18 @@ async fn the_next_copy_removes_or_continues_what_a_killed_copy_left_on_sftp() {
 /// upload once it counts as stale (here at once: `--stale-after 0s`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_copy_aborts_the_upload_a_killed_copy_left_on_s3() {
-    let (_keep, local) = fs_support::scratch();
-    let src = format!("{local}/big.bin");
-    fs_support::make_file(&src, 48 << 20, 11);
-    let dir_name = hpc_testkit::fs_conformance::unique_name("stale");
-    let key = format!("{dir_name}/target.bin");
-    let (s, url, s3) = s3_target(&key).await;
-    let dir = Path::new(&format!("/{dir_name}")).unwrap();
-    let target = Path::new(&format!("/{key}")).unwrap();
-    let env = s3_env(&s);
-    let args = strings(&["fs", "put", "--mode", "replace", &src, &url]);
-    let (status, _) = interrupt(&args, &env, 9, || {
-        let (s3, dir, target) = (&s3, &dir, &target);
-        async move { uploads_of(s3, dir, target).await.iter().any(|u| u.bytes > 0) }
-    })
-    .await;
+    let put = S3Put::new("stale", "target.bin", 48, 11).await;
+    let (status, _) = put.interrupted(9).await;
     assert_eq!(status.signal, Some(9), "{status:?}");
-    assert_eq!(uploads_of(&s3, &dir, &target).await.len(), 1, "SIGKILL leaves the upload");
+    assert_eq!(put.uploads().await.len(), 1, "SIGKILL leaves the upload");
     // Fresh, it is kept: it might be another host's live upload.
-    let again = strings(&["fs", "put", "--mode", "replace", &src, &url]);
-    let out = run(&again, &env).await;
+    let out = run(&put.put_args(&[]), &put.env()).await;
     assert!(out.status.success(), "{}", out.stderr_text());
-    assert_eq!(uploads_of(&s3, &dir, &target).await.len(), 1, "a fresh upload is not taken");
-    let stale = strings(&["fs", "put", "--mode", "replace", "--stale-after", "0s", &src, &url]);
-    let out = run(&stale, &env).await;
+    assert_eq!(put.uploads().await.len(), 1, "a fresh upload is not taken");
+    let out = run(&put.put_args(&["--stale-after", "0s"]), &put.env()).await;
     assert!(out.status.success(), "{}", out.stderr_text());
-    assert_eq!(uploads_of(&s3, &dir, &target).await, vec![]);
-    s3.delete(&dir, true).await.unwrap();
+    assert_eq!(put.uploads().await, vec![]);
+    put.s3.delete(&put.dir, true).await.unwrap();
 }
 
 /// `hpckit fs cleanup`: lists (`--dry-run`) and removes our stale staged
@@ -305,29 +326,16 @@ async fn fs_cleanup_removes_stale_leftovers_only() {
     fs.delete(&remote, true).await.unwrap();
 
     // S3: an upload left by a SIGKILLed put, aborted by cleanup of its prefix.
-    let (_keep, local) = fs_support::scratch();
-    let src = format!("{local}/big.bin");
-    fs_support::make_file(&src, 32 << 20, 13);
-    let dir_name = hpc_testkit::fs_conformance::unique_name("cleanup");
-    let (s, url, s3) = s3_target(&format!("{dir_name}/deep/target.bin")).await;
-    let prefix = Path::new(&format!("/{dir_name}")).unwrap();
-    let target = Path::new(&format!("/{dir_name}/deep/target.bin")).unwrap();
-    let env = s3_env(&s);
-    let args = strings(&["fs", "put", "--mode", "replace", &src, &url]);
-    let (status, _) = interrupt(&args, &env, 9, || {
-        let (s3, prefix, target) = (&s3, &prefix, &target);
-        async move { uploads_of(s3, prefix, target).await.iter().any(|u| u.bytes > 0) }
-    })
-    .await;
+    let put = S3Put::new("cleanup", "deep/target.bin", 32, 13).await;
+    let (status, _) = put.interrupted(9).await;
     assert_eq!(status.signal, Some(9), "{status:?}");
-    let (base, query) = s.url.split_once('?').unwrap();
-    let prefix_url = format!("{}/{dir_name}?{query}", base.trim_end_matches('/'));
-    let out = run(&strings(&["fs", "cleanup", &prefix_url, "--json"]), &env).await;
+    let prefix_url = S3Put::url_of(&put.server, &put.dir_name, "");
+    let out = run(&strings(&["fs", "cleanup", &prefix_url, "--json"]), &put.env()).await;
     assert!(out.status.success(), "{}", out.stderr_text());
     assert_eq!(listed(&out), vec![], "a fresh upload is not stale");
-    let out =
-        run(&strings(&["fs", "cleanup", &prefix_url, "--older-than", "0s", "--json"]), &env).await;
+    let older = strings(&["fs", "cleanup", &prefix_url, "--older-than", "0s", "--json"]);
+    let out = run(&older, &put.env()).await;
     assert!(out.status.success(), "{}", out.stderr_text());
-    assert_eq!(listed(&out), vec![(target.to_string(), true)]);
-    assert_eq!(uploads_of(&s3, &prefix, &target).await, vec![]);
+    assert_eq!(listed(&out), vec![(put.target.to_string(), true)]);
+    assert_eq!(put.uploads().await, vec![]);
 }
