@@ -551,3 +551,94 @@ impl FileSystem for SlowFs {
         self.inner.write(path, data, size).await
     }
 }
+
+/// A staged file named as one of this host's, by a writer that has ended.
+fn dead_writer_staging(root: &Path, target: &str, suffix: &str) -> Path {
+    let tag = fs_adaptors::staging::host_tag();
+    p(root, &format!(".{target}.hpckit-{tag}-4294967295-0.{suffix}"))
+}
+
+#[tokio::test]
+async fn copies_remove_stale_leftovers_of_their_target_only() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    put(&*fs, &a, &pattern(100_000, 1)).await.unwrap();
+    let mine = dead_writer_staging(&root, "b", "part");
+    let other = dead_writer_staging(&root, "c", "copy");
+    let foreign = p(&root, ".b.hpckit-tmp.part");
+    for x in [&mine, &other, &foreign] {
+        put(&*fs, x, b"left over").await.unwrap();
+    }
+    // Switched off: nothing is touched.
+    let off = CopyOptions { stale_after: None, ..opts(CopyMode::Replace) };
+    copy(&fs, &a, &fs, &b, &off).await.unwrap();
+    assert!(fs.exists(&mine).await.unwrap());
+    copy(&fs, &a, &fs, &b, &opts(CopyMode::Replace)).await.unwrap();
+    assert!(!fs.exists(&mine).await.unwrap(), "the dead writer's file for b goes");
+    assert!(fs.exists(&other).await.unwrap(), "another target's stays");
+    assert!(fs.exists(&foreign).await.unwrap(), "a name not ours stays");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == pattern(100_000, 1));
+}
+
+#[tokio::test]
+async fn resume_continues_a_staged_file_of_an_interrupted_copy() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    let data = pattern(3 << 20, 4);
+    put(&*fs, &a, &data).await.unwrap();
+    let staged = dead_writer_staging(&root, "b", "part");
+    put(&*fs, &staged, &data[..1 << 20]).await.unwrap();
+    let o = CopyOptions { server_side: false, ..opts(CopyMode::Resume) };
+    let r = copy(&fs, &a, &fs, &b, &o).await.unwrap();
+    assert_eq!((r.resumed, r.files), (1, 0), "{r:?}");
+    assert_eq!(r.bytes, 2 << 20, "only the rest moved");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == data);
+    assert!(!fs.exists(&staged).await.unwrap());
+
+    // A staged file that is not a prefix of the source is dropped, not continued.
+    fs.delete(&b, false).await.unwrap();
+    put(&*fs, &staged, &pattern(1 << 20, 99)).await.unwrap();
+    let r = copy(&fs, &a, &fs, &b, &o).await.unwrap();
+    assert_eq!((r.resumed, r.files), (0, 1), "{r:?}");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == data);
+    let left: Vec<_> = fs.list(&root, false).collect::<Vec<_>>().await;
+    assert_eq!(left.len(), 2, "only a and b remain: {left:?}");
+}
+
+/// A REPLACE dropped half-way removes its staged sibling (the `.copy` of
+/// the engine and the adaptor's `.part`) once the cleanup has run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_replace_leaves_no_staged_file() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    put(&*fs, &a, &pattern(8 << 20, 9)).await.unwrap();
+    put(&*fs, &b, b"old").await.unwrap();
+    let src: Arc<dyn FileSystem> = Arc::new(SlowFs::new(&fs));
+    let o = CopyOptions { server_side: false, ..opts(CopyMode::Replace) };
+    let copying = copy(&src, &a, &fs, &b, &o);
+    let staged_seen = async {
+        loop {
+            let names: Vec<String> = fs
+                .list(&root, false)
+                .filter_map(|e| async move { e.ok()?.path.file_name().map(str::to_owned) })
+                .collect()
+                .await;
+            if names.iter().any(|n| fs_adaptors::is_temp_name(n)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        r = copying => panic!("the slow copy ended first: {r:?}"),
+        () = staged_seen => {}
+    }
+    assert!(hpc_core::cleanup::finished(std::time::Duration::from_secs(30)).await);
+    let left: Vec<String> = fs
+        .list(&root, false)
+        .filter_map(|e| async move { e.ok()?.path.file_name().map(str::to_owned) })
+        .collect()
+        .await;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == b"old");
+}

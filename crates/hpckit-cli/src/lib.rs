@@ -2,7 +2,8 @@
 //!
 //! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
 //! [`output::report`] as one line (`hpckit: error: ...`) with an exit code
-//! that tells the kind of failure (see `output::code_for`).
+//! that tells the kind of failure (see `output::code_for`). SIGINT, SIGTERM
+//! and SIGHUP stop any command with its cleanup done (`signals`).
 
 mod creds;
 mod datamover;
@@ -12,6 +13,7 @@ mod output;
 #[cfg(feature = "picas")]
 mod picas;
 mod reference;
+mod signals;
 #[cfg(feature = "unicore")]
 mod unicore;
 
@@ -61,8 +63,8 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return output::report(&anyhow::Error::new(e).context("starting the runtime")),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
+    let code = runtime.block_on(signals::run(async {
+        let result = match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "picas")]
@@ -70,14 +72,15 @@ pub fn main() -> ExitCode {
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => output::report(&e),
         }
-    });
+    }));
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.
     runtime.shutdown_background();
-    match result {
-        Ok(code) => code,
-        Err(e) => output::report(&e),
-    }
+    code
 }
 
 /// The clap definition of `hpckit`, every command and option: what

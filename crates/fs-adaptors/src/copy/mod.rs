@@ -16,7 +16,8 @@
 //!   files, and no entry below a link is written, so a link in the source
 //!   cannot redirect a write outside the target.
 //! * Cancel with [`CopyOptions::cancel`] or by dropping the future: running
-//!   transfers stop, temporary files are removed, a RESUME target stays resumable.
+//!   transfers stop, temporary files are removed (by guards whose cleanup
+//!   [`hpc_core::cleanup::finished`] waits for), a RESUME target stays resumable.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> hpc_core::Result<()> {
@@ -54,6 +55,7 @@ pub use tokio_util::sync::CancellationToken;
 pub use hash::Hasher;
 pub use progress::{FileOutcome, Progress, ProgressEvent, ProgressFn};
 
+use crate::leftovers::Sweep;
 use file::FileJob;
 use progress::Tracker;
 
@@ -109,6 +111,11 @@ pub struct CopyOptions {
     pub scan_first: bool,
     /// Let the file system copy on its own when source and target are the same one.
     pub server_side: bool,
+    /// Leftovers of interrupted copies to a target (staged files, unfinished
+    /// uploads) are removed before it is written, or continued by RESUME,
+    /// when their writer on this host has ended or they have not changed for
+    /// this long ([`crate::leftovers`]); `None` leaves them alone.
+    pub stale_after: Option<Duration>,
     /// Stops the copy when cancelled.
     pub cancel: CancellationToken,
     /// Progress callback.
@@ -126,6 +133,7 @@ impl Default for CopyOptions {
             resume_check: ResumeCheck::default(),
             scan_first: false,
             server_side: true,
+            stale_after: Some(crate::leftovers::STALE_AFTER),
             cancel: CancellationToken::new(),
             progress: None,
         }
@@ -141,6 +149,7 @@ impl std::fmt::Debug for CopyOptions {
             .field("verify", &self.verify)
             .field("symlinks", &self.symlinks)
             .field("resume_check", &self.resume_check)
+            .field("stale_after", &self.stale_after)
             .finish_non_exhaustive()
     }
 }
@@ -202,7 +211,7 @@ pub async fn copy(
 ) -> Result<CopyReport> {
     let src_path = src_path.resolve(&src.info().working_directory);
     let dst_path = dst_path.resolve(&dst.info().working_directory);
-    let tracker = Tracker::new(opts.progress.clone());
+    let tracker = Tracker::new(opts.progress.clone(), opts.stale_after.map(Sweep::new));
     let root = src.attributes(&src_path).await?;
     let mut report = CopyReport::default();
 
@@ -412,11 +421,13 @@ async fn spawn_file(
         }
     };
     let job = FileJob::new(src, dst, entry, target, opts, tracker);
-    tasks.spawn(async move {
+    // Tracked: an aborted task drops its guards, whose cleanup a program
+    // ending on a signal must wait for (hpc_core::cleanup).
+    tasks.spawn(hpc_core::cleanup::tracked(async move {
         let r = job.run().await;
         drop(permit);
         r
-    });
+    }));
     Ok(())
 }
 

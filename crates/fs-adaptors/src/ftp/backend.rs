@@ -133,23 +133,7 @@ impl FtpFileSystem {
     }
 
     async fn simple(&self, what: &str, op: SimpleOp) -> Result<()> {
-        let mut c = self.pool.get().await?;
-        let what = what.to_owned();
-        c.run(&what, move |c| {
-            Box::pin(async move {
-                match op {
-                    SimpleOp::Mkd(p) => c.mkdir(&p).await,
-                    SimpleOp::Rmd(p) => c.rmdir(&p).await,
-                    SimpleOp::Dele(p) => c.rm(&p).await,
-                    SimpleOp::Rename(a, b) => c.rename(&a, &b).await,
-                    SimpleOp::Chmod(mode, p) => c
-                        .custom_command(format!("SITE CHMOD {mode:o} {p}"), &[Status::CommandOk])
-                        .await
-                        .map(|_| ()),
-                }
-            })
-        })
-        .await
+        simple_on(&self.pool, what, op).await
     }
 
     /// Rename without the existence check of [`FileSystem::rename`].
@@ -415,6 +399,13 @@ impl FileSystem for FtpFileSystem {
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         let path = self.abs(path);
         let part = crate::temp_sibling(&path, "part")?;
+        // Removes the part file should this future be dropped half-way.
+        let mut guard = {
+            let (pool, part) = (self.pool.clone(), part.to_string());
+            hpc_core::cleanup::OnDrop::new(async move {
+                let _ = simple_on(&pool, "DELE", SimpleOp::Dele(part)).await;
+            })
+        };
         let result = async {
             let n = self.upload(&part, data, size, false).await?;
             if self.attributes(&path).await.is_ok_and(|a| a.is_directory()) {
@@ -426,8 +417,9 @@ impl FileSystem for FtpFileSystem {
         .await;
         if result.is_err() {
             // The part file is hidden; removing it is a courtesy.
-            let _ = self.simple("DELE", SimpleOp::Dele(part.to_string())).await;
+            guard.run_now().await;
         }
+        guard.disarm();
         result
     }
 
@@ -443,4 +435,26 @@ impl FileSystem for FtpFileSystem {
     async fn close(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// One command without data on a pooled connection (also from a cleanup
+/// task, which holds the pool and not the file system).
+async fn simple_on(pool: &Arc<Pool>, what: &str, op: SimpleOp) -> Result<()> {
+    let mut c = pool.get().await?;
+    let what = what.to_owned();
+    c.run(&what, move |c| {
+        Box::pin(async move {
+            match op {
+                SimpleOp::Mkd(p) => c.mkdir(&p).await,
+                SimpleOp::Rmd(p) => c.rmdir(&p).await,
+                SimpleOp::Dele(p) => c.rm(&p).await,
+                SimpleOp::Rename(a, b) => c.rename(&a, &b).await,
+                SimpleOp::Chmod(mode, p) => c
+                    .custom_command(format!("SITE CHMOD {mode:o} {p}"), &[Status::CommandOk])
+                    .await
+                    .map(|_| ()),
+            }
+        })
+    })
+    .await
 }

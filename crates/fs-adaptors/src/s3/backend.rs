@@ -10,7 +10,8 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use hpc_auth::Credential;
 use hpc_core::{
     ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FileSystemInfo,
-    FsCapabilities, Location, NotFoundKind, PartStream, Path, PathAttributes, Result, tag_offsets,
+    FsCapabilities, Location, NotFoundKind, PartStream, Path, PathAttributes, PendingUpload,
+    Result, tag_offsets,
 };
 use hpc_http::HttpClient;
 use rusty_s3::{Bucket, Credentials, UrlStyle};
@@ -266,6 +267,14 @@ impl FileSystem for S3FileSystem {
             // A directory: copy every object below it.
             None => copy_tree(&self.client, &from, &to, self.copy).await,
         }
+    }
+
+    async fn pending_uploads(&self, dir: &Path, recursive: bool) -> Result<Vec<PendingUpload>> {
+        self.client.pending_uploads(&self.abs(dir), recursive).await
+    }
+
+    async fn abort_upload(&self, upload: &PendingUpload) -> Result<()> {
+        self.client.abort_upload(upload).await
     }
 
     async fn checksum(&self, path: &Path, algorithm: ChecksumAlgorithm) -> Result<Option<String>> {

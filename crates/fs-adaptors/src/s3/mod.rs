@@ -8,6 +8,7 @@ mod error;
 mod lister;
 mod parts;
 mod reader;
+mod uploads;
 mod writer;
 
 pub use backend::{S3FileSystem, capabilities};

@@ -302,10 +302,9 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        if let Some((client, url)) = self.pending.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn(async move {
+        if let Some((client, url)) = self.pending.take() {
+            // Counted, so that a program ending on a signal waits for it.
+            hpc_core::cleanup::spawn(async move {
                 let _ = client.send(Request::delete(&url)).await;
             });
         }

@@ -284,6 +284,13 @@ impl FileSystem for WebdavFileSystem {
             Err(e) => return Err(e),
         }
         let part = crate::temp_sibling(&path, "part")?;
+        // Removes the part file should this future be dropped half-way.
+        let mut guard = {
+            let (client, url) = (self.client.clone(), self.url(&part, false));
+            hpc_core::cleanup::OnDrop::new(async move {
+                let _ = client.send(Request::delete(&url)).await;
+            })
+        };
         let counter = Arc::new(AtomicU64::new(0));
         let body = Body::stream(counted(data, counter.clone()), size);
         let result = async {
@@ -296,9 +303,10 @@ impl FileSystem for WebdavFileSystem {
         .await;
         if let Err(e) = result {
             // The part file is hidden; removing it is a courtesy.
-            let _ = self.delete_one(&part, false).await;
+            guard.run_now().await;
             return Err(e);
         }
+        guard.disarm();
         Ok(counter.load(Ordering::Relaxed))
     }
 

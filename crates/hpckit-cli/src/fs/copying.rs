@@ -1,5 +1,5 @@
-//! `hpckit fs get`, `put` and `cp`: the copy engine with a progress bar and
-//! Ctrl-C as cancel.
+//! `hpckit fs get`, `put` and `cp`: the copy engine with a progress bar
+//! (signals stop it through `crate::signals`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +56,7 @@ pub(super) async fn cp(
         verify: args.verify,
         symlinks: args.links,
         scan_first: output::progress_enabled(),
+        stale_after: Some(args.stale_after),
         ..Default::default()
     };
     if output::progress_enabled() {
@@ -69,14 +70,8 @@ pub(super) async fn cp(
             }
         }));
     }
-    let cancel = opts.cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
-    });
+    // A signal drops this future; the copy's guards clean up (crate::signals).
     let result = copy(&sfs, &spath, &dfs, &dpath, &opts).await;
-    interrupt.abort();
     bar.finish_and_clear();
     let report = result?;
     if args.verbose {

@@ -1,4 +1,4 @@
-//! `hpckit fs mount`: a FUSE mount until Ctrl-C or `fusermount3 -u`.
+//! `hpckit fs mount`: a FUSE mount until Ctrl-C (SIGTERM, SIGHUP) or `fusermount3 -u`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,8 +24,9 @@ pub(super) async fn mount(
         .await
         .with_context(|| format!("mounting on {}", mountpoint.display()))?;
     output::note(format_args!("mounted on {}; Ctrl-C unmounts", mountpoint.display()));
+    let _graceful = crate::signals::graceful();
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = crate::signals::requested() => {}
         () = mounted.unmounted() => {}
     }
     mounted.unmount().await.context("unmounting")?;

@@ -98,8 +98,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..WorkerConfig::default()
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let _graceful = crate::signals::graceful();
     tokio::spawn(async move {
-        stop_on_signal().await;
+        crate::signals::requested().await;
         output::note("stopping: the running token goes back to todo");
         let _ = stop_tx.send(true);
     });
@@ -133,22 +134,6 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C or SIGTERM (what batch systems send before the wall time ends).
-async fn stop_on_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 /// The progress line's counters.
