@@ -33,10 +33,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Submit, run and watch jobs on any scheduler (local, ssh, slurm, sge, torque, at).
+    /// Submit, run and watch jobs on any scheduler (local, nohup, ssh, slurm, sge, torque, at, unicore).
     #[command(subcommand)]
     Job(job::JobCommand),
-    /// Work with files on any file system (local, sftp, ftp, webdav, s3).
+    /// Work with files on any file system (local, sftp, ftp, webdav, s3, unicore, ws, dm).
     #[command(subcommand)]
     Fs(fs::FsCommand),
     /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
