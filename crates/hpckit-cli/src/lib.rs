@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
-//! [`output::report`] as one line (`hpckit: error: ...`) with an exit code
+//! `output::report` as one line (`hpckit: error: ...`) with an exit code
 //! that tells the kind of failure (see `output::code_for`).
 
 mod creds;
@@ -81,7 +81,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The clap definition of `hpckit`, every command and option: what
-/// [`reference`] renders into `docs/cli.md`.
+/// [`reference()`] renders into `docs/cli.md`.
 pub fn command() -> clap::Command {
     Cli::command()
 }
