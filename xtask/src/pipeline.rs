@@ -128,7 +128,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
     let steps: [(&str, &dyn Fn() -> Result<()>); 7] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
-        ("cargo xtask tidy (adaptor folders, Markdown links)", &|| tidy::check(&cmd::workspace_root())),
+        ("cargo xtask tidy (adaptors, links)", &|| tidy::check(&cmd::workspace_root())),
         ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         ("cargo clippy (each feature alone)", &clippy_feature_sets),
         ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
