@@ -10,6 +10,7 @@ mod cmd;
 mod codegen;
 mod doctor;
 mod features;
+mod links;
 mod pipeline;
 mod services;
 mod system;

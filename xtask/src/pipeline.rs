@@ -126,9 +126,9 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     // After installing: a command that only a hand-installed package provides would
     // make this machine green and a fresh one fail.
     go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
-    let steps: [(&str, &dyn Fn() -> Result<()>); 7] = [
+    let steps: [(&str, &dyn Fn() -> Result<()>); 8] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
-        ("cargo xtask tidy (adaptor folders)", &|| tidy::check(&cmd::workspace_root())),
+        ("cargo xtask tidy (adaptors, links)", &|| tidy::check(&cmd::workspace_root())),
         ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         ("cargo clippy (each feature alone)", &clippy_feature_sets),
         ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
@@ -136,6 +136,15 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         ("cargo xtask codegen --check", &|| codegen::run(true)),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
         ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),
+        // Broken intra-doc links and the like are warnings; only a build that
+        // denies them keeps the API docs whole.
+        ("cargo doc (rustdoc -D warnings)", &|| {
+            cmd::run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+                "doc",
+                "--no-deps",
+                "--workspace",
+            ]))
+        }),
     ];
     for (name, step) in steps {
         if go_on || !args.fail_fast {

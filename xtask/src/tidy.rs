@@ -85,18 +85,31 @@ struct Adaptor {
     name: Option<String>,
 }
 
-/// `cargo xtask tidy`: fails with every problem found below `root`.
+/// `cargo xtask tidy`: fails with every problem found below `root`: the
+/// adaptor shape, then the Markdown links ([`crate::links`]).
 pub(crate) fn check(root: &Path) -> Result<()> {
-    let problems = problems(root)?;
-    if problems.is_empty() {
+    let shape = problems(root)?;
+    let links = crate::links::problems(root)?;
+    let mut sections = Vec::new();
+    if !shape.is_empty() {
+        sections.push(format!(
+            "{} problem(s) with the adaptor shape of ARCHITECTURE.md (\"One shape for every \
+             adaptor\"):\n  {}",
+            shape.len(),
+            shape.join("\n  ")
+        ));
+    }
+    if !links.is_empty() {
+        sections.push(format!(
+            "{} broken Markdown link(s):\n  {}",
+            links.len(),
+            links.join("\n  ")
+        ));
+    }
+    if sections.is_empty() {
         return Ok(());
     }
-    bail!(
-        "{} problem(s) with the adaptor shape of ARCHITECTURE.md (\"One shape for every \
-         adaptor\"):\n  {}",
-        problems.len(),
-        problems.join("\n  ")
-    )
+    bail!("{}", sections.join("\n"))
 }
 
 /// Every problem below `root`, one line each, paths relative to `root`.

@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
-//! [`output::report`] as one line (`hpckit: error: ...`) with an exit code
+//! `output::report` as one line (`hpckit: error: ...`) with an exit code
 //! that tells the kind of failure (see `output::code_for`). SIGINT, SIGTERM
 //! and SIGHUP stop any command with its cleanup done (`signals`).
 
@@ -35,10 +35,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Submit, run and watch jobs on any scheduler (local, ssh, slurm, sge, torque, at).
+    /// Submit, run and watch jobs on any scheduler (local, nohup, ssh, slurm, sge, torque, at, unicore).
     #[command(subcommand)]
     Job(job::JobCommand),
-    /// Work with files on any file system (local, sftp, ftp, webdav, s3).
+    /// Work with files on any file system (local, sftp, ftp, webdav, s3, unicore, ws, dm).
     #[command(subcommand)]
     Fs(fs::FsCommand),
     /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
@@ -84,7 +84,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The clap definition of `hpckit`, every command and option: what
-/// [`reference`] renders into `docs/cli.md`.
+/// [`reference()`] renders into `docs/cli.md`.
 pub fn command() -> clap::Command {
     Cli::command()
 }

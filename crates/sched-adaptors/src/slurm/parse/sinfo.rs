@@ -5,7 +5,7 @@ use hpc_core::{Error, JobState, QueueStatus, Result};
 use super::{check_state_word, map_state};
 use crate::batch::time::parse_duration;
 
-/// One line of [`SINFO_FORMAT`] output.
+/// One line of [`SINFO_FORMAT`](super::SINFO_FORMAT) output.
 pub fn parse_sinfo(text: &str) -> Result<Vec<QueueStatus>> {
     const CMD: &str = "sinfo";
     let mut out: Vec<QueueStatus> = Vec::new();

@@ -43,7 +43,7 @@ impl ArrayTask {
     }
 }
 
-/// One line of [`SQUEUE_FORMAT`] output.
+/// One line of [`SQUEUE_FORMAT`](super::SQUEUE_FORMAT) output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRow {
     /// Numeric record id.
