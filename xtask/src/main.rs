@@ -12,6 +12,7 @@ mod doctor;
 mod features;
 mod pipeline;
 mod services;
+mod shell_lint;
 mod system;
 mod tidy;
 

@@ -1,5 +1,5 @@
 //! `cargo xtask tidy` (and a unit test of the same name, rust-analyzer's
-//! habit): the rule "One shape for every adaptor" of `ARCHITECTURE.md`,
+//! habit; the shell-script rule is [`crate::shell_lint`]): the rule "One shape for every adaptor" of `ARCHITECTURE.md`,
 //! which no compiler checks.
 //!
 //! An adaptor folder is
@@ -87,16 +87,28 @@ struct Adaptor {
 
 /// `cargo xtask tidy`: fails with every problem found below `root`.
 pub(crate) fn check(root: &Path) -> Result<()> {
-    let problems = problems(root)?;
-    if problems.is_empty() {
+    let shape = problems(root)?;
+    let shell = crate::shell_lint::problems(root)?;
+    if shape.is_empty() && shell.is_empty() {
         return Ok(());
     }
-    bail!(
-        "{} problem(s) with the adaptor shape of ARCHITECTURE.md (\"One shape for every \
-         adaptor\"):\n  {}",
-        problems.len(),
-        problems.join("\n  ")
-    )
+    let mut text = String::new();
+    if !shape.is_empty() {
+        text += &format!(
+            "{} problem(s) with the adaptor shape of ARCHITECTURE.md (\"One shape for every \
+             adaptor\"):\n  {}\n",
+            shape.len(),
+            shape.join("\n  ")
+        );
+    }
+    if !shell.is_empty() {
+        text += &format!(
+            "{} shell script(s) built from data (see xtask/src/shell_lint.rs):\n  {}\n",
+            shell.len(),
+            shell.join("\n  ")
+        );
+    }
+    bail!("{}", text.trim_end())
 }
 
 /// Every problem below `root`, one line each, paths relative to `root`.
