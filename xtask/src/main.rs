@@ -11,6 +11,7 @@ mod codegen;
 mod doctor;
 mod features;
 mod pipeline;
+mod secret_scan;
 mod services;
 mod shell_lint;
 mod system;

@@ -4,7 +4,7 @@
 //! then one Markdown report in `target/bench/report.md` with the machine it ran on.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -202,25 +202,40 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// The commit the workspace is at (with `+dirty` when it has changes).
+/// The commit the workspace is at, read from `.git` itself (a worktree's
+/// `.git` file points to its git dir; branch refs may live in the common dir,
+/// loose or packed), so the report needs no git binary.
 fn commit() -> String {
-    let root = cmd::workspace_root();
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(&root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    head_commit(&cmd::workspace_root()).map_or_else(|| "unknown".into(), |c| c[..12].to_string())
+}
+
+fn head_commit(root: &Path) -> Option<String> {
+    let dot_git = root.join(".git");
+    let git_dir = if dot_git.is_dir() {
+        dot_git
+    } else {
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+        if dir.is_absolute() { dir } else { root.join(dir) }
     };
-    let Some(rev) = git(&["rev-parse", "--short", "HEAD"]) else {
-        return "unknown".into();
+    let common = match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(rel) => git_dir.join(rel.trim()),
+        Err(_) => git_dir.clone(),
     };
-    match git(&["status", "--porcelain", "--untracked-files=no"]) {
-        Some(changes) if !changes.is_empty() => format!("{rev}+dirty"),
-        _ => rev,
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let Some(name) = head.trim().strip_prefix("ref:").map(str::trim) else {
+        return Some(head.trim().to_string()).filter(|h| h.len() >= 12);
+    };
+    for dir in [&git_dir, &common] {
+        if let Ok(id) = std::fs::read_to_string(dir.join(name)) {
+            return Some(id.trim().to_string()).filter(|h| h.len() >= 12);
+        }
     }
+    let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+    packed.lines().find_map(|l| {
+        let (id, r) = l.split_once(' ')?;
+        (r == name && id.len() >= 12).then(|| id.to_string())
+    })
 }
 
 /// `YYYY-MM-DD HH:MM UTC` of a moment (civil date from days since 1970).
@@ -317,6 +332,27 @@ mod tests {
         assert_eq!(goals.len(), 2);
         assert!(goals[0].met && !goals[1].met);
         assert_eq!(goals[1].got, "80 MiB");
+    }
+
+    #[test]
+    fn the_commit_is_read_from_a_worktree_and_from_packed_refs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, git) = (dir.path().join("wt"), dir.path().join("repo.git"));
+        let wt_git = git.join("worktrees/wt");
+        std::fs::create_dir_all(&wt_git).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(".git"), format!("gitdir: {}\n", wt_git.display())).unwrap();
+        std::fs::write(wt_git.join("commondir"), "../..\n").unwrap();
+        std::fs::write(wt_git.join("HEAD"), "ref: refs/heads/topic\n").unwrap();
+        let id = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::write(git.join("packed-refs"), format!("# pack-refs\n{id} refs/heads/topic\n"))
+            .unwrap();
+        assert_eq!(head_commit(&root).as_deref(), Some(id));
+        std::fs::create_dir_all(git.join("refs/heads")).unwrap();
+        let loose = "fedcba9876543210fedcba9876543210fedcba98";
+        std::fs::write(git.join("refs/heads/topic"), format!("{loose}\n")).unwrap();
+        assert_eq!(head_commit(&root).as_deref(), Some(loose));
+        assert_eq!(head_commit(dir.path()), None);
     }
 
     #[test]
