@@ -76,17 +76,17 @@ fn secrets(env: &str) -> Vec<(String, String)> {
         if secret_name && value.len() >= 6 && !Path::new(&value).is_absolute() {
             out.push((key.to_string(), value.clone()));
         }
-        if key.ends_with("KEY") || key.ends_with("KEY_FILE") || key.ends_with("KEY_ENCRYPTED") {
-            if let Ok(text) = std::fs::read_to_string(&value) {
-                if text.contains("PRIVATE KEY") {
-                    out.extend(
-                        text.lines()
-                            .map(str::trim)
-                            .filter(|l| l.len() >= 40 && !l.starts_with("-----"))
-                            .map(|l| (key.to_string(), l.to_string())),
-                    );
-                }
-            }
+        let names_a_key =
+            key.ends_with("KEY") || key.ends_with("KEY_FILE") || key.ends_with("KEY_ENCRYPTED");
+        if let Some(text) = names_a_key.then(|| std::fs::read_to_string(&value).ok()).flatten()
+            && text.contains("PRIVATE KEY")
+        {
+            out.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 40 && !l.starts_with("-----"))
+                    .map(|l| (key.to_string(), l.to_string())),
+            );
         }
     }
     out
