@@ -10,6 +10,7 @@ pub mod sched_conformance;
 pub mod scripted;
 pub mod services;
 pub mod torque_standin;
+pub mod trace_capture;
 pub mod trials;
 pub mod unicore;
 pub mod zih;

@@ -62,7 +62,9 @@ pub fn require(service: &str) -> ServiceEnv {
 impl ServicesEnv {
     /// Reads the env file from [`default_path`]. Never fails: a missing or unreadable
     /// file is remembered and reported by [`ServicesEnv::require`].
+    /// Also starts the suite-wide trace capture when asked for ([`crate::trace_capture`]).
     pub fn load() -> Self {
+        crate::trace_capture::install();
         Self::load_from(&default_path())
     }
 

@@ -90,10 +90,27 @@ pub fn command() -> clap::Command {
 }
 
 /// Diagnostics go to stderr, filtered by `HPCKIT_LOG` (for example `debug`,
-/// `hpc_exec=trace`); off unless asked for.
+/// `hpc_exec=trace`); off unless asked for. `HPCKIT_LOG_FILE` appends them to
+/// that file instead (several processes may share one file).
 fn init_logging() {
     let Ok(filter) = std::env::var("HPCKIT_LOG") else { return };
     let filter = tracing_subscriber::EnvFilter::new(filter);
+    if let Some(path) = std::env::var_os("HPCKIT_LOG_FILE") {
+        match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            Ok(file) => {
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(filter)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .try_init();
+            }
+            Err(err) => eprintln!(
+                "warning: cannot write the log to {}: {err}",
+                std::path::Path::new(&path).display()
+            ),
+        }
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -218,7 +218,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     t.print();
     if walls[1] > 0.0 {
-        println!("\nwall time hpckit / taurus-datamover: {:.2}x", walls[0] / walls[1]);
+        let ratio = walls[0] / walls[1];
+        println!();
+        super::goal(
+            "wall time hpckit / taurus-datamover",
+            "<= 1.05x",
+            &format!("{ratio:.2}x"),
+            ratio <= 1.05,
+        );
     } else {
         bail!("the peer took no time");
     }

@@ -71,7 +71,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ]);
     }
     table.print();
-    println!("ratio hpckit / OpenSSH: {} (goal: <= 1.00x)", ratio(h, o));
+    super::goal("wall time hpckit / OpenSSH", "<= 1.00x", &ratio(h, o), h <= o);
     Ok(())
 }
 
