@@ -454,8 +454,9 @@ fn start_and_wait(service: &dyn Service, ctx: &mut Ctx<'_>) -> Result<EnvVars> {
 }
 
 /// Stops the named services (all when empty) and rewrites the env file. Each stops on
-/// the backend it was started with; `--backend docker` with no names also removes any
-/// container of this worktree and stops a `dockerd` xtask started once none is left.
+/// the backend it was started with. `--backend docker` with no names stops the
+/// services running in containers only, removes any other container of this worktree,
+/// and stops a `dockerd` xtask started once no container is left.
 pub(crate) fn down(names: &[String], backend: Backend) -> Result<()> {
     let services = lookup(names)?;
     let _lock = lock::machine_lock()?;
@@ -463,7 +464,12 @@ pub(crate) fn down(names: &[String], backend: Backend) -> Result<()> {
     let mut failures = Vec::new();
     for service in services {
         let state_dir = services_dir().join(service.name());
-        let ctx = context(service, &mut reserved, recorded_backend(&state_dir))?;
+        let ran_on = recorded_backend(&state_dir);
+        if backend == Backend::Docker && names.is_empty() && ran_on != Backend::Docker {
+            // `down --backend docker`: the containers only, native services stay.
+            continue;
+        }
+        let ctx = context(service, &mut reserved, ran_on)?;
         let had_state = ctx.state_dir.join("service.env").exists();
         let _ = fs::remove_file(ctx.state_dir.join("service.env"));
         match service.stop(&ctx) {
