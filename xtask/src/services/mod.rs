@@ -479,10 +479,10 @@ pub(crate) fn down(names: &[String], backend: Backend) -> Result<()> {
         }
     }
     write_env_file()?;
-    if backend == Backend::Docker {
-        if let Err(err) = docker_cleanup(names.is_empty()) {
-            failures.push(format!("docker: {err:#}"));
-        }
+    if backend == Backend::Docker
+        && let Err(err) = docker_cleanup(names.is_empty())
+    {
+        failures.push(format!("docker: {err:#}"));
     }
     if !failures.is_empty() {
         bail!("some services did not stop cleanly:\n{}", failures.join("\n"));
