@@ -21,7 +21,8 @@
 #
 # Munge: the machine's munged (default socket), or, with HPCKIT_MUNGE_SOCKET set, a
 # munged of this cluster listening on that socket (slurm.conf then names it in AuthInfo,
-# so clients on the host reach the munged of a cluster in a container).
+# and, for slurmdbd, in AccountingStoragePass, so clients on the host reach the munged
+# of a cluster in a container).
 #
 # Logs go to stderr; only KEY=VALUE lines go to stdout.
 set -euo pipefail
@@ -181,6 +182,7 @@ EOF
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
+${MUNGE_SOCKET:+AccountingStoragePass=$MUNGE_SOCKET}
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
 EOF
@@ -322,7 +324,8 @@ down() {
 }
 
 install() {
-    local pkgs=(slurmctld slurmd slurm-client munge iproute2)
+    # python3: the tests' jobs run it on the node (a container has only what is listed).
+    local pkgs=(slurmctld slurmd slurm-client munge iproute2 python3)
     [ "$VARIANT" = acct ] && pkgs+=(slurmdbd mariadb-server)
     need_packages "${pkgs[@]}"
     ensure_user
