@@ -154,7 +154,9 @@ pub(crate) fn ensure_service_image(name: &str, context_dir: &Path, log: &Path) -
     let dockerfile = context_dir.join(name).join("Dockerfile");
     let tag = service_image(name);
     let mut build = Command::new("docker");
-    build.args(["build", "--network", "host", "--tag", &tag, "--file"]).arg(&dockerfile);
+    build
+        .args(["build", "--force-rm", "--network", "host", "--tag", &tag, "--file"])
+        .arg(&dockerfile);
     if let Some((uid, gid)) = test_user_ids() {
         build.args(["--build-arg", &format!("HPCKIT_TEST_UID={uid}")]);
         build.args(["--build-arg", &format!("HPCKIT_TEST_GID={gid}")]);
