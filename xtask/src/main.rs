@@ -46,6 +46,9 @@ enum Command {
         /// Stop the services afterwards.
         #[arg(long)]
         down: bool,
+        /// Where services run (see `services --backend`).
+        #[arg(long, value_enum, default_value_t = services::Backend::Native)]
+        backend: services::Backend,
         /// Passed to the test runner after `--` (e.g. `-- --test sshd_smoke`).
         #[arg(last = true)]
         test_args: Vec<String>,
@@ -88,8 +91,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Services { backend: services::Backend::Docker, .. }
+        | Command::Itest { backend: services::Backend::Docker, .. }
+            if !services::HAS_DOCKER =>
+        {
+            services::rerun_with_docker_feature()
+        }
         Command::Services { action, backend } => services::run(action, backend),
-        Command::Itest { names, down, test_args } => pipeline::itest(&names, down, &test_args),
+        Command::Itest { names, down, backend, test_args } => {
+            pipeline::itest(&names, down, backend, &test_args)
+        }
         Command::Doctor => doctor::run(),
         Command::Test(args) => pipeline::test(&args),
         Command::Codegen { check } => codegen::run(check),

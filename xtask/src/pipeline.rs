@@ -168,7 +168,8 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     if go_on || !args.fail_fast {
         // Integration tests run even when some service failed: tests of the services that
         // run still count, and those of the failed one fail loudly with the xtask hint.
-        report.run("services up (all)", || services::up(&[]).map(|_| ()));
+        report
+            .run("services up (all)", || services::up(&[], services::Backend::Native).map(|_| ()));
         let env_file = services::env_file_path();
         let trace = secret_scan::reset_log()?;
         report.run("integration tests (itests, traced)", || {
@@ -177,7 +178,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         report.run("no secret in the trace log", || secret_scan::scan(&env_file, &trace));
         if !args.keep_services {
             // Also after a failure: a CI machine must not keep daemons or namespaces.
-            report.run("services down", || services::down(&[]));
+            report.run("services down", || services::down(&[], services::Backend::Native));
         }
     }
     report.print();
@@ -191,20 +192,25 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 }
 
 /// `cargo xtask itest [names]`.
-pub(crate) fn itest(names: &[String], down: bool, test_args: &[String]) -> Result<()> {
+pub(crate) fn itest(
+    names: &[String],
+    down: bool,
+    backend: services::Backend,
+    test_args: &[String],
+) -> Result<()> {
     // The tests' own packages (FUSE, procps); the services install theirs in `up`.
     if let Err(err) =
         doctor::Needs::read(&cmd::workspace_root()).and_then(|n| doctor::ensure_packages(&n))
     {
         eprintln!("error: {err:#}\nrunning the integration tests anyway");
     }
-    let up = services::up(names);
+    let up = services::up(names, backend);
     if let Err(err) = &up {
         eprintln!("error: {err:#}\nrunning the integration tests anyway");
     }
     let tests = run_tests(Scope::Integration, Some(&services::env_file_path()), test_args, None);
     if down {
-        services::down(names)?;
+        services::down(names, backend)?;
     }
     up.and(tests)
 }

@@ -145,7 +145,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if with_s3 {
         wanted.push("s3".to_string());
     }
-    let env = EnvVars::read(&services::up(&wanted)?)?;
+    let env = EnvVars::read(&services::up(&wanted, services::Backend::Native)?)?;
     let host = env.require("HPCKIT_SSH_HOST")?.to_string();
     let port = env.require("HPCKIT_SSH_PORT")?.to_string();
     let user = env.require("HPCKIT_SSH_USER")?.to_string();

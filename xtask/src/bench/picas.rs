@@ -47,7 +47,7 @@ struct Outcome {
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let tokens: usize = flag(args, "--tokens").map(|v| v.parse()).transpose()?.unwrap_or(1000);
     let workers: usize = flag(args, "--workers").map(|v| v.parse()).transpose()?.unwrap_or(8);
-    let env = EnvVars::read(&services::up(&["couchdb".to_string()])?)?;
+    let env = EnvVars::read(&services::up(&["couchdb".to_string()], services::Backend::Native)?)?;
     let server = Server {
         hostport: env.require("HPCKIT_COUCHDB_URL")?.trim_start_matches("http://").to_string(),
         user: env.require("HPCKIT_COUCHDB_USER")?.to_string(),

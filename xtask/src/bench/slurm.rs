@@ -309,7 +309,10 @@ print("done", time.time())
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let count: usize = flag(args, "--count").map_or(Ok(100), |c| c.parse()).context("--count")?;
     let skip = flag(args, "--skip").unwrap_or_default();
-    let env = EnvVars::read(&services::up(&["sshd".to_string(), "slurm".to_string()])?)?;
+    let env = EnvVars::read(&services::up(
+        &["sshd".to_string(), "slurm".to_string()],
+        services::Backend::Native,
+    )?)?;
     let user = env.require("HPCKIT_SSH_USER")?.to_string();
     // Env files written before the key existed: the provision script's default.
     let log_dir = env.get("HPCKIT_SLURM_LOG_DIR").unwrap_or("/var/lib/hpckit/slurm/log");

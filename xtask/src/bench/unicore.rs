@@ -43,7 +43,7 @@ impl Side<'_> {
 /// Runs the benchmark and prints its table.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let skip_big = args.iter().any(|a| a == "--no-big");
-    let env = EnvVars::read(&services::up(&["unicore".to_string()])?)?;
+    let env = EnvVars::read(&services::up(&["unicore".to_string()], services::Backend::Native)?)?;
     println!("building the hpckit side (release)...");
     let example = build_example()?;
     let data = PathBuf::from(env.require("HPCKIT_UNICORE_DATA")?).join("storages/HOME");
