@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod caps;
+pub mod duration;
 pub mod error;
 pub mod fs;
 pub mod job;
@@ -24,6 +25,7 @@ pub mod location;
 pub mod path;
 pub mod scheduler;
 pub mod status;
+pub mod text;
 pub mod time;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};

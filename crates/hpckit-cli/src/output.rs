@@ -76,7 +76,32 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
 /// multi-line message into the line.
 pub(crate) fn error_line(err: &anyhow::Error) -> String {
     let root: &(dyn std::error::Error + 'static) = err.as_ref();
-    format!("hpckit: error: {}", chain_text(root))
+    format!("hpckit: error: {}", escape_controls(&chain_text(root)))
+}
+
+/// Text from servers, schedulers and users made safe for a terminal: every
+/// control character (C0 with TAB, CR and LF, DEL, C1: ESC and CSI
+/// sequences, OSC, BEL) is shown escaped (`\x1b`, `\r`, `\u{9b}`), so no
+/// name can move the cursor, set a title or hide text. The one escaping of
+/// human-readable output; `--json` output stays exact.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Print `err` as one line on stderr and return its exit code.
@@ -90,7 +115,7 @@ pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
 
 /// Print a warning or note on stderr (never on stdout, which carries data).
 pub(crate) fn note(text: impl std::fmt::Display) {
-    eprintln!("hpckit: {text}");
+    eprintln!("hpckit: {}", escape_controls(&text.to_string()));
 }
 
 /// Standard output was closed by its reader (`hpckit ... | head`): the
@@ -124,7 +149,8 @@ pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()>
 }
 
 /// A plain text table: left-aligned columns separated by two spaces, header
-/// in upper case. Cells are single-line (newlines are shown as `\n`).
+/// in upper case. Cells are single-line, with controls escaped
+/// ([`escape_controls`]: a newline is shown as `\n`).
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     headers: Vec<String>,
@@ -148,7 +174,7 @@ impl Table {
         S: Into<String>,
     {
         let mut cells: Vec<String> =
-            cells.into_iter().map(|c| c.into().replace('\n', "\\n")).collect();
+            cells.into_iter().map(|c| escape_controls(&c.into()).into_owned()).collect();
         cells.resize(self.headers.len(), String::new());
         self.rows.push(cells);
     }
@@ -236,6 +262,21 @@ mod adaptor_errors;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controls_are_escaped_and_other_text_kept() {
+        assert!(matches!(escape_controls("plain näme"), std::borrow::Cow::Borrowed(_)));
+        let hostile = "a\x1b[2Jb\x1b]0;title\x07c\rd\x7fe\u{9b}31mf\u{85}g\th\ni";
+        assert_eq!(
+            escape_controls(hostile),
+            "a\\x1b[2Jb\\x1b]0;title\\x07c\\rd\\x7fe\\u{9b}31mf\\u{85}g\\th\\ni"
+        );
+        let mut t = Table::new(["name"]);
+        t.row([hostile]);
+        assert!(!t.render().chars().any(|c| c.is_control() && c != '\n'), "{}", t.render());
+        let err: anyhow::Error = Error::InvalidInput(hostile.into()).into();
+        assert!(!error_line(&err).chars().any(char::is_control), "{}", error_line(&err));
+    }
 
     #[test]
     fn errors_are_one_line_with_distinct_codes() {

@@ -76,6 +76,34 @@ async fn bad_input_gives_distinct_one_line_errors() {
     assert!(error_line(&out).contains("no program given"));
 }
 
+/// Durations from flags and URL parameters are bounded and checked: a huge
+/// one is a clear error, never a panic (exit 101).
+#[tokio::test]
+async fn huge_durations_are_refused_not_panics() {
+    for url in ["local://", "nohup://", "slurm://"] {
+        for t in ["213503982334601d", "18446744073709551615", "18446744073709551616"] {
+            let out = hpckit(&["job", "wait", url, "local-1", "--timeout", t], b"").await;
+            let err = out.stderr_text();
+            assert_eq!(out.status.code, Some(2), "{url} {t}: {err}");
+            assert!(
+                err.contains("longer than 100 years") || err.contains("not a duration"),
+                "{err}"
+            );
+        }
+    }
+    for scheme in ["ssh", "slurm+ssh", "sftp"] {
+        for v in ["1e308", "1e20", "18446744073709551616", "inf"] {
+            let url = format!("{scheme}://u@127.0.0.1:1/~?connect_timeout={v}");
+            let args: &[&str] =
+                if scheme == "sftp" { &["fs", "ls", &url] } else { &["job", "status", &url, "1"] };
+            let out = hpckit(args, b"").await;
+            let line = error_line(&out);
+            assert_eq!(out.status.code, Some(64), "{url}: {line}");
+            assert!(line.contains("connect_timeout"), "{line}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn submit_status_wait_and_queues_on_a_detached_scheduler() {
     let tmp = tempfile::tempdir().unwrap();

@@ -80,6 +80,7 @@ impl FtpConfig {
             pool_size: 4,
             timeout: Duration::from_secs(30),
         };
+        loc.check_params(&["tls", "ca", "pool", "timeout"])?;
         for (k, v) in &loc.query {
             match k.as_str() {
                 "tls" => {
@@ -103,11 +104,7 @@ impl FtpConfig {
                         v.parse().map_err(|_| bad(format!("timeout={v} is not seconds")))?;
                     config.timeout = Duration::from_secs(secs.max(1));
                 }
-                other => {
-                    return Err(bad(format!(
-                        "unknown option {other:?} (known: tls, ca, pool, timeout)"
-                    )));
-                }
+                _ => {} // refused by check_params above
             }
         }
         Ok(config)

@@ -117,6 +117,17 @@ impl S3Config {
         let mut download_part_size = DEFAULT_DOWNLOAD_PART_SIZE;
         let mut download_concurrency = DEFAULT_DOWNLOAD_CONCURRENCY;
         let mut copy_part_size = MAX_COPY_OBJECT;
+        loc.check_params(&[
+            "endpoint",
+            "region",
+            "style",
+            "ca",
+            "part_size",
+            "concurrency",
+            "download_part_size",
+            "download_concurrency",
+            "copy_part_size",
+        ])?;
         for (k, v) in &loc.query {
             match k.as_str() {
                 "endpoint" => endpoint = Some(v.clone()),
@@ -171,11 +182,7 @@ impl S3Config {
                     }
                     copy_part_size = mib << 20;
                 }
-                other => {
-                    return Err(bad(format!(
-                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency, copy_part_size)"
-                    )));
-                }
+                _ => {} // refused by check_params above
             }
         }
         let region = region.unwrap_or_else(|| "us-east-1".into());
@@ -284,7 +291,7 @@ mod tests {
             ("s3://bucket?download_concurrency=65", "1 to 64"),
             ("s3://bucket?copy_part_size=4", "5 to 5120"),
             ("s3://bucket?copy_part_size=5121", "5 to 5120"),
-            ("s3://bucket?colour=blue", "unknown option"),
+            ("s3://bucket?colour=blue", "unknown parameter"),
             ("s3://bucket:9000/x", "endpoint"),
             ("webdav://bucket/", "not an S3 location"),
         ] {

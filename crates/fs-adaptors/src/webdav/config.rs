@@ -53,11 +53,9 @@ impl WebdavConfig {
             ca_file: None,
             retry: RetryConfig::default(),
         };
-        for (k, v) in &loc.query {
-            match k.as_str() {
-                "ca" => config.ca_file = Some(PathBuf::from(v)),
-                other => return Err(bad(format!("unknown option {other:?} (known: ca)"))),
-            }
+        loc.check_params(&["ca"])?;
+        if let Some(ca) = loc.param("ca") {
+            config.ca_file = Some(PathBuf::from(ca));
         }
         if let (Some(user), Some(cred_user)) = (&loc.user, config.credential.username())
             && user != cred_user
@@ -118,7 +116,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("pw"));
         assert!(cfg("sftp://h/").unwrap_err().to_string().contains("not a WebDAV scheme"));
         assert!(cfg("webdav:///x").is_err());
-        assert!(cfg("webdav://h/?depth=9").unwrap_err().to_string().contains("unknown option"));
+        assert!(cfg("webdav://h/?depth=9").unwrap_err().to_string().contains("unknown parameter"));
         assert!(cfg("webdav://bob@h/").unwrap_err().to_string().contains("credential is for"));
     }
 

@@ -125,7 +125,7 @@ pub(super) async fn ls(
         let mut text = String::new();
         for a in &entries {
             let slash = if a.is_directory() { "/" } else { "" };
-            text.push_str(&format!("{}{slash}\n", shown(a)));
+            text.push_str(&format!("{}{slash}\n", output::escape_controls(&shown(a))));
         }
         output::write_stdout(text.as_bytes())?;
     }

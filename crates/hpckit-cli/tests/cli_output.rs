@@ -1,0 +1,62 @@
+//! Human-readable output shows control characters escaped, whatever a name
+//! holds; `--json` keeps the exact text.
+
+use hpc_exec::{Command, Executor, LocalExecutor, Output};
+
+async fn hpckit(args: &[&str]) -> Output {
+    let cmd = Command::new(env!("CARGO_BIN_EXE_hpckit")).args(args);
+    LocalExecutor::new().run(&cmd).await.expect("running hpckit")
+}
+
+/// ESC/CSI, OSC with BEL, CR, DEL, C1 CSI and NEL, TAB.
+const HOSTILE: &str = "x\x1b[2Jy\x1b]0;owned\x07z\rw\x7fv\u{9b}31mu\u{85}t\ts";
+
+fn no_controls(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+#[tokio::test]
+async fn fs_ls_escapes_names_and_json_keeps_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(HOSTILE), b"1").unwrap();
+    let url = format!("file://{}/", tmp.path().display());
+    for args in [vec!["fs", "ls", &url], vec!["fs", "ls", "-l", &url]] {
+        let out = hpckit(&args).await;
+        assert_eq!(out.status.code, Some(0), "{out:?}");
+        let text = out.stdout_text();
+        assert!(no_controls(&text), "{args:?}: {text:?}");
+        assert!(
+            text.contains("x\\x1b[2Jy\\x1b]0;owned\\x07z\\rw\\x7fv\\u{9b}31mu\\u{85}t\\ts"),
+            "{text:?}"
+        );
+    }
+    let out = hpckit(&["fs", "ls", "--json", &url]).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json.to_string().contains(&serde_json::to_string(HOSTILE).unwrap()[1..20]), "{json}");
+    let path = json[0]["path"].as_str().unwrap();
+    assert!(path.ends_with(HOSTILE), "{path:?}");
+    // An error line naming it is escaped too.
+    let missing = format!("{url}{HOSTILE}-missing");
+    let out = hpckit(&["fs", "cat", &missing]).await;
+    assert_eq!(out.status.code, Some(66), "{out:?}");
+    assert!(no_controls(&out.stderr_text()), "{:?}", out.stderr_text());
+}
+
+#[tokio::test]
+async fn job_status_table_escapes_names_and_json_keeps_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("nohup://?jobdir={}", tmp.path().join("jobs").display());
+    let name = HOSTILE.replace('\r', "");
+    let out = hpckit(&["job", "submit", &url, "--name", &name, "--", "true"]).await;
+    assert_eq!(out.status.code, Some(0), "{out:?}");
+    let id = out.stdout_text().trim().to_owned();
+    let out = hpckit(&["job", "wait", &url, &id, "--timeout", "60"]).await;
+    assert!(no_controls(&out.stdout_text()), "{:?}", out.stdout_text());
+    let out = hpckit(&["job", "status", &url, &id]).await;
+    let table = out.stdout_text();
+    assert!(no_controls(&table), "{table:?}");
+    assert!(table.contains("x\\x1b[2Jy\\x1b]0;owned\\x07"), "{table:?}");
+    let out = hpckit(&["job", "status", &url, &id, "--json"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["name"], name.as_str());
+}
