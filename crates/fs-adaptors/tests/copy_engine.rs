@@ -174,6 +174,20 @@ async fn modes_on_single_files() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
+/// A copy the file system makes on its own (local to local) still counts
+/// its bytes: `hpckit fs cp -v` reported 0 for 10 MB.
+#[tokio::test]
+async fn a_server_side_copy_counts_its_bytes() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    let data = pattern(10 << 20, 7);
+    put(&*fs, &a, &data).await.unwrap();
+    assert!(fs.capabilities().copy_server_side);
+    let r = copy(&fs, &a, &fs, &b, &opts(CopyMode::Create)).await.unwrap();
+    assert_eq!((r.files, r.bytes), (1, 10 << 20));
+    assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), data);
+}
+
 #[tokio::test]
 async fn failed_replace_keeps_the_good_file() {
     let (_d, root, fs) = setup();

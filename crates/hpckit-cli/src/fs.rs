@@ -17,6 +17,7 @@ use hpckit::fs_adaptors::copy::{CopyOptions, SymlinkPolicy, copy};
 use hpckit::{FsUrl, open_location};
 
 use crate::creds::CredentialArgs;
+use crate::output;
 
 mod copying;
 mod listing;
@@ -249,13 +250,9 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let mut data = fs.read(&path, ByteRange { offset, len: length }).await?;
             let mut out = std::io::stdout().lock();
             while let Some(chunk) = data.next().await {
-                let chunk = chunk?;
-                match out.write_all(&chunk) {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                    r => r.context("writing to standard output")?,
-                }
+                out.write_all(&chunk?).map_err(output::stdout_error)?;
             }
-            let _ = out.flush();
+            out.flush().map_err(output::stdout_error)?;
             Ok(ExitCode::SUCCESS)
         }
         FsCommand::Get { url, local, copy } => {

@@ -27,9 +27,10 @@ pub(crate) const EXIT_TIMEOUT: u8 = 124;
 /// |---|---|
 /// | malformed location (URL) | 64 |
 /// | invalid job description or other bad input | 65 |
-/// | job, path, queue, workspace (or another named resource) not found; already exists | 66 |
+/// | job, path, queue, workspace (or another named resource) not found | 66 |
 /// | host not found | 68 |
 /// | unknown scheme, unsupported operation | 69 |
+/// | the target already exists | 73 |
 /// | local I/O | 74 |
 /// | connection failed or lost; file changed on the server during a read | 75 |
 /// | remote command or service failed, unparsable output | 76 |
@@ -45,7 +46,9 @@ pub(crate) fn code_for(e: &Error) -> u8 {
         Error::NotFound { kind: NotFoundKind::Host, .. } => 68,
         _ => match e.kind() {
             ErrorKind::InvalidInput => 65,
-            ErrorKind::NotFound | ErrorKind::AlreadyExists => 66,
+            ErrorKind::NotFound => 66,
+            // sysexits' EX_CANTCREAT: a script tells "missing" from "in the way".
+            ErrorKind::AlreadyExists => 73,
             ErrorKind::Unsupported => 69,
             ErrorKind::Io => 74,
             // Both are worth a retry: a new connection, or the object's new version.
@@ -134,10 +137,16 @@ impl std::error::Error for StdoutClosed {}
 /// Write `bytes` to stdout; a closed pipe becomes [`StdoutClosed`].
 pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
-        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(stdout_error)
+}
+
+/// A failed write to stdout: a closed pipe is [`StdoutClosed`]; anything
+/// else (a full disk behind `> file`) is local I/O, exit 74.
+pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        Error::io("writing to standard output", e).into()
     }
 }
 

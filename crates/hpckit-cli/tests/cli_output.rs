@@ -60,3 +60,33 @@ async fn job_status_table_escapes_names_and_json_keeps_them() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["name"], name.as_str());
 }
+
+/// A full disk behind stdout is local I/O: exit 74 with one error line.
+#[test]
+fn cat_onto_a_full_disk_exits_74() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f");
+    std::fs::write(&file, vec![b'x'; 1 << 20]).unwrap();
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        panic!("/dev/full is needed for this test");
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hpckit"))
+        .args(["fs", "cat", file.to_str().unwrap()])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{err}");
+    assert!(err.starts_with("hpckit: error: ") && err.lines().count() == 1, "{err}");
+}
+
+/// `fs cp -v` of a local file counts the bytes the file system copied.
+#[tokio::test]
+async fn cp_verbose_reports_the_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::write(&a, vec![b'x'; 10 << 20]).unwrap();
+    let out = hpckit(&["fs", "cp", "-v", a.to_str().unwrap(), b.to_str().unwrap()]).await;
+    assert_eq!(out.status.code, Some(0), "{out:?}");
+    assert!(out.stderr_text().contains("10485760 bytes"), "{}", out.stderr_text());
+}
