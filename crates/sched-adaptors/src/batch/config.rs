@@ -178,7 +178,7 @@ pub trait BatchConfig:
         if let Some(dir) = workdir(loc) {
             *self.default_workdir_mut() = Some(dir);
         }
-        let ssh = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
+        let ssh: &[&str] = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
         let poll = [
             "poll",
             "poll_interval",

@@ -53,7 +53,7 @@ impl SshConfig {
                 .ok_or_else(|| bad(format!("{key} must be a number of seconds, not {value:?}")))
         };
         let own = ["jobdir", "poll", "grace", "keep_days"];
-        let ssh = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
+        let ssh: &[&str] = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
         loc.check_params(&[&own[..], ssh].concat())?;
         for (key, value) in &loc.query {
             match key.as_str() {
