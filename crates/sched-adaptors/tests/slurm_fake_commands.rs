@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpc_core::{ErrorKind, JobDescription, Scheduler};
+use hpc_core::{ErrorKind, JobDescription, Scheduler, SchedulerExt};
 use hpc_testkit::scripted::ScriptedExecutor;
 use sched_adaptors::slurm::{SlurmConfig, SlurmScheduler};
 

@@ -246,7 +246,7 @@ mod tests {
             loc.query.push(("connect_timeout".into(), v));
             match SshOptions::from_location(&loc) {
                 Ok(o) => proptest::prop_assert!(o.connect_timeout <= hpc_core::duration::MAX),
-                Err(e) => proptest::prop_assert!(matches!(e, Error::InvalidLocation { .. })),
+                Err(e) => proptest::prop_assert!(matches!(e, Error::InvalidLocation { .. }), "{}", e),
             }
         }
     }

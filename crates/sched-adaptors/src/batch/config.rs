@@ -181,12 +181,12 @@ pub trait BatchConfig:
         let ssh: &[&str] = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
         let poll = [
             "poll",
-            "poll_interval",
             "max_poll",
-            "max_poll_interval",
             "grace",
-            "accounting_grace",
             "settings",
+            "poll_interval",
+            "max_poll_interval",
+            "accounting_grace",
         ];
         loc.check_params(&[Self::PARAMS, &poll[..], ssh].concat())?;
         for (k, v) in &loc.query {
@@ -377,7 +377,12 @@ mod tests {
         assert!(c.flag);
         assert_eq!(c.poll.poll_interval, Duration::from_millis(500));
         let e = c.apply_location(&"sge://?bogus=1".parse().unwrap()).unwrap_err();
-        assert!(e.to_string().contains("(known: flag, poll, max_poll, grace, settings)"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "unknown parameter \"bogus\" (known: flag, poll, max_poll, grace, settings,"
+            ),
+            "{e}"
+        );
         let e = c.apply_location(&"sge://?settings=/nonexistent/site.toml".parse().unwrap());
         assert!(e.unwrap_err().is_not_found());
     }
