@@ -176,9 +176,9 @@ fn read_json_jobs(path: &std::path::Path) -> anyhow::Result<Vec<JobDescription>>
     })
 }
 
-/// A command-line duration: [`hpc_core::duration::parse`] (bounded, checked).
+/// A command-line duration: [`hpckit::core::duration::parse`] (bounded, checked).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    hpc_core::duration::parse(text)
+    hpckit::core::duration::parse(text)
 }
 
 /// MiB, or a number with a unit K, M, G, T (binary multiples).
