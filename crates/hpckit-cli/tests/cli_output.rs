@@ -63,6 +63,10 @@ async fn job_status_table_escapes_names_and_json_keeps_them() {
 
 /// A full disk behind stdout is local I/O: exit 74 with one error line.
 #[test]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the child's stdout must be /dev/full, which LocalExecutor does not offer"
+)]
 fn cat_onto_a_full_disk_exits_74() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("f");
