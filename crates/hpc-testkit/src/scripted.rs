@@ -107,6 +107,6 @@ mod tests {
         let e = exec.spawn(&Command::new("sbatch")).await.unwrap_err();
         assert!(matches!(e, Error::InvalidInput(ref p) if p == "sbatch"), "{e:?}");
         let failing = ScriptedExecutor::failing(Error::job_not_found("7"));
-        assert!(failing.run(&Command::new("x")).await.unwrap_err().is_not_found());
+        assert!(failing.run(&Command::new("true")).await.unwrap_err().is_not_found());
     }
 }

@@ -200,8 +200,8 @@ pub async fn copy(
     dst_path: &Path,
     opts: &CopyOptions,
 ) -> Result<CopyReport> {
-    let src_path = src_path.resolve(src.working_directory());
-    let dst_path = dst_path.resolve(dst.working_directory());
+    let src_path = src_path.resolve(&src.info().working_directory);
+    let dst_path = dst_path.resolve(&dst.info().working_directory);
     let tracker = Tracker::new(opts.progress.clone());
     let root = src.attributes(&src_path).await?;
     let mut report = CopyReport::default();
