@@ -1,9 +1,11 @@
 //! Test support shared by every adaptor: conformance suites (the same test
 //! functions for every scheduler and every file system), the services env file
-//! reader for integration tests, and stand-ins for what cannot be installed.
+//! reader for integration tests, stand-ins for what cannot be installed, and
+//! hostile servers that misbehave on purpose.
 #![deny(missing_docs)]
 
 pub mod fs_conformance;
+pub mod hostile;
 pub mod sched_conformance;
 pub mod services;
 pub mod torque_standin;

@@ -1,24 +1,43 @@
 //! A small bounded pool of logged-in control connections (OpenDAL's shape):
 //! NOOP before reuse, broken connections are dropped, never returned.
+//!
+//! Every connection is made here, so the rules for data connections hold
+//! for all of them: passive mode to the control connection's own peer
+//! address (EPSV where the server offers it, else PASV with the address in
+//! the `227` reply ignored), each connect bounded by the connect limit.
 
+use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use hpc_core::{Error, Result};
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
 use suppaftp::types::FileType;
+use suppaftp::{FtpError, Mode};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::FtpConfig;
-use super::error::{ftp_error, is_connection_error};
+use super::error::{ftp_error, is_connection_error, tls_error};
 
 pub(crate) type Conn = AsyncRustlsFtpStream;
+
+/// What the server announced in `FEAT` (asked once, on the first login).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Features {
+    /// `EPSV`: the data port without any address.
+    pub(crate) epsv: bool,
+    /// `MLST`: machine-readable facts of one path (and `MLSD` listings).
+    pub(crate) mlst: bool,
+}
 
 pub(crate) struct Pool {
     config: FtpConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
+    features: OnceLock<Features>,
 }
 
 /// A checked-out connection. Returned to the pool on drop only if
@@ -39,7 +58,13 @@ impl Pool {
             None
         };
         let permits = Arc::new(Semaphore::new(config.pool_size));
-        Ok(Arc::new(Pool { config, tls, idle: Mutex::new(Vec::new()), permits }))
+        Ok(Arc::new(Pool {
+            config,
+            tls,
+            idle: Mutex::new(Vec::new()),
+            permits,
+            features: OnceLock::new(),
+        }))
     }
 
     pub(crate) fn host(&self) -> String {
@@ -48,6 +73,11 @@ impl Pool {
 
     pub(crate) fn config(&self) -> &FtpConfig {
         &self.config
+    }
+
+    /// The server's features (known once a connection has logged in).
+    pub(crate) fn features(&self) -> Features {
+        self.features.get().copied().unwrap_or_default()
     }
 
     /// A logged-in connection: a healthy idle one, or a new one.
@@ -62,7 +92,9 @@ impl Pool {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(mut conn) = idle else { break };
             // A server may have closed an idle connection (421 timeout).
-            if tokio::time::timeout(self.config.timeout, conn.noop()).await.is_ok_and(|r| r.is_ok())
+            if tokio::time::timeout(self.config.timeouts.idle, conn.noop())
+                .await
+                .is_ok_and(|r| r.is_ok())
             {
                 return Ok(PooledConn {
                     conn: Some(conn),
@@ -79,29 +111,39 @@ impl Pool {
     async fn connect(&self) -> Result<Conn> {
         let host = self.host();
         let c = &self.config;
-        let timeout =
-            |what: &str| Error::Timeout { what: format!("{what} {host}"), after: c.timeout };
+        let limits = c.timeouts;
         let tcp = tokio::time::timeout(
-            c.timeout,
+            limits.connect,
             tokio::net::TcpStream::connect((c.host.as_str(), c.port)),
         )
         .await
-        .map_err(|_| timeout("connecting to"))?
+        .map_err(|_| Error::Timeout {
+            what: format!("connecting to {host}"),
+            after: limits.connect,
+        })?
         .map_err(|e| Error::Connect { host: host.clone(), reason: e.to_string() })?;
         let _ = tcp.set_nodelay(true);
-        let login = async {
-            let mut ftp = Conn::connect_with_stream(tcp)
+        // Every step of the login is one reply: each gets the idle limit.
+        let step = |what: &'static str| Error::Timeout {
+            what: format!("{what} on {host} (no answer)"),
+            after: limits.idle,
+        };
+        let mut ftp = tokio::time::timeout(limits.idle, Conn::connect_with_stream(tcp))
+            .await
+            .map_err(|_| step("the greeting"))?
+            .map_err(|e| Error::Connect { host: host.clone(), reason: e.to_string() })?;
+        if let Some(tls) = &self.tls {
+            let connector =
+                AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(tls.clone()));
+            ftp = tokio::time::timeout(limits.idle, ftp.into_secure(connector, &c.host))
                 .await
-                .map_err(|e| Error::Connect { host: host.clone(), reason: e.to_string() })?;
-            if let Some(tls) = &self.tls {
-                let connector =
-                    AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(tls.clone()));
-                ftp = ftp.into_secure(connector, &c.host).await.map_err(|e| Error::Connect {
-                    host: host.clone(),
-                    reason: format!("TLS: {e}"),
-                })?;
-            }
-            ftp.login(c.user.as_str(), c.password.expose()).await.map_err(|e| match e {
+                .map_err(|_| step("AUTH TLS"))?
+                .map_err(|e| tls_error(e, &host, c.ca_file.is_some()))?;
+        }
+        tokio::time::timeout(limits.idle, ftp.login(c.user.as_str(), c.password.expose()))
+            .await
+            .map_err(|_| step("login"))?
+            .map_err(|e| match e {
                 suppaftp::FtpError::UnexpectedResponse(r) if r.status.code() == 530 => {
                     Error::Authentication {
                         user: c.user.clone(),
@@ -114,21 +156,60 @@ impl Pool {
                 }
                 other => ftp_error(other, "login", &host),
             })?;
-            ftp.transfer_type(FileType::Binary).await.map_err(|e| ftp_error(e, "TYPE I", &host))?;
-            Ok::<_, Error>(ftp)
+        tokio::time::timeout(limits.idle, ftp.transfer_type(FileType::Binary))
+            .await
+            .map_err(|_| step("TYPE I"))?
+            .map_err(|e| ftp_error(e, "TYPE I", &host))?;
+        let features = match self.features.get() {
+            Some(f) => *f,
+            None => {
+                // A server without FEAT (or a broken answer) offers nothing extra.
+                let feat = tokio::time::timeout(limits.idle, ftp.feat()).await;
+                let names = feat.ok().and_then(|r| r.ok()).unwrap_or_default();
+                let has = |k: &str| names.keys().any(|n| n.trim().eq_ignore_ascii_case(k));
+                *self.features.get_or_init(|| Features { epsv: has("EPSV"), mlst: has("MLST") })
+            }
         };
-        tokio::time::timeout(c.timeout, login).await.map_err(|_| timeout("logging in to"))?
+        Ok(passive_to_control_peer(ftp, features.epsv, limits.connect))
     }
 }
 
+/// Data connections go to the control connection's peer, never to an
+/// address the server names: with EPSV the reply has only a port; with
+/// PASV the address in the `227` reply is replaced by the peer's (the
+/// "NAT workaround" of suppaftp), so a hostile or misconfigured server
+/// cannot send hpckit to another host. Each connect is bounded by `limit`,
+/// and its error names the address really tried.
+fn passive_to_control_peer(mut ftp: Conn, epsv: bool, limit: Duration) -> Conn {
+    ftp.set_mode(if epsv { Mode::ExtendedPassive } else { Mode::Passive });
+    ftp.set_passive_nat_workaround(true);
+    ftp.passive_stream_builder(move |addr: SocketAddr| {
+        Box::pin(async move {
+            let io =
+                |kind, text: String| FtpError::ConnectionError(std::io::Error::new(kind, text));
+            match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    Ok(stream)
+                }
+                Ok(Err(e)) => Err(io(e.kind(), format!("data connection to {addr}: {e}"))),
+                Err(_) => {
+                    Err(io(std::io::ErrorKind::TimedOut, format!("data connection to {addr}")))
+                }
+            }
+        })
+    })
+}
+
 impl PooledConn {
-    /// Run one control-channel operation, with the pool's time limit; a
-    /// transport failure marks the connection broken.
+    /// Run one control-channel operation, with the idle limit (one reply,
+    /// or the opening of one data connection); a transport failure marks
+    /// the connection broken.
     pub(crate) async fn run<T, F>(&mut self, what: &str, op: F) -> Result<T>
     where
         F: for<'c> FnOnce(&'c mut Conn) -> futures::future::BoxFuture<'c, suppaftp::FtpResult<T>>,
     {
-        let limit = self.pool.config.timeout;
+        let limit = self.pool.config.timeouts.idle;
         let host = self.pool.host();
         let conn = self.conn.as_mut().expect("connection present until drop");
         match tokio::time::timeout(limit, op(conn)).await {
@@ -140,10 +221,23 @@ impl PooledConn {
                 if is_connection_error(&e) {
                     self.reusable = false;
                 }
+                if let FtpError::ConnectionError(io) = &e
+                    && io.kind() == std::io::ErrorKind::TimedOut
+                {
+                    return Err(Error::Timeout {
+                        what: format!("{what} on {host}: {io}"),
+                        after: self.pool.config.timeouts.connect,
+                    });
+                }
                 Err(ftp_error(e, what, &host))
             }
             Ok(Ok(v)) => Ok(v),
         }
+    }
+
+    /// The pool this connection belongs to.
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 }
 

@@ -47,7 +47,7 @@ impl FtpFileSystem {
         // The control connection is busy until the transfer finishes.
         c.reusable = false;
         let host = self.pool.host();
-        let limit = self.pool.config().timeout;
+        let limit = self.pool.config().timeouts.idle;
         let mut n: u64 = 0;
         while let Some(chunk) = data.next().await {
             let chunk = chunk?;

@@ -100,7 +100,10 @@ impl S3FileSystem {
             None => Credentials::new(k.access_key.clone(), k.secret_key.expose().to_owned()),
         });
         let idle = config.concurrency.max(config.download_concurrency) + 4;
-        let mut builder = HttpClient::builder().service("s3").max_idle_per_host(idle);
+        let mut builder = HttpClient::builder()
+            .service("s3")
+            .max_idle_per_host(idle)
+            .timeouts(config.timeouts.http());
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
@@ -109,6 +112,7 @@ impl S3FileSystem {
             bucket,
             creds,
             access_key: config.keys.map(|k| k.access_key).unwrap_or_else(|| "anonymous".into()),
+            metadata_limit: config.timeouts.metadata,
         };
         Ok(S3FileSystem {
             client,

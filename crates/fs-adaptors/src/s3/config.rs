@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use hpc_auth::{Credential, Secret};
 use hpc_core::{Error, Location, Path, Result};
 
+use crate::remote::NetTimeouts;
+
 /// How the bucket appears in URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressingStyle {
@@ -68,6 +70,8 @@ pub struct S3Config {
     /// larger ones are copied in parts of this size (UploadPartCopy),
     /// `concurrency` at a time. The default is S3's limit for one CopyObject.
     pub copy_part_size: u64,
+    /// Connect, idle and metadata-request limits.
+    pub timeouts: NetTimeouts,
 }
 
 const MIB: usize = 1 << 20;
@@ -82,7 +86,9 @@ pub(crate) const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
 const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 impl S3Config {
-    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`.
+    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`,
+    /// plus the time limits of [`NetTimeouts`] (`connect_timeout`,
+    /// `idle_timeout`, `timeout`).
     ///
     /// Defaults come from the environment like the AWS tools do:
     /// `AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION` (else `us-east-1`).
@@ -117,7 +123,11 @@ impl S3Config {
         let mut download_part_size = DEFAULT_DOWNLOAD_PART_SIZE;
         let mut download_concurrency = DEFAULT_DOWNLOAD_CONCURRENCY;
         let mut copy_part_size = MAX_COPY_OBJECT;
+        let mut timeouts = NetTimeouts::default();
         for (k, v) in &loc.query {
+            if timeouts.set(k, v).map_err(&bad)? {
+                continue;
+            }
             match k.as_str() {
                 "endpoint" => endpoint = Some(v.clone()),
                 "region" => region = Some(v.clone()),
@@ -173,7 +183,8 @@ impl S3Config {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency, copy_part_size)"
+                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency, copy_part_size, {})",
+                        NetTimeouts::OPTIONS.join(", ")
                     )));
                 }
             }
@@ -232,6 +243,7 @@ impl S3Config {
             download_part_size,
             download_concurrency,
             copy_part_size,
+            timeouts,
         })
     }
 }
@@ -285,6 +297,7 @@ mod tests {
             ("s3://bucket?copy_part_size=4", "5 to 5120"),
             ("s3://bucket?copy_part_size=5121", "5 to 5120"),
             ("s3://bucket?colour=blue", "unknown option"),
+            ("s3://bucket?idle_timeout=0", "number of seconds"),
             ("s3://bucket:9000/x", "endpoint"),
             ("webdav://bucket/", "not an S3 location"),
         ] {
