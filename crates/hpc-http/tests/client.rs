@@ -297,7 +297,8 @@ async fn a_deadline_ends_a_trickling_answer_and_a_slow_one() {
                     if path.contains("/slow") {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                     }
-                    let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").await;
+                    let _ =
+                        tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").await;
                     loop {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         if tcp.write_all(b"x").await.is_err() {
