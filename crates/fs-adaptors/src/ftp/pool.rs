@@ -1,11 +1,20 @@
 //! A small bounded pool of logged-in control connections (OpenDAL's shape):
 //! NOOP before reuse, broken connections are dropped, never returned.
 //!
+//! A task that already holds a connection of the pool never waits for a
+//! second one: a read feeding a write to the same server (a copy within one
+//! server), or a listing whose consumer makes directories, would otherwise
+//! deadlock once every connection is held by a task waiting for another.
+//! Such a task gets a free connection if there is one, else one beyond the
+//! limit, which is closed instead of kept. So at most twice `pool`
+//! connections are open, and at most `pool` are kept.
+//!
 //! Every connection is made here, so the rules for data connections hold
 //! for all of them: passive mode to the control connection's own peer
 //! address (EPSV where the server offers it, else PASV with the address in
 //! the `227` reply ignored), each connect bounded by the connect limit.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -38,15 +47,19 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
     features: OnceLock<Features>,
+    /// How many connections each task holds.
+    holders: Mutex<HashMap<tokio::task::Id, usize>>,
 }
 
 /// A checked-out connection. Returned to the pool on drop only if
-/// `reusable` (cleared while a transfer is open, and on connection errors).
+/// `reusable` (cleared while a transfer is open, and on connection errors)
+/// and within the limit (`permit`; a connection beyond it is closed).
 pub(crate) struct PooledConn {
     conn: Option<Conn>,
     pool: Arc<Pool>,
     pub(crate) reusable: bool,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    holder: Option<tokio::task::Id>,
 }
 
 impl Pool {
@@ -64,6 +77,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             permits,
             features: OnceLock::new(),
+            holders: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -82,12 +96,27 @@ impl Pool {
 
     /// A logged-in connection: a healthy idle one, or a new one.
     pub(crate) async fn get(self: &Arc<Self>) -> Result<PooledConn> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Cancelled("ftp pool closed".into()))?;
+        let holder = tokio::task::try_id();
+        let holds_one = holder.is_some_and(|id| {
+            self.holders.lock().unwrap_or_else(|p| p.into_inner()).get(&id).is_some_and(|n| *n > 0)
+        });
+        let permit = if holds_one {
+            // Waiting here could wait for ever (see the module docs).
+            self.permits.clone().try_acquire_owned().ok()
+        } else {
+            Some(
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the pool's semaphore is never closed"),
+            )
+        };
+        if let Some(id) = holder {
+            *self.holders.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
+        }
+        let mut pooled =
+            PooledConn { conn: None, pool: self.clone(), reusable: true, permit, holder };
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(mut conn) = idle else { break };
@@ -96,16 +125,12 @@ impl Pool {
                 .await
                 .is_ok_and(|r| r.is_ok())
             {
-                return Ok(PooledConn {
-                    conn: Some(conn),
-                    pool: self.clone(),
-                    reusable: true,
-                    _permit: permit,
-                });
+                pooled.conn = Some(conn);
+                return Ok(pooled);
             }
         }
-        let conn = self.connect().await?;
-        Ok(PooledConn { conn: Some(conn), pool: self.clone(), reusable: true, _permit: permit })
+        pooled.conn = Some(self.connect().await?);
+        Ok(pooled)
     }
 
     async fn connect(&self) -> Result<Conn> {
@@ -257,9 +282,19 @@ impl DerefMut for PooledConn {
 impl Drop for PooledConn {
     fn drop(&mut self) {
         if self.reusable
+            && self.permit.is_some()
             && let Some(conn) = self.conn.take()
         {
             self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        }
+        if let Some(id) = self.holder {
+            let mut holders = self.pool.holders.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = holders.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    holders.remove(&id);
+                }
+            }
         }
     }
 }
