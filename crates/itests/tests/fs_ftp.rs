@@ -29,6 +29,9 @@ async fn explicit_tls_round_trip() {
     let e = open_url(&f.ftps_url, &f.user, &f.password).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    // The cause once, and where to go from here.
+    assert!(!e.to_string().to_lowercase().contains("secure error"), "{e}");
+    assert!(e.to_string().contains("?ca="), "{e}");
 }
 
 #[tokio::test]
