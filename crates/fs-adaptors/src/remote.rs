@@ -221,6 +221,8 @@ fn hms(text: &str) -> Option<(u32, u32, u32)> {
 mod tests {
     use std::time::UNIX_EPOCH;
 
+    use proptest::prelude::*;
+
     use super::*;
 
     fn secs(t: SystemTime) -> u64 {
@@ -249,5 +251,39 @@ mod tests {
         assert_eq!(collect(slice(whole(), ByteRange { offset: 2, len: Some(5) })).await, b"cdefg");
         assert_eq!(collect(slice(whole(), ByteRange::from(7))).await, b"hij");
         assert_eq!(collect(slice(whole(), ByteRange::from(20))).await, b"");
+    }
+
+    #[test]
+    fn time_limits_from_options() {
+        let mut t = NetTimeouts::default();
+        assert_eq!(t.set("idle_timeout", "1.5"), Ok(true));
+        assert_eq!(t.idle, Duration::from_millis(1500));
+        assert_eq!(t.set("pool", "3"), Ok(false));
+        for bad in ["0", "0.0001", "-1", "inf", "NaN", "1e308", "18446744073709551616", "", "5s"] {
+            assert!(t.set("timeout", bad).is_err(), "{bad}");
+        }
+        assert_eq!(t.metadata, NetTimeouts::default().metadata, "a refused value changes nothing");
+    }
+
+    proptest! {
+        /// Whatever the text, a time option is refused or becomes a limit
+        /// from a millisecond to a week: never a panic, never 0, never huge.
+        #[test]
+        fn any_time_option_text_is_a_bounded_limit_or_an_error(
+            key in prop::sample::select(NetTimeouts::OPTIONS.to_vec()),
+            value in prop_oneof![
+                any::<f64>().prop_map(|f| f.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                "[0-9eE.+-]{0,24}",
+                ".{0,12}",
+            ],
+        ) {
+            let mut t = NetTimeouts::default();
+            if t.set(key, &value).is_ok() {
+                for d in [t.connect, t.idle, t.metadata] {
+                    prop_assert!(d >= Duration::from_millis(1) && d <= Duration::from_secs(604_800), "{value}: {d:?}");
+                }
+            }
+        }
     }
 }
