@@ -54,6 +54,23 @@ async fn epsv_is_preferred_where_the_server_has_it() {
 }
 
 #[tokio::test]
+async fn a_refused_epsv_falls_back_to_pasv_to_the_control_peer() {
+    // FEAT lists EPSV but the server refuses it; PASV names another host.
+    let server = FtpServer::start(Behaviour {
+        epsv_refused: true,
+        pasv_claims: [127, 0, 0, 2],
+        ..Behaviour::default()
+    })
+    .await;
+    let fs = open(&server, "").await.unwrap();
+    assert_eq!(names(&fs).await.unwrap(), ["a.txt", "b.bin"]);
+    assert_eq!(names(&fs).await.unwrap().len(), 2);
+    // EPSV was tried once; the pool keeps to PASV after the refusal.
+    assert_eq!(server.count("EPSV"), 1, "{:?}", server.commands());
+    assert_eq!(server.count("PASV"), 2, "{:?}", server.commands());
+}
+
+#[tokio::test]
 async fn a_data_connection_error_names_the_host_really_tried() {
     let server = FtpServer::start(Behaviour {
         epsv: false,

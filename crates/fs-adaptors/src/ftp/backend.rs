@@ -270,7 +270,8 @@ impl FileSystem for FtpFileSystem {
             .map_err(|_| Error::InvalidInput("offset too large".into()))?;
         let p = path.to_string();
         let transfer = c
-            .run("RETR", move |c| {
+            .run_data("RETR", move |c| {
+                let p = p.clone();
                 Box::pin(async move {
                     c.resume_transfer(offset).await?;
                     c.retr_as_stream(&p).await

@@ -70,7 +70,7 @@ impl FtpFileSystem {
         }
         let command = if self.pool.features().mlst { "MLSD" } else { "LIST" };
         let (_, transfer) = c
-            .run(command, move |c| {
+            .run_data(command, move |c| {
                 Box::pin(
                     c.custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen]),
                 )

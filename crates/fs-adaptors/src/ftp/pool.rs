@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::FtpConfig;
-use super::error::{ftp_error, is_connection_error, tls_error};
+use super::error::{ftp_error, is_connection_error, reply_code, tls_error};
 
 pub(crate) type Conn = AsyncRustlsFtpStream;
 
@@ -47,6 +48,9 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
     features: OnceLock<Features>,
+    /// EPSV still looks usable: cleared when the server refuses it although
+    /// `FEAT` listed it; PASV (to the control peer) from then on.
+    epsv: AtomicBool,
     /// How many connections each task holds.
     holders: Mutex<HashMap<tokio::task::Id, usize>>,
 }
@@ -77,6 +81,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             permits,
             features: OnceLock::new(),
+            epsv: AtomicBool::new(true),
             holders: Mutex::new(HashMap::new()),
         }))
     }
@@ -195,7 +200,8 @@ impl Pool {
                 *self.features.get_or_init(|| Features { epsv: has("EPSV"), mlst: has("MLST") })
             }
         };
-        Ok(passive_to_control_peer(ftp, features.epsv, limits.connect))
+        let epsv = features.epsv && self.epsv.load(Ordering::Relaxed);
+        Ok(passive_to_control_peer(ftp, epsv, limits.connect))
     }
 }
 
@@ -257,6 +263,28 @@ impl PooledConn {
                 Err(ftp_error(e, what, &host))
             }
             Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// Open a data connection with `op` (a transfer or listing command), as
+    /// [`run`](Self::run) does; if the server refuses the `EPSV` that opens
+    /// it (500, 501, 502 or 522) although `FEAT` listed it, once more with
+    /// `PASV` (to the control peer as well), which the pool then keeps to.
+    pub(crate) async fn run_data<T, F>(&mut self, what: &str, op: F) -> Result<T>
+    where
+        F: for<'c> Fn(&'c mut Conn) -> futures::future::BoxFuture<'c, suppaftp::FtpResult<T>>,
+    {
+        let epsv = self.pool.features().epsv && self.pool.epsv.load(Ordering::Relaxed);
+        match self.run(what, &op).await {
+            Err(e) if epsv && matches!(reply_code(&e), Some(500 | 501 | 502 | 522)) => {
+                tracing::debug!(error = %e, "EPSV refused; using PASV to the control peer");
+                self.pool.epsv.store(false, Ordering::Relaxed);
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.set_mode(Mode::Passive);
+                }
+                self.run(what, &op).await
+            }
+            other => other,
         }
     }
 

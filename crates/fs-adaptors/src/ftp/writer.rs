@@ -21,7 +21,8 @@ impl FtpFileSystem {
         let p = path.to_string();
         let what = if append { "APPE" } else { "STOR" };
         let transfer = c
-            .run(what, move |c| {
+            .run_data(what, move |c| {
+                let p = p.clone();
                 Box::pin(async move {
                     if append {
                         c.append_with_stream(&p).await

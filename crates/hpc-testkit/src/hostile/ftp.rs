@@ -34,6 +34,9 @@ pub struct Behaviour {
     pub pasv_claims: [u8; 4],
     /// Announce `EPSV` in `FEAT` and answer it (else `502`).
     pub epsv: bool,
+    /// Announce `EPSV` in `FEAT` but refuse it with `502` (as some servers
+    /// behind address translation do).
+    pub epsv_refused: bool,
     /// Announce `MLST` in `FEAT` and answer `MLST` and `MLSD`.
     pub mlst: bool,
     /// The `227`/`229` reply names a port where nothing listens.
@@ -51,6 +54,7 @@ impl Default for Behaviour {
         Behaviour {
             pasv_claims: [127, 0, 0, 1],
             epsv: true,
+            epsv_refused: false,
             mlst: false,
             data_port_closed: false,
             list: ListData::Files,
@@ -141,7 +145,7 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>
             "CWD" => "550 no such directory\r\n".to_owned(),
             "FEAT" => {
                 let mut f = String::from("211-Features:\r\n SIZE\r\n MDTM\r\n");
-                if b.epsv {
+                if b.epsv || b.epsv_refused {
                     f.push_str(" EPSV\r\n");
                 }
                 if b.mlst {
@@ -149,7 +153,7 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>
                 }
                 f + "211 End\r\n"
             }
-            "EPSV" if b.epsv => match open_data(&b).await {
+            "EPSV" if b.epsv && !b.epsv_refused => match open_data(&b).await {
                 Some((listener, port)) => {
                     data = Some(listener);
                     format!("229 Entering Extended Passive Mode (|||{port}|)\r\n")
