@@ -51,8 +51,9 @@ impl FtpFileSystem {
     }
 
     async fn open_listing(&self, dir: Path) -> Result<Listing> {
-        let deadline = Instant::now() + self.pool.config().timeouts.metadata;
         let mut c = self.pool.get().await?;
+        // Counted from here: waiting for a busy pool is not the server's doing.
+        let deadline = Instant::now() + self.pool.config().timeouts.metadata;
         let d = dir.to_string();
         // CWD, then a bare LIST: no globbing, no trouble with spaces or `-` names.
         if let Err(e) = c.run("CWD", move |c| Box::pin(async move { c.cwd(&d).await })).await {
