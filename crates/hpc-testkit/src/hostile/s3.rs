@@ -1,4 +1,4 @@
-//! S3 answers for [`HttpServer`](super::http::HttpServer).
+//! S3 answers for [`HttpServer`](super::http::HttpServer) (a listing result).
 
 /// A `ListObjectsV2` result naming `keys` (with their sizes) below `prefix`.
 pub fn list_objects(bucket: &str, prefix: &str, keys: &[(&str, u64)]) -> String {

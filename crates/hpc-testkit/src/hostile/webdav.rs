@@ -1,4 +1,4 @@
-//! WebDAV answers for [`HttpServer`](super::http::HttpServer): a
+//! WebDAV answers for [`HttpServer`]: a
 //! collection whose `Depth: 1` listing is whatever a test wants it to be
 //! (hrefs on other hosts, the same entry twice, a body that is not XML).
 
