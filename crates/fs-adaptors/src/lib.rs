@@ -19,6 +19,8 @@ pub mod webdav;
 
 pub use copy::{CopyOptions, CopyReport, SymlinkPolicy, copy};
 pub use local::LocalFileSystem;
+#[cfg(any(feature = "ftp", feature = "webdav", feature = "s3"))]
+pub use remote::NetTimeouts;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

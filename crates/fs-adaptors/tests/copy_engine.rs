@@ -566,3 +566,26 @@ impl FileSystem for SlowFs {
         self.inner.write(path, data, size).await
     }
 }
+
+#[tokio::test]
+async fn a_listing_naming_an_entry_twice_is_reported_not_copied_twice() {
+    let (_d, root, fs) = setup();
+    fs.create_directories(&p(&root, "s/sub")).await.unwrap();
+    put(&*fs, &p(&root, "s/f1"), b"one").await.unwrap();
+    put(&*fs, &p(&root, "s/sub/f2"), b"two").await.unwrap();
+    for (twice, mode) in
+        [("s/f1", CopyMode::Create), ("s/sub/f2", CopyMode::Replace), ("s/sub", CopyMode::Ignore)]
+    {
+        let mut f = Faulty::new(&fs);
+        f.extra_entries = vec![fs.attributes(&p(&root, twice)).await.unwrap()];
+        let src: Arc<dyn FileSystem> = Arc::new(f);
+        let dst = p(&root, &format!("d-{mode:?}"));
+        let e =
+            copy(&src, &p(&root, "s"), &fs, &dst, &CopyOptions { recursive: true, ..opts(mode) })
+                .await
+                .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        assert!(e.to_string().contains("same entry twice"), "{e}");
+        assert!(e.to_string().contains(twice), "{e}");
+    }
+}

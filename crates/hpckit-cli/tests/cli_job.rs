@@ -1,20 +1,9 @@
 //! The `hpckit job` command line, run as a real binary: output, exit codes,
 //! and one-line errors.
 
-use hpc_exec::{Command, Executor, LocalExecutor, Output};
+mod support;
 
-async fn hpckit(args: &[&str], stdin: &[u8]) -> Output {
-    let cmd = Command::new(env!("CARGO_BIN_EXE_hpckit")).args(args).stdin(stdin.to_vec());
-    LocalExecutor::new().run(&cmd).await.expect("running hpckit")
-}
-
-/// The one stderr line of a failed run, checked to be the only one.
-fn error_line(out: &Output) -> String {
-    let err = out.stderr_text();
-    assert_eq!(err.lines().count(), 1, "expected one error line, got: {err:?}");
-    assert!(err.starts_with("hpckit: error: "), "{err:?}");
-    err.trim_end().to_owned()
-}
+use support::{error_line, hpckit};
 
 #[tokio::test]
 async fn readme_first_command_prints_hello_and_exit_codes_pass_through() {

@@ -42,6 +42,7 @@ mod hash;
 mod progress;
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -303,10 +304,18 @@ async fn copy_tree(
     let mut link_paths: HashSet<Path> = HashSet::new();
     let mut made_dirs: HashSet<Path> = HashSet::new();
     made_dirs.insert(dst_root.clone());
+    let mut seen = Seen::default();
 
     let mut listing = src.list(src_root, true);
     while let Some(entry) = listing.next().await {
         let entry = entry?;
+        if !seen.first_time(&entry.path) {
+            return Err(Error::parse(
+                format!("listing of {src_root}"),
+                "the server named the same entry twice; refusing to copy it twice",
+                entry.path.to_string(),
+            ));
+        }
         let target = target_of(&entry.path, src_root, dst_root)?;
         // Nothing below a link is ever written (a hostile listing could
         // otherwise name a link and then entries "inside" it).
@@ -375,6 +384,25 @@ async fn copy_tree(
     Ok(())
 }
 
+/// The entries a listing has named so far, as 128-bit keyed fingerprints:
+/// 16 bytes per entry rather than its path, so a tree of millions of files
+/// stays cheap. The keys are random per run, so a server cannot craft two
+/// names that collide.
+#[derive(Default)]
+struct Seen {
+    keys: (RandomState, RandomState),
+    fingerprints: HashSet<u128>,
+}
+
+impl Seen {
+    /// Whether `path` is named for the first time.
+    fn first_time(&mut self, path: &Path) -> bool {
+        let hi = u128::from(self.keys.0.hash_one(path));
+        let lo = u128::from(self.keys.1.hash_one(path));
+        self.fingerprints.insert(hi << 64 | lo)
+    }
+}
+
 fn joined(
     r: std::result::Result<Result<(FileOutcome, bool)>, tokio::task::JoinError>,
 ) -> Result<(FileOutcome, bool)> {
@@ -430,5 +458,13 @@ mod tests {
         assert_eq!(target_of(&p("/s/a/b"), &p("/s"), &p("/d")).unwrap(), p("/d/a/b"));
         assert!(target_of(&p("/other/x"), &p("/s"), &p("/d")).is_err());
         assert!(target_of(&p("/s"), &p("/s"), &p("/d")).is_err());
+    }
+
+    #[test]
+    fn an_entry_named_twice_is_seen() {
+        let p = |s: &str| Path::new(s).unwrap();
+        let mut seen = Seen::default();
+        assert!(seen.first_time(&p("/s/a")) && seen.first_time(&p("/s/b")));
+        assert!(!seen.first_time(&p("/s/a")));
     }
 }

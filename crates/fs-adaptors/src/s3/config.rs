@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use hpc_auth::{Credential, CredentialKind, CredentialKinds, Secret};
 use hpc_core::{Error, Location, Path, Result};
 
+use crate::remote::NetTimeouts;
+
 /// What signs S3 requests: an access key id and secret key as user and
 /// password (`basic` alike), the `AWS_*` variables (`default`), or nothing.
 pub(crate) const CREDENTIALS: CredentialKinds = CredentialKinds::of(&[
@@ -77,6 +79,8 @@ pub struct S3Config {
     /// larger ones are copied in parts of this size (UploadPartCopy),
     /// `concurrency` at a time. The default is S3's limit for one CopyObject.
     pub copy_part_size: u64,
+    /// Connect, idle and metadata-request limits.
+    pub timeouts: NetTimeouts,
 }
 
 const MIB: usize = 1 << 20;
@@ -91,7 +95,9 @@ pub(crate) const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
 const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 impl S3Config {
-    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`.
+    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`,
+    /// plus the time limits of [`NetTimeouts`] (`connect_timeout`,
+    /// `idle_timeout`, `timeout`).
     ///
     /// Defaults come from the environment like the AWS tools do:
     /// `AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION` (else `us-east-1`).
@@ -126,7 +132,7 @@ impl S3Config {
         let mut download_part_size = DEFAULT_DOWNLOAD_PART_SIZE;
         let mut download_concurrency = DEFAULT_DOWNLOAD_CONCURRENCY;
         let mut copy_part_size = MAX_COPY_OBJECT;
-        loc.check_params(&[
+        let mut known = vec![
             "endpoint",
             "region",
             "style",
@@ -136,8 +142,14 @@ impl S3Config {
             "download_part_size",
             "download_concurrency",
             "copy_part_size",
-        ])?;
+        ];
+        known.extend(NetTimeouts::OPTIONS);
+        loc.check_params(&known)?;
+        let mut timeouts = NetTimeouts::default();
         for (k, v) in &loc.query {
+            if timeouts.set(k, v).map_err(&bad)? {
+                continue;
+            }
             match k.as_str() {
                 "endpoint" => endpoint = Some(v.clone()),
                 "region" => region = Some(v.clone()),
@@ -248,6 +260,7 @@ impl S3Config {
             download_part_size,
             download_concurrency,
             copy_part_size,
+            timeouts,
         })
     }
 }
@@ -301,6 +314,7 @@ mod tests {
             ("s3://bucket?copy_part_size=4", "5 to 5120"),
             ("s3://bucket?copy_part_size=5121", "5 to 5120"),
             ("s3://bucket?colour=blue", "unknown parameter"),
+            ("s3://bucket?idle_timeout=0", "number of seconds"),
             ("s3://bucket:9000/x", "endpoint"),
             ("webdav://bucket/", "not an S3 location"),
         ] {
