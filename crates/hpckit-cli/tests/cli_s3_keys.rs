@@ -3,6 +3,7 @@
 //! id, the `AWS_*` variables and profiles; and the error that says what to
 //! set when there are none.
 
+#[allow(dead_code, reason = "this file runs hpckit with its own environment")]
 mod support;
 
 use hpc_exec::{Command, Executor, LocalExecutor, Output};
