@@ -589,3 +589,41 @@ async fn a_listing_naming_an_entry_twice_is_reported_not_copied_twice() {
         assert!(e.to_string().contains(twice), "{e}");
     }
 }
+
+/// A local name that is not UTF-8 (Linux allows any bytes but `/` and NUL):
+/// the listing names it as an error item and goes on; a recursive copy
+/// copies everything else and reports the one it skipped (it failed as a
+/// whole, exit 65, for one such name).
+#[tokio::test]
+async fn a_name_that_is_not_utf8_is_skipped_and_reported_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let (d, root, fs) = setup();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), b"a").unwrap();
+    std::fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad-\xff-name")), b"x").unwrap();
+    std::fs::write(src.join("sub").join(std::ffi::OsStr::from_bytes(b"\xfe")), b"y").unwrap();
+    std::fs::write(src.join("sub/z.txt"), b"z").unwrap();
+
+    let items: Vec<_> = fs.list(&p(&root, "src"), true).collect().await;
+    let (ok, bad): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 3, "a.txt, sub, sub/z.txt");
+    assert_eq!(bad.len(), 2);
+    for e in bad.iter().map(|r| r.as_ref().unwrap_err()) {
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    let r = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst"), &{
+        let mut o = opts(CopyMode::Create);
+        o.recursive = true;
+        o
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.files, 2);
+    assert_eq!(r.unusable.len(), 2, "{:?}", r.unusable);
+    assert!(r.unusable.iter().any(|m| m.contains(r"\xFF")), "{:?}", r.unusable);
+    assert_eq!(std::fs::read(d.path().join("dst/sub/z.txt")).unwrap(), b"z");
+    assert_eq!(std::fs::read_dir(d.path().join("dst")).unwrap().count(), 2, "a.txt and sub");
+}

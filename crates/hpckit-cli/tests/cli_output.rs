@@ -94,3 +94,31 @@ async fn cp_verbose_reports_the_bytes() {
     assert_eq!(out.status.code, Some(0), "{out:?}");
     assert!(out.stderr_text().contains("10485760 bytes"), "{}", out.stderr_text());
 }
+
+/// One local name that is not UTF-8 made `ls` and `cp -r` fail as a whole
+/// (exit 65): now the others are listed and copied, the bad one is named
+/// (escaped) in a warning, and the exit code says it was left out.
+#[tokio::test]
+async fn a_name_that_is_not_utf8_is_named_and_skipped_not_fatal() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("good.txt"), b"g").unwrap();
+    std::fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad\xff\x1b[2J")), b"b").unwrap();
+    let url = format!("file://{}/", src.display());
+
+    let out = hpckit(&["fs", "ls", &url]).await;
+    assert_eq!(out.status.code, Some(65), "{out:?}");
+    assert_eq!(out.stdout_text(), "good.txt\n");
+    let err = out.stderr_text();
+    assert!(err.contains("warning: skipped") && err.contains(r"bad\xFF"), "{err:?}");
+    assert!(no_controls(&err), "{err:?}");
+
+    let dst = tmp.path().join("dst");
+    let out = hpckit(&["fs", "cp", "-r", &url, &dst.display().to_string()]).await;
+    assert_eq!(out.status.code, Some(65), "{out:?}");
+    assert!(out.stderr_text().contains("1 entry was skipped"), "{out:?}");
+    assert_eq!(std::fs::read(dst.join("good.txt")).unwrap(), b"g");
+    assert_eq!(std::fs::read_dir(&dst).unwrap().count(), 1);
+}

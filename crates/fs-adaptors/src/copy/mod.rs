@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hpc_core::{CopyMode, EntryKind, Error, FileSystem, Path, PathAttributes, Result};
+use hpc_core::{CopyMode, EntryKind, Error, ErrorKind, FileSystem, Path, PathAttributes, Result};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 pub use tokio_util::sync::CancellationToken;
@@ -169,6 +169,12 @@ pub struct CopyReport {
     pub bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Entries of the source listing that have no usable name (a local
+    /// name that is not UTF-8, a name a server should not send), each as
+    /// the listing's error message: skipped, everything else copied. Not empty
+    /// means the copy is incomplete; the caller says so (the CLI warns per
+    /// entry and exits non-zero).
+    pub unusable: Vec<String>,
 }
 
 impl CopyReport {
@@ -247,7 +253,11 @@ async fn scan(src: &dyn FileSystem, root: &Path) -> Result<(u64, u64)> {
     let (mut bytes, mut files) = (0, 0);
     let mut s = src.list(root, true);
     while let Some(a) = s.next().await {
-        let a = a?;
+        let a = match a {
+            Ok(a) => a,
+            Err(e) if is_unusable_entry(&e) => continue,
+            Err(e) => return Err(e),
+        };
         if !a.is_directory() {
             files += 1;
             if a.is_regular() {
@@ -256,6 +266,12 @@ async fn scan(src: &dyn FileSystem, root: &Path) -> Result<(u64, u64)> {
         }
     }
     Ok((bytes, files))
+}
+
+/// A listing item that is one entry whose name cannot be used here (an
+/// invalid-input error: the listing itself goes on).
+fn is_unusable_entry(e: &Error) -> bool {
+    e.kind() == ErrorKind::InvalidInput
 }
 
 /// The target path of a source entry: the same elements below `dst_root`,
@@ -308,7 +324,15 @@ async fn copy_tree(
 
     let mut listing = src.list(src_root, true);
     while let Some(entry) = listing.next().await {
-        let entry = entry?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            // One bad name never stops the copy of the others.
+            Err(e) if is_unusable_entry(&e) => {
+                report.unusable.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if !seen.first_time(&entry.path) {
             return Err(Error::parse(
                 format!("listing of {src_root}"),
