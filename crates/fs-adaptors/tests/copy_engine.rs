@@ -614,13 +614,13 @@ async fn a_name_that_is_not_utf8_is_skipped_and_reported_alone() {
         assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 
-    let r = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst"), &{
-        let mut o = opts(CopyMode::Create);
-        o.recursive = true;
-        o
-    })
-    .await
-    .unwrap();
+    let mut o = opts(CopyMode::Create);
+    o.recursive = true;
+    // Without asking for it, the first such name ends the copy.
+    let e = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst0"), &o).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    o.skip_unusable = true;
+    let r = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst"), &o).await.unwrap();
     assert_eq!(r.files, 2);
     assert_eq!(r.unusable.len(), 2, "{:?}", r.unusable);
     assert!(r.unusable.iter().any(|m| m.contains(r"\xFF")), "{:?}", r.unusable);

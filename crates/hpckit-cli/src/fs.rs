@@ -270,7 +270,10 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
                 sfs.rename(&spath, &dpath).await?;
             } else {
                 let opts = CopyOptions { recursive: true, verify: true, ..Default::default() };
-                copy(&sfs, &spath, &dfs, &dpath, &opts).await?;
+                let report = copy(&sfs, &spath, &dfs, &dpath, &opts).await?;
+                // A source entry that was skipped is not at the target: the
+                // source stays whole.
+                copying::skipped_entries(&report.unusable).context("the source was not deleted")?;
                 sfs.delete(&spath, true).await?;
             }
             Ok(ExitCode::SUCCESS)

@@ -114,6 +114,12 @@ pub struct CopyOptions {
     pub cancel: CancellationToken,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
+    /// Go on past a source entry whose name cannot be used (a local name
+    /// that is not UTF-8, an entry on another host) and list it in
+    /// [`CopyReport::unusable`]; off, the first one ends the copy with its
+    /// error. Whoever turns it on must look at the report (and must not,
+    /// say, delete the source after an incomplete copy).
+    pub skip_unusable: bool,
 }
 
 impl Default for CopyOptions {
@@ -129,6 +135,7 @@ impl Default for CopyOptions {
             server_side: true,
             cancel: CancellationToken::new(),
             progress: None,
+            skip_unusable: false,
         }
     }
 }
@@ -173,7 +180,7 @@ pub struct CopyReport {
     /// name that is not UTF-8, a name a server should not send), each as
     /// the listing's error message: skipped, everything else copied. Not empty
     /// means the copy is incomplete; the caller says so (the CLI warns per
-    /// entry and exits non-zero).
+    /// entry and exits non-zero). Only with [`CopyOptions::skip_unusable`].
     pub unusable: Vec<String>,
 }
 
@@ -249,13 +256,13 @@ pub async fn copy(
     Ok(report)
 }
 
-async fn scan(src: &dyn FileSystem, root: &Path) -> Result<(u64, u64)> {
+async fn scan(src: &dyn FileSystem, root: &Path, skip_unusable: bool) -> Result<(u64, u64)> {
     let (mut bytes, mut files) = (0, 0);
     let mut s = src.list(root, true);
     while let Some(a) = s.next().await {
         let a = match a {
             Ok(a) => a,
-            Err(e) if is_unusable_entry(&e) => continue,
+            Err(e) if skip_unusable && is_unusable_entry(&e) => continue,
             Err(e) => return Err(e),
         };
         if !a.is_directory() {
@@ -310,7 +317,7 @@ async fn copy_tree(
     }
     report.directories += 1;
     if opts.scan_first {
-        let (bytes, files) = scan(&**src, src_root).await?;
+        let (bytes, files) = scan(&**src, src_root, opts.skip_unusable).await?;
         tracker.set_totals(bytes, files);
     }
 
@@ -327,7 +334,7 @@ async fn copy_tree(
         let entry = match entry {
             Ok(entry) => entry,
             // One bad name never stops the copy of the others.
-            Err(e) if is_unusable_entry(&e) => {
+            Err(e) if opts.skip_unusable && is_unusable_entry(&e) => {
                 report.unusable.push(e.to_string());
                 continue;
             }

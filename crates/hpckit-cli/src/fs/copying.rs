@@ -56,6 +56,7 @@ pub(super) async fn cp(
         verify: args.verify,
         symlinks: args.links,
         scan_first: output::progress_enabled(),
+        skip_unusable: true,
         ..Default::default()
     };
     if output::progress_enabled() {
