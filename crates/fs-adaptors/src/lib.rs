@@ -21,6 +21,8 @@ pub mod webdav;
 
 pub use copy::{CopyOptions, CopyReport, SymlinkPolicy, copy};
 pub use local::LocalFileSystem;
+#[cfg(any(feature = "ftp", feature = "webdav", feature = "s3"))]
+pub use remote::NetTimeouts;
 pub use staging::{is_temp_name, temp_sibling};
 
 use hpc_core::FsCapabilities;

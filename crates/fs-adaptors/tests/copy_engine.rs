@@ -171,6 +171,20 @@ async fn modes_on_single_files() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
+/// A copy the file system makes on its own (local to local) still counts
+/// its bytes: `hpckit fs cp -v` reported 0 for 10 MB.
+#[tokio::test]
+async fn a_server_side_copy_counts_its_bytes() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    let data = pattern(10 << 20, 7);
+    put(&*fs, &a, &data).await.unwrap();
+    assert!(fs.info().capabilities.copy_server_side);
+    let r = copy(&fs, &a, &fs, &b, &opts(CopyMode::Create)).await.unwrap();
+    assert_eq!((r.files, r.bytes), (1, 10 << 20));
+    assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), data);
+}
+
 #[tokio::test]
 async fn failed_replace_keeps_the_good_file() {
     let (_d, root, fs) = setup();
@@ -348,13 +362,14 @@ async fn recursive_copy_with_links_in_parallel() {
         scan_first: true,
         progress: Some(Arc::new(move |pr: &fs_adaptors::copy::Progress| {
             assert_eq!(pr.bytes_total, Some(1_348_593));
-            seen.store(pr.bytes_done, Ordering::Relaxed);
+            seen.fetch_max(pr.bytes_done, Ordering::Relaxed);
         })),
         ..opts(CopyMode::Create)
     };
     let r = copy(&fs, &p(&root, "t"), &fs, &p(&root, "u"), &o).await.unwrap();
     assert_eq!((r.files, r.links, r.verified), (5, 2, 5), "{r:?}");
-    assert_eq!(progress.load(Ordering::Relaxed), 0, "local to local copies on the server");
+    // Local to local copies on the server; its bytes count all the same.
+    assert_eq!((r.bytes, progress.load(Ordering::Relaxed)), (1_348_593, 1_348_593), "{r:?}");
     for rel in ["a/1", "a/b/2", "c/3", "ü n/4", "5"] {
         assert_eq!(
             get(&*fs, &p(&root, &format!("u/{rel}")), ByteRange::ALL).await.unwrap(),
@@ -641,4 +656,65 @@ async fn a_dropped_replace_leaves_no_staged_file() {
         .await;
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == b"old");
+}
+
+#[tokio::test]
+async fn a_listing_naming_an_entry_twice_is_reported_not_copied_twice() {
+    let (_d, root, fs) = setup();
+    fs.create_directories(&p(&root, "s/sub")).await.unwrap();
+    put(&*fs, &p(&root, "s/f1"), b"one").await.unwrap();
+    put(&*fs, &p(&root, "s/sub/f2"), b"two").await.unwrap();
+    for (twice, mode) in
+        [("s/f1", CopyMode::Create), ("s/sub/f2", CopyMode::Replace), ("s/sub", CopyMode::Ignore)]
+    {
+        let mut f = Faulty::new(&fs);
+        f.extra_entries = vec![fs.attributes(&p(&root, twice)).await.unwrap()];
+        let src: Arc<dyn FileSystem> = Arc::new(f);
+        let dst = p(&root, &format!("d-{mode:?}"));
+        let e =
+            copy(&src, &p(&root, "s"), &fs, &dst, &CopyOptions { recursive: true, ..opts(mode) })
+                .await
+                .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        assert!(e.to_string().contains("same entry twice"), "{e}");
+        assert!(e.to_string().contains(twice), "{e}");
+    }
+}
+
+/// A local name that is not UTF-8 (Linux allows any bytes but `/` and NUL):
+/// the listing names it as an error item and goes on; a recursive copy
+/// copies everything else and reports the one it skipped (it failed as a
+/// whole, exit 65, for one such name).
+#[tokio::test]
+async fn a_name_that_is_not_utf8_is_skipped_and_reported_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let (d, root, fs) = setup();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), b"a").unwrap();
+    std::fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad-\xff-name")), b"x").unwrap();
+    std::fs::write(src.join("sub").join(std::ffi::OsStr::from_bytes(b"\xfe")), b"y").unwrap();
+    std::fs::write(src.join("sub/z.txt"), b"z").unwrap();
+
+    let items: Vec<_> = fs.list(&p(&root, "src"), true).collect().await;
+    let (ok, bad): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 3, "a.txt, sub, sub/z.txt");
+    assert_eq!(bad.len(), 2);
+    for e in bad.iter().map(|r| r.as_ref().unwrap_err()) {
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    let mut o = opts(CopyMode::Create);
+    o.recursive = true;
+    // Without asking for it, the first such name ends the copy.
+    let e = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst0"), &o).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    o.skip_unusable = true;
+    let r = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst"), &o).await.unwrap();
+    assert_eq!(r.files, 2);
+    assert_eq!(r.unusable.len(), 2, "{:?}", r.unusable);
+    assert!(r.unusable.iter().any(|m| m.contains(r"\xFF")), "{:?}", r.unusable);
+    assert_eq!(std::fs::read(d.path().join("dst/sub/z.txt")).unwrap(), b"z");
+    assert_eq!(std::fs::read_dir(d.path().join("dst")).unwrap().count(), 2, "a.txt and sub");
 }

@@ -20,6 +20,7 @@
 pub mod caps;
 pub mod cleanup;
 pub mod credentials;
+pub mod duration;
 pub mod error;
 pub mod fs;
 pub mod job;
@@ -27,6 +28,7 @@ pub mod location;
 pub mod path;
 pub mod scheduler;
 pub mod status;
+pub mod text;
 pub mod time;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};

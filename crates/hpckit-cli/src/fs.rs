@@ -18,6 +18,7 @@ use hpckit::fs_adaptors::copy::{CopyOptions, SymlinkPolicy, copy};
 use hpckit::{FsUrl, open_location};
 
 use crate::creds::CredentialArgs;
+use crate::output;
 
 mod cleanup;
 mod copying;
@@ -290,13 +291,9 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let mut data = fs.read(&path, ByteRange { offset, len: length }).await?;
             let mut out = std::io::stdout().lock();
             while let Some(chunk) = data.next().await {
-                let chunk = chunk?;
-                match out.write_all(&chunk) {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                    r => r.context("writing to standard output")?,
-                }
+                out.write_all(&chunk?).map_err(output::stdout_error)?;
             }
-            let _ = out.flush();
+            out.flush().map_err(output::stdout_error)?;
             Ok(ExitCode::SUCCESS)
         }
         FsCommand::Get { url, local, copy } => {
@@ -314,7 +311,10 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
                 sfs.rename(&spath, &dpath).await?;
             } else {
                 let opts = CopyOptions { recursive: true, verify: true, ..Default::default() };
-                copy(&sfs, &spath, &dfs, &dpath, &opts).await?;
+                let report = copy(&sfs, &spath, &dfs, &dpath, &opts).await?;
+                // A source entry that was skipped is not at the target: the
+                // source stays whole.
+                copying::skipped_entries(&report.unusable).context("the source was not deleted")?;
                 sfs.delete(&spath, true).await?;
             }
             Ok(ExitCode::SUCCESS)

@@ -262,6 +262,8 @@ impl FileJob {
         {
             self.tracker.started(&self.entry.path, self.entry.size);
             self.src.copy_server_side(&self.entry.path, &self.target).await?;
+            // The bytes moved all the same: the report and progress count them.
+            self.tracker.add_bytes(self.entry.size);
             let verified = self.opts.verify && self.verify(&self.target, None).await?;
             return Ok((FileOutcome::CopiedServerSide, verified));
         }

@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod copy;
 mod error;
+mod keys;
 mod lister;
 mod parts;
 mod reader;
@@ -12,4 +13,5 @@ mod uploads;
 mod writer;
 
 pub use backend::{S3FileSystem, capabilities};
-pub use config::{AddressingStyle, S3Config, S3Keys};
+pub use config::{AddressingStyle, S3Config};
+pub use keys::S3Keys;

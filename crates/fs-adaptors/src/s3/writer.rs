@@ -128,7 +128,7 @@ async fn upload_parts(
             .upload_part(client.creds.as_ref(), k, number, upload_id)
             .sign(SIGN_FOR)
             .to_string();
-        let resp = client.send(Method::PUT, url, Body::Bytes(data), &[]).await?;
+        let resp = client.send_data(Method::PUT, url, Body::Bytes(data), &[]).await?;
         if !resp.status().is_success() {
             return Err(client.fail(resp, path).await);
         }

@@ -57,6 +57,7 @@ pub(super) async fn cp(
         symlinks: args.links,
         scan_first: output::progress_enabled(),
         stale_after: Some(args.stale_after),
+        skip_unusable: true,
         ..Default::default()
     };
     if output::progress_enabled() {
@@ -88,5 +89,24 @@ pub(super) async fn cp(
             report.elapsed.as_secs_f64()
         ));
     }
+    skipped_entries(&report.unusable)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning per source entry that was skipped for its name, then an error
+/// (exit 65) so that a script sees the copy is not complete.
+pub(super) fn skipped_entries(unusable: &[String]) -> anyhow::Result<()> {
+    for e in unusable {
+        output::note(format_args!("warning: skipped: {e}"));
+    }
+    if unusable.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "{} entr{} skipped for {} name (warnings above); everything else was done",
+        unusable.len(),
+        if unusable.len() == 1 { "y was" } else { "ies were" },
+        if unusable.len() == 1 { "its" } else { "their" },
+    ))
+    .into())
 }
