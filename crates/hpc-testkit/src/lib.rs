@@ -8,6 +8,7 @@ pub mod sched_conformance;
 pub mod services;
 pub mod torque_standin;
 pub mod trials;
+pub mod uftpd;
 pub mod unicore;
 pub mod zih;
 

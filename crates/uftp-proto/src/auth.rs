@@ -146,7 +146,7 @@ impl AuthServer {
     /// Announces a session and returns where to connect.
     pub async fn authenticate(&self, request: &AuthRequest) -> Result<Grant> {
         let url = self.url();
-        let _span = tracing::debug_span!("uftp_authenticate", url = url.as_str()).entered();
+        tracing::debug!(url = url.as_str(), "uftp authenticate");
         let reply = self
             .transport
             .post(&url, &request.body())

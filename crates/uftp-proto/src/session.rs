@@ -99,7 +99,7 @@ impl Session {
     pub async fn connect(grant: &Grant, options: TransferOptions) -> Result<Session> {
         options.validate()?;
         let host = format!("{}:{}", grant.host, grant.port);
-        let _span = tracing::debug_span!("uftp_session", host = host.as_str()).entered();
+        tracing::debug!(host = host.as_str(), streams = options.streams, "uftp session");
         let tcp = connect(&host, (grant.host.as_str(), grant.port)).await?;
         let peer =
             tcp.peer_addr().map_err(|e| error::lost(&host, "reading the peer address", e))?.ip();

@@ -23,6 +23,7 @@ mod sge;
 mod slurm;
 mod sshd;
 mod torque;
+mod uftp;
 mod unicore;
 mod webdav;
 
@@ -50,6 +51,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sge::Sge,
     &torque::Torque,
     &unicore::Unicore,
+    &uftp::Uftp,
     &datamover::Datamover,
 ];
 
