@@ -18,3 +18,5 @@ pub use data::{Coding, Inbound, Outbound};
 pub use parse::RemoteEntry;
 pub use reply::Reply;
 pub use session::{FEAT_MULTI_STREAM_CRYPT, Session, TransferOptions, WriteMode};
+#[cfg(feature = "filesystem")]
+pub mod filesystem;

@@ -710,6 +710,16 @@ impl Session {
             }
             inbound.drain().await?;
             file.flush().await.map_err(|e| hpc_core::Error::io("writing", e))?;
+            // An announced size (ALLO) that did not arrive is a broken upload.
+            if let (None, Some(want)) = (range, limit)
+                && got < want
+                && want < i64::MAX as u64
+            {
+                return Err(hpc_core::Error::ConnectionLost {
+                    host: "client".into(),
+                    reason: format!("the data connection closed after {got} of {want} bytes"),
+                });
+            }
             Ok::<u64, hpc_core::Error>(got)
         }
         .await;
