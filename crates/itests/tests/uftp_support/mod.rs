@@ -148,5 +148,5 @@ impl Uftp {
 
 /// Deterministic test bytes.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i as u64 * 2_654_435_761 >> 13) as u8) ^ seed).collect()
+    (0..len).map(|i| (((i as u64 * 2_654_435_761) >> 13) as u8) ^ seed).collect()
 }
