@@ -20,7 +20,7 @@ use crate::creds::CredentialArgs;
 
 mod copying;
 mod listing;
-mod mount;
+pub(crate) mod mount;
 
 use copying::{cp, into_directory};
 use listing::{ls, stat};

@@ -9,6 +9,8 @@ mod datamover;
 mod fs;
 mod job;
 mod output;
+#[cfg(feature = "uftp")]
+mod uftp;
 #[cfg(feature = "unicore")]
 mod unicore;
 
@@ -37,6 +39,9 @@ enum Command {
     /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
     #[cfg(feature = "unicore")]
     Unicore(unicore::UnicoreArgs),
+    /// Move files with UFTP like the `pyuftp` command (ls, cp, rcp, checksum, mount, ...).
+    #[cfg(feature = "uftp")]
+    Uftp(uftp::UftpArgs),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -58,6 +63,8 @@ pub fn main() -> ExitCode {
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
+            #[cfg(feature = "uftp")]
+            Command::Uftp(args) => uftp::run(args, &cli.creds).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });

@@ -6,6 +6,9 @@ pub use hpc_auth as auth;
 pub use hpc_core as core;
 pub use hpc_exec as exec;
 pub use sched_adaptors;
+/// The UFTP client and file system (feature `uftp`).
+#[cfg(feature = "uftp")]
+pub use uftp_proto as uftp;
 /// The UNICORE REST client (feature `unicore`).
 #[cfg(feature = "unicore")]
 pub use unicore_rest as unicore;

@@ -7,30 +7,18 @@ mod uftp_support;
 
 use std::sync::Arc;
 
-use hpc_auth::{Credential, CredentialMap};
 use hpc_core::{Error, Path};
 use hpc_testkit::fs_conformance::{self, Declared, FsFixture, unique_name};
 use hpc_testkit::trials::{self, make_fixture};
-use uftp_proto::filesystem::{UftpFileSystem, capabilities};
+use uftp_proto::filesystem::capabilities;
 use uftp_support::uftp;
 
 fn setup(params: &'static str) -> trials::MakeFixture<FsFixture> {
     make_fixture(move || async move {
         let u = uftp();
-        let port = u.env.var("HPCKIT_UFTP_AUTH_PORT");
-        let loc = format!(
-            "uftp://{}@localhost:{port}/rest/auth/TEST:/data?ca={}{params}",
-            u.user,
-            u.ca.display()
-        );
-        let mut creds = CredentialMap::new();
-        creds.insert(
-            format!("localhost:{port}"),
-            Credential::password(&u.user, u.password.as_str()),
-        );
-        let fs = UftpFileSystem::open(&loc.parse()?, &creds).await?;
+        let fs = u.filesystem("/data", params).await?;
         let root = Path::root().join_entry(&unique_name("conformance"))?;
-        let mut fx = FsFixture::new(Arc::new(fs), root);
+        let mut fx = FsFixture::new(fs, root);
         // A large file made beside the server's tree, read back over UFTP.
         let data = u.root.join("data");
         fx.sparse = Some(Arc::new(move |p: &Path, size: u64| {

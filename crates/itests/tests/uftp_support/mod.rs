@@ -90,6 +90,27 @@ impl Uftp {
         Session::connect(&grant, TransferOptions { streams, key, compress }).await.expect("login")
     }
 
+    /// UFTP as a file system on `base` (`params` are extra `&key=value`s).
+    pub async fn filesystem(
+        &self,
+        base: &str,
+        params: &str,
+    ) -> hpc_core::Result<std::sync::Arc<dyn hpc_core::FileSystem>> {
+        let port = self.env.var("HPCKIT_UFTP_AUTH_PORT");
+        let loc = format!(
+            "uftp://{}@localhost:{port}/rest/auth/TEST:{base}?ca={}{params}",
+            self.user,
+            self.ca.display()
+        );
+        let mut creds = hpc_auth::CredentialMap::new();
+        creds.insert(
+            format!("localhost:{port}"),
+            hpc_auth::Credential::password(&self.user, self.password.as_str()),
+        );
+        let fs = uftp_proto::filesystem::UftpFileSystem::open(&loc.parse()?, &creds).await?;
+        Ok(std::sync::Arc::new(fs))
+    }
+
     /// Runs scenario `name` of `uftp_py/scenarios.py` with the real PyUNICORE;
     /// its `RESULT` JSON.
     pub async fn pyunicore(&self, name: &str, base: &str) -> Value {

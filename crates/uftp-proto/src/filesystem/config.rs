@@ -149,6 +149,21 @@ impl UftpConfig {
         Ok(config)
     }
 
+    /// Splits a `uftp://` URL whose path was taken off (`raw`) into the file
+    /// system to open and the path on it: `/rest/auth/S:/data/x.txt` is the
+    /// session on `/` of server `S` and path `/data/x.txt` (one session then
+    /// serves every path of the server).
+    pub fn split_location(location: &Location, raw: &str) -> Result<(Location, hpc_core::Path)> {
+        let (service, path) = raw.split_once(':').ok_or_else(|| Error::InvalidLocation {
+            location: location.to_string(),
+            reason: "a uftp:// URL has the form uftp://USER@HOST:PORT/rest/auth/SERVER:/path".into(),
+        })?;
+        let mut location = location.clone();
+        location.path = Some(format!("{service}:/"));
+        let path = if path.is_empty() { "/" } else { path };
+        Ok((location, hpc_core::Path::new(path)?))
+    }
+
     /// The credential for the auth server.
     pub fn credential(&self) -> &Credential {
         &self.credential
