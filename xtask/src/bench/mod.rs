@@ -8,6 +8,7 @@ mod datamover;
 mod fs;
 mod slurm;
 mod ssh;
+mod uftp;
 mod unicore;
 
 use std::fmt::Write as _;
@@ -25,8 +26,9 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
         "unicore" => unicore::run(args),
+        "uftp" => uftp::run(args),
         "datamover" => datamover::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, datamover)"),
+        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, datamover)"),
     }
 }
 
