@@ -28,7 +28,9 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "unicore" => unicore::run(args),
         "uftp" => uftp::run(args),
         "datamover" => datamover::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, datamover)"),
+        other => {
+            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, datamover)")
+        }
     }
 }
 

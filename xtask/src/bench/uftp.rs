@@ -26,7 +26,11 @@ const PEER: &str = include_str!("uftp_peer.py");
 /// Runs the benchmark and prints its table.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mib: u64 = match args.iter().position(|a| a == "--size") {
-        Some(i) => args.get(i + 1).context("--size needs a number of MiB")?.parse().context("--size MIB")?,
+        Some(i) => args
+            .get(i + 1)
+            .context("--size needs a number of MiB")?
+            .parse()
+            .context("--size MIB")?,
         None => 1024,
     };
     let size = mib << 20;
@@ -42,9 +46,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     super::unicore::make_file(&server_dir.join("big.bin"), size)?;
     super::unicore::make_file(&work.join("big-local.bin"), size)?;
     std::fs::write(work.join("peer.py"), PEER)?;
-    let server_pid = std::fs::read_to_string(services::services_dir().join("uftp/uftpd-testserver.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok());
+    let server_pid =
+        std::fs::read_to_string(services::services_dir().join("uftp/uftpd-testserver.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
 
     let remote_big = "/data/bench/big.bin";
     let local_big = work.join("big-local.bin");
@@ -64,20 +69,103 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("download", "hpckit 1 stream", hp("download", remote_big, &dl, "1", &[])),
         ("download", "hpckit 4 streams", hp("download", remote_big, &dl, "4", &[])),
         ("download", "hpckit 4 streams AES", hp("download", remote_big, &dl, "4", &["aes"])),
-        ("download", "PyUNICORE uftp", vec![python.clone(), s(&work.join("peer.py")), "download".into(), remote_big.into(), s(&dl)]),
-        ("download", "pyuftp cp", vec![pyuftp.clone(), "cp".into(), "-u".into(), "demouser".into(), "-P".into(), url(remote_big), s(&dl)]),
-        ("download", "pyuftp cp -n 4", vec![pyuftp.clone(), "cp".into(), "-u".into(), "demouser".into(), "-P".into(), "-n".into(), "4".into(), url(remote_big), s(&dl)]),
+        (
+            "download",
+            "PyUNICORE uftp",
+            vec![
+                python.clone(),
+                s(&work.join("peer.py")),
+                "download".into(),
+                remote_big.into(),
+                s(&dl),
+            ],
+        ),
+        (
+            "download",
+            "pyuftp cp",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                url(remote_big),
+                s(&dl),
+            ],
+        ),
+        (
+            "download",
+            "pyuftp cp -n 4",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                "-n".into(),
+                "4".into(),
+                url(remote_big),
+                s(&dl),
+            ],
+        ),
         ("download", "local cp", vec!["cp".into(), s(&server_dir.join("big.bin")), s(&dl)]),
         ("upload", "hpckit 1 stream", hp("upload", "/data/bench/up.bin", &local_big, "1", &[])),
         ("upload", "hpckit 4 streams", hp("upload", "/data/bench/up.bin", &local_big, "4", &[])),
-        ("upload", "hpckit 4 streams AES", hp("upload", "/data/bench/up.bin", &local_big, "4", &["aes"])),
-        ("upload", "PyUNICORE uftp", vec![python.clone(), s(&work.join("peer.py")), "upload".into(), "/data/bench/up.bin".into(), s(&local_big)]),
-        ("upload", "pyuftp cp", vec![pyuftp.clone(), "cp".into(), "-u".into(), "demouser".into(), "-P".into(), s(&local_big), url("/data/bench/up.bin")]),
-        ("upload", "pyuftp cp -n 4", vec![pyuftp.clone(), "cp".into(), "-u".into(), "demouser".into(), "-P".into(), "-n".into(), "4".into(), s(&local_big), url("/data/bench/up.bin")]),
+        (
+            "upload",
+            "hpckit 4 streams AES",
+            hp("upload", "/data/bench/up.bin", &local_big, "4", &["aes"]),
+        ),
+        (
+            "upload",
+            "PyUNICORE uftp",
+            vec![
+                python.clone(),
+                s(&work.join("peer.py")),
+                "upload".into(),
+                "/data/bench/up.bin".into(),
+                s(&local_big),
+            ],
+        ),
+        (
+            "upload",
+            "pyuftp cp",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                s(&local_big),
+                url("/data/bench/up.bin"),
+            ],
+        ),
+        (
+            "upload",
+            "pyuftp cp -n 4",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                "-n".into(),
+                "4".into(),
+                s(&local_big),
+                url("/data/bench/up.bin"),
+            ],
+        ),
         ("upload", "local cp", vec!["cp".into(), s(&local_big), s(&server_dir.join("up.bin"))]),
     ];
 
-    let mut table = Table::new(&["direction", "client", "wall", "GiB/s", "CPU s client/server", "peak RSS MiB"]);
+    let mut table = Table::new(&[
+        "direction",
+        "client",
+        "wall",
+        "GiB/s",
+        "CPU s client/server",
+        "peak RSS MiB",
+    ]);
     for (dir, who, argv) in &runs {
         println!("running: {dir} with {who}");
         let _ = std::fs::remove_file(&dl);
@@ -91,7 +179,21 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .env("REQUESTS_CA_BUNDLE", env.require("HPCKIT_UFTP_CA")?)
             .stdout(std::process::Stdio::null());
         let before = server_pid.map(cpu_of).unwrap_or_default();
-        let m: Measured = measure(&mut c)?;
+        let m: Measured = match measure(&mut c) {
+            Ok(m) => m,
+            Err(e) => {
+                // One failing client (a full disk, a peer's bug) must not hide the other rows.
+                table.row(vec![
+                    (*dir).to_string(),
+                    format!("{who} (FAILED: {e:#})"),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
+                continue;
+            }
+        };
         let server_cpu = server_pid.map(cpu_of).unwrap_or_default().saturating_sub(before);
         let written = if *dir == "download" { dl.clone() } else { server_dir.join("up.bin") };
         let ok = std::fs::metadata(&written).map(|m| m.len() == size).unwrap_or(false);
@@ -106,16 +208,21 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ]);
     }
     table.print();
-    println!("{mib} MiB each way; goals: hpckit >= 1.0x the better Python client, >= 0.8x local cp on downloads, >= 0.5 GiB/s with AES + 4 streams, RSS <= 64 MiB");
+    println!(
+        "{mib} MiB each way; goals: hpckit >= 1.0x the better Python client, >= 0.8x local cp on downloads, >= 0.5 GiB/s with AES + 4 streams, RSS <= 64 MiB"
+    );
     Ok(())
 }
 
 /// User + system CPU time of a running process so far.
 fn cpu_of(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Duration::ZERO };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return Duration::ZERO };
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
     // Linux reports in USER_HZ, 100 on every platform we run.
     Duration::from_millis(ticks * 10)
 }
