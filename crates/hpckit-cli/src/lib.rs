@@ -11,6 +11,8 @@ mod job;
 mod output;
 #[cfg(feature = "uftp")]
 mod uftp;
+#[cfg(feature = "picas")]
+mod picas;
 #[cfg(feature = "unicore")]
 mod unicore;
 
@@ -36,6 +38,10 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
+    #[cfg(feature = "picas")]
+    #[command(subcommand)]
+    Picas(picas::PicasCommand),
     /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
     #[cfg(feature = "unicore")]
     Unicore(unicore::UnicoreArgs),
@@ -61,6 +67,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            #[cfg(feature = "picas")]
+            Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
             #[cfg(feature = "uftp")]

@@ -5,6 +5,9 @@ pub use fs_adaptors;
 pub use hpc_auth as auth;
 pub use hpc_core as core;
 pub use hpc_exec as exec;
+/// The PiCaS token pool on CouchDB (feature `picas`).
+#[cfg(feature = "picas")]
+pub use picas_tokens as picas;
 pub use sched_adaptors;
 /// The UFTP client and file system (feature `uftp`).
 #[cfg(feature = "uftp")]

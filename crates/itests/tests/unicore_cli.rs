@@ -115,6 +115,50 @@ async fn wrong_password_is_one_clear_line() {
 }
 
 #[tokio::test]
+async fn sshkey_configurations_sign_in_with_a_key() {
+    let u = unicore();
+    let home = tempfile::tempdir().unwrap();
+    for (name, passphrase) in [("id_rsa", ""), ("id_ecdsa", ""), ("id_ed25519_locked", "yes")] {
+        let props = home.path().join(format!("{name}.properties"));
+        let password = if passphrase.is_empty() {
+            String::new()
+        } else {
+            format!("password={}\n", u.key_passphrase)
+        };
+        let identity = u.keys.join(name);
+        std::fs::write(
+            &props,
+            format!(
+                "authentication-method=SSHKEY\nusername={}\nidentity={}\n{password}",
+                u.user,
+                identity.display()
+            ),
+        )
+        .unwrap();
+        let out =
+            hpckit(home.path(), &["--json", "info", "-c", props.to_str().unwrap(), &u.url]).await;
+        assert!(out.status.success(), "{name}: {}", out.stderr_text());
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(info[0]["client"]["authenticationMethod"], "SSHKEY", "{name}: {info}");
+        assert_eq!(info[0]["client"]["xlogin"]["UID"], u.user.as_str(), "{name}: {info}");
+    }
+    let props = home.path().join("stranger.properties");
+    let stranger = u.keys.join("id_stranger");
+    std::fs::write(
+        &props,
+        format!(
+            "authentication-method=SSHKEY\nusername={}\nidentity={}\n",
+            u.user,
+            stranger.display()
+        ),
+    )
+    .unwrap();
+    let out = hpckit(home.path(), &["info", "-c", props.to_str().unwrap(), &u.url]).await;
+    assert_eq!(out.status.code, Some(77), "{}", out.stderr_text());
+    assert!(out.stderr_text().contains("key-signed token refused"), "{}", out.stderr_text());
+}
+
+#[tokio::test]
 async fn hpckit_job_and_fs_take_unicore_urls() {
     let u = unicore();
     let home = tempfile::tempdir().unwrap();

@@ -129,3 +129,26 @@ async fn the_unicore_cli_runs_exec_ls_and_cp() {
         .unwrap();
     assert_eq!(&copied[..], b"copied by the unicore CLI\n");
 }
+
+#[tokio::test]
+async fn create_credential_signs_with_rsa_ecdsa_and_ed25519_keys() {
+    let r = unicore().pyunicore("connect_key").await;
+    for (name, algorithm) in [
+        ("id_rsa", "RS256"),
+        ("id_ecdsa", "ES256"),
+        ("id_ed25519", "EdDSA"),
+        ("id_rsa.pem", "RS256"),
+        ("id_ecdsa.pem", "ES256"),
+        ("id_ed25519_locked", "EdDSA"),
+    ] {
+        let login = &r["logins"][name];
+        assert_eq!(login["algorithm"], algorithm, "{name}: {r}");
+        assert_eq!(login["uid"], "demouser", "{name}: {r}");
+        assert_eq!(login["role"], "user", "{name}: {r}");
+        assert_eq!(login["method"], "SSHKEY", "{name}: {r}");
+    }
+    for what in ["stranger", "expired", "issuer"] {
+        let refused = r["refused"][what].as_str().unwrap_or_else(|| panic!("{what} accepted: {r}"));
+        assert!(refused.contains("403"), "{what}: {refused}");
+    }
+}

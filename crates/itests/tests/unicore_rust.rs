@@ -81,10 +81,13 @@ async fn tls_is_verified_unless_the_insecure_switch_is_named() {
         .build()
         .unwrap();
     assert_eq!(Client::connect(&insecure, &u.url).await.unwrap().role(), Some("user"));
-    // A name the certificate does not carry is refused too, even with the right CA.
-    let by_ip = u.url.replace("localhost", "127.0.0.2");
+    // A name the certificate does not carry (it names `localhost` only) is
+    // refused too, even with the right CA; the address itself answers.
+    let by_ip = u.url.replace("localhost", "127.0.0.1");
+    assert_eq!(Client::connect(&insecure, &by_ip).await.unwrap().role(), Some("user"));
     let e = Client::connect(&u.transport(), &by_ip).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+    assert!(e.to_string().contains("certificate"), "a certificate error: {e}");
 }
 
 #[tokio::test]
@@ -529,6 +532,31 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     shown.push_str(&format!("{t:?} {by_token:?} {c:?} {c2:?} {job:?} {home:?} {oidc:?} {token:?}"));
     let storage = Storage::new(&by_token, &format!("{}/storages/HOME", u.url));
     shown.push_str(&format!("{storage:?}"));
+    // A key-signed login with an encrypted key: neither the passphrase nor the
+    // key shows, and the signed tokens stay out of the logs (checked below by
+    // the JWT header every one of them starts with).
+    let locked = u.keys.join("id_ed25519_locked");
+    let signer = credential::JwtSigner::from_key_file(
+        &u.user,
+        &locked,
+        Some(&hpc_auth::Secret::new(u.key_passphrase.clone())),
+    )
+    .unwrap();
+    shown.push_str(&format!("{signer:?}"));
+    let by_key = Transport::builder()
+        .credential(credential::jwt_from_key(signer))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap();
+    let c3 = Client::connect(&by_key, &u.url).await.unwrap();
+    shown.push_str(&format!("{by_key:?} {c3:?}"));
+    let stranger =
+        credential::JwtSigner::from_key_file(&u.user, &u.keys.join("id_stranger"), None).unwrap();
+    let _ = Client::connect(&key_transport(&u, stranger), &u.url)
+        .await
+        .map_err(|e| shown.push_str(&format!("{e} {e:?}\n")));
+    let key_text = std::fs::read_to_string(&locked).unwrap();
+    let key_body = key_text.lines().nth(1).unwrap().to_owned();
 
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("http"), "trace logs were captured: {logs}");
@@ -541,6 +569,10 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         ("password in Basic", b64(&u.password)),
         ("token", u.token.clone()),
         ("issued token", token.expose().to_owned()),
+        ("key passphrase", u.key_passphrase.clone()),
+        ("private key", key_body),
+        // base64url of `{"alg":"EdDSA","typ":"JWT"}`, the start of every signed token.
+        ("key-signed token", "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9".to_owned()),
     ] {
         assert!(!logs.contains(&secret), "{what} in the logs");
         assert!(!shown.contains(&secret), "{what} in errors or Debug output: {shown}");
@@ -591,4 +623,78 @@ async fn an_oidc_token_is_refreshed_once_then_the_error_is_clear() {
     let e = Client::connect(&t, &u.url).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
     assert!(e.to_string().contains("identity provider unreachable"), "{e}");
+}
+
+/// A transport that logs in with a JWT signed by `signer`.
+fn key_transport(u: &unicore_support::Unicore, signer: credential::JwtSigner) -> Transport {
+    Transport::builder()
+        .credential(credential::jwt_from_key(signer))
+        .add_ca_file(&u.ca)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signs_in_with_tokens_signed_by_rsa_ecdsa_and_ed25519_keys() {
+    use credential::{JwtSigner, KeyAlgorithm};
+    let u = unicore();
+    let passphrase = hpc_auth::Secret::new(u.key_passphrase.clone());
+    for (name, algorithm, passphrase) in [
+        ("id_rsa", KeyAlgorithm::Rs256, None),
+        ("id_ecdsa", KeyAlgorithm::Es256, None),
+        ("id_ed25519", KeyAlgorithm::EdDsa, None),
+        ("id_rsa.pem", KeyAlgorithm::Rs256, None),
+        ("id_ecdsa.pem", KeyAlgorithm::Es256, None),
+        ("id_ed25519_locked", KeyAlgorithm::EdDsa, Some(&passphrase)),
+    ] {
+        let signer = JwtSigner::from_key_file(&u.user, &u.keys.join(name), passphrase)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(signer.algorithm(), algorithm, "{name}");
+        let t = key_transport(&u, signer);
+        let c = Client::connect(&t, &u.url).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.role(), Some("user"), "{name}");
+        let client = c.access_info().unwrap();
+        assert_eq!(client["authenticationMethod"], "SSHKEY", "{name}: {client}");
+        assert_eq!(client["xlogin"]["UID"], u.user.as_str(), "{name}");
+        // A user's resource, not only the site's properties.
+        c.jobs(&Page::default()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    // create_credential with a key, as PyUNICORE's: the password is the passphrase.
+    let locked = u.keys.join("id_ed25519_locked");
+    let cred = credential::create_credential(Some(&u.user), Some(passphrase), None, Some(&locked))
+        .unwrap();
+    let t = Transport::builder().credential(cred).add_ca_file(&u.ca).build().unwrap();
+    assert_eq!(Client::connect(&t, &u.url).await.unwrap().role(), Some("user"));
+    let e = JwtSigner::from_key_file(&u.user, &locked, None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[tokio::test]
+async fn refuses_tokens_of_an_unknown_key_expired_or_issued_by_another() {
+    use credential::JwtSigner;
+    let u = unicore();
+    let refused = |what: &str, e: hpc_core::Error, why: &str| {
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{what}: {e}");
+        assert!(e.to_string().contains(why), "{what}: the server's reason {why:?} in {e}");
+    };
+    let stranger = JwtSigner::from_key_file(&u.user, &u.keys.join("id_stranger"), None).unwrap();
+    let e = Client::connect(&key_transport(&u, stranger), &u.url).await.unwrap_err();
+    refused("an unregistered key", e, "no EdDSA signature");
+
+    // Each token runs out as it is made: the one re-signed after the refusal too.
+    let key = u.keys.join("id_ed25519");
+    let expired =
+        JwtSigner::from_key_file(&u.user, &key, None).unwrap().with_lifetime(Duration::ZERO);
+    let e = Client::connect(&key_transport(&u, expired), &u.url).await.unwrap_err();
+    refused("an expired token", e, "expired");
+
+    let other = JwtSigner::from_key_file(&u.user, &key, None).unwrap().with_issuer("someone-else");
+    let e = Client::connect(&key_transport(&u, other), &u.url).await.unwrap_err();
+    refused("another issuer", e, "'iss' differs");
+
+    // demouser's key does not sign for another user.
+    let root = JwtSigner::from_key_file("root", &key, None).unwrap();
+    let e = Client::connect(&key_transport(&u, root), &u.url).await.unwrap_err();
+    refused("another subject", e, "is no user");
 }

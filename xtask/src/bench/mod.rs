@@ -6,6 +6,7 @@
 
 mod datamover;
 mod fs;
+mod picas;
 mod slurm;
 mod ssh;
 mod uftp;
@@ -27,9 +28,10 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "fs" => fs::run(args),
         "unicore" => unicore::run(args),
         "uftp" => uftp::run(args),
+        "picas" => picas::run(args),
         "datamover" => datamover::run(args),
         other => {
-            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, datamover)")
+            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, picas, datamover)")
         }
     }
 }

@@ -11,6 +11,7 @@
 //! reads.
 
 mod at;
+mod couchdb;
 mod daemon;
 mod datamover;
 mod envfile;
@@ -52,6 +53,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &torque::Torque,
     &unicore::Unicore,
     &uftp::Uftp,
+    &couchdb::Couchdb,
     &datamover::Datamover,
 ];
 

@@ -2,8 +2,9 @@
 //! here; `crates/hpc-testkit/src/unicore/`), checked by the real PyUNICORE 2.0.2.
 //!
 //! `start` builds `unicore-testserver`, copies it into the state dir (a later build
-//! does not change a running instance), writes `config.json` with a random password
-//! and token for user `demouser`, and starts it on `HPCKIT_UNICORE_PORT` (default
+//! does not change a running instance), makes SSH keys for `demouser` (`keys/`),
+//! writes `config.json` with a random password and token for the user and its
+//! `authorized_keys`, and starts it on `HPCKIT_UNICORE_PORT` (default
 //! 8443, the next free one if taken). The server makes its own CA (`ca.pem`) and
 //! answers on `https://localhost:<port>` with site `DEMO-SITE`, a registry and a
 //! workflow service. PyUNICORE lives in `/opt/hpckit/venv/unicore` (provision.sh).
@@ -59,10 +60,14 @@ impl Service for Unicore {
 
         let password = random_secret(20)?;
         let token = random_secret(32)?;
+        let keys = dir.join("keys");
+        let passphrase = random_secret(16)?;
+        make_keys(&keys, &passphrase)?;
+        let authorized_keys = keys.join("authorized_keys");
         // Secrets are alphanumeric and paths come from our own state dir: no JSON
         // escaping is needed beyond what Debug quoting gives a path.
         let config = format!(
-            r#"{{"bind":"127.0.0.1:{port}","state_dir":{data:?},"users":[{{"name":"demouser","password":"{password}","tokens":["{token}"],"uids":["demouser","nobody"],"groups":["demouser","hpc"]}}],"session_lifetime":3600000,"max_concurrent_jobs":64}}"#
+            r#"{{"bind":"127.0.0.1:{port}","state_dir":{data:?},"users":[{{"name":"demouser","password":"{password}","tokens":["{token}"],"uids":["demouser","nobody"],"groups":["demouser","hpc"],"authorized_keys":{authorized_keys:?}}}],"session_lifetime":3600000,"max_concurrent_jobs":64}}"#
         );
         let config_file = dir.join("config.json");
         super::write_file(&config_file, &config, 0o600)?;
@@ -92,6 +97,8 @@ impl Service for Unicore {
         env.set("HPCKIT_UNICORE_PASSWORD", password);
         env.set("HPCKIT_UNICORE_TOKEN", token);
         env.set("HPCKIT_UNICORE_DATA", data.to_string_lossy());
+        env.set("HPCKIT_UNICORE_KEYS", keys.to_string_lossy());
+        env.set("HPCKIT_UNICORE_KEY_PASSPHRASE", passphrase);
         env.set("HPCKIT_UNICORE_PYTHON", format!("{VENV}/bin/python"));
         env.set("HPCKIT_UNICORE_CLI", format!("{VENV}/bin/unicore"));
         Ok(env)
@@ -113,6 +120,50 @@ impl Service for Unicore {
         }
         Ok(())
     }
+}
+
+/// Key pairs of `demouser` for key-signed tokens, made fresh at every start:
+/// `id_rsa`, `id_ecdsa` (P-256), `id_ed25519` and `id_ed25519_locked`
+/// (encrypted with `passphrase`) in OpenSSH format, `id_rsa.pem` and
+/// `id_ecdsa.pem` (the same keys as PEM), all listed in `authorized_keys`; and
+/// `id_stranger`, a key the server does not know.
+fn make_keys(keys: &Path, passphrase: &str) -> Result<()> {
+    let _ = std::fs::remove_dir_all(keys);
+    std::fs::create_dir_all(keys)?;
+    let keygen = |kind: &[&str], name: &str, passphrase: &str| {
+        cmd::output(
+            Command::new("ssh-keygen")
+                .arg("-q")
+                .args(kind)
+                .args(["-N", passphrase, "-C"])
+                .arg(format!("demouser-{name}"))
+                .arg("-f")
+                .arg(keys.join(name)),
+        )
+        .with_context(|| format!("making the UNICORE test key {name}"))
+    };
+    keygen(&["-t", "rsa", "-b", "3072"], "id_rsa", "")?;
+    keygen(&["-t", "ecdsa", "-b", "256"], "id_ecdsa", "")?;
+    keygen(&["-t", "ed25519"], "id_ed25519", "")?;
+    keygen(&["-t", "ed25519"], "id_ed25519_locked", passphrase)?;
+    keygen(&["-t", "ed25519"], "id_stranger", "")?;
+    for name in ["id_rsa", "id_ecdsa"] {
+        let pem = keys.join(format!("{name}.pem"));
+        std::fs::copy(keys.join(name), &pem)?;
+        // Rewrites the private key in place as PEM (PKCS#1 / SEC1).
+        cmd::output(
+            Command::new("ssh-keygen")
+                .args(["-q", "-p", "-m", "PEM", "-P", "", "-N", ""])
+                .arg("-f")
+                .arg(&pem),
+        )
+        .with_context(|| format!("writing {}", pem.display()))?;
+    }
+    let mut authorized = String::new();
+    for name in ["id_rsa", "id_ecdsa", "id_ed25519", "id_ed25519_locked"] {
+        authorized.push_str(&std::fs::read_to_string(keys.join(format!("{name}.pub")))?);
+    }
+    super::write_file(&keys.join("authorized_keys"), &authorized, 0o600)
 }
 
 fn wait_ready(file: &Path, limit: Duration) -> Result<()> {

@@ -17,8 +17,8 @@ struct Args {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// Server settings as JSON (users, passwords, tokens, session lifetime);
-    /// without it: user `demouser`, password `test123`, token `demotoken`.
+    /// Server settings as JSON (users with passwords, tokens and an
+    /// `authorized_keys` file for key-signed tokens; session lifetime); without it: user `demouser`, password `test123`, token `demotoken`.
     #[arg(long)]
     config: Option<PathBuf>,
 }

@@ -1,5 +1,6 @@
 //! Who is calling: HTTP Basic, bearer tokens (configured or issued by
-//! `/token`), security sessions (`432` for an unknown one) and user preferences.
+//! `/token`), tokens signed with the user's SSH key (`keys.rs`), security
+//! sessions (`432` for an unknown one) and user preferences.
 
 use std::time::Instant;
 
@@ -79,7 +80,7 @@ pub(crate) fn authenticate(
             }
         };
     }
-    let user = match header("authorization") {
+    let (user, method) = match header("authorization") {
         None => return Ok((Identity::anonymous(), None)),
         Some(value) => check_credential(server, value)?,
     };
@@ -90,11 +91,7 @@ pub(crate) fn authenticate(
         group: config.groups.first().cloned().unwrap_or_else(|| user.clone()),
         supgids: Vec::new(),
         role: "user".into(),
-        method: if header("authorization").is_some_and(|a| a.starts_with("Basic")) {
-            "PASSWORD"
-        } else {
-            "BEARER_TOKEN"
-        },
+        method,
     };
     if let Some(prefs) = header("x-unicore-user-preferences") {
         apply_preferences(&mut identity, config, prefs)?;
@@ -110,7 +107,8 @@ pub(crate) fn authenticate(
     Ok((identity, Some(id)))
 }
 
-fn check_credential(server: &Server, value: &str) -> Result<String, ApiError> {
+/// The user a credential logs in, and how it did.
+fn check_credential(server: &Server, value: &str) -> Result<(String, &'static str), ApiError> {
     let denied = || fail(403, "Authentication failed: the credentials were not accepted");
     if let Some(b64) = value.strip_prefix("Basic ") {
         let raw =
@@ -118,15 +116,18 @@ fn check_credential(server: &Server, value: &str) -> Result<String, ApiError> {
         let text = String::from_utf8(raw).map_err(|_| denied())?;
         let (user, password) = text.split_once(':').ok_or_else(denied)?;
         let ok = server.config.users.iter().any(|u| u.name == user && u.password == password);
-        return if ok { Ok(user.to_owned()) } else { Err(denied()) };
+        return if ok { Ok((user.to_owned(), "PASSWORD")) } else { Err(denied()) };
     }
     if let Some(token) = value.strip_prefix("Bearer ") {
         let token = token.trim();
         if let Some(u) = server.config.users.iter().find(|u| u.tokens.iter().any(|t| t == token)) {
-            return Ok(u.name.clone());
+            return Ok((u.name.clone(), "BEARER_TOKEN"));
         }
         if let Some(u) = server.issued_tokens.lock().unwrap_or_else(|p| p.into_inner()).get(token) {
-            return Ok(u.clone());
+            return Ok((u.clone(), "BEARER_TOKEN"));
+        }
+        if let Some(user) = super::keys::user_of(&server.config.users, token)? {
+            return Ok((user, "SSHKEY"));
         }
         return Err(denied());
     }

@@ -22,6 +22,10 @@ pub struct UserConfig {
     /// Groups the user may pick with the `group` preference.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// An OpenSSH `authorized_keys` file: tokens signed with one of its keys
+    /// (RSA, ECDSA P-256, Ed25519) log the user in. Read at every such login.
+    #[serde(default)]
+    pub authorized_keys: Option<PathBuf>,
 }
 
 /// The server's settings (`--config FILE` as JSON, or built in tests).
@@ -72,6 +76,7 @@ impl ServerConfig {
                 tokens: vec!["demotoken".into()],
                 uids: vec!["demouser".into(), "nobody".into()],
                 groups: vec!["demouser".into(), "hpc".into()],
+                authorized_keys: None,
             }],
             session_lifetime: Duration::from_secs(3600),
             max_concurrent_jobs: 64,

@@ -3,9 +3,10 @@
 //!
 //! One process serves, over HTTPS with a CA it generates (absolute `https://`
 //! links everywhere):
-//! - the site `DEMO-SITE` at `/DEMO-SITE/rest/core`: users with passwords and
-//!   bearer tokens, the `anonymous` role, security sessions (and `432` for an
-//!   unknown one), user preferences, `/token`;
+//! - the site `DEMO-SITE` at `/DEMO-SITE/rest/core`: users with passwords,
+//!   bearer tokens and tokens signed with a key of their `authorized_keys`
+//!   file (RSA, ECDSA P-256, Ed25519), the `anonymous` role, security
+//!   sessions (and `432` for an unknown one), user preferences, `/token`;
 //! - jobs that really run through hpckit's own `local` scheduler, each in a
 //!   working directory served as storage `<id>-uspace`; stage-in hold and
 //!   `start`, abort, restart, delete, inline and same-server imports,
@@ -32,6 +33,7 @@ mod files;
 mod forward;
 mod http;
 mod jobs;
+mod keys;
 mod registry;
 mod routes;
 mod state;

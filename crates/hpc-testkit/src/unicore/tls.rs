@@ -1,4 +1,5 @@
-//! A CA and a server certificate (names `localhost` and `127.0.0.1`), made at
+//! A CA and a server certificate for the name `localhost` only (so a client
+//! that reaches the server as `127.0.0.1` meets a name mismatch), made at
 //! start; the CA's PEM is written to `<state_dir>/ca.pem` for clients to trust.
 
 use std::sync::Arc;
@@ -17,8 +18,7 @@ pub(crate) fn make() -> Result<(tokio_rustls::TlsAcceptor, String)> {
     let ca_cert = ca.self_signed(&ca_key).map_err(bad)?;
     let issuer = Issuer::new(ca, ca_key);
 
-    let mut server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .map_err(bad)?;
+    let mut server = CertificateParams::new(vec!["localhost".to_owned()]).map_err(bad)?;
     server.distinguished_name.push(DnType::CommonName, "localhost");
     let key = KeyPair::generate().map_err(bad)?;
     let cert = server.signed_by(&key, &issuer).map_err(bad)?;

@@ -1,7 +1,7 @@
 """PyUNICORE 2.0.2 scenarios against the UNICORE test server.
 
 Run as `python scenarios.py <scenario>` with UC_URL, UC_REGISTRY, UC_WORKFLOWS,
-UC_USER, UC_PASSWORD, UC_TOKEN and UC_TMP set. Each scenario asserts what it can
+UC_USER, UC_PASSWORD, UC_TOKEN, UC_KEYS, UC_KEY_PASSPHRASE and UC_TMP set. Each scenario asserts what it can
 and prints one last line `RESULT <json>` that the Rust test checks again.
 """
 
@@ -55,6 +55,50 @@ def connect_token():
     issued = c.issue_auth_token(lifetime=300)
     again = uc.Client(cr.BearerToken(issued), URL).access_info()["xlogin"]["UID"]
     result(role=role, refused=refused, issued_uid=again)
+
+
+def connect_key():
+    """create_credential(user, identity=KEY): a JWT signed with each SSH key."""
+    keys = os.environ["UC_KEYS"]
+    user = os.environ["UC_USER"]
+    logins = {}
+    for name in ["id_rsa", "id_ecdsa", "id_ed25519", "id_rsa.pem", "id_ecdsa.pem",
+                 "id_ed25519_locked"]:
+        passphrase = os.environ["UC_KEY_PASSPHRASE"] if name.endswith("_locked") else None
+        cred = cr.create_credential(user, passphrase, identity=os.path.join(keys, name))
+        assert isinstance(cred, cr.JWTToken), type(cred)
+        info = uc.Client(cred, URL).access_info()
+        logins[name] = {
+            "algorithm": cred.algorithm,
+            "uid": info["xlogin"]["UID"],
+            "role": info["role"]["selected"],
+            "method": uc.Client(cred, URL).properties["client"]["authenticationMethod"],
+        }
+    refused = {}
+    forged = {
+        # A key the server does not know, for the right user.
+        "stranger": cr.create_credential(user, identity=os.path.join(keys, "id_stranger")),
+        # A registered key, but the token ran out a minute ago.
+        "expired": cr.JWTToken(user, user, _private_key(os.path.join(keys, "id_ed25519")),
+                               algorithm="EdDSA", lifetime=-60),
+        # The issuer is not the subject: not a token the user made for itself.
+        "issuer": cr.JWTToken(user, "someone-else",
+                              _private_key(os.path.join(keys, "id_ed25519")), algorithm="EdDSA"),
+    }
+    for what, cred in forged.items():
+        try:
+            uc.Client(cred, URL)
+            refused[what] = None
+        except Exception as e:  # httpx.HTTPError with the server's message
+            refused[what] = str(e)
+    result(logins=logins, refused=refused)
+
+
+def _private_key(path):
+    from cryptography.hazmat.primitives import serialization
+
+    with open(path, "rb") as f:
+        return serialization.load_ssh_private_key(f.read(), password=None)
 
 
 def job_with_input():

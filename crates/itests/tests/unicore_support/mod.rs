@@ -20,6 +20,9 @@ pub struct Unicore {
     pub password: String,
     pub token: String,
     pub ca: PathBuf,
+    /// `demouser`'s SSH keys (see `xtask/README.md`, `HPCKIT_UNICORE_KEYS`).
+    pub keys: PathBuf,
+    pub key_passphrase: String,
     pub python: String,
     pub cli: String,
 }
@@ -36,6 +39,8 @@ pub fn unicore() -> Unicore {
         password: var("HPCKIT_UNICORE_PASSWORD"),
         token: var("HPCKIT_UNICORE_TOKEN"),
         ca: PathBuf::from(var("HPCKIT_UNICORE_CA")),
+        keys: PathBuf::from(var("HPCKIT_UNICORE_KEYS")),
+        key_passphrase: var("HPCKIT_UNICORE_KEY_PASSPHRASE"),
         python: var("HPCKIT_UNICORE_PYTHON"),
         cli: var("HPCKIT_UNICORE_CLI"),
         env,
@@ -80,6 +85,8 @@ impl Unicore {
             .env("UC_USER", &self.user)
             .env("UC_PASSWORD", &self.password)
             .env("UC_TOKEN", &self.token)
+            .env("UC_KEYS", &self.keys)
+            .env("UC_KEY_PASSPHRASE", &self.key_passphrase)
             .env("UC_TMP", tmp.path());
         let out = LocalExecutor::new().run(&cmd).await.expect("running python");
         let stdout = out.stdout_text();
