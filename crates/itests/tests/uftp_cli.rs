@@ -77,3 +77,28 @@ async fn missing_path_and_missing_credential_are_clear_errors() {
     let out = LocalExecutor::new().run(&cmd).await.unwrap();
     assert!(out.stderr_text().contains("-u takes a user name only"), "{}", out.stderr_text());
 }
+
+#[tokio::test]
+async fn rcp_makes_the_target_server_fetch_the_file() {
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("rcp");
+    let data = pattern(300_000, 8);
+    std::fs::write(disk.join("src.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&hpckit(
+        &u,
+        tmp.path(),
+        &["rcp", &u.url(&format!("{base}/src.bin")), &u.url(&format!("{base}/dst.bin"))],
+    )
+    .await);
+    assert!(out.contains("server-to-server copy started"), "{out}");
+    // The copy runs in the background on the server: wait for it to land.
+    let target = disk.join("dst.bin");
+    for _ in 0..200 {
+        if std::fs::read(&target).is_ok_and(|d| d == data) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the server-to-server copy did not arrive at {}", target.display());
+}
