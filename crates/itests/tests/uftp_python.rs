@@ -7,6 +7,7 @@
 
 mod uftp_support;
 
+use hpc_exec::Executor;
 use uftp_support::{pattern, uftp};
 
 #[tokio::test]
@@ -130,4 +131,21 @@ async fn pyuftp_ls_mkdir_checksum_rm() {
     let out = u.pyuftp(tmp.path(), "rm", &[&u.url(&format!("{base}/f.bin"))], &[]).await;
     assert!(out.status.success(), "{}\n{}", out.stdout_text(), out.stderr_text());
     assert!(!disk.join("f.bin").exists());
+}
+
+#[tokio::test]
+async fn pyuftp_logs_in_with_an_ssh_key() {
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("pykey");
+    std::fs::write(disk.join("keyed.txt"), b"k").unwrap();
+    let key = std::path::PathBuf::from(u.env.var("HPCKIT_UFTP_KEYS")).join("id_ed25519");
+    let tmp = tempfile::tempdir().unwrap();
+    let cmd = hpc_exec::Command::new(&u.pyuftp)
+        .args(["ls", "-u", u.user.as_str(), "-i"])
+        .arg(&key)
+        .arg(u.url(&format!("{base}/")))
+        .current_dir(tmp.path());
+    let out = hpc_exec::LocalExecutor::new().run(&cmd).await.unwrap();
+    assert!(out.status.success(), "{}\n{}", out.stdout_text(), out.stderr_text());
+    assert!(out.stdout_text().trim_end().ends_with(" keyed.txt"), "{}", out.stdout_text());
 }

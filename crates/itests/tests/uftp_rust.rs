@@ -223,3 +223,45 @@ async fn info_token_and_bearer_credential() {
     assert!(s.list("").await.unwrap().is_empty());
     s.quit().await;
 }
+
+#[tokio::test]
+async fn ssh_key_signed_tokens_run_the_whole_chain() {
+    let u = uftp();
+    let keys = std::path::PathBuf::from(u.env.var("HPCKIT_UFTP_KEYS"));
+    for key in ["id_ed25519", "id_rsa", "id_ecdsa"] {
+        let cred = unicore_rest::credential::create_credential(
+            Some(&u.user),
+            None,
+            None,
+            Some(&keys.join(key)),
+        )
+        .unwrap();
+        let t =
+            unicore_rest::Transport::builder().credential(cred).add_ca_file(&u.ca).build().unwrap();
+        let auth = uftp_proto::AuthServer::new(t, &u.auth_url).unwrap();
+        let (base, disk) = u.fresh_dir("jwt");
+        std::fs::write(disk.join("k"), key).unwrap();
+        let grant = auth
+            .authenticate(&AuthRequest { server_path: base, ..Default::default() })
+            .await
+            .unwrap();
+        let mut s = Session::connect(&grant, TransferOptions::default()).await.unwrap();
+        assert_eq!(s.stat("k").await.unwrap().size, key.len() as u64, "{key}");
+        s.quit().await;
+    }
+    let stranger = unicore_rest::credential::create_credential(
+        Some(&u.user),
+        None,
+        None,
+        Some(&keys.join("id_stranger")),
+    )
+    .unwrap();
+    let t =
+        unicore_rest::Transport::builder().credential(stranger).add_ca_file(&u.ca).build().unwrap();
+    let e = uftp_proto::AuthServer::new(t, &u.auth_url)
+        .unwrap()
+        .authenticate(&AuthRequest::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::Authentication), "{e}");
+}

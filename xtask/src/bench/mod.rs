@@ -31,7 +31,9 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "picas" => picas::run(args),
         "datamover" => datamover::run(args),
         other => {
-            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, picas, datamover)")
+            bail!(
+                "unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, uftp, picas, datamover)"
+            )
         }
     }
 }

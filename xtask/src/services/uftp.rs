@@ -75,10 +75,15 @@ impl Service for Uftp {
 
         let password = random_secret(20)?;
         let token = random_secret(32)?;
+        // demouser's SSH keys, so that key-signed tokens (PyUNICORE's and
+        // pyuftp's `identity`) run the whole chain too.
+        let keys = dir.join("keys");
+        super::unicore::make_keys(&keys, &random_secret(16)?)?;
+        let authorized_keys = keys.join("authorized_keys");
         // Secrets are alphanumeric and paths come from our own state dir: no JSON
         // escaping is needed beyond what Debug quoting gives a path.
         let config = format!(
-            r#"{{"bind":"127.0.0.1:{auth}","state_dir":{auth_state:?},"users":[{{"name":"demouser","password":"{password}","tokens":["{token}"],"uids":["demouser"],"groups":["demouser","hpc"]}}],"session_lifetime":3600000,"max_concurrent_jobs":4,"uftpd":[{{"name":"TEST","command":"127.0.0.1:{command}","host":"127.0.0.1","port":{control},"description":"hpckit UFTPD test server"}}]}}"#
+            r#"{{"bind":"127.0.0.1:{auth}","state_dir":{auth_state:?},"users":[{{"name":"demouser","password":"{password}","tokens":["{token}"],"uids":["demouser"],"groups":["demouser","hpc"],"authorized_keys":{authorized_keys:?}}}],"session_lifetime":3600000,"max_concurrent_jobs":4,"uftpd":[{{"name":"TEST","command":"127.0.0.1:{command}","host":"127.0.0.1","port":{control},"description":"hpckit UFTPD test server"}}]}}"#
         );
         let config_file = dir.join("auth.json");
         super::write_file(&config_file, &config, 0o600)?;
@@ -104,6 +109,7 @@ impl Service for Uftp {
         env.set("HPCKIT_UFTP_PASSWORD", password);
         env.set("HPCKIT_UFTP_TOKEN", token);
         env.set("HPCKIT_UFTP_ROOT", root.to_string_lossy());
+        env.set("HPCKIT_UFTP_KEYS", keys.to_string_lossy());
         env.set("HPCKIT_UFTP_PYTHON", format!("{VENV}/bin/python"));
         env.set("HPCKIT_UFTP_PYUFTP", format!("{VENV}/bin/pyuftp"));
         Ok(env)
