@@ -9,10 +9,10 @@ mod datamover;
 mod fs;
 mod job;
 mod output;
-#[cfg(feature = "uftp")]
-mod uftp;
 #[cfg(feature = "picas")]
 mod picas;
+#[cfg(feature = "uftp")]
+mod uftp;
 #[cfg(feature = "unicore")]
 mod unicore;
 

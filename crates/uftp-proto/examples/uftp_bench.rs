@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use uftp_proto::{Algorithm, AuthRequest, AuthServer, EncryptionKey, Session, TransferOptions, transfer};
+use uftp_proto::{
+    Algorithm, AuthRequest, AuthServer, EncryptionKey, Session, TransferOptions, transfer,
+};
 
 fn var(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"))
@@ -24,11 +26,20 @@ async fn main() -> hpc_core::Result<()> {
     let compress = rest.iter().any(|a| a == "gzip");
     let key = algo.map(EncryptionKey::generate).transpose()?;
     let transport = unicore_rest::Transport::builder()
-        .credential(unicore_rest::credential::username_password(var("UFTP_USER"), var("UFTP_PASSWORD")))
+        .credential(unicore_rest::credential::username_password(
+            var("UFTP_USER"),
+            var("UFTP_PASSWORD"),
+        ))
         .add_ca_file(var("UFTP_CA"))
         .build()?;
     let auth = AuthServer::new(transport, &var("UFTP_AUTH_URL"))?;
-    let req = AuthRequest { server_path: "/".into(), streams, compress, key: key.clone(), ..Default::default() };
+    let req = AuthRequest {
+        server_path: "/".into(),
+        streams,
+        compress,
+        key: key.clone(),
+        ..Default::default()
+    };
     let grant = auth.authenticate(&req).await?;
     let mut s = Session::connect(&grant, TransferOptions { streams, key, compress }).await?;
     let remote = remote.trim_start_matches('/');

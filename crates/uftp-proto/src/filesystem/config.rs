@@ -75,8 +75,15 @@ impl UftpConfig {
             .ok_or_else(|| bad("the path must be /rest/auth/SERVER:/base/dir (the base directory after a colon)".into()))?;
         let auth_url = format!("https://{authority}{}", service.trim_end_matches('/'));
         crate::auth::split_auth_url(&auth_url).map_err(|e| bad(e.to_string()))?;
+        // A literal token is a secret: the location that shows in messages hides it.
+        let mut shown = loc.clone();
+        for (k, v) in &mut shown.query {
+            if k == "token" && !v.starts_with('@') {
+                *v = "***".into();
+            }
+        }
         let mut config = UftpConfig {
-            location: loc.to_string(),
+            location: shown.to_string(),
             auth_url,
             base: base.to_owned(),
             streams: 1,
@@ -156,7 +163,8 @@ impl UftpConfig {
     pub fn split_location(location: &Location, raw: &str) -> Result<(Location, hpc_core::Path)> {
         let (service, path) = raw.split_once(':').ok_or_else(|| Error::InvalidLocation {
             location: location.to_string(),
-            reason: "a uftp:// URL has the form uftp://USER@HOST:PORT/rest/auth/SERVER:/path".into(),
+            reason: "a uftp:// URL has the form uftp://USER@HOST:PORT/rest/auth/SERVER:/path"
+                .into(),
         })?;
         let mut location = location.clone();
         location.path = Some(format!("{service}:/"));
@@ -230,10 +238,10 @@ mod tests {
 
     #[test]
     fn tokens_and_password_env_stay_secret() {
-        // SAFETY of the test: a variable name no other test uses.
         let c = parse("uftp://u@h:1/rest/auth/T:/x?token=abc123secret").unwrap();
         assert_eq!(c.credential().kind(), "bearer");
         assert!(!format!("{c:?}").contains("abc123secret"));
+        assert!(!c.location.contains("abc123secret"), "{}", c.location);
         let e = parse("uftp://u@h:1/rest/auth/T:/x?password-env=HPCKIT_UFTP_TEST_UNSET_VAR")
             .unwrap_err();
         assert!(e.to_string().contains("HPCKIT_UFTP_TEST_UNSET_VAR is not set"));
