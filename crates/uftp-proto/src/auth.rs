@@ -212,11 +212,11 @@ pub fn split_auth_url(url: &str) -> Result<(String, String)> {
 }
 
 fn bad_reply(url: &str, what: &str) -> Error {
-    Error::Parse {
-        command: format!("POST {}", crate::error::clip(url)),
-        reason: format!("the auth server sent {what}"),
-        line: String::new(),
-    }
+    Error::parse(
+        format!("POST {}", crate::error::clip(url)),
+        format!("the auth server sent {what}"),
+        "",
+    )
 }
 
 fn parse_grant(url: &str, reply: &Value) -> Result<Grant> {

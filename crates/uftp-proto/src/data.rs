@@ -165,7 +165,7 @@ impl Inbound {
                 if i == 0 && s.plain.is_empty() {
                     return self.check_all_ended().map(|()| false);
                 }
-                return Err(error::lost(
+                return Err(error::ended(
                     &host,
                     &format!("reading block {} of stream {i}", self.seq),
                     "the data connection ended in the middle of a block",
@@ -194,7 +194,7 @@ impl Inbound {
             let len = h.len as usize;
             s.fill(HEADER_LEN + len, &host).await?;
             if s.plain.len() < HEADER_LEN + len {
-                return Err(error::lost(
+                return Err(error::ended(
                     &host,
                     &format!("reading block {} of stream {i}", self.seq),
                     "the data connection ended in the middle of a piece",

@@ -2,6 +2,7 @@
 //! words and the command it answered (never a secret: `PASS` is shown as
 //! `PASS ***`).
 
+use hpc_core::error::Retry;
 use hpc_core::{Error, NotFoundKind};
 
 /// The service name in every error of this crate.
@@ -36,11 +37,13 @@ pub(crate) fn from_reply(host: &str, command: &str, code: u16, text: &str) -> Er
         _ if verb == "MKD" && message.to_ascii_lowercase().contains("exists") => {
             Error::AlreadyExists { path: arg.to_owned() }
         }
-        _ => Error::Remote {
-            service: SERVICE.into(),
-            status: Some(u32::from(code)),
-            message: format!("{command}: {message}"),
-        },
+        // A 4xx reply is FTP's "try again later" (RFC 959 section 4.2).
+        _ => Error::remote(SERVICE, Some(u32::from(code)), format!("{command}: {message}"))
+            .with_retry(if (400..500).contains(&code) {
+                Retry::Temporary
+            } else {
+                Retry::Permanent
+            }),
     }
 }
 
@@ -65,11 +68,11 @@ fn looks_missing(message: &str) -> bool {
 
 /// A reply line that is not `ddd text` / `ddd-text`.
 pub(crate) fn malformed(host: &str, after: &str, line: &str) -> Error {
-    Error::Parse {
-        command: format!("uftp {after} on {host}"),
-        reason: "a reply line must start with a three-digit code".into(),
-        line: clip(line),
-    }
+    Error::parse(
+        format!("uftp {after} on {host}"),
+        "a reply line must start with a three-digit code",
+        clip(line),
+    )
 }
 
 /// A reply whose code is not the expected one.
@@ -77,25 +80,32 @@ pub(crate) fn unexpected(host: &str, command: &str, code: u16, text: &str) -> Er
     if code >= 400 {
         return from_reply(host, command, code, text);
     }
-    Error::Parse {
-        command: format!("uftp {command} on {host}"),
-        reason: format!("unexpected reply code {code}"),
-        line: clip(&format!("{code} {text}")),
-    }
+    Error::parse(
+        format!("uftp {command} on {host}"),
+        format!("unexpected reply code {code}"),
+        clip(&format!("{code} {text}")),
+    )
 }
 
-/// The connection ended or broke.
-pub(crate) fn lost(host: &str, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: {e}") }
+/// The connection broke while doing `what` (the I/O error kept as the source).
+pub(crate) fn lost(host: &str, what: &str, e: std::io::Error) -> Error {
+    Error::connection_lost(host, e).during(what)
+}
+
+/// The peer ended the connection while doing `what`; `how` says where.
+pub(crate) fn ended(host: &str, what: &str, how: &str) -> Error {
+    Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: {how}"), source: None }
+}
+
+/// A transfer of `path` whose data connections ended after `got` of the
+/// `expected` bytes.
+pub(crate) fn short(host: &str, path: &str, got: u64, expected: u64) -> Error {
+    ended(host, path, &format!("the data connection closed after {got} of {expected} bytes"))
 }
 
 /// A data connection's bytes do not follow the protocol.
 pub(crate) fn bad_data(host: &str, what: impl Into<String>) -> Error {
-    Error::Parse {
-        command: format!("uftp data connection to {host}"),
-        reason: what.into(),
-        line: String::new(),
-    }
+    Error::parse(format!("uftp data connection to {host}"), what, "")
 }
 
 /// At most 200 characters of a line for an error message.

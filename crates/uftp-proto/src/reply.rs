@@ -124,7 +124,7 @@ impl Control {
             .await
             .map_err(|e| error::lost(&self.host, &format!("reading the reply to {after}"), e))?;
         if n == 0 {
-            return Err(error::lost(
+            return Err(error::ended(
                 &self.host,
                 &format!("waiting for the reply to {after}"),
                 "the server closed the control connection",
@@ -137,7 +137,7 @@ impl Control {
                     format!("a reply line to {after} is longer than {MAX_LINE} bytes"),
                 ));
             }
-            return Err(error::lost(
+            return Err(error::ended(
                 &self.host,
                 &format!("reading the reply to {after}"),
                 "the server closed the control connection in the middle of a line",

@@ -220,16 +220,11 @@ impl Session {
     pub async fn stat(&mut self, path: &str) -> Result<RemoteEntry> {
         let cmd = if path.is_empty() { "MLST".to_owned() } else { format!("MLST {path}") };
         let r = self.expect(&cmd, &[250]).await?;
-        let line = r.inner().first().ok_or_else(|| Error::Parse {
-            command: cmd.clone(),
-            reason: "MLST answered without a facts line".into(),
-            line: error::clip(r.text()),
+        let line = r.inner().first().ok_or_else(|| {
+            Error::parse(cmd.clone(), "MLST answered without a facts line", error::clip(r.text()))
         })?;
-        parse::mlsx_line(line).ok_or_else(|| Error::Parse {
-            command: cmd.clone(),
-            reason: "not an MLST facts line".into(),
-            line: error::clip(line),
-        })
+        parse::mlsx_line(line)
+            .ok_or_else(|| Error::parse(cmd.clone(), "not an MLST facts line", error::clip(line)))
     }
 
     /// `MLSD dir` over a data connection: the entries (without `.`/`..`).
@@ -254,10 +249,8 @@ impl Session {
         let text = String::from_utf8_lossy(&text);
         let mut out = Vec::new();
         for line in text.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()) {
-            let e = parse::mlsx_line(line).ok_or_else(|| Error::Parse {
-                command: cmd.clone(),
-                reason: "not an MLSD facts line".into(),
-                line: error::clip(line),
+            let e = parse::mlsx_line(line).ok_or_else(|| {
+                Error::parse(cmd.clone(), "not an MLSD facts line", error::clip(line))
             })?;
             if e.name != "." && e.name != ".." {
                 out.push(e);
@@ -306,10 +299,12 @@ impl Session {
         let cmd = format!("HASH {path}");
         let r = self.expect(&cmd, &[213]).await?;
         let line = r.lines.iter().rev().find_map(|l| parse::hash_reply(l.trim()));
-        line.ok_or_else(|| Error::Parse {
-            command: cmd,
-            reason: "expected `<ALGO> <first>-<last> <hex> <path>`".into(),
-            line: error::clip(r.text()),
+        line.ok_or_else(|| {
+            Error::parse(
+                cmd,
+                "expected `<ALGO> <first>-<last> <hex> <path>`",
+                error::clip(r.text()),
+            )
         })
     }
 
@@ -343,10 +338,12 @@ impl Session {
             return Err(error::unexpected(self.host(), &cmd, r.code, reply_words(&r)));
         }
         self.in_transfer = true;
-        let announced = parse::bytes_available(r.text()).ok_or_else(|| Error::Parse {
-            command: cmd.clone(),
-            reason: "the 150 line does not say how many bytes follow".into(),
-            line: error::clip(r.text()),
+        let announced = parse::bytes_available(r.text()).ok_or_else(|| {
+            Error::parse(
+                cmd.clone(),
+                "the 150 line does not say how many bytes follow",
+                error::clip(r.text()),
+            )
         })?;
         // After REST the server announces the whole file's size.
         let expected =
@@ -451,11 +448,8 @@ impl Session {
                 let r = self.expect("EPSV", &[229]).await?;
                 ("EPSV", parse::epsv_port(r.text()))
             };
-            let port = port.ok_or_else(|| Error::Parse {
-                command: cmd.into(),
-                reason: "no port in the passive-mode reply".into(),
-                line: String::new(),
-            })?;
+            let port =
+                port.ok_or_else(|| Error::parse(cmd, "no port in the passive-mode reply", ""))?;
             let addr = SocketAddr::new(self.peer, port);
             let tcp = connect(self.host(), addr).await?;
             let _ = tcp.set_nodelay(true);
@@ -468,7 +462,7 @@ impl Session {
 async fn connect(host: &str, addr: impl tokio::net::ToSocketAddrs) -> Result<TcpStream> {
     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(t)) => Ok(t),
-        Ok(Err(e)) => Err(Error::Connect { host: host.to_owned(), reason: e.to_string() }),
+        Ok(Err(e)) => Err(Error::connect(host, e)),
         Err(_) => {
             Err(Error::Timeout { what: format!("connecting to {host}"), after: CONNECT_TIMEOUT })
         }

@@ -85,10 +85,7 @@ async fn receive(
     inbound.drain().await?;
     session.end_transfer(&format!("RETR {remote}")).await?;
     if got != expected {
-        return Err(Error::ConnectionLost {
-            host,
-            reason: format!("{remote}: the data connection closed after {got} of {expected} bytes"),
-        });
+        return Err(crate::error::short(&host, remote, got, expected));
     }
     // Flushed, not synced: like hpckit's local file system (the rename is
     // atomic for readers; durability across a crash is the OS's business).

@@ -718,6 +718,7 @@ impl Session {
                 return Err(hpc_core::Error::ConnectionLost {
                     host: "client".into(),
                     reason: format!("the data connection closed after {got} of {want} bytes"),
+                    source: None,
                 });
             }
             Ok::<u64, hpc_core::Error>(got)

@@ -9,8 +9,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hpc_auth::CredentialMap;
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
-    Location, Path, PathAttributes, Result,
+    ByteRange, ByteStream, ChecksumAlgorithm, CredentialKinds, EntryKind, Error, FileSystem,
+    FileSystemInfo, FsCapabilities, Location, Path, PathAttributes, Result,
 };
 
 use super::config::UftpConfig;
@@ -22,8 +22,9 @@ use crate::session::{Session, WriteMode};
 /// Idle sessions kept for reuse.
 const MAX_IDLE: usize = 8;
 
-/// Credential kinds the auth server takes.
-const CREDENTIALS: &[&str] = &["password", "basic", "bearer", "oidc", "key-file", "anonymous"];
+/// Credential kinds the auth server takes: what `unicore-rest`'s transport
+/// sends (an SSH key signs a token: the `identity` parameter).
+pub(crate) const CREDENTIALS: CredentialKinds = hpc_auth::HTTP_CREDENTIAL_KINDS;
 
 /// Capabilities of a UFTP file system.
 pub fn capabilities() -> FsCapabilities {
@@ -44,7 +45,7 @@ pub struct UftpFileSystem {
     config: UftpConfig,
     auth: AuthServer,
     pool: Arc<Pool>,
-    cwd: Path,
+    info: FileSystemInfo,
 }
 
 #[derive(Debug, Default)]
@@ -70,8 +71,9 @@ impl UftpFileSystem {
     pub async fn open(loc: &Location, creds: &CredentialMap) -> Result<Self> {
         let config = UftpConfig::from_location(loc, creds)?;
         let auth = AuthServer::new(config.transport()?, &config.auth_url)?;
-        let fs =
-            UftpFileSystem { config, auth, pool: Arc::new(Pool::default()), cwd: Path::root() };
+        let info =
+            FileSystemInfo::new("uftp", config.location.clone(), capabilities(), Path::root());
+        let fs = UftpFileSystem { config, auth, pool: Arc::new(Pool::default()), info };
         let mut s = fs.take().await?;
         s.stat("").await?;
         fs.pool.give(s);
@@ -108,7 +110,7 @@ impl UftpFileSystem {
 
     /// The path as the session sees it: relative to its base directory.
     fn remote(&self, path: &Path) -> String {
-        path.resolve(&self.cwd).to_string().trim_start_matches('/').to_owned()
+        path.resolve(&self.info.working_directory).to_string().trim_start_matches('/').to_owned()
     }
 
     /// Runs `op` on a pooled session and puts the session back.
@@ -129,7 +131,9 @@ impl UftpFileSystem {
     }
 
     async fn need_parent(&self, path: &Path) -> Result<()> {
-        let Some(parent) = path.resolve(&self.cwd).parent() else { return Ok(()) };
+        let Some(parent) = path.resolve(&self.info.working_directory).parent() else {
+            return Ok(());
+        };
         match self.entry(&parent).await? {
             Some(e) if e.kind == EntryKind::Directory => Ok(()),
             Some(_) => Err(Error::InvalidInput(format!("{parent} is not a directory"))),
@@ -146,7 +150,7 @@ impl UftpFileSystem {
     }
 
     async fn collect(&self, dir: &Path, recursive: bool) -> Result<Vec<PathAttributes>> {
-        let dir = dir.resolve(&self.cwd);
+        let dir = dir.resolve(&self.info.working_directory);
         match self.entry(&dir).await? {
             Some(e) if e.kind == EntryKind::Directory => {}
             Some(_) => return Err(Error::InvalidInput(format!("{dir} is not a directory"))),
@@ -231,25 +235,15 @@ struct Reading {
 
 #[async_trait::async_trait]
 impl FileSystem for UftpFileSystem {
-    fn adaptor(&self) -> &str {
-        "uftp"
-    }
-
-    fn location(&self) -> &str {
-        &self.config.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        capabilities()
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
         if self.entry(path).await?.is_some() {
-            return Err(Error::AlreadyExists { path: path.resolve(&self.cwd).to_string() });
+            return Err(Error::AlreadyExists {
+                path: path.resolve(&self.info.working_directory).to_string(),
+            });
         }
         self.need_parent(path).await?;
         let r = self.remote(path);
@@ -258,7 +252,9 @@ impl FileSystem for UftpFileSystem {
 
     async fn create_file(&self, path: &Path) -> Result<()> {
         if self.entry(path).await?.is_some() {
-            return Err(Error::AlreadyExists { path: path.resolve(&self.cwd).to_string() });
+            return Err(Error::AlreadyExists {
+                path: path.resolve(&self.info.working_directory).to_string(),
+            });
         }
         self.need_parent(path).await?;
         let r = self.remote(path);
@@ -269,7 +265,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn delete(&self, path: &Path, recursive: bool) -> Result<()> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         let e = self.entry(&abs).await?.ok_or_else(|| Error::path_not_found(&abs))?;
         let r = self.remote(&abs);
         if e.kind == EntryKind::Directory {
@@ -300,7 +296,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         let e = self.entry(&abs).await?.ok_or_else(|| Error::path_not_found(&abs))?;
         let mut a = PathAttributes::new(abs, e.kind, e.size);
         a.modified = e.modified;
@@ -309,7 +305,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         if self.entry(&abs).await?.is_none() {
             return Err(Error::path_not_found(&abs));
         }
@@ -318,7 +314,8 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        let (f, t) = (from.resolve(&self.cwd), to.resolve(&self.cwd));
+        let (f, t) =
+            (from.resolve(&self.info.working_directory), to.resolve(&self.info.working_directory));
         if self.entry(&f).await?.is_none() {
             return Err(Error::path_not_found(&f));
         }
@@ -337,7 +334,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn read(&self, path: &Path, range: ByteRange) -> Result<ByteStream> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         let e = self.entry(&abs).await?.ok_or_else(|| Error::path_not_found(&abs))?;
         if e.kind == EntryKind::Directory {
             return Err(Error::InvalidInput(format!("{abs} is a directory")));
@@ -368,11 +365,11 @@ impl FileSystem for UftpFileSystem {
             if let Some(chunk) = inbound.next_chunk().await? {
                 st.got += chunk.len() as u64;
                 if st.got > st.expected {
-                    return Err(Error::Parse {
-                        command: format!("RETR {}", st.path),
-                        reason: format!("more than the {} bytes announced", st.expected),
-                        line: String::new(),
-                    });
+                    return Err(Error::parse(
+                        format!("RETR {}", st.path),
+                        format!("more than the {} bytes announced", st.expected),
+                        "",
+                    ));
                 }
                 return Ok(Some((chunk, st)));
             }
@@ -380,13 +377,7 @@ impl FileSystem for UftpFileSystem {
             inbound.drain().await?;
             st.session.end_transfer(&format!("RETR {}", st.path)).await?;
             if st.got != st.expected {
-                return Err(Error::ConnectionLost {
-                    host: st.session.host().to_owned(),
-                    reason: format!(
-                        "{}: the data connection closed after {} of {} bytes",
-                        st.path, st.got, st.expected
-                    ),
-                });
+                return Err(crate::error::short(st.session.host(), &st.path, st.got, st.expected));
             }
             st.pool.give(st.session);
             Ok::<Option<(Bytes, Reading)>, Error>(None)
@@ -395,7 +386,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         self.need_parent(&abs).await?;
         let name = abs
             .file_name()
@@ -425,7 +416,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         match self.entry(&abs).await? {
             Some(e) if e.kind == EntryKind::File => {}
             Some(_) => return Err(Error::InvalidInput(format!("{abs} is not a file"))),
@@ -439,7 +430,7 @@ impl FileSystem for UftpFileSystem {
     }
 
     async fn checksum(&self, path: &Path, algorithm: ChecksumAlgorithm) -> Result<Option<String>> {
-        let abs = path.resolve(&self.cwd);
+        let abs = path.resolve(&self.info.working_directory);
         if self.entry(&abs).await?.is_none() {
             return Err(Error::path_not_found(&abs));
         }

@@ -150,7 +150,10 @@ impl UftpConfig {
         } else {
             match creds.get(&authority).cloned() {
                 Some(Credential::Default { .. }) | None => Credential::Anonymous,
-                Some(c) => c,
+                Some(c) => {
+                    super::backend::CREDENTIALS.require(c.kind(), "uftp")?;
+                    c
+                }
             }
         };
         Ok(config)
@@ -239,7 +242,7 @@ mod tests {
     #[test]
     fn tokens_and_password_env_stay_secret() {
         let c = parse("uftp://u@h:1/rest/auth/T:/x?token=abc123secret").unwrap();
-        assert_eq!(c.credential().kind(), "bearer");
+        assert_eq!(c.credential().kind(), hpc_core::CredentialKind::Bearer);
         assert!(!format!("{c:?}").contains("abc123secret"));
         assert!(!c.location.contains("abc123secret"), "{}", c.location);
         let e = parse("uftp://u@h:1/rest/auth/T:/x?password-env=HPCKIT_UFTP_TEST_UNSET_VAR")
