@@ -77,6 +77,76 @@ async fn empty_file() {
     roundtrip(4, Some(Algorithm::Aes), false, "empty4", 0).await;
 }
 
+/// `KEEP-ALIVE true`: after the first transfer the data connections stay
+/// open and carry the next ones (the test server refuses `PASV` while they
+/// are open, so a client that opened new ones would fail), each ended by its
+/// byte count; a listing and an upload of unknown size are refused clearly.
+async fn keep_alive_transfers(streams: usize) {
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("keep");
+    let mut s = u.session(&base, streams, None, false).await;
+    s.keep_alive(true).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, len) in [1_000_003usize, 0, 70_000, 2_000_000].into_iter().enumerate() {
+        let data = pattern(len, i as u8);
+        let src = tmp.path().join(format!("src{i}.bin"));
+        std::fs::write(&src, &data).unwrap();
+        let name = format!("k{i}.bin");
+        assert_eq!(upload(&mut s, &src, &name, false, None).await.unwrap(), len as u64);
+        assert_eq!(s.kept_connections(), streams, "upload {i} kept its connections");
+        assert!(std::fs::read(disk.join(&name)).unwrap() == data, "server copy {i} differs");
+        let back = tmp.path().join(format!("back{i}.bin"));
+        assert_eq!(download(&mut s, &name, &back, false, None).await.unwrap(), len as u64);
+        assert_eq!(s.kept_connections(), streams, "download {i} kept its connections");
+        assert!(std::fs::read(&back).unwrap() == data, "download {i} differs");
+    }
+    // A ranged read ends at its byte count too.
+    let (mut inb, n) = s.open_read("k3.bin", 5, Some(10)).await.unwrap();
+    assert_eq!(n, 10);
+    let mut got = Vec::new();
+    while let Some(c) = inb.next_chunk().await.unwrap() {
+        got.extend_from_slice(&c);
+    }
+    s.end_read(inb, "RETR k3.bin").await.unwrap();
+    assert_eq!(got, &pattern(2_000_000, 3)[5..15]);
+    let e = s.list("").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let e = s.open_write("x.bin", WriteMode::Replace { size: None }).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // Back to one connection set per transfer: listings work again.
+    s.keep_alive(false).await.unwrap();
+    assert_eq!(s.kept_connections(), 0);
+    assert_eq!(s.list("").await.unwrap().len(), 4);
+    s.quit().await;
+}
+
+#[tokio::test]
+async fn keep_alive_one_stream() {
+    keep_alive_transfers(1).await;
+}
+
+#[tokio::test]
+async fn keep_alive_four_streams() {
+    keep_alive_transfers(4).await;
+}
+
+#[tokio::test]
+async fn keep_alive_is_refused_with_encryption_or_compression() {
+    let u = uftp();
+    let (base, _) = u.fresh_dir("keepz");
+    let key = EncryptionKey::generate(Algorithm::Aes).unwrap();
+    let mut s = u.session(&base, 1, Some(key), false).await;
+    let e = s.keep_alive(true).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    s.quit().await;
+    let mut s = u.session(&base, 1, None, true).await;
+    assert_eq!(s.keep_alive(true).await.unwrap_err().kind(), ErrorKind::Unsupported);
+    // The server refuses it on its own too (a client that does not check).
+    let r = s.command("KEEP-ALIVE true").await.unwrap();
+    assert_eq!(r.code, 500, "{}", r.text());
+    s.quit().await;
+}
+
 #[tokio::test]
 async fn listing_stat_and_directory_operations() {
     let u = uftp();

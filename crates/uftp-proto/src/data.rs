@@ -1,12 +1,17 @@
 //! The data connections of one transfer: one plain TCP stream, or `n`
 //! streams carrying framed pieces of each block; each optionally gzip'ed and
-//! encrypted. Memory stays bounded: a read buffer per stream, one block, and
-//! at most [`FLUSH_AT`] bytes queued per stream when writing.
+//! encrypted. An encoded stream's cipher and gzip work runs on a blocking
+//! thread of its own per chunk, so the streams of a transfer encrypt and
+//! decrypt in parallel (UFTP keeps one cipher per stream). Memory stays
+//! bounded: per stream a read buffer, [`AHEAD`] decoded chunks, and at most
+//! [`FLUSH_AT`] bytes queued when writing; one block for the framing.
 
 use bytes::{Bytes, BytesMut};
 use hpc_core::Result;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::codec::{Decoder, Encoder};
 use crate::crypto::EncryptionKey;
@@ -15,8 +20,12 @@ use crate::frame::{self, ChunkHeader, HEADER_LEN};
 
 /// Bytes read from a socket at a time.
 const READ_SIZE: usize = 256 * 1024;
-/// Encoded bytes queued per stream before they are written out.
+/// Bytes of a gzip'ed stream read at a time: inflating can multiply them.
+const GZIP_READ_SIZE: usize = 64 * 1024;
+/// Bytes queued per stream before they are encoded and written out.
 const FLUSH_AT: usize = 256 * 1024;
+/// Chunks a stream's coder may run ahead of the framing, each way.
+const AHEAD: usize = 2;
 
 /// How the data connections of a transfer are encoded.
 #[derive(Debug, Clone, Default)]
@@ -27,16 +36,67 @@ pub struct Coding {
     pub compress: bool,
 }
 
-/// One incoming stream: socket, decoder and decoded bytes not consumed yet.
+/// A task that ends when its owner drops it (a transfer given up must not
+/// leave a reader or writer behind on its socket).
+struct Task<T>(JoinHandle<T>);
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Task<T> {
+    /// The task's result; a panic in it goes on in the caller.
+    async fn join(mut self) -> Option<T> {
+        match (&mut self.0).await {
+            Ok(v) => Some(v),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Runs `f` on a blocking thread, so that codings of several streams run in
+/// parallel whatever the runtime.
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels a blocking task.
+        Err(e) => panic!("a data stream's coder was cancelled: {e}"),
+    }
+}
+
+/// Where an incoming stream's plaintext comes from.
+enum Source {
+    /// Straight from the socket.
+    Plain(TcpStream),
+    /// From a task that reads the socket and decodes what it read.
+    Decoded { rx: mpsc::Receiver<Result<Bytes>>, _task: Task<()> },
+}
+
+/// One incoming stream and its decoded bytes not consumed yet.
 struct InStream {
-    tcp: TcpStream,
-    decoder: Option<Decoder>,
+    source: Source,
     plain: BytesMut,
-    scratch: Vec<u8>,
     eof: bool,
 }
 
 impl InStream {
+    fn new(tcp: TcpStream, coding: &Coding, host: &str) -> InStream {
+        let source = match Decoder::new(coding.key.as_ref(), coding.compress) {
+            None => Source::Plain(tcp),
+            Some(dec) => {
+                let read = if coding.compress { GZIP_READ_SIZE } else { READ_SIZE };
+                let (tx, rx) = mpsc::channel(AHEAD);
+                let task = tokio::spawn(decode(tcp, dec, read, tx, host.to_owned()));
+                Source::Decoded { rx, _task: Task(task) }
+            }
+        };
+        InStream { source, plain: BytesMut::new(), eof: false }
+    }
+
     /// Reads until `want` plaintext bytes are buffered or the stream ends.
     async fn fill(&mut self, want: usize, host: &str) -> Result<()> {
         while self.plain.len() < want && !self.eof {
@@ -46,11 +106,10 @@ impl InStream {
     }
 
     async fn read_more(&mut self, host: &str) -> Result<()> {
-        match &mut self.decoder {
-            None => {
+        match &mut self.source {
+            Source::Plain(tcp) => {
                 self.plain.reserve(READ_SIZE);
-                let n = self
-                    .tcp
+                let n = tcp
                     .read_buf(&mut self.plain)
                     .await
                     .map_err(|e| error::lost(host, "reading a data connection", e))?;
@@ -58,25 +117,55 @@ impl InStream {
                     self.eof = true;
                 }
             }
-            Some(dec) => {
-                self.scratch.resize(64 * 1024, 0);
-                let n = self
-                    .tcp
-                    .read(&mut self.scratch)
-                    .await
-                    .map_err(|e| error::lost(host, "reading a data connection", e))?;
-                let mut out = Vec::new();
-                if n == 0 {
-                    self.eof = true;
-                    dec.finish(&mut out).map_err(|e| error::bad_data(host, e))?;
-                } else {
-                    dec.update(&self.scratch[..n], &mut out)
-                        .map_err(|e| error::bad_data(host, e))?;
-                }
-                self.plain.extend_from_slice(&out);
-            }
+            Source::Decoded { rx, .. } => match rx.recv().await {
+                Some(chunk) => self.plain.extend_from_slice(&chunk?),
+                None => self.eof = true,
+            },
         }
         Ok(())
+    }
+}
+
+/// Reads `tcp` to its end and sends the decoded bytes; the first error ends it.
+async fn decode(
+    mut tcp: TcpStream,
+    mut dec: Decoder,
+    read_size: usize,
+    tx: mpsc::Sender<Result<Bytes>>,
+    host: String,
+) {
+    let mut raw = vec![0u8; read_size];
+    loop {
+        let n = match tcp.read(&mut raw).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.send(Err(error::lost(&host, "reading a data connection", e))).await;
+                return;
+            }
+        };
+        let (d, r, decoded) = off_thread(move || {
+            let mut out = Vec::new();
+            let done =
+                if n == 0 { dec.finish(&mut out) } else { dec.update(&raw[..n], &mut out) };
+            (dec, raw, done.map(|()| out))
+        })
+        .await;
+        (dec, raw) = (d, r);
+        match decoded {
+            Ok(out) if out.is_empty() => {}
+            Ok(out) => {
+                if tx.send(Ok(Bytes::from(out))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(error::bad_data(&host, e))).await;
+                return;
+            }
+        }
+        if n == 0 {
+            return;
+        }
     }
 }
 
@@ -87,6 +176,8 @@ pub struct Inbound {
     max_block: usize,
     host: String,
     done: bool,
+    /// On kept (keep-alive) connections: plaintext bytes still to come.
+    left: Option<u64>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -100,7 +191,7 @@ impl std::fmt::Debug for Inbound {
 
 impl Inbound {
     /// The receiving side over `conns` (framed when more than one); `host`
-    /// names the peer in errors.
+    /// names the peer in errors. Must be called inside a Tokio runtime.
     pub fn new(conns: Vec<TcpStream>, coding: &Coding, host: String) -> Inbound {
         Self::with_max_block(conns, coding, host, frame::MAX_BLOCK)
     }
@@ -112,25 +203,56 @@ impl Inbound {
         host: String,
         max_block: usize,
     ) -> Inbound {
-        let streams = conns
-            .into_iter()
-            .map(|tcp| InStream {
-                tcp,
-                decoder: Decoder::new(coding.key.as_ref(), coding.compress),
-                plain: BytesMut::new(),
-                scratch: Vec::new(),
-                eof: false,
-            })
-            .collect();
-        Inbound { streams, seq: 0, max_block, host, done: false }
+        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, &host)).collect();
+        Inbound { streams, seq: 0, max_block, host, done: false, left: None }
     }
 
+    /// The receiving side of exactly `len` plain bytes over keep-alive
+    /// connections, which stay open: no end of stream marks the end of the
+    /// data. [`Inbound::into_connections`] gives them back.
+    pub fn kept(conns: Vec<TcpStream>, host: String, len: u64) -> Inbound {
+        let mut inbound = Self::new(conns, &Coding::default(), host);
+        inbound.left = Some(len);
+        inbound
+    }
+
+    /// The keep-alive connections of [`Inbound::kept`] once all its bytes
+    /// were read; an error if the transfer is not complete or more came.
+    pub fn into_connections(self) -> Result<Vec<TcpStream>> {
+        if self.left != Some(0) {
+            return Err(error::bad_data(
+                &self.host,
+                "keep-alive data connections are given back only after the announced bytes",
+            ));
+        }
+        let mut conns = Vec::with_capacity(self.streams.len());
+        for (i, s) in self.streams.into_iter().enumerate() {
+            match s.source {
+                Source::Plain(tcp) if s.plain.is_empty() && !s.eof => conns.push(tcp),
+                Source::Plain(_) if s.eof => {
+                    return Err(error::ended(
+                        &self.host,
+                        "keeping the data connections",
+                        &format!("stream {i} was closed"),
+                    ));
+                }
+                _ => {
+                    return Err(error::bad_data(
+                        &self.host,
+                        format!("stream {i} has data after the announced bytes"),
+                    ));
+                }
+            }
+        }
+        Ok(conns)
+    }
     /// The next plaintext bytes, `None` at the end of the data.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        if self.done {
+        if self.done || self.left == Some(0) {
+            self.done = true;
             return Ok(None);
         }
-        if self.streams.len() == 1 {
+        let chunk = if self.streams.len() == 1 {
             let s = &mut self.streams[0];
             while s.plain.is_empty() && !s.eof {
                 s.read_more(&self.host).await?;
@@ -139,17 +261,32 @@ impl Inbound {
                 self.done = true;
                 return Ok(None);
             }
-            return Ok(Some(s.plain.split().freeze()));
-        }
-        // Several blocks per chunk, so that a consumer is not called per 16 KiB.
-        let mut out = BytesMut::new();
-        while out.len() < READ_SIZE {
-            if !self.read_block(&mut out).await? {
-                self.done = true;
-                break;
+            let mut take = s.plain.len();
+            if let Some(left) = self.left {
+                // Bytes past the announced end stay for into_connections to refuse.
+                take = take.min(usize::try_from(left).unwrap_or(usize::MAX));
             }
+            s.plain.split_to(take).freeze()
+        } else {
+            // Several blocks per chunk, so that a consumer is not called per 16 KiB.
+            let mut out = BytesMut::new();
+            while out.len() < READ_SIZE && self.left.is_none_or(|l| l > out.len() as u64) {
+                if !self.read_block(&mut out).await? {
+                    self.done = true;
+                    break;
+                }
+            }
+            if out.is_empty() {
+                return Ok(None);
+            }
+            out.freeze()
+        };
+        if let Some(left) = &mut self.left {
+            *left = left.checked_sub(chunk.len() as u64).ok_or_else(|| {
+                error::bad_data(&self.host, "a block past the announced end of the data")
+            })?;
         }
-        Ok(if out.is_empty() { None } else { Some(out.freeze()) })
+        Ok(Some(chunk))
     }
 
     /// Reads one framed block and appends it; `false` at the end of the data.
@@ -242,11 +379,111 @@ impl Inbound {
     }
 }
 
-/// One outgoing stream.
+/// Where an outgoing stream's bytes go.
+enum Sink {
+    /// Straight into the socket.
+    Plain(TcpStream),
+    /// To a task that encodes them and writes the socket; `None`s once closed.
+    Encoded { tx: Option<mpsc::Sender<Vec<u8>>>, task: Option<Task<Result<()>>> },
+}
+
+/// One outgoing stream: plaintext queued for it (framed when there are
+/// several streams) and where it goes.
 struct OutStream {
-    tcp: TcpStream,
-    encoder: Option<Encoder>,
+    sink: Sink,
     queued: Vec<u8>,
+}
+
+impl OutStream {
+    fn new(tcp: TcpStream, coding: &Coding, host: &str) -> OutStream {
+        let sink = match Encoder::new(coding.key.as_ref(), coding.compress) {
+            None => Sink::Plain(tcp),
+            Some(enc) => {
+                let (tx, rx) = mpsc::channel(AHEAD);
+                let task = tokio::spawn(encode(tcp, enc, rx, host.to_owned()));
+                Sink::Encoded { tx: Some(tx), task: Some(Task(task)) }
+            }
+        };
+        OutStream { sink, queued: Vec::new() }
+    }
+
+    /// Hands the queued bytes on (written, or passed to the encoder).
+    async fn flush(&mut self, host: &str) -> Result<()> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        match &mut self.sink {
+            Sink::Plain(tcp) => {
+                tcp.write_all(&self.queued)
+                    .await
+                    .map_err(|e| error::lost(host, "writing a data connection", e))?;
+                self.queued.clear();
+            }
+            Sink::Encoded { tx, .. } => {
+                let data = std::mem::replace(&mut self.queued, Vec::with_capacity(FLUSH_AT));
+                let sent = match tx {
+                    Some(tx) => tx.send(data).await.is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    // The encoder stopped: its error says why.
+                    return self.close(host).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the stream (gzip trailer, cipher padding) and closes the connection.
+    async fn close(&mut self, host: &str) -> Result<()> {
+        match &mut self.sink {
+            Sink::Plain(tcp) => tcp
+                .shutdown()
+                .await
+                .map_err(|e| error::lost(host, "closing a data connection", e)),
+            Sink::Encoded { tx, task } => {
+                tx.take();
+                match task.take() {
+                    Some(task) => task.join().await.unwrap_or_else(|| {
+                        Err(error::ended(host, "writing a data connection", "the encoder stopped"))
+                    }),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Encodes what arrives on `rx` and writes it to `tcp`; at the end of `rx`
+/// ends the encoding and shuts the connection down.
+async fn encode(
+    mut tcp: TcpStream,
+    mut enc: Encoder,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    host: String,
+) -> Result<()> {
+    let mut wire = Vec::with_capacity(FLUSH_AT + 64);
+    loop {
+        let next = rx.recv().await;
+        let last = next.is_none();
+        let (e, w) = off_thread(move || {
+            wire.clear();
+            match next {
+                Some(data) => enc.update(&data, &mut wire),
+                None => enc.finish(&mut wire),
+            }
+            (enc, wire)
+        })
+        .await;
+        (enc, wire) = (e, w);
+        tcp.write_all(&wire).await.map_err(|e| error::lost(&host, "writing a data connection", e))?;
+        if last {
+            return tcp
+                .shutdown()
+                .await
+                .map_err(|e| error::lost(&host, "closing a data connection", e));
+        }
+    }
 }
 
 /// The sending side of a transfer.
@@ -268,16 +505,10 @@ impl std::fmt::Debug for Outbound {
 }
 
 impl Outbound {
-    /// The sending side over `conns` (framed when more than one).
+    /// The sending side over `conns` (framed when more than one). Must be
+    /// called inside a Tokio runtime.
     pub fn new(conns: Vec<TcpStream>, coding: &Coding, host: String) -> Outbound {
-        let streams = conns
-            .into_iter()
-            .map(|tcp| OutStream {
-                tcp,
-                encoder: Encoder::new(coding.key.as_ref(), coding.compress),
-                queued: Vec::new(),
-            })
-            .collect();
+        let streams = conns.into_iter().map(|tcp| OutStream::new(tcp, coding, &host)).collect();
         Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0 }
     }
 
@@ -290,24 +521,18 @@ impl Outbound {
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
         self.sent += data.len() as u64;
         if self.streams.len() == 1 {
-            let host = self.host.clone();
             let s = &mut self.streams[0];
-            match &mut s.encoder {
-                None => {
-                    return s
-                        .tcp
-                        .write_all(data)
-                        .await
-                        .map_err(|e| error::lost(&host, "writing a data connection", e));
-                }
-                Some(enc) => {
-                    enc.update(data, &mut s.queued);
-                    if s.queued.len() >= FLUSH_AT {
-                        self.flush_queued().await?;
-                    }
-                    return Ok(());
-                }
+            if let Sink::Plain(tcp) = &mut s.sink {
+                return tcp
+                    .write_all(data)
+                    .await
+                    .map_err(|e| error::lost(&self.host, "writing a data connection", e));
             }
+            s.queued.extend_from_slice(data);
+            if s.queued.len() >= FLUSH_AT {
+                s.flush(&self.host).await?;
+            }
+            return Ok(());
         }
         while !data.is_empty() {
             let room = frame::SEND_BLOCK - self.block.len();
@@ -337,35 +562,17 @@ impl Outbound {
                 len: len as u32,
             }
             .encode();
-            let piece = &self.block[off..off + len];
-            match &mut s.encoder {
-                None => {
-                    s.queued.extend_from_slice(&header);
-                    s.queued.extend_from_slice(piece);
-                }
-                Some(enc) => {
-                    enc.update(&header, &mut s.queued);
-                    enc.update(piece, &mut s.queued);
-                }
-            }
+            s.queued.extend_from_slice(&header);
+            s.queued.extend_from_slice(&self.block[off..off + len]);
         }
         self.block.clear();
         self.seq = self.seq.wrapping_add(1);
     }
 
-    /// Writes every stream's queue, all streams at once.
+    /// Hands every stream's queue on, all streams at once.
     async fn flush_queued(&mut self) -> Result<()> {
         let host = &self.host;
-        let writes = self.streams.iter_mut().map(|s| async move {
-            if !s.queued.is_empty() {
-                s.tcp.write_all(&s.queued).await?;
-                s.queued.clear();
-            }
-            Ok::<_, std::io::Error>(())
-        });
-        futures::future::try_join_all(writes)
-            .await
-            .map_err(|e| error::lost(host, "writing a data connection", e))?;
+        futures::future::try_join_all(self.streams.iter_mut().map(|s| s.flush(host))).await?;
         Ok(())
     }
 
@@ -375,20 +582,33 @@ impl Outbound {
         if self.streams.len() > 1 && !self.block.is_empty() {
             self.frame_block();
         }
-        for s in &mut self.streams {
-            if let Some(enc) = &mut s.encoder {
-                enc.finish(&mut s.queued);
-            }
+        self.flush_queued().await?;
+        let host = &self.host;
+        futures::future::try_join_all(self.streams.iter_mut().map(|s| s.close(host))).await?;
+        Ok(self.sent)
+    }
+
+    /// Sends what is pending and gives the connections back open, for the
+    /// next transfer of a keep-alive session (plain data only: a cipher or
+    /// gzip stream ends only where its connection does).
+    pub async fn finish_kept(mut self) -> Result<(u64, Vec<TcpStream>)> {
+        if self.streams.len() > 1 && !self.block.is_empty() {
+            self.frame_block();
         }
         self.flush_queued().await?;
-        let host = self.host.clone();
-        for s in &mut self.streams {
-            s.tcp
-                .shutdown()
-                .await
-                .map_err(|e| error::lost(&host, "closing a data connection", e))?;
+        let mut conns = Vec::with_capacity(self.streams.len());
+        for s in self.streams {
+            match s.sink {
+                Sink::Plain(tcp) => conns.push(tcp),
+                Sink::Encoded { .. } => {
+                    return Err(hpc_core::Error::unsupported(
+                        error::SERVICE,
+                        "keeping encrypted or compressed data connections open",
+                    ));
+                }
+            }
         }
-        Ok(self.sent)
+        Ok((self.sent, conns))
     }
 }
 

@@ -81,6 +81,10 @@ pub struct Session {
     features: Option<Vec<String>>,
     /// A transfer whose end was not read: the control connection's state is unknown.
     in_transfer: bool,
+    /// `KEEP-ALIVE true` was accepted: data connections outlive a transfer.
+    keep_alive: bool,
+    /// The data connections kept open after the last transfer.
+    kept: Vec<TcpStream>,
 }
 
 impl std::fmt::Debug for Session {
@@ -132,6 +136,8 @@ impl Session {
             greeting: hello.text().to_owned(),
             features: None,
             in_transfer: false,
+            keep_alive: false,
+            kept: Vec::new(),
         };
         if session.options.streams > 1 && session.options.key.is_some() && !session.options.compress
         {
@@ -229,6 +235,12 @@ impl Session {
 
     /// `MLSD dir` over a data connection: the entries (without `.`/`..`).
     pub async fn list(&mut self, dir: &str) -> Result<Vec<RemoteEntry>> {
+        if self.keep_alive {
+            return Err(Error::unsupported(
+                error::SERVICE,
+                "listing on a keep-alive session (a listing announces no size); use KEEP-ALIVE false or another session",
+            ));
+        }
         let conns = self.open_data(1).await?;
         let cmd = if dir.is_empty() { "MLSD".to_owned() } else { format!("MLSD {dir}") };
         let r = self.command(&cmd).await?;
@@ -308,9 +320,30 @@ impl Session {
         })
     }
 
-    /// `KEEP-ALIVE true|false`.
+    /// `KEEP-ALIVE true|false`: with `true` the data connections of a
+    /// transfer stay open for the next one (no `PASV` again). The byte count
+    /// then ends a transfer, not the connection: downloads read exactly the
+    /// announced bytes, uploads need their size ([`WriteMode`] with `size`)
+    /// for `ALLO`/`RANG`, and listings, which announce no size, are refused.
+    /// Plain data only: a cipher or gzip stream ends where its connection does.
     pub async fn keep_alive(&mut self, on: bool) -> Result<()> {
-        self.expect(&format!("KEEP-ALIVE {on}"), &[200]).await.map(drop)
+        if on && (self.coding.key.is_some() || self.coding.compress) {
+            return Err(Error::unsupported(
+                error::SERVICE,
+                "keep-alive data connections with encryption or compression (a cipher or gzip stream ends only where its connection does)",
+            ));
+        }
+        self.expect(&format!("KEEP-ALIVE {on}"), &[200]).await?;
+        self.keep_alive = on;
+        if !on {
+            self.kept.clear();
+        }
+        Ok(())
+    }
+
+    /// The data connections kept open for the next transfer (keep-alive).
+    pub fn kept_connections(&self) -> usize {
+        self.kept.len()
     }
 
     /// Starts a download of `len` bytes (all if `None`) from `offset`:
@@ -348,12 +381,23 @@ impl Session {
         // After REST the server announces the whole file's size.
         let expected =
             if len.is_none() && offset > 0 { announced.saturating_sub(offset) } else { announced };
-        Ok((Inbound::new(conns, &self.coding, self.host().to_owned()), expected))
+        let host = self.host().to_owned();
+        let inbound = if self.keep_alive {
+            Inbound::kept(conns, host, expected)
+        } else {
+            Inbound::new(conns, &self.coding, host)
+        };
+        Ok((inbound, expected))
     }
 
     /// Starts an upload: the data connections to write into; then
-    /// [`Outbound::finish`] and [`Session::end_transfer`].
+    /// [`Session::end_write`].
     pub async fn open_write(&mut self, path: &str, mode: WriteMode) -> Result<Outbound> {
+        if self.keep_alive && matches!(mode, WriteMode::Append | WriteMode::Replace { size: None } | WriteMode::At { size: None, .. }) {
+            return Err(Error::InvalidInput(format!(
+                "{path}: an upload on a keep-alive session needs its size (the byte count ends it, not the connection)"
+            )));
+        }
         let verb = match mode {
             WriteMode::Replace { size } => {
                 if let Some(n) = size {
@@ -378,6 +422,33 @@ impl Session {
         }
         self.in_transfer = true;
         Ok(Outbound::new(conns, &self.coding, self.host().to_owned()))
+    }
+
+    /// Ends a download: reads `inbound` to its end (or, on a keep-alive
+    /// session, takes its connections back for the next transfer) and the
+    /// reply that ends the transfer.
+    pub async fn end_read(&mut self, inbound: Inbound, command: &str) -> Result<()> {
+        if self.keep_alive {
+            self.kept = inbound.into_connections()?;
+        } else {
+            inbound.drain().await?;
+        }
+        self.end_transfer(command).await
+    }
+
+    /// Ends an upload: sends what `outbound` holds, closes its connections
+    /// (or keeps them, on a keep-alive session) and reads the reply that
+    /// ends the transfer. The plaintext bytes sent.
+    pub async fn end_write(&mut self, outbound: Outbound, command: &str) -> Result<u64> {
+        let sent = if self.keep_alive {
+            let (sent, conns) = outbound.finish_kept().await?;
+            self.kept = conns;
+            sent
+        } else {
+            outbound.finish().await?
+        };
+        self.end_transfer(command).await?;
+        Ok(sent)
     }
 
     /// Reads the reply that ends a transfer (`226`).
@@ -430,6 +501,9 @@ impl Session {
     /// and connect per stream (to the control connection's peer, whatever
     /// address the reply names, as PyUNICORE does).
     async fn open_data(&mut self, streams: usize) -> Result<Vec<TcpStream>> {
+        if !self.kept.is_empty() {
+            return Ok(std::mem::take(&mut self.kept));
+        }
         let mut n = streams;
         if n > 1 {
             let r = self.expect(&format!("NOOP {n}"), &[222, 223, 200]).await?;

@@ -82,8 +82,7 @@ async fn receive(
             p(offset + got);
         }
     }
-    inbound.drain().await?;
-    session.end_transfer(&format!("RETR {remote}")).await?;
+    session.end_read(inbound, &format!("RETR {remote}")).await?;
     if got != expected {
         return Err(crate::error::short(&host, remote, got, expected));
     }
@@ -141,8 +140,7 @@ pub async fn upload(
             p(offset + sent);
         }
     }
-    out.finish().await?;
-    session.end_transfer(&format!("STOR {remote}")).await?;
+    session.end_write(out, &format!("STOR {remote}")).await?;
     if offset + sent != size {
         return Err(Error::InvalidInput(format!(
             "{} changed size while it was uploaded",

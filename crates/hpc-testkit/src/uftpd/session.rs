@@ -37,6 +37,10 @@ struct Session {
     rename_from: Option<String>,
     hash_algo: String,
     writer: OwnedWriteHalf,
+    /// `KEEP-ALIVE true`: data connections outlive a transfer.
+    keep_alive: bool,
+    /// The data connections kept open after the last transfer.
+    kept: Vec<TcpStream>,
 }
 
 fn normalize(ip: IpAddr) -> IpAddr {
@@ -94,6 +98,8 @@ pub(crate) async fn serve(server: Arc<Uftpd>, tcp: TcpStream, peer: SocketAddr) 
         rename_from: None,
         hash_algo: "MD5".into(),
         writer: w,
+        keep_alive: false,
+        kept: Vec::new(),
     };
     while let Some(line) = read_line(&mut r).await {
         let (verb, arg) = match line.split_once(' ') {
@@ -269,11 +275,26 @@ impl Session {
             }
             "TYPE" => ok("OK"),
             "SIZE" => Err(err(500, verb, "SIZE is not supported, use MLST")),
-            "KEEP-ALIVE" => Err(err(
-                500,
-                verb,
-                "keep-alive data connections are not supported by this test server",
-            )),
+            "KEEP-ALIVE" => {
+                let on = match arg.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(err(501, verb, format!("'{arg}' is not true or false"))),
+                };
+                if on && (self.job.key.is_some() || self.job.compress) {
+                    // A cipher or gzip stream ends only where its connection does.
+                    return Err(err(
+                        500,
+                        verb,
+                        "keep-alive data connections carry plain data only",
+                    ));
+                }
+                self.keep_alive = on;
+                if !on {
+                    self.kept.clear();
+                }
+                ok("OK")
+            }
             "OPTS" if arg.is_empty() => Err(err(500, verb, "missing option")),
             "OPTS" => {
                 let (k, v) = arg.split_once(' ').unwrap_or((arg, ""));
@@ -301,6 +322,13 @@ impl Session {
             "PASV" | "EPSV" => {
                 if arg.eq_ignore_ascii_case("ALL") {
                     return ok("OK");
+                }
+                if !self.kept.is_empty() {
+                    return Err(err(
+                        503,
+                        verb,
+                        "keep-alive data connections are open; use them",
+                    ));
                 }
                 let listener = TcpListener::bind(SocketAddr::new(self.server.config.host, 0))
                     .await
@@ -500,6 +528,13 @@ impl Session {
             }
             "LIST" | "NLST" | "MLSD" => {
                 self.allow(verb, "INFO")?;
+                if self.keep_alive {
+                    return Err(err(
+                        500,
+                        verb,
+                        "a listing announces no size: not on keep-alive data connections",
+                    ));
+                }
                 let p = if arg.starts_with('-') { "" } else { arg };
                 let abs = self.path(verb, p)?;
                 let d = self.disk(&abs);
@@ -573,6 +608,9 @@ impl Session {
 
     /// The data connections opened with `PASV`/`EPSV` since the last transfer.
     async fn take_data(&mut self, verb: &str, want: usize) -> Result<Vec<TcpStream>, Reply> {
+        if !self.kept.is_empty() {
+            return Ok(std::mem::take(&mut self.kept));
+        }
         let pending = std::mem::take(&mut self.pending);
         if pending.len() != want {
             self.after_transfer();
@@ -598,12 +636,14 @@ impl Session {
         Ok(conns)
     }
 
-    /// After each transfer: no range, one stream.
+    /// After each transfer: no range, one stream (unless the connections are kept).
     fn after_transfer(&mut self) {
         self.range = None;
         self.rest = 0;
         self.allo = None;
-        self.streams = 1;
+        if self.kept.is_empty() {
+            self.streams = 1;
+        }
         for p in self.pending.drain(..) {
             p.abort();
         }
@@ -635,6 +675,7 @@ impl Session {
             .await
             .map_err(|_| (0, String::new()))?;
         let mut out = Outbound::new(conns, &self.coding(), "client".into());
+        let keep = self.keep_alive;
         let sent = async {
             let mut left = count;
             let mut buf = vec![0u8; 256 * 1024];
@@ -650,9 +691,15 @@ impl Session {
                 out.write(&buf[..n]).await?;
                 left -= n as u64;
             }
-            out.finish().await
+            if keep {
+                let (n, conns) = out.finish_kept().await?;
+                Ok((n, conns))
+            } else {
+                out.finish().await.map(|n| (n, Vec::new()))
+            }
         }
         .await;
+        let sent = sent.map(|(_, conns)| self.kept = conns);
         self.after_transfer();
         sent.map_err(|e| err(426, verb, e))?;
         Ok((226, "File transfer successful".into()))
@@ -670,6 +717,15 @@ impl Session {
             None => self.allo,
         };
         let append = verb == "APPE" || self.job.append;
+        let keep = self.keep_alive;
+        if keep && limit.is_none_or(|l| l >= i64::MAX as u64) {
+            self.after_transfer();
+            return Err(err(
+                501,
+                verb,
+                "on keep-alive data connections the size comes first (ALLO or RANG)",
+            ));
+        }
         let conns = self.take_data(verb, streams).await?;
         // Whole-file uploads land beside the target and replace it only when complete.
         let tmp = d.with_file_name(format!(".{}.uftpd-part", base_name(abs)));
@@ -696,7 +752,11 @@ impl Session {
             (f, Some(tmp))
         };
         self.reply(150, "OK").await.map_err(|_| (0, String::new()))?;
-        let mut inbound = Inbound::new(conns, &self.coding(), "client".into());
+        let mut inbound = if keep {
+            Inbound::kept(conns, "client".into(), limit.unwrap_or(0))
+        } else {
+            Inbound::new(conns, &self.coding(), "client".into())
+        };
         let received = async {
             let mut left = limit.unwrap_or(u64::MAX);
             let mut got = 0u64;
@@ -708,7 +768,10 @@ impl Session {
                 left -= take as u64;
                 got += take as u64;
             }
-            inbound.drain().await?;
+            let conns = if keep { inbound.into_connections()? } else {
+                inbound.drain().await?;
+                Vec::new()
+            };
             file.flush().await.map_err(|e| hpc_core::Error::io("writing", e))?;
             // An announced size (ALLO) that did not arrive is a broken upload.
             if let (None, Some(want)) = (range, limit)
@@ -721,9 +784,13 @@ impl Session {
                     source: None,
                 });
             }
-            Ok::<u64, hpc_core::Error>(got)
+            Ok::<_, hpc_core::Error>((got, conns))
         }
         .await;
+        let received = received.map(|(got, conns)| {
+            self.kept = conns;
+            got
+        });
         self.after_transfer();
         match (received, temp) {
             (Ok(_), Some(tmp)) => {

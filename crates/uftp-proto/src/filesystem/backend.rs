@@ -217,8 +217,7 @@ impl UftpFileSystem {
             let _ = s.end_transfer(&format!("STOR {remote}")).await;
             return Err(e);
         }
-        let sent = out.finish().await?;
-        s.end_transfer(&format!("STOR {remote}")).await?;
+        let sent = s.end_write(out, &format!("STOR {remote}")).await?;
         Ok(sent)
     }
 }
@@ -374,8 +373,7 @@ impl FileSystem for UftpFileSystem {
                 return Ok(Some((chunk, st)));
             }
             let inbound = st.inbound.take().expect("present until the end");
-            inbound.drain().await?;
-            st.session.end_transfer(&format!("RETR {}", st.path)).await?;
+            st.session.end_read(inbound, &format!("RETR {}", st.path)).await?;
             if st.got != st.expected {
                 return Err(crate::error::short(st.session.host(), &st.path, st.got, st.expected));
             }
