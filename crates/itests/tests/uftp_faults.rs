@@ -1,5 +1,6 @@
 //! Faults a UFTP client meets: a wrong or used secret, a client address the
-//! transfer request did not name, a malformed reply line, broken chunk
+//! transfer request did not name (announced elsewhere, or a login and a data
+//! connection from a second address of this host), a malformed reply line, broken chunk
 //! headers, a block larger than the buffer, a data connection dropped
 //! mid-file, a server that closes early. Each is a typed error with one line
 //! and no secret, and a failed download never replaces a good local file.
@@ -282,4 +283,75 @@ where
         script(Conn { lines: BufReader::new(r), w }).await;
     });
     Grant { host: "127.0.0.1".into(), port, secret: Secret::new("scripted-secret") }
+}
+
+/// A TCP connection to `host:port` from 127.0.0.2, a second address of this
+/// host (all of 127/8 is loopback on Linux): the test server sees a client
+/// other than the one that authenticated from 127.0.0.1.
+async fn from_second_address(host: &str, port: u16) -> TcpStream {
+    let to = tokio::net::lookup_host((host, port))
+        .await
+        .unwrap()
+        .find(|a| a.is_ipv4())
+        .expect("an IPv4 address of the UFTPD host");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    socket.connect(to).await.expect("connect from 127.0.0.2")
+}
+
+#[tokio::test]
+async fn login_from_a_second_address_is_refused() {
+    let u = uftp();
+    let (base, _) = u.fresh_dir("addr2");
+    let grant = u
+        .auth()
+        .authenticate(&AuthRequest { server_path: base, ..Default::default() })
+        .await
+        .unwrap();
+    let mut c = BufReader::new(from_second_address(&grant.host, grant.port).await);
+    let mut line = String::new();
+    c.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    c.get_mut().write_all(b"USER anonymous\r\n").await.unwrap();
+    line.clear();
+    c.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("331"), "{line}");
+    c.get_mut().write_all(format!("PASS {}\r\n", grant.secret.expose()).as_bytes()).await.unwrap();
+    line.clear();
+    c.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("500 Error establishing connection: Rejecting connection"), "{line}");
+    assert!(line.contains("127.0.0.2"), "{line}");
+    // The refusal did not use the secret up: the client it was issued to logs in.
+    let s = Session::connect(&grant, TransferOptions::default()).await.unwrap();
+    s.quit().await;
+}
+
+#[tokio::test]
+async fn data_connection_from_a_second_address_gets_nothing() {
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("addr3");
+    std::fs::write(disk.join("f.bin"), b"only for the logged-in client").unwrap();
+    let grant = u
+        .auth()
+        .authenticate(&AuthRequest { server_path: base, ..Default::default() })
+        .await
+        .unwrap();
+    let mut s = Session::connect(&grant, TransferOptions::default()).await.unwrap();
+    let r = s.command("PASV").await.unwrap();
+    assert_eq!(r.code, 227, "{}", r.text());
+    let port = uftp_proto::parse::pasv_port(r.text()).unwrap();
+    // A stranger reaches the data port first; the server must not take it.
+    let mut stranger = from_second_address(&grant.host, port).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut mine = TcpStream::connect((grant.host.as_str(), port)).await.unwrap();
+    let r = s.command("RETR f.bin").await.unwrap();
+    assert_eq!(r.code, 150, "{}", r.text());
+    let mut got = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut mine, &mut got).await.unwrap();
+    s.end_transfer("RETR f.bin").await.unwrap();
+    assert_eq!(got, b"only for the logged-in client");
+    let mut leaked = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stranger, &mut leaked).await;
+    assert!(leaked.is_empty(), "the stranger got {} bytes", leaked.len());
+    s.quit().await;
 }

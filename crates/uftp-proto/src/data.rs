@@ -145,8 +145,7 @@ async fn decode(
         };
         let (d, r, decoded) = off_thread(move || {
             let mut out = Vec::new();
-            let done =
-                if n == 0 { dec.finish(&mut out) } else { dec.update(&raw[..n], &mut out) };
+            let done = if n == 0 { dec.finish(&mut out) } else { dec.update(&raw[..n], &mut out) };
             (dec, raw, done.map(|()| out))
         })
         .await;
@@ -437,10 +436,9 @@ impl OutStream {
     /// Ends the stream (gzip trailer, cipher padding) and closes the connection.
     async fn close(&mut self, host: &str) -> Result<()> {
         match &mut self.sink {
-            Sink::Plain(tcp) => tcp
-                .shutdown()
-                .await
-                .map_err(|e| error::lost(host, "closing a data connection", e)),
+            Sink::Plain(tcp) => {
+                tcp.shutdown().await.map_err(|e| error::lost(host, "closing a data connection", e))
+            }
             Sink::Encoded { tx, task } => {
                 tx.take();
                 match task.take() {
@@ -476,7 +474,9 @@ async fn encode(
         })
         .await;
         (enc, wire) = (e, w);
-        tcp.write_all(&wire).await.map_err(|e| error::lost(&host, "writing a data connection", e))?;
+        tcp.write_all(&wire)
+            .await
+            .map_err(|e| error::lost(&host, "writing a data connection", e))?;
         if last {
             return tcp
                 .shutdown()

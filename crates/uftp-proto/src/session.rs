@@ -393,7 +393,14 @@ impl Session {
     /// Starts an upload: the data connections to write into; then
     /// [`Session::end_write`].
     pub async fn open_write(&mut self, path: &str, mode: WriteMode) -> Result<Outbound> {
-        if self.keep_alive && matches!(mode, WriteMode::Append | WriteMode::Replace { size: None } | WriteMode::At { size: None, .. }) {
+        if self.keep_alive
+            && matches!(
+                mode,
+                WriteMode::Append
+                    | WriteMode::Replace { size: None }
+                    | WriteMode::At { size: None, .. }
+            )
+        {
             return Err(Error::InvalidInput(format!(
                 "{path}: an upload on a keep-alive session needs its size (the byte count ends it, not the connection)"
             )));

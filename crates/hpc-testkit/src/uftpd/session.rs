@@ -324,11 +324,7 @@ impl Session {
                     return ok("OK");
                 }
                 if !self.kept.is_empty() {
-                    return Err(err(
-                        503,
-                        verb,
-                        "keep-alive data connections are open; use them",
-                    ));
+                    return Err(err(503, verb, "keep-alive data connections are open; use them"));
                 }
                 let listener = TcpListener::bind(SocketAddr::new(self.server.config.host, 0))
                     .await
@@ -768,7 +764,9 @@ impl Session {
                 left -= take as u64;
                 got += take as u64;
             }
-            let conns = if keep { inbound.into_connections()? } else {
+            let conns = if keep {
+                inbound.into_connections()?
+            } else {
                 inbound.drain().await?;
                 Vec::new()
             };
