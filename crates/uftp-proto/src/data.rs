@@ -707,4 +707,80 @@ mod tests {
         let e = inb.next_chunk().await.unwrap_err();
         assert_eq!(e.kind(), hpc_core::ErrorKind::Connection, "{e}");
     }
+
+    #[tokio::test]
+    async fn a_stream_cut_inside_its_cipher_is_a_parse_error_from_its_decoder() {
+        let key = EncryptionKey::generate(Algorithm::Aes).unwrap();
+        let coding = Coding { key: Some(key.clone()), compress: false };
+        let (mut a, b) = pairs(1).await;
+        // 40 bytes: not a whole number of cipher blocks, so no valid padding.
+        let mut enc = crate::codec::Encoder::new(Some(&key), false).unwrap();
+        let mut wire = Vec::new();
+        enc.update(&[7u8; 100], &mut wire);
+        a[0].write_all(&wire[..40]).await.unwrap();
+        drop(a);
+        let mut inb = Inbound::new(b, &coding, "t".into());
+        let mut e = None;
+        for _ in 0..4 {
+            match inb.next_chunk().await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(err) => {
+                    e = Some(err);
+                    break;
+                }
+            }
+        }
+        let e = e.expect("a cut cipher stream must fail");
+        assert_eq!(e.kind(), hpc_core::ErrorKind::Parse, "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_encoded_upload_to_a_closed_peer_is_connection_lost() {
+        let key = EncryptionKey::generate(Algorithm::Blowfish).unwrap();
+        let coding = Coding { key: Some(key), compress: false };
+        let (a, b) = pairs(2).await;
+        drop(b);
+        let mut out = Outbound::new(a, &coding, "t".into());
+        let block = vec![1u8; 1 << 20];
+        let mut failed = None;
+        for _ in 0..64 {
+            if let Err(e) = out.write(&block).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = match failed {
+            Some(e) => e,
+            None => out.finish().await.unwrap_err(),
+        };
+        assert_eq!(e.kind(), hpc_core::ErrorKind::Connection, "{e}");
+    }
+
+    #[tokio::test]
+    async fn kept_connections_carry_transfers_by_byte_count() {
+        for n in [1, 3] {
+            let (a, b) = pairs(n).await;
+            let (mut a, mut b) = (a, b);
+            for (i, len) in [50_000usize, 0, 17].into_iter().enumerate() {
+                let data: Vec<u8> = (0..len).map(|j| (j + i) as u8).collect();
+                let sent = data.clone();
+                let writer = tokio::spawn(async move {
+                    let mut out = Outbound::new(a, &Coding::default(), "t".into());
+                    out.write(&sent).await?;
+                    out.finish_kept().await
+                });
+                let mut inb = Inbound::kept(b, "t".into(), len as u64);
+                let mut got = Vec::new();
+                while let Some(c) = inb.next_chunk().await.unwrap() {
+                    got.extend_from_slice(&c);
+                }
+                assert!(got == data, "transfer {i} over {n} stream(s)");
+                b = inb.into_connections().unwrap();
+                let (sent, conns) = writer.await.unwrap().unwrap();
+                assert_eq!(sent, len as u64);
+                a = conns;
+            }
+        }
+    }
 }
