@@ -14,6 +14,7 @@ pub mod services;
 pub mod torque_standin;
 pub mod trace_capture;
 pub mod trials;
+pub mod uftpd;
 pub mod unicore;
 pub mod zih;
 

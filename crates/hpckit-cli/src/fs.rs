@@ -23,7 +23,7 @@ use crate::output;
 mod cleanup;
 mod copying;
 mod listing;
-mod mount;
+pub(crate) mod mount;
 
 use cleanup::cleanup;
 use copying::{cp, into_directory};

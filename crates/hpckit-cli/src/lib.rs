@@ -14,6 +14,8 @@ mod output;
 mod picas;
 mod reference;
 mod signals;
+#[cfg(feature = "uftp")]
+mod uftp;
 #[cfg(feature = "unicore")]
 mod unicore;
 
@@ -48,6 +50,9 @@ enum Command {
     /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
     #[cfg(feature = "unicore")]
     Unicore(unicore::UnicoreArgs),
+    /// Move files with UFTP like the `pyuftp` command (ls, cp, rcp, checksum, mount, ...).
+    #[cfg(feature = "uftp")]
+    Uftp(uftp::UftpArgs),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -71,6 +76,8 @@ pub fn main() -> ExitCode {
             Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
+            #[cfg(feature = "uftp")]
+            Command::Uftp(args) => uftp::run(args, &cli.creds).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         };
         match result {

@@ -9,6 +9,9 @@ pub use hpc_exec as exec;
 #[cfg(feature = "picas")]
 pub use picas_tokens as picas;
 pub use sched_adaptors;
+/// The UFTP client and file system (feature `uftp`).
+#[cfg(feature = "uftp")]
+pub use uftp_proto as uftp;
 /// The UNICORE REST client (feature `unicore`).
 #[cfg(feature = "unicore")]
 pub use unicore_rest as unicore;

@@ -12,6 +12,7 @@ mod picas;
 mod report;
 mod slurm;
 mod ssh;
+mod uftp;
 mod unicore;
 
 use std::fmt::Write as _;
@@ -23,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use crate::cmd;
 
 /// Every benchmark, in the order `cargo xtask bench` runs them.
-pub(crate) const KNOWN: &[&str] = &["ssh", "slurm", "fs", "unicore", "picas", "datamover"];
+pub(crate) const KNOWN: &[&str] = &["ssh", "slurm", "fs", "unicore", "uftp", "picas", "datamover"];
 
 /// Dispatches `cargo xtask bench [<name> [args]]`: no name (or `all`) runs every
 /// benchmark and writes the report.
@@ -34,6 +35,7 @@ pub(crate) fn run(name: Option<&str>, args: &[String], report: &ReportArgs) -> R
         Some("slurm") => slurm::run(args),
         Some("fs") => fs::run(args),
         Some("unicore") => unicore::run(args),
+        Some("uftp") => uftp::run(args),
         Some("picas") => picas::run(args),
         Some("datamover") => datamover::run(args),
         Some(other) => bail!("unknown benchmark `{other}` (known: {})", KNOWN.join(", ")),

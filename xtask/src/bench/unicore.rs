@@ -203,7 +203,7 @@ fn prepare(dir: &Path, big: bool) -> Result<()> {
 }
 
 /// A file of `len` bytes of a repeating, not-all-zero pattern.
-fn make_file(path: &Path, len: u64) -> Result<()> {
+pub(super) fn make_file(path: &Path, len: u64) -> Result<()> {
     use std::io::Write as _;
     let block: Vec<u8> =
         (0..(1u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();

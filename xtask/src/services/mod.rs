@@ -26,6 +26,7 @@ mod sge;
 mod slurm;
 mod sshd;
 mod torque;
+mod uftp;
 mod unicore;
 mod webdav;
 
@@ -53,6 +54,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sge::Sge,
     &torque::Torque,
     &unicore::Unicore,
+    &uftp::Uftp,
     &couchdb::Couchdb,
     &datamover::Datamover,
 ];

@@ -8,7 +8,7 @@ use hpckit::core::{FileSystem, Path};
 /// Mount `path` of `fs` on `mountpoint` and serve it until Ctrl-C or an
 /// unmount from outside.
 #[cfg(feature = "fuse")]
-pub(super) async fn mount(
+pub(crate) async fn mount(
     fs: Arc<dyn FileSystem>,
     path: Path,
     mountpoint: std::path::PathBuf,
@@ -35,7 +35,7 @@ pub(super) async fn mount(
 
 /// Without the `fuse` feature there is nothing to mount with.
 #[cfg(not(feature = "fuse"))]
-pub(super) async fn mount(
+pub(crate) async fn mount(
     _fs: Arc<dyn FileSystem>,
     _path: Path,
     _mountpoint: std::path::PathBuf,
