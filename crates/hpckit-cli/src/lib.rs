@@ -1,8 +1,9 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Every subcommand returns `anyhow::Result<ExitCode>`; errors are printed by
-//! [`output::report`] as one line (`hpckit: error: ...`) with an exit code
-//! that tells the kind of failure (see `output::code_for`).
+//! `output::report` as one line (`hpckit: error: ...`) with an exit code
+//! that tells the kind of failure (see `output::code_for`). SIGINT, SIGTERM
+//! and SIGHUP stop any command with its cleanup done (`signals`).
 
 mod creds;
 mod datamover;
@@ -12,6 +13,9 @@ mod output;
 #[cfg(feature = "picas")]
 mod picas;
 mod reference;
+mod signals;
+#[cfg(feature = "uftp")]
+mod uftp;
 #[cfg(feature = "unicore")]
 mod unicore;
 #[cfg(feature = "xenon-grpc")]
@@ -35,10 +39,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Submit, run and watch jobs on any scheduler (local, ssh, slurm, sge, torque, at).
+    /// Submit, run and watch jobs on any scheduler (local, nohup, ssh, slurm, sge, torque, at, unicore).
     #[command(subcommand)]
     Job(job::JobCommand),
-    /// Work with files on any file system (local, sftp, ftp, webdav, s3).
+    /// Work with files on any file system (local, sftp, ftp, webdav, s3, unicore, ws, dm).
     #[command(subcommand)]
     Fs(fs::FsCommand),
     /// Token pools on CouchDB, compatible with Python picas (views, push, run, status, ...).
@@ -48,6 +52,9 @@ enum Command {
     /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
     #[cfg(feature = "unicore")]
     Unicore(unicore::UnicoreArgs),
+    /// Move files with UFTP like the `pyuftp` command (ls, cp, rcp, checksum, mount, ...).
+    #[cfg(feature = "uftp")]
+    Uftp(uftp::UftpArgs),
     /// Serve PyXenon's gRPC API (xenon-grpc compatible) over hpckit's adaptors.
     #[cfg(feature = "xenon-grpc")]
     XenonGrpc(xenon::XenonGrpcArgs),
@@ -66,38 +73,58 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return output::report(&anyhow::Error::new(e).context("starting the runtime")),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
+    let code = runtime.block_on(signals::run(async {
+        let result = match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
             #[cfg(feature = "picas")]
             Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
+            #[cfg(feature = "uftp")]
+            Command::Uftp(args) => uftp::run(args, &cli.creds).await,
             #[cfg(feature = "xenon-grpc")]
             Command::XenonGrpc(args) => xenon::run(args).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => output::report(&e),
         }
-    });
+    }));
     // Interactive jobs may leave a blocking stdin reader behind; do not wait for it.
     runtime.shutdown_background();
-    match result {
-        Ok(code) => code,
-        Err(e) => output::report(&e),
-    }
+    code
 }
 
 /// The clap definition of `hpckit`, every command and option: what
-/// [`reference`] renders into `docs/cli.md`.
+/// [`reference()`] renders into `docs/cli.md`.
 pub fn command() -> clap::Command {
     Cli::command()
 }
 
 /// Diagnostics go to stderr, filtered by `HPCKIT_LOG` (for example `debug`,
-/// `hpc_exec=trace`); off unless asked for.
+/// `hpc_exec=trace`); off unless asked for. `HPCKIT_LOG_FILE` appends them to
+/// that file instead (several processes may share one file).
 fn init_logging() {
     let Ok(filter) = std::env::var("HPCKIT_LOG") else { return };
     let filter = tracing_subscriber::EnvFilter::new(filter);
+    if let Some(path) = std::env::var_os("HPCKIT_LOG_FILE") {
+        match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            Ok(file) => {
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(filter)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .try_init();
+            }
+            Err(err) => eprintln!(
+                "warning: cannot write the log to {}: {err}",
+                std::path::Path::new(&path).display()
+            ),
+        }
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -80,7 +80,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let count: usize = flag(args, "--count").map_or(Ok(100), |c| c.parse()).context("--count")?;
     let copy_mib: u64 =
         flag(args, "--copy-mib").map_or(Ok(1024), |c| c.parse()).context("--copy-mib")?;
-    let env = EnvVars::read(&services::up(&["sshd".to_string(), "slurm".to_string()])?)?;
+    let env = EnvVars::read(&services::up(
+        &["sshd".to_string(), "slurm".to_string()],
+        services::Backend::Native,
+    )?)?;
     let user = env.require("HPCKIT_SSH_USER")?.to_string();
     let password = env.require("HPCKIT_SSH_PASSWORD")?.to_string();
     let authority =
