@@ -73,7 +73,8 @@ pub(crate) fn problems(root: &Path) -> Result<Vec<String>> {
         }
     }
     for (i, (file, expr, _)) in REVIEWED.iter().enumerate() {
-        if !used[i] {
+        // Only where the file exists: a tree without it (a test's) has nothing to review.
+        if !used[i] && crates.join(file).is_file() {
             out.push(format!(
                 "xtask/src/shell_lint.rs: REVIEWED names `{expr}` in crates/{file}, which no longer has it"
             ));

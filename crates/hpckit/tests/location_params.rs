@@ -18,6 +18,7 @@ fn url_of(scheme: &str, params: &str) -> String {
         "ws" => format!("ws:///data?{params}"),
         "dm" => format!("dm:///tmp?{params}"),
         "unicore" | "unicore+https" => format!("{scheme}://127.0.0.1:1/SITE?{params}"),
+        "uftp" => format!("uftp://demo@127.0.0.1:1/rest/auth/TEST:/data?{params}"),
         s if s.ends_with("+ssh") => format!("{s}://127.0.0.1:1/?{params}"),
         "slurm" | "at" | "sge" | "torque" => format!("{scheme}://?{params}"),
         _ => format!("{scheme}://127.0.0.1:1/?{params}"),

@@ -19,7 +19,7 @@
 //!
 //! With the docker backend the same `provision.sh up` runs in a container of this
 //! worktree instead: its state, config and munge socket under the state dir (which
-//! host and container share), its own ports picked free ([`DockerPorts`]), so it runs
+//! host and container share), its own ports picked free (`DockerPorts`), so it runs
 //! beside the machine's native cluster; `down` removes it.
 
 use std::path::{Path, PathBuf};

@@ -56,10 +56,25 @@ impl UftpConfig {
     /// passphrase from `password-env`), `password-env=VAR` (the user's
     /// password), else the credential map's entry for `host:port`.
     pub fn from_location(loc: &Location, creds: &CredentialMap) -> Result<Self> {
-        let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
+        // Values stay out of messages: a literal token is a secret.
+        let bad = |reason: String| Error::InvalidLocation {
+            location: loc.without_query_values(),
+            reason,
+        };
         if loc.scheme != "uftp" {
             return Err(bad("not a uftp:// location".into()));
         }
+        loc.check_params(&[
+            "streams",
+            "encrypt",
+            "compress",
+            "ca",
+            "insecure",
+            "group",
+            "token",
+            "identity",
+            "password-env",
+        ])?;
         let host = loc
             .host
             .as_deref()
@@ -125,11 +140,7 @@ impl UftpConfig {
                 "token" => token = Some(v.clone()),
                 "identity" => identity = Some(PathBuf::from(v)),
                 "password-env" => password_env = Some(v.clone()),
-                other => {
-                    return Err(bad(format!(
-                        "unknown parameter {other:?} (uftp:// takes streams, encrypt, compress, ca, insecure, group, token, identity, password-env)"
-                    )));
-                }
+                _ => {} // refused by check_params above
             }
         }
         let password = match &password_env {
