@@ -25,6 +25,7 @@ pub mod error;
 pub mod fs;
 pub mod job;
 pub mod location;
+pub mod logging;
 pub mod path;
 pub mod scheduler;
 pub mod status;

