@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::cmd;
+use crate::services::{EnvVars, is_secret};
 
 /// Where the suite's trace goes.
 pub(crate) fn log_path() -> PathBuf {
@@ -28,9 +29,7 @@ pub(crate) fn reset_log() -> Result<PathBuf> {
 
 /// Fails when the log is empty or holds any secret of `env_file`.
 pub(crate) fn scan(env_file: &Path, log: &Path) -> Result<()> {
-    let env = std::fs::read_to_string(env_file)
-        .with_context(|| format!("reading {}", env_file.display()))?;
-    let secrets = secrets(&env);
+    let secrets = secrets(&EnvVars::read(env_file)?);
     if secrets.is_empty() {
         bail!("{} names no secret: nothing to look for", env_file.display());
     }
@@ -62,23 +61,16 @@ pub(crate) fn scan(env_file: &Path, log: &Path) -> Result<()> {
 
 /// `(variable, secret)` pairs: the values of secret-named variables, and for
 /// variables naming a private key file, each long base64 line of the key.
-fn secrets(env: &str) -> Vec<(String, String)> {
+fn secrets(env: &EnvVars) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for line in env.lines() {
-        let Some((key, raw)) = line.split_once('=') else { continue };
-        if key.starts_with('#') {
-            continue;
-        }
-        let value = unquote(raw);
-        let secret_name =
-            ["PASSWORD", "SECRET", "TOKEN", "PASSPHRASE"].iter().any(|word| key.contains(word));
+    for (key, value) in env.iter() {
         // Short values ("x", "1") would match by chance; our secrets are longer.
-        if secret_name && value.len() >= 6 && !Path::new(&value).is_absolute() {
-            out.push((key.to_string(), value.clone()));
+        if is_secret(key) && value.len() >= 6 && !Path::new(value).is_absolute() {
+            out.push((key.to_string(), value.to_string()));
         }
         let names_a_key =
             key.ends_with("KEY") || key.ends_with("KEY_FILE") || key.ends_with("KEY_ENCRYPTED");
-        if let Some(text) = names_a_key.then(|| std::fs::read_to_string(&value).ok()).flatten()
+        if let Some(text) = names_a_key.then(|| std::fs::read_to_string(value).ok()).flatten()
             && text.contains("PRIVATE KEY")
         {
             out.extend(
@@ -90,15 +82,6 @@ fn secrets(env: &str) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// A value as `services.env` writes it: raw, or in sh single quotes
-/// (`'it'\''s'`).
-fn unquote(raw: &str) -> String {
-    let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) else {
-        return raw.to_string();
-    };
-    inner.replace("'\\''", "'")
 }
 
 #[cfg(test)]
@@ -122,7 +105,9 @@ mod tests {
              HPCKIT_SSH_KEY={}\nHPCKIT_SSH_PORT=2222\nHPCKIT_X_TOKEN=ab\n# HPCKIT_Y_PASSWORD=zzzzzzzz\n",
             key.display()
         );
-        let got = secrets(&env);
+        let file = dir.path().join("services.env");
+        std::fs::write(&file, env).unwrap();
+        let got = secrets(&EnvVars::read(&file).unwrap());
         assert_eq!(
             got,
             [

@@ -99,9 +99,10 @@ fn unquote(text: &str) -> String {
     inner.collect::<Vec<_>>().join("'")
 }
 
-/// Keys whose values `services status` does not print.
+/// Keys whose values are secrets: `services status` does not print them and
+/// the trace scan of `cargo xtask test` looks for them.
 pub(crate) fn is_secret(key: &str) -> bool {
-    key.ends_with("PASSWORD") || key.ends_with("PASSPHRASE") || key.ends_with("SECRET")
+    ["PASSWORD", "PASSPHRASE", "SECRET", "TOKEN"].iter().any(|w| key.ends_with(w))
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cmd, system};
 
-pub(crate) use envfile::EnvVars;
+pub(crate) use envfile::{EnvVars, is_secret};
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
 pub(crate) static REGISTRY: &[&dyn Service] = &[
