@@ -76,7 +76,9 @@ pub async fn storage(listing: Listing, content: &'static [u8]) -> HttpServer {
             Listing::Entries(entries) => entries,
         };
         let wanted = rest.trim_end_matches('/');
-        let file = entries.iter().find(|e| !e.is_dir && e.key.trim_end_matches('/') == wanted);
+        let file = entries
+            .iter()
+            .find(|e| !e.is_dir && wanted != DIR && e.key.trim_end_matches('/') == wanted);
         match file {
             Some(e) => Answer::full(
                 200,
