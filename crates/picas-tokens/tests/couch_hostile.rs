@@ -17,7 +17,7 @@ use serde_json::json;
 /// assertion: every case here ends within seconds.
 const HANG: Duration = Duration::from_secs(120);
 
-async fn server(answer: Answer) -> HttpServer {
+async fn serve(answer: Answer) -> HttpServer {
     HttpServer::start(move |_: &RequestHead| answer.clone()).await
 }
 
@@ -56,7 +56,7 @@ async fn a_bulk_answer_for_other_tokens_marks_nothing_done() {
         (bulk_written(&[("t1", "4-bbb"), ("t2", "1-ccc")]), "2 answers for 1 documents"),
         (bulk_written(&[]), "0 answers for 1 documents"),
     ] {
-        let server = server(answer).await;
+        let server = serve(answer).await;
         let mut claimer = Claimer::new(TokenPool::new(db(&server)));
         let mut results = [finished()];
         let e = within("_bulk_docs", claimer.exchange(&mut results, 0)).await.unwrap_err();
@@ -65,7 +65,7 @@ async fn a_bulk_answer_for_other_tokens_marks_nothing_done() {
         assert_eq!(results[0].rev(), Some("3-aaa"), "{why}: the revision was taken");
     }
     // The honest answer is taken.
-    let server = server(bulk_written(&[("t1", "4-bbb")])).await;
+    let server = serve(bulk_written(&[("t1", "4-bbb")])).await;
     let mut claimer = Claimer::new(TokenPool::new(db(&server)));
     let mut results = [finished()];
     let (states, claimed) = claimer.exchange(&mut results, 0).await.unwrap();
@@ -81,7 +81,7 @@ async fn a_saved_answer_for_another_document_is_not_believed() {
         (saved("t1", "not-a-rev"), "revision \"not-a-rev\""),
         (Answer::full(201, "application/json", r#"{"ok": true}"#), "revision \"\""),
     ] {
-        let server = server(answer).await;
+        let server = serve(answer).await;
         let pool = TokenPool::new(db(&server));
         let mut token = finished();
         let e = within("PUT", pool.save(&mut token)).await.unwrap_err();
@@ -89,7 +89,7 @@ async fn a_saved_answer_for_another_document_is_not_believed() {
         assert!(one_line(&e).contains(why), "{why}: {e}");
         assert_eq!(token.rev(), Some("3-aaa"), "{why}");
     }
-    let server = server(saved("t1", "4-bbb")).await;
+    let server = serve(saved("t1", "4-bbb")).await;
     let mut token = finished();
     let outcome = TokenPool::new(db(&server)).save(&mut token).await.unwrap();
     assert_eq!(outcome, WriteOutcome::Written { rev: "4-bbb".into() });
@@ -98,7 +98,7 @@ async fn a_saved_answer_for_another_document_is_not_believed() {
 #[tokio::test]
 async fn a_document_with_another_id_is_not_the_token() {
     let body = json!({"_id": "t9", "_rev": "4-bbb", "lock": 1, "done": 0}).to_string();
-    let server = server(Answer::full(200, "application/json", body)).await;
+    let server = serve(Answer::full(200, "application/json", body)).await;
     let e = within("GET", db(&server).get("t1")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
     assert!(one_line(&e).contains("got Some(\"t9\")"), "{e}");
@@ -116,7 +116,7 @@ async fn endless_and_huge_answers_are_capped() {
         (endless(200, None), "an endless document"),
         (endless(200, Some(1 << 40)), "a Content-Length of 1 TiB"),
     ] {
-        let server = server(answer).await;
+        let server = serve(answer).await;
         let e = within("GET", db(&server).get("t1")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Parse, "{case}: {e}");
         assert!(one_line(&e).contains("longer than 1 MiB"), "{case}: {e}");
@@ -127,10 +127,10 @@ async fn endless_and_huge_answers_are_capped() {
         assert!(one_line(&e).contains("longer than 1 MiB"), "{case}: {e}");
     }
     // hyper refuses a length it cannot count to: a typed error all the same.
-    let server = server(endless(200, Some(u64::MAX))).await;
+    let server = serve(endless(200, Some(u64::MAX))).await;
     one_line(&within("GET", db(&server).get("t1")).await.unwrap_err());
     // An endless error answer: only its start is read for the message.
-    let server = server(endless(500, None)).await;
+    let server = serve(endless(500, None)).await;
     let e = within("GET", db(&server).get("t1")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
     one_line(&e);
@@ -139,7 +139,7 @@ async fn endless_and_huge_answers_are_capped() {
 #[tokio::test]
 async fn malformed_json_is_a_parse_error() {
     for body in ["<html>It works!</html>", r#"[{"id": "t1", "rev": "#, r#"{"id": "t1"}"#, "null"] {
-        let server = server(Answer::full(201, "application/json", body)).await;
+        let server = serve(Answer::full(201, "application/json", body)).await;
         let mut claimer = Claimer::new(TokenPool::new(db(&server)));
         let e = within("_bulk_docs", claimer.exchange(&mut [finished()], 0)).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Parse, "{body}: {e}");
