@@ -5,15 +5,15 @@
 //! one-line error, and nothing hangs.
 #![cfg(feature = "sftp")]
 
-use std::path::{Path as StdPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fs_adaptors::sftp::{SftpConfig, SftpFileSystem};
 use fs_adaptors::{CopyOptions, CopyReport, LocalFileSystem};
 use futures::StreamExt;
-use hpc_core::{CopyMode, Error, ErrorKind, FileSystem, Path, Result};
+use hpc_core::{CopyMode, ErrorKind, FileSystem, Path, Result};
 use hpc_testkit::hostile::sftp::{self, Behaviour, DIR, dir, file};
+use hpc_testkit::hostile::target::{TargetRoot, one_line};
 use russh_sftp::protocol::FileAttributes;
 
 /// A guard against a hang (the failure before the fix), not a timing
@@ -38,34 +38,16 @@ fn with_names(names: &[(&str, FileAttributes)]) -> Behaviour {
     }
 }
 
-/// Every file and directory below `root`.
-fn tree(root: &StdPath) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p.clone());
-            }
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// Copies `/dir` recursively into `<tmp>/a/b/copy`; checks that nothing was
-/// written outside `copy` and returns what is inside.
+/// Copies `/dir` recursively into a fresh target root; checks that nothing
+/// was written outside it and returns what is inside.
 async fn copy_into_temp_root(
     b: Behaviour,
     tweak: impl FnOnce(&mut CopyOptions),
 ) -> (Result<CopyReport>, Vec<String>) {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("a/b/copy");
-    std::fs::create_dir_all(root.parent().unwrap()).unwrap();
+    let target = TargetRoot::new();
     let src: Arc<dyn FileSystem> = Arc::new(open(b).await);
     let dst: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
-    let to = Path::new(root.to_str().unwrap()).unwrap();
+    let to = Path::new(target.root()).unwrap();
     let mut opts =
         CopyOptions { recursive: true, mode: CopyMode::Create, ..CopyOptions::default() };
     tweak(&mut opts);
@@ -75,23 +57,8 @@ async fn copy_into_temp_root(
     )
     .await
     .expect("the copy hangs");
-    let outside: Vec<PathBuf> = tree(outer.path())
-        .into_iter()
-        .filter(|p| !p.starts_with(&root) && !root.starts_with(p))
-        .collect();
-    assert!(outside.is_empty(), "written outside the target root: {outside:?}");
-    let inside = if root.exists() {
-        tree(&root).iter().map(|p| p.strip_prefix(&root).unwrap().display().to_string()).collect()
-    } else {
-        Vec::new()
-    };
-    (copied, inside)
-}
-
-fn one_line(e: &Error) -> String {
-    let text = e.to_string();
-    assert!(!text.contains('\n') && !text.contains('\0'), "not one clean line: {text:?}");
-    text
+    target.assert_nothing_outside();
+    (copied, target.inside())
 }
 
 #[tokio::test]

@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use hpc_core::{Error, ErrorKind, Result};
+use hpc_core::{ErrorKind, Result};
 use hpc_http::RetryConfig;
 use hpc_testkit::hostile::couchdb::{bulk_written, saved};
 use hpc_testkit::hostile::http::{Answer, HttpServer, RequestHead};
+use hpc_testkit::hostile::target::one_line;
 use picas_tokens::{Claimer, CouchConfig, CouchDb, DbUrl, Token, TokenPool, WriteOutcome};
 use serde_json::json;
 
@@ -38,12 +39,6 @@ fn finished() -> Token {
 
 async fn within<T>(what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::time::timeout(HANG, f).await.unwrap_or_else(|_| panic!("{what} hangs"))
-}
-
-fn one_line(e: &Error) -> String {
-    let text = e.to_string();
-    assert!(!text.contains('\n'), "not one line: {text:?}");
-    text
 }
 
 #[tokio::test]

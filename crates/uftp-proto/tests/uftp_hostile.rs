@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use hpc_auth::Secret;
-use hpc_core::{Error, ErrorKind, Result};
+use hpc_core::{ErrorKind, Result};
+use hpc_testkit::hostile::target::one_line;
 use hpc_testkit::hostile::uftpd::{Behaviour, Misreply, UftpdServer, dir_line, file_line};
 use uftp_proto::{Grant, Session, TransferOptions};
 
@@ -28,12 +29,6 @@ async fn login(server: &UftpdServer) -> Result<Session> {
 
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(HANG, f).await.unwrap_or_else(|_| panic!("{what} hangs"))
-}
-
-fn one_line(e: &Error) -> String {
-    let text = e.to_string();
-    assert!(!text.contains('\n') && !text.contains('\0'), "not one clean line: {text:?}");
-    text
 }
 
 #[tokio::test]

@@ -4,15 +4,15 @@
 //! into a temporary root writes nothing outside it, every failure is a
 //! typed one-line error, and no answer is buffered without bound.
 
-use std::path::{Path as StdPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fs_adaptors::{CopyOptions, LocalFileSystem};
 use futures::StreamExt;
 use hpc_auth::CredentialMap;
-use hpc_core::{CopyMode, Error, ErrorKind, FileSystem, Path, Result};
+use hpc_core::{CopyMode, ErrorKind, FileSystem, Path, Result};
 use hpc_testkit::hostile::http::{Answer, HttpServer};
+use hpc_testkit::hostile::target::{TargetRoot, one_line};
 use hpc_testkit::hostile::unicore::{self, DIR, Entry, Listing};
 use unicore_rest::filesystem::UnicoreFileSystem;
 
@@ -25,31 +25,13 @@ async fn open(server: &HttpServer) -> Result<UnicoreFileSystem> {
     UnicoreFileSystem::open(&loc, &CredentialMap::new()).await
 }
 
-/// Every file and directory below `root`.
-fn tree(root: &StdPath) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p.clone());
-            }
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// Copies `/dir` recursively into `<tmp>/a/b/copy` and checks that nothing
-/// was written outside `copy` (two levels of `..` would reach `<tmp>`).
-async fn copy_into_temp_root(server: &HttpServer, scan_first: bool) -> Result<Vec<PathBuf>> {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("a/b/copy");
-    std::fs::create_dir_all(root.parent().unwrap()).unwrap();
+/// Copies `/dir` recursively into a fresh target root and checks that
+/// nothing was written outside it; what is inside.
+async fn copy_into_temp_root(server: &HttpServer, scan_first: bool) -> Result<Vec<String>> {
+    let target = TargetRoot::new();
     let src: Arc<dyn FileSystem> = Arc::new(open(server).await?);
     let dst: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new()?);
-    let to = Path::new(root.to_str().unwrap())?;
+    let to = Path::new(target.root())?;
     let opts = CopyOptions {
         recursive: true,
         mode: CopyMode::Create,
@@ -62,19 +44,9 @@ async fn copy_into_temp_root(server: &HttpServer, scan_first: bool) -> Result<Ve
     )
     .await
     .expect("the copy hangs");
-    let outside: Vec<PathBuf> = tree(outer.path())
-        .into_iter()
-        .filter(|p| !p.starts_with(&root) && !root.starts_with(p))
-        .collect();
-    assert!(outside.is_empty(), "written outside the target root: {outside:?}");
+    target.assert_nothing_outside();
     copied?;
-    Ok(tree(&root))
-}
-
-fn one_line(e: &Error) -> String {
-    let text = e.to_string();
-    assert!(!text.contains('\n') && !text.contains('\0'), "not one clean line: {text:?}");
-    text
+    Ok(target.inside())
 }
 
 #[tokio::test]
@@ -149,10 +121,9 @@ async fn endless_and_oversized_json_answers_are_capped() {
         length,
         chunk: br#"{"isDirectory": true, "content": {"/dir/a": {"isDirectory": false},"#.repeat(64),
     };
-    for (answer, case) in [
-        (endless(None), "an endless body"),
-        (endless(Some(1 << 40)), "a Content-Length of 1 TiB"),
-    ] {
+    for (answer, case) in
+        [(endless(None), "an endless body"), (endless(Some(1 << 40)), "a Content-Length of 1 TiB")]
+    {
         let server = unicore::storage(Listing::Raw(answer), b"").await;
         let fs = open(&server).await.unwrap();
         let e = tokio::time::timeout(HANG, fs.attributes(&Path::new(DIR).unwrap()))

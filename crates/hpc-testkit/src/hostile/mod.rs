@@ -13,8 +13,10 @@
 pub mod couchdb;
 pub mod ftp;
 pub mod http;
+mod listener;
 pub mod s3;
 pub mod sftp;
+pub mod target;
 pub mod uftpd;
 pub mod unicore;
 pub mod webdav;

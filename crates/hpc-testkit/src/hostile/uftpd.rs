@@ -4,12 +4,13 @@
 //! end and multi-line replies that never close.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+
+use super::listener::{Listener, Log, record};
 
 /// A hostile reply to one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,45 +60,27 @@ pub fn dir_line(name: &str) -> String {
 
 /// A running server; stops when dropped.
 pub struct UftpdServer {
-    addr: SocketAddr,
-    commands: Arc<Mutex<Vec<String>>>,
-    task: JoinHandle<()>,
+    inner: Listener,
 }
 
 impl UftpdServer {
     /// Listen on a free port of 127.0.0.1.
     pub async fn start(behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let log = commands.clone();
-        let behaviour = Arc::new(behaviour);
-        let task = tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(session(conn, behaviour.clone(), log.clone()));
-            }
-        });
-        UftpdServer { addr, commands, task }
+        UftpdServer { inner: Listener::start(behaviour, session).await }
     }
 
     /// The control port's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.inner.addr()
     }
 
     /// Every command received so far (the `PASS` argument hidden), in order.
     pub fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.log()
     }
 }
 
-impl Drop for UftpdServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>>) {
+async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
     let (read, mut write) = conn.into_split();
     let mut lines = BufReader::new(read).lines();
     if write.write_all(b"220 hostile UFTPD ready\r\n").await.is_err() {
@@ -108,7 +91,7 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>
         let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         let verb = verb.to_ascii_uppercase();
         let shown = if verb == "PASS" { "PASS ***".to_owned() } else { line.clone() };
-        log.lock().unwrap_or_else(|p| p.into_inner()).push(shown);
+        record(&log, shown);
         if let Some((hostile, how)) = &b.misreply
             && hostile.eq_ignore_ascii_case(&verb)
         {
