@@ -132,3 +132,53 @@ async fn a_listing_naming_an_entry_twice_is_reported() {
     assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
     assert!(e.to_string().contains("twice"), "{e}");
 }
+
+/// A billion-laughs DTD: `&lol9;` would be 10^9 times "lol" if expanded.
+fn with_laughs(xml: &str) -> String {
+    let mut dtd = String::from(r#"<!DOCTYPE lolz [<!ENTITY lol0 "lol">"#);
+    for i in 1..10 {
+        dtd.push_str(&format!(r#"<!ENTITY lol{i} "{}">"#, format!("&lol{};", i - 1).repeat(10)));
+    }
+    dtd.push_str("]>");
+    xml.replacen("?>", &format!("?>{dtd}"), 1)
+}
+
+/// Entities are never expanded: the answer is refused, or its names stay
+/// as short as they were sent; an error is one line.
+fn not_expanded(what: &str, listed: Result<Vec<String>>) {
+    match listed {
+        Ok(names) => assert!(names.iter().all(|n| n.len() < 100), "{what}: {names:?}"),
+        Err(e) => {
+            let text = e.to_string();
+            assert!(!text.contains('\n') && text.len() < 4096, "{what}: {text}");
+        }
+    }
+}
+
+async fn names_of(fs: Result<impl FileSystem>, dir: &str) -> Result<Vec<String>> {
+    let fs = fs?;
+    let items: Vec<Result<_>> = fs.list(&Path::new(dir).unwrap(), false).collect().await;
+    items.into_iter().map(|r| r.map(|a| a.path.to_string())).collect()
+}
+
+#[tokio::test]
+async fn entity_expansion_xml_is_never_expanded() {
+    let xml = with_laughs(&webdav::multistatus(&[
+        Entry::collection("/dav/dir/"),
+        Entry::file("/dav/dir/&lol9;", 3),
+    ]));
+    let server = webdav::server("/dav/dir", Listing::Raw(xml), b"").await;
+    let listed = tokio::time::timeout(HANG, names_of(dav(&server, "").await, "/dav/dir"))
+        .await
+        .expect("the WebDAV listing hangs");
+    not_expanded("webdav", listed);
+
+    let xml =
+        with_laughs(&hpc_testkit::hostile::s3::list_objects("bucket", "x/", &[("x/&lol9;", 3)]));
+    let server =
+        HttpServer::start(move |_| Answer::full(200, "application/xml", xml.clone())).await;
+    let listed = tokio::time::timeout(HANG, names_of(s3(&server, "").await, "/"))
+        .await
+        .expect("the S3 listing hangs");
+    not_expanded("s3", listed);
+}

@@ -14,7 +14,7 @@ pub use body::Body;
 pub use client::{HttpClient, HttpClientBuilder, Timeouts};
 pub use http::{HeaderMap, Method, StatusCode};
 pub use request::Request;
-pub use response::Response;
+pub use response::{MAX_IN_MEMORY, Response};
 pub use retry::{RetryConfig, retry_for_status};
 
 /// The rustls client configuration hpc-http uses (ring provider, bundled

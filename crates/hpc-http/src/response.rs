@@ -43,6 +43,12 @@ impl Origin {
 /// How much of an error body ends up in an error message.
 const SNIPPET: usize = 2048;
 
+/// The longest body [`Response::bytes`], [`Response::text`] and
+/// [`Response::json`] hold in memory: a server cannot make a client buffer
+/// without bound by announcing or sending an endless answer. Bodies that may
+/// be larger are read as a stream ([`Response::into_stream`]).
+pub const MAX_IN_MEMORY: usize = 256 << 20;
+
 /// A response whose body has not been read yet.
 #[derive(Debug)]
 pub struct Response {
@@ -128,25 +134,48 @@ impl Response {
         .boxed()
     }
 
-    /// The whole body in memory.
+    /// The whole body in memory, at most [`MAX_IN_MEMORY`] bytes (see
+    /// [`bytes_at_most`](Self::bytes_at_most)).
     pub async fn bytes(self) -> Result<Bytes> {
+        self.bytes_at_most(MAX_IN_MEMORY).await
+    }
+
+    /// The whole body in memory, or a [`Error::Parse`] as soon as it is
+    /// longer than `limit` bytes: a `Content-Length` above it fails before a
+    /// byte is read, an endless body after `limit` bytes.
+    pub async fn bytes_at_most(self, limit: usize) -> Result<Bytes> {
+        let what = self.origin.what();
+        let too_long =
+            || Error::parse(what.clone(), format!("answer longer than {}", show_size(limit)), "");
+        if self.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_long());
+        }
         let mut stream = self.into_stream();
         let mut buf = BytesMut::new();
         while let Some(chunk) = stream.next().await {
-            buf.extend_from_slice(&chunk?);
+            let chunk = chunk?;
+            if buf.len() + chunk.len() > limit {
+                return Err(too_long());
+            }
+            buf.extend_from_slice(&chunk);
         }
         Ok(buf.freeze())
     }
 
-    /// The body as text (invalid UTF-8 replaced).
+    /// The body as text (invalid UTF-8 replaced), at most [`MAX_IN_MEMORY`] bytes.
     pub async fn text(self) -> Result<String> {
         Ok(String::from_utf8_lossy(&self.bytes().await?).into_owned())
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON, at most [`MAX_IN_MEMORY`] bytes.
     pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
+        self.json_at_most(MAX_IN_MEMORY).await
+    }
+
+    /// The body parsed as JSON, at most `limit` bytes of it.
+    pub async fn json_at_most<T: DeserializeOwned>(self, limit: usize) -> Result<T> {
         let origin = self.origin.clone();
-        let data = self.bytes().await?;
+        let data = self.bytes_at_most(limit).await?;
         serde_json::from_slice(&data).map_err(|e| {
             Error::parse(origin.what(), format!("invalid JSON: {e}"), snippet(&data)).with_source(e)
         })
@@ -188,6 +217,15 @@ impl Response {
     /// `METHOD /path` of the request (no query string).
     pub fn request_line(&self) -> String {
         self.origin.what()
+    }
+}
+
+/// `256 MiB`, `64 KiB` or `100 bytes`.
+fn show_size(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 

@@ -87,6 +87,21 @@ async fn get_streams_body_and_sends_basic_auth() {
 }
 
 #[tokio::test]
+async fn bodies_in_memory_are_capped() {
+    // Bodies without a length, and endless ones, are in the hostile-server
+    // tests of the adaptors (unicore-rest, picas-tokens).
+    let base = serve(handler(|_| async { reply(200, &"x".repeat(1000)) })).await;
+    let client = HttpClient::builder().build().unwrap();
+    let get = || client.send(Request::get(&format!("{base}/a")));
+    let e = get().await.unwrap().bytes_at_most(999).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+    assert!(e.to_string().contains("longer than 999 bytes"), "{e}");
+    assert_eq!(get().await.unwrap().bytes_at_most(1000).await.unwrap().len(), 1000);
+    let e = get().await.unwrap().json_at_most::<serde_json::Value>(1 << 9).await.unwrap_err();
+    assert!(e.to_string().contains("longer than 512 bytes"), "{e}");
+}
+
+#[tokio::test]
 async fn idempotent_requests_retry_on_503_and_posts_do_not() {
     let hits = Arc::new(AtomicUsize::new(0));
     let h2 = hits.clone();

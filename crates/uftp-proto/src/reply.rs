@@ -14,6 +14,9 @@ pub(crate) const MAX_LINE: usize = 16 * 1024;
 /// The most lines of one multi-line reply (a `STAT` listing of a huge
 /// directory is read through this too).
 const MAX_LINES: usize = 1_000_000;
+/// The most bytes of one multi-line reply: lines of [`MAX_LINE`] bytes, up
+/// to [`MAX_LINES`] of them, would otherwise be 16 GiB.
+const MAX_REPLY: usize = 64 << 20;
 
 /// One reply: its code and its lines without the code prefix of the first
 /// and last line (`lines[0]` is the text after `ddd-`/`ddd `).
@@ -94,6 +97,7 @@ impl Control {
         let (code, sep, text) =
             split_code(&first).ok_or_else(|| error::malformed(&self.host, after, &first))?;
         let mut lines = vec![text.to_owned()];
+        let mut bytes = first.len();
         if sep == '-' {
             loop {
                 let line = self.read_line(after).await?;
@@ -107,6 +111,13 @@ impl Control {
                     return Err(error::bad_data(
                         &self.host,
                         format!("reply to {after} has more than {MAX_LINES} lines"),
+                    ));
+                }
+                bytes += line.len();
+                if bytes > MAX_REPLY {
+                    return Err(error::bad_data(
+                        &self.host,
+                        format!("reply to {after} is longer than {} MiB", MAX_REPLY >> 20),
                     ));
                 }
                 lines.push(line);

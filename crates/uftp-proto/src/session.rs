@@ -264,9 +264,14 @@ impl Session {
             let e = parse::mlsx_line(line).ok_or_else(|| {
                 Error::parse(cmd.clone(), "not an MLSD facts line", error::clip(line))
             })?;
-            if e.name != "." && e.name != ".." {
-                out.push(e);
+            if e.name == "." || e.name == ".." {
+                continue;
             }
+            // A name with `/` or NUL (or `/` itself) would address something
+            // other than an entry of `dir`: a recursive walk could loop or climb.
+            hpc_core::path::validate_entry_name(&e.name)
+                .map_err(|bad| Error::parse(cmd.clone(), format!("hostile listing: {bad}"), ""))?;
+            out.push(e);
         }
         Ok(out)
     }

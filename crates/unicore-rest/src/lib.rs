@@ -35,7 +35,7 @@ pub use resource::{Page, Properties};
 pub use state::{JobState, ResourceStatus, TransferState, WorkflowState};
 pub use storage::{FileInfo, Storage, mode_to_text, text_to_mode};
 pub use transfer::{Transfer, TransferProperties};
-pub use transport::{PREFERENCES_HEADER, SESSION_HEADER, Transport, TransportBuilder};
+pub use transport::{MAX_JSON, PREFERENCES_HEADER, SESSION_HEADER, Transport, TransportBuilder};
 pub use workflow::{Workflow, WorkflowService};
 
 #[cfg(all(test, feature = "adaptors"))]

@@ -161,7 +161,16 @@ impl Storage {
             .get("content")
             .and_then(Value::as_object)
             .ok_or_else(|| crate::error::missing(&url, "content"))?;
-        content.iter().map(|(p, meta)| FileInfo::from_json(p, meta)).collect()
+        let dir = normalise(path);
+        content
+            .iter()
+            .map(|(p, meta)| {
+                check_child(&dir, p).map_err(|reason| {
+                    Error::parse(format!("GET {}", crate::url::path_only(&url)), reason, "")
+                })?;
+                FileInfo::from_json(p, meta)
+            })
+            .collect()
     }
 
     /// `size` bytes (all with `None`) of `path` from `offset`, streamed.
@@ -173,7 +182,7 @@ impl Storage {
         let range = match (offset, size) {
             (0, None) => None,
             (o, None) => Some(format!("bytes={o}-")),
-            (o, Some(n)) => Some(format!("bytes={o}-{}", o + n - 1)),
+            (o, Some(n)) => Some(format!("bytes={o}-{}", o.saturating_add(n - 1))),
         };
         let resp = self
             .transport
@@ -389,6 +398,20 @@ impl Storage {
     }
 }
 
+/// Whether `key` of a listing of `dir` (normalised) names a direct child of
+/// it with a usable name: a hostile listing could name `..`, `/etc/passwd`,
+/// `a/../../x` or the directory itself, and a recursive walk or download
+/// would follow it.
+fn check_child(dir: &str, key: &str) -> std::result::Result<(), String> {
+    let trimmed = key.strip_suffix('/').unwrap_or(key);
+    let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    let parent = if parent.is_empty() { "/" } else { parent };
+    if parent != dir {
+        return Err(format!("the listing of {dir} names {key:?}, which is not an entry of it"));
+    }
+    hpc_core::path::validate_entry_name(name).map_err(|e| e.to_string())
+}
+
 fn with_protocol(url: &str, protocol: Option<&str>) -> String {
     match protocol {
         Some(p) if !p.is_empty() => format!("{p}:{url}"),
@@ -493,6 +516,20 @@ mod tests {
         let s = slice_stream(futures::stream::iter(chunks).boxed(), 3, Some(4));
         let parts: Vec<Bytes> = s.map(|c| c.unwrap()).collect().await;
         assert_eq!(parts.concat(), b"3456");
+    }
+
+    #[test]
+    fn listing_keys_must_be_children() {
+        for ok in ["/d/x", "/d/sub/", "/d/..x", "/d/ sp ace"] {
+            assert_eq!(check_child("/d", ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_child("/", "/top"), Ok(()));
+        for bad in
+            ["/d/..", "/d/.", "/d/", "/d", "/etc/x", "x", "/d/a/../../x", "/d/x\0y", "/d//x", "/dx"]
+        {
+            let e = check_child("/d", bad).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

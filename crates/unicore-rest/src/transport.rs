@@ -355,9 +355,13 @@ pub(crate) async fn check(resp: Response) -> Result<Response> {
     Err(error::from_status(status.as_u16(), &what, body.as_bytes()))
 }
 
+/// The longest JSON answer read (a listing of about 200 000 entries): a
+/// server cannot make the client buffer an endless or gigabyte-long body.
+pub const MAX_JSON: usize = 64 << 20;
+
 async fn parse_json<T: DeserializeOwned>(resp: Response) -> Result<T> {
     let what = resp.request_line();
-    let data = resp.bytes().await?;
+    let data = resp.bytes_at_most(MAX_JSON).await?;
     serde_json::from_slice(&data).map_err(|e| error::bad_json(&what, e, &data))
 }
 
@@ -366,7 +370,7 @@ async fn optional_json(resp: Response) -> Result<Option<Value>> {
         return Ok(None);
     }
     let what = resp.request_line();
-    let data = resp.bytes().await?;
+    let data = resp.bytes_at_most(MAX_JSON).await?;
     if data.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

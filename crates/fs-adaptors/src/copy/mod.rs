@@ -266,7 +266,8 @@ pub async fn copy(
 }
 
 async fn scan(src: &dyn FileSystem, root: &Path, skip_unusable: bool) -> Result<(u64, u64)> {
-    let (mut bytes, mut files) = (0, 0);
+    let (mut bytes, mut files) = (0u64, 0);
+    let mut seen = Seen::default();
     let mut s = src.list(root, true);
     while let Some(a) = s.next().await {
         let a = match a {
@@ -274,10 +275,15 @@ async fn scan(src: &dyn FileSystem, root: &Path, skip_unusable: bool) -> Result<
             Err(e) if skip_unusable && is_unusable_entry(&e) => continue,
             Err(e) => return Err(e),
         };
+        if !seen.first_time(&a.path) {
+            // A listing that repeats itself would never end.
+            return Err(named_twice(root, &a.path));
+        }
         if !a.is_directory() {
             files += 1;
             if a.is_regular() {
-                bytes += a.size;
+                // Sizes come from the server: two claiming 2^63 must not overflow.
+                bytes = bytes.saturating_add(a.size);
             }
         }
     }
@@ -350,11 +356,7 @@ async fn copy_tree(
             Err(e) => return Err(e),
         };
         if !seen.first_time(&entry.path) {
-            return Err(Error::parse(
-                format!("listing of {src_root}"),
-                "the server named the same entry twice; refusing to copy it twice",
-                entry.path.to_string(),
-            ));
+            return Err(named_twice(src_root, &entry.path));
         }
         let target = target_of(&entry.path, src_root, dst_root)?;
         // Nothing below a link is ever written (a hostile listing could
@@ -441,6 +443,14 @@ impl Seen {
         let lo = u128::from(self.keys.1.hash_one(path));
         self.fingerprints.insert(hi << 64 | lo)
     }
+}
+
+fn named_twice(root: &Path, entry: &Path) -> Error {
+    Error::parse(
+        format!("listing of {root}"),
+        "the server named the same entry twice; refusing to copy it twice",
+        entry.to_string(),
+    )
 }
 
 fn joined(

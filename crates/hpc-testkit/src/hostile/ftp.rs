@@ -4,12 +4,13 @@
 //! logs every command, so a test can check what a client asked.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+
+use super::listener::{Listener, Log, record};
 
 /// What `LIST`/`MLSD` send on the data connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,41 +67,29 @@ impl Default for Behaviour {
 
 /// A running server; stops when dropped.
 pub struct FtpServer {
-    addr: SocketAddr,
-    commands: Arc<Mutex<Vec<String>>>,
-    task: JoinHandle<()>,
+    inner: Listener,
 }
 
 impl FtpServer {
     /// Listen on a free port of 127.0.0.1.
     pub async fn start(behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let log = commands.clone();
-        let behaviour = Arc::new(behaviour);
-        let task = tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(session(conn, behaviour.clone(), log.clone()));
-            }
-        });
-        FtpServer { addr, commands, task }
+        FtpServer { inner: Listener::start(behaviour, session).await }
     }
 
     /// The control connection's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.inner.addr()
     }
 
     /// `ftp://user@127.0.0.1:port/` plus `options` (a query string without `?`).
     pub fn url(&self, options: &str) -> String {
         let q = if options.is_empty() { String::new() } else { format!("?{options}") };
-        format!("ftp://user@{}/{q}", self.addr)
+        format!("ftp://user@{}/{q}", self.addr())
     }
 
     /// Every command received so far (verb and argument), in order.
     pub fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.log()
     }
 
     /// How many commands had this verb (`LIST`, `MLST`, ...).
@@ -112,17 +101,11 @@ impl FtpServer {
     }
 }
 
-impl Drop for FtpServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn list_line(name: &str, size: u64) -> String {
     format!("-rw-r--r--    1 user     group    {size:>8} Jan 02  2026 {name}\r\n")
 }
 
-async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>>) {
+async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
     let (read, mut write) = conn.into_split();
     let mut lines = BufReader::new(read).lines();
     if write.write_all(b"220 hostile FTP ready\r\n").await.is_err() {
@@ -130,7 +113,7 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>
     }
     let mut data: Option<TcpListener> = None;
     while let Ok(Some(line)) = lines.next_line().await {
-        log.lock().unwrap_or_else(|p| p.into_inner()).push(line.clone());
+        record(&log, line.clone());
         if b.silent_after_greeting {
             continue;
         }

@@ -58,6 +58,20 @@ pub enum Answer {
         /// The pause before each byte.
         every: Duration,
     },
+    /// Status and headers, then `chunk` again and again until the client
+    /// goes away: with `length` the head claims that many bytes
+    /// (`Content-Length`, however huge), without it the body ends only when
+    /// the connection closes, which it never does.
+    Endless {
+        /// Status code.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// The `Content-Length` claimed, if any.
+        length: Option<u64>,
+        /// What is sent over and over (must not be empty).
+        chunk: Vec<u8>,
+    },
 }
 
 impl Answer {
@@ -140,6 +154,23 @@ async fn serve(mut conn: TcpStream, respond: Arc<Responder>, log: Arc<Mutex<Vec<
                 if conn.write_all(&out).await.is_err() {
                     return;
                 }
+            }
+            Answer::Endless { status, headers, length, chunk } => {
+                let mut head = format!("HTTP/1.1 {status} Hostile\r\n");
+                match length {
+                    Some(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
+                    None => head.push_str("Connection: close\r\n"),
+                }
+                for (k, v) in &headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                if conn.write_all(head.as_bytes()).await.is_err() || bodyless {
+                    return;
+                }
+                assert!(!chunk.is_empty(), "an endless body needs a non-empty chunk");
+                while conn.write_all(&chunk).await.is_ok() {}
+                return;
             }
             Answer::Trickle { status, headers, body, every } => {
                 let head = status_and_headers(status, &headers, body.len());

@@ -93,6 +93,8 @@ pub struct DbInfo {
 #[derive(Deserialize)]
 struct Saved {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
     rev: String,
 }
 
@@ -153,7 +155,16 @@ impl CouchDb {
         let what = format!("GET {}/{id}", self.url.db());
         let (resp, _) = self.call(&what, || Request::get(&url)).await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.json().await?)),
+            s if s.is_success() => {
+                let doc: Value = self.json(resp).await?;
+                match doc.get("_id").and_then(Value::as_str) {
+                    Some(got) if got == id => Ok(Some(doc)),
+                    got => {
+                        let reason = format!("asked for document {id:?}, got {got:?}");
+                        Err(Error::parse(what, reason, ""))
+                    }
+                }
+            }
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(self.error_from(&what, resp).await),
         }
@@ -168,6 +179,7 @@ impl CouchDb {
             .ok_or_else(|| Error::InvalidInput("a document to PUT needs a string _id".into()))?;
         let url = self.db_path(&doc_path(id));
         let what = format!("PUT {}/{id}", self.url.db());
+        let sent = Sent { id, rev: doc.get("_rev").and_then(Value::as_str) };
         let body = serde_json::to_vec(doc)
             .map_err(|e| Error::InvalidInput(format!("cannot encode document {id}: {e}")))?;
         let body = Bytes::from(body);
@@ -178,7 +190,7 @@ impl CouchDb {
                     .body(Body::bytes(body.clone()))
             })
             .await?;
-        self.write_outcome(&what, resp, retried).await
+        self.write_outcome(&what, resp, retried, sent).await
     }
 
     /// `DELETE /db/id?rev=`.
@@ -186,7 +198,7 @@ impl CouchDb {
         let url = format!("{}?rev={}", self.db_path(&doc_path(id)), encode_segment(rev));
         let what = format!("DELETE {}/{id}", self.url.db());
         let (resp, retried) = self.call(&what, || Request::delete(&url)).await?;
-        self.write_outcome(&what, resp, retried).await
+        self.write_outcome(&what, resp, retried, Sent { id, rev: Some(rev) }).await
     }
 
     /// `POST /db/_bulk_docs`: one outcome per document, in order. Documents
@@ -210,10 +222,25 @@ impl CouchDb {
         if !resp.status().is_success() {
             return Err(self.error_from(&what, resp).await);
         }
-        let items: Vec<BulkItem> = resp.json().await?;
+        let items: Vec<BulkItem> = self.json(resp).await?;
         if items.len() != docs.len() {
             let reason = format!("{} answers for {} documents", items.len(), docs.len());
             return Err(Error::parse(what, reason, ""));
+        }
+        // Answers come in the order of the documents; one that names another
+        // document, or a revision that cannot follow the one sent, is not
+        // believed: the caller would take a token it never wrote as written.
+        for (doc, item) in docs.iter().zip(&items) {
+            let id = doc.get("_id").and_then(Value::as_str);
+            let sent =
+                Sent { id: id.unwrap_or(&item.id), rev: doc.get("_rev").and_then(Value::as_str) };
+            if id.is_some_and(|id| id != item.id) {
+                let reason = format!("the answer for document {:?} names {:?}", sent.id, item.id);
+                return Err(Error::parse(what, reason, ""));
+            }
+            if let (Some(rev), None) = (&item.rev, &item.error) {
+                sent.check_rev(&what, rev)?;
+            }
         }
         Ok(items
             .into_iter()
@@ -248,6 +275,7 @@ impl CouchDb {
             encode_segment(rev)
         );
         let what = format!("PUT {}/{id}/{name}", self.url.db());
+        let sent = Sent { id, rev: Some(rev) };
         let (resp, retried) = self
             .call(&what, || {
                 Request::put(&url)
@@ -255,7 +283,7 @@ impl CouchDb {
                     .body(Body::bytes(data.clone()))
             })
             .await?;
-        self.write_outcome(&what, resp, retried).await
+        self.write_outcome(&what, resp, retried, sent).await
     }
 
     /// `GET /db/id/name`: the attachment's bytes, `None` if absent.
@@ -264,7 +292,7 @@ impl CouchDb {
         let what = format!("GET {}/{id}/{name}", self.url.db());
         let (resp, _) = self.call(&what, || Request::get(&url)).await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.bytes().await?)),
+            s if s.is_success() => Ok(Some(resp.bytes_at_most(self.max_answer).await?)),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(self.error_from(&what, resp).await),
         }
@@ -275,15 +303,58 @@ impl CouchDb {
         what: &str,
         resp: hpc_http::Response,
         retried: bool,
+        sent: Sent<'_>,
     ) -> Result<WriteOutcome> {
         match resp.status() {
             StatusCode::CONFLICT => Ok(WriteOutcome::Conflict { retried }),
             s if s.is_success() => {
-                let saved: Saved = resp.json().await?;
+                let saved: Saved = self.json(resp).await?;
+                if let Some(id) = saved.id.as_deref().filter(|id| *id != sent.id) {
+                    let reason = format!("the answer for document {:?} names {id:?}", sent.id);
+                    return Err(Error::parse(what, reason, ""));
+                }
+                sent.check_rev(what, &saved.rev)?;
                 Ok(WriteOutcome::Written { rev: saved.rev })
             }
             _ => Err(self.error_from(what, resp).await),
         }
+    }
+}
+
+/// What a write sent: the document id and the revision it replaces.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    id: &'a str,
+    rev: Option<&'a str>,
+}
+
+impl Sent<'_> {
+    /// A written document's new revision is `N+1-...` after `N-...`, any
+    /// `N-...` for a new one (a document recreated over a deleted one goes on
+    /// from its generation); anything else is not a revision CouchDB gives.
+    fn check_rev(&self, what: &str, new: &str) -> Result<()> {
+        let generation = |rev: &str| -> Option<u64> {
+            let (n, hash) = rev.split_once('-')?;
+            (!hash.is_empty()).then_some(())?;
+            n.parse().ok().filter(|n| *n > 0)
+        };
+        let fits = match (self.rev.map(generation), generation(new)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(Some(old)), Some(n)) => old.checked_add(1) == Some(n),
+            // A revision we cannot read ourselves: nothing to compare.
+            (Some(None), Some(_)) => true,
+        };
+        if fits {
+            return Ok(());
+        }
+        let reason = match self.rev {
+            Some(old) => {
+                format!("document {:?} written at revision {new:?} after {old:?}", self.id)
+            }
+            None => format!("document {:?} written at revision {new:?}", self.id),
+        };
+        Err(Error::parse(what, reason, ""))
     }
 }
 
@@ -299,6 +370,27 @@ fn doc_path(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_revisions_follow_the_sent_ones() {
+        let check = |sent: Option<&str>, new: &str| {
+            Sent { id: "t", rev: sent }.check_rev("PUT db/t", new).is_ok()
+        };
+        assert!(check(None, "1-abc") && check(None, "3-abc"));
+        assert!(check(Some("1-abc"), "2-def") && check(Some("41-x"), "42-y"));
+        for (sent, new) in [
+            (Some("1-abc"), "1-def"),
+            (Some("3-abc"), "2-def"),
+            (Some("3-abc"), "5-def"),
+            (Some("18446744073709551615-a"), "0-b"),
+            (None, ""),
+            (None, "0-x"),
+            (None, "x-y"),
+            (None, "7-"),
+        ] {
+            assert!(!check(sent, new), "{sent:?} then {new:?}");
+        }
+    }
 
     #[test]
     fn design_documents_keep_their_slash() {

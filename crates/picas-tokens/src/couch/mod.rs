@@ -36,6 +36,9 @@ pub struct CouchConfig {
     pub timeouts: Timeouts,
     /// Extra CA certificates (PEM file) to trust for https.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The longest answer read into memory (a JSON document, a view page,
+    /// an attachment); a longer or endless one is an error. Default 256 MiB.
+    pub max_answer: usize,
 }
 
 impl Default for CouchConfig {
@@ -52,6 +55,7 @@ impl Default for CouchConfig {
                 read_idle: Duration::from_secs(120),
             },
             ca_file: None,
+            max_answer: hpc_http::MAX_IN_MEMORY,
         }
     }
 }
@@ -63,6 +67,7 @@ pub struct CouchDb {
     http: HttpClient,
     url: Arc<DbUrl>,
     retry: RetryConfig,
+    max_answer: usize,
     requests: Arc<AtomicU64>,
 }
 
@@ -105,6 +110,7 @@ impl CouchDb {
             http: builder.build()?,
             url: Arc::new(url),
             retry: config.retry,
+            max_answer: config.max_answer,
             requests: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -173,13 +179,19 @@ impl CouchDb {
         if !resp.status().is_success() {
             return Err(self.error_from(what, resp).await);
         }
-        resp.json().await
+        self.json(resp).await
+    }
+
+    /// A 2xx answer's JSON, at most `max_answer` bytes of it.
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(&self, resp: Response) -> Result<T> {
+        resp.json_at_most(self.max_answer).await
     }
 
     /// The error for a non-2xx answer, with CouchDB's own `error`/`reason`.
     pub(crate) async fn error_from(&self, what: &str, resp: Response) -> Error {
         let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        // Only the start of an error answer is shown: it may be endless.
+        let text = resp.snippet().await;
         let body: CouchError = serde_json::from_str(&text).unwrap_or_default();
         let said = match (body.error.as_str(), body.reason.as_str()) {
             ("", "") => text.split_whitespace().collect::<Vec<_>>().join(" "),
