@@ -1,0 +1,412 @@
+//! [`DaskCluster`]: start, inspect and close a cluster.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use hpc_core::{Error, JobId, JobState, Result, Scheduler};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::config::DaskConfig;
+use crate::monitor::{Counts, Dashboard, SchedulerFile, belongs_to};
+use crate::script::{RunDir, scheduler_job, worker_job};
+use crate::site::{Site, Tunnel};
+use crate::startup;
+
+/// A worker job of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerJob {
+    /// Its id in the scheduler.
+    pub id: JobId,
+    /// The name its workers carry (`tag`, or `tag-N` for several processes).
+    pub tag: String,
+}
+
+/// A Dask cluster whose scheduler and workers run as jobs of any
+/// [`Scheduler`], reached from here through tunnels of its [`Site`].
+///
+/// [`DaskCluster::start`] submits the scheduler job (and the first workers,
+/// in the same round trip), waits for the scheduler's address and opens the
+/// tunnels; [`DaskCluster::address`] is what `dask.distributed.Client`
+/// connects to. While the value lives, a heartbeat renews the jobs' lease;
+/// [`DaskCluster::close`] cancels every job. If the process dies instead,
+/// the jobs stop by themselves one lease after the last heartbeat.
+#[derive(Debug, Clone)]
+pub struct DaskCluster {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) sched: Arc<dyn Scheduler>,
+    pub(crate) site: Arc<dyn Site>,
+    pub(crate) config: DaskConfig,
+    pub(crate) run: RunDir,
+    pub(crate) scheduler_job: JobId,
+    pub(crate) remote_address: String,
+    pub(crate) local_address: String,
+    pub(crate) dashboard: Option<Dashboard>,
+    pub(crate) workers: tokio::sync::Mutex<Vec<WorkerJob>>,
+    next_tag: AtomicU32,
+    tunnels: StdMutex<Vec<Tunnel>>,
+    heartbeat: JoinHandle<()>,
+    pub(crate) adaptive: StdMutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+/// What [`DaskCluster::status`] reports.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ClusterStatus {
+    /// The cluster's name.
+    pub name: String,
+    /// The address for `dask.distributed.Client` here.
+    pub address: String,
+    /// The scheduler's address as the nodes see it.
+    pub remote_address: String,
+    /// The dashboard's URL here.
+    pub dashboard_url: Option<String>,
+    /// The run directory on the cluster (scheduler file, heartbeat, logs).
+    pub run_dir: String,
+    /// The scheduler job and its state.
+    pub scheduler_job: JobReport,
+    /// Each worker job, its state and how many of its workers are connected.
+    pub worker_jobs: Vec<JobReport>,
+    /// Task and worker counts from the scheduler (none if it did not answer).
+    pub counts: Option<Counts>,
+}
+
+/// One job in a [`ClusterStatus`].
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct JobReport {
+    /// Job id.
+    pub id: JobId,
+    /// Worker tag (none for the scheduler job).
+    pub tag: Option<String>,
+    /// State as the scheduler reports it (none: unknown to it).
+    pub state: Option<JobState>,
+    /// Connected Dask workers of this job.
+    pub connected: usize,
+}
+
+impl DaskCluster {
+    /// Start a cluster: submit the scheduler job and `workers` workers,
+    /// wait (at most the startup timeout) until the scheduler has written
+    /// its address, and open the tunnels. Workers may still be connecting
+    /// when this returns: see [`DaskCluster::wait_for_workers`].
+    ///
+    /// On any failure every submitted job is cancelled before the error
+    /// returns; a scheduler job that ends early gives its stderr.
+    pub async fn start(
+        sched: Arc<dyn Scheduler>,
+        site: Arc<dyn Site>,
+        config: DaskConfig,
+        workers: u32,
+    ) -> Result<DaskCluster> {
+        config.validate()?;
+        let dir = site.create_run_dir(config.base_dir.as_deref(), &run_name(&config.name)).await?;
+        let run = RunDir { dir };
+        let tags: Vec<String> = (0..config.jobs_for(workers)).map(|k| format!("w{k}")).collect();
+        let mut jobs = vec![scheduler_job(&config, &run)];
+        jobs.extend(tags.iter().map(|t| worker_job(&config, &run, t)));
+        let results = sched.submit_many(&jobs).await;
+        let heartbeat = spawn_heartbeat(site.clone(), run.heartbeat(), config.heartbeat_interval());
+        let stop_heartbeat = heartbeat.abort_handle();
+        let mut submitted = Vec::new();
+        let mut first_error = None;
+        match results {
+            Ok(results) => {
+                for (i, r) in results.into_iter().enumerate() {
+                    match r {
+                        Ok(id) => submitted.push((i, id)),
+                        Err(e) => first_error = first_error.or(Some(e)),
+                    }
+                }
+            }
+            Err(e) => first_error = Some(e),
+        }
+        let abandon = |ids: Vec<JobId>, e: Error| {
+            let (sched, site, run, debug) =
+                (sched.clone(), site.clone(), run.clone(), config.debug);
+            let stop_heartbeat = stop_heartbeat.clone();
+            async move {
+                stop_heartbeat.abort();
+                let _ = cancel_all(sched.as_ref(), &ids).await;
+                if !debug {
+                    let _ = site.remove_dir(&run.dir).await;
+                }
+                e
+            }
+        };
+        let all_ids: Vec<JobId> = submitted.iter().map(|(_, id)| id.clone()).collect();
+        if let Some(e) = first_error {
+            return Err(abandon(all_ids, e).await);
+        }
+        let scheduler_id = submitted[0].1.clone();
+        let worker_jobs: Vec<WorkerJob> = submitted[1..]
+            .iter()
+            .map(|(i, id)| WorkerJob { id: id.clone(), tag: tags[i - 1].clone() })
+            .collect();
+        let opened = async {
+            let file =
+                startup::await_scheduler(&*sched, &*site, &config, &run, &scheduler_id).await?;
+            open_tunnels(&*site, &config, &file).await
+        }
+        .await;
+        let (local_address, remote_address, tunnels, dashboard) = match opened {
+            Ok(t) => t,
+            Err(e) => return Err(abandon(all_ids, e).await),
+        };
+        tracing::info!(scheduler = %scheduler_id, %remote_address, %local_address, "dask scheduler up");
+        Ok(DaskCluster {
+            inner: Arc::new(Inner {
+                sched,
+                site,
+                next_tag: AtomicU32::new(tags.len() as u32),
+                config,
+                run,
+                scheduler_job: scheduler_id,
+                remote_address,
+                local_address,
+                dashboard,
+                workers: tokio::sync::Mutex::new(worker_jobs),
+                tunnels: StdMutex::new(tunnels),
+                heartbeat,
+                adaptive: StdMutex::new(None),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The scheduler's address here, for `dask.distributed.Client`
+    /// (`tcp://127.0.0.1:PORT` through a tunnel).
+    pub fn address(&self) -> &str {
+        &self.inner.local_address
+    }
+
+    /// The scheduler's address as the nodes see it.
+    pub fn remote_address(&self) -> &str {
+        &self.inner.remote_address
+    }
+
+    /// The dashboard's URL here, if the scheduler runs one.
+    pub fn dashboard_url(&self) -> Option<String> {
+        self.inner.dashboard.as_ref().map(Dashboard::url)
+    }
+
+    /// The run directory on the cluster.
+    pub fn run_dir(&self) -> &str {
+        &self.inner.run.dir
+    }
+
+    /// The options the cluster was started with.
+    pub fn config(&self) -> &DaskConfig {
+        &self.inner.config
+    }
+
+    /// The scheduler job's id.
+    pub fn scheduler_job(&self) -> &JobId {
+        &self.inner.scheduler_job
+    }
+
+    /// The worker jobs submitted and not yet cancelled or seen finished.
+    pub async fn worker_jobs(&self) -> Vec<WorkerJob> {
+        self.inner.workers.lock().await.clone()
+    }
+
+    /// Every job of the cluster: the scheduler's first, then the workers'.
+    pub async fn job_ids(&self) -> Vec<JobId> {
+        let mut ids = vec![self.inner.scheduler_job.clone()];
+        ids.extend(self.inner.workers.lock().await.iter().map(|w| w.id.clone()));
+        ids
+    }
+
+    /// The scheduler's task and worker counts.
+    pub async fn counts(&self) -> Result<Counts> {
+        self.inner.dashboard()?.counts().await
+    }
+
+    /// Wait until at least `n` Dask workers are connected, or fail: with
+    /// the stderr of a worker job that ended before its workers connected,
+    /// or with a timeout error naming the jobs still missing. Returns the
+    /// number connected.
+    pub async fn wait_for_workers(&self, n: usize, timeout: Duration) -> Result<usize> {
+        startup::await_workers(&self.inner, n, timeout).await
+    }
+
+    /// The state of every job and the scheduler's counts, in one status
+    /// query and two requests to the scheduler.
+    pub async fn status(&self) -> Result<ClusterStatus> {
+        let inner = &self.inner;
+        let workers = inner.workers.lock().await.clone();
+        let mut ids = vec![inner.scheduler_job.clone()];
+        ids.extend(workers.iter().map(|w| w.id.clone()));
+        let states = inner.sched.statuses(&ids).await?;
+        let state_of = |i: usize| states.get(i).and_then(|s| s.as_ref().ok()).map(|s| s.state);
+        let (names, counts) = match &inner.dashboard {
+            Some(d) => (d.workers().await.unwrap_or_default(), d.counts().await.ok()),
+            None => (Vec::new(), None),
+        };
+        let connected = |tag: &str| names.iter().filter(|w| belongs_to(&w.name, tag)).count();
+        Ok(ClusterStatus {
+            name: inner.config.name.clone(),
+            address: inner.local_address.clone(),
+            remote_address: inner.remote_address.clone(),
+            dashboard_url: self.dashboard_url(),
+            run_dir: inner.run.dir.clone(),
+            scheduler_job: JobReport {
+                id: inner.scheduler_job.clone(),
+                tag: None,
+                state: state_of(0),
+                connected: 0,
+            },
+            worker_jobs: workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| JobReport {
+                    id: w.id.clone(),
+                    tag: Some(w.tag.clone()),
+                    state: state_of(i + 1),
+                    connected: connected(&w.tag),
+                })
+                .collect(),
+            counts,
+        })
+    }
+
+    /// Cancel every job (all at once), stop the heartbeat, close the
+    /// tunnels and remove the run directory (kept with `debug`). Closing
+    /// twice is a no-op. Every job is cancelled even if one cancel fails;
+    /// the first failure is returned.
+    pub async fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(task) = inner.adaptive.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+        let ids = self.job_ids().await;
+        let result = cancel_all(inner.sched.as_ref(), &ids).await;
+        inner.heartbeat.abort();
+        inner.tunnels.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if !inner.config.debug {
+            inner.site.remove_dir(&inner.run.dir).await?;
+        }
+        result
+    }
+
+    pub(crate) fn new_tag(&self) -> String {
+        format!("w{}", self.inner.next_tag.fetch_add(1, Ordering::SeqCst))
+    }
+}
+
+impl Inner {
+    pub(crate) fn dashboard(&self) -> Result<&Dashboard> {
+        self.dashboard.as_ref().ok_or_else(|| Error::Unsupported {
+            adaptor: "dask".into(),
+            operation: "watching workers without the scheduler's dashboard port".into(),
+        })
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without a heartbeat the lease runs out: the jobs end by themselves
+        // even if the cancels below never get to run.
+        self.heartbeat.abort();
+        if let Some(task) = self.adaptive.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let sched = self.sched.clone();
+            let mut ids = vec![self.scheduler_job.clone()];
+            if let Ok(w) = self.workers.try_lock() {
+                ids.extend(w.iter().map(|w| w.id.clone()));
+            }
+            rt.spawn(async move {
+                let _ = cancel_all(sched.as_ref(), &ids).await;
+            });
+        }
+    }
+}
+
+/// Cancel all `ids` at once; a job the scheduler no longer knows is not an
+/// error. Returns the first other error.
+pub(crate) async fn cancel_all(sched: &dyn Scheduler, ids: &[JobId]) -> Result<()> {
+    let results = join_all(ids.iter().map(|id| sched.cancel(id))).await;
+    results.into_iter().filter_map(|r| r.err()).find(|e| !e.is_not_found()).map_or(Ok(()), Err)
+}
+
+/// A unique run directory name for cluster `name`.
+fn run_name(name: &str) -> String {
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let n = COUNT.fetch_add(1, Ordering::SeqCst);
+    format!("{name}-{secs}-{}-{n}", std::process::id())
+}
+
+fn spawn_heartbeat(site: Arc<dyn Site>, path: String, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = site.touch(&path).await {
+                tracing::warn!(error = %e, "renewing the dask lease failed; retrying");
+            }
+        }
+    })
+}
+
+type Opened = (String, String, Vec<Tunnel>, Option<Dashboard>);
+
+async fn open_tunnels(
+    site: &dyn Site,
+    config: &DaskConfig,
+    file: &SchedulerFile,
+) -> Result<Opened> {
+    let (proto, host, port) = file.endpoint()?;
+    let tunnel = site.forward(&host, port, config.local_port).await?;
+    let local = tunnel.local_addr();
+    let mut tunnels = vec![tunnel];
+    let mut dashboard = None;
+    if let Some(dport) = file.dashboard_port() {
+        let t = site.forward(&host, dport, config.local_dashboard_port).await?;
+        dashboard = Some(Dashboard::new(t.local_addr())?);
+        tunnels.push(t);
+    }
+    Ok((format!("{proto}://{local}"), file.address.clone(), tunnels, dashboard))
+}
+
+/// Whether a job that is not (or no longer) known counts as gone.
+pub(crate) fn gone(status: &Result<hpc_core::JobStatus>) -> bool {
+    match status {
+        Ok(s) => s.is_done(),
+        Err(e) => e.is_not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_are_unique_in_a_process() {
+        let a = run_name("c");
+        let b = run_name("c");
+        assert_ne!(a, b);
+        assert!(a.starts_with("c-"));
+    }
+
+    #[tokio::test]
+    async fn cancel_all_tolerates_unknown_jobs() {
+        let sched = sched_adaptors::local::LocalScheduler::new(Default::default()).unwrap();
+        let e = cancel_all(&sched, &[JobId::from("local-999")]).await;
+        assert!(e.is_ok(), "{e:?}");
+    }
+}
