@@ -12,6 +12,7 @@
 
 mod at;
 mod daemon;
+mod dask;
 mod datamover;
 mod envfile;
 mod ftp;
@@ -49,6 +50,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sge::Sge,
     &torque::Torque,
     &datamover::Datamover,
+    &dask::Dask,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.
