@@ -51,7 +51,7 @@ pub(crate) struct Inner {
     pub(crate) workers: tokio::sync::Mutex<Vec<WorkerJob>>,
     next_tag: AtomicU32,
     tunnels: StdMutex<Vec<Tunnel>>,
-    heartbeat: JoinHandle<()>,
+    heartbeat: AbortOnDrop,
     pub(crate) adaptive: StdMutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
 }
@@ -106,6 +106,20 @@ impl DaskCluster {
         config: DaskConfig,
         workers: u32,
     ) -> Result<DaskCluster> {
+        Self::start_until(sched, site, config, workers, std::future::pending()).await
+    }
+
+    /// [`DaskCluster::start`], given up when `interrupted` completes first
+    /// (Ctrl-C): every job submitted so far is cancelled and the result is
+    /// [`Error::Cancelled`]. Dropping the future of `start` instead would
+    /// leave the jobs to the lease.
+    pub async fn start_until(
+        sched: Arc<dyn Scheduler>,
+        site: Arc<dyn Site>,
+        config: DaskConfig,
+        workers: u32,
+        interrupted: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<DaskCluster> {
         config.validate()?;
         let dir = site.create_run_dir(config.base_dir.as_deref(), &run_name(&config.name)).await?;
         let run = RunDir { dir };
@@ -113,8 +127,12 @@ impl DaskCluster {
         let mut jobs = vec![scheduler_job(&config, &run)];
         jobs.extend(tags.iter().map(|t| worker_job(&config, &run, t)));
         let results = sched.submit_many(&jobs).await;
-        let heartbeat = spawn_heartbeat(site.clone(), run.heartbeat(), config.heartbeat_interval());
-        let stop_heartbeat = heartbeat.abort_handle();
+        let heartbeat = AbortOnDrop(spawn_heartbeat(
+            site.clone(),
+            run.heartbeat(),
+            config.heartbeat_interval(),
+        ));
+        let stop_heartbeat = heartbeat.0.abort_handle();
         let mut submitted = Vec::new();
         let mut first_error = None;
         match results {
@@ -154,8 +172,13 @@ impl DaskCluster {
             let file =
                 startup::await_scheduler(&*sched, &*site, &config, &run, &scheduler_id).await?;
             open_tunnels(&*site, &config, &file).await
-        }
-        .await;
+        };
+        let opened = tokio::select! {
+            opened = opened => opened,
+            () = interrupted => Err(Error::Cancelled(format!(
+                "interrupted while the Dask scheduler (job {scheduler_id}) was starting; its jobs were cancelled"
+            ))),
+        };
         let (local_address, remote_address, tunnels, dashboard) = match opened {
             Ok(t) => t,
             Err(e) => return Err(abandon(all_ids, e).await),
@@ -291,7 +314,7 @@ impl DaskCluster {
         }
         let ids = self.job_ids().await;
         let result = cancel_all(inner.sched.as_ref(), &ids).await;
-        inner.heartbeat.abort();
+        inner.heartbeat.0.abort();
         inner.tunnels.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if !inner.config.debug {
             inner.site.remove_dir(&inner.run.dir).await?;
@@ -317,7 +340,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Without a heartbeat the lease runs out: the jobs end by themselves
         // even if the cancels below never get to run.
-        self.heartbeat.abort();
+        self.heartbeat.0.abort();
         if let Some(task) = self.adaptive.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
@@ -350,6 +373,18 @@ fn run_name(name: &str) -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let n = COUNT.fetch_add(1, Ordering::SeqCst);
     format!("{name}-{secs}-{}-{n}", std::process::id())
+}
+
+/// A task that ends when its handle is dropped: a heartbeat must never
+/// outlive the cluster (or a start given up half-way), or the lease would
+/// never run out.
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn spawn_heartbeat(site: Arc<dyn Site>, path: String, every: Duration) -> JoinHandle<()> {

@@ -140,10 +140,10 @@ impl DaskConfig {
         if self.startup_timeout.is_zero() {
             return bad("the startup timeout must be positive".into());
         }
-        if let Some(dir) = &self.base_dir {
-            if dir.trim().is_empty() || dir.contains('\0') {
-                return bad(format!("base directory {dir:?} is not a usable path"));
-            }
+        if let Some(dir) = &self.base_dir
+            && (dir.trim().is_empty() || dir.contains('\0'))
+        {
+            return bad(format!("base directory {dir:?} is not a usable path"));
         }
         Ok(())
     }

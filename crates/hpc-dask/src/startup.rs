@@ -41,7 +41,7 @@ pub(crate) async fn await_scheduler(
         }
         looks += 1;
         let late = Instant::now() >= deadline;
-        if late || looks % STATUS_EVERY == 0 {
+        if late || looks.is_multiple_of(STATUS_EVERY) {
             let status = one_status(sched, id).await?;
             if gone(&status) {
                 return Err(ended_early(site, run, "the Dask scheduler", id, None, &status).await);
@@ -75,7 +75,7 @@ pub(crate) async fn await_workers(inner: &Inner, n: usize, timeout: Duration) ->
         }
         looks += 1;
         let late = Instant::now() >= deadline;
-        if late || looks % STATUS_EVERY == 0 {
+        if late || looks.is_multiple_of(STATUS_EVERY) {
             let jobs = inner.workers.lock().await.clone();
             let waiting: Vec<_> = jobs
                 .into_iter()

@@ -16,7 +16,7 @@ use clap::{Subcommand, ValueEnum};
 use hpckit::core::{Error, JobId, Location, Scheduler};
 
 pub(crate) use self::args::JobArgs;
-use self::args::parse_duration;
+pub(crate) use self::args::parse_duration;
 use crate::creds::CredentialArgs;
 use crate::output;
 

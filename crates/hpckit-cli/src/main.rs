@@ -5,6 +5,7 @@
 //! that tells the kind of failure (see `output::code_for`).
 
 mod creds;
+mod dask;
 mod datamover;
 mod fs;
 mod job;
@@ -32,6 +33,9 @@ enum Command {
     /// Work with files on any file system (local, sftp, ftp, webdav, s3).
     #[command(subcommand)]
     Fs(fs::FsCommand),
+    /// Dask clusters on any scheduler: scheduler and workers as jobs, tunnels to here.
+    #[command(subcommand)]
+    Dask(dask::DaskCommand),
     #[command(flatten)]
     Zih(datamover::ZihCommand),
 }
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Job(cmd) => job::run(cmd, &cli.creds).await,
             Command::Fs(cmd) => fs::run(cmd, &cli.creds).await,
+            Command::Dask(cmd) => dask::run(cmd, &cli.creds).await,
             Command::Zih(cmd) => datamover::run(cmd, &cli.creds).await,
         }
     });

@@ -178,7 +178,7 @@ fn read_json_jobs(path: &std::path::Path) -> anyhow::Result<Vec<JobDescription>>
 
 /// Seconds (`90`), a number with a unit (`90s`, `15m`, `2h`, `1d`), or
 /// `[D-]HH:MM:SS` / `MM:SS`.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration (90, 90s, 15m, 2h, 1d, [D-]HH:MM:SS)");
     let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
     let t = text.trim();

@@ -1,0 +1,188 @@
+//! `hpckit dask up`: start, serve requests, tear down on a signal.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use hpckit::core::{Location, Scheduler, SchedulerExt};
+use hpckit::dask::{DaskCluster, DaskConfig};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::control::{self, Answer, Record, Request};
+use crate::creds::CredentialArgs;
+use crate::output;
+
+/// How often `up` checks that the scheduler job still runs.
+const WATCH_EVERY: Duration = Duration::from_secs(15);
+
+pub(super) struct Up {
+    pub(super) url: String,
+    pub(super) workers: u32,
+    pub(super) adapt: Option<(u32, u32)>,
+    pub(super) config: DaskConfig,
+    pub(super) json: bool,
+}
+
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP.
+struct Signals(
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+);
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Signals(
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        ))
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.0.recv() => {}
+            _ = self.1.recv() => {}
+            _ = self.2.recv() => {}
+        }
+    }
+}
+
+pub(super) async fn run(up: Up, creds: &CredentialArgs) -> anyhow::Result<ExitCode> {
+    let name = up.config.name.clone();
+    let dir = control::state_dir()?;
+    let listener = control::listen(&dir, &name).await?;
+    let mut signals = Signals::new().context("installing signal handlers")?;
+    let loc: Location = up.url.parse()?;
+    let creds = creds.credentials(&loc)?;
+    let sched = hpckit::open_scheduler(&up.url, &creds).await?;
+    let site = hpckit::open_dask_site(&up.url, &creds).await?;
+    let initial = up.adapt.map_or(up.workers, |(min, _)| min);
+    let startup_timeout = up.config.startup_timeout;
+    let started =
+        DaskCluster::start_until(sched.clone(), site, up.config, initial, signals.recv()).await;
+    let cluster = match started {
+        Ok(c) => c,
+        Err(e) => {
+            control::remove_files(&dir, &name);
+            return Err(e.into());
+        }
+    };
+    let serving =
+        Serving { url: &up.url, initial, adapt: up.adapt, json: up.json, startup_timeout };
+    let result = serve(&cluster, sched.as_ref(), &serving, listener, &mut signals, &dir).await;
+    let closed = cluster.close().await;
+    control::remove_files(&dir, &name);
+    let code = result?;
+    closed.context("cancelling the cluster's jobs")?;
+    output::note(format!("cluster {name} is down: every job was cancelled"));
+    Ok(code)
+}
+
+/// What `serve` needs from the command line.
+struct Serving<'a> {
+    url: &'a str,
+    initial: u32,
+    adapt: Option<(u32, u32)>,
+    json: bool,
+    startup_timeout: Duration,
+}
+
+async fn serve(
+    cluster: &DaskCluster,
+    sched: &dyn Scheduler,
+    serving: &Serving<'_>,
+    listener: UnixListener,
+    signals: &mut Signals,
+    dir: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let record = |jobs: Vec<String>| Record {
+        name: cluster.config().name.clone(),
+        scheduler: serving.url.to_owned(),
+        pid: std::process::id(),
+        address: cluster.address().to_owned(),
+        dashboard_url: cluster.dashboard_url(),
+        run_dir: cluster.run_dir().to_owned(),
+        jobs,
+    };
+    let ids = |v: Vec<hpckit::core::JobId>| v.into_iter().map(|j| j.to_string()).collect();
+    control::write_record(dir, &record(ids(cluster.job_ids().await)))?;
+    let ready = tokio::select! {
+        r = cluster.wait_for_workers(serving.initial as usize, serving.startup_timeout) => r.map(Some),
+        () = signals.recv() => Ok(None),
+    };
+    let Some(connected) = ready? else { return Ok(ExitCode::from(130)) };
+    if let Some((min, max)) = serving.adapt {
+        cluster.adapt(min, max)?;
+    }
+    print_ready(cluster, connected, serving.json).await?;
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    watch.tick().await;
+    loop {
+        tokio::select! {
+            () = signals.recv() => return Ok(ExitCode::SUCCESS),
+            accepted = listener.accept() => {
+                let Ok((mut stream, _)) = accepted else { continue };
+                let Ok(req) = control::read_request(&mut stream).await else { continue };
+                let down = matches!(req, Request::Down);
+                let answer = handle(cluster, req).await;
+                control::write_record(dir, &record(ids(cluster.job_ids().await)))?;
+                let _ = control::answer(&mut stream, &answer).await;
+                if down {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            _ = watch.tick() => {
+                let status = sched.status(cluster.scheduler_job()).await;
+                if status.is_ok_and(|s| s.is_done()) {
+                    anyhow::bail!("the Dask scheduler job {} has ended; stopping the cluster", cluster.scheduler_job());
+                }
+            }
+        }
+    }
+}
+
+async fn handle(cluster: &DaskCluster, req: Request) -> Answer {
+    let value = match req {
+        Request::Status => {
+            cluster.status().await.map(|s| serde_json::to_value(s).unwrap_or_default())
+        }
+        Request::Scale { workers } => {
+            cluster.scale(workers).await.map(|o| serde_json::to_value(o).unwrap_or_default())
+        }
+        Request::Adapt { minimum, maximum } => cluster
+            .adapt(minimum, maximum)
+            .map(|()| serde_json::json!({"adaptive": {"minimum": minimum, "maximum": maximum}})),
+        Request::Down => Ok(serde_json::json!({"name": cluster.config().name, "down": true})),
+    };
+    match value {
+        Ok(value) => Answer { ok: true, value, error: String::new() },
+        Err(e) => Answer { ok: false, value: serde_json::Value::Null, error: e.to_string() },
+    }
+}
+
+async fn print_ready(cluster: &DaskCluster, connected: usize, json: bool) -> anyhow::Result<()> {
+    let jobs: Vec<String> = cluster.job_ids().await.into_iter().map(|j| j.to_string()).collect();
+    if json {
+        let v = serde_json::json!({
+            "name": cluster.config().name,
+            "address": cluster.address(),
+            "dashboard_url": cluster.dashboard_url(),
+            "remote_address": cluster.remote_address(),
+            "run_dir": cluster.run_dir(),
+            "workers": connected,
+            "jobs": jobs,
+        });
+        let mut line = serde_json::to_vec(&v)?;
+        line.push(b'\n');
+        return output::write_stdout(&line);
+    }
+    let text = format!(
+        "scheduler: {}\ndashboard: {}\nworkers:   {connected} connected (jobs: {})\nCtrl-C stops the cluster.\n",
+        cluster.address(),
+        cluster.dashboard_url().unwrap_or_else(|| "-".into()),
+        jobs.join(" "),
+    );
+    output::write_stdout(text.as_bytes())
+}
