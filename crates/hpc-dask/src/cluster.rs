@@ -41,6 +41,8 @@ pub struct DaskCluster {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) sched: Arc<dyn Scheduler>,
+    /// The scheduler of the Dask scheduler's job (often `sched` itself).
+    pub(crate) dask_sched: Arc<dyn Scheduler>,
     pub(crate) site: Arc<dyn Site>,
     pub(crate) config: DaskConfig,
     pub(crate) run: RunDir,
@@ -109,6 +111,21 @@ impl DaskCluster {
         Self::start_until(sched, site, config, workers, std::future::pending()).await
     }
 
+    /// [`DaskCluster::start_until`] with the Dask scheduler as a job of
+    /// `scheduler_sched` (for example `ssh://` background jobs on the login
+    /// node, as dask-jobqueue runs its scheduler beside the client) and the
+    /// workers as jobs of `sched`. Both must see the same run directory.
+    pub async fn start_split(
+        sched: Arc<dyn Scheduler>,
+        scheduler_sched: Arc<dyn Scheduler>,
+        site: Arc<dyn Site>,
+        config: DaskConfig,
+        workers: u32,
+        interrupted: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<DaskCluster> {
+        Self::launch(sched, Some(scheduler_sched), site, config, workers, interrupted).await
+    }
+
     /// [`DaskCluster::start`], given up when `interrupted` completes first
     /// (Ctrl-C): every job submitted so far is cancelled and the result is
     /// [`Error::Cancelled`]. Dropping the future of `start` instead would
@@ -120,13 +137,36 @@ impl DaskCluster {
         workers: u32,
         interrupted: impl std::future::Future<Output = ()> + Send,
     ) -> Result<DaskCluster> {
+        Self::launch(sched, None, site, config, workers, interrupted).await
+    }
+
+    async fn launch(
+        sched: Arc<dyn Scheduler>,
+        scheduler_sched: Option<Arc<dyn Scheduler>>,
+        site: Arc<dyn Site>,
+        config: DaskConfig,
+        workers: u32,
+        interrupted: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<DaskCluster> {
         config.validate()?;
         let dir = site.create_run_dir(config.base_dir.as_deref(), &run_name(&config.name)).await?;
         let run = RunDir { dir };
         let tags: Vec<String> = (0..config.jobs_for(workers)).map(|k| format!("w{k}")).collect();
-        let mut jobs = vec![scheduler_job(&config, &run)];
+        let mut jobs = vec![scheduler_job(&config, &run, scheduler_sched.is_none())];
         jobs.extend(tags.iter().map(|t| worker_job(&config, &run, t)));
-        let results = sched.submit_many(&jobs).await;
+        let results = match &scheduler_sched {
+            // One round trip for all when one scheduler takes every job.
+            None => sched.submit_many(&jobs).await,
+            Some(other) => {
+                let (first, rest) =
+                    tokio::join!(other.submit_batch(&jobs[0]), sched.submit_many(&jobs[1..]));
+                rest.map(|mut rest| {
+                    rest.insert(0, first);
+                    rest
+                })
+            }
+        };
+        let dask_sched = scheduler_sched.unwrap_or_else(|| sched.clone());
         let heartbeat = AbortOnDrop(spawn_heartbeat(
             site.clone(),
             run.heartbeat(),
@@ -146,20 +186,28 @@ impl DaskCluster {
             }
             Err(e) => first_error = Some(e),
         }
-        let abandon = |ids: Vec<JobId>, e: Error| {
+        let abandon = |ids: Vec<(usize, JobId)>, e: Error| {
             let (sched, site, run, debug) =
                 (sched.clone(), site.clone(), run.clone(), config.debug);
+            let dask_sched = dask_sched.clone();
             let stop_heartbeat = stop_heartbeat.clone();
             async move {
                 stop_heartbeat.abort();
-                let _ = cancel_all(sched.as_ref(), &ids).await;
+                let (first, rest): (Vec<_>, Vec<_>) = ids.into_iter().partition(|(i, _)| *i == 0);
+                let ids =
+                    |v: Vec<(usize, JobId)>| v.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+                let (first, rest) = (ids(first), ids(rest));
+                let _ = tokio::join!(
+                    cancel_all(dask_sched.as_ref(), &first),
+                    cancel_all(sched.as_ref(), &rest)
+                );
                 if !debug {
                     let _ = site.remove_dir(&run.dir).await;
                 }
                 e
             }
         };
-        let all_ids: Vec<JobId> = submitted.iter().map(|(_, id)| id.clone()).collect();
+        let all_ids = submitted.clone();
         if let Some(e) = first_error {
             return Err(abandon(all_ids, e).await);
         }
@@ -169,8 +217,8 @@ impl DaskCluster {
             .map(|(i, id)| WorkerJob { id: id.clone(), tag: tags[i - 1].clone() })
             .collect();
         let opened = async {
-            let file =
-                startup::await_scheduler(&*sched, &*site, &config, &run, &scheduler_id).await?;
+            let file = startup::await_scheduler(&*dask_sched, &*site, &config, &run, &scheduler_id)
+                .await?;
             open_tunnels(&*site, &config, &file).await
         };
         let opened = tokio::select! {
@@ -187,6 +235,7 @@ impl DaskCluster {
         Ok(DaskCluster {
             inner: Arc::new(Inner {
                 sched,
+                dask_sched,
                 site,
                 next_tag: AtomicU32::new(tags.len() as u32),
                 config,
@@ -265,9 +314,13 @@ impl DaskCluster {
     pub async fn status(&self) -> Result<ClusterStatus> {
         let inner = &self.inner;
         let workers = inner.workers.lock().await.clone();
-        let mut ids = vec![inner.scheduler_job.clone()];
-        ids.extend(workers.iter().map(|w| w.id.clone()));
-        let states = inner.sched.statuses(&ids).await?;
+        let ids: Vec<JobId> = workers.iter().map(|w| w.id.clone()).collect();
+        let (first, rest) = tokio::join!(
+            inner.dask_sched.statuses(std::slice::from_ref(&inner.scheduler_job)),
+            inner.sched.statuses(&ids)
+        );
+        let mut states = first?;
+        states.extend(rest?);
         let state_of = |i: usize| states.get(i).and_then(|s| s.as_ref().ok()).map(|s| s.state);
         let (names, counts) = match &inner.dashboard {
             Some(d) => (d.workers().await.unwrap_or_default(), d.counts().await.ok()),
@@ -312,8 +365,12 @@ impl DaskCluster {
         if let Some(task) = inner.adaptive.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
-        let ids = self.job_ids().await;
-        let result = cancel_all(inner.sched.as_ref(), &ids).await;
+        let ids: Vec<JobId> = inner.workers.lock().await.iter().map(|w| w.id.clone()).collect();
+        let (first, rest) = tokio::join!(
+            cancel_all(inner.dask_sched.as_ref(), std::slice::from_ref(&inner.scheduler_job)),
+            cancel_all(inner.sched.as_ref(), &ids)
+        );
+        let result = first.and(rest);
         inner.heartbeat.0.abort();
         inner.tunnels.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if !inner.config.debug {
@@ -348,12 +405,14 @@ impl Drop for Inner {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let sched = self.sched.clone();
-            let mut ids = vec![self.scheduler_job.clone()];
-            if let Ok(w) = self.workers.try_lock() {
-                ids.extend(w.iter().map(|w| w.id.clone()));
-            }
+            let (sched, dask_sched) = (self.sched.clone(), self.dask_sched.clone());
+            let first = self.scheduler_job.clone();
+            let ids: Vec<JobId> = match self.workers.try_lock() {
+                Ok(w) => w.iter().map(|w| w.id.clone()).collect(),
+                Err(_) => Vec::new(),
+            };
             rt.spawn(async move {
+                let _ = cancel_all(dask_sched.as_ref(), &[first]).await;
                 let _ = cancel_all(sched.as_ref(), &ids).await;
             });
         }

@@ -40,6 +40,9 @@ pub struct DaskConfig {
     pub processes: u32,
     /// Threads per worker process (`dask worker --nthreads`).
     pub threads: u32,
+    /// Cores each worker job books (none: processes x threads); fewer than
+    /// that lets several Dask threads share a core (dask-jobqueue's `job_cpu`).
+    pub job_cpus: Option<u32>,
     /// Memory of a worker job in MiB, split evenly over its processes
     /// (`--memory-limit`); none: the scheduler's default, Dask's `auto`.
     pub memory_mb: Option<u64>,
@@ -89,6 +92,7 @@ impl Default for DaskConfig {
             walltime: None,
             processes: 1,
             threads: 1,
+            job_cpus: None,
             memory_mb: None,
             job_options: Vec::new(),
             python_env: Vec::new(),
@@ -128,6 +132,9 @@ impl DaskConfig {
         if self.processes == 0 || self.threads == 0 {
             return bad("processes and threads per worker must be at least 1".into());
         }
+        if self.job_cpus == Some(0) {
+            return bad("a worker job must book at least 1 core".into());
+        }
         if self.memory_mb == Some(0) {
             return bad("worker memory must be at least 1 MiB".into());
         }
@@ -155,7 +162,7 @@ impl DaskConfig {
 
     /// Cores a worker job asks for.
     pub fn cores_per_job(&self) -> u32 {
-        self.processes.saturating_mul(self.threads)
+        self.job_cpus.unwrap_or_else(|| self.processes.saturating_mul(self.threads))
     }
 
     /// Seconds of the lease, as the job wrapper counts them.
@@ -227,6 +234,7 @@ mod tests {
         assert!(with(|c| c.name = String::new()).is_err());
         assert!(with(|c| c.threads = 0).is_err());
         assert!(with(|c| c.memory_mb = Some(0)).is_err());
+        assert!(with(|c| c.job_cpus = Some(0)).is_err());
         assert!(with(|c| c.worker_command.clear()).is_err());
         assert!(with(|c| c.lease = Duration::from_secs(1)).is_err());
         assert!(with(|c| c.base_dir = Some(" ".into())).is_err());
@@ -243,6 +251,8 @@ mod tests {
         assert_eq!(c.jobs_for(4), 2);
         c.threads = 4;
         assert_eq!(c.cores_per_job(), 12);
+        c.job_cpus = Some(2);
+        assert_eq!(c.cores_per_job(), 2);
     }
 
     #[test]

@@ -71,8 +71,10 @@ impl RunDir {
     }
 }
 
-/// The scheduler job.
-pub fn scheduler_job(config: &DaskConfig, run: &RunDir) -> JobDescription {
+/// The scheduler job. `batch`: it goes to the workers' batch system (with
+/// their queue, account, walltime and submit options); otherwise it runs
+/// beside it (a login node), where those mean nothing.
+pub fn scheduler_job(config: &DaskConfig, run: &RunDir, batch: bool) -> JobDescription {
     let mut cmd = config.scheduler_command.clone();
     cmd.extend([
         "--scheduler-file".into(),
@@ -85,7 +87,14 @@ pub fn scheduler_job(config: &DaskConfig, run: &RunDir) -> JobDescription {
     cmd.extend(config.scheduler_args.iter().cloned());
     let mut job = wrapped(config, run, cmd, None);
     job.name = Some(format!("dask-scheduler-{}", config.name));
-    job.cores_per_task = Some(1);
+    if batch {
+        job.cores_per_task = Some(1);
+    } else {
+        job.queue = None;
+        job.account = None;
+        job.max_runtime = None;
+        job.scheduler_arguments.clear();
+    }
     job
 }
 
@@ -160,8 +169,10 @@ mod tests {
     #[test]
     fn scheduler_job_writes_its_file_and_picks_free_ports() {
         let config = DaskConfig { queue: Some("batch".into()), ..DaskConfig::new("c") };
-        let job = scheduler_job(&config, &run());
+        let job = scheduler_job(&config, &run(), true);
         assert!(job.validate().is_ok());
+        let beside = scheduler_job(&config, &run(), false);
+        assert_eq!((beside.queue, beside.cores_per_task), (None, None));
         assert_eq!(job.executable, "/bin/sh");
         assert_eq!(job.arguments[1], LEASE_WRAPPER);
         assert_eq!(job.arguments[3], "/home/u/.hpckit/dask/c-1/heartbeat");

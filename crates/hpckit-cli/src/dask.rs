@@ -42,6 +42,11 @@ pub(crate) enum DaskCommand {
         /// Name of the cluster, for status, scale and down.
         #[arg(long, default_value = "default")]
         name: String,
+        /// Run the Dask scheduler as a job of this location instead (e.g.
+        /// ssh://user@login for a background process on the login node, as
+        /// dask-jobqueue does); the workers stay jobs of URL.
+        #[arg(long, value_name = "URL")]
+        scheduler_on: Option<String>,
         #[command(flatten)]
         cluster: ClusterArgs,
         /// Print one JSON object when ready.
@@ -86,9 +91,9 @@ pub(crate) enum DaskCommand {
 /// Run a dask subcommand.
 pub(crate) async fn run(cmd: DaskCommand, creds: &CredentialArgs) -> anyhow::Result<ExitCode> {
     match cmd {
-        DaskCommand::Up { url, workers, adapt, name, cluster, json } => {
+        DaskCommand::Up { url, workers, adapt, name, scheduler_on, cluster, json } => {
             let config = cluster.config(&name)?;
-            up::run(up::Up { url, workers, adapt, config, json }, creds).await
+            up::run(up::Up { url, scheduler_on, workers, adapt, config, json }, creds).await
         }
         DaskCommand::Status { name, json } => {
             let value = request(&name, &Request::Status).await?;
@@ -157,8 +162,18 @@ async fn down(name: &str, json: bool, creds: &CredentialArgs) -> anyhow::Result<
     let sched = hpckit::open_scheduler(&record.scheduler, &creds)
         .await
         .with_context(|| format!("opening {}", record.scheduler))?;
+    let dask_sched = match &record.scheduler_on {
+        Some(url) => {
+            hpckit::open_scheduler(url, &creds).await.with_context(|| format!("opening {url}"))?
+        }
+        None => sched.clone(),
+    };
     let ids: Vec<JobId> = record.jobs.iter().map(|j| JobId::from(j.as_str())).collect();
-    let results = futures::future::join_all(ids.iter().map(|id| sched.cancel(id))).await;
+    let results = futures::future::join_all(ids.iter().enumerate().map(|(i, id)| {
+        let owner = if i == 0 { &dask_sched } else { &sched };
+        owner.cancel(id)
+    }))
+    .await;
     let failed: Vec<String> = results
         .iter()
         .filter_map(|r| r.as_ref().err())

@@ -25,6 +25,9 @@ pub(crate) struct ClusterArgs {
     /// Threads per worker process.
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: u32,
+    /// Cores each worker job books (default: processes x threads).
+    #[arg(long, value_name = "N")]
+    pub(crate) job_cpus: Option<u32>,
     /// Memory per worker job in MiB (split over its processes).
     #[arg(long, value_name = "MIB")]
     pub(crate) memory: Option<u64>,
@@ -82,6 +85,7 @@ impl ClusterArgs {
         c.walltime = self.walltime;
         c.processes = self.processes;
         c.threads = self.threads;
+        c.job_cpus = self.job_cpus;
         c.memory_mb = self.memory;
         c.job_options.clone_from(&self.job_options);
         if let Some(venv) = &self.venv {

@@ -19,6 +19,9 @@ pub(crate) struct Record {
     pub(crate) name: String,
     /// The scheduler location (never contains a secret: locations refuse passwords).
     pub(crate) scheduler: String,
+    /// Where the Dask scheduler's job runs, when not beside the workers.
+    #[serde(default)]
+    pub(crate) scheduler_on: Option<String>,
     pub(crate) pid: u32,
     pub(crate) address: String,
     pub(crate) dashboard_url: Option<String>,

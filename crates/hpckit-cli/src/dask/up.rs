@@ -18,6 +18,7 @@ const WATCH_EVERY: Duration = Duration::from_secs(15);
 
 pub(super) struct Up {
     pub(super) url: String,
+    pub(super) scheduler_on: Option<String>,
     pub(super) workers: u32,
     pub(super) adapt: Option<(u32, u32)>,
     pub(super) config: DaskConfig,
@@ -49,19 +50,41 @@ impl Signals {
     }
 }
 
-pub(super) async fn run(up: Up, creds: &CredentialArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(up: Up, up_creds: &CredentialArgs) -> anyhow::Result<ExitCode> {
     let name = up.config.name.clone();
     let dir = control::state_dir()?;
     let listener = control::listen(&dir, &name).await?;
     let mut signals = Signals::new().context("installing signal handlers")?;
     let loc: Location = up.url.parse()?;
-    let creds = creds.credentials(&loc)?;
+    let creds = up_creds.credentials(&loc)?;
     let sched = hpckit::open_scheduler(&up.url, &creds).await?;
     let site = hpckit::open_dask_site(&up.url, &creds).await?;
+    let dask_sched = match &up.scheduler_on {
+        Some(url) => {
+            let loc: Location = url.parse()?;
+            Some(hpckit::open_scheduler(url, &up_creds.credentials(&loc)?).await?)
+        }
+        None => None,
+    };
     let initial = up.adapt.map_or(up.workers, |(min, _)| min);
     let startup_timeout = up.config.startup_timeout;
-    let started =
-        DaskCluster::start_until(sched.clone(), site, up.config, initial, signals.recv()).await;
+    let interrupted = signals.recv();
+    let started = match &dask_sched {
+        Some(d) => {
+            DaskCluster::start_split(
+                sched.clone(),
+                d.clone(),
+                site,
+                up.config,
+                initial,
+                interrupted,
+            )
+            .await
+        }
+        None => {
+            DaskCluster::start_until(sched.clone(), site, up.config, initial, interrupted).await
+        }
+    };
     let cluster = match started {
         Ok(c) => c,
         Err(e) => {
@@ -69,9 +92,16 @@ pub(super) async fn run(up: Up, creds: &CredentialArgs) -> anyhow::Result<ExitCo
             return Err(e.into());
         }
     };
-    let serving =
-        Serving { url: &up.url, initial, adapt: up.adapt, json: up.json, startup_timeout };
-    let result = serve(&cluster, sched.as_ref(), &serving, listener, &mut signals, &dir).await;
+    let serving = Serving {
+        url: &up.url,
+        scheduler_on: up.scheduler_on.as_deref(),
+        initial,
+        adapt: up.adapt,
+        json: up.json,
+        startup_timeout,
+    };
+    let watched = dask_sched.unwrap_or_else(|| sched.clone());
+    let result = serve(&cluster, watched.as_ref(), &serving, listener, &mut signals, &dir).await;
     let closed = cluster.close().await;
     control::remove_files(&dir, &name);
     let code = result?;
@@ -83,6 +113,7 @@ pub(super) async fn run(up: Up, creds: &CredentialArgs) -> anyhow::Result<ExitCo
 /// What `serve` needs from the command line.
 struct Serving<'a> {
     url: &'a str,
+    scheduler_on: Option<&'a str>,
     initial: u32,
     adapt: Option<(u32, u32)>,
     json: bool,
@@ -100,6 +131,7 @@ async fn serve(
     let record = |jobs: Vec<String>| Record {
         name: cluster.config().name.clone(),
         scheduler: serving.url.to_owned(),
+        scheduler_on: serving.scheduler_on.map(str::to_owned),
         pid: std::process::id(),
         address: cluster.address().to_owned(),
         dashboard_url: cluster.dashboard_url(),
