@@ -43,12 +43,12 @@ pub(crate) struct ClusterArgs {
     /// Environment variable of every job, NAME=VALUE (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub(crate) env: Vec<String>,
-    /// Scheduler program and its first arguments (default: dask scheduler).
-    #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true)]
-    pub(crate) scheduler_command: Option<Vec<String>>,
-    /// Worker program and its first arguments (default: dask worker).
-    #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true)]
-    pub(crate) worker_command: Option<Vec<String>>,
+    /// Scheduler program and its first arguments, split at spaces (default: "dask scheduler").
+    #[arg(long, value_name = "CMD")]
+    pub(crate) scheduler_command: Option<String>,
+    /// Worker program and its first arguments, split at spaces (default: "dask worker").
+    #[arg(long, value_name = "CMD")]
+    pub(crate) worker_command: Option<String>,
     /// Extra argument of `dask scheduler` (repeatable).
     #[arg(long = "scheduler-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub(crate) scheduler_args: Vec<String>,
@@ -98,11 +98,12 @@ impl ClusterArgs {
                 .with_context(|| format!("--env {pair:?} is not NAME=VALUE"))?;
             c.environment.insert(k.to_owned(), v.to_owned());
         }
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         if let Some(cmd) = &self.scheduler_command {
-            c.scheduler_command.clone_from(cmd);
+            c.scheduler_command = words(cmd);
         }
         if let Some(cmd) = &self.worker_command {
-            c.worker_command.clone_from(cmd);
+            c.worker_command = words(cmd);
         }
         c.scheduler_args.clone_from(&self.scheduler_args);
         c.worker_args.clone_from(&self.worker_args);
