@@ -17,18 +17,21 @@ hpckit_require_root() {
     fi
 }
 
-# Packages listed in a file, one per line, '#' comments allowed.
-hpckit_packages() {
-    sed -e 's/#.*//' "$1" | tr -s ' \n' '  '
-}
-
-# Installs the packages listed in file $1 that are not installed yet.
+# Installs the packages listed in file $1 that are not installed yet. A line
+# "a | b" is met by any installed alternative; when none is, the first is installed
+# (Debian's nodejs lacks npm, which the npm package brings; NodeSource's nodejs has it
+# and conflicts with that package).
 hpckit_ensure_packages() {
     missing=""
-    for pkg in $(hpckit_packages "$1"); do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-            missing="$missing $pkg"
-        fi
+    for line in $(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$1"); do
+        found=""
+        for pkg in $(echo "$line" | tr '|' ' '); do
+            if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+                found=$pkg
+                break
+            fi
+        done
+        [ -n "$found" ] || missing="$missing ${line%%|*}"
     done
     [ -z "$missing" ] && return 0
     echo "installing:$missing"

@@ -222,7 +222,7 @@ pub(crate) fn parse_installed(text: &str) -> BTreeMap<String, Installed> {
     out
 }
 
-/// The packages the lists bring in: the listed ones, everything they depend on
+/// The packages the lists bring in: the listed ones (every alternative of an `a | b` line), everything they depend on
 /// (through virtual packages too), and every Essential package.
 pub(crate) fn provided_by(
     listed: &[String],
@@ -235,7 +235,8 @@ pub(crate) fn provided_by(
         }
     }
     let mut seen = BTreeSet::new();
-    let mut queue: VecDeque<&str> = listed.iter().map(String::as_str).collect();
+    let mut queue: VecDeque<&str> =
+        listed.iter().flat_map(|entry| crate::system::alternatives(entry)).collect();
     queue.extend(installed.iter().filter(|(_, p)| p.essential).map(|(n, _)| n.as_str()));
     while let Some(name) = queue.pop_front() {
         if !seen.insert(name.to_owned()) {
@@ -465,6 +466,19 @@ gone\trc \tno\t, \t
             assert!(provided.contains(pkg), "{pkg} missing from {provided:?}");
         }
         assert!(!provided.contains("fuse3"), "installed by hand, listed nowhere");
+    }
+
+    #[test]
+    fn either_alternative_of_a_line_provides_its_dependencies() {
+        let text = "\
+nodejs\tii \tno\tlibc6, \t
+libc6\tii \tno\t, \t
+";
+        let installed = parse_installed(text);
+        let provided = provided_by(&["npm | nodejs".into()], &installed);
+        assert!(provided.contains("nodejs") && provided.contains("libc6"), "{provided:?}");
+        let alts: Vec<&str> = crate::system::alternatives(" npm |nodejs ").collect();
+        assert_eq!(alts, ["npm", "nodejs"]);
     }
 
     #[test]

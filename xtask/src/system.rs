@@ -11,16 +11,25 @@ pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// The subset of `packages` that dpkg does not report as installed.
+/// The list entries of `packages` none of whose alternatives dpkg reports as installed,
+/// each as the package to install.
 pub(crate) fn missing_debian_packages(packages: &[String]) -> Vec<String> {
     packages
         .iter()
-        .filter(|pkg| {
-            let out = Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]).output();
-            !matches!(out, Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-        })
-        .cloned()
+        .filter(|entry| !alternatives(entry).any(is_installed))
+        .filter_map(|entry| alternatives(entry).next().map(str::to_owned))
         .collect()
+}
+
+/// The packages of one list entry: `a | b` is met by either (as in a Debian `Depends`);
+/// the first is the one to install when none is.
+pub(crate) fn alternatives(entry: &str) -> impl Iterator<Item = &str> {
+    entry.split('|').map(str::trim).filter(|p| !p.is_empty())
+}
+
+fn is_installed(pkg: &str) -> bool {
+    let out = Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]).output();
+    matches!(out, Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
 }
 
 /// Installs `packages` with apt-get (root only); refreshes the package lists first.

@@ -124,6 +124,16 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Accept ANY server certificate and host name. Insecure: anyone on the
+    /// path can read and change the traffic, credentials included. Only for
+    /// test servers with throw-away certificates; prefer
+    /// [`add_ca_file`](Self::add_ca_file). Every client built with it logs a
+    /// warning.
+    pub fn insecure_accept_any_certificate(mut self) -> Self {
+        self.roots.insecure = true;
+        self
+    }
+
     /// The `User-Agent` header.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
@@ -143,7 +153,14 @@ impl HttpClientBuilder {
         }
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| Error::InvalidInput("invalid User-Agent".into()))?;
+        if self.roots.insecure {
+            tracing::warn!(
+                service = %self.service,
+                "TLS certificate verification is OFF (insecure switch): the server is not authenticated"
+            );
+        }
         let tls = self.roots.client_config()?;
+        let tls_shared = Arc::new(tls.clone());
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -166,6 +183,7 @@ impl HttpClientBuilder {
                 retry: self.retry,
                 timeouts: self.timeouts,
                 user_agent,
+                tls: tls_shared,
             }),
         })
     }
@@ -184,6 +202,7 @@ struct Inner {
     retry: RetryConfig,
     timeouts: Timeouts,
     user_agent: HeaderValue,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -205,6 +224,25 @@ impl HttpClient {
     /// The service name.
     pub fn service(&self) -> &str {
         &self.inner.service
+    }
+
+    /// The TLS configuration of this client (the same trust, or the same
+    /// insecure switch), for connections it cannot make itself, such as
+    /// protocol upgrades that become raw byte streams.
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.inner.tls.clone()
+    }
+
+    /// The `Authorization` header this client would send now (an OIDC token
+    /// is refreshed first if it is about to expire), marked sensitive. For
+    /// requests sent outside the client (protocol upgrades).
+    pub async fn authorization(&self) -> Result<Option<HeaderValue>> {
+        self.inner.auth.header().await
+    }
+
+    /// The `User-Agent` header this client sends.
+    pub fn user_agent(&self) -> &HeaderValue {
+        &self.inner.user_agent
     }
 
     /// Send a request. Any status is a successful response here; use

@@ -24,6 +24,11 @@ pub use retry::RetryConfig;
 pub fn tls_client_config(
     extra_ca_files: &[std::path::PathBuf],
 ) -> hpc_core::Result<rustls::ClientConfig> {
-    tls::TlsRoots { only_extra: false, extra_files: extra_ca_files.to_vec(), extra_pem: Vec::new() }
-        .client_config()
+    tls::TlsRoots {
+        only_extra: false,
+        extra_files: extra_ca_files.to_vec(),
+        extra_pem: Vec::new(),
+        insecure: false,
+    }
+    .client_config()
 }

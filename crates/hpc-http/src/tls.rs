@@ -18,10 +18,15 @@ pub(crate) struct TlsRoots {
     pub(crate) extra_files: Vec<PathBuf>,
     /// Extra CA certificates as PEM text.
     pub(crate) extra_pem: Vec<Vec<u8>>,
+    /// Accept any server certificate (the explicitly named insecure switch).
+    pub(crate) insecure: bool,
 }
 
 impl TlsRoots {
     pub(crate) fn client_config(&self) -> Result<rustls::ClientConfig> {
+        if self.insecure {
+            return insecure_config();
+        }
         let mut roots = RootCertStore::empty();
         if !self.only_extra {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -74,4 +79,68 @@ fn add_all<E: std::fmt::Display>(
 
 fn bad_ca(source: &str, e: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("cannot load CA certificates from {source}: {e}"))
+}
+
+/// A configuration that accepts any certificate and any name: the caller asked
+/// for it by name (`insecure_accept_any_certificate`), and it is logged as a warning.
+fn insecure_config() -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AcceptAny(provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::InvalidInput(format!("TLS setup failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Accepts every server certificate; signatures are still checked so that the
+/// handshake itself stays sound.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -8,6 +8,7 @@ pub mod sched_conformance;
 pub mod services;
 pub mod torque_standin;
 pub mod trials;
+pub mod unicore;
 pub mod zih;
 
 /// The README's examples, compiled and run as doc tests.

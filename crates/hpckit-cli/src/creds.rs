@@ -74,6 +74,14 @@ fn secret_from_env(var: &str) -> anyhow::Result<Secret> {
     }
 }
 
+/// Asks for one secret on the controlling terminal, without echo.
+pub(crate) fn prompt_secret(prompt: &str) -> anyhow::Result<Secret> {
+    let answers = TerminalResponder
+        .respond("", "", &[(prompt.to_owned(), false)])
+        .context("no terminal to ask on")?;
+    answers.into_iter().next().context("no answer")
+}
+
 /// Answers keyboard-interactive prompts on the controlling terminal, with
 /// echo off for secret answers.
 struct TerminalResponder;

@@ -16,7 +16,7 @@ use clap::{Subcommand, ValueEnum};
 use hpckit::core::{Error, JobId, Location, Scheduler};
 
 pub(crate) use self::args::JobArgs;
-pub(crate) use self::args::parse_duration;
+pub(crate) use self::args::{parse_duration, parse_memory_mb};
 use crate::creds::CredentialArgs;
 use crate::output;
 
@@ -176,7 +176,7 @@ fn job_ids(ids: Vec<String>) -> Vec<JobId> {
 }
 
 /// Whether jobs of this scheduler vanish with this process.
-pub(super) fn lives_in_process(sched: &dyn Scheduler) -> bool {
+pub(crate) fn lives_in_process(sched: &dyn Scheduler) -> bool {
     let caps = &sched.info().capabilities;
     !caps.status_after_restart && caps.embedded
 }

@@ -8,8 +8,18 @@ use hpc_auth::{Credential, CredentialMap};
 use hpc_core::{Error, FileSystem, Location, Path, Result};
 
 /// Schemes [`open_filesystem`] understands (shown in the unknown-scheme error).
-pub const FILESYSTEM_SCHEMES: &[&str] =
-    &["file", "local", "sftp", "ftp", "ftps", "webdav", "webdavs", "s3"];
+pub const FILESYSTEM_SCHEMES: &[&str] = &[
+    "file",
+    "local",
+    "sftp",
+    "ftp",
+    "ftps",
+    "webdav",
+    "webdavs",
+    "s3",
+    #[cfg(feature = "unicore")]
+    "unicore",
+];
 
 /// A file-system URL taken apart: which file system, and which path on it.
 ///
@@ -20,6 +30,7 @@ pub const FILESYSTEM_SCHEMES: &[&str] =
 /// | `sftp://alice@hpc:2222/scratch/x` | SFTP to `alice@hpc:2222` | `/scratch/x` |
 /// | `sftp://hpc/~/x` | SFTP to `hpc` | `x` (below the login directory) |
 /// | `ftp://`, `webdav://`, `webdavs://`, `s3://bucket/prefix` | that server or bucket | the URL's path |
+/// | `unicore://host:port/SITE/storages/ID/x` (feature `unicore`) | that UNICORE storage | `/x` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsUrl {
     /// The location to open (its path removed; query and `via:` hops kept).
@@ -59,6 +70,12 @@ impl FsUrl {
             }
             _ => Path::new(&raw)?,
         };
+        #[cfg(feature = "unicore")]
+        if location.scheme == "unicore" {
+            let (location, path) =
+                unicore_rest::filesystem::UnicoreConfig::storage_location(&location, &raw)?;
+            return Ok(FsUrl { location, path });
+        }
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
             location = fs_adaptors::webdav::WebdavConfig::collection_location(&location, &path);
         }
@@ -116,6 +133,10 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
         "ftp" | "ftps" => Ok(Arc::new(
             fs_adaptors::ftp::FtpFileSystem::open(loc, credential_for(loc, creds)).await?,
         )),
+        #[cfg(feature = "unicore")]
+        "unicore" => {
+            Ok(Arc::new(unicore_rest::filesystem::UnicoreFileSystem::open(loc, creds).await?))
+        }
         _ => Err(Error::UnknownScheme {
             scheme: loc.scheme.clone(),
             supported: FILESYSTEM_SCHEMES.join(", "),
@@ -165,5 +186,18 @@ mod tests {
         assert_eq!(u.path.to_string(), "/dav/a/b.txt");
         let u = FsUrl::parse("webdavs://h/x/y/z?root=/x/y").unwrap();
         assert_eq!(u.location.to_string(), "webdavs://h/x/y");
+    }
+
+    #[cfg(feature = "unicore")]
+    #[test]
+    fn unicore_urls_split_after_the_storage() {
+        let u = FsUrl::parse("unicore://h:8443/S/storages/HOME/a/b.txt?ca=/c.pem").unwrap();
+        assert_eq!(u.location.path.as_deref(), Some("/S/storages/HOME"));
+        assert_eq!(u.path.to_string(), "/a/b.txt");
+        let u = FsUrl::parse("unicore+https://h/S/rest/core/jobs/j1").unwrap();
+        assert_eq!(
+            (u.location.path.as_deref(), u.path.is_root()),
+            (Some("/S/rest/core/jobs/j1"), true)
+        );
     }
 }

@@ -8,7 +8,13 @@ pub use hpc_core as core;
 #[cfg(feature = "dask")]
 pub use hpc_dask as dask;
 pub use hpc_exec as exec;
+/// The PiCaS token pool on CouchDB (feature `picas`).
+#[cfg(feature = "picas")]
+pub use picas_tokens as picas;
 pub use sched_adaptors;
+/// The UNICORE REST client (feature `unicore`).
+#[cfg(feature = "unicore")]
+pub use unicore_rest as unicore;
 /// The ZIH datamover and workspace tools (feature `datamover`).
 #[cfg(feature = "datamover")]
 pub use zih_datamover as datamover;

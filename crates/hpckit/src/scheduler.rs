@@ -26,6 +26,10 @@ pub const SCHEDULER_SCHEMES: &[&str] = &[
     "sge+ssh",
     "torque",
     "torque+ssh",
+    #[cfg(feature = "unicore")]
+    "unicore",
+    #[cfg(feature = "unicore")]
+    "unicore+https",
 ];
 
 /// Open the scheduler a location names.
@@ -40,6 +44,7 @@ pub const SCHEDULER_SCHEMES: &[&str] = &[
 /// | `at://[/workdir][?queue=..]`, `at+ssh://[user@]host[/workdir]` | at/atd here or over SSH |
 /// | `sge://[/workdir][?root=..&cell=..&pe=..&grace=..]`, `sge+ssh://[user@]host[:port][/workdir]` | Grid Engine here or over SSH |
 /// | `torque://[/workdir][?bin=..&queue=..]`, `torque+ssh://[user@]host[:port][/workdir]` | Torque / PBS here or over SSH |
+/// | `unicore://host[:port]/SITE[?ca=..]`, `unicore+https://host[:port]/SITE/rest/core` (feature `unicore`) | a UNICORE site over its REST API |
 ///
 /// `creds` supplies logins for SSH hosts (target and jump hosts). The grammar
 /// of locations is [`hpc_core::location`]'s; `docs/schedulers.md` lists every
@@ -86,6 +91,10 @@ pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn 
         ("torque", None | Some("ssh")) => {
             let exec = executor_for(&loc, creds).await?;
             Arc::new(TorqueScheduler::open(&loc, exec, Default::default())?)
+        }
+        #[cfg(feature = "unicore")]
+        ("unicore", None | Some("https") | Some("http")) => {
+            Arc::new(unicore_rest::scheduler::UnicoreScheduler::open(&loc, creds).await?)
         }
         _ => return Err(unknown_scheme(&loc)),
     })

@@ -1,6 +1,8 @@
 //! Faults during copies: `hpckit fs cp` killed with SIGKILL at random moments
 //! and resumed, interrupted REPLACE, and connections dropped mid-transfer.
 
+#[path = "support/hpckit.rs"]
+mod cli;
 mod fs_support;
 
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use fs_adaptors::copy::{CopyOptions, copy};
 use fs_adaptors::sftp::SftpTuning;
 use hpc_core::{CopyMode, ErrorKind, FileSystem};
-use hpc_exec::{Command, Executor, LocalExecutor};
+use hpc_exec::{Executor, LocalExecutor};
 
 /// A small deterministic generator for kill delays (no extra crate).
 struct Lcg(u64);
@@ -26,8 +28,8 @@ impl Lcg {
 }
 
 /// Run `hpckit fs cp` and SIGKILL it after `delay`; true when it had already finished.
-async fn run_and_kill(bin: &std::path::Path, args: &[String], delay: Duration) -> bool {
-    let cmd = Command::new(bin).args(args);
+async fn run_and_kill(args: &[String], delay: Duration) -> bool {
+    let cmd = cli::command(args);
     let p = LocalExecutor::new().spawn(&cmd).await.expect("spawn hpckit");
     let (_stdin, _stdout, _stderr, mut control) = p.into_parts();
     tokio::select! {
@@ -56,7 +58,6 @@ fn cp_args(sshd: &fs_support::Sshd, src: &str, dst: &str, mode: &str) -> Vec<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_resumable_copies_end_identical() {
     let sshd = fs_support::Sshd::from_env();
-    let bin = fs_support::hpckit_bin().await;
     let fs = sshd.sftp().await;
     let remote = sshd.scratch(&*fs, "kill").await;
     let (_keep, local) = fs_support::scratch();
@@ -75,14 +76,14 @@ async fn killed_resumable_copies_end_identical() {
         for _ in 0..4 {
             let delay = Duration::from_millis(100 + rng.below(600));
             let args = cp_args(&sshd, &from, &to, "resume");
-            if run_and_kill(&bin, &args, delay).await {
+            if run_and_kill(&args, delay).await {
                 break;
             }
             kills += 1;
             sizes.push(std::fs::metadata(&on_disk).map(|m| m.len()).unwrap_or(0));
         }
         let args = cp_args(&sshd, &from, &to, "resume");
-        let out = LocalExecutor::new().run(&Command::new(&bin).args(&args)).await.unwrap();
+        let out = LocalExecutor::new().run(&cli::command(&args)).await.unwrap();
         assert!(out.status.success(), "final resume failed: {}", out.stderr_text());
         assert_eq!(
             fs_support::sha256_file(&on_disk),
@@ -98,7 +99,6 @@ async fn killed_resumable_copies_end_identical() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_replace_keeps_the_old_target() {
     let sshd = fs_support::Sshd::from_env();
-    let bin = fs_support::hpckit_bin().await;
     let fs = sshd.sftp().await;
     let remote = sshd.scratch(&*fs, "replace").await;
     let (_keep, local) = fs_support::scratch();
@@ -110,7 +110,7 @@ async fn killed_replace_keeps_the_old_target() {
     for _ in 0..3 {
         let delay = Duration::from_millis(100 + rng.below(400));
         let finished =
-            run_and_kill(&bin, &cp_args(&sshd, &src, &sshd.url(&target), "replace"), delay).await;
+            run_and_kill(&cp_args(&sshd, &src, &sshd.url(&target), "replace"), delay).await;
         if finished {
             assert_eq!(fs_support::sha256_file(&target), fs_support::sha256_file(&src));
             std::fs::write(&target, b"the old, good content").unwrap();

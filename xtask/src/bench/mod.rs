@@ -6,8 +6,10 @@
 
 mod datamover;
 mod fs;
+mod picas;
 mod slurm;
 mod ssh;
+mod unicore;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -23,8 +25,12 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "ssh" => ssh::run(args),
         "slurm" => slurm::run(args),
         "fs" => fs::run(args),
+        "unicore" => unicore::run(args),
+        "picas" => picas::run(args),
         "datamover" => datamover::run(args),
-        other => bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, datamover)"),
+        other => {
+            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover)")
+        }
     }
 }
 

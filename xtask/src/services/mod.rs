@@ -11,6 +11,7 @@
 //! reads.
 
 mod at;
+mod couchdb;
 mod daemon;
 mod dask;
 mod datamover;
@@ -24,6 +25,7 @@ mod sge;
 mod slurm;
 mod sshd;
 mod torque;
+mod unicore;
 mod webdav;
 
 use std::collections::BTreeSet;
@@ -49,6 +51,8 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &at::AT,
     &sge::Sge,
     &torque::Torque,
+    &unicore::Unicore,
+    &couchdb::Couchdb,
     &datamover::Datamover,
     &dask::Dask,
 ];

@@ -213,7 +213,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// MiB, or a number with a unit K, M, G, T (binary multiples).
-pub(super) fn parse_memory_mb(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_memory_mb(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not a memory size (512, 512M, 4G, 1T)");
     let t = text.trim().trim_end_matches(['B', 'b', 'i']);
     let (num, factor_kib) = match t.char_indices().last() {

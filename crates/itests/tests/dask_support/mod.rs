@@ -11,6 +11,9 @@ use hpc_core::{JobId, Scheduler};
 use hpc_exec::{Command, Executor, LocalExecutor, Process};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+#[path = "../support/hpckit.rs"]
+mod cli;
+
 /// Where a cluster goes, and how to look at its jobs from the test.
 pub struct Target {
     /// `hpckit dask up` location of the workers (and the scheduler job).
@@ -38,20 +41,6 @@ pub fn dask_env() -> hpc_testkit::services::ServiceEnv {
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
-}
-
-/// The `hpckit` binary, built (or found up to date) by cargo first.
-pub async fn hpckit_bin() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = LocalExecutor::new()
-        .run(&Command::new(cargo).args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"]))
-        .await
-        .expect("running cargo build");
-    assert!(out.status.success(), "cargo build -p hpckit-cli failed: {}", out.stderr_text());
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("hpckit");
-    assert!(bin.exists(), "{} missing after cargo build", bin.display());
-    bin
 }
 
 /// A running `hpckit dask up`.
@@ -100,12 +89,9 @@ impl Drop for Up {
 }
 
 /// `hpckit [global] dask <args>` with the state dir `state`.
-pub async fn hpckit(target: &Target, state: &std::path::Path, args: &[&str]) -> Command {
-    Command::new(hpckit_bin().await)
-        .env("HPCKIT_DASK_STATE", state.as_os_str())
-        .args(&target.global)
-        .arg("dask")
-        .args(args)
+pub fn hpckit(target: &Target, state: &std::path::Path, args: &[&str]) -> Command {
+    let argv = target.global.iter().map(String::as_str).chain(["dask"]).chain(args.iter().copied());
+    cli::command(argv).env("HPCKIT_DASK_STATE", state.as_os_str())
 }
 
 /// Start `hpckit dask up --json`; `Err((exit code, stderr))` when it exits
@@ -125,7 +111,7 @@ pub async fn up(
     }
     args.extend(target.options.iter().map(String::as_str));
     args.extend(extra);
-    let cmd = hpckit(target, state, &args).await;
+    let cmd = hpckit(target, state, &args);
     let mut process = LocalExecutor::new().spawn(&cmd).await.expect("spawn hpckit dask up");
     let mut err = process.stderr.take().expect("stderr");
     let stderr = tokio::spawn(async move {
@@ -259,7 +245,7 @@ pub async fn sum_on_two_workers_then_down(target: &Target, up_args: &[&str]) {
     assert!(ran_on >= 1 && ran_on <= 2, "{ran_on}");
 
     let status = LocalExecutor::new()
-        .run(&hpckit(target, state.path(), &["status", "--name", &name, "--json"]).await)
+        .run(&hpckit(target, state.path(), &["status", "--name", &name, "--json"]))
         .await
         .expect("hpckit dask status");
     assert!(status.status.success(), "{}", status.stderr_text());
@@ -275,7 +261,7 @@ pub async fn sum_on_two_workers_then_down(target: &Target, up_args: &[&str]) {
 
     let jobs = up.jobs();
     let down = LocalExecutor::new()
-        .run(&hpckit(target, state.path(), &["down", "--name", &name]).await)
+        .run(&hpckit(target, state.path(), &["down", "--name", &name]))
         .await
         .expect("hpckit dask down");
     assert!(down.status.success(), "{}", down.stderr_text());
@@ -332,13 +318,13 @@ pub async fn sigkill_leaves_no_job_after_the_lease(target: &Target, up_args: &[&
     assert!(alive.is_empty(), "jobs alive long after the lease: {alive:?}");
     // The record lets `down` finish the bookkeeping.
     let status = LocalExecutor::new()
-        .run(&hpckit(target, state.path(), &["status", "--name", &name]).await)
+        .run(&hpckit(target, state.path(), &["status", "--name", &name]))
         .await
         .expect("hpckit dask status");
     assert!(!status.status.success());
     assert!(status.stderr_text().contains("is gone"), "{}", status.stderr_text());
     let down = LocalExecutor::new()
-        .run(&hpckit(target, state.path(), &["down", "--name", &name]).await)
+        .run(&hpckit(target, state.path(), &["down", "--name", &name]))
         .await
         .expect("hpckit dask down");
     assert!(down.status.success(), "{}", down.stderr_text());

@@ -162,21 +162,6 @@ impl Sshd {
     }
 }
 
-/// The `hpckit` binary, built (or found up to date) by cargo first.
-pub async fn hpckit_bin() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = LocalExecutor::new()
-        .run(&Command::new(cargo).args(["build", "-q", "-p", "hpckit-cli", "--bin", "hpckit"]))
-        .await
-        .expect("running cargo build");
-    assert!(out.status.success(), "cargo build -p hpckit-cli failed: {}", out.stderr_text());
-    // tests run from target/<profile>/deps/
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("hpckit");
-    assert!(bin.exists(), "{} missing after cargo build", bin.display());
-    bin
-}
-
 /// SHA-256 of a local file.
 pub fn sha256_file(path: &str) -> String {
     use std::io::Read;

@@ -1,0 +1,7 @@
+#![doc = include_str!("docs.md")]
+
+mod backend;
+mod config;
+
+pub use backend::{UnicoreFileSystem, capabilities};
+pub use config::UnicoreConfig;
