@@ -4,6 +4,7 @@
 //! ([`Table`]); wall time, CPU time and peak RSS of a child process come from
 //! [`measure`]. Benchmarks are never tests: nothing here asserts a time.
 
+mod dask;
 mod datamover;
 mod fs;
 mod picas;
@@ -28,8 +29,11 @@ pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
         "unicore" => unicore::run(args),
         "picas" => picas::run(args),
         "datamover" => datamover::run(args),
+        "dask" => dask::run(args),
         other => {
-            bail!("unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover)")
+            bail!(
+                "unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover, dask)"
+            )
         }
     }
 }

@@ -43,10 +43,11 @@ impl Service for Dask {
         if !Path::new(python).exists() {
             bail!("{python} is missing");
         }
-        let out = cmd::output(Command::new(python).args([
-            "-c",
-            "import distributed, dask_jobqueue; print(distributed.__version__)",
-        ]))?;
+        let out =
+            cmd::output(Command::new(python).args([
+                "-c",
+                "import distributed, dask_jobqueue; print(distributed.__version__)",
+            ]))?;
         if out.trim() != "2026.8.0" {
             bail!("{VENV} has distributed {:?}, expected 2026.8.0", out.trim());
         }
