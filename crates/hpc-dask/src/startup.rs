@@ -15,8 +15,9 @@ use crate::site::Site;
 
 /// Pause between two looks at the scheduler file or the worker list.
 const LOOK: Duration = Duration::from_millis(250);
-/// Look at the jobs' states every this many looks (one status query).
-const STATUS_EVERY: u32 = 8;
+/// Look at the jobs' states every this many looks (one status query, every
+/// 4 s: a failed job is reported that much later, at a fraction of the queries).
+const STATUS_EVERY: u32 = 16;
 /// Lines of a job's stderr quoted in an error.
 const TAIL_LINES: usize = 6;
 
