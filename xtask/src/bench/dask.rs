@@ -14,6 +14,10 @@
 //! workers' jobs are gone from `squeue`. Scheduler commands are counted by
 //! logging wrappers first on the PATH of each tool only (other users of the
 //! machine are not counted); the bench's own `squeue` calls go to the real one.
+//!
+//! Seen (3 rounds, 4 workers, shared 2-core machine): hpckit ready 5.56 s,
+//! close to empty 0.99 s, 6 commands (sbatch x2, scancel x2, squeue x2: the
+//! status each cancel returns); SLURMCluster 8.65 s, 0.41 s, 4 commands.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -77,7 +81,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         peer.push(jobqueue_round(&venv, workers, &path, &log)?);
     }
     let mut table =
-        Table::new(&["tool", "ready s (median)", "close->empty s", "jobs", "scheduler commands"]);
+        Table::new(&["tool", "ready s (median)", "close->empty s", "Slurm jobs", "scheduler commands"]);
     for (tool, runs) in [("hpckit dask", &ours), ("dask-jobqueue SLURMCluster", &peer)] {
         let ready = median(runs.iter().map(|r| r.ready).collect());
         let empty = median(runs.iter().map(|r| r.empty).collect());
@@ -181,7 +185,7 @@ fn hpckit_round(hpckit: &Path, venv: &str, workers: u32, path: &str, log: &Path)
     wait_empty(&ids)?;
     let empty = close.elapsed();
     let _ = up.wait();
-    Ok(Round { ready, empty, commands: take_log(log), jobs: ids.len() + 1 })
+    Ok(Round { ready, empty, commands: take_log(log), jobs: ids.len() })
 }
 
 const JOBQUEUE: &str = r#"
