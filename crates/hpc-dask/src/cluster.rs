@@ -90,8 +90,8 @@ pub struct JobReport {
     pub tag: Option<String>,
     /// State as the scheduler reports it (none: unknown to it).
     pub state: Option<JobState>,
-    /// Connected Dask workers of this job.
-    pub connected: usize,
+    /// Connected Dask workers of this job (none: the scheduler did not say).
+    pub connected: Option<usize>,
 }
 
 impl DaskCluster {
@@ -323,10 +323,18 @@ impl DaskCluster {
         states.extend(rest?);
         let state_of = |i: usize| states.get(i).and_then(|s| s.as_ref().ok()).map(|s| s.state);
         let (names, counts) = match &inner.dashboard {
-            Some(d) => (d.workers().await.unwrap_or_default(), d.counts().await.ok()),
-            None => (Vec::new(), None),
+            // counts.json always answers; identity.json (names, so workers per
+            // job) fails with a 500 in distributed 2026.8 once tasks have run
+            // (a value JSON cannot encode): per-job counts are then unknown.
+            Some(d) => {
+                let (workers, counts) = tokio::join!(d.workers(), d.counts());
+                (workers.ok(), Some(counts?))
+            }
+            None => (None, None),
         };
-        let connected = |tag: &str| names.iter().filter(|w| belongs_to(&w.name, tag)).count();
+        let connected = |tag: &str| {
+            names.as_ref().map(|n| n.iter().filter(|w| belongs_to(&w.name, tag)).count())
+        };
         Ok(ClusterStatus {
             name: inner.config.name.clone(),
             address: inner.local_address.clone(),
@@ -337,7 +345,7 @@ impl DaskCluster {
                 id: inner.scheduler_job.clone(),
                 tag: None,
                 state: state_of(0),
-                connected: 0,
+                connected: None,
             },
             worker_jobs: workers
                 .iter()

@@ -70,13 +70,18 @@ pub(crate) async fn await_workers(inner: &Inner, n: usize, timeout: Duration) ->
     let deadline = Instant::now() + timeout;
     let mut looks = 0u32;
     loop {
-        let names: Vec<String> = dashboard.workers().await?.into_iter().map(|w| w.name).collect();
-        if names.len() >= n {
-            return Ok(names.len());
+        // The count from counts.json, which always answers (see `status`).
+        let connected = dashboard.counts().await?.workers as usize;
+        if connected >= n {
+            return Ok(connected);
         }
         looks += 1;
         let late = Instant::now() >= deadline;
         if late || looks.is_multiple_of(STATUS_EVERY) {
+            let names: Vec<String> = match dashboard.workers().await {
+                Ok(w) => w.into_iter().map(|w| w.name).collect(),
+                Err(_) => Vec::new(),
+            };
             let jobs = inner.workers.lock().await.clone();
             let waiting: Vec<_> = jobs
                 .into_iter()
@@ -108,7 +113,7 @@ pub(crate) async fn await_workers(inner: &Inner, n: usize, timeout: Duration) ->
                 return Err(Error::Timeout {
                     what: format!(
                         "waiting for {n} Dask workers ({} connected; not connected: {})",
-                        names.len(),
+                        connected,
                         if detail.is_empty() { "none submitted".into() } else { detail.join(", ") }
                     ),
                     after: timeout,
