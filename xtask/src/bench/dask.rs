@@ -80,8 +80,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         println!("round {}/{rounds}: dask-jobqueue", round + 1);
         peer.push(jobqueue_round(&venv, workers, &path, &log)?);
     }
-    let mut table =
-        Table::new(&["tool", "ready s (median)", "close->empty s", "Slurm jobs", "scheduler commands"]);
+    let mut table = Table::new(&[
+        "tool",
+        "ready s (median)",
+        "close->empty s",
+        "Slurm jobs",
+        "scheduler commands",
+    ]);
     for (tool, runs) in [("hpckit dask", &ours), ("dask-jobqueue SLURMCluster", &peer)] {
         let ready = median(runs.iter().map(|r| r.ready).collect());
         let empty = median(runs.iter().map(|r| r.empty).collect());
