@@ -15,6 +15,13 @@ pub(crate) fn workspace_root() -> PathBuf {
     manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
 }
 
+/// `cargo` (the one running xtask), in the workspace root.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
 /// `program arg...` as one line for messages (not for a shell).
 pub(crate) fn display(cmd: &Command) -> String {
     let mut line = cmd.get_program().to_string_lossy().into_owned();

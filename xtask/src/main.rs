@@ -1,4 +1,4 @@
-//! Developer tasks for hpckit: `cargo xtask services|itest|doctor|test|bench`.
+//! Developer tasks for hpckit: `cargo xtask services|itest|doctor|test|codegen|tidy|bench`.
 //!
 //! See `xtask/README.md` for the commands and for how to add a service.
 // xtask is the one place besides hpc-exec that spawns processes: it drives cargo,
@@ -7,11 +7,13 @@
 
 mod bench;
 mod cmd;
+mod codegen;
 mod doctor;
 mod features;
 mod pipeline;
 mod services;
 mod system;
+mod tidy;
 
 use std::process::ExitCode;
 
@@ -50,6 +52,15 @@ enum Command {
     Doctor,
     /// Everything CI runs: fmt, clippy, unit tests, services up, integration tests, services down.
     Test(pipeline::TestArgs),
+    /// Rewrite every generated section of the docs (capability tables, CLI reference).
+    Codegen {
+        /// Write nothing; fail when a section is out of date.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the rule of ARCHITECTURE.md a compiler does not: every adaptor folder has
+    /// the same file set and type names, test data in testdata/ (also a unit test).
+    Tidy,
     /// Run a benchmark (`ssh`, `slurm`, `fs`); prints a table against the peer tools.
     Bench {
         /// Which benchmark.
@@ -67,6 +78,8 @@ fn main() -> ExitCode {
         Command::Itest { names, down, test_args } => pipeline::itest(&names, down, &test_args),
         Command::Doctor => doctor::run(),
         Command::Test(args) => pipeline::test(&args),
+        Command::Codegen { check } => codegen::run(check),
+        Command::Tidy => tidy::check(&cmd::workspace_root()),
         Command::Bench { name, args } => bench::run(&name, &args),
     };
     match result {

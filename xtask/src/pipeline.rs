@@ -1,12 +1,12 @@
 //! `cargo xtask test` (exactly what CI runs) and `cargo xtask itest`.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{cmd, doctor, features, services, system};
+use crate::cmd::{self, cargo};
+use crate::{codegen, doctor, features, services, system, tidy};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -64,12 +64,6 @@ impl Report {
         let total: Duration = self.steps.iter().map(|s| s.took).sum();
         println!("{:<40} {:>6.1}s", "total", total.as_secs_f64());
     }
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(cmd::workspace_root());
-    cmd
 }
 
 /// Whether `cargo nextest` is installed (faster test runs; cargo test otherwise).
@@ -132,11 +126,14 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     // After installing: a command that only a hand-installed package provides would
     // make this machine green and a fresh one fail.
     go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
-    let steps: [(&str, &dyn Fn() -> Result<()>); 5] = [
+    let steps: [(&str, &dyn Fn() -> Result<()>); 7] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
+        ("cargo xtask tidy (adaptor folders)", &|| tidy::check(&cmd::workspace_root())),
         ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         ("cargo clippy (each feature alone)", &clippy_feature_sets),
         ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
+        // After the unit tests: its generator links the libraries they built.
+        ("cargo xtask codegen --check", &|| codegen::run(true)),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
         ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),
     ];

@@ -1,7 +1,7 @@
 //! The copy engine between local file systems, with fault-injecting wrappers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use fs_adaptors::copy::{
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use hpc_core::{
-    ByteRange, ByteStream, CopyMode, EntryKind, Error, ErrorKind, FileSystem, FsCapabilities,
+    ByteRange, ByteStream, CopyMode, EntryKind, Error, ErrorKind, FileSystem, FileSystemInfo,
     PartStream, Path, PathAttributes, Result,
 };
 use hpc_testkit::fs_conformance::{get, pattern, put};
@@ -42,6 +42,7 @@ struct Faulty {
     parts: Option<usize>,
     /// How often `read_parts` was called.
     parts_reads: AtomicU64,
+    info: OnceLock<FileSystemInfo>,
 }
 
 impl Faulty {
@@ -53,26 +54,22 @@ impl Faulty {
             server_side: true,
             parts: None,
             parts_reads: AtomicU64::new(0),
+            info: OnceLock::new(),
         }
     }
 }
 
 #[async_trait]
 impl FileSystem for Faulty {
-    fn adaptor(&self) -> &str {
-        "faulty"
-    }
-    fn location(&self) -> &str {
-        "faulty://"
-    }
-    fn capabilities(&self) -> FsCapabilities {
-        let mut c = self.inner.capabilities();
-        c.copy_server_side &= self.server_side;
-        c.read_parts = if self.parts.is_some() { 4 } else { 1 };
-        c
-    }
-    fn working_directory(&self) -> &Path {
-        self.inner.working_directory()
+    fn info(&self) -> &FileSystemInfo {
+        // Built on first use: the tests set `server_side` and `parts` after `new`.
+        self.info.get_or_init(|| {
+            let inner = self.inner.info();
+            let mut c = inner.capabilities;
+            c.copy_server_side &= self.server_side;
+            c.read_parts = if self.parts.is_some() { 4 } else { 1 };
+            FileSystemInfo::new("faulty", "faulty://", c, inner.working_directory.clone())
+        })
     }
     async fn create_directory(&self, path: &Path) -> Result<()> {
         self.inner.create_directory(path).await
@@ -112,6 +109,7 @@ impl FileSystem for Faulty {
                 return Err(Error::ConnectionLost {
                     host: "faulty".into(),
                     reason: "injected".into(),
+                    source: None,
                 });
             }
             Ok(c)
@@ -249,7 +247,7 @@ async fn local_positioned_writes_check_what_they_get() {
     let chunks = |v: Vec<(u64, &'static [u8])>| -> PartStream {
         stream::iter(v.into_iter().map(|(at, c)| Ok((at, Bytes::from_static(c))))).boxed()
     };
-    assert!(fs.capabilities().write_parts);
+    assert!(fs.info().capabilities.write_parts);
     let n = fs.write_parts(&b, chunks(vec![(6, b"world"), (0, b"hello ")]), 11).await.unwrap();
     assert_eq!(n, 11);
     assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), b"hello world");
@@ -476,7 +474,7 @@ async fn cancel_stops_and_leaves_resumable_data() {
     let (_d, root, fs) = setup();
     let (a, b) = (p(&root, "a"), p(&root, "b"));
     put(&*fs, &a, &pattern(8 << 20, 9)).await.unwrap();
-    let slow = SlowFs { inner: fs.clone() };
+    let slow = SlowFs::new(&fs);
     let src: Arc<dyn FileSystem> = Arc::new(slow);
     let o = opts(CopyMode::Resume);
     let cancel = o.cancel.clone();
@@ -499,21 +497,22 @@ async fn cancel_stops_and_leaves_resumable_data() {
 #[derive(Debug)]
 struct SlowFs {
     inner: Arc<dyn FileSystem>,
+    info: FileSystemInfo,
+}
+
+impl SlowFs {
+    fn new(inner: &Arc<dyn FileSystem>) -> Self {
+        let i = inner.info();
+        let info =
+            FileSystemInfo::new("slow", "slow://", i.capabilities, i.working_directory.clone());
+        SlowFs { inner: inner.clone(), info }
+    }
 }
 
 #[async_trait]
 impl FileSystem for SlowFs {
-    fn adaptor(&self) -> &str {
-        "slow"
-    }
-    fn location(&self) -> &str {
-        "slow://"
-    }
-    fn capabilities(&self) -> FsCapabilities {
-        self.inner.capabilities()
-    }
-    fn working_directory(&self) -> &Path {
-        self.inner.working_directory()
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
     async fn create_directory(&self, path: &Path) -> Result<()> {
         self.inner.create_directory(path).await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
+use hpc_core::{CredentialKind, CredentialKinds};
 use tokio::sync::Mutex;
 
 use crate::secret::Secret;
@@ -100,14 +101,27 @@ impl fmt::Debug for OidcToken {
     }
 }
 
-/// The credential kinds (as [`Credential::kind`] names them) that an SSH
-/// connection accepts. Every adaptor that runs over SSH lists these in its
-/// capabilities, so the tables in the docs use one vocabulary.
-pub const SSH_CREDENTIAL_KINDS: &[&str] =
-    &["default", "password", "key-file", "agent", "certificate", "keyboard-interactive"];
+/// What an SSH login takes (`hpc_exec`'s SSH executor): everything but
+/// the HTTP tokens. Every adaptor that runs over SSH lists these in its
+/// capabilities. `basic` logs in as `password` does; `anonymous` is the
+/// `none` method.
+pub const SSH_CREDENTIAL_KINDS: CredentialKinds = CredentialKinds::of(&CredentialKind::ALL)
+    .without(CredentialKind::Bearer)
+    .without(CredentialKind::Oidc);
 
-/// The credential kinds of adaptors that work on this host as the current user.
-pub const LOCAL_CREDENTIAL_KINDS: &[&str] = &["default"];
+/// What an HTTP request takes (`hpc_http`): user and password as basic
+/// authentication, tokens as bearer, nothing for default and anonymous.
+pub const HTTP_CREDENTIAL_KINDS: CredentialKinds = CredentialKinds::of(&[
+    CredentialKind::Default,
+    CredentialKind::Password,
+    CredentialKind::Bearer,
+    CredentialKind::Oidc,
+    CredentialKind::Basic,
+    CredentialKind::Anonymous,
+]);
+
+/// What adaptors that work on this host as the current user take.
+pub const LOCAL_CREDENTIAL_KINDS: CredentialKinds = CredentialKinds::of(&[CredentialKind::Default]);
 
 /// How to log in.
 #[derive(Clone)]
@@ -207,33 +221,56 @@ impl Credential {
         }
     }
 
-    /// Every name [`Credential::kind`] returns.
-    pub const KINDS: &'static [&'static str] = &[
-        "default",
-        "password",
-        "key-file",
-        "agent",
-        "certificate",
-        "keyboard-interactive",
-        "bearer",
-        "oidc",
-        "basic",
-        "anonymous",
-    ];
+    /// A credential of `kind` with placeholder values (user `user`,
+    /// secrets `placeholder`, key paths that do not exist, a token that
+    /// cannot refresh; `default` without a user name): for tests that go
+    /// through every kind, such as checks of what an adaptor takes.
+    pub fn example(kind: CredentialKind) -> Credential {
+        let user = || "user".to_owned();
+        let secret = || Secret::new("placeholder");
+        match kind {
+            CredentialKind::Default => Credential::default_for(None),
+            CredentialKind::Password => Credential::password(user(), secret()),
+            CredentialKind::KeyFile => {
+                Credential::key_file(user(), "/nonexistent/id_ed25519", None)
+            }
+            CredentialKind::Agent => Credential::Agent { username: user() },
+            CredentialKind::Certificate => Credential::Certificate {
+                username: user(),
+                key: "/nonexistent/id_ed25519".into(),
+                certificate: "/nonexistent/id_ed25519-cert.pub".into(),
+                passphrase: None,
+            },
+            CredentialKind::KeyboardInteractive => Credential::KeyboardInteractive {
+                username: user(),
+                responder: Arc::new(StaticResponder::new(vec![secret()])),
+            },
+            CredentialKind::Bearer => Credential::Bearer(secret()),
+            CredentialKind::Oidc => Credential::Oidc(OidcToken::new(
+                secret(),
+                None,
+                Arc::new(|| Box::pin(async { Err("a placeholder token cannot refresh".into()) })),
+            )),
+            CredentialKind::Basic => Credential::Basic { username: user(), password: secret() },
+            CredentialKind::Anonymous => Credential::Anonymous,
+            // A kind added to hpc-core before it is added here.
+            _ => Credential::Anonymous,
+        }
+    }
 
-    /// Short kind name (`password`, `key-file`, ...), as listed in capability tables.
-    pub fn kind(&self) -> &'static str {
+    /// How this credential logs in, as capability tables list it.
+    pub fn kind(&self) -> CredentialKind {
         match self {
-            Credential::Default { .. } => "default",
-            Credential::Password { .. } => "password",
-            Credential::KeyFile { .. } => "key-file",
-            Credential::Agent { .. } => "agent",
-            Credential::Certificate { .. } => "certificate",
-            Credential::KeyboardInteractive { .. } => "keyboard-interactive",
-            Credential::Bearer(_) => "bearer",
-            Credential::Oidc(_) => "oidc",
-            Credential::Basic { .. } => "basic",
-            Credential::Anonymous => "anonymous",
+            Credential::Default { .. } => CredentialKind::Default,
+            Credential::Password { .. } => CredentialKind::Password,
+            Credential::KeyFile { .. } => CredentialKind::KeyFile,
+            Credential::Agent { .. } => CredentialKind::Agent,
+            Credential::Certificate { .. } => CredentialKind::Certificate,
+            Credential::KeyboardInteractive { .. } => CredentialKind::KeyboardInteractive,
+            Credential::Bearer(_) => CredentialKind::Bearer,
+            Credential::Oidc(_) => CredentialKind::Oidc,
+            Credential::Basic { .. } => CredentialKind::Basic,
+            Credential::Anonymous => CredentialKind::Anonymous,
         }
     }
 }
@@ -241,7 +278,7 @@ impl Credential {
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Credential");
-        d.field("kind", &self.kind());
+        d.field("kind", &self.kind().name());
         if let Some(u) = self.username() {
             d.field("username", &u);
         }
@@ -351,11 +388,14 @@ mod tests {
             Credential::Basic { username: "u".into(), password: Secret::new("p") },
             Credential::Anonymous,
         ];
-        let kinds: Vec<&str> = every.iter().map(Credential::kind).collect();
-        assert_eq!(kinds, Credential::KINDS);
-        for k in SSH_CREDENTIAL_KINDS.iter().chain(LOCAL_CREDENTIAL_KINDS) {
-            assert!(Credential::KINDS.contains(k), "{k}");
+        let kinds: Vec<CredentialKind> = every.iter().map(Credential::kind).collect();
+        assert_eq!(kinds, CredentialKind::ALL);
+        for kind in CredentialKind::ALL {
+            assert_eq!(Credential::example(kind).kind(), kind);
         }
+        assert!(LOCAL_CREDENTIAL_KINDS.iter().all(|k| SSH_CREDENTIAL_KINDS.contains(k)));
+        assert!(!SSH_CREDENTIAL_KINDS.contains(CredentialKind::Bearer));
+        assert!(!HTTP_CREDENTIAL_KINDS.contains(CredentialKind::KeyFile));
     }
 
     #[test]
@@ -365,7 +405,7 @@ mod tests {
         map.insert("host:2222", Credential::password("b", "y"));
         assert_eq!(map.get("host:2222").unwrap().username(), Some("b"));
         assert_eq!(map.get("HOST:22").unwrap().username(), Some("a"));
-        assert_eq!(map.get("other").unwrap().kind(), "anonymous");
+        assert_eq!(map.get("other").unwrap().kind(), CredentialKind::Anonymous);
         assert!(CredentialMap::new().get("x").is_none());
     }
 

@@ -10,9 +10,11 @@ mod credential;
 mod secret;
 
 pub use credential::{
-    Credential, CredentialMap, LOCAL_CREDENTIAL_KINDS, OidcToken, PromptResponder, RefreshFn,
-    SSH_CREDENTIAL_KINDS, StaticResponder,
+    Credential, CredentialMap, HTTP_CREDENTIAL_KINDS, LOCAL_CREDENTIAL_KINDS, OidcToken,
+    PromptResponder, RefreshFn, SSH_CREDENTIAL_KINDS, StaticResponder,
 };
+/// The kinds of credentials (hpc-core's vocabulary, so capabilities can name them).
+pub use hpc_core::{CredentialKind, CredentialKinds};
 pub use secret::Secret;
 
 /// The README's examples, compiled and run as doc tests.

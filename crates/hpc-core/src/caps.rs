@@ -1,9 +1,12 @@
 //! What an adaptor can do, as data (Xenon's adaptor property tables).
 //!
 //! Tests and the docs generator read these structs; the capability tables in
-//! `docs/` are produced from them and a test keeps the two in sync.
+//! `docs/` are produced from them by `cargo xtask codegen` (`--check` keeps
+//! the two in sync).
 
 use serde::Serialize;
+
+use crate::credentials::CredentialKinds;
 
 /// What a scheduler adaptor can do, named after the operations of
 /// [`crate::Scheduler`] (OpenDAL's style: `op`, `op_with_x`).
@@ -26,7 +29,7 @@ pub struct SchedulerCapabilities {
     /// started: status and exit codes survive a client restart.
     pub status_after_restart: bool,
     /// Credential kinds accepted.
-    pub credentials: &'static [&'static str],
+    pub credentials: CredentialKinds,
 }
 
 impl SchedulerCapabilities {
@@ -39,7 +42,7 @@ impl SchedulerCapabilities {
             ("submit_array", self.submit_array.to_string()),
             ("status_with_accounting", self.status_with_accounting.to_string()),
             ("status_after_restart", self.status_after_restart.to_string()),
-            ("credentials", self.credentials.join(", ")),
+            ("credentials", self.credentials.to_string()),
         ]
     }
 }
@@ -79,7 +82,7 @@ pub struct FsCapabilities {
     /// not an operation).
     pub is_connectionless: bool,
     /// Credential kinds accepted.
-    pub credentials: &'static [&'static str],
+    pub credentials: CredentialKinds,
 }
 
 impl Default for FsCapabilities {
@@ -98,7 +101,7 @@ impl Default for FsCapabilities {
             write_parts: false,
             checksum: false,
             is_connectionless: false,
-            credentials: &[],
+            credentials: CredentialKinds::NONE,
         }
     }
 }
@@ -119,13 +122,13 @@ impl FsCapabilities {
             ("write_parts", self.write_parts.to_string()),
             ("checksum", self.checksum.to_string()),
             ("is_connectionless", self.is_connectionless.to_string()),
-            ("credentials", self.credentials.join(", ")),
+            ("credentials", self.credentials.to_string()),
         ]
     }
 }
 
 /// Render capability rows of several adaptors as one Markdown table
-/// (adaptors as columns). Used by the docs generator and its sync test.
+/// (adaptors as columns), as `cargo xtask codegen` writes them into the docs.
 pub fn markdown_table(adaptors: &[(&str, Vec<(&'static str, String)>)]) -> String {
     let mut out = String::from("| property |");
     for (name, _) in adaptors {
@@ -155,7 +158,7 @@ mod tests {
     fn table_has_one_row_per_field() {
         let a = SchedulerCapabilities {
             submit_batch: true,
-            credentials: &["password"],
+            credentials: CredentialKinds::of(&[crate::CredentialKind::Password]),
             ..Default::default()
         };
         let t = markdown_table(&[("x", a.rows()), ("y", SchedulerCapabilities::default().rows())]);

@@ -4,10 +4,21 @@
 //! lower-case, carry no final period and never contain a secret: credentials
 //! are not part of any variant. Remote failures keep the command that ran, the
 //! exit code and the remote side's own message.
+//!
+//! A failure that came from a library (russh, hyper, suppaftp, quick-xml,
+//! serde_json, io, ...) keeps that library's error as its [`Cause`]:
+//! `source()` returns it, so `anyhow` chains and downcasts reach it. The
+//! message says the cause's text too, so that a plain `{e}` (a log line) is
+//! complete; whoever prints the whole chain should leave out a source whose
+//! text is already there, as [`chain_text`] does.
 
 use std::fmt;
 use std::io;
 use std::time::Duration;
+
+mod cause;
+
+pub use cause::{Cause, chain_text};
 
 /// Result alias with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -26,8 +37,9 @@ pub enum NotFoundKind {
     Executable,
     /// A host name that does not resolve.
     Host,
-    /// A workspace of the hpc-workspace tools (`ws_allocate`, ...).
-    Workspace,
+    /// A named resource of one adaptor or service, which it names here
+    /// (`Resource("workspace")`): what the kinds above do not cover.
+    Resource(&'static str),
 }
 
 impl fmt::Display for NotFoundKind {
@@ -38,7 +50,7 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Queue => "queue",
             NotFoundKind::Executable => "executable",
             NotFoundKind::Host => "host",
-            NotFoundKind::Workspace => "workspace",
+            NotFoundKind::Resource(what) => what,
         })
     }
 }
@@ -77,8 +89,24 @@ impl fmt::Display for HostKeyProblem {
     }
 }
 
+/// Whether repeating a request that a service refused may succeed: the
+/// adaptor that reads the protocol's answer decides (an FTP 4xx reply, an
+/// HTTP 429 or 503 is temporary), so that nothing here knows any protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Retry {
+    /// The same request will fail the same way.
+    #[default]
+    Permanent,
+    /// The service is briefly unable or unwilling: the same request may succeed later.
+    Temporary,
+}
+
 /// The error of every hpckit trait method.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone` (causes are shared) and 80 bytes (checked by a test: a field that
+/// would make it larger goes into a `Box`).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A location string (URL) that cannot be parsed.
@@ -150,6 +178,9 @@ pub enum Error {
         host: String,
         /// The underlying reason.
         reason: String,
+        /// The transport's or library's own error, if there was one.
+        #[source]
+        source: Option<Cause>,
     },
     /// An established connection broke.
     #[error("connection to {host} lost: {reason}")]
@@ -158,6 +189,9 @@ pub enum Error {
         host: String,
         /// The underlying reason.
         reason: String,
+        /// The transport's or library's own error, if there was one.
+        #[source]
+        source: Option<Cause>,
     },
     /// The server refused to open a channel (session, forwarding, subsystem).
     #[error("{host} refused to open a {channel} channel: {reason}")]
@@ -188,6 +222,9 @@ pub enum Error {
         reason: String,
         /// The offending raw line or fragment.
         line: String,
+        /// The parser's own error (quick-xml, serde_json, ...), if there was one.
+        #[source]
+        source: Option<Cause>,
     },
     /// The adaptor cannot do this operation.
     #[error("{operation} is not supported by the {adaptor} adaptor")]
@@ -226,6 +263,11 @@ pub enum Error {
         status: Option<u32>,
         /// The server's message.
         message: String,
+        /// Whether the same request may succeed later, as the adaptor read the answer.
+        retry: Retry,
+        /// The client library's own error, if there was one.
+        #[source]
+        source: Option<Cause>,
     },
     /// Local I/O failed.
     #[error("{context}: {source}")]
@@ -234,7 +276,7 @@ pub enum Error {
         context: String,
         /// The OS error.
         #[source]
-        source: io::Error,
+        source: Cause,
     },
 }
 
@@ -300,6 +342,27 @@ pub enum ErrorKind {
     Io,
 }
 
+impl ErrorKind {
+    /// Every kind, for tables and tests that must cover them all (a test
+    /// keeps it complete).
+    pub const ALL: [ErrorKind; 14] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Authentication,
+        ErrorKind::HostKey,
+        ErrorKind::Connection,
+        ErrorKind::Remote,
+        ErrorKind::Parse,
+        ErrorKind::Unsupported,
+        ErrorKind::Timeout,
+        ErrorKind::Cancelled,
+        ErrorKind::Changed,
+        ErrorKind::Io,
+    ];
+}
+
 impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {
@@ -328,19 +391,14 @@ impl Error {
 
     /// Whether repeating the same idempotent request may succeed.
     ///
-    /// True for transport failures and timeouts, and for remote statuses that
-    /// mean "try later" (HTTP 429/5xx, FTP 4xx). Submissions are never idempotent:
-    /// callers must not retry them on this basis alone.
+    /// True for transport failures and timeouts, and for remote errors the
+    /// adaptor marked [`Retry::Temporary`] (an HTTP 429 or 5xx, an FTP 4xx).
+    /// Submissions are never idempotent: callers must not retry them on this
+    /// basis alone.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } => true,
-            Error::Remote { status: Some(s), service, .. } => {
-                if service == "ftp" {
-                    (400..500).contains(s)
-                } else {
-                    *s == 429 || (500..600).contains(s) && *s != 501
-                }
-            }
+            Error::Remote { retry, .. } => *retry == Retry::Temporary,
             _ => false,
         }
     }
@@ -367,7 +425,103 @@ impl Error {
 
     /// Wrap a local I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io { context: context.into(), source: Cause::new(source) }
+    }
+
+    /// `host` could not be reached; the reason is `cause`'s text.
+    pub fn connect(host: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        let source = cause.into();
+        Error::Connect { host: host.into(), reason: source.text(), source: Some(source) }
+    }
+
+    /// The connection to `host` broke; the reason is `cause`'s text.
+    pub fn connection_lost(host: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        let source = cause.into();
+        Error::ConnectionLost { host: host.into(), reason: source.text(), source: Some(source) }
+    }
+
+    /// Output of `command` that does not match what was expected.
+    pub fn parse(
+        command: impl Into<String>,
+        reason: impl Into<String>,
+        line: impl Into<String>,
+    ) -> Self {
+        Error::Parse {
+            command: command.into(),
+            reason: reason.into(),
+            line: line.into(),
+            source: None,
+        }
+    }
+
+    /// A service's error answer, [`Retry::Permanent`] until
+    /// [`with_retry`](Self::with_retry) says otherwise.
+    pub fn remote(
+        service: impl Into<String>,
+        status: Option<u32>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Remote {
+            service: service.into(),
+            status,
+            message: message.into(),
+            retry: Retry::Permanent,
+            source: None,
+        }
+    }
+
+    /// This error with `what` (the request or step) put before the reason of a
+    /// [`Connect`](Self::Connect) or [`ConnectionLost`](Self::ConnectionLost)
+    /// or the message of a [`Remote`](Self::Remote); other variants name
+    /// what failed already and are returned as they are.
+    #[must_use]
+    pub fn during(mut self, what: impl fmt::Display) -> Self {
+        if let Error::Connect { reason: text, .. }
+        | Error::ConnectionLost { reason: text, .. }
+        | Error::Remote { message: text, .. } = &mut self
+        {
+            *text = format!("{what}: {text}");
+        }
+        self
+    }
+
+    /// This error with `cause` kept as its source, for the variants that keep
+    /// one ([`Connect`](Self::Connect), [`ConnectionLost`](Self::ConnectionLost),
+    /// [`Parse`](Self::Parse), [`Remote`](Self::Remote), [`Io`](Self::Io));
+    /// other variants are returned as they are.
+    #[must_use]
+    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
+        match &mut self {
+            Error::Connect { source, .. }
+            | Error::ConnectionLost { source, .. }
+            | Error::Parse { source, .. }
+            | Error::Remote { source, .. } => *source = Some(cause.into()),
+            Error::Io { source, .. } => *source = cause.into(),
+            _ => {}
+        }
+        self
+    }
+
+    /// A [`Remote`](Self::Remote) error marked temporary or permanent; other
+    /// variants are returned as they are (their kind decides).
+    #[must_use]
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        if let Error::Remote { retry: r, .. } = &mut self {
+            *r = retry;
+        }
+        self
+    }
+
+    /// The library error underneath, if this error keeps one.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Error::Connect { source, .. }
+            | Error::ConnectionLost { source, .. }
+            | Error::Parse { source, .. }
+            | Error::Remote { source, .. } => source.as_ref(),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
     }
 
     /// Map a local I/O error on `path` to the matching variant
@@ -385,50 +539,4 @@ impl Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn command_failed_shows_last_stderr_line_only() {
-        let e = Error::CommandFailed {
-            command: "sbatch --parsable".into(),
-            exit_code: Some(1),
-            stderr: "sbatch: warning: x\nsbatch: error: Batch job submission failed: Invalid partition name specified\n\n".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "`sbatch --parsable` failed (exit code 1): sbatch: error: Batch job submission failed: Invalid partition name specified"
-        );
-        assert_eq!(e.kind(), ErrorKind::Remote);
-        assert!(!e.to_string().contains('\n'));
-    }
-
-    #[test]
-    fn kinds_and_retry() {
-        assert!(Error::job_not_found("42").is_not_found());
-        assert_eq!(Error::job_not_found("42").to_string(), "job not found: 42");
-        assert!(Error::Connect { host: "h".into(), reason: "refused".into() }.is_retryable());
-        let http =
-            |s| Error::Remote { service: "s3".into(), status: Some(s), message: String::new() };
-        assert!(http(503).is_retryable());
-        assert!(http(429).is_retryable());
-        assert!(!http(404).is_retryable());
-        assert!(!http(501).is_retryable());
-        assert!(!Error::InvalidInput("x".into()).is_retryable());
-    }
-
-    #[test]
-    fn io_mapping() {
-        let e = Error::from_io_path("open", "/x", io::Error::from(io::ErrorKind::NotFound));
-        assert!(matches!(e, Error::NotFound { kind: NotFoundKind::Path, .. }));
-        let e = Error::from_io_path("open", "/x", io::Error::from(io::ErrorKind::PermissionDenied));
-        assert_eq!(e.to_string(), "permission denied: open /x");
-    }
-
-    #[test]
-    fn timeout_text() {
-        let e =
-            Error::Timeout { what: "waiting for job 3".into(), after: Duration::from_millis(1500) };
-        assert_eq!(e.to_string(), "waiting for job 3 timed out after 1.500s");
-    }
-}
+mod tests;

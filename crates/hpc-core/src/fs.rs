@@ -183,33 +183,51 @@ pub enum ChecksumAlgorithm {
     Sha256,
 }
 
+/// What a file system is: its adaptor, where it is, what it can do and
+/// where relative paths start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileSystemInfo {
+    /// Adaptor name (`local`, `sftp`, ...).
+    pub adaptor: &'static str,
+    /// The location the file system was opened with (never contains a secret).
+    pub location: String,
+    /// What this file system can do.
+    pub capabilities: FsCapabilities,
+    /// The directory relative paths start from (absolute).
+    pub working_directory: Path,
+}
+
+impl FileSystemInfo {
+    /// The info of an adaptor at `location`.
+    pub fn new(
+        adaptor: &'static str,
+        location: impl Into<String>,
+        capabilities: FsCapabilities,
+        working_directory: Path,
+    ) -> Self {
+        FileSystemInfo { adaptor, location: location.into(), capabilities, working_directory }
+    }
+}
+
 /// A storage: local disk, SFTP, FTP, WebDAV, S3, UNICORE, UFTP.
 ///
-/// Paths may be relative: they are resolved against
-/// [`FileSystem::working_directory`]. Writes consume a stream so an adaptor can
+/// Paths may be relative: they are resolved against the working directory
+/// of [`FileSystem::info`]. Writes consume a stream so an adaptor can
 /// pipeline, split into parts, and abort cleanly: a write whose stream yields
 /// an error, or whose future is dropped, must not leave a complete-looking file
 /// where the stream did not end.
 #[async_trait]
 pub trait FileSystem: Send + Sync + fmt::Debug {
-    /// Adaptor name (`local`, `sftp`, ...).
-    fn adaptor(&self) -> &str;
-
-    /// The location this file system was opened with (never contains a secret).
-    fn location(&self) -> &str;
-
-    /// What this adaptor can do.
-    fn capabilities(&self) -> FsCapabilities;
-
-    /// The directory relative paths start from.
-    fn working_directory(&self) -> &Path;
+    /// Adaptor name, location, capabilities and working directory.
+    fn info(&self) -> &FileSystemInfo;
 
     /// Create one directory; its parent must exist.
     async fn create_directory(&self, path: &Path) -> Result<()>;
 
     /// Create a directory and any missing parents; succeeds if it exists.
     async fn create_directories(&self, path: &Path) -> Result<()> {
-        let path = path.resolve(self.working_directory());
+        let path = path.resolve(&self.info().working_directory);
         let mut missing = Vec::new();
         let mut cur = Some(path);
         while let Some(p) = cur {
@@ -234,13 +252,13 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// Create a symbolic link at `link` pointing to `target`.
     async fn create_symbolic_link(&self, link: &Path, target: &Path) -> Result<()> {
         let _ = (link, target);
-        Err(Error::unsupported(self.adaptor(), "creating symbolic links"))
+        Err(Error::unsupported(self.info().adaptor, "creating symbolic links"))
     }
 
     /// Read where a symbolic link points.
     async fn read_symbolic_link(&self, link: &Path) -> Result<Path> {
         let _ = link;
-        Err(Error::unsupported(self.adaptor(), "reading symbolic links"))
+        Err(Error::unsupported(self.info().adaptor, "reading symbolic links"))
     }
 
     /// Delete a file, link or empty directory; with `recursive`, a directory tree.
@@ -265,7 +283,7 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// Set POSIX permission bits.
     async fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
         let _ = (path, mode);
-        Err(Error::unsupported(self.adaptor(), "setting permissions"))
+        Err(Error::unsupported(self.info().adaptor, "setting permissions"))
     }
 
     /// Rename within this file system. Fails if `to` exists.
@@ -310,19 +328,19 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// short leaves no complete-looking file behind.
     async fn write_parts(&self, path: &Path, data: PartStream, size: u64) -> Result<u64> {
         let _ = (path, data, size);
-        Err(Error::unsupported(self.adaptor(), "writing at offsets"))
+        Err(Error::unsupported(self.info().adaptor, "writing at offsets"))
     }
 
     /// Append a stream to an existing file.
     async fn append(&self, path: &Path, data: ByteStream) -> Result<u64> {
         let _ = (path, data);
-        Err(Error::unsupported(self.adaptor(), "appending"))
+        Err(Error::unsupported(self.info().adaptor, "appending"))
     }
 
     /// Copy within this file system without moving the data through the client.
     async fn copy_server_side(&self, from: &Path, to: &Path) -> Result<()> {
         let _ = (from, to);
-        Err(Error::unsupported(self.adaptor(), "server-side copy"))
+        Err(Error::unsupported(self.info().adaptor, "server-side copy"))
     }
 
     /// A checksum computed where the data lives, as lower-case hex. `Ok(None)`

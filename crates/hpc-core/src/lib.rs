@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod caps;
+pub mod credentials;
 pub mod error;
 pub mod fs;
 pub mod job;
@@ -27,10 +28,11 @@ pub mod status;
 pub mod time;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};
+pub use credentials::{CredentialKind, CredentialKinds};
 pub use error::{Error, ErrorKind, NotFoundKind, Result};
 pub use fs::{
-    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, PartStream,
-    PathAttributes, tag_offsets,
+    ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, FileSystemInfo,
+    PartStream, PathAttributes, tag_offsets,
 };
 pub use job::{ArraySpec, JobDescription, JobId, JobPath};
 pub use location::{Hop, Location};

@@ -1,7 +1,7 @@
 //! `Authorization` headers from [`hpc_auth::Credential`].
 
 use base64::Engine as _;
-use hpc_auth::{Credential, OidcToken, Secret};
+use hpc_auth::{Credential, HTTP_CREDENTIAL_KINDS, OidcToken, Secret};
 use hpc_core::{Error, Result};
 use http::HeaderValue;
 
@@ -28,8 +28,9 @@ impl Auth {
             Credential::Oidc(token) => Auth::Oidc(token.clone()),
             other => {
                 return Err(Error::InvalidInput(format!(
-                    "a {} credential cannot authenticate HTTP requests (use password, basic, bearer or oidc)",
-                    other.kind()
+                    "a {} credential cannot authenticate HTTP requests (they take {})",
+                    other.kind(),
+                    HTTP_CREDENTIAL_KINDS
                 )));
             }
         })
@@ -99,6 +100,15 @@ mod tests {
         assert!(h.is_sensitive());
         assert_eq!(h.to_str().unwrap(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert!(!format!("{auth:?}").contains("sesame"));
+    }
+
+    /// What `HTTP_CREDENTIAL_KINDS` says is what the code takes.
+    #[test]
+    fn the_declared_kinds_are_the_accepted_ones() {
+        for kind in hpc_auth::CredentialKind::ALL {
+            let taken = Auth::from_credential(&Credential::example(kind)).is_ok();
+            assert_eq!(taken, HTTP_CREDENTIAL_KINDS.contains(kind), "{kind}");
+        }
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hpc_auth::Credential;
+use hpc_core::error::Retry;
 use hpc_core::{Error, Result};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue, USER_AGENT};
 use http::{HeaderMap, StatusCode};
@@ -19,8 +20,8 @@ use tracing::Instrument;
 use crate::auth::Auth;
 use crate::body::{Body, ErrorSlot, HyperBody};
 use crate::request::Request;
-use crate::response::{Origin, Response, chain};
-use crate::retry::RetryConfig;
+use crate::response::{Origin, Response};
+use crate::retry::{RetryConfig, retry_for_status};
 use crate::tls::TlsRoots;
 
 /// Time limits of one request.
@@ -306,7 +307,7 @@ impl HttpClient {
                         self.inner.auth.refresh().await?;
                         continue;
                     }
-                    if can_retry && retryable_status(status) {
+                    if can_retry && retry_for_status(status) == Retry::Temporary {
                         let wait = retry_after(resp.headers())
                             .map(|d| d.min(self.inner.retry.max_backoff))
                             .unwrap_or_else(|| self.inner.retry.backoff(attempt));
@@ -381,11 +382,10 @@ impl HttpClient {
                 if let Some(body_error) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
                     return Err(body_error);
                 }
-                let reason = chain(&e);
                 Err(if e.is_connect() {
-                    Error::Connect { host, reason }
+                    Error::connect(host, e)
                 } else {
-                    Error::ConnectionLost { host, reason: format!("{}: {reason}", origin.what()) }
+                    Error::connection_lost(host, e).during(origin.what())
                 })
             }
         }
@@ -405,11 +405,6 @@ fn authority(uri: &http::Uri) -> String {
     uri.authority()
         .map(|a| a.as_str().rsplit('@').next().unwrap_or("").to_owned())
         .unwrap_or_default()
-}
-
-fn retryable_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS
-        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

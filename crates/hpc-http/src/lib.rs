@@ -15,7 +15,7 @@ pub use client::{HttpClient, HttpClientBuilder, Timeouts};
 pub use http::{HeaderMap, Method, StatusCode};
 pub use request::Request;
 pub use response::Response;
-pub use retry::RetryConfig;
+pub use retry::{RetryConfig, retry_for_status};
 
 /// The rustls client configuration hpc-http uses (ring provider, bundled
 /// Mozilla roots plus the system store plus `extra_ca_files`), for other

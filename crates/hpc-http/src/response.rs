@@ -11,6 +11,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
+use crate::retry::retry_for_status;
+
 /// Where a response came from, for error messages (no query string, no secret).
 #[derive(Debug)]
 pub(crate) struct Origin {
@@ -85,14 +87,8 @@ impl Response {
                         }
                         Ok(None) => return None,
                         Ok(Some(Err(e))) => {
-                            let e = Error::ConnectionLost {
-                                host: origin.host.clone(),
-                                reason: format!(
-                                    "reading the body of {}: {}",
-                                    origin.what(),
-                                    chain(&e)
-                                ),
-                            };
+                            let e = Error::connection_lost(origin.host.clone(), e)
+                                .during(format_args!("reading the body of {}", origin.what()));
                             return Some((Err(e), None));
                         }
                         Ok(Some(Ok(frame))) => {
@@ -128,10 +124,8 @@ impl Response {
     pub async fn json<T: DeserializeOwned>(self) -> Result<T> {
         let origin = self.origin.clone();
         let data = self.bytes().await?;
-        serde_json::from_slice(&data).map_err(|e| Error::Parse {
-            command: origin.what(),
-            reason: format!("invalid JSON: {e}"),
-            line: snippet(&data),
+        serde_json::from_slice(&data).map_err(|e| {
+            Error::parse(origin.what(), format!("invalid JSON: {e}"), snippet(&data)).with_source(e)
         })
     }
 
@@ -190,29 +184,15 @@ pub(crate) fn status_error(origin: &Origin, status: StatusCode, message: &str) -
             Error::PermissionDenied { what: origin.what(), message: message.to_owned() }
         }
         StatusCode::NOT_FOUND => Error::path_not_found(&origin.path),
-        _ => Error::Remote {
-            service: origin.service.clone(),
-            status: Some(u32::from(status.as_u16())),
-            message: if message.is_empty() {
+        _ => Error::remote(
+            origin.service.clone(),
+            Some(u32::from(status.as_u16())),
+            if message.is_empty() {
                 format!("{} ({})", origin.what(), status.canonical_reason().unwrap_or("?"))
             } else {
                 format!("{}: {message}", origin.what())
             },
-        },
+        )
+        .with_retry(retry_for_status(status)),
     }
-}
-
-/// An error and its sources on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        cur = s.source();
-    }
-    text
 }

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use hpc_core::error::Retry;
+use http::StatusCode;
+
 /// Retry policy (object_store's shape): exponential backoff with jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryConfig {
@@ -43,9 +46,33 @@ impl RetryConfig {
     }
 }
 
+/// How an HTTP error status is marked: 429 (too many requests) and 5xx are
+/// temporary, except 501 (the server does not implement the method, and will
+/// not by the next attempt); everything else is permanent.
+pub fn retry_for_status(status: StatusCode) -> Retry {
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+    {
+        Retry::Temporary
+    } else {
+        Retry::Permanent
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_that_mean_try_later() {
+        let retry = |s| retry_for_status(StatusCode::from_u16(s).unwrap());
+        assert_eq!(retry(503), Retry::Temporary);
+        assert_eq!(retry(429), Retry::Temporary);
+        assert_eq!(retry(507), Retry::Temporary);
+        assert_eq!(retry(404), Retry::Permanent);
+        assert_eq!(retry(501), Retry::Permanent);
+        assert_eq!(retry(200), Retry::Permanent);
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -170,7 +170,11 @@ async fn failing_upload_stream_aborts_with_its_own_error() {
     let client = HttpClient::builder().retry(quick_retry(3)).build().unwrap();
     let chunks: Vec<hpc_core::Result<Bytes>> = vec![
         Ok(Bytes::from_static(b"first part")),
-        Err(Error::ConnectionLost { host: "source".into(), reason: "peer vanished".into() }),
+        Err(Error::ConnectionLost {
+            host: "source".into(),
+            reason: "peer vanished".into(),
+            source: None,
+        }),
     ];
     let err = client
         .send(
@@ -263,6 +267,11 @@ async fn connection_refused_is_a_retryable_connect_error() {
     assert!(matches!(e, Error::Connect { .. }), "{e:?}");
     assert!(e.is_retryable());
     assert!(e.to_string().starts_with(&format!("cannot connect to 127.0.0.1:{port}")), "{e}");
+    // hyper's error is kept beneath, down to the OS's refusal.
+    let refused = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+        .find_map(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    assert_eq!(refused, Some(std::io::ErrorKind::ConnectionRefused), "{e:?}");
 }
 
 #[tokio::test]

@@ -106,7 +106,7 @@ pub struct FsFixture {
 impl fmt::Debug for FsFixture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FsFixture")
-            .field("adaptor", &self.fs.adaptor())
+            .field("adaptor", &self.fs.info().adaptor)
             .field("root", &self.root)
             .finish_non_exhaustive()
     }
@@ -115,7 +115,7 @@ impl fmt::Debug for FsFixture {
 impl FsFixture {
     /// A fixture with the adaptor's own capabilities and POSIX-like expectations.
     pub fn new(fs: Arc<dyn FileSystem>, root: Path) -> Self {
-        let caps = fs.capabilities();
+        let caps = fs.info().capabilities;
         FsFixture {
             fs,
             root,

@@ -1,10 +1,13 @@
 //! Test support shared by every adaptor: conformance suites (the same test
 //! functions for every scheduler and every file system), the services env file
-//! reader for integration tests, and stand-ins for what cannot be installed.
+//! reader for integration tests, stand-ins for what cannot be installed, and
+//! the check of the capability checklists in the adaptors' docs.
 #![deny(missing_docs)]
 
+pub mod checklist;
 pub mod fs_conformance;
 pub mod sched_conformance;
+pub mod scripted;
 pub mod services;
 pub mod torque_standin;
 pub mod trials;

@@ -75,6 +75,7 @@ fn secret_from_env(var: &str) -> anyhow::Result<Secret> {
 }
 
 /// Asks for one secret on the controlling terminal, without echo.
+#[cfg(feature = "unicore")]
 pub(crate) fn prompt_secret(prompt: &str) -> anyhow::Result<Secret> {
     let answers = TerminalResponder
         .respond("", "", &[(prompt.to_owned(), false)])
@@ -160,7 +161,7 @@ mod tests {
         assert_eq!(e.to_string(), "environment variable HPCKIT_TEST_CREDS_UNSET_VAR is not set");
         let map = CredentialArgs::default().credentials(&loc).unwrap();
         let cred = map.get("h").unwrap();
-        assert_eq!(cred.kind(), "default");
+        assert_eq!(cred.kind(), hpckit::auth::CredentialKind::Default);
         assert_eq!(cred.username(), Some("alice"));
     }
 }

@@ -1,8 +1,8 @@
 //! `hpckit fs ...`: files on any file system, by URL.
 //!
 //! Every path argument is a URL (`sftp://user@host:port/path`, `ftp://`,
-//! `webdav://`, `webdavs://`, `s3://bucket/prefix`, `file:///path`) or a plain
-//! local path. Two URLs on the same server share one connection, and a copy
+//! `webdav://`, `webdavs://`, `s3://bucket/prefix`, `ws://[user@host]/<workspace>/path`,
+//! `dm://[user@host]/path`, `file:///path`) or a plain local path. Two URLs on the same server share one connection, and a copy
 //! within one file system happens on the server where it can.
 
 use std::collections::HashMap;
@@ -269,7 +269,7 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let (sfs, spath) = opener.get(&src).await?;
             let (dfs, dpath) = opener.get(&dst).await?;
             let dpath = into_directory(&*dfs, &dpath, &spath, &dst).await?;
-            if Arc::ptr_eq(&sfs, &dfs) && sfs.capabilities().rename {
+            if Arc::ptr_eq(&sfs, &dfs) && sfs.info().capabilities.rename {
                 sfs.rename(&spath, &dpath).await?;
             } else {
                 let opts = CopyOptions { recursive: true, verify: true, ..Default::default() };

@@ -16,7 +16,9 @@ use clap::{Subcommand, ValueEnum};
 use hpckit::core::{Error, JobId, Location, Scheduler};
 
 pub(crate) use self::args::JobArgs;
-pub(crate) use self::args::{parse_duration, parse_memory_mb};
+pub(crate) use self::args::parse_duration;
+#[cfg(feature = "picas")]
+pub(crate) use self::args::parse_memory_mb;
 use crate::creds::CredentialArgs;
 use crate::output;
 

@@ -12,12 +12,15 @@ mod job;
 mod output;
 #[cfg(feature = "picas")]
 mod picas;
+mod reference;
 #[cfg(feature = "unicore")]
 mod unicore;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use reference::reference;
 
 /// One fast, safe toolkit for HPC middleware.
 #[derive(Debug, Parser)]
@@ -80,6 +83,12 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => output::report(&e),
     }
+}
+
+/// The clap definition of `hpckit`, every command and option: what
+/// [`reference`] renders into `docs/cli.md`.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Diagnostics go to stderr, filtered by `HPCKIT_LOG` (for example `debug`,

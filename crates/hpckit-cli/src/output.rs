@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hpckit::core::error::NotFoundKind;
+use hpckit::core::error::{NotFoundKind, chain_text};
 use hpckit::core::{Error, ErrorKind};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -27,11 +27,11 @@ pub(crate) const EXIT_TIMEOUT: u8 = 124;
 /// |---|---|
 /// | malformed location (URL) | 64 |
 /// | invalid job description or other bad input | 65 |
-/// | job, path, queue or bucket not found | 66 |
+/// | job, path, queue, workspace (or another named resource) not found; already exists | 66 |
 /// | host not found | 68 |
 /// | unknown scheme, unsupported operation | 69 |
 /// | local I/O | 74 |
-/// | connection failed or lost | 75 |
+/// | connection failed or lost; file changed on the server during a read | 75 |
 /// | remote command or service failed, unparsable output | 76 |
 /// | authentication, host key, permission denied | 77 |
 /// | timeout | 124 |
@@ -70,20 +70,13 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 /// `hpckit: error: ...` with the whole context chain on one line.
+///
+/// An `hpc_core::Error` says its cause's text and also keeps the cause as
+/// `source()`: [`chain_text`] says each cause once, and joins a server's
+/// multi-line message into the line.
 pub(crate) fn error_line(err: &anyhow::Error) -> String {
-    // Some errors (hpc_core::Error::Io) print their source in their own
-    // message and also expose it as `source()`: say each cause once.
-    let mut causes: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !causes.last().is_some_and(|prev| prev.ends_with(&text)) {
-            causes.push(text);
-        }
-    }
-    let text = causes.join(": ");
-    // A server's multi-line message must not break the one-line contract.
-    let one_line: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    format!("hpckit: error: {}", one_line.join(" "))
+    let root: &(dyn std::error::Error + 'static) = err.as_ref();
+    format!("hpckit: error: {}", chain_text(root))
 }
 
 /// Print `err` as one line on stderr and return its exit code.
@@ -238,6 +231,9 @@ pub(crate) fn bytes_bar(total: u64) -> ProgressBar {
 }
 
 #[cfg(test)]
+mod adaptor_errors;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -269,6 +265,19 @@ mod tests {
         let line = error_line(&e);
         assert_eq!(line.matches("os error 39").count(), 1, "{line}");
         assert!(line.starts_with("hpckit: error: rm /d: removing /d: "), "{line}");
+    }
+
+    #[test]
+    fn a_cause_the_message_does_not_say_is_added_once() {
+        let reset = std::io::Error::other("connection reset\nby peer");
+        let remote = Error::remote("s3", Some(500), "internal").with_source(reset);
+        let e = anyhow::Error::from(remote).context("GET /b/k");
+        let line = error_line(&e);
+        assert_eq!(
+            line,
+            "hpckit: error: GET /b/k: s3 error 500: internal: connection reset by peer"
+        );
+        assert_eq!(exit_code(&e), 76);
     }
 
     #[test]

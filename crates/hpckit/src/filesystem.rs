@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use fs_adaptors::LocalFileSystem;
+use fs_adaptors::{LocalFileSystem, ftp, s3, webdav};
 use hpc_auth::{Credential, CredentialMap};
-use hpc_core::{Error, FileSystem, Location, Path, Result};
+use hpc_core::{Error, FileSystem, FsCapabilities, Location, Path, Result};
 
 /// Schemes [`open_filesystem`] understands (shown in the unknown-scheme error).
 pub const FILESYSTEM_SCHEMES: &[&str] = &[
@@ -19,6 +19,10 @@ pub const FILESYSTEM_SCHEMES: &[&str] = &[
     "s3",
     #[cfg(feature = "unicore")]
     "unicore",
+    #[cfg(feature = "datamover")]
+    "ws",
+    #[cfg(feature = "datamover")]
+    "dm",
 ];
 
 /// A file-system URL taken apart: which file system, and which path on it.
@@ -31,6 +35,8 @@ pub const FILESYSTEM_SCHEMES: &[&str] = &[
 /// | `sftp://hpc/~/x` | SFTP to `hpc` | `x` (below the login directory) |
 /// | `ftp://`, `webdav://`, `webdavs://`, `s3://bucket/prefix` | that server or bucket | the URL's path |
 /// | `unicore://host:port/SITE/storages/ID/x` (feature `unicore`) | that UNICORE storage | `/x` |
+/// | `ws:///data/run1`, `ws://me@login/data/run1` (feature `datamover`) | workspace `data` (here, or over SSH) | `run1`, relative to the workspace |
+/// | `dm://me@login/projects/p_x/run1` (feature `datamover`) | the login node, datamover where read-only | `/projects/p_x/run1` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsUrl {
     /// The location to open (its path removed; query and `via:` hops kept).
@@ -79,6 +85,14 @@ impl FsUrl {
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
             location = fs_adaptors::webdav::WebdavConfig::collection_location(&location, &path);
         }
+        if location.scheme == "ws" {
+            // The first element names the workspace; the rest lies in it.
+            let mut elements = path.elements().iter();
+            let name = elements.next().cloned().unwrap_or_default();
+            location.path = Some(format!("/{name}"));
+            let rest: Vec<&str> = elements.map(String::as_str).collect();
+            return Ok(FsUrl { location, path: Path::new(&rest.join("/"))? });
+        }
         Ok(FsUrl { location, path })
     }
 
@@ -89,14 +103,22 @@ impl FsUrl {
     }
 }
 
-/// The one credential for adaptors that take a single login (HTTP, FTP, S3).
-fn credential_for(loc: &Location, creds: &CredentialMap) -> Credential {
+/// The one credential for adaptors that take a single login (HTTP, FTP, S3),
+/// if it is of a kind the adaptor takes (`capabilities.credentials`).
+fn credential_for(
+    loc: &Location,
+    creds: &CredentialMap,
+    capabilities: FsCapabilities,
+) -> Result<Credential> {
     let host = match (&loc.host, loc.port) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.clone(),
         (None, _) => String::new(),
     };
-    creds.get(&host).cloned().unwrap_or_else(|| Credential::default_for(loc.user.as_deref()))
+    let cred =
+        creds.get(&host).cloned().unwrap_or_else(|| Credential::default_for(loc.user.as_deref()));
+    capabilities.credentials.require(cred.kind(), &loc.scheme)?;
+    Ok(cred)
 }
 
 /// Open the file system a URL names (its path is ignored; see [`FsUrl`]).
@@ -106,7 +128,7 @@ fn credential_for(loc: &Location, creds: &CredentialMap) -> Credential {
 /// use hpckit::auth::CredentialMap;
 ///
 /// let fs = hpckit::open_filesystem("file:///tmp", &CredentialMap::new()).await?;
-/// assert_eq!(fs.adaptor(), "local");
+/// assert_eq!(fs.info().adaptor, "local");
 /// let e = hpckit::open_filesystem("gopher://host/", &CredentialMap::new()).await.unwrap_err();
 /// assert!(e.to_string().starts_with("unknown scheme \"gopher\""));
 /// # Ok(()) }
@@ -124,15 +146,20 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
             Ok(Arc::new(LocalFileSystem::open(&loc)?))
         }
         "sftp" => Ok(Arc::new(fs_adaptors::sftp::SftpFileSystem::open(loc, creds).await?)),
-        "webdav" | "webdavs" => Ok(Arc::new(
-            fs_adaptors::webdav::WebdavFileSystem::open(loc, credential_for(loc, creds)).await?,
-        )),
-        "s3" => Ok(Arc::new(
-            fs_adaptors::s3::S3FileSystem::open(loc, credential_for(loc, creds)).await?,
-        )),
-        "ftp" | "ftps" => Ok(Arc::new(
-            fs_adaptors::ftp::FtpFileSystem::open(loc, credential_for(loc, creds)).await?,
-        )),
+        "webdav" | "webdavs" => {
+            let cred = credential_for(loc, creds, webdav::capabilities())?;
+            Ok(Arc::new(webdav::WebdavFileSystem::open(loc, cred).await?))
+        }
+        "s3" => {
+            let cred = credential_for(loc, creds, s3::capabilities())?;
+            Ok(Arc::new(s3::S3FileSystem::open(loc, cred).await?))
+        }
+        "ftp" | "ftps" => {
+            let cred = credential_for(loc, creds, ftp::capabilities())?;
+            Ok(Arc::new(ftp::FtpFileSystem::open(loc, cred).await?))
+        }
+        #[cfg(feature = "datamover")]
+        "ws" | "dm" => Ok(Arc::new(open_workspace(loc, creds).await?)),
         #[cfg(feature = "unicore")]
         "unicore" => {
             Ok(Arc::new(unicore_rest::filesystem::UnicoreFileSystem::open(loc, creds).await?))
@@ -142,6 +169,48 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
             supported: FILESYSTEM_SCHEMES.join(", "),
         }),
     }
+}
+
+/// A workspace (`ws://`) or a login node's directories (`dm://`): the
+/// workspace tools and the datamover through this host's processes or the
+/// shared SSH connection, plain reads through this host's file system or
+/// SFTP on that same connection.
+#[cfg(feature = "datamover")]
+async fn open_workspace(
+    loc: &Location,
+    creds: &CredentialMap,
+) -> Result<zih_datamover::filesystem::WsFileSystem> {
+    use hpc_exec::ssh::{SshExecutor, SshOptions};
+    use hpc_exec::{Executor, LocalExecutor};
+    use zih_datamover::filesystem::{WsConfig, WsFileSystem};
+
+    let config = WsConfig::from_location(loc)?;
+    if let Some(t) = &loc.transport {
+        return Err(Error::InvalidLocation {
+            location: loc.to_string(),
+            reason: format!(
+                "{}:// takes no transport ({t:?}); a host means SSH, no host this host",
+                loc.scheme
+            ),
+        });
+    }
+    if loc.host.is_none() {
+        loc.expect_no_host()?;
+        let exec: Arc<dyn Executor> = Arc::new(LocalExecutor::new());
+        return WsFileSystem::open(exec, Arc::new(LocalFileSystem::new()?), config).await;
+    }
+    let ssh = SshExecutor::shared(SshOptions::from_location(loc)?, creds).await?;
+    let stream = ssh.open_subsystem("sftp").await?;
+    let exec: Arc<dyn Executor> = Arc::new(ssh);
+    let mut sftp_loc = loc.clone();
+    sftp_loc.scheme = "sftp".into();
+    sftp_loc.path = None;
+    sftp_loc.query.retain(|(k, _)| hpc_exec::SSH_LOCATION_PARAMS.contains(&k.as_str()));
+    let sftp_config = fs_adaptors::sftp::SftpConfig::from_location(&sftp_loc)?;
+    let plain =
+        fs_adaptors::sftp::SftpFileSystem::from_stream(stream, sftp_config, Some(exec.clone()))
+            .await?;
+    WsFileSystem::open(exec, Arc::new(plain), config).await
 }
 
 #[cfg(test)]
@@ -186,6 +255,61 @@ mod tests {
         assert_eq!(u.path.to_string(), "/dav/a/b.txt");
         let u = FsUrl::parse("webdavs://h/x/y/z?root=/x/y").unwrap();
         assert_eq!(u.location.to_string(), "webdavs://h/x/y");
+    }
+
+    #[test]
+    fn workspace_urls_name_the_workspace_in_the_location() {
+        let u = FsUrl::parse("ws://me@login:2222/data/run%201/out.h5?filesystem=scratch").unwrap();
+        assert_eq!(u.location.to_string(), "ws://me@login:2222/data?filesystem=scratch");
+        assert_eq!(u.path.to_string(), "run 1/out.h5");
+        assert!(!u.path.is_absolute());
+        let u = FsUrl::parse("ws:///data").unwrap();
+        assert_eq!((u.location.path.as_deref(), u.path.depth()), (Some("/data"), 0));
+        assert_eq!(
+            FsUrl::parse("ws:///data/a").unwrap().fs_key(),
+            FsUrl::parse("ws:///data/b").unwrap().fs_key()
+        );
+        assert_ne!(
+            FsUrl::parse("ws:///data/a").unwrap().fs_key(),
+            FsUrl::parse("ws:///other/a").unwrap().fs_key()
+        );
+        let u = FsUrl::parse("dm://login/projects/p_x/r").unwrap();
+        assert_eq!(u.location.to_string(), "dm://login");
+        assert_eq!(u.path.to_string(), "/projects/p_x/r");
+    }
+
+    #[cfg(feature = "datamover")]
+    #[tokio::test]
+    async fn bad_workspace_locations_fail_before_anything_runs() {
+        let creds = CredentialMap::new();
+        for (url, why) in [
+            ("ws://", "one workspace name"),
+            ("ws+ssh://h/data", "takes no transport"),
+            ("ws:///data?bogus=1", "unknown parameter"),
+        ] {
+            let e = open_filesystem(url, &creds).await.unwrap_err();
+            assert!(matches!(e, Error::InvalidLocation { .. }), "{url}: {e}");
+            assert!(e.to_string().contains(why), "{url}: {e}");
+        }
+    }
+
+    /// A credential of a kind the adaptor does not take is refused before
+    /// anything is sent, with the kinds it takes.
+    #[tokio::test]
+    async fn credentials_are_checked_against_what_the_adaptor_takes() {
+        let creds = CredentialMap::with_default(Credential::key_file("u", "/k", None));
+        for (url, takes) in [
+            ("ftp://h/", "default, password, basic, anonymous"),
+            ("s3://bucket/", "default, password, basic, anonymous"),
+            ("webdav://h/", "default, password, bearer, oidc, basic, anonymous"),
+        ] {
+            let e = open_filesystem(url, &creds).await.unwrap_err();
+            assert!(matches!(e, Error::InvalidInput(_)), "{url}: {e}");
+            assert!(
+                e.to_string().ends_with(&format!("key-file credential (it takes {takes})")),
+                "{e}"
+            );
+        }
     }
 
     #[cfg(feature = "unicore")]

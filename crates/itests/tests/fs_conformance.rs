@@ -88,7 +88,7 @@ fn webdav_suite() -> Vec<Trial> {
     let make = make_fixture(|| async {
         let d = webdav::dav();
         let fs = webdav::open_as(&d.url, &d.user, &d.password).await?;
-        let root = fs.working_directory().join_entry(&unique_name("conformance"))?;
+        let root = fs.info().working_directory.join_entry(&unique_name("conformance"))?;
         let mut fx = FsFixture::new(Arc::new(fs), root);
         fx.sparse = Some(d.sparse());
         Ok(fx)

@@ -123,6 +123,7 @@ async fn failing_stream_in_a_multipart_upload_leaves_nothing() {
     let bad = futures::stream::iter([Err(hpc_core::Error::ConnectionLost {
         host: "source".into(),
         reason: "cut".into(),
+        source: None,
     })]);
     let e = fs.write(&f, good.chain(bad).boxed(), None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
@@ -320,7 +321,7 @@ async fn parts_download_into_a_local_file_gives_identical_bytes() {
         fs.write(&f, chunks(vec![data.clone()]), None).await.unwrap();
         for opts in ["&download_part_size=1&download_concurrency=3", "&download_part_size=2", ""] {
             let src: Arc<dyn FileSystem> = Arc::new(open(&server, opts).await);
-            assert!(src.capabilities().read_parts > 1);
+            assert!(src.info().capabilities.read_parts > 1);
             let how = CopyOptions { mode: CopyMode::Replace, ..Default::default() };
             let r = copy(&src, &f, &local, &target, &how).await.unwrap();
             assert_eq!(r.bytes, data.len() as u64, "{opts}");

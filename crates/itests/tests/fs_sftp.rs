@@ -11,7 +11,7 @@ async fn sftp_shares_the_ssh_connection_and_checksums_on_the_server() {
     let root = sshd.scratch(&*fs, "share").await;
     let f = root.join_entry("abc").unwrap();
     hpc_testkit::fs_conformance::put(&*fs, &f, b"abc").await.unwrap();
-    assert!(fs.capabilities().checksum);
+    assert!(fs.info().capabilities.checksum);
     let sum = fs.checksum(&f, hpc_core::ChecksumAlgorithm::Sha256).await.unwrap();
     assert_eq!(
         sum.as_deref(),

@@ -22,7 +22,7 @@ async fn wrong_password_is_an_authentication_error() {
 #[tokio::test]
 async fn read_only_area_gives_permission_denied() {
     let fs = dav().open().await;
-    let ro = fs.working_directory().join_entry("readonly").unwrap();
+    let ro = fs.info().working_directory.join_entry("readonly").unwrap();
     assert!(fs.attributes(&ro).await.unwrap().is_directory());
     let e = put(&fs, &ro.join_entry(&unique("f")).unwrap(), b"x").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
@@ -41,7 +41,7 @@ async fn missing_root_is_not_found() {
 #[tokio::test]
 async fn status_codes_and_server_side_operations() {
     let fs = dav().open().await;
-    let dir = fs.working_directory().join_entry(&unique("codes")).unwrap();
+    let dir = fs.info().working_directory.join_entry(&unique("codes")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     // MKCOL twice: 405, and with a missing parent: 409.
     assert_eq!(fs.create_directory(&dir).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
@@ -71,7 +71,7 @@ async fn status_codes_and_server_side_operations() {
 #[tokio::test]
 async fn large_streamed_upload_with_unknown_size_and_ranges() {
     let fs = dav().open().await;
-    let dir = fs.working_directory().join_entry(&unique("large")).unwrap();
+    let dir = fs.info().working_directory.join_entry(&unique("large")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     let f = dir.join_entry("big.bin").unwrap();
     let data = pattern(24 << 20, 7);
@@ -110,7 +110,7 @@ async fn paths_outside_the_data_are_refused_by_the_server() {
 async fn connection_dropped_mid_upload_leaves_the_old_file() {
     let d = dav();
     let fs = dav().open().await;
-    let dir = fs.working_directory().join_entry(&unique("cut")).unwrap();
+    let dir = fs.info().working_directory.join_entry(&unique("cut")).unwrap();
     fs.create_directory(&dir).await.unwrap();
     let f = dir.join_entry("data").unwrap();
     put(&fs, &f, b"good old content").await.unwrap();

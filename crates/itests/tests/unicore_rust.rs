@@ -250,7 +250,7 @@ async fn a_broken_upload_leaves_no_file_that_looks_complete() {
     home.put_bytes(&name, "the good version").await.unwrap();
     let chunks: Vec<hpc_core::Result<bytes::Bytes>> = vec![
         Ok(bytes::Bytes::from(vec![1u8; 64 * 1024])),
-        Err(hpc_core::Error::Cancelled("the source broke".into())),
+        Err(hpc_core::Error::connection_lost("source", std::io::Error::other("the source broke"))),
     ];
     let e =
         home.upload(&name, futures::stream::iter(chunks).boxed(), Some(1 << 20)).await.unwrap_err();

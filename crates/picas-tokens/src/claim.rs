@@ -342,11 +342,11 @@ impl TokenPool {
                 Ok(LeaseState::Held)
             }
             BulkOutcome::Conflict { .. } => self.reconcile(token).await,
-            BulkOutcome::Failed { id, reason } => Err(hpc_core::Error::Remote {
-                service: "couchdb".into(),
-                status: None,
-                message: format!("writing token {id}: {reason}"),
-            }),
+            BulkOutcome::Failed { id, reason } => Err(hpc_core::Error::remote(
+                "couchdb",
+                None,
+                format!("writing token {id}: {reason}"),
+            )),
         }
     }
 

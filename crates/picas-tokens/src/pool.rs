@@ -225,11 +225,8 @@ impl TokenPool {
                 }
             }
         }
-        Err(Error::Remote {
-            service: "couchdb".into(),
-            status: Some(409),
-            message: format!("{} tokens found no free id after 20 rounds", pending.len()),
-        })
+        let message = format!("{} tokens found no free id after 20 rounds", pending.len());
+        Err(Error::remote("couchdb", Some(409), message))
     }
 
     /// One token.

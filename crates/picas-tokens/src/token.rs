@@ -120,11 +120,11 @@ impl Token {
     pub fn from_value(value: Value) -> Result<Token> {
         match value {
             Value::Object(doc) if doc.get("_id").is_some_and(Value::is_string) => Ok(Token { doc }),
-            other => Err(Error::Parse {
-                command: "reading a token".into(),
-                reason: "a token is a JSON object with a string _id".into(),
-                line: snippet(&other),
-            }),
+            other => Err(Error::parse(
+                "reading a token",
+                "a token is a JSON object with a string _id",
+                snippet(&other),
+            )),
         }
     }
 

@@ -108,11 +108,8 @@ pub async fn ensure_views(db: &CouchDb, design: &DesignDoc) -> Result<ViewsOutco
         let mut doc = match db.get(&design.id()).await? {
             Some(Value::Object(doc)) => doc,
             Some(_) => {
-                return Err(Error::Parse {
-                    command: format!("GET {}", design.id()),
-                    reason: "a design document must be a JSON object".into(),
-                    line: String::new(),
-                });
+                let reason = "a design document must be a JSON object";
+                return Err(Error::parse(format!("GET {}", design.id()), reason, ""));
             }
             None => {
                 let mut doc = Map::new();
@@ -137,11 +134,8 @@ pub async fn ensure_views(db: &CouchDb, design: &DesignDoc) -> Result<ViewsOutco
             WriteOutcome::Conflict { .. } => continue,
         }
     }
-    Err(Error::Remote {
-        service: "couchdb".into(),
-        status: Some(409),
-        message: format!("{} kept changing while its views were being written", design.id()),
-    })
+    let message = format!("{} kept changing while its views were being written", design.id());
+    Err(Error::remote("couchdb", Some(409), message))
 }
 
 #[cfg(test)]

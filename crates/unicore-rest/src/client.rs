@@ -134,6 +134,7 @@ impl Client {
                     command: "server version".into(),
                     reason: "not numeric".into(),
                     line: text.to_owned(),
+                    source: None,
                 })
             })
             .collect()

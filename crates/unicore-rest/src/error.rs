@@ -2,6 +2,7 @@
 //! (`{"errorMessage": ..., "status": ...}`) keeps its message and status; bad
 //! JSON, a missing link and an unknown state are typed errors, never panics.
 
+use hpc_core::error::Retry;
 use hpc_core::{Error, NotFoundKind};
 
 /// The service name in every error of this crate.
@@ -36,15 +37,16 @@ pub(crate) fn from_status(status: u16, what: &str, body: &[u8]) -> Error {
         409 if message.contains("exists") => {
             Error::AlreadyExists { path: path_of(what).to_owned() }
         }
-        _ => Error::Remote {
-            service: SERVICE.into(),
-            status: Some(u32::from(status)),
-            message: if message.is_empty() {
+        _ => {
+            let message = if message.is_empty() {
                 format!("{what} failed")
             } else {
                 format!("{what}: {message}")
-            },
-        },
+            };
+            let retry = hpc_http::StatusCode::from_u16(status)
+                .map_or(Retry::Permanent, hpc_http::retry_for_status);
+            Error::remote(SERVICE, Some(u32::from(status)), message).with_retry(retry)
+        }
     }
 }
 
@@ -82,13 +84,10 @@ fn not_found_kind(what: &str) -> NotFoundKind {
     }
 }
 
-/// A reply that is not the JSON it should be.
-pub(crate) fn bad_json(what: &str, reason: impl std::fmt::Display, body: &[u8]) -> Error {
-    Error::Parse {
-        command: what.to_owned(),
-        reason: format!("invalid JSON: {reason}"),
-        line: one_line(&String::from_utf8_lossy(&body[..body.len().min(SNIPPET)])),
-    }
+/// A reply that is not the JSON it should be (serde_json's error kept as the source).
+pub(crate) fn bad_json(what: &str, error: serde_json::Error, body: &[u8]) -> Error {
+    let line = one_line(&String::from_utf8_lossy(&body[..body.len().min(SNIPPET)]));
+    Error::parse(what, format!("invalid JSON: {error}"), line).with_source(error)
 }
 
 /// A property the resource should have but does not (or of the wrong type).
@@ -97,6 +96,7 @@ pub(crate) fn missing(resource: &str, property: &str) -> Error {
         command: format!("GET {}", crate::url::path_only(resource)),
         reason: format!("the reply has no usable {property:?} property"),
         line: String::new(),
+        source: None,
     }
 }
 
@@ -106,6 +106,7 @@ pub(crate) fn missing_link(resource: &str, relation: &str) -> Error {
         command: format!("GET {}", crate::url::path_only(resource)),
         reason: format!("the resource offers no {relation:?} link"),
         line: String::new(),
+        source: None,
     }
 }
 
@@ -115,6 +116,7 @@ pub(crate) fn unknown_state(kind: &str, text: &str) -> Error {
         command: format!("{kind} status"),
         reason: format!("unknown {kind} state"),
         line: text.to_owned(),
+        source: None,
     }
 }
 

@@ -85,9 +85,7 @@ impl Forwarder {
     pub async fn connect(&self) -> Result<Box<dyn Io>> {
         let (scheme, host, port, path) = split_url(&self.endpoint)?;
         let addr = format!("{host}:{port}");
-        let tcp = TcpStream::connect(&addr)
-            .await
-            .map_err(|e| Error::Connect { host: addr.clone(), reason: e.to_string() })?;
+        let tcp = TcpStream::connect(&addr).await.map_err(|e| Error::connect(addr.clone(), e))?;
         let _ = tcp.set_nodelay(true);
         let mut stream: Box<dyn Io> = if scheme == "https" {
             let connector = tokio_rustls::TlsConnector::from(self.transport.http().tls_config());
@@ -96,10 +94,10 @@ impl Forwarder {
                     .map_err(|_| {
                     Error::InvalidInput(format!("{host:?} is not a valid TLS server name"))
                 })?;
-            let tls = connector.connect(name, tcp).await.map_err(|e| Error::Connect {
-                host: addr.clone(),
-                reason: format!("TLS handshake: {e}"),
-            })?;
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| Error::connect(addr.clone(), e).during("TLS handshake"))?;
             Box::new(tls)
         } else {
             Box::new(tcp)
@@ -123,9 +121,8 @@ impl Forwarder {
             head.push_str(&format!("{}: {s}\r\n", crate::transport::SESSION_HEADER));
         }
         head.push_str("\r\n");
-        let lost = |e: std::io::Error| Error::ConnectionLost {
-            host: addr.clone(),
-            reason: format!("forwarding request: {e}"),
+        let lost = |e: std::io::Error| {
+            Error::connection_lost(addr.clone(), e).during("forwarding request")
         };
         stream.write_all(head.as_bytes()).await.map_err(lost)?;
         drop(head);
@@ -185,9 +182,10 @@ impl Forwarder {
                 return Err(e);
             }
         };
-        tokio::io::copy_bidirectional(&mut local, &mut remote).await.map(|_| ()).map_err(|e| {
-            Error::ConnectionLost { host: "forwarded service".into(), reason: e.to_string() }
-        })
+        tokio::io::copy_bidirectional(&mut local, &mut remote)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::connection_lost("forwarded service", e))
     }
 }
 

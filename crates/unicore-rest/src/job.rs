@@ -77,6 +77,7 @@ impl JobProperties {
                     command: "job exitCode".into(),
                     reason: "not a number".into(),
                     line: s.clone(),
+                    source: None,
                 })?)
             }
             Some(Value::Number(n)) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
@@ -301,15 +302,15 @@ impl Allocation {
             let left = timeout.map(|t| t.saturating_sub(start.elapsed()));
             let props = self.job.wait(JobState::Running, left, backoff).await?;
             if props.status.is_final() {
-                return Err(Error::Remote {
-                    service: crate::error::SERVICE.into(),
-                    status: None,
-                    message: format!(
+                return Err(Error::remote(
+                    crate::error::SERVICE,
+                    None,
+                    format!(
                         "allocation {} ended ({}) before it became available",
                         self.job.id(),
                         props.status
                     ),
-                });
+                ));
             }
             let pending =
                 props.batch_system_id.as_deref().is_none_or(|id| id.starts_with("INTERACTIVE_"));
@@ -359,11 +360,11 @@ pub(crate) fn storage_usable(status: Option<&str>) -> Result<bool> {
         None => Ok(true),
         Some(Ok(ResourceStatus::Ready)) => Ok(true),
         Some(Ok(ResourceStatus::Initializing | ResourceStatus::Undefined)) => Ok(false),
-        Some(Ok(other)) => Err(Error::Remote {
-            service: crate::error::SERVICE.into(),
-            status: None,
-            message: format!("storage is {other}, not READY"),
-        }),
+        Some(Ok(other)) => Err(Error::remote(
+            crate::error::SERVICE,
+            None,
+            format!("storage is {other}, not READY"),
+        )),
         Some(Err(e)) => Err(e),
     }
 }

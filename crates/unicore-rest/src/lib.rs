@@ -37,3 +37,20 @@ pub use storage::{FileInfo, Storage, mode_to_text, text_to_mode};
 pub use transfer::{Transfer, TransferProperties};
 pub use transport::{PREFERENCES_HEADER, SESSION_HEADER, Transport, TransportBuilder};
 pub use workflow::{Workflow, WorkflowService};
+
+#[cfg(all(test, feature = "adaptors"))]
+mod tests {
+    /// The `| capability | value |` tables of the two docs.md say what the
+    /// `capabilities()` functions say.
+    #[test]
+    fn docs_checklists_agree_with_the_capabilities() {
+        let mut wrong = Vec::new();
+        for (docs, rows) in [
+            (include_str!("scheduler/docs.md"), crate::scheduler::capabilities().rows()),
+            (include_str!("filesystem/docs.md"), crate::filesystem::capabilities().rows()),
+        ] {
+            wrong.extend(hpc_testkit::checklist::disagreements(docs, &rows));
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}

@@ -47,6 +47,7 @@ impl FileInfo {
             command: format!("stat {path}"),
             reason: "no isDirectory property".into(),
             line: v.to_string().chars().take(200).collect(),
+            source: None,
         })?;
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         Ok(FileInfo {
@@ -353,11 +354,7 @@ impl Storage {
         if let Some(r) = reply.as_ref().and_then(|r| r.get("permissions")).and_then(Value::as_str)
             && r != "OK"
         {
-            return Err(Error::Remote {
-                service: crate::error::SERVICE.into(),
-                status: None,
-                message: format!("chmod {path}: {r}"),
-            });
+            return Err(Error::remote(crate::error::SERVICE, None, format!("chmod {path}: {r}")));
         }
         Ok(())
     }

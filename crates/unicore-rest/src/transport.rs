@@ -301,6 +301,7 @@ impl Transport {
                 command: what,
                 reason: format!("answer {} has no Location header", resp.status().as_u16()),
                 line: String::new(),
+                source: None,
             }),
         }
     }

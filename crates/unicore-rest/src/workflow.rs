@@ -142,6 +142,7 @@ impl Workflow {
             command: "workflow files".into(),
             reason: "file URL has no /files/ part".into(),
             line: crate::url::path_only(url).to_owned(),
+            source: None,
         })?;
         Ok((Storage::new(&self.transport, storage), format!("/{path}")))
     }

@@ -146,11 +146,10 @@ impl Datamover {
         args.push(path.to_string());
         let out = self.run_ls(args, path).await?;
         let parent = path.parent().unwrap_or_else(Path::root);
-        parse_listing(&out, &parent, "dtls -ld")?.into_iter().next().ok_or_else(|| Error::Parse {
-            command: "dtls -ld".into(),
-            reason: "no entry in the listing".into(),
-            line: out.clone(),
-        })
+        parse_listing(&out, &parent, "dtls -ld")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::parse("dtls -ld", "no entry in the listing", out.clone()))
     }
 
     async fn run_ls(&self, args: Vec<String>, path: &Path) -> Result<String> {

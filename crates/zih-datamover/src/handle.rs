@@ -250,11 +250,13 @@ impl DtHandle {
         match ended {
             Some(Ended::Exited(out)) => Ok(out),
             Some(Ended::Lost(reason)) => {
-                Err(Error::ConnectionLost { host: self.inner.exec.target().to_owned(), reason })
+                let host = self.inner.exec.target().to_owned();
+                Err(Error::ConnectionLost { host, reason, source: None })
             }
             None => Err(Error::ConnectionLost {
                 host: self.inner.exec.target().to_owned(),
                 reason: "the command's reader stopped".into(),
+                source: None,
             }),
         }
     }

@@ -29,7 +29,7 @@ pub(crate) fn parse_listing(text: &str, dir: &Path, command: &str) -> Result<Vec
 }
 
 fn bad(command: &str, line: &str, reason: &str) -> Error {
-    Error::Parse { command: command.to_owned(), reason: reason.to_owned(), line: line.to_owned() }
+    Error::parse(command, reason, line)
 }
 
 /// One line: `-rw-r--r-- 1 alice grp 12 2024-05-01 10:00:00.123456789 +0200 "name"`.

@@ -75,8 +75,8 @@ impl FileJob {
     }
 
     async fn link(&self) -> Result<(FileOutcome, bool)> {
-        let can = self.src.capabilities().read_symbolic_link
-            && self.dst.capabilities().create_symbolic_link;
+        let can = self.src.info().capabilities.read_symbolic_link
+            && self.dst.info().capabilities.create_symbolic_link;
         if self.opts.symlinks == SymlinkPolicy::Skip || !can {
             return Ok((FileOutcome::SkippedLink, false));
         }
@@ -121,7 +121,7 @@ impl FileJob {
             CopyMode::Ignore if exists => Ok((FileOutcome::SkippedExisting, false)),
             CopyMode::Resume => match (existing, size) {
                 (Some(old), Some(size)) => self.resume(old.size, size).await,
-                (None, Some(size)) if self.dst.capabilities().append => {
+                (None, Some(size)) if self.dst.info().capabilities.append => {
                     self.dst.create_file(&self.target).await?;
                     self.append_from(0, size).await.map(|v| (FileOutcome::Copied, v))
                 }
@@ -134,7 +134,7 @@ impl FileJob {
     /// Continue a partial target of `have` bytes, or start over when it is
     /// not a prefix of the source.
     async fn resume(&self, have: u64, size: u64) -> Result<(FileOutcome, bool)> {
-        let appendable = self.dst.capabilities().append;
+        let appendable = self.dst.info().capabilities.append;
         if have <= size && self.prefix_matches(have).await? {
             if have == size {
                 let verified = self.opts.verify && self.verify(&self.target, None).await?;
@@ -187,7 +187,7 @@ impl FileJob {
     async fn replace(&self, size: Option<u64>) -> Result<(FileOutcome, bool)> {
         if self.opts.server_side
             && same_fs(&self.src, &self.dst)
-            && self.src.capabilities().copy_server_side
+            && self.src.info().capabilities.copy_server_side
             && self.entry.kind == EntryKind::File
         {
             self.tracker.started(&self.entry.path, self.entry.size);
@@ -196,7 +196,7 @@ impl FileJob {
             return Ok((FileOutcome::CopiedServerSide, verified));
         }
         let exists = self.existing().await?.is_some();
-        let staged = exists && self.dst.capabilities().rename;
+        let staged = exists && self.dst.info().capabilities.rename;
         let tmp = if staged { Some(temp_sibling(&self.target, "copy")?) } else { None };
         let sink_path = tmp.as_ref().unwrap_or(&self.target);
         let result = async {
@@ -252,8 +252,8 @@ impl FileJob {
     /// bytes in order on the way.
     fn in_parts(&self) -> bool {
         !self.opts.verify
-            && self.src.capabilities().read_parts > 1
-            && self.dst.capabilities().write_parts
+            && self.src.info().capabilities.read_parts > 1
+            && self.dst.info().capabilities.write_parts
     }
 
     /// Hash when asked, count bytes for progress, and stop on cancel.
@@ -305,14 +305,14 @@ impl FileJob {
             sha256_of(&*self.dst, written),
         )?;
         if a != b {
-            return Err(Error::Remote {
-                service: "copy".into(),
-                status: None,
-                message: format!(
+            return Err(Error::remote(
+                "copy",
+                None,
+                format!(
                     "checksum mismatch: {} has SHA-256 {a}, {} has {b}",
                     self.entry.path, self.target
                 ),
-            });
+            ));
         }
         Ok(true)
     }

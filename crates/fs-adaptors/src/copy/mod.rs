@@ -200,8 +200,8 @@ pub async fn copy(
     dst_path: &Path,
     opts: &CopyOptions,
 ) -> Result<CopyReport> {
-    let src_path = src_path.resolve(src.working_directory());
-    let dst_path = dst_path.resolve(dst.working_directory());
+    let src_path = src_path.resolve(&src.info().working_directory);
+    let dst_path = dst_path.resolve(&dst.info().working_directory);
     let tracker = Tracker::new(opts.progress.clone());
     let root = src.attributes(&src_path).await?;
     let mut report = CopyReport::default();
@@ -378,7 +378,7 @@ async fn copy_tree(
 fn joined(
     r: std::result::Result<Result<(FileOutcome, bool)>, tokio::task::JoinError>,
 ) -> Result<(FileOutcome, bool)> {
-    r.map_err(|e| Error::io("copy task", std::io::Error::other(e.to_string())))?
+    r.map_err(|e| Error::io("copy task", std::io::Error::other(e)))?
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -402,7 +402,8 @@ async fn spawn_file(
         }
         tokio::select! {
             p = permits.clone().acquire_owned() => {
-                break p.map_err(|_| Error::Cancelled("copy".into()))?;
+                // Only a closed semaphore refuses a permit, and nothing closes this one.
+                break p.expect("the copy never closes its permits");
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 let (o, v) = joined(done)?;

@@ -10,8 +10,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hpc_auth::Credential;
 use hpc_core::{
-    ByteRange, ByteStream, EntryKind, Error, FileSystem, FsCapabilities, Location, Path,
-    PathAttributes, Result,
+    ByteRange, ByteStream, EntryKind, Error, FileSystem, FileSystemInfo, FsCapabilities, Location,
+    Path, PathAttributes, Result,
 };
 use suppaftp::Status;
 use tokio::io::AsyncReadExt;
@@ -34,21 +34,22 @@ pub fn capabilities() -> FsCapabilities {
     c.set_permissions = true;
     c.rename = true;
     c.read_range = true;
-    c.credentials = &["password", "anonymous", "default"];
+    c.credentials = super::config::CREDENTIALS;
     c
 }
 
 /// An FTP (or explicit-TLS FTPS) server as a file system.
 pub struct FtpFileSystem {
     pub(super) pool: Arc<Pool>,
-    location: String,
-    cwd: Path,
+    info: FileSystemInfo,
     mlsd: AtomicBool,
 }
 
 impl std::fmt::Debug for FtpFileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FtpFileSystem").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("FtpFileSystem")
+            .field("location", &self.info.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,16 +68,12 @@ impl FtpFileSystem {
         let features = c.run("FEAT", |c| Box::pin(c.feat())).await.unwrap_or_default();
         let mlsd = features.keys().any(|k| k.eq_ignore_ascii_case("MLST"));
         drop(c);
-        let fs = FtpFileSystem {
-            pool,
-            location: location.to_string(),
-            cwd,
-            mlsd: AtomicBool::new(mlsd),
-        };
-        let root = fs.cwd.clone();
+        let info = FileSystemInfo::new("ftp", location.to_string(), capabilities(), cwd);
+        let fs = FtpFileSystem { pool, info, mlsd: AtomicBool::new(mlsd) };
+        let root = fs.info.working_directory.clone();
         if !root.is_root() && !fs.attributes(&root).await?.is_directory() {
             return Err(Error::InvalidLocation {
-                location: fs.location.clone(),
+                location: fs.info.location.clone(),
                 reason: format!("{root} is not a directory"),
             });
         }
@@ -84,7 +81,7 @@ impl FtpFileSystem {
     }
 
     fn abs(&self, p: &Path) -> Path {
-        p.resolve(&self.cwd)
+        p.resolve(&self.info.working_directory)
     }
 
     /// The raw entries of one directory (not `.`/`..`); unparsable lines are
@@ -183,20 +180,8 @@ enum SimpleOp {
 
 #[async_trait]
 impl FileSystem for FtpFileSystem {
-    fn adaptor(&self) -> &str {
-        "ftp"
-    }
-
-    fn location(&self) -> &str {
-        &self.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        capabilities()
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
@@ -393,7 +378,7 @@ impl FileSystem for FtpFileSystem {
                         (None, Some(0)),
                     )),
                     Ok(Err(e)) => Some((
-                        Err(Error::ConnectionLost { host, reason: format!("RETR {path}: {e}") }),
+                        Err(Error::connection_lost(host, e).during(format_args!("RETR {path}"))),
                         (None, Some(0)),
                     )),
                     Ok(Ok(0)) => {

@@ -4,8 +4,17 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hpc_auth::{Credential, Secret};
+use hpc_auth::{Credential, CredentialKind, CredentialKinds, Secret};
 use hpc_core::{Error, Location, Path, Result};
+
+/// What an FTP login takes: a user and password (`basic` alike), or
+/// anonymous (so is `default` without a user name).
+pub(crate) const CREDENTIALS: CredentialKinds = CredentialKinds::of(&[
+    CredentialKind::Default,
+    CredentialKind::Password,
+    CredentialKind::Basic,
+    CredentialKind::Anonymous,
+]);
 
 /// Settings of an FTP file system.
 #[derive(Clone)]
@@ -56,7 +65,7 @@ impl FtpConfig {
             },
             other => {
                 return Err(Error::InvalidInput(format!(
-                    "a {} credential cannot log in to FTP (use a password credential)",
+                    "a {} credential cannot log in to FTP (it takes {CREDENTIALS})",
                     other.kind()
                 )));
             }
@@ -153,5 +162,14 @@ mod tests {
         assert!(cfg("ftp://h?tls=maybe", Credential::Anonymous).is_err());
         assert!(cfg("sftp://h", Credential::Anonymous).is_err());
         assert!(cfg("ftp://h", Credential::key_file("u", "/k", None)).is_err());
+    }
+
+    /// What `CREDENTIALS` (the capability table's row) says is what the code takes.
+    #[test]
+    fn the_declared_kinds_are_the_accepted_ones() {
+        for kind in CredentialKind::ALL {
+            let taken = cfg("ftp://h", Credential::example(kind)).is_ok();
+            assert_eq!(taken, CREDENTIALS.contains(kind), "{kind}");
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! FTP replies to [`Error`] (OpenDAL's table: 421 temporary, 550 not found;
-//! the backend refines 550/553 per operation).
+//! the backend refines 550/553 per operation). A 4xx reply ("transient
+//! negative completion", RFC 959) is marked [`Retry::Temporary`], a 5xx
+//! permanent.
 
+use hpc_core::error::Retry;
 use hpc_core::{Error, NotFoundKind, Path};
 use suppaftp::FtpError;
 
@@ -39,19 +42,20 @@ pub(crate) fn reply_code(e: &Error) -> Option<u32> {
     }
 }
 
+/// Map suppaftp's error for the request `what` to `host`. Transport errors
+/// keep the io error as their source; a reply is the server's whole answer
+/// (code and text), so it is the message and has no source.
 pub(crate) fn ftp_error(e: FtpError, what: &str, host: &str) -> Error {
     match e {
-        FtpError::ConnectionError(io) => {
-            Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: {io}") }
-        }
-        FtpError::SecureError(s) => {
-            Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: TLS: {s}") }
-        }
-        FtpError::BadResponse => Error::Parse {
-            command: what.to_owned(),
-            reason: "malformed FTP reply".into(),
-            line: String::new(),
+        FtpError::ConnectionError(io) => Error::connection_lost(host, io).during(what),
+        FtpError::SecureError(s) => Error::ConnectionLost {
+            host: host.to_owned(),
+            reason: format!("{what}: TLS: {s}"),
+            source: None,
         },
+        e @ FtpError::BadResponse => {
+            Error::parse(what, "malformed FTP reply", String::new()).with_source(e)
+        }
         FtpError::UnexpectedResponse(r) => {
             let code = r.status.code();
             let text = String::from_utf8_lossy(&r.body);
@@ -59,16 +63,14 @@ pub(crate) fn ftp_error(e: FtpError, what: &str, host: &str) -> Error {
                 .trim()
                 .trim_start_matches(|c: char| c.is_ascii_digit())
                 .trim_start_matches(['-', ' ']);
-            Error::Remote {
-                service: "ftp".into(),
-                status: Some(code),
-                message: format!("{what}: {text}"),
-            }
+            Error::remote("ftp", Some(code), format!("{what}: {text}")).with_retry(retry_for(code))
         }
-        other => Error::Remote {
-            service: "ftp".into(),
-            status: None,
-            message: format!("{what}: {other}"),
-        },
+        other => Error::remote("ftp", None, format!("{what}: {other}")).with_source(other),
     }
+}
+
+/// 4xx: the command may succeed if repeated (421 closing, 425 no data
+/// connection, 450 file busy, 451 local error, 452 no space for now).
+fn retry_for(code: u32) -> Retry {
+    if (400..500).contains(&code) { Retry::Temporary } else { Retry::Permanent }
 }

@@ -39,7 +39,7 @@ impl ListEntry {
 }
 
 fn bad(line: &str, reason: &str) -> Error {
-    Error::Parse { command: "LIST".into(), reason: reason.into(), line: line.into() }
+    Error::parse("LIST", reason, line)
 }
 
 /// Parse one `LIST` line. `Ok(None)` for lines that name no entry (`total 12`).
@@ -153,11 +153,8 @@ fn list_date(mon: &str, day: &str, time_or_year: &str, now: SystemTime) -> Optio
 /// Parse one `MLSD`/`MLST` line: `fact=value;...; name`. `Ok(None)` for the
 /// `cdir`/`pdir` entries.
 pub(crate) fn parse_mlsd_line(line: &str) -> Result<Option<ListEntry>> {
-    let (facts, name) = line.split_once(' ').ok_or_else(|| Error::Parse {
-        command: "MLSD".into(),
-        reason: "no name".into(),
-        line: line.into(),
-    })?;
+    let (facts, name) =
+        line.split_once(' ').ok_or_else(|| Error::parse("MLSD", "no name", line))?;
     let mut e = ListEntry {
         name: name.to_owned(),
         kind: EntryKind::File,

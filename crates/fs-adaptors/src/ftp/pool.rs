@@ -52,12 +52,9 @@ impl Pool {
 
     /// A logged-in connection: a healthy idle one, or a new one.
     pub(crate) async fn get(self: &Arc<Self>) -> Result<PooledConn> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Cancelled("ftp pool closed".into()))?;
+        // Only a closed semaphore refuses a permit, and nothing closes this one.
+        let permit =
+            self.permits.clone().acquire_owned().await.expect("the pool never closes its permits");
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(mut conn) = idle else { break };
@@ -87,19 +84,18 @@ impl Pool {
         )
         .await
         .map_err(|_| timeout("connecting to"))?
-        .map_err(|e| Error::Connect { host: host.clone(), reason: e.to_string() })?;
+        .map_err(|e| Error::connect(&host, e))?;
         let _ = tcp.set_nodelay(true);
         let login = async {
-            let mut ftp = Conn::connect_with_stream(tcp)
-                .await
-                .map_err(|e| Error::Connect { host: host.clone(), reason: e.to_string() })?;
+            let mut ftp =
+                Conn::connect_with_stream(tcp).await.map_err(|e| Error::connect(&host, e))?;
             if let Some(tls) = &self.tls {
                 let connector =
                     AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(tls.clone()));
-                ftp = ftp.into_secure(connector, &c.host).await.map_err(|e| Error::Connect {
-                    host: host.clone(),
-                    reason: format!("TLS: {e}"),
-                })?;
+                ftp = ftp
+                    .into_secure(connector, &c.host)
+                    .await
+                    .map_err(|e| Error::connect(&host, e).during("TLS"))?;
             }
             ftp.login(c.user.as_str(), c.password.expose()).await.map_err(|e| match e {
                 suppaftp::FtpError::UnexpectedResponse(r) if r.status.code() == 530 => {

@@ -61,9 +61,8 @@ impl FtpFileSystem {
             tokio::time::timeout(limit, transfer.write_all(&chunk))
                 .await
                 .map_err(|_| Error::Timeout { what: format!("{what} {path}"), after: limit })?
-                .map_err(|e| Error::ConnectionLost {
-                    host: host.clone(),
-                    reason: format!("{what} {path}: {e}"),
+                .map_err(|e| {
+                    Error::connection_lost(host.as_str(), e).during(format_args!("{what} {path}"))
                 })?;
         }
         if let Some(s) = size

@@ -71,14 +71,14 @@ pub async fn mount(
     mountpoint: &std::path::Path,
     opts: MountOptions,
 ) -> Result<Mounted> {
-    let root = root.resolve(fs.working_directory());
+    let root = root.resolve(&fs.info().working_directory);
     if !fs.attributes(&root).await?.is_directory() {
         return Err(Error::InvalidInput(format!("{root} is not a directory; mount a directory")));
     }
     let rt = tokio::runtime::Handle::current();
     let mut config = fuser::Config::default();
     config.mount_options = vec![
-        MountOption::FSName(format!("hpckit-{}", fs.adaptor())),
+        MountOption::FSName(format!("hpckit-{}", fs.info().adaptor)),
         MountOption::Subtype("hpckit".into()),
         MountOption::DefaultPermissions,
         MountOption::NoDev,

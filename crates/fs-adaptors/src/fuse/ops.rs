@@ -365,7 +365,7 @@ impl Ops {
     pub(super) async fn create(&self, path: Path, mode: u32) -> Result<(FileAttr, u64), Errno> {
         self.writable()?;
         self.fs.create_file(&path).await.map_err(e)?;
-        if self.fs.capabilities().set_permissions {
+        if self.fs.info().capabilities.set_permissions {
             let _ = self.fs.set_permissions(&path, mode & 0o7777).await;
         }
         let attr = self.entry(&path).await.map_err(e)?;

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, Error, FileSystem, FsCapabilities, Location,
-    PartStream, Path, PathAttributes, Result,
+    ByteRange, ByteStream, ChecksumAlgorithm, Error, FileSystem, FileSystemInfo, FsCapabilities,
+    Location, PartStream, Path, PathAttributes, Result,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -40,8 +40,7 @@ pub fn capabilities() -> FsCapabilities {
 /// This host's file system.
 #[derive(Debug, Clone)]
 pub struct LocalFileSystem {
-    location: String,
-    cwd: Path,
+    info: FileSystemInfo,
 }
 
 impl LocalFileSystem {
@@ -62,7 +61,8 @@ impl LocalFileSystem {
                 "working directory {cwd} must be an absolute path"
             )));
         }
-        Ok(LocalFileSystem { location: format!("file://{cwd}"), cwd })
+        let location = format!("file://{cwd}");
+        Ok(LocalFileSystem { info: FileSystemInfo::new("local", location, capabilities(), cwd) })
     }
 
     /// Open `file:///dir` or `local:///dir` (no host; the path becomes the
@@ -75,7 +75,7 @@ impl LocalFileSystem {
     }
 
     fn abs(&self, path: &Path) -> Path {
-        path.resolve(&self.cwd)
+        path.resolve(&self.info.working_directory)
     }
 
     fn os(&self, path: &Path) -> PathBuf {
@@ -108,20 +108,8 @@ pub(crate) async fn hash_file(
 
 #[async_trait]
 impl FileSystem for LocalFileSystem {
-    fn adaptor(&self) -> &str {
-        "local"
-    }
-
-    fn location(&self) -> &str {
-        &self.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        capabilities()
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
@@ -354,8 +342,8 @@ mod tests {
     #[test]
     fn open_locations() {
         let l = |s: &str| LocalFileSystem::open(&s.parse().unwrap());
-        assert_eq!(l("file:///tmp/x").unwrap().working_directory().to_string(), "/tmp/x");
-        assert_eq!(l("file://localhost/tmp").unwrap().working_directory().to_string(), "/tmp");
+        assert_eq!(l("file:///tmp/x").unwrap().info().working_directory.to_string(), "/tmp/x");
+        assert_eq!(l("file://localhost/tmp").unwrap().info().working_directory.to_string(), "/tmp");
         assert!(l("file://elsewhere/tmp").unwrap_err().to_string().contains("sftp://"));
         assert!(l("ssh://h/x").is_err());
         assert!(LocalFileSystem::with_working_directory(Path::new("rel").unwrap()).is_err());

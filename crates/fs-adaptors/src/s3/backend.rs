@@ -9,8 +9,8 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use hpc_auth::Credential;
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
-    Location, NotFoundKind, PartStream, Path, PathAttributes, Result, tag_offsets,
+    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FileSystemInfo,
+    FsCapabilities, Location, NotFoundKind, PartStream, Path, PathAttributes, Result, tag_offsets,
 };
 use hpc_http::HttpClient;
 use rusty_s3::{Bucket, Credentials, UrlStyle};
@@ -37,15 +37,14 @@ pub fn capabilities() -> FsCapabilities {
     c.is_connectionless = true;
     c.read_range = true;
     c.read_parts = DEFAULT_DOWNLOAD_CONCURRENCY;
-    c.credentials = &["password", "default", "anonymous"];
+    c.credentials = super::config::CREDENTIALS;
     c
 }
 
 /// An S3 bucket (or a prefix of it) as a file system.
 pub struct S3FileSystem {
     client: S3Client,
-    location: String,
-    cwd: Path,
+    info: FileSystemInfo,
     upload: PartPlan,
     copy: CopyPlan,
     download_part_size: u64,
@@ -54,7 +53,9 @@ pub struct S3FileSystem {
 
 impl std::fmt::Debug for S3FileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3FileSystem").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("S3FileSystem")
+            .field("location", &self.info.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +72,7 @@ impl S3FileSystem {
             S3Config::from_location(location, &credential)?,
             location.to_string(),
         )?;
-        let cwd = fs.cwd.clone();
+        let cwd = fs.info.working_directory.clone();
         fs.client.list_page(&dir_prefix(&cwd), true, None, Some(1), &cwd).await?;
         Ok(fs)
     }
@@ -110,10 +111,12 @@ impl S3FileSystem {
             creds,
             access_key: config.keys.map(|k| k.access_key).unwrap_or_else(|| "anonymous".into()),
         };
+        // This bucket's reads run as many parts at once as it was told.
+        let mut caps = capabilities();
+        caps.read_parts = config.download_concurrency;
         Ok(S3FileSystem {
             client,
-            location,
-            cwd: config.root,
+            info: FileSystemInfo::new("s3", location, caps, config.root),
             upload: PartPlan { part_size: config.part_size, concurrency: config.concurrency },
             copy: CopyPlan { part_size: config.copy_part_size, concurrency: config.concurrency },
             download_part_size: config.download_part_size as u64,
@@ -122,7 +125,7 @@ impl S3FileSystem {
     }
 
     fn abs(&self, p: &Path) -> Path {
-        p.resolve(&self.cwd)
+        p.resolve(&self.info.working_directory)
     }
 
     /// `AlreadyExists` unless nothing (no object, no key below) is at `path`.
@@ -140,22 +143,8 @@ impl S3FileSystem {
 
 #[async_trait]
 impl FileSystem for S3FileSystem {
-    fn adaptor(&self) -> &str {
-        "s3"
-    }
-
-    fn location(&self) -> &str {
-        &self.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        let mut c = capabilities();
-        c.read_parts = self.download_concurrency;
-        c
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {

@@ -127,10 +127,10 @@ impl S3Client {
             return Err(self.fail(resp, path).await);
         }
         let xml = resp.text().await?;
-        ListObjectsV2::parse_response(&xml).map_err(|e| Error::Parse {
-            command: format!("ListObjectsV2 {prefix}"),
-            reason: format!("invalid XML: {e}"),
-            line: xml.chars().take(200).collect(),
+        ListObjectsV2::parse_response(&xml).map_err(|e| {
+            let line: String = xml.chars().take(200).collect();
+            Error::parse(format!("ListObjectsV2 {prefix}"), format!("invalid XML: {e}"), line)
+                .with_source(e)
         })
     }
 

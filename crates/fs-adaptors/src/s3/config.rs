@@ -4,8 +4,17 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use hpc_auth::{Credential, Secret};
+use hpc_auth::{Credential, CredentialKind, CredentialKinds, Secret};
 use hpc_core::{Error, Location, Path, Result};
+
+/// What signs S3 requests: an access key id and secret key as user and
+/// password (`basic` alike), the `AWS_*` variables (`default`), or nothing.
+pub(crate) const CREDENTIALS: CredentialKinds = CredentialKinds::of(&[
+    CredentialKind::Default,
+    CredentialKind::Password,
+    CredentialKind::Basic,
+    CredentialKind::Anonymous,
+]);
 
 /// How the bucket appears in URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +222,7 @@ impl S3Config {
             Credential::Anonymous => None,
             other => {
                 return Err(Error::InvalidInput(format!(
-                    "a {} credential cannot sign S3 requests (use a password credential: access key id and secret key)",
+                    "a {} credential cannot sign S3 requests (it takes {CREDENTIALS}; a password is the access key id and secret key)",
                     other.kind()
                 )));
             }
@@ -296,5 +305,18 @@ mod tests {
             &Credential::key_file("u", "/k", None),
         );
         assert!(e.unwrap_err().to_string().contains("cannot sign S3"));
+    }
+
+    /// What `CREDENTIALS` (the capability table's row) says is what the code takes.
+    #[test]
+    fn the_declared_kinds_are_the_accepted_ones() {
+        for kind in CredentialKind::ALL {
+            let taken = S3Config::from_location(
+                &"s3://bucket".parse().unwrap(),
+                &Credential::example(kind),
+            )
+            .is_ok();
+            assert_eq!(taken, CREDENTIALS.contains(kind), "{kind}");
+        }
     }
 }

@@ -109,10 +109,9 @@ async fn copy_part(
     }
     let body = resp.text().await?;
     error_in_body(&body, &format!("copy {} to /{} (part {number})", copy.from, copy.to))?;
-    let etag = xml_tag(&body, "ETag").ok_or_else(|| Error::Parse {
-        command: format!("UploadPartCopy {number}"),
-        reason: "no ETag in the answer".into(),
-        line: body.chars().take(200).collect(),
+    let etag = xml_tag(&body, "ETag").ok_or_else(|| {
+        let line: String = body.chars().take(200).collect();
+        Error::parse(format!("UploadPartCopy {number}"), "no ETag in the answer", line)
     })?;
     Ok((number, etag.replace("&quot;", "\"").replace("&#34;", "\"")))
 }

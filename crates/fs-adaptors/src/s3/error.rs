@@ -1,7 +1,7 @@
 //! S3 error answers (`<Error><Code>..</Code><Message>..</Message></Error>`) to [`Error`].
 
 use hpc_core::{Error, Path, Result};
-use hpc_http::{Response, StatusCode};
+use hpc_http::{Response, StatusCode, retry_for_status};
 
 /// The text of `<tag>` in a small XML document (error bodies only: never
 /// used for anything that becomes a path).
@@ -15,13 +15,14 @@ pub(crate) fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 /// The error in a 200 answer: S3 answers CopyObject, UploadPartCopy and
 /// CompleteMultipartUpload with 200 before the work is done, and when that
 /// work fails the body is an error document. `what` names the request.
+/// Marked permanent, as every 2xx status is.
 pub(crate) fn error_in_body(body: &str, what: &str) -> Result<()> {
     match xml_tag(body, "Code") {
-        Some(code) => Err(Error::Remote {
-            service: "s3".into(),
-            status: Some(200),
-            message: format!("{what}: {code}: {}", xml_tag(body, "Message").unwrap_or("")),
-        }),
+        Some(code) => Err(Error::remote(
+            "s3",
+            Some(200),
+            format!("{what}: {code}: {}", xml_tag(body, "Message").unwrap_or("")),
+        )),
         None => Ok(()),
     }
 }
@@ -67,11 +68,8 @@ pub(crate) fn classify(
             reason: format!("{line} refused: {detail}"),
         },
         (403, _) => Error::PermissionDenied { what: format!("{line} ({path})"), message: detail },
-        _ => Error::Remote {
-            service: "s3".into(),
-            status: Some(u32::from(status.as_u16())),
-            message: format!("{line}: {detail}"),
-        },
+        _ => Error::remote("s3", Some(u32::from(status.as_u16())), format!("{line}: {detail}"))
+            .with_retry(retry_for_status(status)),
     }
 }
 

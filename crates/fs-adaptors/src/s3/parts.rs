@@ -58,15 +58,15 @@ pub(crate) fn content_range(value: &str) -> Option<(Range<u64>, u64)> {
 fn length_error(what: &str, range: &Range<u64>, got: u64) -> Error {
     let want = range.end - range.start;
     let last = range.end.saturating_sub(1);
-    Error::Remote {
-        service: "s3".into(),
-        status: None,
-        message: if got > want {
+    Error::remote(
+        "s3",
+        None,
+        if got > want {
             format!("{what}: bytes {}-{} came with more than {want} bytes", range.start, last)
         } else {
             format!("{what}: bytes {}-{} ended after {got} of {want} bytes", range.start, last)
         },
-    }
+    )
 }
 
 /// `data`, which must hold exactly the bytes of `range`: an early end or
@@ -371,9 +371,7 @@ pub(crate) fn unordered(
                 // A part that panicked cannot have delivered all its bytes.
                 Some(Err(e)) => {
                     let message = format!("{what}: a part stopped: {e}");
-                    let _ = tx
-                        .send(Err(Error::Remote { service: "s3".into(), status: None, message }))
-                        .await;
+                    let _ = tx.send(Err(Error::remote("s3", None, message).with_source(e))).await;
                     return;
                 }
                 None => return,

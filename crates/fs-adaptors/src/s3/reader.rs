@@ -53,16 +53,16 @@ pub(super) async fn start_read(
             match parsed {
                 Some((r, size)) if r.start == range.offset && r.end <= first_end => (r, size),
                 _ => {
-                    return Err(Error::Parse {
-                        command: what,
-                        reason: format!(
+                    return Err(Error::parse(
+                        what,
+                        format!(
                             "asked for bytes {}-{}, got Content-Range {:?}",
                             range.offset,
                             first_end - 1,
                             resp.header("content-range").unwrap_or("")
                         ),
-                        line: String::new(),
-                    });
+                        String::new(),
+                    ));
                 }
             }
         }
@@ -134,16 +134,16 @@ impl PinnedObject {
             StatusCode::PARTIAL_CONTENT => {
                 let got = resp.header("content-range").and_then(content_range);
                 if got.as_ref().map(|(r, _)| r) != Some(&range) {
-                    return Err(Error::Parse {
-                        command: what(),
-                        reason: format!(
+                    return Err(Error::parse(
+                        what(),
+                        format!(
                             "asked for bytes {}-{}, got Content-Range {:?}",
                             range.start,
                             range.end - 1,
                             resp.header("content-range").unwrap_or("")
                         ),
-                        line: String::new(),
-                    });
+                        String::new(),
+                    ));
                 }
                 Ok(resp.into_stream())
             }
@@ -156,11 +156,11 @@ impl PinnedObject {
                 path: self.path.to_string(),
                 detail: format!("it is now shorter than byte {}", range.end),
             }),
-            s if s.is_success() => Err(Error::Remote {
-                service: "s3".into(),
-                status: Some(u32::from(s.as_u16())),
-                message: format!("{}: answered a ranged GET with the whole object", what()),
-            }),
+            s if s.is_success() => Err(Error::remote(
+                "s3",
+                Some(u32::from(s.as_u16())),
+                format!("{}: answered a ranged GET with the whole object", what()),
+            )),
             _ => Err(c.fail(resp, &self.path).await),
         }
     }

@@ -82,11 +82,8 @@ where
     }
     let xml = resp.text().await?;
     let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&xml).map_err(|e| {
-        Error::Parse {
-            command: "CreateMultipartUpload".into(),
-            reason: format!("invalid XML: {e}"),
-            line: xml.chars().take(200).collect(),
-        }
+        let line: String = xml.chars().take(200).collect();
+        Error::parse("CreateMultipartUpload", format!("invalid XML: {e}"), line).with_source(e)
     })?;
     let upload_id = created.upload_id().to_owned();
     let abort_url = client
@@ -135,10 +132,8 @@ async fn upload_parts(
         if !resp.status().is_success() {
             return Err(client.fail(resp, path).await);
         }
-        let etag = resp.header("etag").map(str::to_owned).ok_or_else(|| Error::Parse {
-            command: format!("UploadPart {number}"),
-            reason: "no ETag in the answer".into(),
-            line: String::new(),
+        let etag = resp.header("etag").map(str::to_owned).ok_or_else(|| {
+            Error::parse(format!("UploadPart {number}"), "no ETag in the answer", String::new())
         })?;
         Ok::<_, Error>((number, etag))
     };

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use hpc_auth::CredentialMap;
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FsCapabilities,
-    Location, Path, PathAttributes, Result,
+    ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FileSystemInfo,
+    FsCapabilities, Location, Path, PathAttributes, Result,
 };
 use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Command, Executor};
@@ -25,7 +25,7 @@ use super::session::{Extensions, Session};
 use crate::temp_sibling;
 
 /// What the sftp adaptor can do against OpenSSH with command access (the
-/// usual case); [`SftpFileSystem::capabilities`] reports what this server offers.
+/// usual case); its [`FileSystem::info`](hpc_core::FileSystem::info) reports what this server offers.
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
     c.copy_server_side = true;
@@ -44,8 +44,7 @@ pub fn capabilities() -> FsCapabilities {
 /// A file system reached over SFTP.
 pub struct SftpFileSystem {
     session: Session,
-    location: String,
-    cwd: Path,
+    info: FileSystemInfo,
     read_len: u32,
     write_len: u32,
     tuning: SftpTuning,
@@ -56,8 +55,8 @@ pub struct SftpFileSystem {
 impl std::fmt::Debug for SftpFileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SftpFileSystem")
-            .field("location", &self.location)
-            .field("cwd", &self.cwd)
+            .field("location", &self.info.location)
+            .field("cwd", &self.info.working_directory)
             .finish_non_exhaustive()
     }
 }
@@ -80,10 +79,14 @@ impl SftpFileSystem {
             Some(w) => Path::new(w)?.resolve(&home),
             None => home,
         };
+        // What this server offers: `copy-data` for copies on the server, a
+        // shell for checksums.
+        let mut caps = capabilities();
+        caps.copy_server_side = started.ext.copy_data;
+        caps.checksum = exec.is_some();
         Ok(SftpFileSystem {
             session: started.session,
-            location: opts.location,
-            cwd,
+            info: FileSystemInfo::new("sftp", opts.location, caps, cwd),
             read_len: started.read_len,
             write_len: started.write_len,
             tuning: opts.tuning,
@@ -106,7 +109,7 @@ impl SftpFileSystem {
     }
 
     fn abs(&self, p: &Path) -> Path {
-        p.resolve(&self.cwd)
+        p.resolve(&self.info.working_directory)
     }
 
     /// The raw session, for callers that need protocol details.
@@ -136,10 +139,8 @@ impl SftpFileSystem {
             return Err(Error::path_not_found(abs));
         }
         let text = out.stdout_text();
-        digest_of(&text).map(Some).ok_or_else(|| Error::Parse {
-            command: cmd.display(),
-            reason: "expected a hex digest".into(),
-            line: text.lines().next().unwrap_or("").into(),
+        digest_of(&text).map(Some).ok_or_else(|| {
+            Error::parse(cmd.display(), "expected a hex digest", text.lines().next().unwrap_or(""))
         })
     }
 
@@ -181,23 +182,8 @@ impl SftpFileSystem {
 
 #[async_trait]
 impl FileSystem for SftpFileSystem {
-    fn adaptor(&self) -> &str {
-        "sftp"
-    }
-
-    fn location(&self) -> &str {
-        &self.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        let mut c = capabilities();
-        c.copy_server_side = self.ext.copy_data;
-        c.checksum = self.exec.is_some();
-        c
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
@@ -247,12 +233,12 @@ impl FileSystem for SftpFileSystem {
             .readlink(abs.to_string())
             .await
             .map_err(|e| e.at(self.host(), "readlink", &abs))?;
-        let target =
-            name.files.into_iter().next().map(|f| f.filename).ok_or_else(|| Error::Remote {
-                service: "sftp".into(),
-                status: None,
-                message: "empty readlink reply".into(),
-            })?;
+        let target = name
+            .files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .ok_or_else(|| Error::remote("sftp", None, "empty readlink reply"))?;
         Path::new(&target)
     }
 

@@ -26,7 +26,7 @@ impl Default for SftpTuning {
 /// by `hpc_exec::ssh::SshOptions` from the same location).
 #[derive(Debug, Clone)]
 pub struct SftpConfig {
-    /// Shown in errors and as `FileSystem::location` (never holds a secret).
+    /// Shown in errors and as the location of `FileSystem::info` (never holds a secret).
     pub location: String,
     /// `host[:port]`, for error messages.
     pub host: String,

@@ -1,4 +1,7 @@
-//! SFTP failures as `hpc_core::Error` variants.
+//! SFTP failures as `hpc_core::Error` variants. A status reply is the
+//! server's whole answer and becomes the message; a client failure keeps
+//! russh-sftp's error as the source. No SFTP status means "try later", so
+//! remote errors are permanent; a lost connection is retryable by its kind.
 
 use std::fmt::Display;
 
@@ -20,15 +23,13 @@ pub(super) fn from_status(host: &str, op: &str, path: impl Display, s: Status) -
         StatusCode::NoConnection | StatusCode::ConnectionLost => Error::ConnectionLost {
             host: host.to_owned(),
             reason: format!("{op} {path}: {message}"),
+            source: None,
         },
-        code => Error::Remote {
-            service: "sftp".into(),
-            status: Some(code as u32),
-            message: format!(
-                "{op} {path}: {}",
-                if message.is_empty() { code.to_string() } else { message }
-            ),
-        },
+        code => Error::remote(
+            "sftp",
+            Some(code as u32),
+            format!("{op} {path}: {}", if message.is_empty() { code.to_string() } else { message }),
+        ),
     }
 }
 
@@ -55,24 +56,21 @@ impl SftpErrorExt for SftpError {
             SftpError::Timeout => Error::ConnectionLost {
                 host: host.to_owned(),
                 reason: format!("no reply to {op} {path} in time"),
+                source: None,
             },
-            SftpError::IO(m) | SftpError::UnexpectedBehavior(m) => {
-                Error::ConnectionLost { host: host.to_owned(), reason: format!("{op} {path}: {m}") }
+            e @ (SftpError::IO(_) | SftpError::UnexpectedBehavior(_)) => {
+                Error::connection_lost(host, e).during(format_args!("{op} {path}"))
             }
-            SftpError::UnexpectedPacket => Error::Remote {
-                service: "sftp".into(),
-                status: None,
-                message: format!("{op} {path}: unexpected reply packet"),
-            },
+            SftpError::UnexpectedPacket => {
+                Error::remote("sftp", None, format!("{op} {path}: unexpected reply packet"))
+            }
         }
     }
 
     fn lost(self, host: &str, what: &str) -> Error {
         match self {
             SftpError::Status(s) => from_status(host, what, "", s),
-            other => {
-                Error::ConnectionLost { host: host.to_owned(), reason: format!("{what}: {other}") }
-            }
+            other => Error::connection_lost(host, other).during(what),
         }
     }
 }

@@ -170,11 +170,7 @@ impl Session {
         match self.raw.extended(name, data).await {
             Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
             Ok(Packet::Status(s)) => Err(from_status(&self.host, op, path, s)),
-            Ok(_) => Err(Error::Remote {
-                service: "sftp".into(),
-                status: None,
-                message: format!("unexpected reply to {name}"),
-            }),
+            Ok(_) => Err(Error::remote("sftp", None, format!("unexpected reply to {name}"))),
             Err(e) => Err(e.at(&self.host, op, path)),
         }
     }

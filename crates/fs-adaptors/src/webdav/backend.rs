@@ -8,8 +8,8 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use hpc_auth::Credential;
 use hpc_core::{
-    ByteRange, ByteStream, Error, FileSystem, FsCapabilities, Location, Path, PathAttributes,
-    Result,
+    ByteRange, ByteStream, Error, FileSystem, FileSystemInfo, FsCapabilities, Location, Path,
+    PathAttributes, Result,
 };
 use hpc_http::{Body, HttpClient, Request, Response, StatusCode};
 
@@ -25,7 +25,7 @@ pub fn capabilities() -> FsCapabilities {
     c.is_connectionless = true;
     c.rename = true;
     c.read_range = true;
-    c.credentials = &["default", "password", "basic", "bearer", "oidc", "anonymous"];
+    c.credentials = hpc_auth::HTTP_CREDENTIAL_KINDS;
     c
 }
 
@@ -33,13 +33,14 @@ pub fn capabilities() -> FsCapabilities {
 pub struct WebdavFileSystem {
     client: HttpClient,
     endpoint: String,
-    location: String,
-    cwd: Path,
+    info: FileSystemInfo,
 }
 
 impl std::fmt::Debug for WebdavFileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebdavFileSystem").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("WebdavFileSystem")
+            .field("location", &self.info.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,11 +52,11 @@ impl WebdavFileSystem {
             WebdavConfig::from_location(location, credential)?,
             location.to_string(),
         )?;
-        let root = fs.cwd.clone();
+        let root = fs.info.working_directory.clone();
         let attrs = fs.attributes(&root).await?;
         if !attrs.is_directory() {
             return Err(Error::InvalidLocation {
-                location: fs.location.clone(),
+                location: fs.info.location.clone(),
                 reason: format!("{root} is not a collection"),
             });
         }
@@ -74,13 +75,12 @@ impl WebdavFileSystem {
         Ok(WebdavFileSystem {
             client: builder.build()?,
             endpoint: config.endpoint,
-            location,
-            cwd: config.root,
+            info: FileSystemInfo::new("webdav", location, capabilities(), config.root),
         })
     }
 
     fn abs(&self, p: &Path) -> Path {
-        p.resolve(&self.cwd)
+        p.resolve(&self.info.working_directory)
     }
 
     fn url(&self, p: &Path, collection: bool) -> String {
@@ -172,20 +172,8 @@ fn counted(data: ByteStream, counter: Arc<AtomicU64>) -> ByteStream {
 
 #[async_trait]
 impl FileSystem for WebdavFileSystem {
-    fn adaptor(&self) -> &str {
-        "webdav"
-    }
-
-    fn location(&self) -> &str {
-        &self.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        capabilities()
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {

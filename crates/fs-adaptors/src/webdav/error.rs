@@ -3,7 +3,7 @@
 //! parent").
 
 use hpc_core::{Error, NotFoundKind, Path};
-use hpc_http::{Response, StatusCode};
+use hpc_http::{Response, StatusCode, retry_for_status};
 
 /// Upper bound for one PROPFIND answer held in memory (a Depth 1 listing of
 /// a directory with some 100 000 entries).
@@ -37,20 +37,21 @@ pub(super) async fn status_error(op: Op, path: &Path, resp: Response) -> Error {
             Error::AlreadyExists { path: path.to_string() }
         }
         (Op::Mkcol | Op::Put | Op::Move | Op::Copy, StatusCode::CONFLICT) => missing_parent(),
-        (_, StatusCode::INSUFFICIENT_STORAGE) => Error::Remote {
-            service: "webdav".into(),
-            status: Some(507),
-            message: format!("insufficient storage on the server for {path}"),
-        },
+        (_, StatusCode::INSUFFICIENT_STORAGE) => Error::remote(
+            "webdav",
+            Some(507),
+            format!("insufficient storage on the server for {path}"),
+        )
+        .with_retry(retry_for_status(status)),
         _ => resp.into_error().await,
     }
 }
 
 /// A PROPFIND answer too large to hold.
 pub(super) fn too_big(path: &Path) -> Error {
-    Error::Parse {
-        command: format!("PROPFIND {path}"),
-        reason: format!("answer larger than {} MiB", MAX_PROPFIND_BYTES >> 20),
-        line: String::new(),
-    }
+    Error::parse(
+        format!("PROPFIND {path}"),
+        format!("answer larger than {} MiB", MAX_PROPFIND_BYTES >> 20),
+        String::new(),
+    )
 }

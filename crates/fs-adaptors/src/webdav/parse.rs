@@ -67,7 +67,8 @@ pub(crate) fn parse(xml: &str) -> Result<Vec<DavEntry>> {
     let mut text = String::new();
 
     loop {
-        let (ns, event) = reader.read_resolved_event().map_err(|e| parse_error(&e.to_string()))?;
+        let (ns, event) =
+            reader.read_resolved_event().map_err(|e| parse_error(&e.to_string()).with_source(e))?;
         let is_dav = matches!(ns, ResolveResult::Bound(Namespace(n)) if n == DAV);
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
@@ -206,11 +207,7 @@ fn store(
 }
 
 fn parse_error(reason: &str) -> Error {
-    Error::Parse {
-        command: "PROPFIND".into(),
-        reason: format!("invalid multistatus XML: {reason}"),
-        line: String::new(),
-    }
+    Error::parse("PROPFIND", format!("invalid multistatus XML: {reason}"), String::new())
 }
 
 #[cfg(test)]

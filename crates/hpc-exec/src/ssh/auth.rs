@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hpc_auth::{Credential, PromptResponder, Secret};
+use hpc_auth::{Credential, PromptResponder, SSH_CREDENTIAL_KINDS, Secret};
 use hpc_core::{Error, Result};
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::AgentIdentity;
@@ -207,7 +207,10 @@ fn attempts_for(
         Credential::Default { .. } => default_attempts(hop, notes),
         Credential::Anonymous => vec![Attempt::None],
         other => {
-            return Err(auth_err(format!("a {} credential cannot log in over SSH", other.kind())));
+            return Err(auth_err(format!(
+                "a {} credential cannot log in over SSH (it takes {SSH_CREDENTIAL_KINDS})",
+                other.kind()
+            )));
         }
     })
 }
@@ -460,6 +463,37 @@ impl Answerer {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hpc_auth::CredentialKind;
+
+    use super::*;
+
+    /// What `SSH_CREDENTIAL_KINDS` (the capability tables' row) says is
+    /// what a login takes.
+    #[test]
+    fn the_declared_kinds_are_the_accepted_ones() {
+        let hop = HopPlan {
+            alias: "h".into(),
+            host: "h".into(),
+            port: 22,
+            user: None,
+            config_user: None,
+            identity_files: Vec::new(),
+            known_hosts: Vec::new(),
+            agent: None,
+        };
+        for kind in CredentialKind::ALL {
+            let cred = Credential::example(kind);
+            let refused = match attempts_for(&cred, &hop, "u", "h:22", &mut Vec::new()) {
+                Ok(_) => false,
+                Err(e) => e.to_string().contains("cannot log in over SSH"),
+            };
+            assert_eq!(refused, !SSH_CREDENTIAL_KINDS.contains(kind), "{kind}");
         }
     }
 }

@@ -96,17 +96,12 @@ async fn open_transport(
             );
             let sock = match connect.await {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    let reason = match e.kind() {
-                        std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    return Err(Error::Connect { host: label, reason });
-                }
+                Ok(Err(e)) => return Err(Error::connect(label, e)),
                 Err(_) => {
                     return Err(Error::Connect {
                         host: label,
                         reason: format!("no answer within {:?}", opts.connect_timeout),
+                        source: None,
                     });
                 }
             };
@@ -122,6 +117,7 @@ async fn open_transport(
                     russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => Error::Connect {
                         host: label.clone(),
                         reason: format!("jump host {} could not connect to it", prev_hop.label()),
+                        source: Some(e.into()),
                     },
                     e => tunnel_error(&prev_hop.label(), &label, e),
                 })?;
@@ -166,6 +162,7 @@ async fn connect_hop(
         Err(_) => Err(Error::Connect {
             host: label,
             reason: format!("handshake and login did not finish within {:?}", opts.connect_timeout),
+            source: None,
         }),
     }
 }

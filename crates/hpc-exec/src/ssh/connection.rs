@@ -56,6 +56,7 @@ impl Conn {
                 slots.clone().acquire_owned().await.map_err(|_| Error::ConnectionLost {
                     host: self.host.clone(),
                     reason: "the connection was closed".into(),
+                    source: None,
                 })?;
             let closed = self.sessions.closed();
             tokio::pin!(closed);

@@ -47,9 +47,9 @@ pub(crate) fn tunnel_error(host: &str, dest: &str, e: russh::Error) -> Error {
     }
 }
 
-/// The connection broke (or was closed) while in use.
+/// The connection broke (or was closed) while in use; russh's error is the source.
 pub(crate) fn lost(host: &str, e: russh::Error) -> Error {
-    let reason = match e {
+    let reason = match &e {
         russh::Error::SendError | russh::Error::RecvError | russh::Error::Disconnect => {
             "the connection is closed".to_owned()
         }
@@ -57,18 +57,23 @@ pub(crate) fn lost(host: &str, e: russh::Error) -> Error {
         russh::Error::KeepaliveTimeout => "no answer to keepalives".to_owned(),
         other => other.to_string(),
     };
-    Error::ConnectionLost { host: host.to_owned(), reason }
+    Error::ConnectionLost { host: host.to_owned(), reason, source: Some(e.into()) }
 }
 
-/// A failure while setting up a connection (transport or key exchange).
+/// A failure while setting up a connection (transport or key exchange);
+/// russh's error (or the io error inside it) is the source.
 pub(crate) fn connect_error(host: &str, e: russh::Error) -> Error {
-    let reason = match e {
-        russh::Error::IO(io) => io.to_string(),
-        russh::Error::Disconnect | russh::Error::HUP => {
-            "the server closed the connection during the handshake".to_owned()
+    match e {
+        russh::Error::IO(io) => Error::connect(host, io),
+        e => {
+            let reason = match &e {
+                russh::Error::Disconnect | russh::Error::HUP => {
+                    "the server closed the connection during the handshake".to_owned()
+                }
+                russh::Error::NoCommonAlgo { kind, .. } => format!("no common {kind:?} algorithm"),
+                other => other.to_string(),
+            };
+            Error::Connect { host: host.to_owned(), reason, source: Some(e.into()) }
         }
-        russh::Error::NoCommonAlgo { kind, .. } => format!("no common {kind:?} algorithm"),
-        other => other.to_string(),
-    };
-    Error::Connect { host: host.to_owned(), reason }
+    }
 }

@@ -314,11 +314,12 @@ impl ProcessControl for Control {
                 Ok(s)
             }
             Some(Ended::Lost(reason)) => {
-                Err(Error::ConnectionLost { host: self.conn.host.clone(), reason })
+                Err(Error::ConnectionLost { host: self.conn.host.clone(), reason, source: None })
             }
             None => Err(Error::ConnectionLost {
                 host: self.conn.host.clone(),
                 reason: "the channel's reader stopped".into(),
+                source: None,
             }),
         }
     }

@@ -75,7 +75,11 @@ pub(super) async fn empty_files(fx: &FsFixture) -> Result<()> {
 fn failing_stream(good: Vec<u8>) -> ByteStream {
     stream::iter([
         Ok(Bytes::from(good)),
-        Err(Error::ConnectionLost { host: "source".into(), reason: "test fault".into() }),
+        Err(Error::ConnectionLost {
+            host: "source".into(),
+            reason: "test fault".into(),
+            source: None,
+        }),
     ])
     .boxed()
 }

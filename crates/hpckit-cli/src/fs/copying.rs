@@ -44,7 +44,7 @@ pub(super) async fn cp(
     let mut opener = Opener::new(creds, &args.s3);
     let (sfs, spath) = opener.get(src).await?;
     let (dfs, dpath) = opener.get(dst).await?;
-    let spath = spath.resolve(sfs.working_directory());
+    let spath = spath.resolve(&sfs.info().working_directory);
     let dpath = into_directory(&*dfs, &dpath, &spath, dst).await?;
 
     let bar = output::bytes_bar(0);

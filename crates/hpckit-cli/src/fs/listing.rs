@@ -74,7 +74,7 @@ pub(super) async fn ls(
 ) -> anyhow::Result<ExitCode> {
     let top = fs.attributes(path).await?;
     let entries: Vec<PathAttributes> = if top.is_directory() {
-        let base = path.resolve(fs.working_directory());
+        let base = path.resolve(&fs.info().working_directory);
         fs.list(path, recursive)
             .try_filter(|a| {
                 let hidden = a

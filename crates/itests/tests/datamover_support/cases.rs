@@ -253,7 +253,7 @@ pub async fn workspace_lifecycle(f: Fx) {
     ws.release(&name, None).await.unwrap();
     let e = ws.find(&name, None).await.unwrap_err();
     assert!(
-        matches!(&e, Error::NotFound { kind: NotFoundKind::Workspace, name: n } if *n == name),
+        matches!(&e, Error::NotFound { kind: NotFoundKind::Resource("workspace"), name: n } if *n == name),
         "{e}"
     );
     assert!(ws.list(&ListOptions::default()).await.unwrap().iter().all(|w| w.id != name));
@@ -271,7 +271,10 @@ pub async fn workspace_lifecycle(f: Fx) {
         ws.extend("nosuch-ws", 3, None).await.unwrap_err(),
         ws.get("nosuch-ws", None).await.unwrap_err(),
     ] {
-        assert!(matches!(e, Error::NotFound { kind: NotFoundKind::Workspace, .. }), "{e}");
+        assert!(
+            matches!(e, Error::NotFound { kind: NotFoundKind::Resource("workspace"), .. }),
+            "{e}"
+        );
     }
     let e = ws.allocate(&AllocateRequest::new("bad name;rm", 1)).await.unwrap_err();
     assert!(matches!(e, Error::InvalidInput(_)), "{e}");

@@ -212,11 +212,8 @@ impl CouchDb {
         }
         let items: Vec<BulkItem> = resp.json().await?;
         if items.len() != docs.len() {
-            return Err(Error::Parse {
-                command: what,
-                reason: format!("{} answers for {} documents", items.len(), docs.len()),
-                line: String::new(),
-            });
+            let reason = format!("{} answers for {} documents", items.len(), docs.len());
+            return Err(Error::parse(what, reason, ""));
         }
         Ok(items
             .into_iter()

@@ -198,11 +198,12 @@ impl CouchDb {
                 Error::PermissionDenied { what: what.to_owned(), message: said }
             }
             StatusCode::NOT_FOUND => Error::path_not_found(format!("{what} ({said})")),
-            _ => Error::Remote {
-                service: "couchdb".into(),
-                status: Some(u32::from(status.as_u16())),
-                message: format!("{what}: {said}"),
-            },
+            _ => Error::remote(
+                "couchdb",
+                Some(u32::from(status.as_u16())),
+                format!("{what}: {said}"),
+            )
+            .with_retry(hpc_http::retry_for_status(status)),
         }
     }
 }
@@ -212,19 +213,15 @@ fn is_retryable_status(status: StatusCode) -> bool {
 }
 
 /// Say how hard we tried, keeping the error's variant.
-fn gave_up(e: Error, attempts: u32, elapsed: Duration) -> Error {
+fn gave_up(mut e: Error, attempts: u32, elapsed: Duration) -> Error {
     let note = format!("(gave up after {attempts} attempts in {:.1} s)", elapsed.as_secs_f64());
-    match e {
-        Error::Connect { host, reason } => {
-            Error::Connect { host, reason: format!("{reason} {note}") }
-        }
-        Error::ConnectionLost { host, reason } => {
-            Error::ConnectionLost { host, reason: format!("{reason} {note}") }
-        }
-        Error::Timeout { what, after } => Error::Timeout { what: format!("{what} {note}"), after },
-        Error::Remote { service, status, message } => {
-            Error::Remote { service, status, message: format!("{message} {note}") }
-        }
-        other => other,
+    if let Error::Connect { reason: text, .. }
+    | Error::ConnectionLost { reason: text, .. }
+    | Error::Timeout { what: text, .. }
+    | Error::Remote { message: text, .. } = &mut e
+    {
+        text.push(' ');
+        text.push_str(&note);
     }
+    e
 }

@@ -72,11 +72,7 @@ impl BatchAdaptor for At {
         if valid_id(last) {
             return Ok(JobId::new(last));
         }
-        Err(Error::Parse {
-            command: shown.to_owned(),
-            reason: "expected a job id".into(),
-            line: last.into(),
-        })
+        Err(Error::parse(shown, "expected a job id", last))
     }
 
     async fn statuses(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Lookup>> {

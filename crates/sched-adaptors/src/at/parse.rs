@@ -20,15 +20,11 @@ pub struct AtqRow {
     pub user: String,
 }
 
-fn parse_err(command: &str, reason: &str, line: &str) -> Error {
-    Error::Parse { command: command.into(), reason: reason.into(), line: line.into() }
-}
-
 /// Parse `atq` output.
 pub fn parse_atq(text: &str) -> Result<Vec<AtqRow>> {
     let mut rows = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let bad = || parse_err("atq", "expected ID<TAB>DATE QUEUE USER", line);
+        let bad = || Error::parse("atq", "expected ID<TAB>DATE QUEUE USER", line);
         let (id, rest) = line.split_once('\t').ok_or_else(bad)?;
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -63,7 +59,7 @@ pub struct Recorded {
 /// Split the status program's output into atq rows and recorded files per id.
 pub fn parse_status(text: &str) -> Result<(Vec<AtqRow>, HashMap<String, Recorded>)> {
     let (atq, files) = text.split_once("\u{1e}files\n").ok_or_else(|| {
-        parse_err(
+        Error::parse(
             "sh -s (at status)",
             "missing the files marker",
             text.lines().last().unwrap_or(""),
@@ -79,7 +75,7 @@ pub fn parse_status(text: &str) -> Result<(Vec<AtqRow>, HashMap<String, Recorded
             continue;
         }
         let Some(id) = &current else {
-            return Err(parse_err("sh -s (at status)", "line before any job marker", line));
+            return Err(Error::parse("sh -s (at status)", "line before any job marker", line));
         };
         let rec = out.entry(id.clone()).or_default();
         if line == "missing" {
@@ -87,7 +83,7 @@ pub fn parse_status(text: &str) -> Result<(Vec<AtqRow>, HashMap<String, Recorded
         } else if let Some((k, v)) = line.split_once('=') {
             rec.files.insert(k.to_owned(), v.to_owned());
         } else {
-            return Err(parse_err("sh -s (at status)", "expected name=value", line));
+            return Err(Error::parse("sh -s (at status)", "expected name=value", line));
         }
     }
     Ok((rows, out))
@@ -102,7 +98,7 @@ pub fn status_of(id: &JobId, rows: &[AtqRow], rec: Option<&Recorded>) -> Result<
         Some(v) => Some(
             v.trim()
                 .parse::<i32>()
-                .map_err(|_| parse_err("at wrapper", "exit file is not a number", v))?,
+                .map_err(|_| Error::parse("at wrapper", "exit file is not a number", v))?,
         ),
         None => None,
     };
@@ -138,7 +134,7 @@ pub fn status_of(id: &JobId, rows: &[AtqRow], rec: Option<&Recorded>) -> Result<
     if let Some(f) = files {
         if let Some(hex) = f.get("name") {
             let name = decode_hex(hex)
-                .ok_or_else(|| parse_err("at status", "name is not hex-encoded", hex))?;
+                .ok_or_else(|| Error::parse("at status", "name is not hex-encoded", hex))?;
             st.name = Some(String::from_utf8_lossy(&name).into_owned());
         }
         let mut u = JobUsage::default();

@@ -546,7 +546,8 @@ mod tests {
 
     #[tokio::test]
     async fn transport_hiccups_are_retried_then_reported() {
-        let lost = || Error::ConnectionLost { host: "h".into(), reason: "reset".into() };
+        let lost =
+            || Error::ConnectionLost { host: "h".into(), reason: "reset".into(), source: None };
         let src = Arc::new(Failing { queries: AtomicUsize::new(0), error: lost });
         let poller = Poller::new(src.clone(), fast());
         let e = poller.wait(&["1".into()], WaitUntil::Done, None, None).await.unwrap_err();

@@ -76,9 +76,11 @@ impl Chunking {
 /// submitted) in chunks, `chunking.parallel` at once, each through
 /// `run_chunk`. Returns one result per job, in input order.
 ///
-/// A chunk that fails as a whole (the round trip broke) hands its error to
-/// its first job; its other jobs report that they got no result and point to
-/// that job. Errors are never copied, so each keeps its kind.
+/// A chunk that fails as a whole (the login was refused, the round trip
+/// broke) gives its error to each of its jobs: [`Error`] is `Clone`, and a
+/// copy shares the cause, so every job keeps the kind (and exit code) of
+/// what happened. A job a successful round trip did not answer for is a
+/// [`Error::Parse`]: it may or may not have been submitted.
 pub async fn submit_chunked<T, F, Fut>(
     plans: Vec<Result<T>>,
     chunking: Chunking,
@@ -131,9 +133,8 @@ where
         .collect()
 }
 
-/// One result per job of a chunk (`numbers`): its answer; for a chunk that
-/// failed as a whole, the error for the first job and a pointer to it for the
-/// others.
+/// One result per job of a chunk (`numbers`): its answer, or the error of a
+/// chunk that failed as a whole.
 fn chunk_results(
     numbers: &[usize],
     total: usize,
@@ -151,33 +152,17 @@ fn chunk_results(
                 })
                 .collect()
         }
-        Err(e) => {
-            let mut error = Some(e);
-            let first = numbers.first().copied().unwrap_or_default();
-            numbers
-                .iter()
-                .map(|&i| match error.take() {
-                    Some(e) => Err(e),
-                    None => Err(no_result(
-                        i,
-                        total,
-                        &format!("the round trip it was sent in failed (see job {first})"),
-                    )),
-                })
-                .collect()
-        }
+        Err(e) => numbers.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 
 /// Job `i` of `n` got no result: it may or may not have been submitted.
 fn no_result(i: usize, n: usize, why: &str) -> Error {
-    Error::Parse {
-        command: "submit".into(),
-        reason: format!(
-            "no result for submission {i} of {n}; it may or may not have been submitted"
-        ),
-        line: why.to_owned(),
-    }
+    Error::parse(
+        "submit",
+        format!("no result for submission {i} of {n}; it may or may not have been submitted"),
+        why,
+    )
 }
 
 /// What one submit command printed (stdout and stderr merged) and its exit code.
@@ -253,13 +238,15 @@ pub fn parse(output: &[u8], count: usize, command: &str) -> Vec<Result<SubmitOut
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.ok_or_else(|| Error::Parse {
-                command: command.to_owned(),
-                reason: format!(
-                    "no result for submission {} of {count}; it may or may not have been submitted",
-                    i + 1
-                ),
-                line: tail.clone(),
+            r.ok_or_else(|| {
+                let n = i + 1;
+                Error::parse(
+                    command,
+                    format!(
+                        "no result for submission {n} of {count}; it may or may not have been submitted"
+                    ),
+                    tail.clone(),
+                )
             })
         })
         .collect()
@@ -340,14 +327,18 @@ mod tests {
         for j in (1..=10).chain(16..=21) {
             assert_eq!(results[j].as_ref().unwrap().as_str(), j.to_string());
         }
-        // Jobs 11..=15 went together: the first has the error itself.
-        assert_eq!(results[11].as_ref().unwrap_err().kind(), hpc_core::ErrorKind::Authentication);
-        for j in (12..=15).chain(22..=23) {
-            let e = results[j].as_ref().unwrap_err();
+        // Jobs 11..=15 went together: each has the refused login itself.
+        for (j, r) in results.iter().enumerate().take(16).skip(11) {
+            let e = r.as_ref().unwrap_err();
+            assert_eq!(e.kind(), hpc_core::ErrorKind::Authentication, "{j}: {e}");
+        }
+        // Jobs 22 and 23 went in a round trip that answered for job 21 only.
+        for (j, r) in results.iter().enumerate().skip(22) {
+            let e = r.as_ref().unwrap_err();
             assert!(e.to_string().contains("may or may not have been submitted"), "{j}: {e}");
         }
         assert!(
-            results[12].as_ref().unwrap_err().to_string().contains("see job 12"),
+            results[22].as_ref().unwrap_err().to_string().contains("submission 23 of 24"),
             "numbered from 1, as shown"
         );
     }

@@ -8,6 +8,8 @@
 //! (truncated output, mismatched tags, text after the root) becomes one error
 //! with the offending fragment. See `docs/adr/0450-scheduler-xml-parsing.md`.
 
+use hpc_core::Error;
+use hpc_core::error::Cause;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
@@ -52,17 +54,29 @@ impl Element {
     }
 }
 
-/// A structural fault, with the byte offset where it was noticed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A structural fault, with the byte offset where it was noticed and
+/// quick-xml's own error where it found the fault.
+#[derive(Debug, Clone)]
 pub(crate) struct XmlError {
     pub(crate) reason: String,
     pub(crate) offset: usize,
+    pub(crate) cause: Option<Cause>,
 }
 
 impl XmlError {
     /// Up to 120 characters of `doc` around the fault, for error messages.
     pub(crate) fn fragment(&self, doc: &str) -> String {
         fragment(doc, self.offset)
+    }
+
+    /// The [`Error::Parse`] for this fault in the output `doc` of `command`.
+    pub(crate) fn into_error(self, command: &str, doc: &str) -> Error {
+        let e =
+            Error::parse(command, format!("malformed XML: {}", self.reason), self.fragment(doc));
+        match self.cause {
+            Some(cause) => e.with_source(cause),
+            None => e,
+        }
     }
 }
 
@@ -88,10 +102,13 @@ pub(crate) fn parse(doc: &str) -> Result<Option<Element>, XmlError> {
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
-    let err = |reason: String, offset: u64| XmlError { reason, offset: offset as usize };
+    let err =
+        |reason: String, offset: u64| XmlError { reason, offset: offset as usize, cause: None };
     loop {
-        let event = reader.read_event().map_err(|e| {
-            err(e.to_string(), reader.error_position().max(reader.buffer_position()))
+        let event = reader.read_event().map_err(|e| XmlError {
+            reason: e.to_string(),
+            offset: reader.error_position().max(reader.buffer_position()) as usize,
+            cause: Some(e.into()),
         })?;
         let pos = reader.buffer_position();
         match event {
@@ -102,10 +119,10 @@ pub(crate) fn parse(doc: &str) -> Result<Option<Element>, XmlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(err(format!("elements nested deeper than {MAX_DEPTH}"), pos));
                 }
-                stack.push(element(&e).map_err(|r| err(r, pos))?);
+                stack.push(element(&e, pos)?);
             }
             Event::Empty(e) => {
-                let el = element(&e).map_err(|r| err(r, pos))?;
+                let el = element(&e, pos)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None if root.is_none() => root = Some(el),
@@ -157,7 +174,13 @@ pub(crate) fn parse(doc: &str) -> Result<Option<Element>, XmlError> {
                             }
                         }
                     }
-                    Err(e) => return Err(err(format!("bad character reference: {e}"), pos)),
+                    Err(e) => {
+                        return Err(XmlError {
+                            reason: format!("bad character reference: {e}"),
+                            offset: pos as usize,
+                            cause: Some(e.into()),
+                        });
+                    }
                 }
             }
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
@@ -174,14 +197,20 @@ pub(crate) fn parse(doc: &str) -> Result<Option<Element>, XmlError> {
     }
 }
 
-fn element(e: &BytesStart<'_>) -> Result<Element, String> {
+/// The element `e` starts, read at byte `pos`.
+fn element(e: &BytesStart<'_>, pos: u64) -> Result<Element, XmlError> {
     let name = e.name().as_ref().to_owned();
+    let fault = |what: &str, cause: Cause| XmlError {
+        reason: format!("{what} in <{name}>: {cause}"),
+        offset: pos as usize,
+        cause: Some(cause),
+    };
     let mut attrs = Vec::new();
     for a in e.attributes() {
-        let a = a.map_err(|e| format!("bad attribute in <{name}>: {e}"))?;
+        let a = a.map_err(|e| fault("bad attribute", e.into()))?;
         let value = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| format!("bad attribute value in <{name}>: {e}"))?;
+            .map_err(|e| fault("bad attribute value", e.into()))?;
         attrs.push((a.key.as_ref().to_owned(), value.into_owned()));
     }
     Ok(Element { name, attrs, text: String::new(), children: Vec::new() })
@@ -233,6 +262,11 @@ mod tests {
             assert!(!e.reason.is_empty(), "{bad}");
             assert!(e.offset <= bad.len(), "{bad}");
         }
+        // quick-xml's own error stays beneath the parse error.
+        let e = parse("<a><b>1</a>").unwrap_err().into_error("qstat -xml", "<a><b>1</a>");
+        let source = std::error::Error::source(&e).expect("quick-xml's error");
+        assert!(source.is::<quick_xml::Error>(), "{source:?}");
+        assert!(matches!(e, Error::Parse { .. }), "{e}");
         let e = parse("<Data><Job><Job_Id>1.s</Job_Id>").unwrap_err();
         assert!(e.reason.contains("truncated"), "{e:?}");
     }

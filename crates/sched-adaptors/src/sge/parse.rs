@@ -13,10 +13,6 @@ use hpc_core::{Error, JobId, JobState, QueueStatus, Result};
 
 use crate::batch::xml::{self, Element};
 
-fn parse_error(command: &str, reason: impl Into<String>, line: impl Into<String>) -> Error {
-    Error::Parse { command: command.to_owned(), reason: reason.into(), line: line.into() }
-}
-
 /// A job id as the adaptor hands it out: `N` (a job, all its tasks) or `N.T`
 /// (task `T` of array job `N`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,7 +49,7 @@ pub(crate) fn parse_submit(command: &str, stdout: &str) -> Result<JobId> {
     let job = line.split_once('.').map_or(line, |(j, _)| j);
     match SgeId::parse(job) {
         Some(id) if id.task.is_none() => Ok(JobId::new(id.job.to_string())),
-        _ => Err(parse_error(command, "expected the job id printed by qsub -terse", line)),
+        _ => Err(Error::parse(command, "expected the job id printed by qsub -terse", line)),
     }
 }
 
@@ -140,13 +136,11 @@ fn render(el: &Element) -> String {
 }
 
 fn document(command: &str, out: &str, root_name: &str) -> Result<Element> {
-    let root = xml::parse(out)
-        .map_err(|e| parse_error(command, format!("malformed XML: {}", e.reason), e.fragment(out)))?
-        .ok_or_else(|| {
-            parse_error(command, "no XML document in the output", xml::fragment(out, 0))
-        })?;
+    let root = xml::parse(out).map_err(|e| e.into_error(command, out))?.ok_or_else(|| {
+        Error::parse(command, "no XML document in the output", xml::fragment(out, 0))
+    })?;
     if root.name != root_name {
-        return Err(parse_error(
+        return Err(Error::parse(
             command,
             format!("expected <{root_name}> as the root element, found <{}>", root.name),
             xml::fragment(out, 0),
@@ -164,7 +158,7 @@ pub(crate) fn parse_qstat(command: &str, out: &str) -> Result<Vec<QueueEntry>> {
 }
 
 fn entry(command: &str, el: &Element) -> Result<QueueEntry> {
-    let bad = |reason: &str| parse_error(command, reason, render(el));
+    let bad = |reason: &str| Error::parse(command, reason, render(el));
     let job = el
         .child_text("JB_job_number")
         .ok_or_else(|| bad("job entry without JB_job_number"))?
@@ -241,7 +235,7 @@ pub(crate) fn parse_queue_summary(command: &str, out: &str) -> Result<Vec<QueueS
     queues
         .into_iter()
         .map(|el| {
-            let bad = |reason: &str| parse_error(command, reason, render(el));
+            let bad = |reason: &str| Error::parse(command, reason, render(el));
             let name = el.child_text("name").map(str::trim).filter(|n| !n.is_empty());
             let mut q = QueueStatus::new(name.ok_or_else(|| bad("queue summary without name"))?);
             let num = |key: &str| -> Result<Option<u32>> {
@@ -324,12 +318,12 @@ pub(crate) fn parse_qacct(command: &str, text: &str) -> Result<Vec<AcctRecord>> 
             continue;
         }
         let Some(fields) = current.as_mut() else {
-            return Err(parse_error(command, "expected a record separator line", line));
+            return Err(Error::parse(command, "expected a record separator line", line));
         };
         // `key<spaces>value`: keys never contain spaces, values may.
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(parse_error(command, "expected `key value`", line));
+            return Err(Error::parse(command, "expected `key value`", line));
         }
         fields.insert(key.to_owned(), value.trim().to_owned());
     }
@@ -351,24 +345,24 @@ fn record(command: &str, fields: BTreeMap<String, String>) -> Result<AcctRecord>
     let first_int = |key: &str| -> Result<(i32, String)> {
         let v = fields
             .get(key)
-            .ok_or_else(|| parse_error(command, format!("record without {key}"), line()))?;
+            .ok_or_else(|| Error::parse(command, format!("record without {key}"), line()))?;
         let (num, rest) = v.split_once(char::is_whitespace).unwrap_or((v, ""));
         let n = num.parse().map_err(|_| {
-            parse_error(command, format!("{key} does not start with a number"), v.clone())
+            Error::parse(command, format!("{key} does not start with a number"), v.clone())
         })?;
         Ok((n, rest.trim().trim_start_matches(':').trim().to_owned()))
     };
     let job = fields
         .get("jobnumber")
         .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| parse_error(command, "record without a numeric jobnumber", line()))?;
-    let task = match fields.get("taskid").map(String::as_str) {
-        None | Some("undefined") => None,
-        Some(t) => Some(
-            t.parse()
-                .map_err(|_| parse_error(command, "taskid is neither a number nor undefined", t))?,
-        ),
-    };
+        .ok_or_else(|| Error::parse(command, "record without a numeric jobnumber", line()))?;
+    let task =
+        match fields.get("taskid").map(String::as_str) {
+            None | Some("undefined") => None,
+            Some(t) => Some(t.parse().map_err(|_| {
+                Error::parse(command, "taskid is neither a number nor undefined", t)
+            })?),
+        };
     let (failed, failed_reason) = first_int("failed")?;
     let (exit_status, _) = first_int("exit_status")?;
     Ok(AcctRecord { job, task, failed, failed_reason, exit_status, fields })
@@ -395,22 +389,22 @@ pub(crate) fn parse_qacct_batch(command: &str, out: &str) -> Result<BTreeMap<u64
     for line in out.lines() {
         if let Some(id) = line.strip_prefix(QACCT_BEGIN) {
             if current.is_some() {
-                return Err(parse_error(command, "accounting section not closed", line));
+                return Err(Error::parse(command, "accounting section not closed", line));
             }
             let job = id
                 .trim()
                 .parse()
-                .map_err(|_| parse_error(command, "bad job number in marker", line))?;
+                .map_err(|_| Error::parse(command, "bad job number in marker", line))?;
             current = Some((job, String::new()));
         } else if let Some(rc) = line.strip_prefix(QACCT_END) {
             let Some((job, body)) = current.take() else {
-                return Err(parse_error(command, "end marker without a section", line));
+                return Err(Error::parse(command, "end marker without a section", line));
             };
             let lookup = match rc.trim() {
                 "0" => {
                     let records = parse_qacct(command, &body)?;
                     if records.iter().any(|r| r.job != job) {
-                        return Err(parse_error(command, "record for another job", body));
+                        return Err(Error::parse(command, "record for another job", body));
                     }
                     AcctLookup::Found(records)
                 }
@@ -428,11 +422,11 @@ pub(crate) fn parse_qacct_batch(command: &str, out: &str) -> Result<BTreeMap<u64
             body.push_str(line);
             body.push('\n');
         } else if !line.trim().is_empty() {
-            return Err(parse_error(command, "text outside an accounting section", line));
+            return Err(Error::parse(command, "text outside an accounting section", line));
         }
     }
     if let Some((job, _)) = current {
-        return Err(parse_error(
+        return Err(Error::parse(
             command,
             "output ends inside a section (truncated?)",
             job.to_string(),

@@ -400,11 +400,7 @@ async fn read_marker(stderr: &mut BufReader<hpc_exec::BoxRead>) -> Result<(JobId
         if let Some(id) = text.strip_prefix(script::INTERACTIVE_MARK) {
             let id = id.trim();
             if !parse::valid_job_id(id) {
-                return Err(Error::Parse {
-                    command: "srun".into(),
-                    reason: "expected a job id".into(),
-                    line: text.into_owned(),
-                });
+                return Err(Error::parse("srun", "expected a job id", text.into_owned()));
             }
             return Ok((JobId::new(id), before));
         }

@@ -37,10 +37,6 @@ pub const SINFO_FORMAT: &str = "%R|%a|%l|%D|%F|%C|%P";
 /// `squeue -O` fields for counting jobs per partition.
 pub const SQUEUE_COUNT_FORMAT: &str = "State:0|,Partition:0";
 
-fn parse_err(command: &str, reason: impl Into<String>, line: &str) -> Error {
-    Error::Parse { command: command.to_owned(), reason: reason.into(), line: line.to_owned() }
-}
-
 /// The id `sbatch --parsable` printed (`12`, or `12;cluster`): the last
 /// non-empty line of its standard output.
 pub fn parse_sbatch(stdout: &str) -> Result<JobId> {
@@ -49,7 +45,7 @@ pub fn parse_sbatch(stdout: &str) -> Result<JobId> {
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(JobId::new(id))
     } else {
-        Err(parse_err("sbatch --parsable", "expected a job id", line))
+        Err(Error::parse("sbatch --parsable", "expected a job id", line))
     }
 }
 
@@ -67,7 +63,7 @@ fn check_state_word(command: &str, s: &str, line: &str) -> Result<()> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
         Ok(())
     } else {
-        Err(parse_err(command, "expected a job state word", line))
+        Err(Error::parse(command, "expected a job state word", line))
     }
 }
 

@@ -173,11 +173,7 @@ fn submitted(text: &str, i: usize, n: usize, job: &JobDescription) -> Result<Job
         // The remote program stopped early (a setup error on the first line).
         return Err(match lines.first().map(|l| parse::submit_line("submit", l)) {
             Some(Ok(Submitted::Error(code, msg))) => submit_error(job, code, &msg),
-            _ => Error::Parse {
-                command: "hpckit ssh submit".into(),
-                reason: format!("expected {n} result lines"),
-                line: text.to_owned(),
-            },
+            _ => Error::parse("hpckit ssh submit", format!("expected {n} result lines"), text),
         });
     };
     match parse::submit_line("hpckit ssh submit", line)? {
@@ -304,11 +300,11 @@ impl Scheduler for SshScheduler {
             Some("missing") => return Err(Error::job_not_found(id)),
             Some("ok" | "done") => {}
             _ => {
-                return Err(Error::Parse {
-                    command: "hpckit ssh cancel".into(),
-                    reason: "expected `ID ok|done|missing`".into(),
-                    line: text.into_owned(),
-                });
+                return Err(Error::parse(
+                    "hpckit ssh cancel",
+                    "expected `ID ok|done|missing`",
+                    text.into_owned(),
+                ));
             }
         }
         // SIGTERM ends most jobs at once; report the outcome if it comes soon.

@@ -21,11 +21,7 @@ fn time(text: &str) -> Option<SystemTime> {
 /// One status line (see `script::STATUS`) into the job's status (`None`:
 /// the host has no record of the job).
 pub(crate) fn status_line(command: &str, line: &str) -> Result<(JobId, Lookup)> {
-    let bad = |reason: &str| Error::Parse {
-        command: command.to_owned(),
-        reason: reason.to_owned(),
-        line: line.to_owned(),
-    };
+    let bad = |reason: &str| Error::parse(command, reason, line);
     let fields: Vec<&str> = line.splitn(11, SEP).collect();
     let id = JobId::new(fields[0]);
     match fields.get(1).copied() {
@@ -97,11 +93,7 @@ pub(crate) enum Submitted {
 }
 
 pub(crate) fn submit_line(command: &str, line: &str) -> Result<Submitted> {
-    let bad = |reason: &str| Error::Parse {
-        command: command.to_owned(),
-        reason: reason.to_owned(),
-        line: line.to_owned(),
-    };
+    let bad = |reason: &str| Error::parse(command, reason, line);
     let mut words = line.trim_end().splitn(3, ' ');
     match (words.next(), words.next()) {
         (Some("ok"), Some(id)) => {

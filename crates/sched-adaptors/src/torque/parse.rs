@@ -10,10 +10,6 @@ use hpc_core::{Error, JobId, QueueStatus, Result};
 
 use crate::batch::xml::{self, Element};
 
-fn parse_error(command: &str, reason: impl Into<String>, line: impl Into<String>) -> Error {
-    Error::Parse { command: command.to_owned(), reason: reason.into(), line: line.into() }
-}
-
 /// The sequence number of a Torque job id (`8921165.batch1.lisa.surfsara.nl`,
 /// `12`, `12[].server`): what `qstat` and `qdel` match on, since short
 /// listings may cut the server part.
@@ -37,7 +33,7 @@ pub(crate) fn parse_submit(command: &str, stdout: &str) -> Result<JobId> {
     let line = stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
     match seq_of(line) {
         Some(_) => Ok(JobId::new(line)),
-        None => Err(parse_error(command, "expected the job id printed by qsub", line)),
+        None => Err(Error::parse(command, "expected the job id printed by qsub", line)),
     }
 }
 
@@ -79,18 +75,12 @@ fn flatten(prefix: &str, el: &Element, out: &mut BTreeMap<String, String>) {
 /// output at all without jobs. Both, one-line or pretty-printed.
 pub(crate) fn parse_qstat(command: &str, out: &str) -> Result<Vec<TorqueJob>> {
     let root = match xml::parse(out) {
-        Err(e) => {
-            return Err(parse_error(
-                command,
-                format!("malformed XML: {}", e.reason),
-                e.fragment(out),
-            ));
-        }
+        Err(e) => return Err(e.into_error(command, out)),
         Ok(None) => return Ok(Vec::new()),
         Ok(Some(root)) => root,
     };
     if root.name != "Data" {
-        return Err(parse_error(
+        return Err(Error::parse(
             command,
             format!("expected <Data> as the root element, found <{}>", root.name),
             xml::fragment(out, 0),
@@ -101,7 +91,7 @@ pub(crate) fn parse_qstat(command: &str, out: &str) -> Result<Vec<TorqueJob>> {
         if el.name != "Job" {
             continue;
         }
-        let bad = |reason: &str| parse_error(command, reason, render(el));
+        let bad = |reason: &str| Error::parse(command, reason, render(el));
         let id = el.child_text("Job_Id").map(str::trim).ok_or_else(|| bad("job without Job_Id"))?;
         let seq = seq_of(id).ok_or_else(|| bad("Job_Id does not start with a sequence number"))?;
         let state = el.child_text("job_state").map(str::trim).unwrap_or("");
@@ -152,13 +142,13 @@ pub(crate) fn parse_full(
             continue;
         }
         let Some((_, fields)) = blocks.last_mut() else {
-            return Err(parse_error(command, format!("expected a `{header}` line first"), line));
+            return Err(Error::parse(command, format!("expected a `{header}` line first"), line));
         };
         if let Some(cont) = line.strip_prefix('\t') {
             match last_key.as_ref().and_then(|k| fields.get_mut(k)) {
                 Some(v) => v.push_str(cont.trim()),
                 None => {
-                    return Err(parse_error(
+                    return Err(Error::parse(
                         command,
                         "continuation line without an attribute",
                         line,
@@ -168,7 +158,7 @@ pub(crate) fn parse_full(
             continue;
         }
         let Some((k, v)) = line.trim().split_once(" = ") else {
-            return Err(parse_error(command, "expected `name = value`", line));
+            return Err(Error::parse(command, "expected `name = value`", line));
         };
         fields.insert(k.trim().to_owned(), v.trim().to_owned());
         last_key = Some(k.trim().to_owned());
@@ -208,7 +198,7 @@ pub(crate) fn parse_queues(command: &str, out: &str) -> Result<Vec<QueueStatus>>
             if let Some(counts) = fields.get("state_count") {
                 for item in counts.split_whitespace() {
                     let Some((k, v)) = item.split_once(':') else {
-                        return Err(parse_error(
+                        return Err(Error::parse(
                             command,
                             "state_count item is not Name:count",
                             item,
@@ -216,7 +206,7 @@ pub(crate) fn parse_queues(command: &str, out: &str) -> Result<Vec<QueueStatus>>
                     };
                     let n: u32 = v
                         .parse()
-                        .map_err(|_| parse_error(command, "state_count is not a number", item))?;
+                        .map_err(|_| Error::parse(command, "state_count is not a number", item))?;
                     match k {
                         "Running" | "Exiting" => *q.running_jobs.get_or_insert(0) += n,
                         "Queued" | "Held" | "Waiting" | "Transit" => {

@@ -158,9 +158,9 @@ mod tests {
         let c =
             create_credential(Some("u"), Some(Secret::new("pw")), Some(Secret::new("tok")), None)
                 .unwrap();
-        assert_eq!(c.kind(), "bearer");
+        assert_eq!(c.kind(), hpc_core::CredentialKind::Bearer);
         let c = create_credential(Some("u"), Some(Secret::new("pw")), None, None).unwrap();
-        assert_eq!(c.kind(), "password");
+        assert_eq!(c.kind(), hpc_core::CredentialKind::Password);
         assert!(create_credential(None, None, None, None).is_err());
         assert!(!format!("{c:?}").contains("pw"));
     }

@@ -196,6 +196,7 @@ impl OidcServer {
                 command: "OIDC token request".into(),
                 reason: "the answer has no access_token".into(),
                 line: String::new(),
+                source: None,
             })?;
         if let Some(rt) = answer.get("refresh_token").and_then(Value::as_str) {
             *stored = Some(Secret::new(rt));

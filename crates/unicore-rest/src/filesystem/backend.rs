@@ -8,8 +8,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hpc_auth::CredentialMap;
 use hpc_core::{
-    ByteRange, ByteStream, EntryKind, Error, FileSystem, FsCapabilities, Location, Path,
-    PathAttributes, Result,
+    ByteRange, ByteStream, EntryKind, Error, FileSystem, FileSystemInfo, FsCapabilities, Location,
+    Path, PathAttributes, Result,
 };
 
 use super::config::UnicoreConfig;
@@ -31,9 +31,8 @@ pub fn capabilities() -> FsCapabilities {
 /// A UNICORE storage as a [`FileSystem`].
 #[derive(Debug, Clone)]
 pub struct UnicoreFileSystem {
-    config: UnicoreConfig,
     storage: Storage,
-    cwd: Path,
+    info: FileSystemInfo,
 }
 
 impl UnicoreFileSystem {
@@ -47,7 +46,8 @@ impl UnicoreFileSystem {
         // Fails early on a wrong credential or an unknown storage.
         storage.properties().await?;
         let cwd = Path::new(config.path.as_deref().unwrap_or("/"))?;
-        Ok(UnicoreFileSystem { config, storage, cwd })
+        let info = FileSystemInfo::new("unicore", config.location, capabilities(), cwd);
+        Ok(UnicoreFileSystem { storage, info })
     }
 
     /// The storage underneath.
@@ -56,10 +56,10 @@ impl UnicoreFileSystem {
     }
 
     fn text(&self, path: &Path) -> String {
-        path.resolve(&self.cwd).to_string()
+        path.resolve(&self.info.working_directory).to_string()
     }
 
-    async fn info(&self, path: &Path) -> Result<Option<FileInfo>> {
+    async fn file_info(&self, path: &Path) -> Result<Option<FileInfo>> {
         match self.storage.stat(&self.text(path)).await {
             Ok(i) => Ok(Some(i)),
             Err(e) if e.is_not_found() => Ok(None),
@@ -69,11 +69,13 @@ impl UnicoreFileSystem {
 
     /// The parent must be an existing directory (UNICORE would create it).
     async fn need_parent(&self, path: &Path) -> Result<()> {
-        let Some(parent) = path.resolve(&self.cwd).parent() else { return Ok(()) };
+        let Some(parent) = path.resolve(&self.info.working_directory).parent() else {
+            return Ok(());
+        };
         if parent.is_root() {
             return Ok(());
         }
-        match self.info(&parent).await? {
+        match self.file_info(&parent).await? {
             Some(i) if i.is_dir => Ok(()),
             Some(_) => Err(Error::InvalidInput(format!("{parent} is not a directory"))),
             None => Err(Error::path_not_found(parent)),
@@ -92,7 +94,7 @@ impl UnicoreFileSystem {
 
     async fn collect(&self, dir: &Path, recursive: bool) -> Result<Vec<PathAttributes>> {
         let mut out = Vec::new();
-        let mut todo = vec![dir.resolve(&self.cwd)];
+        let mut todo = vec![dir.resolve(&self.info.working_directory)];
         while let Some(d) = todo.pop() {
             let entries = match self.storage.list(&d.to_string()).await {
                 Err(e) if e.is_not_found() => return Err(Error::path_not_found(&d)),
@@ -129,24 +131,12 @@ fn parse_date(text: &str) -> Option<std::time::SystemTime> {
 
 #[async_trait::async_trait]
 impl FileSystem for UnicoreFileSystem {
-    fn adaptor(&self) -> &str {
-        "unicore"
-    }
-
-    fn location(&self) -> &str {
-        &self.config.location
-    }
-
-    fn capabilities(&self) -> FsCapabilities {
-        capabilities()
-    }
-
-    fn working_directory(&self) -> &Path {
-        &self.cwd
+    fn info(&self) -> &FileSystemInfo {
+        &self.info
     }
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
-        if self.info(path).await?.is_some() {
+        if self.file_info(path).await?.is_some() {
             return Err(Error::AlreadyExists { path: self.text(path) });
         }
         self.need_parent(path).await?;
@@ -154,7 +144,7 @@ impl FileSystem for UnicoreFileSystem {
     }
 
     async fn create_file(&self, path: &Path) -> Result<()> {
-        if self.info(path).await?.is_some() {
+        if self.file_info(path).await?.is_some() {
             return Err(Error::AlreadyExists { path: self.text(path) });
         }
         self.need_parent(path).await?;
@@ -162,7 +152,8 @@ impl FileSystem for UnicoreFileSystem {
     }
 
     async fn delete(&self, path: &Path, recursive: bool) -> Result<()> {
-        let info = self.info(path).await?.ok_or_else(|| Error::path_not_found(self.text(path)))?;
+        let info =
+            self.file_info(path).await?.ok_or_else(|| Error::path_not_found(self.text(path)))?;
         if info.is_dir && !recursive && !self.storage.list(&self.text(path)).await?.is_empty() {
             return Err(Error::InvalidInput(format!("directory {} is not empty", self.text(path))));
         }
@@ -179,22 +170,23 @@ impl FileSystem for UnicoreFileSystem {
     }
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
-        let info = self.info(path).await?.ok_or_else(|| Error::path_not_found(self.text(path)))?;
+        let info =
+            self.file_info(path).await?.ok_or_else(|| Error::path_not_found(self.text(path)))?;
         self.attributes_of(&info)
     }
 
     async fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
-        if self.info(path).await?.is_none() {
+        if self.file_info(path).await?.is_none() {
             return Err(Error::path_not_found(self.text(path)));
         }
         self.storage.chmod(&self.text(path), &crate::storage::mode_to_text(mode & 0o777)).await
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        if self.info(from).await?.is_none() {
+        if self.file_info(from).await?.is_none() {
             return Err(Error::path_not_found(self.text(from)));
         }
-        if self.info(to).await?.is_some() {
+        if self.file_info(to).await?.is_some() {
             return Err(Error::AlreadyExists { path: self.text(to) });
         }
         self.need_parent(to).await?;
@@ -208,8 +200,10 @@ impl FileSystem for UnicoreFileSystem {
         match self.storage.read(&self.text(path), range.offset, range.len).await {
             Err(Error::Remote { status: Some(416), .. }) => {
                 // A range that starts at or past the end is empty, not an error.
-                let info =
-                    self.info(path).await?.ok_or_else(|| Error::path_not_found(self.text(path)))?;
+                let info = self
+                    .file_info(path)
+                    .await?
+                    .ok_or_else(|| Error::path_not_found(self.text(path)))?;
                 if range.offset >= info.size {
                     Ok(futures::stream::empty().boxed())
                 } else {
@@ -245,7 +239,7 @@ impl FileSystem for UnicoreFileSystem {
     }
 
     async fn copy_server_side(&self, from: &Path, to: &Path) -> Result<()> {
-        if self.info(from).await?.is_none() {
+        if self.file_info(from).await?.is_none() {
             return Err(Error::path_not_found(self.text(from)));
         }
         self.storage.copy(&self.text(from), &self.text(to)).await

@@ -4,8 +4,8 @@ use futures::StreamExt;
 use hpc_auth::CredentialMap;
 use hpc_core::scheduler::{ProgressFn, poll_wait};
 use hpc_core::{
-    Error, JobDescription, JobId, JobStatus, Location, QueueStatus, Result, Scheduler,
-    SchedulerCapabilities, SchedulerInfo, WaitUntil,
+    CredentialKinds, Error, JobDescription, JobId, JobStatus, Location, QueueStatus, Result,
+    Scheduler, SchedulerCapabilities, SchedulerInfo, WaitUntil,
 };
 use serde_json::Value;
 
@@ -13,9 +13,9 @@ use super::config::UnicoreConfig;
 use super::{parse, script};
 use crate::client::Client;
 
-/// Credential kinds a UNICORE location accepts.
-pub(crate) const CREDENTIALS: &[&str] =
-    &["password", "basic", "bearer", "oidc", "anonymous", "default"];
+/// Credential kinds a UNICORE location accepts: what its HTTP requests take
+/// (`hpc_http`'s `Auth`; `default` is anonymous).
+pub(crate) const CREDENTIALS: CredentialKinds = hpc_auth::HTTP_CREDENTIAL_KINDS;
 
 /// Capabilities of the UNICORE scheduler.
 pub fn capabilities() -> SchedulerCapabilities {

@@ -161,14 +161,14 @@ mod tests {
     fn location_forms() {
         let c = cfg("unicore://h:8443/DEMO-SITE").unwrap();
         assert_eq!(c.site_url, "https://h:8443/DEMO-SITE/rest/core");
-        assert_eq!(c.credential.kind(), "password");
+        assert_eq!(c.credential.kind(), hpc_core::CredentialKind::Password);
         let c =
             cfg("unicore+https://h:8443/DEMO-SITE/rest/core/storages/HOME/a/b?ca=/ca.pem").unwrap();
         assert_eq!((c.storage.as_deref(), c.path.as_deref()), (Some("HOME"), Some("/a/b")));
         assert_eq!(c.ca_files, [PathBuf::from("/ca.pem")]);
         let c = cfg("unicore://other/S/jobs/j1").unwrap();
         assert_eq!(c.storage.as_deref(), Some("j1-uspace"));
-        assert_eq!(c.credential.kind(), "anonymous");
+        assert_eq!(c.credential.kind(), hpc_core::CredentialKind::Anonymous);
         assert!(!format!("{:?}", cfg("unicore://h:8443/S").unwrap()).contains("secret-pw"));
         for bad in [
             "unicore://h",

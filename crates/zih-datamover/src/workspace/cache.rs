@@ -37,11 +37,11 @@ impl CacheWorkspace {
     pub async fn with_request(tools: Workspaces, req: AllocateRequest) -> Result<Self> {
         let allocation = tools.allocate(&req).await?;
         if !allocation.directory.starts_with('/') {
-            return Err(Error::Parse {
-                command: "ws_allocate".into(),
-                reason: "the workspace directory is not an absolute path".into(),
-                line: allocation.directory,
-            });
+            return Err(Error::parse(
+                "ws_allocate",
+                "the workspace directory is not an absolute path",
+                allocation.directory,
+            ));
         }
         Ok(CacheWorkspace {
             tools,

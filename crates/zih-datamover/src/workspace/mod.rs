@@ -12,4 +12,4 @@ pub use parse::{
     parse_ws_list,
 };
 pub use time::WsTime;
-pub use tools::{AllocateRequest, ListOptions, Workspaces, validate_name};
+pub use tools::{AllocateRequest, ListOptions, WORKSPACE, Workspaces, validate_name};

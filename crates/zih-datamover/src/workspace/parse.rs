@@ -95,10 +95,6 @@ fn ser_opt_secs<S: serde::Serializer>(
     }
 }
 
-fn parse_error(command: &str, reason: impl Into<String>, raw: &str) -> Error {
-    Error::Parse { command: command.to_owned(), reason: reason.into(), line: raw.to_owned() }
-}
-
 /// Parses the output of `ws_list` (any layout; `short` for `ws_list -s`,
 /// whose lines are bare names). Unparsable text gives [`Error::Parse`]
 /// carrying the whole raw output.
@@ -115,12 +111,12 @@ pub fn parse_ws_list(text: &str, short: bool) -> Result<Vec<WorkspaceInfo>> {
     if header.first() == Some(&"ID") && header.contains(&"PATH") {
         return parse_table(&lines, text);
     }
-    Err(parse_error("ws_list", "neither `id:` blocks nor a table", text))
+    Err(Error::parse("ws_list", "neither `id:` blocks nor a table", text))
 }
 
 fn short_entry(name: &str, raw: &str) -> Result<WorkspaceInfo> {
     if name.contains(char::is_whitespace) {
-        return Err(parse_error("ws_list -s", "a name with blanks", raw));
+        return Err(Error::parse("ws_list -s", "a name with blanks", raw));
     }
     Ok(empty(name.to_owned(), String::new(), Remaining::Left(Duration::ZERO)))
 }
@@ -157,24 +153,24 @@ fn parse_blocks(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
             continue;
         }
         let ws =
-            out.last_mut().ok_or_else(|| parse_error("ws_list", "a field before `id:`", raw))?;
+            out.last_mut().ok_or_else(|| Error::parse("ws_list", "a field before `id:`", raw))?;
         if !line.starts_with(' ') {
-            return Err(parse_error("ws_list", format!("unexpected line {line:?}"), raw));
+            return Err(Error::parse("ws_list", format!("unexpected line {line:?}"), raw));
         }
         let (key, value) = line
             .split_once(':')
             .map(|(k, v)| (k.trim(), v.trim()))
-            .ok_or_else(|| parse_error("ws_list", format!("no `key : value` in {line:?}"), raw))?;
+            .ok_or_else(|| Error::parse("ws_list", format!("no `key : value` in {line:?}"), raw))?;
         let time = |v: &str| {
             WsTime::parse_ctime(v)
-                .ok_or_else(|| parse_error("ws_list", format!("bad time in {line:?}"), raw))
+                .ok_or_else(|| Error::parse("ws_list", format!("bad time in {line:?}"), raw))
         };
         let text = |v: &str| (!v.is_empty()).then(|| v.to_owned());
         match key {
             "workspace directory" => ws.directory = value.to_owned(),
             "remaining time" => {
                 ws.remaining = remaining(value).ok_or_else(|| {
-                    parse_error("ws_list", format!("bad remaining time in {line:?}"), raw)
+                    Error::parse("ws_list", format!("bad remaining time in {line:?}"), raw)
                 })?;
                 if let Some(seen) = remaining_seen.last_mut() {
                     *seen = true;
@@ -182,7 +178,7 @@ fn parse_blocks(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
             }
             "until deletion" => {
                 ws.until_deletion = Some(days_hours(value).ok_or_else(|| {
-                    parse_error("ws_list", format!("bad duration in {line:?}"), raw)
+                    Error::parse("ws_list", format!("bad duration in {line:?}"), raw)
                 })?);
             }
             "comment" => ws.comment = text(value),
@@ -194,7 +190,7 @@ fn parse_blocks(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
             "group" => ws.group = text(value),
             "available extensions" => {
                 ws.extensions = Some(value.parse().map_err(|_| {
-                    parse_error("ws_list", format!("bad extension count in {line:?}"), raw)
+                    Error::parse("ws_list", format!("bad extension count in {line:?}"), raw)
                 })?);
             }
             "acctcode" => ws.acctcode = text(value),
@@ -207,7 +203,7 @@ fn parse_blocks(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
     }
     for (ws, seen) in out.iter().zip(&remaining_seen) {
         if ws.directory.is_empty() || !seen {
-            return Err(parse_error(
+            return Err(Error::parse(
                 "ws_list",
                 format!("workspace {:?} has no directory or remaining time", ws.id),
                 raw,
@@ -242,22 +238,22 @@ fn parse_table(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
     let terse = match header.as_slice() {
         ["ID", "PATH", "EXPIRATION", "EXTENSIONS", "REMAINING"] => false,
         ["ID", "PATH", "REMAINING"] => true,
-        _ => return Err(parse_error("ws_list -T", "unknown table header", raw)),
+        _ => return Err(Error::parse("ws_list -T", "unknown table header", raw)),
     };
     if !lines.get(1).is_some_and(|l| l.trim_start().starts_with('=')) {
-        return Err(parse_error("ws_list -T", "no `=` rule under the header", raw));
+        return Err(Error::parse("ws_list -T", "no `=` rule under the header", raw));
     }
     let words: Vec<&str> = lines[2..].iter().flat_map(|l| l.split_whitespace()).collect();
     let width = if terse { 3 } else { 9 };
     if !words.len().is_multiple_of(width) {
-        return Err(parse_error("ws_list -T", "rows with missing cells", raw));
+        return Err(Error::parse("ws_list -T", "rows with missing cells", raw));
     }
     words
         .chunks(width)
         .map(|row| {
             let days: u64 = row[width - 1]
                 .parse()
-                .map_err(|_| parse_error("ws_list -T", "bad REMAINING cell", raw))?;
+                .map_err(|_| Error::parse("ws_list -T", "bad REMAINING cell", raw))?;
             let mut ws = empty(
                 row[0].to_owned(),
                 row[1].to_owned(),
@@ -266,12 +262,12 @@ fn parse_table(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
             if !terse {
                 ws.expiration = Some(
                     WsTime::parse_ctime(&row[2..7].join(" "))
-                        .ok_or_else(|| parse_error("ws_list -T", "bad EXPIRATION cell", raw))?,
+                        .ok_or_else(|| Error::parse("ws_list -T", "bad EXPIRATION cell", raw))?,
                 );
                 ws.extensions = Some(
                     row[7]
                         .parse()
-                        .map_err(|_| parse_error("ws_list -T", "bad EXTENSIONS cell", raw))?,
+                        .map_err(|_| Error::parse("ws_list -T", "bad EXTENSIONS cell", raw))?,
                 );
             }
             Ok(ws)
@@ -299,7 +295,7 @@ pub fn parse_allocation(stdout: &str, stderr: &str) -> Result<Allocation> {
         .lines()
         .map(str::trim)
         .rfind(|l| l.starts_with('/'))
-        .ok_or_else(|| parse_error("ws_allocate", "no directory on standard output", stdout))?
+        .ok_or_else(|| Error::parse("ws_allocate", "no directory on standard output", stdout))?
         .to_owned();
     let mut a = Allocation { directory, reused: false, extensions: None, remaining_days: None };
     for line in stderr.lines() {
@@ -335,19 +331,19 @@ pub fn parse_restorable(text: &str) -> Result<Vec<Restorable>> {
         if let Some(since) = line.trim().strip_prefix("unavailable since ") {
             let last = out
                 .last_mut()
-                .ok_or_else(|| parse_error("ws_restore -l", "a date before any id", text))?;
+                .ok_or_else(|| Error::parse("ws_restore -l", "a date before any id", text))?;
             last.unavailable_since = Some(
                 WsTime::parse_ctime(since)
-                    .ok_or_else(|| parse_error("ws_restore -l", "bad date", text))?,
+                    .ok_or_else(|| Error::parse("ws_restore -l", "bad date", text))?,
             );
         } else if let Some(name) = line.strip_suffix(':').filter(|n| !n.contains(' ')) {
             fs = Some(name.to_owned());
         } else {
             let filesystem = fs
                 .clone()
-                .ok_or_else(|| parse_error("ws_restore -l", "an id before any `fs:`", text))?;
+                .ok_or_else(|| Error::parse("ws_restore -l", "an id before any `fs:`", text))?;
             if line.contains(char::is_whitespace) {
-                return Err(parse_error(
+                return Err(Error::parse(
                     "ws_restore -l",
                     format!("unexpected line {line:?}"),
                     text,

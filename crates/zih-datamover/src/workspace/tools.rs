@@ -11,6 +11,10 @@ use super::parse::{
 };
 use crate::config::{WorkspaceConfig, program_path};
 
+/// What an [`Error::NotFound`] for a workspace names: a resource of these
+/// tools, not a path (`hpckit ws` exits 66 for it, as for any missing thing).
+pub const WORKSPACE: NotFoundKind = NotFoundKind::Resource("workspace");
+
 /// The workspace tools (`ws_allocate`, `ws_list`, ...) of one login node.
 #[derive(Debug, Clone)]
 pub struct Workspaces {
@@ -133,7 +137,7 @@ impl Workspaces {
         if let Some(name) = workspace
             && (err.contains("does not exist") || err.contains("no such workspace"))
         {
-            return Err(Error::NotFound { kind: NotFoundKind::Workspace, name: name.to_owned() });
+            return Err(Error::NotFound { kind: WORKSPACE, name: name.to_owned() });
         }
         out.check(&cmd)
     }
@@ -202,7 +206,7 @@ impl Workspaces {
             .await?
             .into_iter()
             .find(|w| w.id == name)
-            .ok_or_else(|| Error::NotFound { kind: NotFoundKind::Workspace, name: name.to_owned() })
+            .ok_or_else(|| Error::NotFound { kind: WORKSPACE, name: name.to_owned() })
     }
 
     /// `ws_extend`: sets the lifetime to `days` from now, using up one extension.
@@ -244,13 +248,11 @@ impl Workspaces {
         }
         let out = self.run(cmd.arg(name), Some(name)).await?;
         let text = out.stdout_text();
-        text.lines().map(str::trim).find(|l| l.starts_with('/')).map(str::to_owned).ok_or_else(
-            || Error::Parse {
-                command: "ws_find".into(),
-                reason: "no directory in the output".into(),
-                line: text.into_owned(),
-            },
-        )
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with('/'))
+            .map(str::to_owned)
+            .ok_or_else(|| Error::parse("ws_find", "no directory in the output", text.into_owned()))
     }
 
     /// `ws_restore -l`: released and expired workspaces that can come back.
@@ -279,7 +281,7 @@ impl Workspaces {
         let err = out.stderr_text();
         if err.contains("Error:") {
             if err.contains("does not exist") {
-                return Err(Error::NotFound { kind: NotFoundKind::Workspace, name: id.to_owned() });
+                return Err(Error::NotFound { kind: WORKSPACE, name: id.to_owned() });
             }
             return Err(Error::CommandFailed {
                 command: format!("ws_restore {id} {target}"),

@@ -76,11 +76,8 @@ fn errors_become_errnos() {
         (Error::unsupported("x", "y"), Errno::EOPNOTSUPP),
         (Error::InvalidInput("x".into()), Errno::EINVAL),
         (Error::Cancelled("x".into()), Errno::EINTR),
-        (Error::ConnectionLost { host: "h".into(), reason: "r".into() }, Errno::EIO),
-        (
-            Error::Remote { service: "s3".into(), status: Some(500), message: "m".into() },
-            Errno::EIO,
-        ),
+        (Error::ConnectionLost { host: "h".into(), reason: "r".into(), source: None }, Errno::EIO),
+        (Error::remote("s3", Some(500), "m"), Errno::EIO),
     ];
     for (err, want) in cases {
         assert_eq!(errno(&err), want, "{err}");

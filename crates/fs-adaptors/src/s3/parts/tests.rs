@@ -77,13 +77,13 @@ fn fetcher(fake: &Arc<Fake>, size: u64, delay: fn(&Range<u64>) -> u64) -> FetchP
                 let _ = &guard;
                 c
             });
-            Ok(body
-                .chain(futures::stream::once(async move {
-                    done.finished.fetch_add(1, Ordering::SeqCst);
-                    Err(Error::Cancelled("end marker".into()))
-                }))
-                .take_while(|r| futures::future::ready(r.is_ok()))
-                .boxed())
+            // Counted as finished once the last chunk has been taken; the
+            // counting step itself yields nothing.
+            let finish = futures::stream::once(async move {
+                done.finished.fetch_add(1, Ordering::SeqCst);
+            })
+            .filter_map(|()| futures::future::ready(None));
+            Ok(body.chain(finish).boxed())
         })
     })
 }
@@ -98,7 +98,11 @@ fn breaking_once(calls: &Arc<Mutex<Vec<Range<u64>>>>) -> FetchPart {
         Box::pin(async move {
             if first_try {
                 let half = range.start + (range.end - range.start) / 2;
-                let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
+                let cut = Error::ConnectionLost {
+                    host: "s3".into(),
+                    reason: "reset".into(),
+                    source: None,
+                };
                 return Ok(stream_of(range.start..half, 4)
                     .chain(futures::stream::iter([Err(cut)]))
                     .boxed());
@@ -245,7 +249,11 @@ async fn a_broken_body_is_resumed_where_it_stopped() {
         let fetch: FetchPart = Arc::new(move |range: Range<u64>| {
             counted.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
-                let cut = Error::ConnectionLost { host: "s3".into(), reason: "reset".into() };
+                let cut = Error::ConnectionLost {
+                    host: "s3".into(),
+                    reason: "reset".into(),
+                    source: None,
+                };
                 Ok(stream_of(range.start..range.start + bytes_per_try, 4)
                     .chain(futures::stream::iter([Err(cut)]))
                     .boxed())

@@ -1,11 +1,10 @@
 //! `sacct`: accounting records of jobs that have left the controller.
 
-use hpc_core::{JobId, JobState, JobStatus, Result};
+use hpc_core::{Error, JobId, JobState, JobStatus, Result};
 
 use super::squeue::combine_array;
 use super::{
-    SACCT_FIELDS, check_state_word, error_text, map_state, parse_err, set_exit, split_exit_pair,
-    usage,
+    SACCT_FIELDS, check_state_word, error_text, map_state, set_exit, split_exit_pair, usage,
 };
 use crate::batch::time::{parse_duration, parse_utc};
 
@@ -63,7 +62,7 @@ pub fn parse_sacct(text: &str) -> Result<Vec<AcctRecord>> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.splitn(SACCT_FIELDS, '|').collect();
         if f.len() != SACCT_FIELDS {
-            return Err(parse_err(
+            return Err(Error::parse(
                 CMD,
                 format!("expected {SACCT_FIELDS} '|'-separated fields"),
                 line,
@@ -72,12 +71,12 @@ pub fn parse_sacct(text: &str) -> Result<Vec<AcctRecord>> {
         let state_word = f[2].split_whitespace().next().unwrap_or("");
         check_state_word(CMD, state_word, line)?;
         let (code, sig) = split_exit_pair(f[3])
-            .ok_or_else(|| parse_err(CMD, "expected ExitCode code:signal", line))?;
+            .ok_or_else(|| Error::parse(CMD, "expected ExitCode code:signal", line))?;
         let _ = code;
         if let Some((raw_base, _step)) = f[0].split_once('.') {
             // A step of the allocation listed before it.
             let Some(rec) = out.iter_mut().rev().find(|r| r.raw_id == raw_base) else {
-                return Err(parse_err(CMD, "step line without its job line", line));
+                return Err(Error::parse(CMD, "step line without its job line", line));
             };
             rec.step_signal = rec.step_signal.max(sig);
             if let Some(m) = parse_mem(f[7]) {
@@ -86,7 +85,7 @@ pub fn parse_sacct(text: &str) -> Result<Vec<AcctRecord>> {
             continue;
         }
         if f[0].is_empty() || !f[0].bytes().all(|b| b.is_ascii_digit()) {
-            return Err(parse_err(CMD, "expected a numeric JobIDRaw", line));
+            return Err(Error::parse(CMD, "expected a numeric JobIDRaw", line));
         }
         out.push(AcctRecord {
             raw_id: f[0].to_owned(),

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use hpc_core::{JobId, JobState, JobStatus, Result};
+use hpc_core::{Error, JobId, JobState, JobStatus, Result};
 
-use super::{error_text, map_state, parse_err, set_exit, split_exit_pair, usage};
+use super::{error_text, map_state, set_exit, split_exit_pair, usage};
 use crate::batch::time::{parse_duration, parse_utc};
 
 /// Keys `scontrol show job -o` prints in 22.05; a value runs until the next
@@ -97,7 +97,7 @@ const SCONTROL_KEYS: &[&str] = &[
 pub fn parse_scontrol_line(line: &str) -> Result<BTreeMap<String, String>> {
     let line = line.trim_end();
     if !line.starts_with("JobId=") {
-        return Err(parse_err(
+        return Err(Error::parse(
             "scontrol show job -o",
             "expected a line starting with JobId=",
             line,

@@ -1,8 +1,8 @@
 //! `sinfo`: partitions, and the job counts per partition from `squeue`.
 
-use hpc_core::{JobState, QueueStatus, Result};
+use hpc_core::{Error, JobState, QueueStatus, Result};
 
-use super::{check_state_word, map_state, parse_err};
+use super::{check_state_word, map_state};
 use crate::batch::time::parse_duration;
 
 /// One line of [`SINFO_FORMAT`] output.
@@ -12,9 +12,10 @@ pub fn parse_sinfo(text: &str) -> Result<Vec<QueueStatus>> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split('|').collect();
         if f.len() != 7 {
-            return Err(parse_err(CMD, "expected 7 '|'-separated fields", line));
+            return Err(Error::parse(CMD, "expected 7 '|'-separated fields", line));
         }
-        let nodes: u32 = f[3].parse().map_err(|_| parse_err(CMD, "expected a node count", line))?;
+        let nodes: u32 =
+            f[3].parse().map_err(|_| Error::parse(CMD, "expected a node count", line))?;
         let mut q = QueueStatus::new(f[0]);
         q.is_default = f[6].ends_with('*');
         q.state = Some(f[1].to_owned());
@@ -44,7 +45,7 @@ pub fn add_job_counts(queues: &mut [QueueStatus], text: &str) -> Result<()> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (state, parts) = line
             .split_once('|')
-            .ok_or_else(|| parse_err("squeue", "expected STATE|PARTITION", line))?;
+            .ok_or_else(|| Error::parse("squeue", "expected STATE|PARTITION", line))?;
         check_state_word("squeue", state, line)?;
         for p in parts.split(',') {
             if let Some(q) = queues.iter_mut().find(|q| q.name == p) {

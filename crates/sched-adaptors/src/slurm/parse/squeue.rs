@@ -1,10 +1,9 @@
 //! `squeue`: the queue as the controller holds it, asked every poll cycle.
 
-use hpc_core::{JobId, JobState, JobStatus, Result};
+use hpc_core::{Error, JobId, JobState, JobStatus, Result};
 
 use super::{
-    SQUEUE_FIELDS, check_state_word, error_text, map_state, parse_err, set_exit, split_wait_status,
-    usage,
+    SQUEUE_FIELDS, check_state_word, error_text, map_state, set_exit, split_wait_status, usage,
 };
 use crate::batch::time::{parse_duration, parse_utc};
 
@@ -84,7 +83,7 @@ pub fn parse_squeue(text: &str) -> Result<Vec<QueueRow>> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.splitn(SQUEUE_FIELDS, '|').collect();
         if f.len() != SQUEUE_FIELDS {
-            return Err(parse_err(
+            return Err(Error::parse(
                 CMD,
                 format!("expected {SQUEUE_FIELDS} '|'-separated fields"),
                 line,
@@ -92,13 +91,13 @@ pub fn parse_squeue(text: &str) -> Result<Vec<QueueRow>> {
         }
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(f[0]) || !digits(f[1]) {
-            return Err(parse_err(CMD, "expected numeric job ids", line));
+            return Err(Error::parse(CMD, "expected numeric job ids", line));
         }
         check_state_word(CMD, f[3], line)?;
         let array_task = match f[2] {
             "N/A" => ArrayTask::None,
             t if digits(t) => ArrayTask::One(
-                t.parse().map_err(|_| parse_err(CMD, "array task id too large", line))?,
+                t.parse().map_err(|_| Error::parse(CMD, "array task id too large", line))?,
             ),
             t if !t.is_empty()
                 && t.bytes()
@@ -106,13 +105,13 @@ pub fn parse_squeue(text: &str) -> Result<Vec<QueueRow>> {
             {
                 ArrayTask::Pending(t.to_owned())
             }
-            _ => return Err(parse_err(CMD, "expected an array task id", line)),
+            _ => return Err(Error::parse(CMD, "expected an array task id", line)),
         };
         let exit_raw = match f[5] {
             "" | "N/A" => None,
             v => Some(
                 v.parse::<i32>()
-                    .map_err(|_| parse_err(CMD, "expected a numeric exit status", line))?,
+                    .map_err(|_| Error::parse(CMD, "expected a numeric exit status", line))?,
             ),
         };
         rows.push(QueueRow {
