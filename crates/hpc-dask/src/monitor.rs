@@ -25,10 +25,12 @@ impl SchedulerFile {
     /// Parse the file; a half-written file is a parse error (Dask writes it
     /// in place, so a reader may see it early).
     pub fn parse(bytes: &[u8], path: &str) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Parse {
-            command: format!("read {path}"),
-            reason: format!("not a Dask scheduler file: {e}"),
-            line: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::parse(
+                format!("read {path}"),
+                format!("not a Dask scheduler file: {e}"),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
+            )
         })
     }
 
@@ -45,11 +47,7 @@ impl SchedulerFile {
 
 /// Split `proto://host:port` (IPv6 hosts in brackets).
 pub fn split_address(address: &str) -> Result<(String, String, u16)> {
-    let bad = |reason: &str| Error::Parse {
-        command: "scheduler address".into(),
-        reason: reason.into(),
-        line: address.into(),
-    };
+    let bad = |reason: &str| Error::parse("scheduler address", reason, address);
     let (proto, rest) = address.split_once("://").ok_or_else(|| bad("no protocol"))?;
     let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');

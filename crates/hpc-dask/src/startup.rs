@@ -152,11 +152,11 @@ async fn ended_early(
     } else {
         format!("; stderr: {tail}")
     };
-    Error::Remote {
-        service: "dask".into(),
-        status: None,
-        message: format!("{what} (job {id}) ended ({how}) before it was ready{detail}"),
-    }
+    Error::remote(
+        "dask",
+        None,
+        format!("{what} (job {id}) ended ({how}) before it was ready{detail}"),
+    )
 }
 
 /// The last lines of a job's stderr, joined into one line.
