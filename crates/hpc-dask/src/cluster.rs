@@ -219,7 +219,7 @@ impl DaskCluster {
         let opened = async {
             let file = startup::await_scheduler(&*dask_sched, &*site, &config, &run, &scheduler_id)
                 .await?;
-            open_tunnels(&*site, &config, &file).await
+            open_tunnels(&*site, &config, &file, &scheduler_id).await
         };
         let opened = tokio::select! {
             opened = opened => opened,
@@ -471,14 +471,15 @@ async fn open_tunnels(
     site: &dyn Site,
     config: &DaskConfig,
     file: &SchedulerFile,
+    job: &JobId,
 ) -> Result<Opened> {
     let (proto, host, port) = file.endpoint()?;
-    let tunnel = site.forward(&host, port, config.local_port).await?;
+    let tunnel = site.forward(job, &host, port, config.local_port).await?;
     let local = tunnel.local_addr();
     let mut tunnels = vec![tunnel];
     let mut dashboard = None;
     if let Some(dport) = file.dashboard_port() {
-        let t = site.forward(&host, dport, config.local_dashboard_port).await?;
+        let t = site.forward(job, &host, dport, config.local_dashboard_port).await?;
         dashboard = Some(Dashboard::new(t.local_addr())?);
         tunnels.push(t);
     }

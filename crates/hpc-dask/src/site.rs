@@ -13,7 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hpc_core::{Error, Result};
+use hpc_core::{Error, JobId, Result};
 use hpc_exec::ssh::SshExecutor;
 use hpc_exec::{Command, Executor, LocalExecutor};
 
@@ -67,7 +67,8 @@ pub trait Site: Send + Sync + fmt::Debug {
 
     /// Make `host:port` (as a node of the cluster names it) reachable from
     /// here, on `local_port` of 127.0.0.1 where a tunnel is needed (0: any).
-    async fn forward(&self, host: &str, port: u16, local_port: u16) -> Result<Tunnel>;
+    /// `job` is the job listening there (UNICORE forwards through the job).
+    async fn forward(&self, job: &JobId, host: &str, port: u16, local_port: u16) -> Result<Tunnel>;
 }
 
 /// Creates the run directory and heartbeat, prints the absolute path.
@@ -119,11 +120,11 @@ impl Site for ExecSite {
         let out = self.exec.run(&cmd).await?.check(&cmd)?;
         let dir = out.stdout_text().trim().to_owned();
         if !dir.starts_with('/') {
-            return Err(Error::Parse {
-                command: cmd.display(),
-                reason: "expected the absolute path of the run directory".into(),
-                line: dir,
-            });
+            return Err(Error::parse(
+                cmd.display(),
+                "expected the absolute path of the run directory",
+                dir,
+            ));
         }
         Ok(dir)
     }
@@ -155,7 +156,13 @@ impl Site for ExecSite {
         self.exec.run(&cmd).await?.check(&cmd).map(drop)
     }
 
-    async fn forward(&self, host: &str, port: u16, local_port: u16) -> Result<Tunnel> {
+    async fn forward(
+        &self,
+        _job: &JobId,
+        host: &str,
+        port: u16,
+        local_port: u16,
+    ) -> Result<Tunnel> {
         match &self.ssh {
             Some(ssh) => {
                 let bind = SocketAddr::from(([127, 0, 0, 1], local_port));
@@ -204,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn local_site_reaches_ports_directly() {
-        let t = ExecSite::local().forward("127.0.0.1", 8786, 0).await.unwrap();
+        let t = ExecSite::local().forward(&JobId::new("1"), "127.0.0.1", 8786, 0).await.unwrap();
         assert_eq!(t.local_addr(), "127.0.0.1:8786".parse().unwrap());
     }
 }

@@ -38,6 +38,7 @@ async fn target() -> Target {
         dask_sched: sched.clone(),
         sched,
         startup: Duration::from_secs(180),
+        env: Vec::new(),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Target {
     pub dask_sched: Arc<dyn Scheduler>,
     /// How long jobs may take to start on this scheduler.
     pub startup: Duration,
+    /// Environment of `hpckit` (a password for `--password-env`).
+    pub env: Vec<(String, String)>,
 }
 
 /// The dask service: its virtualenv.
@@ -91,7 +93,11 @@ impl Drop for Up {
 /// `hpckit [global] dask <args>` with the state dir `state`.
 pub fn hpckit(target: &Target, state: &std::path::Path, args: &[&str]) -> Command {
     let argv = target.global.iter().map(String::as_str).chain(["dask"]).chain(args.iter().copied());
-    cli::command(argv).env("HPCKIT_DASK_STATE", state.as_os_str())
+    let mut cmd = cli::command(argv).env("HPCKIT_DASK_STATE", state.as_os_str());
+    for (k, v) in &target.env {
+        cmd = cmd.env(k, v);
+    }
+    cmd
 }
 
 /// Start `hpckit dask up --json`; `Err((exit code, stderr))` when it exits
