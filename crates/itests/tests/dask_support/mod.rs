@@ -248,7 +248,7 @@ pub async fn sum_on_two_workers_then_down(target: &Target, up_args: &[&str]) {
     let (sum, workers, ran_on) = client_sum(&address, 40).await;
     assert_eq!(sum, (0..40u64).map(|x| x * x).sum::<u64>());
     assert_eq!(workers, 2);
-    assert!(ran_on >= 1 && ran_on <= 2, "{ran_on}");
+    assert!((1..=2).contains(&ran_on), "{ran_on}");
 
     let status = LocalExecutor::new()
         .run(&hpckit(target, state.path(), &["status", "--name", &name, "--json"]))
