@@ -59,9 +59,15 @@ hpckit_stable_secret() {
 
 # The shared test user (SSH, SFTP, FTP, schedulers): a real user with /bin/bash, a home
 # directory and a stable password from $HPCKIT_MACHINE_DIR/hpctest.password.
+# HPCKIT_TEST_UID/HPCKIT_TEST_GID (set by the docker backend's image builds) give it
+# the ids it has on the host, so shared files and credentials name the same user.
 hpckit_ensure_test_user() {
     if ! getent passwd "$HPCKIT_TEST_USER" >/dev/null; then
-        useradd -m -s /bin/bash "$HPCKIT_TEST_USER"
+        if [ -n "${HPCKIT_TEST_GID:-}" ]; then
+            groupadd -g "$HPCKIT_TEST_GID" "$HPCKIT_TEST_USER"
+        fi
+        useradd -m -s /bin/bash ${HPCKIT_TEST_UID:+-u "$HPCKIT_TEST_UID"} \
+            ${HPCKIT_TEST_GID:+-g "$HPCKIT_TEST_GID"} "$HPCKIT_TEST_USER"
     fi
     grep -qx /bin/bash /etc/shells || echo /bin/bash >>/etc/shells
     password=$(hpckit_stable_secret hpctest.password)

@@ -22,7 +22,11 @@ install() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq at >&2 ||
             { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq at >&2; }
     fi
-    id "$TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$TEST_USER"
+    if ! id "$TEST_USER" >/dev/null 2>&1; then
+        if [ -n "${HPCKIT_TEST_GID:-}" ]; then groupadd -g "$HPCKIT_TEST_GID" "$TEST_USER"; fi
+        useradd -m -s /bin/bash ${HPCKIT_TEST_UID:+-u "$HPCKIT_TEST_UID"} \
+            ${HPCKIT_TEST_GID:+-g "$HPCKIT_TEST_GID"} "$TEST_USER"
+    fi
     # at.deny lists system users only; make sure the test user is not in it.
     if [ -f /etc/at.deny ] && grep -qx "$TEST_USER" /etc/at.deny; then
         sed -i "/^$TEST_USER\$/d" /etc/at.deny

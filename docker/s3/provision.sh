@@ -25,7 +25,9 @@ fi
 
 S3S_VERSION=0.14.1
 s3s="$tools/s3s-fs-$S3S_VERSION"
-if [ ! -x "$s3s/bin/s3s-fs" ]; then
+# The docker backend's image skips it (HPCKIT_S3S_FROM_HOST=1): its container runs the
+# host's build, mounted at the same path (no Rust toolchain in the image).
+if [ ! -x "$s3s/bin/s3s-fs" ] && [ -z "${HPCKIT_S3S_FROM_HOST:-}" ]; then
     if ! command -v cargo >/dev/null; then
         echo "cargo is needed to build s3s-fs $S3S_VERSION" >&2
         exit 1

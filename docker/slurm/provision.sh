@@ -19,6 +19,11 @@
 # reuses them instead of starting a second copy. Every port is an environment knob
 # and is checked free before anything is started on it.
 #
+# Munge: the machine's munged (default socket), or, with HPCKIT_MUNGE_SOCKET set, a
+# munged of this cluster listening on that socket (slurm.conf then names it in AuthInfo,
+# and, for slurmdbd, in AccountingStoragePass, so clients on the host reach the munged
+# of a cluster in a container).
+#
 # Logs go to stderr; only KEY=VALUE lines go to stdout.
 set -euo pipefail
 
@@ -26,6 +31,7 @@ ACTION=${1:-install}
 VARIANT=${HPCKIT_SLURM_VARIANT:-plain}
 HOST=$(hostname)
 TEST_USER=${HPCKIT_TEST_USER:-hpctest}
+MUNGE_SOCKET=${HPCKIT_MUNGE_SOCKET:-}
 
 case "$VARIANT" in
 plain)
@@ -84,19 +90,36 @@ require_free() {
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 ensure_user() {
-    id "$TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$TEST_USER"
+    # HPCKIT_TEST_UID/GID (image builds): the ids the test user has on the host.
+    if ! id "$TEST_USER" >/dev/null 2>&1; then
+        if [ -n "${HPCKIT_TEST_GID:-}" ]; then groupadd -g "$HPCKIT_TEST_GID" "$TEST_USER"; fi
+        useradd -m -s /bin/bash ${HPCKIT_TEST_UID:+-u "$HPCKIT_TEST_UID"} \
+            ${HPCKIT_TEST_GID:+-g "$HPCKIT_TEST_GID"} "$TEST_USER"
+    fi
+}
+
+munge_ok() {
+    munge ${MUNGE_SOCKET:+-S "$MUNGE_SOCKET"} -n 2>/dev/null |
+        unmunge ${MUNGE_SOCKET:+-S "$MUNGE_SOCKET"} >/dev/null 2>&1
 }
 
 ensure_munge() {
-    if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then return 0; fi
-    log "starting munged"
+    if munge_ok; then return 0; fi
+    log "starting munged${MUNGE_SOCKET:+ on $MUNGE_SOCKET}"
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge
     [ -f /etc/munge/munge.key ] || { /usr/sbin/mungekey -c -k /etc/munge/munge.key && chown munge:munge /etc/munge/munge.key; }
+    local args=(-f)
+    if [ -n "$MUNGE_SOCKET" ]; then
+        mkdir -p "$(dirname "$MUNGE_SOCKET")"
+        chown munge:munge "$(dirname "$MUNGE_SOCKET")"
+        chmod 755 "$(dirname "$MUNGE_SOCKET")"
+        args+=(--socket="$MUNGE_SOCKET")
+    fi
     # -f: run despite the log-file ownership warning seen without systemd.
-    runuser -u munge -- /usr/sbin/munged -f 2>/dev/null || /usr/sbin/munged -f
+    runuser -u munge -- /usr/sbin/munged "${args[@]}" 2>/dev/null || /usr/sbin/munged "${args[@]}"
     for _ in $(seq 50); do
-        munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
+        munge_ok && return 0
         sleep 0.1
     done
     log "munged did not come up"
@@ -134,6 +157,7 @@ SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 AuthType=auth/munge
+${MUNGE_SOCKET:+AuthInfo=socket=$MUNGE_SOCKET}
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -158,6 +182,7 @@ EOF
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
+${MUNGE_SOCKET:+AccountingStoragePass=$MUNGE_SOCKET}
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
 EOF
@@ -190,6 +215,7 @@ EOF
         # slurmdbd reads slurmdbd.conf from the directory of SLURM_CONF.
         cat >"$BASE/etc/slurmdbd.conf" <<EOF
 AuthType=auth/munge
+${MUNGE_SOCKET:+AuthInfo=socket=$MUNGE_SOCKET}
 DbdHost=$HOST
 DbdAddr=127.0.0.1
 DbdPort=$DBD_PORT
@@ -298,7 +324,8 @@ down() {
 }
 
 install() {
-    local pkgs=(slurmctld slurmd slurm-client munge)
+    # python3: the tests' jobs run it on the node (a container has only what is listed).
+    local pkgs=(slurmctld slurmd slurm-client munge iproute2 python3)
     [ "$VARIANT" = acct ] && pkgs+=(slurmdbd mariadb-server)
     need_packages "${pkgs[@]}"
     ensure_user

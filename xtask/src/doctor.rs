@@ -7,6 +7,11 @@
 //! - `commands`: the system commands (or absolute file paths, with `*` inside one path
 //!   component) that the service or the tests use, one per line.
 //!
+//! A folder with a file named `on-demand` (`docker/engine/`: the Docker engine and
+//! debootstrap) is left out of both: its packages are installed by the one command that
+//! needs them (`services --backend docker`), never by `doctor` or `cargo xtask test`,
+//! since installing an engine starts it on machines with systemd.
+//!
 //! After installing the listed packages, every needed command must come from a Debian
 //! package that the lists name, or that a listed package pulls in, or that is Essential
 //! (coreutils, bash, ...). A command that is missing, that no package owns (copied to
@@ -43,6 +48,8 @@ pub(crate) struct Needs {
     pub(crate) packages: Vec<Entry>,
     /// Needed commands and files.
     pub(crate) commands: Vec<Entry>,
+    /// Commands of `on-demand` folders: listed, but not checked by `doctor`.
+    pub(crate) on_demand_commands: Vec<Entry>,
 }
 
 /// The entries of a list file: one per line, `#` starts a comment.
@@ -66,9 +73,12 @@ impl Needs {
         folders.sort();
         let mut needs = Needs::default();
         for folder in folders {
-            for (file, into) in
-                [("packages", &mut needs.packages), ("commands", &mut needs.commands)]
-            {
+            let on_demand = folder.join("on-demand").exists();
+            let commands =
+                if on_demand { &mut needs.on_demand_commands } else { &mut needs.commands };
+            let mut ignored = Vec::new();
+            let packages = if on_demand { &mut ignored } else { &mut needs.packages };
+            for (file, into) in [("packages", packages), ("commands", commands)] {
                 let path = folder.join(file);
                 if !path.exists() {
                     continue;
@@ -507,7 +517,11 @@ libc6\tii \tno\t, \t
         ] {
             for (file, name) in started_commands(&root.join(dir)) {
                 let base = name.rsplit('/').next().unwrap_or(&name).to_owned();
-                let listed = needs.commands.iter().any(|e| e.name == name || e.name == base)
+                let listed = needs
+                    .commands
+                    .iter()
+                    .chain(&needs.on_demand_commands)
+                    .any(|e| e.name == name || e.name == base)
                     || NOT_FROM_DEBIAN.iter().any(|(c, _)| *c == name);
                 let is_essential = matches!(locate(&name), Located::Owned(_, o) if o.iter().any(|p| essential.contains(p)));
                 if !listed && !is_essential {

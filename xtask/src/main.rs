@@ -10,8 +10,11 @@ mod cmd;
 mod codegen;
 mod doctor;
 mod features;
+mod links;
 mod pipeline;
+mod secret_scan;
 mod services;
+mod shell_lint;
 mod system;
 mod tidy;
 
@@ -43,6 +46,9 @@ enum Command {
         /// Stop the services afterwards.
         #[arg(long)]
         down: bool,
+        /// Where services run (see `services --backend`).
+        #[arg(long, value_enum, default_value_t = services::Backend::Native)]
+        backend: services::Backend,
         /// Passed to the test runner after `--` (e.g. `-- --test sshd_smoke`).
         #[arg(last = true)]
         test_args: Vec<String>,
@@ -61,10 +67,21 @@ enum Command {
     /// Check the rule of ARCHITECTURE.md a compiler does not: every adaptor folder has
     /// the same file set and type names, test data in testdata/ (also a unit test).
     Tidy,
-    /// Run a benchmark (`ssh`, `slurm`, `fs`); prints a table against the peer tools.
+    /// Run a benchmark against its peer tools and print its table; without a name,
+    /// run every benchmark and write `target/bench/report.md`.
     Bench {
-        /// Which benchmark.
-        name: String,
+        /// Which benchmark (ssh, slurm, fs, unicore, picas, datamover); none or `all`
+        /// runs each and writes the report.
+        name: Option<String>,
+        /// With the report: run only these benchmarks (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// With the report: leave these benchmarks out (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
+        /// With the report: also copy it to docs/benchmarks.md.
+        #[arg(long)]
+        update_docs: bool,
         /// Arguments passed to the benchmark.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -74,13 +91,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Services { backend: services::Backend::Docker, .. }
+        | Command::Itest { backend: services::Backend::Docker, .. }
+            if !services::HAS_DOCKER =>
+        {
+            services::rerun_with_docker_feature()
+        }
         Command::Services { action, backend } => services::run(action, backend),
-        Command::Itest { names, down, test_args } => pipeline::itest(&names, down, &test_args),
+        Command::Itest { names, down, backend, test_args } => {
+            pipeline::itest(&names, down, backend, &test_args)
+        }
         Command::Doctor => doctor::run(),
         Command::Test(args) => pipeline::test(&args),
         Command::Codegen { check } => codegen::run(check),
         Command::Tidy => tidy::check(&cmd::workspace_root()),
-        Command::Bench { name, args } => bench::run(&name, &args),
+        Command::Bench { name, only, skip, update_docs, args } => {
+            let report = bench::ReportArgs { only, skip, update_docs };
+            bench::run(name.as_deref(), &args, &report)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

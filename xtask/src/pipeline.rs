@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::cmd::{self, cargo};
-use crate::{codegen, doctor, features, services, system, tidy};
+use crate::{codegen, doctor, features, secret_scan, services, system, tidy};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -71,6 +71,11 @@ fn has_nextest() -> bool {
     cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
+/// What the traced integration run logs: everything, where a secret could slip
+/// into a message, but russh at debug: its per-packet cipher traces would make
+/// the log gigabytes and carry only ciphertext (its debug still shows the auth steps).
+const TRACE_FILTER: &str = "trace,russh=debug";
+
 /// Which packages a test step covers.
 enum Scope {
     /// Every workspace member but `itests` (unit tests need no services).
@@ -79,8 +84,14 @@ enum Scope {
     Integration,
 }
 
-/// Runs tests with nextest when installed (one process per test, parallel), else cargo test.
-fn run_tests(scope: Scope, env_file: Option<&Path>, extra: &[String]) -> Result<()> {
+/// Runs tests with nextest when installed (one process per test, parallel), else cargo test;
+/// with `trace`, everything the tests and their `hpckit` processes trace goes to that file.
+fn run_tests(
+    scope: Scope,
+    env_file: Option<&Path>,
+    extra: &[String],
+    trace: Option<&Path>,
+) -> Result<()> {
     let mut cmd = cargo();
     if has_nextest() {
         cmd.args(["nextest", "run", "--no-fail-fast"]);
@@ -94,6 +105,9 @@ fn run_tests(scope: Scope, env_file: Option<&Path>, extra: &[String]) -> Result<
     cmd.args(extra);
     if let Some(env_file) = env_file {
         cmd.env("HPCKIT_SERVICES_ENV", env_file);
+    }
+    if let Some(log) = trace {
+        cmd.env("HPCKIT_LOG", TRACE_FILTER).env("HPCKIT_LOG_FILE", log);
     }
     cmd::run(&mut cmd)
 }
@@ -126,16 +140,25 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     // After installing: a command that only a hand-installed package provides would
     // make this machine green and a fresh one fail.
     go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
-    let steps: [(&str, &dyn Fn() -> Result<()>); 7] = [
+    let steps: [(&str, &dyn Fn() -> Result<()>); 8] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
-        ("cargo xtask tidy (adaptor folders)", &|| tidy::check(&cmd::workspace_root())),
+        ("cargo xtask tidy (adaptors, links)", &|| tidy::check(&cmd::workspace_root())),
         ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         ("cargo clippy (each feature alone)", &clippy_feature_sets),
-        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[])),
+        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[], None)),
         // After the unit tests: its generator links the libraries they built.
         ("cargo xtask codegen --check", &|| codegen::run(true)),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
         ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),
+        // Broken intra-doc links and the like are warnings; only a build that
+        // denies them keeps the API docs whole.
+        ("cargo doc (rustdoc -D warnings)", &|| {
+            cmd::run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+                "doc",
+                "--no-deps",
+                "--workspace",
+            ]))
+        }),
     ];
     for (name, step) in steps {
         if go_on || !args.fail_fast {
@@ -145,14 +168,17 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     if go_on || !args.fail_fast {
         // Integration tests run even when some service failed: tests of the services that
         // run still count, and those of the failed one fail loudly with the xtask hint.
-        report.run("services up (all)", || services::up(&[]).map(|_| ()));
+        report
+            .run("services up (all)", || services::up(&[], services::Backend::Native).map(|_| ()));
         let env_file = services::env_file_path();
-        report.run("integration tests (itests)", || {
-            run_tests(Scope::Integration, Some(&env_file), &[])
+        let trace = secret_scan::reset_log()?;
+        report.run("integration tests (itests, traced)", || {
+            run_tests(Scope::Integration, Some(&env_file), &[], Some(&trace))
         });
+        report.run("no secret in the trace log", || secret_scan::scan(&env_file, &trace));
         if !args.keep_services {
             // Also after a failure: a CI machine must not keep daemons or namespaces.
-            report.run("services down", || services::down(&[]));
+            report.run("services down", || services::down(&[], services::Backend::Native));
         }
     }
     report.print();
@@ -166,20 +192,25 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 }
 
 /// `cargo xtask itest [names]`.
-pub(crate) fn itest(names: &[String], down: bool, test_args: &[String]) -> Result<()> {
+pub(crate) fn itest(
+    names: &[String],
+    down: bool,
+    backend: services::Backend,
+    test_args: &[String],
+) -> Result<()> {
     // The tests' own packages (FUSE, procps); the services install theirs in `up`.
     if let Err(err) =
         doctor::Needs::read(&cmd::workspace_root()).and_then(|n| doctor::ensure_packages(&n))
     {
         eprintln!("error: {err:#}\nrunning the integration tests anyway");
     }
-    let up = services::up(names);
+    let up = services::up(names, backend);
     if let Err(err) = &up {
         eprintln!("error: {err:#}\nrunning the integration tests anyway");
     }
-    let tests = run_tests(Scope::Integration, Some(&services::env_file_path()), test_args);
+    let tests = run_tests(Scope::Integration, Some(&services::env_file_path()), test_args, None);
     if down {
-        services::down(names)?;
+        services::down(names, backend)?;
     }
     up.and(tests)
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask tidy` (and a unit test of the same name, rust-analyzer's
-//! habit): the rule "One shape for every adaptor" of `ARCHITECTURE.md`,
+//! habit; the shell-script rule is [`crate::shell_lint`]): the rule "One shape for every adaptor" of `ARCHITECTURE.md`,
 //! which no compiler checks.
 //!
 //! An adaptor folder is
@@ -85,18 +85,40 @@ struct Adaptor {
     name: Option<String>,
 }
 
-/// `cargo xtask tidy`: fails with every problem found below `root`.
+/// `cargo xtask tidy`: fails with every problem found below `root`: the
+/// adaptor shape, the Markdown links ([`crate::links`]) and the shell scripts
+/// built from data ([`crate::shell_lint`]).
 pub(crate) fn check(root: &Path) -> Result<()> {
-    let problems = problems(root)?;
-    if problems.is_empty() {
+    let shape = problems(root)?;
+    let links = crate::links::problems(root)?;
+    let shell = crate::shell_lint::problems(root)?;
+    let mut sections = Vec::new();
+    if !shape.is_empty() {
+        sections.push(format!(
+            "{} problem(s) with the adaptor shape of ARCHITECTURE.md (\"One shape for every \
+             adaptor\"):\n  {}",
+            shape.len(),
+            shape.join("\n  ")
+        ));
+    }
+    if !links.is_empty() {
+        sections.push(format!(
+            "{} broken Markdown link(s):\n  {}",
+            links.len(),
+            links.join("\n  ")
+        ));
+    }
+    if !shell.is_empty() {
+        sections.push(format!(
+            "{} shell script(s) built from data (see xtask/src/shell_lint.rs):\n  {}",
+            shell.len(),
+            shell.join("\n  ")
+        ));
+    }
+    if sections.is_empty() {
         return Ok(());
     }
-    bail!(
-        "{} problem(s) with the adaptor shape of ARCHITECTURE.md (\"One shape for every \
-         adaptor\"):\n  {}",
-        problems.len(),
-        problems.join("\n  ")
-    )
+    bail!("{}", sections.join("\n"))
 }
 
 /// Every problem below `root`, one line each, paths relative to `root`.

@@ -2,7 +2,9 @@
 #![deny(missing_docs)]
 
 pub mod copy;
+pub mod leftovers;
 pub mod local;
+pub mod staging;
 
 #[cfg(feature = "ftp")]
 pub mod ftp;
@@ -19,35 +21,11 @@ pub mod webdav;
 
 pub use copy::{CopyOptions, CopyReport, SymlinkPolicy, copy};
 pub use local::LocalFileSystem;
+#[cfg(any(feature = "ftp", feature = "webdav", feature = "s3"))]
+pub use remote::NetTimeouts;
+pub use staging::{is_temp_name, temp_sibling};
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use hpc_core::{Error, FsCapabilities, Path, Result};
-
-/// A hidden sibling name for data that is not complete yet:
-/// `.<name>.hpckit-<pid>-<n>.<suffix>`.
-///
-/// Writers put data there and rename it into place only when the stream has
-/// ended well, so a reader never sees a complete-looking file that is not.
-pub fn temp_sibling(path: &Path, suffix: &str) -> Result<Path> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name =
-        path.file_name().ok_or_else(|| Error::InvalidInput(format!("{path} has no file name")))?;
-    let parent =
-        path.parent().ok_or_else(|| Error::InvalidInput(format!("{path} has no parent")))?;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // Keep the whole name within the common 255-byte limit.
-    let mut short = name.to_owned();
-    while short.len() > 200 {
-        short.pop();
-    }
-    parent.join_entry(&format!(".{short}.hpckit-{}-{n}.{suffix}", std::process::id()))
-}
-
-/// Whether `name` is one of the temporary names made by [`temp_sibling`].
-pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && name.contains(".hpckit-")
-}
+use hpc_core::FsCapabilities;
 
 /// Every adaptor compiled in with its capabilities, by scheme, in the order
 /// of the table in `docs/filesystems.md` (`local`, `sftp`, `ftp`, `webdav`,
@@ -104,20 +82,6 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    }
-
-    #[test]
-    fn temp_names_are_hidden_siblings() {
-        let p = Path::new("/d/data.bin").unwrap();
-        let t = temp_sibling(&p, "part").unwrap();
-        assert_eq!(t.parent(), p.parent());
-        let name = t.file_name().unwrap();
-        assert!(name.starts_with(".data.bin.hpckit-") && name.ends_with(".part"), "{name}");
-        assert!(is_temp_name(name));
-        assert_ne!(temp_sibling(&p, "part").unwrap(), t);
-        assert!(temp_sibling(&Path::root(), "x").is_err());
-        let long = Path::new(&format!("/d/{}", "é".repeat(120))).unwrap();
-        assert!(temp_sibling(&long, "part").unwrap().file_name().unwrap().len() < 255);
     }
 
     #[test]

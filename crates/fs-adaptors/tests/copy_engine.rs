@@ -171,6 +171,20 @@ async fn modes_on_single_files() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
+/// A copy the file system makes on its own (local to local) still counts
+/// its bytes: `hpckit fs cp -v` reported 0 for 10 MB.
+#[tokio::test]
+async fn a_server_side_copy_counts_its_bytes() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    let data = pattern(10 << 20, 7);
+    put(&*fs, &a, &data).await.unwrap();
+    assert!(fs.info().capabilities.copy_server_side);
+    let r = copy(&fs, &a, &fs, &b, &opts(CopyMode::Create)).await.unwrap();
+    assert_eq!((r.files, r.bytes), (1, 10 << 20));
+    assert_eq!(get(&*fs, &b, ByteRange::ALL).await.unwrap(), data);
+}
+
 #[tokio::test]
 async fn failed_replace_keeps_the_good_file() {
     let (_d, root, fs) = setup();
@@ -348,13 +362,14 @@ async fn recursive_copy_with_links_in_parallel() {
         scan_first: true,
         progress: Some(Arc::new(move |pr: &fs_adaptors::copy::Progress| {
             assert_eq!(pr.bytes_total, Some(1_348_593));
-            seen.store(pr.bytes_done, Ordering::Relaxed);
+            seen.fetch_max(pr.bytes_done, Ordering::Relaxed);
         })),
         ..opts(CopyMode::Create)
     };
     let r = copy(&fs, &p(&root, "t"), &fs, &p(&root, "u"), &o).await.unwrap();
     assert_eq!((r.files, r.links, r.verified), (5, 2, 5), "{r:?}");
-    assert_eq!(progress.load(Ordering::Relaxed), 0, "local to local copies on the server");
+    // Local to local copies on the server; its bytes count all the same.
+    assert_eq!((r.bytes, progress.load(Ordering::Relaxed)), (1_348_593, 1_348_593), "{r:?}");
     for rel in ["a/1", "a/b/2", "c/3", "ü n/4", "5"] {
         assert_eq!(
             get(&*fs, &p(&root, &format!("u/{rel}")), ByteRange::ALL).await.unwrap(),
@@ -550,4 +565,156 @@ impl FileSystem for SlowFs {
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         self.inner.write(path, data, size).await
     }
+}
+
+/// A staged file named as one of this host's, by a writer that has ended.
+fn dead_writer_staging(root: &Path, target: &str, suffix: &str) -> Path {
+    let tag = fs_adaptors::staging::host_tag();
+    p(root, &format!(".{target}.hpckit-{tag}-4294967295-0.{suffix}"))
+}
+
+#[tokio::test]
+async fn copies_remove_stale_leftovers_of_their_target_only() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    put(&*fs, &a, &pattern(100_000, 1)).await.unwrap();
+    let mine = dead_writer_staging(&root, "b", "part");
+    let other = dead_writer_staging(&root, "c", "copy");
+    let foreign = p(&root, ".b.hpckit-tmp.part");
+    for x in [&mine, &other, &foreign] {
+        put(&*fs, x, b"left over").await.unwrap();
+    }
+    // Switched off: nothing is touched.
+    let off = CopyOptions { stale_after: None, ..opts(CopyMode::Replace) };
+    copy(&fs, &a, &fs, &b, &off).await.unwrap();
+    assert!(fs.exists(&mine).await.unwrap());
+    copy(&fs, &a, &fs, &b, &opts(CopyMode::Replace)).await.unwrap();
+    assert!(!fs.exists(&mine).await.unwrap(), "the dead writer's file for b goes");
+    assert!(fs.exists(&other).await.unwrap(), "another target's stays");
+    assert!(fs.exists(&foreign).await.unwrap(), "a name not ours stays");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == pattern(100_000, 1));
+}
+
+#[tokio::test]
+async fn resume_continues_a_staged_file_of_an_interrupted_copy() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    let data = pattern(3 << 20, 4);
+    put(&*fs, &a, &data).await.unwrap();
+    let staged = dead_writer_staging(&root, "b", "part");
+    put(&*fs, &staged, &data[..1 << 20]).await.unwrap();
+    let o = CopyOptions { server_side: false, ..opts(CopyMode::Resume) };
+    let r = copy(&fs, &a, &fs, &b, &o).await.unwrap();
+    assert_eq!((r.resumed, r.files), (1, 0), "{r:?}");
+    assert_eq!(r.bytes, 2 << 20, "only the rest moved");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == data);
+    assert!(!fs.exists(&staged).await.unwrap());
+
+    // A staged file that is not a prefix of the source is dropped, not continued.
+    fs.delete(&b, false).await.unwrap();
+    put(&*fs, &staged, &pattern(1 << 20, 99)).await.unwrap();
+    let r = copy(&fs, &a, &fs, &b, &o).await.unwrap();
+    assert_eq!((r.resumed, r.files), (0, 1), "{r:?}");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == data);
+    let left: Vec<_> = fs.list(&root, false).collect::<Vec<_>>().await;
+    assert_eq!(left.len(), 2, "only a and b remain: {left:?}");
+}
+
+/// A REPLACE dropped half-way removes its staged sibling (the `.copy` of
+/// the engine and the adaptor's `.part`) once the cleanup has run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_replace_leaves_no_staged_file() {
+    let (_d, root, fs) = setup();
+    let (a, b) = (p(&root, "a"), p(&root, "b"));
+    put(&*fs, &a, &pattern(8 << 20, 9)).await.unwrap();
+    put(&*fs, &b, b"old").await.unwrap();
+    let src: Arc<dyn FileSystem> = Arc::new(SlowFs::new(&fs));
+    let o = CopyOptions { server_side: false, ..opts(CopyMode::Replace) };
+    let copying = copy(&src, &a, &fs, &b, &o);
+    let staged_seen = async {
+        loop {
+            let names: Vec<String> = fs
+                .list(&root, false)
+                .filter_map(|e| async move { e.ok()?.path.file_name().map(str::to_owned) })
+                .collect()
+                .await;
+            if names.iter().any(|n| fs_adaptors::is_temp_name(n)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        r = copying => panic!("the slow copy ended first: {r:?}"),
+        () = staged_seen => {}
+    }
+    assert!(hpc_core::cleanup::finished(std::time::Duration::from_secs(30)).await);
+    let left: Vec<String> = fs
+        .list(&root, false)
+        .filter_map(|e| async move { e.ok()?.path.file_name().map(str::to_owned) })
+        .collect()
+        .await;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(get(&*fs, &b, ByteRange::ALL).await.unwrap() == b"old");
+}
+
+#[tokio::test]
+async fn a_listing_naming_an_entry_twice_is_reported_not_copied_twice() {
+    let (_d, root, fs) = setup();
+    fs.create_directories(&p(&root, "s/sub")).await.unwrap();
+    put(&*fs, &p(&root, "s/f1"), b"one").await.unwrap();
+    put(&*fs, &p(&root, "s/sub/f2"), b"two").await.unwrap();
+    for (twice, mode) in
+        [("s/f1", CopyMode::Create), ("s/sub/f2", CopyMode::Replace), ("s/sub", CopyMode::Ignore)]
+    {
+        let mut f = Faulty::new(&fs);
+        f.extra_entries = vec![fs.attributes(&p(&root, twice)).await.unwrap()];
+        let src: Arc<dyn FileSystem> = Arc::new(f);
+        let dst = p(&root, &format!("d-{mode:?}"));
+        let e =
+            copy(&src, &p(&root, "s"), &fs, &dst, &CopyOptions { recursive: true, ..opts(mode) })
+                .await
+                .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+        assert!(e.to_string().contains("same entry twice"), "{e}");
+        assert!(e.to_string().contains(twice), "{e}");
+    }
+}
+
+/// A local name that is not UTF-8 (Linux allows any bytes but `/` and NUL):
+/// the listing names it as an error item and goes on; a recursive copy
+/// copies everything else and reports the one it skipped (it failed as a
+/// whole, exit 65, for one such name).
+#[tokio::test]
+async fn a_name_that_is_not_utf8_is_skipped_and_reported_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let (d, root, fs) = setup();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), b"a").unwrap();
+    std::fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad-\xff-name")), b"x").unwrap();
+    std::fs::write(src.join("sub").join(std::ffi::OsStr::from_bytes(b"\xfe")), b"y").unwrap();
+    std::fs::write(src.join("sub/z.txt"), b"z").unwrap();
+
+    let items: Vec<_> = fs.list(&p(&root, "src"), true).collect().await;
+    let (ok, bad): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 3, "a.txt, sub, sub/z.txt");
+    assert_eq!(bad.len(), 2);
+    for e in bad.iter().map(|r| r.as_ref().unwrap_err()) {
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    let mut o = opts(CopyMode::Create);
+    o.recursive = true;
+    // Without asking for it, the first such name ends the copy.
+    let e = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst0"), &o).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    o.skip_unusable = true;
+    let r = copy(&fs, &p(&root, "src"), &fs, &p(&root, "dst"), &o).await.unwrap();
+    assert_eq!(r.files, 2);
+    assert_eq!(r.unusable.len(), 2, "{:?}", r.unusable);
+    assert!(r.unusable.iter().any(|m| m.contains(r"\xFF")), "{:?}", r.unusable);
+    assert_eq!(std::fs::read(d.path().join("dst/sub/z.txt")).unwrap(), b"z");
+    assert_eq!(std::fs::read_dir(d.path().join("dst")).unwrap().count(), 2, "a.txt and sub");
 }

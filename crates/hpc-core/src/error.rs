@@ -110,7 +110,7 @@ pub enum Retry {
 #[non_exhaustive]
 pub enum Error {
     /// A location string (URL) that cannot be parsed.
-    #[error("invalid location {location:?}: {reason}")]
+    #[error("invalid location {:?}: {}", capped(location), capped(reason))]
     InvalidLocation {
         /// The text as given (never contains a password: those are rejected first).
         location: String,
@@ -280,6 +280,11 @@ pub enum Error {
     },
 }
 
+/// A field quoted in a message, cut at [`crate::text::QUOTE_LIMIT`].
+fn capped(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::cap(text, crate::text::QUOTE_LIMIT)
+}
+
 fn detail(message: &str) -> String {
     if message.trim().is_empty() { String::new() } else { format!(": {}", message.trim()) }
 }
@@ -297,7 +302,8 @@ fn status_text(status: Option<u32>) -> String {
 
 /// The last non-empty line of a command's stderr: schedulers put the reason there.
 fn last_line(text: &str) -> String {
-    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_owned()
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    crate::text::quote("stderr line", line)
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -449,7 +455,7 @@ impl Error {
         Error::Parse {
             command: command.into(),
             reason: reason.into(),
-            line: line.into(),
+            line: crate::text::quote("unparsed output", &line.into()),
             source: None,
         }
     }

@@ -350,10 +350,40 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// Uploads started below `dir` (directly, or at any depth when
+    /// `recursive`) and never completed or aborted, which the server keeps
+    /// out of sight and on the bill: S3 multipart uploads. Empty where
+    /// writes have no such state.
+    async fn pending_uploads(&self, dir: &Path, recursive: bool) -> Result<Vec<PendingUpload>> {
+        let _ = (dir, recursive);
+        Ok(Vec::new())
+    }
+
+    /// Abort one of the [`pending_uploads`](Self::pending_uploads), dropping what it stored.
+    async fn abort_upload(&self, upload: &PendingUpload) -> Result<()> {
+        let _ = upload;
+        Err(Error::unsupported(self.info().adaptor, "aborting an upload"))
+    }
+
     /// Release connections. Further calls may fail.
     async fn close(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// An upload that was started and not finished (see [`FileSystem::pending_uploads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The path the upload would create.
+    pub path: Path,
+    /// The server's id of the upload.
+    pub id: String,
+    /// When it was started, if the server says.
+    pub started: Option<SystemTime>,
+    /// When data last arrived for it (its newest part), else when it was started.
+    pub last_activity: Option<SystemTime>,
+    /// Bytes stored so far.
+    pub bytes: u64,
 }
 
 #[cfg(test)]

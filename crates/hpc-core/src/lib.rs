@@ -3,7 +3,8 @@
 //! Every adaptor, wherever it lives, implements the traits defined here:
 //! [`Scheduler`] for batch systems and [`FileSystem`] for storage. The crate holds
 //! types and rules only; it opens no connection and spawns no process
-//! (architecture invariant, see `ARCHITECTURE.md`).
+//! (architecture invariant, see `ARCHITECTURE.md`); [`cleanup`] only runs
+//! on the caller's runtime what an adaptor hands it.
 //!
 //! ```
 //! use hpc_core::{JobDescription, Location};
@@ -17,14 +18,18 @@
 #![deny(missing_docs)]
 
 pub mod caps;
+pub mod cleanup;
 pub mod credentials;
+pub mod duration;
 pub mod error;
 pub mod fs;
 pub mod job;
 pub mod location;
+pub mod logging;
 pub mod path;
 pub mod scheduler;
 pub mod status;
+pub mod text;
 pub mod time;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};
@@ -32,7 +37,7 @@ pub use credentials::{CredentialKind, CredentialKinds};
 pub use error::{Error, ErrorKind, NotFoundKind, Result};
 pub use fs::{
     ByteRange, ByteStream, ChecksumAlgorithm, CopyMode, EntryKind, FileSystem, FileSystemInfo,
-    PartStream, PathAttributes, tag_offsets,
+    PartStream, PathAttributes, PendingUpload, tag_offsets,
 };
 pub use job::{ArraySpec, JobDescription, JobId, JobPath};
 pub use location::{Hop, Location};

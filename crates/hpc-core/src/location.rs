@@ -85,6 +85,33 @@ impl Location {
         self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
+    /// Refuse any query parameter not in `known`: the one parameter check
+    /// of every scheme. The error names the first unknown key and the known
+    /// ones; it never shows a query value (an unknown `password=` may be a
+    /// secret), nor more than a short piece of a long key.
+    pub fn check_params(&self, known: &[&str]) -> Result<()> {
+        let Some((key, _)) = self.query.iter().find(|(k, _)| !known.contains(&k.as_str())) else {
+            return Ok(());
+        };
+        let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+        Err(Error::InvalidLocation {
+            location: self.without_query_values(),
+            reason: format!(
+                "unknown parameter {:?} (known: {known})",
+                crate::text::cap(key, PARAM_SHOWN)
+            ),
+        })
+    }
+
+    /// This location as text with every query value hidden (`?key=***`).
+    pub fn without_query_values(&self) -> String {
+        let mut shown = self.clone();
+        for (_, v) in &mut shown.query {
+            "***".clone_into(v);
+        }
+        crate::text::cap(&shown.to_string(), crate::text::QUOTE_LIMIT).into_owned()
+    }
+
     /// Whether commands run over SSH: `ssh://` or `x+ssh://`.
     pub fn is_ssh(&self) -> bool {
         self.scheme == "ssh" || self.transport.as_deref() == Some("ssh")
@@ -133,7 +160,7 @@ impl FromStr for Location {
 
     fn from_str(text: &str) -> Result<Self> {
         let err = |reason: &str| Error::InvalidLocation {
-            location: redact(text),
+            location: crate::text::quote("location", &redact(text)),
             reason: reason.to_owned(),
         };
         // Jump hosts follow as ` via:hop` words; anything else (spaces in a
@@ -324,6 +351,9 @@ fn encode_path(s: &str) -> String {
 }
 
 /// The location text with any `user:password@` part blanked out, for error messages.
+/// How much of an unknown parameter name an error shows.
+const PARAM_SHOWN: usize = 40;
+
 fn redact(text: &str) -> String {
     let mut out = String::new();
     for (i, word) in text.split(' ').enumerate() {
@@ -356,6 +386,32 @@ mod tests {
 
     fn loc(s: &str) -> Location {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn unknown_params_are_refused_without_their_values() {
+        let l = loc("sftp://u@h/~?in_flight=4&password=S3cret&kown_hosts=x");
+        assert_eq!(
+            l.check_params(&["in_flight", "password", "kown_hosts"]).map_err(|e| e.to_string()),
+            Ok(())
+        );
+        let e = l.check_params(&["in_flight"]).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::InvalidLocation { .. }), "{text}");
+        assert!(text.contains("unknown parameter \"password\" (known: in_flight)"), "{text}");
+        assert!(!text.contains("S3cret"), "{text}");
+        let e = loc("file:///tmp?bogus=1").check_params(&[]).unwrap_err().to_string();
+        assert!(e.contains("\"bogus\" (known: none)"), "{e}");
+        let long = format!("file:///tmp?{}=1", "k".repeat(100_000));
+        let e = loc(&long).check_params(&[]).unwrap_err().to_string();
+        assert!(e.len() < 600, "{}", e.len());
+    }
+
+    #[test]
+    fn a_huge_location_is_quoted_in_part() {
+        let url = format!("sftp://h:port/{}", "a".repeat(100_000));
+        let e = url.parse::<Location>().map(|_| ()).unwrap_err().to_string();
+        assert!(e.len() < 600 && e.contains("more bytes"), "{e}");
     }
 
     #[test]

@@ -252,7 +252,8 @@ pub async fn poll_wait<S: Scheduler + ?Sized>(
     progress: Option<ProgressFn<'_>>,
     interval: Duration,
 ) -> Result<Vec<Result<JobStatus>>> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout past what an Instant can hold is no deadline at all.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     // The first query answers for every job, so each has a status from then on.
     let mut last = answer_each(ids, sched.statuses(ids).await?);
     loop {

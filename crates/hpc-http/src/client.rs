@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::auth::Auth;
 use crate::body::{Body, ErrorSlot, HyperBody};
 use crate::request::Request;
-use crate::response::{Origin, Response};
+use crate::response::{Deadline, Origin, Response};
 use crate::retry::{RetryConfig, retry_for_status};
 use crate::tls::TlsRoots;
 
@@ -263,7 +263,21 @@ impl HttpClient {
             host = %authority(&req.uri),
             path = %req.uri.path(),
         );
-        self.send_with_retry(req).instrument(span).await
+        let Some(limit) = req.deadline else {
+            return self.send_with_retry(req, None).instrument(span).await;
+        };
+        let deadline = Deadline { at: tokio::time::Instant::now() + limit, limit };
+        let what = format!(
+            "{} {} {} on {}",
+            self.inner.service,
+            req.method,
+            req.uri.path(),
+            authority(&req.uri)
+        );
+        tokio::time::timeout_at(deadline.at, self.send_with_retry(req, Some(deadline)))
+            .instrument(span)
+            .await
+            .unwrap_or_else(|_| Err(Error::Timeout { what, after: limit }))
     }
 
     /// Send, fail on a non-2xx status, parse the body as JSON.
@@ -276,7 +290,11 @@ impl HttpClient {
         self.send_json(Request::get(uri).header("accept", "application/json")).await
     }
 
-    async fn send_with_retry(&self, mut req: Request) -> Result<Response> {
+    async fn send_with_retry(
+        &self,
+        mut req: Request,
+        deadline: Option<Deadline>,
+    ) -> Result<Response> {
         let replayable = req.body.try_clone().is_some();
         let idempotent = req.is_idempotent();
         let mut attempt = 0;
@@ -293,7 +311,7 @@ impl HttpClient {
                 headers: req.headers.clone(),
                 authenticate: req.authenticate,
             };
-            match self.attempt(parts, body).await {
+            match self.attempt(parts, body, deadline).await {
                 Ok(resp) => {
                     let status = resp.status();
                     if status == StatusCode::UNAUTHORIZED
@@ -330,7 +348,12 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, req: Parts, body: Body) -> Result<Response> {
+    async fn attempt(
+        &self,
+        req: Parts,
+        body: Body,
+        deadline: Option<Deadline>,
+    ) -> Result<Response> {
         let inner = &*self.inner;
         let host = authority(&req.uri);
         let mut headers: HeaderMap = req.headers;
@@ -360,6 +383,7 @@ impl HttpClient {
             path: req.uri.path().to_owned(),
             user: inner.auth.user().to_owned(),
             read_timeout: inner.timeouts.read_idle,
+            deadline,
         });
         let response_timeout = inner.timeouts.response;
         let timer = async move {

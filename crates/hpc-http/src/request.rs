@@ -1,5 +1,7 @@
 //! [`Request`]: what to send. Setter errors are kept until the request is sent.
 
+use std::time::Duration;
+
 use hpc_core::Error;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri};
@@ -19,6 +21,7 @@ pub struct Request {
     pub(crate) body: Body,
     pub(crate) idempotent: Option<bool>,
     pub(crate) authenticate: bool,
+    pub(crate) deadline: Option<Duration>,
     pub(crate) error: Option<Error>,
 }
 
@@ -36,6 +39,7 @@ impl Request {
             body: Body::Empty,
             idempotent: None,
             authenticate: true,
+            deadline: None,
             error,
         }
     }
@@ -121,6 +125,16 @@ impl Request {
     /// and LOCK are not (a repeat could fail spuriously or act twice).
     pub fn idempotent(mut self, yes: bool) -> Self {
         self.idempotent = Some(yes);
+        self
+    }
+
+    /// A limit on the whole exchange: every attempt, the waits between them
+    /// and reading the response body must end within `limit`, else the
+    /// request (or the body stream) ends with [`Error::Timeout`]. For
+    /// metadata requests, whose answers are small: a server that trickles
+    /// a byte now and then never trips the idle limits, but trips this one.
+    pub fn deadline(mut self, limit: Duration) -> Self {
+        self.deadline = Some(limit);
         self
     }
 

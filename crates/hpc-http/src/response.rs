@@ -22,6 +22,16 @@ pub(crate) struct Origin {
     pub(crate) path: String,
     pub(crate) user: String,
     pub(crate) read_timeout: Duration,
+    /// The end of the whole exchange, for requests sent with a deadline.
+    pub(crate) deadline: Option<Deadline>,
+}
+
+/// When a request with [`Request::deadline`](crate::Request::deadline) must
+/// be over, body included.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: tokio::time::Instant,
+    pub(crate) limit: Duration,
 }
 
 impl Origin {
@@ -77,11 +87,24 @@ impl Response {
             async move {
                 let mut body = state?;
                 loop {
-                    match tokio::time::timeout(origin.read_timeout, body.frame()).await {
+                    let idle_end = tokio::time::Instant::now() + origin.read_timeout;
+                    let end = origin.deadline.map_or(idle_end, |d| d.at.min(idle_end));
+                    match tokio::time::timeout_at(end, body.frame()).await {
                         Err(_) => {
-                            let e = Error::Timeout {
-                                what: format!("reading the body of {}", origin.what()),
-                                after: origin.read_timeout,
+                            let e = match origin.deadline {
+                                Some(d) if d.at <= idle_end => Error::Timeout {
+                                    what: format!(
+                                        "{} {} on {}",
+                                        origin.service,
+                                        origin.what(),
+                                        origin.host
+                                    ),
+                                    after: d.limit,
+                                },
+                                _ => Error::Timeout {
+                                    what: format!("reading the body of {}", origin.what()),
+                                    after: origin.read_timeout,
+                                },
                             };
                             return Some((Err(e), None));
                         }

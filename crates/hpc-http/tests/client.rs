@@ -291,6 +291,46 @@ async fn silent_server_times_out() {
 }
 
 #[tokio::test]
+async fn a_deadline_ends_a_trickling_answer_and_a_slow_one() {
+    // Headers at once, then a byte every 50 ms: the idle limit never trips.
+    let base = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 4096];
+                    let _ = tcp.read(&mut buf).await;
+                    let path = String::from_utf8_lossy(&buf);
+                    if path.contains("/slow") {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    let _ =
+                        tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").await;
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        if tcp.write_all(b"x").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    };
+    let client = HttpClient::builder().retry(quick_retry(2)).build().unwrap();
+    let limit = Duration::from_millis(500);
+    let resp = client.send(Request::get(&format!("{base}/trickle")).deadline(limit)).await.unwrap();
+    let e = resp.bytes().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("GET /trickle") && e.to_string().contains("0.500s"), "{e}");
+    let e = client.send(Request::get(&format!("{base}/slow")).deadline(limit)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("GET /slow"), "{e}");
+}
+
+#[tokio::test]
 async fn tls_is_verified_and_private_ca_can_be_added() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert_pem = cert.cert.pem();

@@ -222,6 +222,7 @@ checks!(
     job_names,
     cancel,
     wait_timeout,
+    wait_timeout_too_long,
     unknown_job_id,
     interactive_echo needs INTERACTIVE,
     interactive_refused needs NO_INTERACTIVE,
@@ -417,6 +418,17 @@ pub async fn wait_timeout(fx: &SchedFixture) -> Result<()> {
     assert!(!s.is_done(), "{s:?}");
     assert_eq!(s.id, id);
     fx.scheduler.cancel(&id).await?;
+    Ok(())
+}
+
+/// A timeout too long for a deadline (`Duration::MAX`, as a library caller
+/// may pass) means no deadline: the wait ends when the job does.
+pub async fn wait_timeout_too_long(fx: &SchedFixture) -> Result<()> {
+    let id = fx.submit(&fx.job("exit 0")).await?;
+    let s = fx.scheduler.wait_until_done(&id, Some(Duration::MAX)).await?;
+    assert!(s.is_done(), "{s:?}");
+    let s = fx.scheduler.wait_until_running(&id, Some(Duration::MAX)).await?;
+    assert_eq!(s.id, id);
     Ok(())
 }
 

@@ -26,6 +26,23 @@ impl ScriptedExecutor {
         ScriptedExecutor { answer: Box::new(answer) }
     }
 
+    /// A fake set of commands (a scheduler's `sinfo`, `squeue`, `sbatch`, ...):
+    /// each program named in `table` prints its text and exits 0, wherever
+    /// it is called from; any other program is "command not found" (127).
+    pub fn programs<P: Into<String>, T: Into<String>>(
+        table: impl IntoIterator<Item = (P, T)>,
+    ) -> Self {
+        let table: Vec<(String, String)> =
+            table.into_iter().map(|(p, t)| (p.into(), t.into())).collect();
+        Self::new(move |cmd| {
+            let name = program_name(cmd);
+            Ok(match table.iter().find(|(p, _)| *p == name) {
+                Some((_, text)) => output(0, text, ""),
+                None => output(127, "", &format!("sh: {name}: command not found\n")),
+            })
+        })
+    }
+
     /// Fail every command with `error` (a transport failure, say).
     pub fn failing(error: Error) -> Self {
         Self::new(move |_| Err(error.clone()))

@@ -59,10 +59,30 @@ pub fn require(service: &str) -> ServiceEnv {
     ServicesEnv::load().require(service)
 }
 
+/// A value as `cargo xtask services up` writes it: in sh single quotes (a
+/// `'` inside as `'\''`), so the file can be sourced; an unquoted value
+/// (an older file) is taken raw.
+fn sh_unquote(text: &str) -> String {
+    if !text.starts_with('\'') {
+        return text.to_owned();
+    }
+    // No `'` is left inside but the escaped ones: the parts between escapes
+    // carry only the opening and the closing quote.
+    let parts: Vec<&str> = text.split(r"'\''").collect();
+    let last = parts.len() - 1;
+    let inner = parts.iter().enumerate().map(|(i, p)| {
+        let p = if i == 0 { &p[1..] } else { p };
+        if i == last { p.strip_suffix('\'').unwrap_or(p) } else { p }
+    });
+    inner.collect::<Vec<_>>().join("'")
+}
+
 impl ServicesEnv {
     /// Reads the env file from [`default_path`]. Never fails: a missing or unreadable
     /// file is remembered and reported by [`ServicesEnv::require`].
+    /// Also starts the suite-wide trace capture when asked for ([`crate::trace_capture`]).
     pub fn load() -> Self {
+        crate::trace_capture::install();
         Self::load_from(&default_path())
     }
 
@@ -92,7 +112,7 @@ impl ServicesEnv {
             }
             match line.split_once('=') {
                 Some((key, value)) => {
-                    vars.insert(key.to_string(), value.to_string());
+                    vars.insert(key.to_string(), sh_unquote(value));
                 }
                 None => {
                     problem.get_or_insert_with(|| {
@@ -224,6 +244,20 @@ mod tests {
         });
         assert!(msg.contains("cargo xtask services up slurm"), "{msg}");
         assert!(msg.contains("ftp, sshd"), "{msg}");
+    }
+
+    #[test]
+    fn quoted_values_read_as_sh_reads_them() {
+        for (written, value) in [
+            ("'a&b'", "a&b"),
+            ("'two words'", "two words"),
+            (r"'it'\''s'", "it's"),
+            (r"''\'''", "'"),
+            ("''", ""),
+            ("raw&old", "raw&old"),
+        ] {
+            assert_eq!(sh_unquote(written), value, "{written}");
+        }
     }
 
     #[test]

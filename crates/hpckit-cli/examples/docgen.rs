@@ -24,6 +24,8 @@ fn main() {
         schedulers.push(("unicore", hpckit::unicore::scheduler::capabilities().rows()));
         filesystems.push(("unicore", hpckit::unicore::filesystem::capabilities().rows()));
     }
+    #[cfg(feature = "uftp")]
+    filesystems.push(("uftp", hpckit::uftp::filesystem::capabilities().rows()));
     filesystems.push(("ws", hpckit::datamover::filesystem::capabilities().rows()));
     let sections = [
         ("scheduler-capabilities", markdown_table(&schedulers)),

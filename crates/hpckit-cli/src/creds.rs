@@ -33,12 +33,30 @@ pub(crate) struct CredentialArgs {
     /// Answer keyboard-interactive prompts (one-time codes, MFA) on the terminal.
     #[arg(long, global = true, conflicts_with_all = ["password_env", "key", "agent"])]
     pub(crate) keyboard_interactive: bool,
+    /// S3: read the access key id from this environment variable (else the
+    /// URL's `s3://KEY@bucket`, else the `AWS_*` variables and profiles).
+    #[arg(long, value_name = "VAR", global = true, requires = "secret_key_env")]
+    pub(crate) access_key_env: Option<String>,
+    /// S3: read the secret access key from this environment variable
+    /// (`--password-env` does the same for S3 when this is not given).
+    #[arg(long, value_name = "VAR", global = true)]
+    pub(crate) secret_key_env: Option<String>,
+    /// S3: send unsigned requests (a public bucket), as `aws --no-sign-request`.
+    #[arg(long, global = true, conflicts_with_all = ["access_key_env", "secret_key_env"])]
+    pub(crate) no_sign_request: bool,
 }
 
 impl CredentialArgs {
     /// The credentials for `location` (used as the default for every host it
     /// names, jump hosts included).
     pub(crate) fn credentials(&self, location: &Location) -> anyhow::Result<CredentialMap> {
+        if location.scheme == "s3"
+            && self.key.is_none()
+            && !self.agent
+            && !self.keyboard_interactive
+        {
+            return Ok(CredentialMap::with_default(self.s3_keys(location)?));
+        }
         let user = || -> anyhow::Result<String> {
             location
                 .user
@@ -63,6 +81,35 @@ impl CredentialArgs {
             Credential::default_for(location.user.as_deref())
         };
         Ok(CredentialMap::with_default(cred))
+    }
+
+    /// The S3 keys the options give: the access key id of `--access-key-env`
+    /// or the URL, the secret of `--secret-key-env` or `--password-env`.
+    /// Never the local user name: an access key id is not a login. Without
+    /// options, the adaptor reads the `AWS_*` variables and profiles.
+    fn s3_keys(&self, location: &Location) -> anyhow::Result<Credential> {
+        if self.no_sign_request {
+            return Ok(Credential::Anonymous);
+        }
+        let secret = match (&self.secret_key_env, &self.password_env) {
+            (Some(var), _) => Some(("--secret-key-env", var)),
+            (None, Some(var)) => Some(("--password-env", var)),
+            (None, None) => None,
+        };
+        let access_key = match &self.access_key_env {
+            Some(var) => Some(secret_from_env(var)?.expose().to_owned()),
+            None => location.user.clone(),
+        };
+        Ok(match (access_key, secret) {
+            (Some(access_key), Some((_, var))) => {
+                Credential::password(access_key, secret_from_env(var)?)
+            }
+            (None, Some((flag, var))) => bail!(
+                "{flag} {var} gives the S3 secret key; name its access key id too, with \
+                 --access-key-env VAR or in the URL (s3://KEY@bucket)"
+            ),
+            (_, None) => Credential::default_for(location.user.as_deref()),
+        })
     }
 }
 
@@ -149,6 +196,7 @@ impl Drop for EchoOff<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hpckit::auth::CredentialKind;
 
     #[test]
     fn password_comes_from_the_environment_and_stays_hidden() {
@@ -161,7 +209,44 @@ mod tests {
         assert_eq!(e.to_string(), "environment variable HPCKIT_TEST_CREDS_UNSET_VAR is not set");
         let map = CredentialArgs::default().credentials(&loc).unwrap();
         let cred = map.get("h").unwrap();
-        assert_eq!(cred.kind(), hpckit::auth::CredentialKind::Default);
+        assert_eq!(cred.kind(), CredentialKind::Default);
         assert_eq!(cred.username(), Some("alice"));
+    }
+
+    /// `--password-env` for S3 never takes `$USER` as the access key id
+    /// (it did: the user name of the shell signed the requests).
+    #[test]
+    fn s3_keys_come_from_the_options_or_the_url_never_from_user() {
+        // PATH stands for a variable that is set; USER is set in any login.
+        let with = |password_env: Option<&str>, secret: Option<&str>, access: Option<&str>| {
+            CredentialArgs {
+                password_env: password_env.map(str::to_owned),
+                secret_key_env: secret.map(str::to_owned),
+                access_key_env: access.map(str::to_owned),
+                ..Default::default()
+            }
+        };
+        let bucket: Location = "s3://bucket".parse().unwrap();
+        for args in [with(Some("PATH"), None, None), with(None, Some("PATH"), None)] {
+            let e = args.credentials(&bucket).unwrap_err().to_string();
+            assert!(e.contains("access key id") && e.contains("s3://KEY@bucket"), "{e}");
+        }
+        let keyed: Location = "s3://AKIDX@bucket".parse().unwrap();
+        let map = with(Some("PATH"), None, None).credentials(&keyed).unwrap();
+        let cred = map.get("bucket").unwrap();
+        assert_eq!((cred.kind(), cred.username()), (CredentialKind::Password, Some("AKIDX")));
+        let map = with(Some("HOME"), Some("PATH"), Some("PATH")).credentials(&bucket).unwrap();
+        let cred = map.get("bucket").unwrap();
+        assert_eq!(cred.username(), std::env::var("PATH").ok().as_deref());
+        let e = with(None, Some("HPCKIT_TEST_CREDS_UNSET_VAR"), Some("PATH"))
+            .credentials(&bucket)
+            .unwrap_err();
+        assert!(e.to_string().contains("HPCKIT_TEST_CREDS_UNSET_VAR is not set"), "{e}");
+        // Nothing given: the adaptor looks for AWS variables and profiles.
+        let map = CredentialArgs::default().credentials(&bucket).unwrap();
+        assert_eq!(map.get("bucket").unwrap().kind(), CredentialKind::Default);
+        let args = CredentialArgs { no_sign_request: true, ..Default::default() };
+        let map = args.credentials(&bucket).unwrap();
+        assert_eq!(map.get("bucket").unwrap().kind(), CredentialKind::Anonymous);
     }
 }

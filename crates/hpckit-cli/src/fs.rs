@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -17,11 +18,14 @@ use hpckit::fs_adaptors::copy::{CopyOptions, SymlinkPolicy, copy};
 use hpckit::{FsUrl, open_location};
 
 use crate::creds::CredentialArgs;
+use crate::output;
 
+mod cleanup;
 mod copying;
 mod listing;
-mod mount;
+pub(crate) mod mount;
 
+use cleanup::cleanup;
 use copying::{cp, into_directory};
 use listing::{ls, stat};
 use mount::mount;
@@ -132,6 +136,28 @@ pub(crate) enum FsCommand {
         #[command(flatten)]
         s3: S3Args,
     },
+    /// Remove what interrupted copies left below a directory: staged
+    /// `.NAME.hpckit-*.part`/`.copy` files and unfinished S3 multipart uploads.
+    ///
+    /// Only stale ones: a staged file whose writer ran on this host and has
+    /// ended, or anything unchanged for longer than `--older-than`. Names
+    /// that are not hpckit's own are never touched.
+    Cleanup {
+        /// Directory URL or path (searched at any depth; an S3 prefix).
+        url: String,
+        /// Take what has not changed for this long (90s, 15m, 2h, 1d); a
+        /// writer still running on this host keeps its data for at least 1h.
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_age)]
+        older_than: Duration,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON array (path, kind, upload_id, bytes, modified, why, removed, error).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        s3: S3Args,
+    },
     /// Mount a file system with FUSE until Ctrl-C (or `fusermount3 -u`).
     Mount {
         /// Directory URL to mount.
@@ -175,6 +201,12 @@ pub(crate) struct CopyArgs {
     /// Symbolic links: preserve (recreate), follow (copy what they point to), skip.
     #[arg(long, default_value = "preserve", value_parser = parse_links)]
     links: SymlinkPolicy,
+    /// Leftovers of interrupted copies to a target (staged files, S3
+    /// multipart uploads) unchanged for this long are removed before it is
+    /// written (RESUME continues a staged file instead); those whose writer
+    /// ran on this host and has ended go at once.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_age)]
+    stale_after: Duration,
     /// Print a summary line on stderr when done.
     #[arg(short, long)]
     verbose: bool,
@@ -184,6 +216,16 @@ pub(crate) struct CopyArgs {
 
 fn parse_mode(s: &str) -> Result<CopyMode, String> {
     s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// An age as `job` durations take it (90s, 15m, 2h, 1d), or zero (`0`, `0s`):
+/// "no matter how recent".
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let digits = s.trim().trim_end_matches(['s', 'm', 'h', 'd']);
+    if !digits.is_empty() && digits.bytes().all(|b| b == b'0') {
+        return Ok(Duration::ZERO);
+    }
+    crate::job::parse_duration(s)
 }
 
 fn parse_links(s: &str) -> Result<SymlinkPolicy, String> {
@@ -249,13 +291,9 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             let mut data = fs.read(&path, ByteRange { offset, len: length }).await?;
             let mut out = std::io::stdout().lock();
             while let Some(chunk) = data.next().await {
-                let chunk = chunk?;
-                match out.write_all(&chunk) {
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                    r => r.context("writing to standard output")?,
-                }
+                out.write_all(&chunk?).map_err(output::stdout_error)?;
             }
-            let _ = out.flush();
+            out.flush().map_err(output::stdout_error)?;
             Ok(ExitCode::SUCCESS)
         }
         FsCommand::Get { url, local, copy } => {
@@ -273,7 +311,10 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
                 sfs.rename(&spath, &dpath).await?;
             } else {
                 let opts = CopyOptions { recursive: true, verify: true, ..Default::default() };
-                copy(&sfs, &spath, &dfs, &dpath, &opts).await?;
+                let report = copy(&sfs, &spath, &dfs, &dpath, &opts).await?;
+                // A source entry that was skipped is not at the target: the
+                // source stays whole.
+                copying::skipped_entries(&report.unusable).context("the source was not deleted")?;
                 sfs.delete(&spath, true).await?;
             }
             Ok(ExitCode::SUCCESS)
@@ -301,9 +342,27 @@ pub(crate) async fn run(cmd: FsCommand, creds: &CredentialArgs) -> anyhow::Resul
             }
             Ok(ExitCode::SUCCESS)
         }
+        FsCommand::Cleanup { url, older_than, dry_run, json, s3 } => {
+            let (fs, path) = Opener::new(creds, &s3).get(&url).await?;
+            cleanup(&*fs, &path, older_than, dry_run, json).await
+        }
         FsCommand::Mount { url, mountpoint, read_only, s3 } => {
             let (fs, path) = Opener::new(creds, &s3).get(&url).await?;
             mount(fs, path, mountpoint, read_only).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_take_zero_and_durations() {
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_age("s").is_err());
+        assert!(parse_age("-1s").is_err());
     }
 }

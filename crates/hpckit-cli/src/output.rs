@@ -27,9 +27,10 @@ pub(crate) const EXIT_TIMEOUT: u8 = 124;
 /// |---|---|
 /// | malformed location (URL) | 64 |
 /// | invalid job description or other bad input | 65 |
-/// | job, path, queue, workspace (or another named resource) not found; already exists | 66 |
+/// | job, path, queue, workspace (or another named resource) not found | 66 |
 /// | host not found | 68 |
 /// | unknown scheme, unsupported operation | 69 |
+/// | the target already exists | 73 |
 /// | local I/O | 74 |
 /// | connection failed or lost; file changed on the server during a read | 75 |
 /// | remote command or service failed, unparsable output | 76 |
@@ -45,7 +46,9 @@ pub(crate) fn code_for(e: &Error) -> u8 {
         Error::NotFound { kind: NotFoundKind::Host, .. } => 68,
         _ => match e.kind() {
             ErrorKind::InvalidInput => 65,
-            ErrorKind::NotFound | ErrorKind::AlreadyExists => 66,
+            ErrorKind::NotFound => 66,
+            // sysexits' EX_CANTCREAT: a script tells "missing" from "in the way".
+            ErrorKind::AlreadyExists => 73,
             ErrorKind::Unsupported => 69,
             ErrorKind::Io => 74,
             // Both are worth a retry: a new connection, or the object's new version.
@@ -76,7 +79,32 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
 /// multi-line message into the line.
 pub(crate) fn error_line(err: &anyhow::Error) -> String {
     let root: &(dyn std::error::Error + 'static) = err.as_ref();
-    format!("hpckit: error: {}", chain_text(root))
+    format!("hpckit: error: {}", escape_controls(&chain_text(root)))
+}
+
+/// Text from servers, schedulers and users made safe for a terminal: every
+/// control character (C0 with TAB, CR and LF, DEL, C1: ESC and CSI
+/// sequences, OSC, BEL) is shown escaped (`\x1b`, `\r`, `\u{9b}`), so no
+/// name can move the cursor, set a title or hide text. The one escaping of
+/// human-readable output; `--json` output stays exact.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Print `err` as one line on stderr and return its exit code.
@@ -90,7 +118,7 @@ pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
 
 /// Print a warning or note on stderr (never on stdout, which carries data).
 pub(crate) fn note(text: impl std::fmt::Display) {
-    eprintln!("hpckit: {text}");
+    eprintln!("hpckit: {}", escape_controls(&text.to_string()));
 }
 
 /// Standard output was closed by its reader (`hpckit ... | head`): the
@@ -109,10 +137,16 @@ impl std::error::Error for StdoutClosed {}
 /// Write `bytes` to stdout; a closed pipe becomes [`StdoutClosed`].
 pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
-        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(stdout_error)
+}
+
+/// A failed write to stdout: a closed pipe is [`StdoutClosed`]; anything
+/// else (a full disk behind `> file`) is local I/O, exit 74.
+pub(crate) fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        Error::io("writing to standard output", e).into()
     }
 }
 
@@ -124,7 +158,8 @@ pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()>
 }
 
 /// A plain text table: left-aligned columns separated by two spaces, header
-/// in upper case. Cells are single-line (newlines are shown as `\n`).
+/// in upper case. Cells are single-line, with controls escaped
+/// ([`escape_controls`]: a newline is shown as `\n`).
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     headers: Vec<String>,
@@ -148,7 +183,7 @@ impl Table {
         S: Into<String>,
     {
         let mut cells: Vec<String> =
-            cells.into_iter().map(|c| c.into().replace('\n', "\\n")).collect();
+            cells.into_iter().map(|c| escape_controls(&c.into()).into_owned()).collect();
         cells.resize(self.headers.len(), String::new());
         self.rows.push(cells);
     }
@@ -236,6 +271,21 @@ mod adaptor_errors;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controls_are_escaped_and_other_text_kept() {
+        assert!(matches!(escape_controls("plain näme"), std::borrow::Cow::Borrowed(_)));
+        let hostile = "a\x1b[2Jb\x1b]0;title\x07c\rd\x7fe\u{9b}31mf\u{85}g\th\ni";
+        assert_eq!(
+            escape_controls(hostile),
+            "a\\x1b[2Jb\\x1b]0;title\\x07c\\rd\\x7fe\\u{9b}31mf\\u{85}g\\th\\ni"
+        );
+        let mut t = Table::new(["name"]);
+        t.row([hostile]);
+        assert!(!t.render().chars().any(|c| c.is_control() && c != '\n'), "{}", t.render());
+        let err: anyhow::Error = Error::InvalidInput(hostile.into()).into();
+        assert!(!error_line(&err).chars().any(char::is_control), "{}", error_line(&err));
+    }
 
     #[test]
     fn errors_are_one_line_with_distinct_codes() {

@@ -1,20 +1,9 @@
 //! The `hpckit job` command line, run as a real binary: output, exit codes,
 //! and one-line errors.
 
-use hpc_exec::{Command, Executor, LocalExecutor, Output};
+mod support;
 
-async fn hpckit(args: &[&str], stdin: &[u8]) -> Output {
-    let cmd = Command::new(env!("CARGO_BIN_EXE_hpckit")).args(args).stdin(stdin.to_vec());
-    LocalExecutor::new().run(&cmd).await.expect("running hpckit")
-}
-
-/// The one stderr line of a failed run, checked to be the only one.
-fn error_line(out: &Output) -> String {
-    let err = out.stderr_text();
-    assert_eq!(err.lines().count(), 1, "expected one error line, got: {err:?}");
-    assert!(err.starts_with("hpckit: error: "), "{err:?}");
-    err.trim_end().to_owned()
-}
+use support::{error_line, hpckit};
 
 #[tokio::test]
 async fn readme_first_command_prints_hello_and_exit_codes_pass_through() {
@@ -74,6 +63,34 @@ async fn bad_input_gives_distinct_one_line_errors() {
     // Usage errors are clap's (exit 2), without a program they are ours.
     let out = hpckit(&["job", "run", "local://"], b"").await;
     assert!(error_line(&out).contains("no program given"));
+}
+
+/// Durations from flags and URL parameters are bounded and checked: a huge
+/// one is a clear error, never a panic (exit 101).
+#[tokio::test]
+async fn huge_durations_are_refused_not_panics() {
+    for url in ["local://", "nohup://", "slurm://"] {
+        for t in ["213503982334601d", "18446744073709551615", "18446744073709551616"] {
+            let out = hpckit(&["job", "wait", url, "local-1", "--timeout", t], b"").await;
+            let err = out.stderr_text();
+            assert_eq!(out.status.code, Some(2), "{url} {t}: {err}");
+            assert!(
+                err.contains("longer than 100 years") || err.contains("not a duration"),
+                "{err}"
+            );
+        }
+    }
+    for scheme in ["ssh", "slurm+ssh", "sftp"] {
+        for v in ["1e308", "1e20", "18446744073709551616", "inf"] {
+            let url = format!("{scheme}://u@127.0.0.1:1/~?connect_timeout={v}");
+            let args: &[&str] =
+                if scheme == "sftp" { &["fs", "ls", &url] } else { &["job", "status", &url, "1"] };
+            let out = hpckit(args, b"").await;
+            let line = error_line(&out);
+            assert_eq!(out.status.code, Some(64), "{url}: {line}");
+            assert!(line.contains("connect_timeout"), "{line}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ pub const FILESYSTEM_SCHEMES: &[&str] = &[
     "s3",
     #[cfg(feature = "unicore")]
     "unicore",
+    #[cfg(feature = "uftp")]
+    "uftp",
     #[cfg(feature = "datamover")]
     "ws",
     #[cfg(feature = "datamover")]
@@ -35,6 +37,7 @@ pub const FILESYSTEM_SCHEMES: &[&str] = &[
 /// | `sftp://hpc/~/x` | SFTP to `hpc` | `x` (below the login directory) |
 /// | `ftp://`, `webdav://`, `webdavs://`, `s3://bucket/prefix` | that server or bucket | the URL's path |
 /// | `unicore://host:port/SITE/storages/ID/x` (feature `unicore`) | that UNICORE storage | `/x` |
+/// | `uftp://user@host:port/rest/auth/SERVER:/data/x` (feature `uftp`) | a UFTP session on `/` of that server | `/data/x` |
 /// | `ws:///data/run1`, `ws://me@login/data/run1` (feature `datamover`) | workspace `data` (here, or over SSH) | `run1`, relative to the workspace |
 /// | `dm://me@login/projects/p_x/run1` (feature `datamover`) | the login node, datamover where read-only | `/projects/p_x/run1` |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,12 @@ impl FsUrl {
         if location.scheme == "unicore" {
             let (location, path) =
                 unicore_rest::filesystem::UnicoreConfig::storage_location(&location, &raw)?;
+            return Ok(FsUrl { location, path });
+        }
+        #[cfg(feature = "uftp")]
+        if location.scheme == "uftp" {
+            let (location, path) =
+                uftp_proto::filesystem::UftpConfig::split_location(&location, &raw)?;
             return Ok(FsUrl { location, path });
         }
         if matches!(location.scheme.as_str(), "webdav" | "webdavs") {
@@ -164,6 +173,8 @@ pub async fn open_location(loc: &Location, creds: &CredentialMap) -> Result<Arc<
         "unicore" => {
             Ok(Arc::new(unicore_rest::filesystem::UnicoreFileSystem::open(loc, creds).await?))
         }
+        #[cfg(feature = "uftp")]
+        "uftp" => Ok(Arc::new(uftp_proto::filesystem::UftpFileSystem::open(loc, creds).await?)),
         _ => Err(Error::UnknownScheme {
             scheme: loc.scheme.clone(),
             supported: FILESYSTEM_SCHEMES.join(", "),

@@ -12,6 +12,9 @@ pub use hpc_exec as exec;
 #[cfg(feature = "picas")]
 pub use picas_tokens as picas;
 pub use sched_adaptors;
+/// The UFTP client and file system (feature `uftp`).
+#[cfg(feature = "uftp")]
+pub use uftp_proto as uftp;
 /// The UNICORE REST client (feature `unicore`).
 #[cfg(feature = "unicore")]
 pub use unicore_rest as unicore;
@@ -35,3 +38,21 @@ pub use dask_site::open_dask_site;
 
 pub use filesystem::{FILESYSTEM_SCHEMES, FsUrl, open_filesystem, open_location};
 pub use scheduler::{SCHEDULER_SCHEMES, executor_for, open_scheduler};
+
+/// The migration guides' examples (`docs/migration/`), compiled as doc tests
+/// so that every call they show exists. The guides of the domain crates need
+/// their features (`cargo test --doc --workspace` turns them on through
+/// `hpckit-cli`).
+#[cfg(doctest)]
+pub mod migration_guides {
+    #[doc = include_str!("../../../docs/migration/from-pyxenon.md")]
+    pub struct FromPyxenon;
+    #[cfg(feature = "unicore")]
+    #[doc = include_str!("../../../docs/migration/from-pyunicore.md")]
+    pub struct FromPyunicore;
+    #[cfg(feature = "picas")]
+    #[doc = include_str!("../../../docs/migration/from-picas.md")]
+    pub struct FromPicas;
+    #[doc = include_str!("../../../docs/migration/from-taurus-datamover.md")]
+    pub struct FromTaurusDatamover;
+}

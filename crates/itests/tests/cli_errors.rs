@@ -44,7 +44,7 @@ async fn local_job_and_file_errors() {
     let out = hpckit(&["fs", "cat", missing.to_str().unwrap()], &[]).await;
     fails_with(&out, 66, "path not found");
     let out = hpckit(&["fs", "mkdir", dir.path().to_str().unwrap()], &[]).await;
-    fails_with(&out, 66, "already exists");
+    fails_with(&out, 73, "already exists");
 }
 
 #[tokio::test]

@@ -29,6 +29,9 @@ async fn explicit_tls_round_trip() {
     let e = open_url(&f.ftps_url, &f.user, &f.password).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    // The cause once, and where to go from here.
+    assert!(!e.to_string().to_lowercase().contains("secure error"), "{e}");
+    assert!(e.to_string().contains("?ca="), "{e}");
 }
 
 #[tokio::test]
@@ -128,4 +131,46 @@ async fn many_parallel_transfers_share_the_pool() {
     }
     assert_eq!(fs.list(&dir, false).count().await, 12);
     fs.delete(&dir, true).await.unwrap();
+}
+
+/// A recursive copy from the server to itself (one file system, so one
+/// pool): each file holds a connection for its read and needs another for
+/// its write, while the listing holds one more. With more files in flight
+/// than the pool has connections this must still finish, over TLS too.
+#[tokio::test]
+async fn a_tree_copied_within_one_server_finishes_with_a_small_pool() {
+    use fs_adaptors::copy::{CopyOptions, copy};
+    use hpc_core::CopyMode;
+
+    let f = ftp();
+    for url in [f.url.clone(), f.ftps_url_with_ca()] {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let fs: Arc<dyn FileSystem> =
+            Arc::new(open_url(&format!("{url}{sep}pool=2"), &f.user, &f.password).await.unwrap());
+        let dir = Path::new(&f.root).unwrap().join_entry(&unique("selfcopy")).unwrap();
+        fs.create_directories(&dir.join("src/sub").unwrap()).await.unwrap();
+        for i in 0..6u8 {
+            let p = dir.join(&format!("src/{}f{i}", if i % 2 == 0 { "sub/" } else { "" })).unwrap();
+            put(&*fs, &p, &pattern(100_000, i)).await.unwrap();
+        }
+        let opts = CopyOptions {
+            recursive: true,
+            parallel: 4,
+            mode: CopyMode::Create,
+            ..Default::default()
+        };
+        let copied = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            copy(&fs, &dir.join("src").unwrap(), &fs, &dir.join("dst").unwrap(), &opts),
+        )
+        .await
+        .expect("the copy hangs: the pool deadlocked")
+        .unwrap();
+        assert_eq!(copied.files, 6);
+        assert!(
+            get(&*fs, &dir.join("dst/sub/f4").unwrap(), ByteRange::ALL).await.unwrap()
+                == pattern(100_000, 4)
+        );
+        fs.delete(&dir, true).await.unwrap();
+    }
 }

@@ -2,6 +2,7 @@
 //! location, used with plain std::fs calls, then unmounted.
 
 mod fs_support;
+mod uftp_support;
 
 use std::sync::Arc;
 
@@ -111,6 +112,14 @@ async fn mount_an_sftp_location() {
     let root = sshd.scratch(&*fs, "fuse").await;
     mounted_test(fs.clone(), root.clone(), root.to_string()).await;
     fs.delete(&root, true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mount_a_uftp_location() {
+    let u = uftp_support::uftp();
+    let (base, disk) = u.fresh_dir("fuse");
+    let fs = u.filesystem(&base, "&streams=2").await.expect("open uftp");
+    mounted_test(fs, Path::root(), disk.to_string_lossy().into_owned()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -351,3 +351,34 @@ async fn parts_download_into_a_local_file_gives_identical_bytes() {
         fs.delete(&dir, true).await.unwrap();
     }
 }
+
+/// `cp -r` into a prefix that does not exist yet, two levels deep: S3 has
+/// no directories to make first, so nothing may stop on a "missing parent"
+/// (s3s-fs keeps no marker object a listing would show).
+#[tokio::test]
+async fn a_recursive_copy_into_a_new_prefix_works_on_both_servers() {
+    use fs_adaptors::LocalFileSystem;
+    use fs_adaptors::copy::{CopyOptions, copy};
+    use hpc_core::CopyMode;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let src_root = Path::new(tmp.path().to_str().unwrap()).unwrap().join_entry("tree").unwrap();
+    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+    local.create_directories(&src_root.join("sub/deeper").unwrap()).await.unwrap();
+    put(&*local, &src_root.join("top.txt").unwrap(), b"top").await.unwrap();
+    put(&*local, &src_root.join("sub/deeper/leaf.txt").unwrap(), b"leaf").await.unwrap();
+    for server in [moto(), s3s()] {
+        let s3: Arc<dyn FileSystem> = Arc::new(open(&server, "").await);
+        let prefix = Path::root().join_entry(&unique("newprefix")).unwrap();
+        let target = prefix.join("level/tree").unwrap();
+        let opts = CopyOptions { recursive: true, mode: CopyMode::Create, ..Default::default() };
+        let report = copy(&local, &src_root, &s3, &target, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", server.endpoint));
+        assert_eq!(report.files, 2, "{}", server.endpoint);
+        let leaf = target.join("sub/deeper/leaf.txt").unwrap();
+        assert_eq!(get(&*s3, &leaf, ByteRange::ALL).await.unwrap(), b"leaf");
+        assert!(s3.attributes(&target.join("sub").unwrap()).await.unwrap().is_directory());
+        s3.delete(&prefix, true).await.unwrap();
+    }
+}

@@ -1,14 +1,15 @@
 //! Claiming tokens, keeping the lease and writing the result.
 //!
-//! A [`Claimer`] reads a batch of candidate ids (at a random place, so that
-//! workers spread over the pool), fetches a few of
-//! their documents at a time (`_all_docs` with keys and `include_docs`: cheap,
-//! and fresh), re-checks each one's state and locks it with a write of the
-//! revision it read. A 409 means another worker was first: the candidate is
-//! dropped and the next one tried; three conflicts in a row make it read the
-//! view again. No token can be claimed twice: the write only lands on the
-//! revision that was still todo. A worker records a result and claims its
-//! next token in one `_bulk_docs` request ([`Claimer::finish_and_next`]).
+//! A [`Claimer`] reads a page of candidates with their documents (at a
+//! random place, so that workers spread over the pool), picks a few todo
+//! tokens of it at random and locks them in one `_bulk_docs` request, each
+//! with the revision it read: the write itself is the check, so no token can
+//! be claimed twice. A 409 means another worker was first; the candidate is
+//! dropped without a further request (unless the request had to be repeated:
+//! then the first attempt may have been ours, and the token is read). When
+//! most of a batch was lost, the page is stale (another worker works the same
+//! stretch): the claimer jumps to a random place. Results of finished tokens
+//! travel in the same request as the next claims ([`Claimer::exchange`]).
 //!
 //! Candidates of the `todo` view come from pages of the primary index
 //! (`_all_docs`), filtered here by the view's own condition
@@ -16,7 +17,7 @@
 //! but the server need not update the view's index after each of the two
 //! writes a token gets, which took most of pouchdb-server's time per token
 //! (about 0.6 ms per changed document, against 0.08 ms per document read
-//! from `_all_docs`). Any other view is queried as a view.
+//! from `_all_docs`). Any other view is queried as a view, with documents.
 
 use hpc_core::Result;
 use serde_json::Value;
@@ -46,6 +47,11 @@ impl Held {
     pub fn id(&self) -> &str {
         self.token.id()
     }
+
+    /// Seconds left of its lease (negative once expired; 0 without one).
+    pub fn lease_left(&self, now: i64) -> i64 {
+        self.token.lease().map_or(0, |(_, until)| until - now)
+    }
 }
 
 /// Whether a write kept the token ours.
@@ -67,9 +73,11 @@ pub struct ClaimStats {
     pub conflicts: u64,
     /// Candidate lists read (view queries or pages of `_all_docs`).
     pub view_reads: u64,
+    /// `_bulk_docs` requests that claimed or recorded tokens.
+    pub writes: u64,
 }
 
-/// Claims tokens from a view, one at a time.
+/// Claims tokens from a view, a few at a time.
 #[derive(Debug)]
 pub struct Claimer {
     pool: TokenPool,
@@ -77,18 +85,12 @@ pub struct Claimer {
     /// Where the next page of `_all_docs` starts (todo claims only).
     scan: Scan,
     batch: usize,
-    /// Ids of todo tokens from the last view read, not yet tried.
-    ids: Vec<String>,
-    /// Fetched documents of some of them, tried first.
-    docs: Vec<Token>,
+    /// Todo tokens of the last page read, not yet tried.
+    candidates: Vec<Token>,
     rng: Rng,
     view_size: u64,
-    streak: u32,
     stats: ClaimStats,
 }
-
-/// Documents fetched at once (`_all_docs` with keys): few, so they are fresh.
-const FETCH: usize = 8;
 
 /// The view whose candidates are read from `_all_docs` instead.
 const TODO: &str = "todo";
@@ -106,18 +108,16 @@ struct Scan {
 }
 
 impl Claimer {
-    /// Claims from the pool's `todo` view, 100 candidate ids per read.
+    /// Claims from the pool's `todo` view, 100 candidates per read.
     pub fn new(pool: TokenPool) -> Self {
         Claimer {
             pool,
             view: TODO.into(),
             scan: Scan::default(),
             batch: 100,
-            ids: Vec::new(),
-            docs: Vec::new(),
+            candidates: Vec::new(),
             rng: Rng::new(),
             view_size: 0,
-            streak: 0,
             stats: ClaimStats::default(),
         }
     }
@@ -129,7 +129,7 @@ impl Claimer {
         self
     }
 
-    /// Candidate ids per view read (at least 1).
+    /// Candidates per view read (at least 1).
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -147,143 +147,131 @@ impl Claimer {
 
     /// Forget the cached candidates (the next claim reads the view).
     pub fn forget_candidates(&mut self) {
-        self.ids.clear();
-        self.docs.clear();
+        self.candidates.clear();
     }
 
     /// Claim one token; `None` when the view is empty.
     pub async fn next(&mut self) -> Result<Option<Held>> {
-        loop {
-            let Some(mut token) = self.candidate().await? else { return Ok(None) };
-            self.lock(&mut token);
-            let state = self.pool.write_held(&mut token).await?;
-            if let Some(held) = self.count(state, token) {
-                return Ok(Some(held));
-            }
-        }
+        let (_, mut held) = self.exchange(&mut [], 1).await?;
+        Ok(held.pop())
     }
 
-    /// Record `held`'s result and claim the next token in ONE `_bulk_docs`
-    /// request. Returns whether the result was written (`Lost`: the token
-    /// had been taken away) and the next token, if the pool had one.
-    pub async fn finish_and_next(
+    /// Write `results` (tokens we hold, with their revision) and claim up to
+    /// `claim` tokens, in ONE `_bulk_docs` request when that request claims
+    /// at least one. Returns each result's [`LeaseState`] (`Lost`: the token
+    /// had been taken away, nothing was written) and the tokens claimed:
+    /// none when the view had no todo token left. Only when every claim of
+    /// the request was lost to other workers does it try again (the results
+    /// are not written twice).
+    pub async fn exchange(
         &mut self,
-        held: &mut Held,
-        record: impl FnOnce(&mut Token),
-    ) -> Result<(LeaseState, Option<Held>)> {
-        let mut done = held.token.clone();
-        record(&mut done);
-        let Some(mut next) = self.candidate().await? else {
-            let state = self.pool.write_held(&mut done).await?;
-            held.token = done;
-            return Ok((state, None));
-        };
-        self.lock(&mut next);
-        let docs = [done.clone().into_value(), next.clone().into_value()];
-        let outcomes = self.pool.db.bulk(&docs).await?;
-        let finished = self.pool.bulk_state(&mut done, &outcomes[0]).await?;
-        held.token = done;
-        let claimed = self.pool.bulk_state(&mut next, &outcomes[1]).await?;
-        let next = match self.count(claimed, next) {
-            Some(h) => Some(h),
-            None => self.next().await?,
-        };
-        Ok((finished, next))
-    }
-
-    fn lock(&self, token: &mut Token) {
-        let now = now_secs();
-        token.lock_for(&self.pool.claim, now, now + self.pool.lease.as_secs() as i64);
-    }
-
-    /// Book a claim attempt; the held token when it was won.
-    fn count(&mut self, state: LeaseState, token: Token) -> Option<Held> {
-        match state {
-            LeaseState::Held => {
-                self.stats.claimed += 1;
-                self.streak = 0;
-                Some(Held { token })
-            }
-            LeaseState::Lost => {
-                self.stats.conflicts += 1;
-                self.streak += 1;
-                if self.streak >= 3 {
-                    // The cached ids are stale: others are working the same part of the view.
-                    self.forget_candidates();
-                    self.streak = 0;
-                }
-                None
-            }
-        }
-    }
-
-    /// A candidate still in todo state, with its current revision.
-    async fn candidate(&mut self) -> Result<Option<Token>> {
+        results: &mut [Token],
+        claim: usize,
+    ) -> Result<(Vec<LeaseState>, Vec<Held>)> {
+        let mut states: Option<Vec<LeaseState>> = None;
         loop {
-            if !self.docs.is_empty() {
-                let t = self.docs.swap_remove(self.rng.below(self.docs.len()));
-                if t.state() == TokenState::Todo {
-                    return Ok(Some(t));
+            let mut picks = self.take(claim).await?;
+            let pending: &mut [Token] = if states.is_none() { &mut *results } else { &mut [] };
+            if picks.is_empty() && pending.is_empty() {
+                return Ok((states.unwrap_or_default(), Vec::new()));
+            }
+            let now = now_secs();
+            let until = now + self.pool.lease.as_secs() as i64;
+            for p in &mut picks {
+                p.lock_for(&self.pool.claim, now, until);
+            }
+            let docs: Vec<Value> =
+                pending.iter().chain(picks.iter()).map(|t| t.clone().into_value()).collect();
+            self.stats.writes += 1;
+            let outcomes = self.pool.db.bulk(&docs).await?;
+            let (done, claims) = outcomes.split_at(pending.len());
+            let mut written = Vec::with_capacity(pending.len());
+            for (t, o) in pending.iter_mut().zip(done) {
+                written.push(self.pool.bulk_state(t, o).await?);
+            }
+            if states.is_none() {
+                states = Some(written);
+            }
+            let mut held = Vec::new();
+            let tried = picks.len();
+            for (mut t, o) in picks.into_iter().zip(claims) {
+                let state = match o {
+                    // Not repeated: the server's answer is the whole truth.
+                    BulkOutcome::Conflict { retried: false, .. } => LeaseState::Lost,
+                    o => self.pool.bulk_state(&mut t, o).await?,
+                };
+                match state {
+                    LeaseState::Held => held.push(Held { token: t }),
+                    LeaseState::Lost => self.stats.conflicts += 1,
                 }
-                continue;
             }
-            if self.ids.is_empty() && !self.refill().await? {
-                return Ok(None);
+            self.stats.claimed += held.len() as u64;
+            if held.len() * 2 < tried {
+                // Another worker works this stretch: go elsewhere.
+                self.jump();
             }
-            // Walk the ids in order from where this worker stands: workers that
-            // started at different places work different stretches of the pool.
-            let n = FETCH.min(self.ids.len());
-            let keys: Vec<Value> = self.ids.drain(..n).map(Value::String).collect();
-            let res = self.pool.db.all_docs(&ViewQuery::new().include_docs().keys(keys)).await?;
-            self.docs = res
-                .rows
-                .into_iter()
-                .filter_map(|r| r.doc.filter(Value::is_object))
-                .filter_map(|d| Token::from_value(d).ok())
-                .filter(|t| t.state() == TokenState::Todo)
-                .collect();
-            if self.docs.len() < n && !self.ids.is_empty() {
-                // Someone else works here: jump elsewhere.
-                let k = self.rng.below(self.ids.len());
-                self.ids.rotate_left(k);
+            if !held.is_empty() || tried == 0 {
+                return Ok((states.unwrap_or_default(), held));
             }
         }
     }
 
-    /// Read candidate ids at a random place, so that workers spread over the
+    /// Up to `n` todo candidates from the current page (read when used up),
+    /// picked at random so that workers on the same page rarely pick alike;
+    /// none when the view has no todo token.
+    async fn take(&mut self, n: usize) -> Result<Vec<Token>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.candidates.is_empty() && !self.refill().await? {
+            return Ok(Vec::new());
+        }
+        let mut picks = Vec::with_capacity(n.min(self.candidates.len()));
+        while picks.len() < n && !self.candidates.is_empty() {
+            picks.push(self.candidates.swap_remove(self.rng.below(self.candidates.len())));
+        }
+        Ok(picks)
+    }
+
+    /// Drop the candidates and go on at a random place of the pool.
+    fn jump(&mut self) {
+        self.candidates.clear();
+        if self.view == TODO && self.view_size > 0 {
+            self.scan.after = None;
+            self.scan.started = false;
+        }
+    }
+
+    /// Read candidates at a random place, so that workers spread over the
     /// pool; false when there is no todo token.
     async fn refill(&mut self) -> Result<bool> {
-        let ids =
+        let docs =
             if self.view == TODO { self.scan_page().await? } else { self.view_page().await? };
-        self.ids = ids;
-        if !self.ids.is_empty() {
-            let k = self.rng.below(self.ids.len());
-            self.ids.rotate_left(k);
-        }
-        Ok(!self.ids.is_empty())
+        self.candidates = docs;
+        Ok(!self.candidates.is_empty())
     }
 
-    /// Ids of the next view page (no documents: cheap).
-    async fn view_page(&mut self) -> Result<Vec<String>> {
+    /// Todo tokens of a view page at a random place.
+    async fn view_page(&mut self) -> Result<Vec<Token>> {
         let skip = self.random_skip();
-        let mut ids = self.read_view(skip).await?;
-        if ids.is_empty() && skip > 0 {
-            ids = self.read_view(0).await?;
+        let mut docs = self.read_view(skip).await?;
+        if docs.is_empty() && skip > 0 {
+            docs = self.read_view(0).await?;
         }
-        Ok(ids)
+        Ok(docs)
     }
 
-    async fn read_view(&mut self, skip: u64) -> Result<Vec<String>> {
+    async fn read_view(&mut self, skip: u64) -> Result<Vec<Token>> {
         self.stats.view_reads += 1;
-        let q = ViewQuery::new().limit(self.batch as u64).skip(skip);
+        let q = ViewQuery::new().limit(self.batch as u64).skip(skip).include_docs();
         let res = self.pool.db.view(&self.pool.design.name, &self.view, &q).await?;
         self.view_size = res.total_rows.unwrap_or(0);
-        Ok(res.rows.into_iter().filter_map(|r| r.id).collect())
+        Ok(todo_tokens(res.rows.into_iter().filter_map(|r| r.doc)))
     }
 
-    /// Ids of the todo tokens on the next pages of `_all_docs`; empty once a
-    /// whole round over the database found none.
-    async fn scan_page(&mut self) -> Result<Vec<String>> {
+    /// The todo tokens on the next pages of `_all_docs`; empty once a whole
+    /// round over the database found none.
+    async fn scan_page(&mut self) -> Result<Vec<Token>> {
         loop {
             let mut q = ViewQuery::new().limit(self.batch as u64).include_docs();
             q = match &self.scan.after {
@@ -291,8 +279,10 @@ impl Claimer {
                 None if self.scan.started => q,
                 None => {
                     self.scan.started = true;
-                    let size = self.pool.db.all_docs(&ViewQuery::new().limit(0)).await?;
-                    self.view_size = size.total_rows.unwrap_or(0);
+                    if self.view_size == 0 {
+                        let size = self.pool.db.all_docs(&ViewQuery::new().limit(0)).await?;
+                        self.view_size = size.total_rows.unwrap_or(0);
+                    }
                     q.skip(self.random_skip())
                 }
             };
@@ -305,22 +295,15 @@ impl Claimer {
                 // The end: go on from the start.
                 self.scan.after = None;
             }
-            let ids: Vec<String> = res
-                .rows
-                .into_iter()
-                .filter_map(|r| r.doc.filter(Value::is_object))
-                .filter_map(|d| Token::from_value(d).ok())
-                .filter(|t| t.state() == TokenState::Todo)
-                .map(|t| t.id().to_owned())
-                .collect();
-            if !ids.is_empty() {
+            let docs = todo_tokens(res.rows.into_iter().filter_map(|r| r.doc));
+            if !docs.is_empty() {
                 self.scan.rows_without_todo = 0;
-                return Ok(ids);
+                return Ok(docs);
             }
             self.scan.rows_without_todo += rows.max(1);
             if self.scan.rows_without_todo > self.view_size {
                 self.scan.rows_without_todo = 0;
-                return Ok(ids);
+                return Ok(docs);
             }
         }
     }
@@ -330,6 +313,14 @@ impl Claimer {
         let span = self.view_size.saturating_sub(self.batch as u64);
         if span == 0 { 0 } else { self.rng.below(span as usize + 1) as u64 }
     }
+}
+
+/// The documents that are tokens in todo state.
+fn todo_tokens(docs: impl Iterator<Item = Value>) -> Vec<Token> {
+    docs.filter(Value::is_object)
+        .filter_map(|d| Token::from_value(d).ok())
+        .filter(|t| t.state() == TokenState::Todo)
+        .collect()
 }
 
 impl TokenPool {

@@ -219,7 +219,7 @@ impl Job {
         if state == JobState::Undefined {
             return Err(Error::InvalidInput("cannot wait for state UNDEFINED".into()));
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut pause = backoff.first;
         loop {
             let props = self.properties().await?;

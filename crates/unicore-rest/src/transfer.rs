@@ -85,7 +85,7 @@ impl Transfer {
         backoff: Backoff,
         mut progress: impl FnMut(&TransferProperties),
     ) -> Result<TransferProperties> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut pause = backoff.first;
         loop {
             let props = self.properties().await?;

@@ -154,7 +154,7 @@ impl Workflow {
         timeout: Option<Duration>,
         backoff: Backoff,
     ) -> Result<WorkflowState> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut pause = backoff.first;
         loop {
             let s = self.status().await?;

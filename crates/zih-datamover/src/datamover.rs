@@ -180,7 +180,7 @@ impl Datamover {
         interval: Duration,
         timeout: Option<Duration>,
     ) -> Result<BatchJobEnd> {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         let mut seen = false;
         loop {
             match self.job_state(job_id).await? {

@@ -265,7 +265,7 @@ impl DtHandle {
 /// Waits for every handle (at most `timeout` each, counted from the call)
 /// and returns their exit codes in order.
 pub async fn wait_all(handles: &[DtHandle], timeout: Option<Duration>) -> Vec<Result<i32>> {
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
     futures::future::join_all(handles.iter().map(|h| async move {
         let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
         h.wait(left).await

@@ -50,7 +50,8 @@ struct Round {
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let rounds: usize = flag(args, "--rounds").map_or(Ok(3), |v| v.parse())?;
     let workers: u32 = flag(args, "--workers").map_or(Ok(4), |v| v.parse())?;
-    let env = EnvVars::read(&services::up(&["slurm".to_owned(), "dask".to_owned()])?)?;
+    let wanted = ["slurm".to_owned(), "dask".to_owned()];
+    let env = EnvVars::read(&services::up(&wanted, services::Backend::Native)?)?;
     let venv = env.require("HPCKIT_DASK_VENV")?.to_owned();
     cmd::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -121,7 +121,10 @@ fn run_one(user: &str, wrap: &Path, log: &Path, argv: &[String]) -> Result<Outco
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let count: usize = flag(args, "--count").map_or(Ok(20), |c| c.parse()).context("--count")?;
     let rounds: usize = flag(args, "--rounds").map_or(Ok(3), |c| c.parse()).context("--rounds")?;
-    let env = EnvVars::read(&services::up(&["slurm".to_string(), "datamover".to_string()])?)?;
+    let env = EnvVars::read(&services::up(
+        &["slurm".to_string(), "datamover".to_string()],
+        services::Backend::Native,
+    )?)?;
     let bin = env.require("HPCKIT_DM_BIN")?.to_string();
     let user = env.require("HPCKIT_DM_USER")?.to_string();
     let py = ensure_venv()?;
@@ -218,7 +221,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     t.print();
     if walls[1] > 0.0 {
-        println!("\nwall time hpckit / taurus-datamover: {:.2}x", walls[0] / walls[1]);
+        let ratio = walls[0] / walls[1];
+        println!();
+        super::goal(
+            "wall time hpckit / taurus-datamover",
+            "<= 1.05x",
+            &format!("{ratio:.2}x"),
+            ratio <= 1.05,
+        );
     } else {
         bail!("the peer took no time");
     }

@@ -2,15 +2,20 @@
 //!
 //! A benchmark compares hpckit with the peer tools in the same run and prints a table
 //! ([`Table`]); wall time, CPU time and peak RSS of a child process come from
-//! [`measure`]. Benchmarks are never tests: nothing here asserts a time.
+//! [`measure`]. Benchmarks are never tests: nothing here asserts a time. Each states
+//! its goals through [`goal`], and `cargo xtask bench` without a name runs them all
+//! and writes one report ([`report`]).
 
 mod dask;
 mod datamover;
 mod fs;
 mod picas;
+mod report;
 mod slurm;
 mod ssh;
+mod uftp;
 mod unicore;
+mod xenon;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -20,20 +25,49 @@ use anyhow::{Context, Result, bail};
 
 use crate::cmd;
 
-/// Dispatches `cargo xtask bench <name> [args]`.
-pub(crate) fn run(name: &str, args: &[String]) -> Result<()> {
+/// Every benchmark, in the order `cargo xtask bench` runs them.
+pub(crate) const KNOWN: &[&str] =
+    &["ssh", "slurm", "fs", "unicore", "uftp", "picas", "datamover", "xenon", "dask"];
+
+/// Dispatches `cargo xtask bench [<name> [args]]`: no name (or `all`) runs every
+/// benchmark and writes the report.
+pub(crate) fn run(name: Option<&str>, args: &[String], report: &ReportArgs) -> Result<()> {
     match name {
-        "ssh" => ssh::run(args),
-        "slurm" => slurm::run(args),
-        "fs" => fs::run(args),
-        "unicore" => unicore::run(args),
-        "picas" => picas::run(args),
-        "datamover" => datamover::run(args),
-        "dask" => dask::run(args),
-        other => {
-            bail!(
-                "unknown benchmark `{other}` (known: ssh, slurm, fs, unicore, picas, datamover, dask)"
-            )
+        None | Some("all") => report::run_all(report, args),
+        Some("ssh") => ssh::run(args),
+        Some("slurm") => slurm::run(args),
+        Some("fs") => fs::run(args),
+        Some("unicore") => unicore::run(args),
+        Some("uftp") => uftp::run(args),
+        Some("picas") => picas::run(args),
+        Some("datamover") => datamover::run(args),
+        Some("xenon") => xenon::run(args),
+        Some("dask") => dask::run(args),
+        Some(other) => bail!("unknown benchmark `{other}` (known: {})", KNOWN.join(", ")),
+    }
+}
+
+pub(crate) use report::ReportArgs;
+
+/// The file a benchmark appends its goals to when the report runs it
+/// (one tab-separated line each: what, wanted, got, met).
+pub(crate) const GOALS_ENV: &str = "HPCKIT_BENCH_GOALS";
+
+/// States one goal of a benchmark and whether this run met it: printed for
+/// people, and recorded for the report when [`GOALS_ENV`] names a file.
+pub(crate) fn goal(what: &str, wanted: &str, got: &str, met: bool) {
+    let verdict = if met { "met" } else { "NOT met" };
+    println!("goal {verdict}: {what}: {got} (goal {wanted})");
+    if let Some(file) = std::env::var_os(GOALS_ENV) {
+        let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+        let line = format!("{}\t{}\t{}\t{}\n", clean(what), clean(wanted), clean(got), verdict);
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("warning: cannot record the goal in {}: {e}", file.to_string_lossy());
         }
     }
 }

@@ -40,7 +40,7 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let count = flag(args, "--count", 200)?;
     let rounds = flag(args, "--rounds", 3)?;
-    let env = EnvVars::read(&services::up(&["sshd".to_string()])?)?;
+    let env = EnvVars::read(&services::up(&["sshd".to_string()], services::Backend::Native)?)?;
     let t = Target {
         host: env.require("HPCKIT_SSH_HOST")?.to_string(),
         port: env.require("HPCKIT_SSH_PORT")?.to_string(),
@@ -71,7 +71,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ]);
     }
     table.print();
-    println!("ratio hpckit / OpenSSH: {} (goal: <= 1.00x)", ratio(h, o));
+    super::goal("wall time hpckit / OpenSSH", "<= 1.00x", &ratio(h, o), h <= o);
     Ok(())
 }
 

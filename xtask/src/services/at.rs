@@ -5,4 +5,4 @@ use super::slurm::Batch;
 
 /// `at`: atd from Debian's `at`.
 pub(crate) static AT: Batch =
-    Batch { name: "at", about: "atd (Debian at), a machine-wide singleton" };
+    Batch { name: "at", about: "atd (Debian at), a machine-wide singleton", docker_ports: &[] };

@@ -28,6 +28,11 @@ impl Service for Ftp {
         "ftp"
     }
 
+    // The tests read and write the test user's home behind the server's back.
+    fn docker_shares(&self) -> &'static [&'static str] {
+        &["/home"]
+    }
+
     fn about(&self) -> &'static str {
         "vsftpd: user hpctest, passive, explicit TLS, LIST only (no MLSD)"
     }

@@ -15,16 +15,20 @@ mod couchdb;
 mod daemon;
 mod dask;
 mod datamover;
+#[cfg(feature = "docker")]
+mod docker;
 mod envfile;
 mod ftp;
 mod lock;
 mod netns;
 mod ports;
+mod pyxenon;
 mod s3;
 mod sge;
 mod slurm;
 mod sshd;
 mod torque;
+mod uftp;
 mod unicore;
 mod webdav;
 
@@ -38,7 +42,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cmd, system};
 
-pub(crate) use envfile::EnvVars;
+pub(crate) use envfile::{EnvVars, is_secret};
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
 pub(crate) static REGISTRY: &[&dyn Service] = &[
@@ -52,8 +56,10 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &sge::Sge,
     &torque::Torque,
     &unicore::Unicore,
+    &uftp::Uftp,
     &couchdb::Couchdb,
     &datamover::Datamover,
+    &pyxenon::Pyxenon,
     &dask::Dask,
 ];
 
@@ -91,6 +97,12 @@ pub(crate) trait Service: Sync {
     /// Quick check that the instance described by `env` answers (e.g. a TCP banner).
     fn health(&self, ctx: &Ctx<'_>, env: &EnvVars) -> Result<()>;
 
+    /// Host directories the containers of this service see at the same path (docker
+    /// backend), besides the state dir and the temp dir, which every one sees.
+    fn docker_shares(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Stops this instance. The default kills every daemon started with
     /// [`Ctx::spawn_daemon`]; override to also undo other per-instance state.
     fn stop(&self, ctx: &Ctx<'_>) -> Result<()> {
@@ -103,8 +115,18 @@ pub(crate) trait Service: Sync {
 pub(crate) enum Backend {
     /// Plain processes on 127.0.0.1, packages from the system package manager.
     Native,
-    /// Containers built from `docker/<name>/Dockerfile` (needs a Docker engine).
+    /// Containers built from `docker/<name>/Dockerfile` (a Docker engine; as root
+    /// xtask starts `dockerd` itself when none runs).
     Docker,
+}
+
+impl Backend {
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Docker => "docker",
+        }
+    }
 }
 
 /// `cargo xtask services ...`
@@ -126,24 +148,30 @@ pub(crate) enum Action {
 
 /// Entry point of `cargo xtask services`.
 pub(crate) fn run(action: Action, backend: Backend) -> Result<()> {
-    if backend == Backend::Docker {
-        return docker_backend();
-    }
     match action {
-        Action::Up { names } => up(&names).map(|_| ()),
-        Action::Down { names } => down(&names),
+        Action::Up { names } => up(&names, backend).map(|_| ()),
+        Action::Down { names } => down(&names, backend),
         Action::Status => status(),
     }
 }
 
-fn docker_backend() -> Result<()> {
-    let engine = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
-    match engine {
-        Ok(out) if out.status.success() => bail!(
-            "the docker backend is not implemented yet (images: docker/<service>/Dockerfile); use --backend native"
-        ),
-        _ => bail!("no Docker engine found (`docker info` failed); use --backend native"),
+/// Whether this xtask binary has the docker backend (`--features docker`); without it,
+/// `--backend docker` runs `cargo run -p xtask --features docker` with the same
+/// arguments, so the native path never builds testcontainers.
+pub(crate) const HAS_DOCKER: bool = cfg!(feature = "docker");
+
+/// Runs this very command line again in an xtask built with `--features docker`.
+pub(crate) fn rerun_with_docker_feature() -> Result<()> {
+    if std::env::var_os("HPCKIT_XTASK_DOCKER_RERUN").is_some() {
+        bail!("xtask was rebuilt with --features docker but still lacks the docker backend");
     }
+    println!("building xtask with the docker backend (cargo feature `docker`)");
+    cmd::run(
+        cmd::cargo()
+            .args(["run", "--quiet", "--package", "xtask", "--features", "docker", "--"])
+            .args(std::env::args_os().skip(1))
+            .env("HPCKIT_XTASK_DOCKER_RERUN", "1"),
+    )
 }
 
 /// Per-run context handed to a service: its directories and the ports reserved so far.
@@ -154,6 +182,11 @@ pub(crate) struct Ctx<'a> {
     /// `<workspace>/docker/<name>/`: provision.sh, packages, Dockerfile.
     pub(crate) script_dir: PathBuf,
     reserved: &'a mut BTreeSet<u16>,
+    backend: Backend,
+    /// The service's image (docker backend, once built).
+    image: Option<String>,
+    #[cfg_attr(not(feature = "docker"), expect(dead_code, reason = "read by the docker backend"))]
+    shares: &'static [&'static str],
 }
 
 impl Ctx<'_> {
@@ -171,17 +204,32 @@ impl Ctx<'_> {
         Ok(port)
     }
 
+    /// The backend this instance runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Spawns a long-running process detached from this one; `label` names its pid file
     /// (`<label>.pid`) and its stdout/stderr file (`<label>.out`) in the state dir.
     /// Its command line must mention the state dir (e.g. its config file): `stop` checks
     /// that before killing a pid, so a recycled pid is never hit.
+    /// With the docker backend the process runs in a container of the service's image.
     pub(crate) fn spawn_daemon(&self, label: &str, cmd: &mut Command) -> Result<u32> {
+        #[cfg(feature = "docker")]
+        if let Some(image) = &self.image {
+            let shares: Vec<&Path> = self.shares.iter().map(Path::new).collect();
+            return docker::spawn(image, self.name, &self.state_dir, &shares, label, cmd);
+        }
         daemon::spawn(&self.state_dir, label, cmd)
     }
 
-    /// Kills every daemon spawned by [`Ctx::spawn_daemon`] for this service.
+    /// Kills every daemon spawned by [`Ctx::spawn_daemon`] for this service (and
+    /// removes its containers).
     pub(crate) fn stop_daemons(&self) -> Result<()> {
-        daemon::stop_all(&self.state_dir)
+        let killed = daemon::stop_all(&self.state_dir);
+        #[cfg(feature = "docker")]
+        docker::remove_containers(&self.state_dir)?;
+        killed
     }
 
     /// True while every daemon spawned for this service is alive.
@@ -260,7 +308,11 @@ pub(crate) fn required_packages(names: &[String]) -> Result<Vec<String>> {
     Ok(all)
 }
 
-fn context<'a>(service: &dyn Service, reserved: &'a mut BTreeSet<u16>) -> Result<Ctx<'a>> {
+fn context<'a>(
+    service: &dyn Service,
+    reserved: &'a mut BTreeSet<u16>,
+    backend: Backend,
+) -> Result<Ctx<'a>> {
     let state_dir = services_dir().join(service.name());
     fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
@@ -269,19 +321,33 @@ fn context<'a>(service: &dyn Service, reserved: &'a mut BTreeSet<u16>) -> Result
         state_dir,
         script_dir: cmd::workspace_root().join("docker").join(service.name()),
         reserved,
+        backend,
+        image: None,
+        shares: service.docker_shares(),
     })
+}
+
+/// The backend the instance in `state_dir` was started with (`native` when unrecorded).
+fn recorded_backend(state_dir: &Path) -> Backend {
+    match fs::read_to_string(state_dir.join("backend")) {
+        Ok(text) if text.trim() == "docker" => Backend::Docker,
+        _ => Backend::Native,
+    }
 }
 
 /// Starts the named services (all when empty); returns the env file path.
 /// A service that fails does not stop the others: the env file lists those that run,
 /// and the error names every one that failed (their tests then fail loudly).
-pub(crate) fn up(names: &[String]) -> Result<PathBuf> {
+pub(crate) fn up(names: &[String], backend: Backend) -> Result<PathBuf> {
     let services = lookup(names)?;
     let _lock = lock::machine_lock()?;
+    if backend == Backend::Docker {
+        prepare_docker()?;
+    }
     let mut reserved = BTreeSet::new();
     let mut failures = Vec::new();
     for service in services {
-        if let Err(err) = up_one(service, &mut reserved) {
+        if let Err(err) = up_one(service, &mut reserved, backend) {
             eprintln!("{}: FAILED: {err:#}", service.name());
             failures.push(format!("{err:#}"));
         }
@@ -294,21 +360,40 @@ pub(crate) fn up(names: &[String]) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn up_one(service: &dyn Service, reserved: &mut BTreeSet<u16>) -> Result<()> {
+/// The engine and the base image, before any service image is built.
+#[cfg(feature = "docker")]
+fn prepare_docker() -> Result<()> {
+    docker::ensure_engine()?;
+    docker::ensure_base_image()
+}
+
+#[cfg(not(feature = "docker"))]
+fn prepare_docker() -> Result<()> {
+    bail!("this xtask was built without the docker backend (cargo feature `docker`)")
+}
+
+fn up_one(service: &dyn Service, reserved: &mut BTreeSet<u16>, backend: Backend) -> Result<()> {
     let started = Instant::now();
-    let mut ctx = context(service, reserved)?;
+    let mut ctx =
+        context(service, reserved, recorded_backend(&services_dir().join(service.name())))?;
     let env_path = ctx.state_dir.join("service.env");
-    if let Ok(env) = EnvVars::read(&env_path)
+    if ctx.backend == backend
+        && let Ok(env) = EnvVars::read(&env_path)
         && service.health(&ctx, &env).is_ok()
     {
-        println!("{}: already running, reused", service.name());
+        println!("{}: already running ({}), reused", service.name(), backend.as_str());
         return Ok(());
     }
     let _ = fs::remove_file(&env_path);
+    // Clears what the previous instance left, on whichever backend it ran.
     service
         .stop(&ctx)
         .with_context(|| format!("{}: cannot clear a previous instance", service.name()))?;
-    if service.needs_root() && !system::is_root() {
+    ctx.backend = backend;
+    fs::write(ctx.state_dir.join("backend"), format!("{}\n", backend.as_str()))?;
+    if backend == Backend::Docker && ctx.script_dir.join("Dockerfile").exists() {
+        provision_image(&mut ctx)?;
+    } else if service.needs_root() && !system::is_root() {
         let missing =
             system::missing_debian_packages(&required_packages(&[service.name().into()])?);
         bail!(
@@ -321,9 +406,12 @@ fn up_one(service: &dyn Service, reserved: &mut BTreeSet<u16>) -> Result<()> {
             name = service.name(),
         );
     }
-    service
-        .provision(&mut ctx)
-        .with_context(|| format!("{}: provisioning failed", service.name()))?;
+    if ctx.image.is_none() {
+        // Native, or a service without daemons (its commands run on the host).
+        service
+            .provision(&mut ctx)
+            .with_context(|| format!("{}: provisioning failed", service.name()))?;
+    }
     let env = match start_and_wait(service, &mut ctx) {
         Ok(env) => env,
         Err(err) => {
@@ -340,6 +428,23 @@ fn up_one(service: &dyn Service, reserved: &mut BTreeSet<u16>) -> Result<()> {
     Ok(())
 }
 
+/// Builds the service's image: its Dockerfile runs the same provision.sh.
+#[cfg(feature = "docker")]
+fn provision_image(ctx: &mut Ctx<'_>) -> Result<()> {
+    let log = ctx.state_dir.join("image-build.log");
+    let context_dir = ctx.state_dir.join("image-context");
+    ctx.image = Some(
+        docker::ensure_service_image(ctx.name, &context_dir, &log)
+            .with_context(|| format!("{}: building its image failed", ctx.name))?,
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "docker"))]
+fn provision_image(_ctx: &mut Ctx<'_>) -> Result<()> {
+    prepare_docker()
+}
+
 fn start_and_wait(service: &dyn Service, ctx: &mut Ctx<'_>) -> Result<EnvVars> {
     let env = service.start(ctx)?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -354,14 +459,23 @@ fn start_and_wait(service: &dyn Service, ctx: &mut Ctx<'_>) -> Result<EnvVars> {
     }
 }
 
-/// Stops the named services (all when empty) and rewrites the env file.
-pub(crate) fn down(names: &[String]) -> Result<()> {
+/// Stops the named services (all when empty) and rewrites the env file. Each stops on
+/// the backend it was started with. `--backend docker` with no names stops the
+/// services running in containers only, removes any other container of this worktree,
+/// and stops a `dockerd` xtask started once no container is left.
+pub(crate) fn down(names: &[String], backend: Backend) -> Result<()> {
     let services = lookup(names)?;
     let _lock = lock::machine_lock()?;
     let mut reserved = BTreeSet::new();
     let mut failures = Vec::new();
     for service in services {
-        let ctx = context(service, &mut reserved)?;
+        let state_dir = services_dir().join(service.name());
+        let ran_on = recorded_backend(&state_dir);
+        if backend == Backend::Docker && names.is_empty() && ran_on != Backend::Docker {
+            // `down --backend docker`: the containers only, native services stay.
+            continue;
+        }
+        let ctx = context(service, &mut reserved, ran_on)?;
         let had_state = ctx.state_dir.join("service.env").exists();
         let _ = fs::remove_file(ctx.state_dir.join("service.env"));
         match service.stop(&ctx) {
@@ -371,9 +485,27 @@ pub(crate) fn down(names: &[String]) -> Result<()> {
         }
     }
     write_env_file()?;
+    if backend == Backend::Docker
+        && let Err(err) = docker_cleanup(names.is_empty())
+    {
+        failures.push(format!("docker: {err:#}"));
+    }
     if !failures.is_empty() {
         bail!("some services did not stop cleanly:\n{}", failures.join("\n"));
     }
+    Ok(())
+}
+
+#[cfg(feature = "docker")]
+fn docker_cleanup(all: bool) -> Result<()> {
+    if all {
+        docker::remove_worktree_containers()?;
+    }
+    docker::stop_engine_if_idle()
+}
+
+#[cfg(not(feature = "docker"))]
+fn docker_cleanup(_all: bool) -> Result<()> {
     Ok(())
 }
 
@@ -381,7 +513,8 @@ fn status() -> Result<()> {
     let mut reserved = BTreeSet::new();
     println!("env file: {}", env_file_path().display());
     for service in REGISTRY {
-        let ctx = context(*service, &mut reserved)?;
+        let state_dir = services_dir().join(service.name());
+        let ctx = context(*service, &mut reserved, recorded_backend(&state_dir))?;
         let state = match EnvVars::read(&ctx.state_dir.join("service.env")) {
             Err(_) => "down".to_string(),
             Ok(env) => match service.health(&ctx, &env) {
@@ -389,7 +522,8 @@ fn status() -> Result<()> {
                 Err(err) => format!("UNHEALTHY: {err:#}"),
             },
         };
-        println!("{:<10} {:<60} {state}", service.name(), service.about());
+        let on = if state == "down" { "" } else { ctx.backend.as_str() };
+        println!("{:<10} {:<60} {state} {on}", service.name(), service.about());
         if let Ok(env) = EnvVars::read(&ctx.state_dir.join("service.env")) {
             for (key, value) in env.iter() {
                 let shown = if envfile::is_secret(key) { "<secret>" } else { value };

@@ -36,6 +36,11 @@ impl Service for S3 {
         "s3"
     }
 
+    // s3s-fs is the host's build (docker/s3/Dockerfile does not build it).
+    fn docker_shares(&self) -> &'static [&'static str] {
+        &["/opt/hpckit-tools/s3s-fs-0.14.1"]
+    }
+
     fn about(&self) -> &'static str {
         "moto (S3 semantics) and s3s-fs (SigV4 checked), bucket `hpckit`"
     }

@@ -16,31 +16,114 @@
 //! `DefMemPerCPU` so jobs share the node, `batch_sched_delay=0`,
 //! `MinJobAge=3600`. `services down` leaves a healthy cluster running (other
 //! worktrees may be using it) unless `HPCKIT_FORCE_DOWN=1`.
+//!
+//! With the docker backend the same `provision.sh up` runs in a container of this
+//! worktree instead: its state, config and munge socket under the state dir (which
+//! host and container share), its own ports picked free (`DockerPorts`), so it runs
+//! beside the machine's native cluster; `down` removes it.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Ctx, EnvVars, Service};
+use super::{Backend, Ctx, EnvVars, Service};
 
 /// One of the singleton batch-system services, driven by its provision.sh.
 pub(crate) struct Batch {
     pub(super) name: &'static str,
     pub(super) about: &'static str,
+    /// The ports of an instance of the docker backend.
+    pub(super) docker_ports: &'static [DockerPort],
+}
+
+/// A port of a docker-backend instance: the env knob of provision.sh (also the
+/// variable a user sets to choose it) and the default, away from the native cluster's.
+pub(crate) struct DockerPort {
+    pub(super) env_var: &'static str,
+    pub(super) default: u16,
 }
 
 /// `slurm`: Slurm without accounting.
-pub(crate) static SLURM: Batch =
-    Batch { name: "slurm", about: "Slurm 22.05 single node, no accounting (squeue/scontrol)" };
+pub(crate) static SLURM: Batch = Batch {
+    name: "slurm",
+    about: "Slurm 22.05 single node, no accounting (squeue/scontrol)",
+    docker_ports: &[
+        DockerPort { env_var: "HPCKIT_SLURMCTLD_PORT", default: 6837 },
+        DockerPort { env_var: "HPCKIT_SLURMD_PORT", default: 6838 },
+    ],
+};
 /// `slurm-acct`: Slurm with slurmdbd + MariaDB.
-pub(crate) static SLURM_ACCT: Batch =
-    Batch { name: "slurm-acct", about: "Slurm 22.05 single node with slurmdbd + MariaDB (sacct)" };
+pub(crate) static SLURM_ACCT: Batch = Batch {
+    name: "slurm-acct",
+    about: "Slurm 22.05 single node with slurmdbd + MariaDB (sacct)",
+    docker_ports: &[
+        DockerPort { env_var: "HPCKIT_SLURM_ACCT_CTLD_PORT", default: 6847 },
+        DockerPort { env_var: "HPCKIT_SLURM_ACCT_SLURMD_PORT", default: 6848 },
+        DockerPort { env_var: "HPCKIT_SLURM_ACCT_DBD_PORT", default: 6849 },
+        DockerPort { env_var: "HPCKIT_MARIADB_PORT", default: 3316 },
+    ],
+};
+
+/// How long a container may take for `provision.sh up` (MariaDB's first start).
+const DOCKER_UP_LIMIT: Duration = Duration::from_secs(120);
 
 impl Batch {
     fn script(&self, ctx: &Ctx<'_>, action: &str) -> Command {
         let mut c = Command::new("bash");
         c.arg(ctx.script_dir.join("provision.sh")).arg(action);
+        if ctx.backend() == Backend::Docker {
+            c.envs(self.docker_env(&ctx.state_dir));
+        }
         c
+    }
+
+    /// Where a docker-backend instance keeps its cluster: the env knobs of provision.sh.
+    fn docker_env(&self, state_dir: &Path) -> Vec<(&'static str, String)> {
+        let base = state_dir.join("cluster");
+        let at = |p: &str| base.join(p).to_string_lossy().into_owned();
+        let mut env = vec![("HPCKIT_MUNGE_SOCKET", at("munge/munge.socket.2"))];
+        match self.name {
+            "slurm" => {
+                env.push(("HPCKIT_SLURM_DIR", at("")));
+                env.push(("HPCKIT_SLURM_CONF", at("etc/slurm.conf")));
+            }
+            "slurm-acct" => env.push(("HPCKIT_SLURM_ACCT_DIR", at(""))),
+            _ => env.push(("HPCKIT_AT_DIR", at(""))),
+        }
+        env
+    }
+
+    /// `provision.sh up` in a container that stays up; returns its stdout.
+    fn docker_up(&self, ctx: &mut Ctx<'_>) -> Result<String> {
+        let out: PathBuf = ctx.state_dir.join("up.env");
+        let _ = std::fs::remove_file(&out);
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(r#"bash "$0" up >"$1.tmp" && mv "$1.tmp" "$1" && exec sleep infinity"#)
+            .arg(format!("/hpckit/{}/provision.sh", self.name))
+            .arg(&out)
+            .envs(self.docker_env(&ctx.state_dir));
+        for port in self.docker_ports {
+            let picked = ctx.port(port.env_var, port.default)?;
+            command.env(port.env_var, picked.to_string());
+        }
+        ctx.spawn_daemon("cluster", &mut command)?;
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&out) {
+                return Ok(text);
+            }
+            if started.elapsed() > DOCKER_UP_LIMIT || !ctx.daemons_alive() {
+                bail!(
+                    "provision.sh up did not finish in the container; see {}",
+                    ctx.state_dir.join("cluster.out").display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn run(&self, ctx: &Ctx<'_>, action: &str) -> Result<String> {
@@ -79,7 +162,10 @@ impl Service for Batch {
     }
 
     fn start(&self, ctx: &mut Ctx<'_>) -> Result<EnvVars> {
-        let text = self.run(ctx, "up")?;
+        let text = match ctx.backend() {
+            Backend::Native => self.run(ctx, "up")?,
+            Backend::Docker => self.docker_up(ctx)?,
+        };
         let mut env = EnvVars::default();
         for line in text.lines() {
             if let Some((k, v)) = line.split_once('=')
@@ -106,6 +192,10 @@ impl Service for Batch {
     }
 
     fn stop(&self, ctx: &Ctx<'_>) -> Result<()> {
+        if ctx.backend() == Backend::Docker {
+            // This worktree's own cluster: the container goes with all its daemons.
+            return ctx.stop_daemons();
+        }
         // A healthy shared instance stays up for other worktrees; leftovers go.
         if std::env::var_os("HPCKIT_FORCE_DOWN").is_none()
             && self.health(ctx, &EnvVars::default()).is_ok()

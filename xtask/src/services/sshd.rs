@@ -117,6 +117,11 @@ impl Service for Sshd {
         "sshd"
     }
 
+    // The test user's home (authorized_keys, files the tests check) is the host's.
+    fn docker_shares(&self) -> &'static [&'static str] {
+        &["/home"]
+    }
+
     fn about(&self) -> &'static str {
         "OpenSSH: password/key/kbd-interactive, MFA, jump -> inner"
     }

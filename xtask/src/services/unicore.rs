@@ -127,7 +127,7 @@ impl Service for Unicore {
 /// (encrypted with `passphrase`) in OpenSSH format, `id_rsa.pem` and
 /// `id_ecdsa.pem` (the same keys as PEM), all listed in `authorized_keys`; and
 /// `id_stranger`, a key the server does not know.
-fn make_keys(keys: &Path, passphrase: &str) -> Result<()> {
+pub(super) fn make_keys(keys: &Path, passphrase: &str) -> Result<()> {
     let _ = std::fs::remove_dir_all(keys);
     std::fs::create_dir_all(keys)?;
     let keygen = |kind: &[&str], name: &str, passphrase: &str| {

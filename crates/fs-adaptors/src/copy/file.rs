@@ -12,6 +12,7 @@ use hpc_core::{
 
 use super::progress::{FileOutcome, Tracker};
 use super::{CopyOptions, Hasher, ResumeCheck, SymlinkPolicy, same_fs};
+use crate::leftovers::{Leftover, LeftoverKind};
 use crate::temp_sibling;
 
 pub(super) struct FileJob {
@@ -114,6 +115,19 @@ impl FileJob {
             return Err(Error::AlreadyExists { path: self.target.to_string() });
         }
         let exists = existing.is_some();
+        let mut leftovers = match &self.tracker.sweep {
+            Some(sweep) => sweep.of(&*self.dst, &self.target).await,
+            None => Vec::new(),
+        };
+        if self.opts.mode == CopyMode::Resume
+            && !exists
+            && let Some(size) = size
+            && let Some(done) = self.continue_staged(&mut leftovers, size).await?
+        {
+            self.remove_all(&leftovers).await;
+            return Ok(done);
+        }
+        self.remove_all(&leftovers).await;
         match self.opts.mode {
             CopyMode::Create if exists => {
                 Err(Error::AlreadyExists { path: self.target.to_string() })
@@ -123,7 +137,7 @@ impl FileJob {
                 (Some(old), Some(size)) => self.resume(old.size, size).await,
                 (None, Some(size)) if self.dst.info().capabilities.append => {
                     self.dst.create_file(&self.target).await?;
-                    self.append_from(0, size).await.map(|v| (FileOutcome::Copied, v))
+                    self.append_from(&self.target, 0, size).await.map(|v| (FileOutcome::Copied, v))
                 }
                 _ => self.replace(size).await,
             },
@@ -131,17 +145,71 @@ impl FileJob {
         }
     }
 
+    /// Remove stale leftovers of earlier copies to this target (best effort:
+    /// what cannot be removed now is found by the next copy or `fs cleanup`).
+    async fn remove_all(&self, leftovers: &[Leftover]) {
+        for l in leftovers {
+            match crate::leftovers::remove(&*self.dst, l).await {
+                Ok(()) => {
+                    tracing::info!(path = %l.path, kind = l.kind_str(), why = l.why.as_str(), "removed a leftover of an interrupted copy")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %l.path, error = %e, "cannot remove a leftover of an interrupted copy")
+                }
+            }
+        }
+    }
+
+    /// RESUME of a missing target: continue the largest staged file an
+    /// interrupted copy left for it, when it is a prefix of the source and
+    /// the target can append and rename. The file is first renamed to a name
+    /// of ours, so of several copies doing this at once only one gets it.
+    /// `None` when there is nothing to continue.
+    async fn continue_staged(
+        &self,
+        leftovers: &mut Vec<Leftover>,
+        size: u64,
+    ) -> Result<Option<(FileOutcome, bool)>> {
+        let caps = &self.dst.info().capabilities;
+        if !caps.append || !caps.rename {
+            return Ok(None);
+        }
+        let Some((i, _)) = leftovers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches!(l.kind, LeftoverKind::Staged(_)) && l.bytes <= size)
+            .max_by_key(|(_, l)| l.bytes)
+        else {
+            return Ok(None);
+        };
+        let old = leftovers.remove(i);
+        let mine = temp_sibling(&self.target, "part")?;
+        if let Err(e) = self.dst.rename(&old.path, &mine).await {
+            tracing::debug!(path = %old.path, error = %e, "another copy took the staged file");
+            return Ok(None);
+        }
+        if !self.prefix_matches(&mine, old.bytes).await? {
+            let _ = self.dst.delete(&mine, false).await;
+            return Ok(None);
+        }
+        tracing::info!(staged = %old.path, bytes = old.bytes, "continuing a staged file of an interrupted copy");
+        // Interrupted again, it stays for the next RESUME (its writer, we, will be gone).
+        let verified = self.append_from(&mine, old.bytes, size).await?;
+        self.dst.rename(&mine, &self.target).await?;
+        Ok(Some((FileOutcome::Resumed, verified)))
+    }
+
     /// Continue a partial target of `have` bytes, or start over when it is
     /// not a prefix of the source.
     async fn resume(&self, have: u64, size: u64) -> Result<(FileOutcome, bool)> {
         let appendable = self.dst.info().capabilities.append;
-        if have <= size && self.prefix_matches(have).await? {
+        if have <= size && self.prefix_matches(&self.target, have).await? {
             if have == size {
                 let verified = self.opts.verify && self.verify(&self.target, None).await?;
                 return Ok((FileOutcome::AlreadyComplete, verified));
             }
             if appendable {
-                let verified = self.append_from(have, size).await?;
+                let verified = self.append_from(&self.target, have, size).await?;
                 return Ok((FileOutcome::Resumed, verified));
             }
         }
@@ -149,8 +217,9 @@ impl FileJob {
         self.replace(Some(size)).await
     }
 
-    /// Whether the target's first `have` bytes match the source's.
-    async fn prefix_matches(&self, have: u64) -> Result<bool> {
+    /// Whether the first `have` bytes of `partial` (the target or a staged
+    /// file of it) match the source's.
+    async fn prefix_matches(&self, partial: &Path, have: u64) -> Result<bool> {
         let window = match self.opts.resume_check {
             ResumeCheck::SizeOnly => return Ok(true),
             ResumeCheck::Tail(n) => n.min(have),
@@ -162,24 +231,25 @@ impl FileJob {
         let range = ByteRange { offset: have - window, len: Some(window) };
         let (a, b) = tokio::try_join!(
             digest(self.src.read(&self.entry.path, range).await?, None),
-            digest(self.dst.read(&self.target, range).await?, None),
+            digest(self.dst.read(partial, range).await?, None),
         )?;
         Ok(a.0 == b.0 && a.1 == window && b.1 == window)
     }
 
-    async fn append_from(&self, offset: u64, size: u64) -> Result<bool> {
+    /// Append the source from `offset` to `partial` (the target or a staged
+    /// file of it), which must then have `size` bytes.
+    async fn append_from(&self, partial: &Path, offset: u64, size: u64) -> Result<bool> {
         self.tracker.started(&self.entry.path, size);
         let data = self.src.read(&self.entry.path, ByteRange::from(offset)).await?;
         let (stream, _hash) = self.instrument(data, false);
-        self.dst.append(&self.target, stream).await?;
-        let now = self.dst.attributes(&self.target).await?.size;
+        self.dst.append(partial, stream).await?;
+        let now = self.dst.attributes(partial).await?.size;
         if now != size {
             return Err(Error::InvalidInput(format!(
-                "{} has {now} bytes after resuming, the source {size}; run the copy again",
-                self.target
+                "{partial} has {now} bytes after resuming, the source {size}; run the copy again",
             )));
         }
-        Ok(self.opts.verify && self.verify(&self.target, None).await?)
+        Ok(self.opts.verify && self.verify(partial, None).await?)
     }
 
     /// Transfer the whole file; where the target exists and can rename, via
@@ -192,6 +262,8 @@ impl FileJob {
         {
             self.tracker.started(&self.entry.path, self.entry.size);
             self.src.copy_server_side(&self.entry.path, &self.target).await?;
+            // The bytes moved all the same: the report and progress count them.
+            self.tracker.add_bytes(self.entry.size);
             let verified = self.opts.verify && self.verify(&self.target, None).await?;
             return Ok((FileOutcome::CopiedServerSide, verified));
         }
@@ -199,6 +271,13 @@ impl FileJob {
         let staged = exists && self.dst.info().capabilities.rename;
         let tmp = if staged { Some(temp_sibling(&self.target, "copy")?) } else { None };
         let sink_path = tmp.as_ref().unwrap_or(&self.target);
+        // Removes the staged sibling should this future be dropped half-way.
+        let mut guard = tmp.as_ref().map(|tmp| {
+            let (dst, tmp) = (self.dst.clone(), tmp.clone());
+            hpc_core::cleanup::OnDrop::new(async move {
+                let _ = dst.delete(&tmp, false).await;
+            })
+        });
         let result = async {
             let hash = self.transfer(sink_path, size).await?;
             let verified = self.opts.verify && self.verify(sink_path, hash).await?;
@@ -208,15 +287,13 @@ impl FileJob {
             Ok(verified)
         }
         .await;
-        match result {
-            Ok(v) => Ok((FileOutcome::Copied, v)),
-            Err(e) => {
-                if let Some(tmp) = &tmp {
-                    let _ = self.dst.delete(tmp, false).await;
-                }
-                Err(e)
+        if let Some(guard) = guard.as_mut() {
+            match result {
+                Ok(_) => guard.disarm(),
+                Err(_) => guard.run_now().await,
             }
         }
+        result.map(|v| (FileOutcome::Copied, v))
     }
 
     /// Move the data; returns the source's SHA-256 computed on the way when verifying.

@@ -16,7 +16,8 @@
 //!   files, and no entry below a link is written, so a link in the source
 //!   cannot redirect a write outside the target.
 //! * Cancel with [`CopyOptions::cancel`] or by dropping the future: running
-//!   transfers stop, temporary files are removed, a RESUME target stays resumable.
+//!   transfers stop, temporary files are removed (by guards whose cleanup
+//!   [`hpc_core::cleanup::finished`] waits for), a RESUME target stays resumable.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> hpc_core::Result<()> {
@@ -42,11 +43,12 @@ mod hash;
 mod progress;
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hpc_core::{CopyMode, EntryKind, Error, FileSystem, Path, PathAttributes, Result};
+use hpc_core::{CopyMode, EntryKind, Error, ErrorKind, FileSystem, Path, PathAttributes, Result};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 pub use tokio_util::sync::CancellationToken;
@@ -54,6 +56,7 @@ pub use tokio_util::sync::CancellationToken;
 pub use hash::Hasher;
 pub use progress::{FileOutcome, Progress, ProgressEvent, ProgressFn};
 
+use crate::leftovers::Sweep;
 use file::FileJob;
 use progress::Tracker;
 
@@ -109,10 +112,21 @@ pub struct CopyOptions {
     pub scan_first: bool,
     /// Let the file system copy on its own when source and target are the same one.
     pub server_side: bool,
+    /// Leftovers of interrupted copies to a target (staged files, unfinished
+    /// uploads) are removed before it is written, or continued by RESUME,
+    /// when their writer on this host has ended or they have not changed for
+    /// this long ([`crate::leftovers`]); `None` leaves them alone.
+    pub stale_after: Option<Duration>,
     /// Stops the copy when cancelled.
     pub cancel: CancellationToken,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
+    /// Go on past a source entry whose name cannot be used (a local name
+    /// that is not UTF-8, an entry on another host) and list it in
+    /// [`CopyReport::unusable`]; off, the first one ends the copy with its
+    /// error. Whoever turns it on must look at the report (and must not,
+    /// say, delete the source after an incomplete copy).
+    pub skip_unusable: bool,
 }
 
 impl Default for CopyOptions {
@@ -126,8 +140,10 @@ impl Default for CopyOptions {
             resume_check: ResumeCheck::default(),
             scan_first: false,
             server_side: true,
+            stale_after: Some(crate::leftovers::STALE_AFTER),
             cancel: CancellationToken::new(),
             progress: None,
+            skip_unusable: false,
         }
     }
 }
@@ -141,6 +157,7 @@ impl std::fmt::Debug for CopyOptions {
             .field("verify", &self.verify)
             .field("symlinks", &self.symlinks)
             .field("resume_check", &self.resume_check)
+            .field("stale_after", &self.stale_after)
             .finish_non_exhaustive()
     }
 }
@@ -168,6 +185,12 @@ pub struct CopyReport {
     pub bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Entries of the source listing that have no usable name (a local
+    /// name that is not UTF-8, a name a server should not send), each as
+    /// the listing's error message: skipped, everything else copied. Not empty
+    /// means the copy is incomplete; the caller says so (the CLI warns per
+    /// entry and exits non-zero). Only with [`CopyOptions::skip_unusable`].
+    pub unusable: Vec<String>,
 }
 
 impl CopyReport {
@@ -202,7 +225,7 @@ pub async fn copy(
 ) -> Result<CopyReport> {
     let src_path = src_path.resolve(&src.info().working_directory);
     let dst_path = dst_path.resolve(&dst.info().working_directory);
-    let tracker = Tracker::new(opts.progress.clone());
+    let tracker = Tracker::new(opts.progress.clone(), opts.stale_after.map(Sweep::new));
     let root = src.attributes(&src_path).await?;
     let mut report = CopyReport::default();
 
@@ -242,11 +265,15 @@ pub async fn copy(
     Ok(report)
 }
 
-async fn scan(src: &dyn FileSystem, root: &Path) -> Result<(u64, u64)> {
+async fn scan(src: &dyn FileSystem, root: &Path, skip_unusable: bool) -> Result<(u64, u64)> {
     let (mut bytes, mut files) = (0, 0);
     let mut s = src.list(root, true);
     while let Some(a) = s.next().await {
-        let a = a?;
+        let a = match a {
+            Ok(a) => a,
+            Err(e) if skip_unusable && is_unusable_entry(&e) => continue,
+            Err(e) => return Err(e),
+        };
         if !a.is_directory() {
             files += 1;
             if a.is_regular() {
@@ -255,6 +282,12 @@ async fn scan(src: &dyn FileSystem, root: &Path) -> Result<(u64, u64)> {
         }
     }
     Ok((bytes, files))
+}
+
+/// A listing item that is one entry whose name cannot be used here (an
+/// invalid-input error: the listing itself goes on).
+fn is_unusable_entry(e: &Error) -> bool {
+    e.kind() == ErrorKind::InvalidInput
 }
 
 /// The target path of a source entry: the same elements below `dst_root`,
@@ -293,7 +326,7 @@ async fn copy_tree(
     }
     report.directories += 1;
     if opts.scan_first {
-        let (bytes, files) = scan(&**src, src_root).await?;
+        let (bytes, files) = scan(&**src, src_root, opts.skip_unusable).await?;
         tracker.set_totals(bytes, files);
     }
 
@@ -303,10 +336,26 @@ async fn copy_tree(
     let mut link_paths: HashSet<Path> = HashSet::new();
     let mut made_dirs: HashSet<Path> = HashSet::new();
     made_dirs.insert(dst_root.clone());
+    let mut seen = Seen::default();
 
     let mut listing = src.list(src_root, true);
     while let Some(entry) = listing.next().await {
-        let entry = entry?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            // One bad name never stops the copy of the others.
+            Err(e) if opts.skip_unusable && is_unusable_entry(&e) => {
+                report.unusable.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if !seen.first_time(&entry.path) {
+            return Err(Error::parse(
+                format!("listing of {src_root}"),
+                "the server named the same entry twice; refusing to copy it twice",
+                entry.path.to_string(),
+            ));
+        }
         let target = target_of(&entry.path, src_root, dst_root)?;
         // Nothing below a link is ever written (a hostile listing could
         // otherwise name a link and then entries "inside" it).
@@ -375,6 +424,25 @@ async fn copy_tree(
     Ok(())
 }
 
+/// The entries a listing has named so far, as 128-bit keyed fingerprints:
+/// 16 bytes per entry rather than its path, so a tree of millions of files
+/// stays cheap. The keys are random per run, so a server cannot craft two
+/// names that collide.
+#[derive(Default)]
+struct Seen {
+    keys: (RandomState, RandomState),
+    fingerprints: HashSet<u128>,
+}
+
+impl Seen {
+    /// Whether `path` is named for the first time.
+    fn first_time(&mut self, path: &Path) -> bool {
+        let hi = u128::from(self.keys.0.hash_one(path));
+        let lo = u128::from(self.keys.1.hash_one(path));
+        self.fingerprints.insert(hi << 64 | lo)
+    }
+}
+
 fn joined(
     r: std::result::Result<Result<(FileOutcome, bool)>, tokio::task::JoinError>,
 ) -> Result<(FileOutcome, bool)> {
@@ -412,11 +480,13 @@ async fn spawn_file(
         }
     };
     let job = FileJob::new(src, dst, entry, target, opts, tracker);
-    tasks.spawn(async move {
+    // Tracked: an aborted task drops its guards, whose cleanup a program
+    // ending on a signal must wait for (hpc_core::cleanup).
+    tasks.spawn(hpc_core::cleanup::tracked(async move {
         let r = job.run().await;
         drop(permit);
         r
-    });
+    }));
     Ok(())
 }
 
@@ -430,5 +500,13 @@ mod tests {
         assert_eq!(target_of(&p("/s/a/b"), &p("/s"), &p("/d")).unwrap(), p("/d/a/b"));
         assert!(target_of(&p("/other/x"), &p("/s"), &p("/d")).is_err());
         assert!(target_of(&p("/s"), &p("/s"), &p("/d")).is_err());
+    }
+
+    #[test]
+    fn an_entry_named_twice_is_seen() {
+        let p = |s: &str| Path::new(s).unwrap();
+        let mut seen = Seen::default();
+        assert!(seen.first_time(&p("/s/a")) && seen.first_time(&p("/s/b")));
+        assert!(!seen.first_time(&p("/s/a")));
     }
 }

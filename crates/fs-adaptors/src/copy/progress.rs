@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use hpc_core::Path;
 
+use crate::leftovers::Sweep;
+
 /// What happened to one file (or link) of a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -82,12 +84,14 @@ pub(crate) struct Tracker {
     bytes_total: AtomicU64,
     files_total: AtomicU64,
     callback: Option<ProgressFn>,
+    /// The copy's search for leftovers, shared by its file tasks like the counters.
+    pub(crate) sweep: Option<Sweep>,
 }
 
 const UNKNOWN: u64 = u64::MAX;
 
 impl Tracker {
-    pub(crate) fn new(callback: Option<ProgressFn>) -> Arc<Self> {
+    pub(crate) fn new(callback: Option<ProgressFn>, sweep: Option<Sweep>) -> Arc<Self> {
         Arc::new(Tracker {
             start: Instant::now(),
             bytes: AtomicU64::new(0),
@@ -95,6 +99,7 @@ impl Tracker {
             bytes_total: AtomicU64::new(UNKNOWN),
             files_total: AtomicU64::new(UNKNOWN),
             callback,
+            sweep,
         })
     }
 

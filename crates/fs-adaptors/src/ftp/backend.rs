@@ -1,8 +1,6 @@
 //! [`FtpFileSystem`]: the `FileSystem` implementation over a pool of suppaftp sessions.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
@@ -18,7 +16,6 @@ use tokio::io::AsyncReadExt;
 
 use super::config::FtpConfig;
 use super::error::{missing_parent, refused, reply_code};
-use super::parse::{ListEntry, parse_list_line, parse_mlsd_line};
 use super::pool::Pool;
 
 /// Read size of one chunk of a download.
@@ -42,7 +39,6 @@ pub fn capabilities() -> FsCapabilities {
 pub struct FtpFileSystem {
     pub(super) pool: Arc<Pool>,
     info: FileSystemInfo,
-    mlsd: AtomicBool,
 }
 
 impl std::fmt::Debug for FtpFileSystem {
@@ -65,11 +61,9 @@ impl FtpFileSystem {
             Some(r) => r,
             None => Path::new(&c.run("PWD", |c| Box::pin(c.pwd())).await?)?,
         };
-        let features = c.run("FEAT", |c| Box::pin(c.feat())).await.unwrap_or_default();
-        let mlsd = features.keys().any(|k| k.eq_ignore_ascii_case("MLST"));
         drop(c);
         let info = FileSystemInfo::new("ftp", location.to_string(), capabilities(), cwd);
-        let fs = FtpFileSystem { pool, info, mlsd: AtomicBool::new(mlsd) };
+        let fs = FtpFileSystem { pool, info };
         let root = fs.info.working_directory.clone();
         if !root.is_root() && !fs.attributes(&root).await?.is_directory() {
             return Err(Error::InvalidLocation {
@@ -84,72 +78,14 @@ impl FtpFileSystem {
         p.resolve(&self.info.working_directory)
     }
 
-    /// The raw entries of one directory (not `.`/`..`); unparsable lines are
-    /// error items.
-    async fn list_raw(&self, dir: &Path) -> Result<Vec<Result<ListEntry>>> {
-        let mut c = self.pool.get().await?;
-        let d = dir.to_string();
-        // CWD, then a bare LIST: no globbing, no trouble with spaces or `-` names.
-        if let Err(e) = c.run("CWD", move |c| Box::pin(async move { c.cwd(&d).await })).await {
-            drop(c);
-            return Err(match reply_code(&e) {
-                Some(550) => match self.attributes(dir).await {
-                    Ok(a) if !a.is_directory() => {
-                        Error::InvalidInput(format!("{dir} is not a directory"))
-                    }
-                    Ok(_) => refused(format!("list {dir}"), e),
-                    Err(e) => e,
-                },
-                _ => e,
-            });
-        }
-        let mlsd = self.mlsd.load(Ordering::Relaxed);
-        let lines = if mlsd {
-            c.run("MLSD", |c| Box::pin(c.mlsd(None))).await?
-        } else {
-            c.run("LIST", |c| Box::pin(c.list(None))).await?
-        };
-        let now = SystemTime::now();
-        let mut out = Vec::new();
-        for line in lines {
-            let parsed = if mlsd { parse_mlsd_line(&line) } else { parse_list_line(&line, now) };
-            match parsed {
-                Ok(Some(e)) if e.name == "." || e.name == ".." => {}
-                Ok(Some(e)) => out.push(Ok(e)),
-                Ok(None) => {}
-                Err(e) => out.push(Err(e)),
-            }
-        }
-        Ok(out)
-    }
-
-    async fn list_one(&self, dir: &Path) -> Result<Vec<Result<PathAttributes>>> {
-        Ok(self
-            .list_raw(dir)
-            .await?
-            .into_iter()
-            .map(|r| r.and_then(|e| e.into_attributes(dir)))
-            .collect())
+    /// One directory's entries, collected (for a recursive delete; the
+    /// listing's `max_entries` bounds it).
+    async fn list_vec(&self, dir: &Path) -> Result<Vec<PathAttributes>> {
+        self.list_one(dir.clone()).collect::<Vec<_>>().await.into_iter().collect()
     }
 
     async fn simple(&self, what: &str, op: SimpleOp) -> Result<()> {
-        let mut c = self.pool.get().await?;
-        let what = what.to_owned();
-        c.run(&what, move |c| {
-            Box::pin(async move {
-                match op {
-                    SimpleOp::Mkd(p) => c.mkdir(&p).await,
-                    SimpleOp::Rmd(p) => c.rmdir(&p).await,
-                    SimpleOp::Dele(p) => c.rm(&p).await,
-                    SimpleOp::Rename(a, b) => c.rename(&a, &b).await,
-                    SimpleOp::Chmod(mode, p) => c
-                        .custom_command(format!("SITE CHMOD {mode:o} {p}"), &[Status::CommandOk])
-                        .await
-                        .map(|_| ()),
-                }
-            })
-        })
-        .await
+        simple_on(&self.pool, what, op).await
     }
 
     /// Rename without the existence check of [`FileSystem::rename`].
@@ -221,7 +157,7 @@ impl FileSystem for FtpFileSystem {
         if !recursive {
             return match self.simple("RMD", SimpleOp::Rmd(path.to_string())).await {
                 Ok(()) => Ok(()),
-                Err(e) if !self.list_raw(&path).await?.is_empty() => {
+                Err(e) if self.list_one(path.clone()).next().await.is_some() => {
                     let _ = e;
                     Err(Error::InvalidInput(format!(
                         "directory {path} is not empty (delete it recursively)"
@@ -240,8 +176,7 @@ impl FileSystem for FtpFileSystem {
                 continue;
             }
             stack.push((dir.clone(), true));
-            for child in self.list_one(&dir).await? {
-                let child = child?;
+            for child in self.list_vec(&dir).await? {
                 if child.is_directory() {
                     stack.push((child.path, false));
                 } else {
@@ -255,31 +190,11 @@ impl FileSystem for FtpFileSystem {
     }
 
     fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>> {
-        crate::remote::walk(
-            self.abs(dir),
-            recursive,
-            move |d| async move { self.list_one(&d).await },
-        )
+        crate::remote::walk(self.abs(dir), recursive, move |d| self.list_one(d))
     }
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
-        let path = self.abs(path);
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return Ok(PathAttributes::new(path, EntryKind::Directory, 0));
-        };
-        let entries = match self.list_raw(&parent).await {
-            Ok(entries) => entries,
-            Err(e) if e.is_not_found() || e.kind() == hpc_core::ErrorKind::InvalidInput => {
-                return Err(Error::path_not_found(&path));
-            }
-            Err(e) => return Err(e),
-        };
-        for e in entries.into_iter().flatten() {
-            if e.name == name {
-                return e.into_attributes(&parent);
-            }
-        }
-        Err(Error::path_not_found(&path))
+        self.stat(&self.abs(path)).await
     }
 
     async fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
@@ -329,7 +244,8 @@ impl FileSystem for FtpFileSystem {
             .map_err(|_| Error::InvalidInput("offset too large".into()))?;
         let p = path.to_string();
         let transfer = c
-            .run("RETR", move |c| {
+            .run_data("RETR", move |c| {
+                let p = p.clone();
                 Box::pin(async move {
                     c.resume_transfer(offset).await?;
                     c.retr_as_stream(&p).await
@@ -357,7 +273,7 @@ impl FileSystem for FtpFileSystem {
         };
         c.reusable = false;
         let host = self.pool.host();
-        let limit = self.pool.config().timeout;
+        let limit = self.pool.config().timeouts.idle;
         let state = (Some((c, transfer)), range.len);
         Ok(futures::stream::unfold(state, move |(conn, left)| {
             let host = host.clone();
@@ -415,6 +331,13 @@ impl FileSystem for FtpFileSystem {
     async fn write(&self, path: &Path, data: ByteStream, size: Option<u64>) -> Result<u64> {
         let path = self.abs(path);
         let part = crate::temp_sibling(&path, "part")?;
+        // Removes the part file should this future be dropped half-way.
+        let mut guard = {
+            let (pool, part) = (self.pool.clone(), part.to_string());
+            hpc_core::cleanup::OnDrop::new(async move {
+                let _ = simple_on(&pool, "DELE", SimpleOp::Dele(part)).await;
+            })
+        };
         let result = async {
             let n = self.upload(&part, data, size, false).await?;
             if self.attributes(&path).await.is_ok_and(|a| a.is_directory()) {
@@ -426,8 +349,9 @@ impl FileSystem for FtpFileSystem {
         .await;
         if result.is_err() {
             // The part file is hidden; removing it is a courtesy.
-            let _ = self.simple("DELE", SimpleOp::Dele(part.to_string())).await;
+            guard.run_now().await;
         }
+        guard.disarm();
         result
     }
 
@@ -443,4 +367,26 @@ impl FileSystem for FtpFileSystem {
     async fn close(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// One command without data on a pooled connection (also from a cleanup
+/// task, which holds the pool and not the file system).
+async fn simple_on(pool: &Arc<Pool>, what: &str, op: SimpleOp) -> Result<()> {
+    let mut c = pool.get().await?;
+    let what = what.to_owned();
+    c.run(&what, move |c| {
+        Box::pin(async move {
+            match op {
+                SimpleOp::Mkd(p) => c.mkdir(&p).await,
+                SimpleOp::Rmd(p) => c.rmdir(&p).await,
+                SimpleOp::Dele(p) => c.rm(&p).await,
+                SimpleOp::Rename(a, b) => c.rename(&a, &b).await,
+                SimpleOp::Chmod(mode, p) => c
+                    .custom_command(format!("SITE CHMOD {mode:o} {p}"), &[Status::CommandOk])
+                    .await
+                    .map(|_| ()),
+            }
+        })
+    })
+    .await
 }

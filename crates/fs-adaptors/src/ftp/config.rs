@@ -1,8 +1,7 @@
-//! [`FtpConfig`]: server, login, TLS and pool size.
+//! [`FtpConfig`]: server, login, TLS, pool size, time limits and listing bounds.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use hpc_auth::{Credential, CredentialKind, CredentialKinds, Secret};
 use hpc_core::{Error, Location, Path, Result};
@@ -15,6 +14,13 @@ pub(crate) const CREDENTIALS: CredentialKinds = CredentialKinds::of(&[
     CredentialKind::Basic,
     CredentialKind::Anonymous,
 ]);
+use crate::remote::NetTimeouts;
+
+/// Default longest line of a directory listing (bytes): a 255-byte name
+/// and a symbolic link's target take far less.
+const DEFAULT_MAX_LINE: usize = 8192;
+/// Default most entries of one directory listing.
+const DEFAULT_MAX_ENTRIES: u64 = 10_000_000;
 
 /// Settings of an FTP file system.
 #[derive(Clone)]
@@ -36,17 +42,25 @@ pub struct FtpConfig {
     pub root: Option<Path>,
     /// Logged-in control connections kept at most (one per transfer in flight).
     pub pool_size: usize,
-    /// Connect, login and reply time limit.
-    pub timeout: Duration,
+    /// Connect (control and data connections), idle (each reply, each read
+    /// or write of a transfer) and metadata (a whole listing or stat) limits.
+    pub timeouts: NetTimeouts,
+    /// Longest line of a listing, in bytes; a longer one ends the listing
+    /// with an error.
+    pub max_line: usize,
+    /// Most entries of one directory listing; more end it with an error.
+    pub max_entries: u64,
 }
 
 impl FtpConfig {
     /// From `ftp://[user@]host[:port][/path]` or `ftps://...` (explicit TLS).
-    /// Options: `tls=explicit|none`, `ca=<PEM file>`, `pool=<n>` (default 4),
-    /// `timeout=<seconds>` (default 30).
+    /// Options: `tls=explicit|none` (`none` only on `ftp://`), `ca=<PEM
+    /// file>`, `pool=<n>` (default 4), the time limits of [`NetTimeouts`]
+    /// (`connect_timeout`, `idle_timeout`, `timeout`), `max_line=<bytes>`
+    /// (default 8192) and `max_entries=<n>` (default 10 000 000) per listing.
     pub fn from_location(loc: &Location, credential: &Credential) -> Result<Self> {
         let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
-        let mut tls = match loc.scheme.as_str() {
+        let secure_scheme = match loc.scheme.as_str() {
             "ftp" => false,
             "ftps" | "ftpes" => true,
             other => return Err(bad(format!("{other}:// is not an FTP scheme (ftp://, ftps://)"))),
@@ -83,21 +97,34 @@ impl FtpConfig {
             port: loc.port.unwrap_or(21),
             user,
             password,
-            tls,
+            tls: secure_scheme,
             ca_file: None,
             root: loc.path.as_deref().filter(|p| !p.is_empty()).map(Path::new).transpose()?,
             pool_size: 4,
-            timeout: Duration::from_secs(30),
+            timeouts: NetTimeouts::default(),
+            max_line: DEFAULT_MAX_LINE,
+            max_entries: DEFAULT_MAX_ENTRIES,
         };
+        let mut known = vec!["tls", "ca", "pool", "max_line", "max_entries"];
+        known.extend(NetTimeouts::OPTIONS);
+        loc.check_params(&known)?;
         for (k, v) in &loc.query {
+            if config.timeouts.set(k, v).map_err(&bad)? {
+                continue;
+            }
             match k.as_str() {
                 "tls" => {
-                    tls = match v.as_str() {
+                    config.tls = match v.as_str() {
                         "explicit" | "yes" | "true" => true,
+                        "none" | "no" | "false" if secure_scheme => {
+                            return Err(bad(format!(
+                                "{}:// means TLS; tls={v} contradicts it (use ftp:// for plain FTP)",
+                                loc.scheme
+                            )));
+                        }
                         "none" | "no" | "false" => false,
                         other => return Err(bad(format!("tls={other} (use explicit or none)"))),
                     };
-                    config.tls = tls;
                 }
                 "ca" => config.ca_file = Some(PathBuf::from(v)),
                 "pool" => {
@@ -107,16 +134,19 @@ impl FtpConfig {
                         .filter(|n| (1..=64).contains(n))
                         .ok_or_else(|| bad(format!("pool={v} is not 1 to 64")))?;
                 }
-                "timeout" => {
-                    let secs: u64 =
-                        v.parse().map_err(|_| bad(format!("timeout={v} is not seconds")))?;
-                    config.timeout = Duration::from_secs(secs.max(1));
+                "max_line" => {
+                    config.max_line =
+                        v.parse().ok().filter(|n| (256..=1 << 20).contains(n)).ok_or_else(
+                            || bad(format!("max_line={v} is not 256 to 1048576 (bytes)")),
+                        )?;
                 }
-                other => {
-                    return Err(bad(format!(
-                        "unknown option {other:?} (known: tls, ca, pool, timeout)"
-                    )));
+                "max_entries" => {
+                    config.max_entries =
+                        v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            bad(format!("max_entries={v} is not a positive number"))
+                        })?;
                 }
+                _ => {} // refused by check_params above
             }
         }
         Ok(config)
@@ -162,6 +192,24 @@ mod tests {
         assert!(cfg("ftp://h?tls=maybe", Credential::Anonymous).is_err());
         assert!(cfg("sftp://h", Credential::Anonymous).is_err());
         assert!(cfg("ftp://h", Credential::key_file("u", "/k", None)).is_err());
+        assert!(cfg("ftp://h?tls=explicit", Credential::Anonymous).unwrap().tls);
+        assert!(!cfg("ftp://h?tls=none", Credential::Anonymous).unwrap().tls);
+        let c = cfg("ftp://h?max_line=1024&max_entries=10&idle_timeout=2", Credential::Anonymous)
+            .unwrap();
+        assert_eq!((c.max_line, c.max_entries), (1024, 10));
+        assert_eq!(c.timeouts.idle, std::time::Duration::from_secs(2));
+        for bad in ["max_line=1", "max_entries=0", "timeout=inf", "connect_timeout=-1"] {
+            assert!(cfg(&format!("ftp://h?{bad}"), Credential::Anonymous).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ftps_with_tls_none_is_a_contradiction() {
+        for url in ["ftps://h?tls=none", "ftpes://h?tls=no", "ftps://h/x?tls=false"] {
+            let e = cfg(url, Credential::Anonymous).unwrap_err().to_string();
+            assert!(e.contains("contradicts"), "{url}: {e}");
+        }
+        assert!(cfg("ftps://h?tls=explicit", Credential::Anonymous).unwrap().tls);
     }
 
     /// What `CREDENTIALS` (the capability table's row) says is what the code takes.

@@ -25,6 +25,31 @@ pub(super) fn refused(what: String, e: Error) -> Error {
     Error::PermissionDenied { what, message }
 }
 
+/// The TLS failure's own words: suppaftp wraps a TLS error in its
+/// "Secure error: " once per layer; say it once.
+fn tls_cause(text: &str) -> &str {
+    let mut cause = text.trim();
+    while let Some(rest) = cause.strip_prefix("Secure error:") {
+        cause = rest.trim_start();
+    }
+    cause
+}
+
+/// A failed `AUTH TLS` handshake with `host`. A certificate that is not
+/// trusted gets a hint at `?ca=` when no extra CA was given.
+pub(crate) fn tls_error(e: FtpError, host: &str, has_ca: bool) -> Error {
+    let FtpError::SecureError(text) = &e else {
+        return ftp_error(e, "AUTH TLS", host);
+    };
+    let cause = tls_cause(text);
+    let hint = if !has_ca && cause.contains("certificate") {
+        " (for a certificate of a private CA, name the CA's PEM file with ?ca=FILE)"
+    } else {
+        ""
+    };
+    Error::Connect { host: host.to_owned(), reason: format!("TLS: {cause}{hint}"), source: None }
+}
+
 /// Whether the control connection is unusable after this error.
 pub(crate) fn is_connection_error(e: &FtpError) -> bool {
     match e {
@@ -50,7 +75,7 @@ pub(crate) fn ftp_error(e: FtpError, what: &str, host: &str) -> Error {
         FtpError::ConnectionError(io) => Error::connection_lost(host, io).during(what),
         FtpError::SecureError(s) => Error::ConnectionLost {
             host: host.to_owned(),
-            reason: format!("{what}: TLS: {s}"),
+            reason: format!("{what}: TLS: {}", tls_cause(&s)),
             source: None,
         },
         e @ FtpError::BadResponse => {
@@ -73,4 +98,23 @@ pub(crate) fn ftp_error(e: FtpError, what: &str, host: &str) -> Error {
 /// connection, 450 file busy, 451 local error, 452 no space for now).
 fn retry_for(code: u32) -> Retry {
     if (400..500).contains(&code) { Retry::Temporary } else { Retry::Permanent }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_failure_is_said_once_with_a_hint() {
+        let nested = || {
+            FtpError::SecureError("Secure error: invalid peer certificate: BadSignature".to_owned())
+        };
+        let e = tls_error(nested(), "h:21", false).to_string();
+        assert_eq!(e.matches("invalid peer certificate").count(), 1, "{e}");
+        assert!(!e.to_lowercase().contains("secure error"), "{e}");
+        assert!(e.contains("?ca="), "{e}");
+        assert!(!tls_error(nested(), "h:21", true).to_string().contains("?ca="));
+        let data = ftp_error(nested(), "LIST", "h:21").to_string();
+        assert!(!data.to_lowercase().contains("secure error"), "{data}");
+    }
 }

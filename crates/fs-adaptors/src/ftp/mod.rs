@@ -3,6 +3,7 @@
 mod backend;
 mod config;
 mod error;
+mod lister;
 mod parse;
 mod pool;
 mod writer;

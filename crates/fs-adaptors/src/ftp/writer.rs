@@ -21,7 +21,8 @@ impl FtpFileSystem {
         let p = path.to_string();
         let what = if append { "APPE" } else { "STOR" };
         let transfer = c
-            .run(what, move |c| {
+            .run_data(what, move |c| {
+                let p = p.clone();
                 Box::pin(async move {
                     if append {
                         c.append_with_stream(&p).await
@@ -47,7 +48,7 @@ impl FtpFileSystem {
         // The control connection is busy until the transfer finishes.
         c.reusable = false;
         let host = self.pool.host();
-        let limit = self.pool.config().timeout;
+        let limit = self.pool.config().timeouts.idle;
         let mut n: u64 = 0;
         while let Some(chunk) = data.next().await {
             let chunk = chunk?;

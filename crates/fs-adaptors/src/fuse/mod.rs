@@ -1,4 +1,4 @@
-//! Mount any [`FileSystem`] with FUSE (`fuser`, no libfuse needed; the
+//! Mount any [`FileSystem`](hpc_core::FileSystem) with FUSE (`fuser`, no libfuse needed; the
 //! kernel's FUSE and `fusermount3` do the mounting).
 //!
 //! * Requests are answered on the tokio runtime the mount was made from, so

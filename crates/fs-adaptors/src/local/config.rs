@@ -25,6 +25,7 @@ impl LocalConfig {
         if location.host.as_deref().is_some_and(|h| h != "localhost") || !location.via.is_empty() {
             return Err(bad("file:// takes no host; use sftp://user@host/path for a remote one"));
         }
+        location.check_params(&[])?;
         let working_directory = location.path.as_deref().map(Path::new).transpose()?;
         if let Some(cwd) = &working_directory
             && !cwd.is_absolute()
@@ -50,5 +51,9 @@ mod tests {
         assert_eq!(dir("file://"), None);
         assert!(c("file://elsewhere/tmp").unwrap_err().to_string().contains("sftp://"));
         assert!(c("ssh://h/x").unwrap_err().to_string().contains("file:// or local://"));
+        for q in ["bogus=1", "kown_hosts=x", "password=S3cret"] {
+            let e = c(&format!("file:///tmp?{q}")).unwrap_err().to_string();
+            assert!(e.contains("unknown parameter") && !e.contains("S3cret"), "{e}");
+        }
     }
 }

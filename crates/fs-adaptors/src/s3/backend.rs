@@ -10,7 +10,7 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use hpc_auth::Credential;
 use hpc_core::{
     ByteRange, ByteStream, ChecksumAlgorithm, EntryKind, Error, FileSystem, FileSystemInfo,
-    FsCapabilities, Location, NotFoundKind, PartStream, Path, PathAttributes, Result, tag_offsets,
+    FsCapabilities, Location, PartStream, Path, PathAttributes, PendingUpload, Result, tag_offsets,
 };
 use hpc_http::HttpClient;
 use rusty_s3::{Bucket, Credentials, UrlStyle};
@@ -101,7 +101,10 @@ impl S3FileSystem {
             None => Credentials::new(k.access_key.clone(), k.secret_key.expose().to_owned()),
         });
         let idle = config.concurrency.max(config.download_concurrency) + 4;
-        let mut builder = HttpClient::builder().service("s3").max_idle_per_host(idle);
+        let mut builder = HttpClient::builder()
+            .service("s3")
+            .max_idle_per_host(idle)
+            .timeouts(config.timeouts.http());
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
@@ -110,6 +113,7 @@ impl S3FileSystem {
             bucket,
             creds,
             access_key: config.keys.map(|k| k.access_key).unwrap_or_else(|| "anonymous".into()),
+            metadata_limit: config.timeouts.metadata,
         };
         // This bucket's reads run as many parts at once as it was told.
         let mut caps = capabilities();
@@ -147,16 +151,13 @@ impl FileSystem for S3FileSystem {
         &self.info
     }
 
+    /// A zero-byte `dir/` marker. Its parent is not asked for: in an object
+    /// store a prefix exists as soon as anything lies below it, and some
+    /// servers (s3s-fs) keep no marker a listing would show, so a "missing
+    /// parent" must never stop a copy into a new prefix.
     async fn create_directory(&self, path: &Path) -> Result<()> {
         let path = self.abs(path);
         self.check_free(&path).await?;
-        let parent = path.parent().unwrap_or_else(Path::root);
-        if !self.client.dir_exists(&parent).await? {
-            return Err(Error::NotFound {
-                kind: NotFoundKind::Path,
-                name: format!("{parent} (parent directory)"),
-            });
-        }
         self.client.put_marker(&dir_prefix(&path), &path).await
     }
 
@@ -208,13 +209,16 @@ impl FileSystem for S3FileSystem {
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
         let path = self.abs(path);
-        if let Some((a, _)) = self.client.head(&path).await? {
+        // Servers that keep objects as files (s3s-fs, MinIO) fail a HEAD of a
+        // key that is a directory on their disk: the listing decides then.
+        let head = self.client.head(&path).await;
+        if let Ok(Some((a, _))) = head {
             return Ok(a);
         }
         if self.client.dir_exists(&path).await? {
             return Ok(PathAttributes::new(path, EntryKind::Directory, 0));
         }
-        Err(Error::path_not_found(&path))
+        head.and(Err(Error::path_not_found(&path)))
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
@@ -266,6 +270,14 @@ impl FileSystem for S3FileSystem {
             // A directory: copy every object below it.
             None => copy_tree(&self.client, &from, &to, self.copy).await,
         }
+    }
+
+    async fn pending_uploads(&self, dir: &Path, recursive: bool) -> Result<Vec<PendingUpload>> {
+        self.client.pending_uploads(&self.abs(dir), recursive).await
+    }
+
+    async fn abort_upload(&self, upload: &PendingUpload) -> Result<()> {
+        self.client.abort_upload(upload).await
     }
 
     async fn checksum(&self, path: &Path, algorithm: ChecksumAlgorithm) -> Result<Option<String>> {

@@ -28,6 +28,14 @@ pub(super) fn dir_prefix(path: &Path) -> String {
     if k.is_empty() { k } else { format!("{k}/") }
 }
 
+fn request(method: Method, url: &str, body: Body, headers: &[(&str, &str)]) -> Request {
+    let mut req = Request::new(method, url).body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    req
+}
+
 /// One bucket, the keys to sign with, and a pooled HTTP client; cheap to
 /// clone (a download's parts each hold one).
 #[derive(Clone)]
@@ -37,6 +45,9 @@ pub(super) struct S3Client {
     pub(super) creds: Option<Credentials>,
     /// Shown in authentication errors (never the secret).
     pub(super) access_key: String,
+    /// The whole of one metadata request (HEAD, a listing page, DELETE, the
+    /// multipart bookkeeping): the `timeout` option.
+    pub(super) metadata_limit: Duration,
 }
 
 impl S3Client {
@@ -50,7 +61,8 @@ impl S3Client {
         s3_error(resp, path, self.bucket.name(), &self.access_key).await
     }
 
-    /// Send a request to a signed URL.
+    /// Send a metadata request to a signed URL: answered in full within
+    /// the `timeout` option, or a timeout error.
     pub(super) async fn send(
         &self,
         method: Method,
@@ -58,11 +70,20 @@ impl S3Client {
         body: Body,
         headers: &[(&str, &str)],
     ) -> Result<Response> {
-        let mut req = Request::new(method, &url).body(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
+        let req = request(method, &url, body, headers).deadline(self.metadata_limit);
         self.http.send(req).await
+    }
+
+    /// Send a request that moves data (a GET of content, a part, a copy):
+    /// only the idle limit applies, so a large object takes as long as it needs.
+    pub(super) async fn send_data(
+        &self,
+        method: Method,
+        url: String,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Response> {
+        self.http.send(request(method, &url, body, headers)).await
     }
 
     /// GET of the bytes `range` (not empty) of an object.
@@ -70,7 +91,7 @@ impl S3Client {
         let url =
             self.bucket.get_object(self.creds.as_ref(), &key(path)).sign(SIGN_FOR).to_string();
         let header = format!("bytes={}-{}", range.start, range.end - 1);
-        self.send(Method::GET, url, Body::Empty, &[("range", header.as_str())]).await
+        self.send_data(Method::GET, url, Body::Empty, &[("range", header.as_str())]).await
     }
 
     /// HEAD of an object: its attributes, or `None` if there is no such key.
@@ -156,7 +177,7 @@ impl S3Client {
             action.headers_mut().insert(*k, *v);
         }
         let url = action.sign(SIGN_FOR).to_string();
-        self.send(method, url, body, headers).await
+        self.send_data(method, url, body, headers).await
     }
 
     /// PUT of `data` as the object at `path`, with extra signed `headers`.

@@ -1,14 +1,17 @@
 //! [`S3Config`]: bucket, endpoint, region, addressing style, keys, upload and
 //! download tuning.
 
-use std::fmt;
 use std::path::PathBuf;
 
-use hpc_auth::{Credential, CredentialKind, CredentialKinds, Secret};
+use hpc_auth::{Credential, CredentialKind, CredentialKinds};
 use hpc_core::{Error, Location, Path, Result};
 
+use super::keys::{AwsEnv, S3Keys};
+use crate::remote::NetTimeouts;
+
 /// What signs S3 requests: an access key id and secret key as user and
-/// password (`basic` alike), the `AWS_*` variables (`default`), or nothing.
+/// password (`basic` alike), the `AWS_*` variables and profiles (`default`),
+/// or nothing (`anonymous`: unsigned requests).
 pub(crate) const CREDENTIALS: CredentialKinds = CredentialKinds::of(&[
     CredentialKind::Default,
     CredentialKind::Password,
@@ -24,23 +27,6 @@ pub enum AddressingStyle {
     Path,
     /// `https://bucket.endpoint/key` (AWS's default).
     VirtualHost,
-}
-
-/// Access key pair (and session token) used to sign requests.
-#[derive(Clone)]
-pub struct S3Keys {
-    /// Access key id.
-    pub access_key: String,
-    /// Secret access key.
-    pub secret_key: Secret,
-    /// Session token of temporary credentials.
-    pub session_token: Option<Secret>,
-}
-
-impl fmt::Debug for S3Keys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Keys").field("access_key", &self.access_key).finish_non_exhaustive()
-    }
 }
 
 /// Settings of an S3 file system.
@@ -77,6 +63,8 @@ pub struct S3Config {
     /// larger ones are copied in parts of this size (UploadPartCopy),
     /// `concurrency` at a time. The default is S3's limit for one CopyObject.
     pub copy_part_size: u64,
+    /// Connect, idle and metadata-request limits.
+    pub timeouts: NetTimeouts,
 }
 
 const MIB: usize = 1 << 20;
@@ -91,14 +79,27 @@ pub(crate) const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 16;
 const MAX_COPY_OBJECT: u64 = 5 << 30;
 
 impl S3Config {
-    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`.
+    /// From `s3://bucket[/prefix][?endpoint=URL&region=R&style=path|virtual&ca=FILE&part_size=MiB&concurrency=N&download_part_size=MiB&download_concurrency=N&copy_part_size=MiB]`,
+    /// plus the time limits of [`NetTimeouts`] (`connect_timeout`,
+    /// `idle_timeout`, `timeout`).
     ///
     /// Defaults come from the environment like the AWS tools do:
-    /// `AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION` (else `us-east-1`).
-    /// Credentials: a password credential is (access key id, secret key);
-    /// `default` reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN`; `anonymous` signs nothing.
+    /// `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`, `AWS_REGION`/`AWS_DEFAULT_REGION`,
+    /// then the profile's `endpoint_url` and `region` (else `us-east-1`).
+    /// Keys: a password credential is (access key id, secret key); `default`
+    /// reads the `AWS_*` variables and profiles in the AWS CLI's order
+    /// (`?profile=NAME` picks one; `s3://KEY@bucket` names the access key id
+    /// the keys must have); `anonymous` signs nothing. No keys found is an
+    /// error that says what to set.
     pub fn from_location(loc: &Location, credential: &Credential) -> Result<Self> {
+        Self::from_location_in(loc, credential, &AwsEnv::process())
+    }
+
+    pub(crate) fn from_location_in(
+        loc: &Location,
+        credential: &Credential,
+        aws: &AwsEnv,
+    ) -> Result<Self> {
         let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
         if loc.scheme != "s3" {
             return Err(bad(format!(
@@ -108,15 +109,15 @@ impl S3Config {
         }
         let bucket =
             loc.host.clone().ok_or_else(|| bad("missing bucket: s3://bucket/prefix".into()))?;
-        if loc.port.is_some() || loc.user.is_some() {
+        if loc.port.is_some() {
             return Err(bad(
-                "put the server in ?endpoint=URL; s3:// takes only a bucket name".into()
+                "put the server in ?endpoint=URL; s3:// takes only a bucket name (and an access key id: s3://KEY@bucket)".into()
             ));
         }
         if bucket.len() < 3 || bucket.len() > 63 {
             return Err(bad(format!("bucket name {bucket:?} must have 3 to 63 characters")));
         }
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let env = |k: &str| aws.var(k).map(str::to_owned);
         let mut region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
         let mut endpoint = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL"));
         let mut style = None;
@@ -126,7 +127,25 @@ impl S3Config {
         let mut download_part_size = DEFAULT_DOWNLOAD_PART_SIZE;
         let mut download_concurrency = DEFAULT_DOWNLOAD_CONCURRENCY;
         let mut copy_part_size = MAX_COPY_OBJECT;
+        let mut known = vec![
+            "endpoint",
+            "region",
+            "style",
+            "ca",
+            "part_size",
+            "concurrency",
+            "download_part_size",
+            "download_concurrency",
+            "copy_part_size",
+            "profile",
+        ];
+        known.extend(NetTimeouts::OPTIONS);
+        loc.check_params(&known)?;
+        let mut timeouts = NetTimeouts::default();
         for (k, v) in &loc.query {
+            if timeouts.set(k, v).map_err(&bad)? {
+                continue;
+            }
             match k.as_str() {
                 "endpoint" => endpoint = Some(v.clone()),
                 "region" => region = Some(v.clone()),
@@ -180,12 +199,13 @@ impl S3Config {
                     }
                     copy_part_size = mib << 20;
                 }
-                other => {
-                    return Err(bad(format!(
-                        "unknown option {other:?} (known: endpoint, region, style, ca, part_size, concurrency, download_part_size, download_concurrency, copy_part_size)"
-                    )));
-                }
+                _ => {} // refused by check_params above
             }
+        }
+        if region.is_none() || endpoint.is_none() {
+            let profile = aws.profile(loc)?;
+            region = region.or_else(|| profile.get("region").map(str::to_owned));
+            endpoint = endpoint.or_else(|| profile.get("endpoint_url").map(str::to_owned));
         }
         let region = region.unwrap_or_else(|| "us-east-1".into());
         let endpoint = endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
@@ -202,31 +222,7 @@ impl S3Config {
         } else {
             AddressingStyle::Path
         });
-        let keys = match credential {
-            Credential::Password { username, password }
-            | Credential::Basic { username, password } => Some(S3Keys {
-                access_key: username.clone(),
-                secret_key: password.clone(),
-                session_token: None,
-            }),
-            Credential::Default { .. } => {
-                match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                    (Some(access_key), Some(secret)) => Some(S3Keys {
-                        access_key,
-                        secret_key: Secret::new(secret),
-                        session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
-                    }),
-                    _ => None,
-                }
-            }
-            Credential::Anonymous => None,
-            other => {
-                return Err(Error::InvalidInput(format!(
-                    "a {} credential cannot sign S3 requests (it takes {CREDENTIALS}; a password is the access key id and secret key)",
-                    other.kind()
-                )));
-            }
-        };
+        let keys = aws.keys(loc, credential)?;
         let root = Path::new(loc.path.as_deref().unwrap_or("/"))?.resolve(&Path::root());
         Ok(S3Config {
             bucket,
@@ -241,6 +237,7 @@ impl S3Config {
             download_part_size,
             download_concurrency,
             copy_part_size,
+            timeouts,
         })
     }
 }
@@ -250,7 +247,12 @@ mod tests {
     use super::*;
 
     fn cfg(url: &str) -> Result<S3Config> {
-        S3Config::from_location(&url.parse().unwrap(), &Credential::password("AK", "SK-secret"))
+        let no_env = AwsEnv::default();
+        S3Config::from_location_in(
+            &url.parse().unwrap(),
+            &Credential::password("AK", "SK-secret"),
+            &no_env,
+        )
     }
 
     #[test]
@@ -293,7 +295,8 @@ mod tests {
             ("s3://bucket?download_concurrency=65", "1 to 64"),
             ("s3://bucket?copy_part_size=4", "5 to 5120"),
             ("s3://bucket?copy_part_size=5121", "5 to 5120"),
-            ("s3://bucket?colour=blue", "unknown option"),
+            ("s3://bucket?colour=blue", "unknown parameter"),
+            ("s3://bucket?idle_timeout=0", "number of seconds"),
             ("s3://bucket:9000/x", "endpoint"),
             ("webdav://bucket/", "not an S3 location"),
         ] {
@@ -311,9 +314,12 @@ mod tests {
     #[test]
     fn the_declared_kinds_are_the_accepted_ones() {
         for kind in CredentialKind::ALL {
-            let taken = S3Config::from_location(
+            let env =
+                AwsEnv::fake(&[("AWS_ACCESS_KEY_ID", "AK"), ("AWS_SECRET_ACCESS_KEY", "S")], None);
+            let taken = S3Config::from_location_in(
                 &"s3://bucket".parse().unwrap(),
                 &Credential::example(kind),
+                &env,
             )
             .is_ok();
             assert_eq!(taken, CREDENTIALS.contains(kind), "{kind}");

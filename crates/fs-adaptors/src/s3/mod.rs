@@ -5,10 +5,13 @@ mod client;
 mod config;
 mod copy;
 mod error;
+mod keys;
 mod lister;
 mod parts;
 mod reader;
+mod uploads;
 mod writer;
 
 pub use backend::{S3FileSystem, capabilities};
-pub use config::{AddressingStyle, S3Config, S3Keys};
+pub use config::{AddressingStyle, S3Config};
+pub use keys::S3Keys;

@@ -128,7 +128,7 @@ async fn upload_parts(
             .upload_part(client.creds.as_ref(), k, number, upload_id)
             .sign(SIGN_FOR)
             .to_string();
-        let resp = client.send(Method::PUT, url, Body::Bytes(data), &[]).await?;
+        let resp = client.send_data(Method::PUT, url, Body::Bytes(data), &[]).await?;
         if !resp.status().is_success() {
             return Err(client.fail(resp, path).await);
         }
@@ -302,10 +302,9 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        if let Some((client, url)) = self.pending.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn(async move {
+        if let Some((client, url)) = self.pending.take() {
+            // Counted, so that a program ending on a signal waits for it.
+            hpc_core::cleanup::spawn(async move {
                 let _ = client.send(Request::delete(&url)).await;
             });
         }

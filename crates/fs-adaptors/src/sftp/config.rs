@@ -41,6 +41,11 @@ impl SftpConfig {
     /// path, if any, becomes the working directory (`/~/x` is `x` below the
     /// login directory); the query (SSH options included) is not shown.
     pub fn from_location(location: &Location) -> Result<Self> {
+        let known: Vec<&str> = ["in_flight", "chunk"]
+            .into_iter()
+            .chain(hpc_exec::SSH_LOCATION_PARAMS.iter().copied())
+            .collect();
+        location.check_params(&known)?;
         let mut tuning = SftpTuning::default();
         let bad = |k: &str, v: &str| Error::InvalidLocation {
             location: location.to_string(),

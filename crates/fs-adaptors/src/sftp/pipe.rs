@@ -76,11 +76,10 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let Some(path) = self.path.take() else { return };
         let session = self.session.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = session.remove(path).await;
-            });
-        }
+        // Counted, so that a program ending on a signal waits for it.
+        hpc_core::cleanup::spawn(async move {
+            let _ = session.remove(path).await;
+        });
     }
 }
 

@@ -32,6 +32,8 @@ pub fn capabilities() -> FsCapabilities {
 /// A WebDAV server as a file system.
 pub struct WebdavFileSystem {
     client: HttpClient,
+    /// The whole of one metadata request (PROPFIND, MKCOL, DELETE, MOVE).
+    metadata_limit: std::time::Duration,
     endpoint: String,
     info: FileSystemInfo,
 }
@@ -68,12 +70,14 @@ impl WebdavFileSystem {
         let mut builder = HttpClient::builder()
             .service("webdav")
             .credential(&config.credential)
-            .retry(config.retry);
+            .retry(config.retry)
+            .timeouts(config.timeouts.http());
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }
         Ok(WebdavFileSystem {
             client: builder.build()?,
+            metadata_limit: config.timeouts.metadata,
             endpoint: config.endpoint,
             info: FileSystemInfo::new("webdav", location, capabilities(), config.root),
         })
@@ -91,8 +95,14 @@ impl WebdavFileSystem {
         format!("{}{}", self.endpoint, path)
     }
 
+    /// A data transfer (GET, PUT of content): only the idle limit applies.
     async fn send(&self, req: Request) -> Result<Response> {
         self.client.send(req).await
+    }
+
+    /// A metadata request: answered in full within the `timeout` option.
+    async fn send_meta(&self, req: Request) -> Result<Response> {
+        self.client.send(req.deadline(self.metadata_limit)).await
     }
 
     async fn propfind(&self, path: &Path, depth: &str) -> Result<Vec<DavEntry>> {
@@ -102,11 +112,11 @@ impl WebdavFileSystem {
                 .header("Content-Type", "application/xml; charset=utf-8")
                 .body(Body::bytes(parse::REQUEST_BODY))
         };
-        let mut resp = self.send(request(depth == "1")).await?;
+        let mut resp = self.send_meta(request(depth == "1")).await?;
         if resp.status().is_redirection() && depth == "0" {
             // Apache redirects a collection named without its trailing slash
             // (at least an Alias root); ask again as a collection.
-            resp = self.send(request(true)).await?;
+            resp = self.send_meta(request(true)).await?;
         }
         if resp.status() != StatusCode::MULTI_STATUS {
             return Err(status_error(Op::Propfind, path, resp).await);
@@ -127,11 +137,11 @@ impl WebdavFileSystem {
 
     /// One directory's entries; hostile hrefs come back as errors.
     async fn list_one(&self, dir: &Path) -> Result<Vec<Result<PathAttributes>>> {
-        children(dir, self.propfind(dir, "1").await?)
+        children(dir, &self.endpoint, self.propfind(dir, "1").await?)
     }
 
     async fn delete_one(&self, path: &Path, is_dir: bool) -> Result<()> {
-        let resp = self.send(Request::delete(&self.url(path, is_dir))).await?;
+        let resp = self.send_meta(Request::delete(&self.url(path, is_dir))).await?;
         if resp.status().is_success() {
             return Ok(());
         }
@@ -145,10 +155,14 @@ impl WebdavFileSystem {
                 .header("Destination", &self.url(to, collection))
                 .header("Overwrite", if overwrite { "T" } else { "F" })
         };
-        let mut resp = self.send(request(false)).await?;
+        // A server-side COPY moves data: only the idle limit applies to it.
+        let send = |req: Request| async move {
+            if op == Op::Move { self.send_meta(req).await } else { self.send(req).await }
+        };
+        let mut resp = send(request(false)).await?;
         if resp.status().is_redirection() {
             // The source is a collection named without its trailing slash.
-            resp = self.send(request(true)).await?;
+            resp = send(request(true)).await?;
         }
         if resp.status().is_success() {
             return Ok(());
@@ -178,7 +192,7 @@ impl FileSystem for WebdavFileSystem {
 
     async fn create_directory(&self, path: &Path) -> Result<()> {
         let path = self.abs(path);
-        let resp = self.send(Request::custom("MKCOL", &self.url(&path, false))).await?;
+        let resp = self.send_meta(Request::custom("MKCOL", &self.url(&path, false))).await?;
         if resp.status() == StatusCode::CREATED || resp.status().is_success() {
             return Ok(());
         }
@@ -198,7 +212,7 @@ impl FileSystem for WebdavFileSystem {
         }
         let req =
             Request::put(&self.url(&path, false)).header("If-None-Match", "*").body(Body::Empty);
-        let resp = self.send(req).await?;
+        let resp = self.send_meta(req).await?;
         if resp.status().is_success() {
             return Ok(());
         }
@@ -217,11 +231,9 @@ impl FileSystem for WebdavFileSystem {
     }
 
     fn list<'a>(&'a self, dir: &'a Path, recursive: bool) -> BoxStream<'a, Result<PathAttributes>> {
-        crate::remote::walk(
-            self.abs(dir),
-            recursive,
-            move |d| async move { self.list_one(&d).await },
-        )
+        crate::remote::walk(self.abs(dir), recursive, move |d| {
+            crate::remote::listed(async move { self.list_one(&d).await })
+        })
     }
 
     async fn attributes(&self, path: &Path) -> Result<PathAttributes> {
@@ -284,6 +296,13 @@ impl FileSystem for WebdavFileSystem {
             Err(e) => return Err(e),
         }
         let part = crate::temp_sibling(&path, "part")?;
+        // Removes the part file should this future be dropped half-way.
+        let mut guard = {
+            let (client, url) = (self.client.clone(), self.url(&part, false));
+            hpc_core::cleanup::OnDrop::new(async move {
+                let _ = client.send(Request::delete(&url)).await;
+            })
+        };
         let counter = Arc::new(AtomicU64::new(0));
         let body = Body::stream(counted(data, counter.clone()), size);
         let result = async {
@@ -296,9 +315,10 @@ impl FileSystem for WebdavFileSystem {
         .await;
         if let Err(e) = result {
             // The part file is hidden; removing it is a courtesy.
-            let _ = self.delete_one(&part, false).await;
+            guard.run_now().await;
             return Err(e);
         }
+        guard.disarm();
         Ok(counter.load(Ordering::Relaxed))
     }
 

@@ -7,6 +7,8 @@ use hpc_auth::Credential;
 use hpc_core::{Error, Location, Path, Result};
 use hpc_http::RetryConfig;
 
+use crate::remote::NetTimeouts;
+
 /// Settings of a WebDAV file system.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -21,11 +23,14 @@ pub struct WebdavConfig {
     pub ca_file: Option<PathBuf>,
     /// Retry policy for idempotent requests.
     pub retry: RetryConfig,
+    /// Connect, idle and metadata-request limits.
+    pub timeouts: NetTimeouts,
 }
 
 impl WebdavConfig {
     /// From `webdav://[user@]host[:port][/path]` (plain HTTP) or `webdavs://...`
-    /// (HTTPS). Query options: `ca=<PEM file>`.
+    /// (HTTPS). Query options: `ca=<PEM file>` and the time limits of
+    /// [`NetTimeouts`] (`connect_timeout`, `idle_timeout`, `timeout`).
     pub fn from_location(loc: &Location, credential: Credential) -> Result<Self> {
         let bad = |reason: String| Error::InvalidLocation { location: loc.to_string(), reason };
         let scheme = match loc.scheme.as_str() {
@@ -52,11 +57,17 @@ impl WebdavConfig {
             credential,
             ca_file: None,
             retry: RetryConfig::default(),
+            timeouts: NetTimeouts::default(),
         };
+        let mut known = vec!["ca"];
+        known.extend(NetTimeouts::OPTIONS);
+        loc.check_params(&known)?;
         for (k, v) in &loc.query {
-            match k.as_str() {
-                "ca" => config.ca_file = Some(PathBuf::from(v)),
-                other => return Err(bad(format!("unknown option {other:?} (known: ca)"))),
+            if config.timeouts.set(k, v).map_err(&bad)? {
+                continue;
+            }
+            if k == "ca" {
+                config.ca_file = Some(PathBuf::from(v));
             }
         }
         if let (Some(user), Some(cred_user)) = (&loc.user, config.credential.username())
@@ -118,8 +129,16 @@ mod tests {
         assert!(!format!("{c:?}").contains("pw"));
         assert!(cfg("sftp://h/").unwrap_err().to_string().contains("not a WebDAV scheme"));
         assert!(cfg("webdav:///x").is_err());
-        assert!(cfg("webdav://h/?depth=9").unwrap_err().to_string().contains("unknown option"));
+        assert!(cfg("webdav://h/?depth=9").unwrap_err().to_string().contains("unknown parameter"));
         assert!(cfg("webdav://bob@h/").unwrap_err().to_string().contains("credential is for"));
+        let c = cfg("webdav://h/?connect_timeout=2&idle_timeout=0.5&timeout=10").unwrap();
+        assert_eq!(c.timeouts.connect, std::time::Duration::from_secs(2));
+        assert_eq!(c.timeouts.idle, std::time::Duration::from_millis(500));
+        assert_eq!(c.timeouts.metadata, std::time::Duration::from_secs(10));
+        for v in ["0", "-1", "inf", "NaN", "1e308", "x"] {
+            let e = cfg(&format!("webdav://h/?timeout={v}")).unwrap_err().to_string();
+            assert!(e.contains("number of seconds"), "{v}: {e}");
+        }
     }
 
     #[test]

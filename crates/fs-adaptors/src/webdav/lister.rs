@@ -5,15 +5,20 @@ use hpc_core::{EntryKind, Error, Path, PathAttributes, Result};
 
 use super::parse::DavEntry;
 
-/// The entries of a Depth 1 answer for `dir`, each checked to be a direct
-/// child (built with `join_entry`); anything else becomes an error item.
-pub(super) fn children(dir: &Path, entries: Vec<DavEntry>) -> Result<Vec<Result<PathAttributes>>> {
+/// The entries of a Depth 1 answer for `dir` on the server at `endpoint`
+/// (`http[s]://host[:port]`), each checked to be a direct child on that
+/// same server (built with `join_entry`); anything else becomes an error item.
+pub(super) fn children(
+    dir: &Path,
+    endpoint: &str,
+    entries: Vec<DavEntry>,
+) -> Result<Vec<Result<PathAttributes>>> {
     let dir_text = dir.to_string();
     let prefix = if dir.is_root() { "/".to_owned() } else { format!("{dir_text}/") };
     let mut saw_self = false;
     let mut out = Vec::new();
     for e in entries {
-        let decoded = match href_path(&e.href) {
+        let decoded = match href_path(&e.href, endpoint) {
             Ok(p) => p,
             Err(err) => {
                 out.push(Err(err));
@@ -44,12 +49,18 @@ pub(super) fn children(dir: &Path, entries: Vec<DavEntry>) -> Result<Vec<Result<
     Ok(out)
 }
 
-/// The decoded path of an href (absolute path or full URL).
-fn href_path(href: &str) -> Result<String> {
-    let path = match href.find("://") {
-        Some(i) => {
-            let after = &href[i + 3..];
-            after.find('/').map_or("/", |j| &after[j..])
+/// The decoded path of an href: an absolute path, or a full URL on the
+/// server at `endpoint` (another host's URL is refused, whatever its path).
+fn href_path(href: &str, endpoint: &str) -> Result<String> {
+    let path = match href.split_once("://") {
+        Some((scheme, after)) => {
+            let (authority, path) = after.find('/').map_or((after, "/"), |j| after.split_at(j));
+            if origin(scheme, authority) != origin_of(endpoint) {
+                return Err(Error::InvalidInput(format!(
+                    "the server listed {href:?}, which is on another server than {endpoint}; refusing to use it"
+                )));
+            }
+            path
         }
         None => href,
     };
@@ -57,6 +68,28 @@ fn href_path(href: &str) -> Result<String> {
         return Err(Error::InvalidInput(format!("the server sent a relative href {href:?}")));
     }
     hpc_http::url::decode(path)
+}
+
+/// `(scheme, host, port)` of an URL's parts, lower-case, with the scheme's
+/// default port filled in, so `http://H:80` and `http://h` compare equal.
+fn origin(scheme: &str, authority: &str) -> (String, String, String) {
+    let scheme = scheme.to_ascii_lowercase();
+    let host_port = authority.rsplit('@').next().unwrap_or(authority).to_ascii_lowercase();
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h.to_owned(), p.to_owned()),
+        _ => (host_port.clone(), String::new()),
+    };
+    let port = if port.is_empty() {
+        if scheme == "https" { "443".to_owned() } else { "80".to_owned() }
+    } else {
+        port
+    };
+    (scheme, host, port)
+}
+
+fn origin_of(endpoint: &str) -> (String, String, String) {
+    let (scheme, authority) = endpoint.split_once("://").unwrap_or(("http", endpoint));
+    origin(scheme, authority.trim_end_matches('/'))
 }
 
 pub(super) fn attrs(path: Path, e: &DavEntry) -> PathAttributes {
@@ -71,6 +104,8 @@ pub(super) fn attrs(path: Path, e: &DavEntry) -> PathAttributes {
 mod tests {
     use super::*;
     use crate::webdav::parse;
+
+    const ENDPOINT: &str = "http://dav.example";
 
     fn listing(hrefs: &[&str]) -> String {
         let mut xml = String::from(r#"<D:multistatus xmlns:D="DAV:">"#);
@@ -100,13 +135,19 @@ mod tests {
             "/etc/passwd",
             "/dav/d//",
             "/dav/dx",
-            "http://evil.example/dav/d/fine",
+            "http://evil.example/dav/d/f2",
+            "http://dav.example:8080/dav/d/f3",
+            "https://dav.example/dav/d/f4",
+            "http://DAV.example:80/dav/d/fine",
         ]);
-        let items = children(&dir, parse::parse(&xml).unwrap()).unwrap();
+        let items = children(&dir, ENDPOINT, parse::parse(&xml).unwrap()).unwrap();
         let ok: Vec<String> =
             items.iter().filter_map(|r| r.as_ref().ok()).map(|a| a.path.to_string()).collect();
         assert_eq!(ok, ["/dav/d/ok file", "/dav/d/sub", "/dav/d/fine"]);
-        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 8);
+        assert_eq!(items.iter().filter(|r| r.is_err()).count(), 11);
+        let other =
+            items.iter().filter_map(|r| r.as_ref().err()).find(|e| e.to_string().contains("f2"));
+        assert!(other.unwrap().to_string().contains("another server"));
         for a in items.iter().flatten() {
             assert!(a.path.starts_with(&dir));
         }
@@ -117,18 +158,22 @@ mod tests {
     fn listing_a_file_or_nothing() {
         let dir = Path::new("/dav/f").unwrap();
         let xml = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/dav/f</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"#;
-        let e = children(&dir, parse::parse(xml).unwrap()).unwrap_err();
+        let e = children(&dir, ENDPOINT, parse::parse(xml).unwrap()).unwrap_err();
         assert!(e.to_string().contains("not a directory"), "{e}");
-        assert!(children(&dir, Vec::new()).unwrap_err().is_not_found());
-        let root = children(&Path::root(), parse::parse(&listing(&["/", "/a"])).unwrap()).unwrap();
+        assert!(children(&dir, ENDPOINT, Vec::new()).unwrap_err().is_not_found());
+        let root = children(&Path::root(), ENDPOINT, parse::parse(&listing(&["/", "/a"])).unwrap())
+            .unwrap();
         assert_eq!(root[0].as_ref().unwrap().path.to_string(), "/a");
     }
 
     #[test]
     fn hrefs() {
-        assert_eq!(href_path("/dav/a%20b/").unwrap(), "/dav/a b/");
-        assert_eq!(href_path("http://h:1/dav/%c3%a9").unwrap(), "/dav/é");
-        assert!(href_path("relative").is_err());
-        assert!(href_path("/dav/a%00b").is_err());
+        assert_eq!(href_path("/dav/a%20b/", ENDPOINT).unwrap(), "/dav/a b/");
+        assert_eq!(href_path("http://h:1/dav/%c3%a9", "http://h:1").unwrap(), "/dav/é");
+        assert_eq!(href_path("https://u@H/x", "https://h:443").unwrap(), "/x");
+        assert!(href_path("http://other.host/dav/dir/f2", "http://h:1").is_err());
+        assert!(href_path("http://h:2/x", "http://h:1").is_err());
+        assert!(href_path("relative", ENDPOINT).is_err());
+        assert!(href_path("/dav/a%00b", ENDPOINT).is_err());
     }
 }

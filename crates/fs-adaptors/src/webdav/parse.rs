@@ -65,6 +65,9 @@ pub(crate) fn parse(xml: &str) -> Result<Vec<DavEntry>> {
     let mut propstat: Option<PropStat> = None;
     let mut field: Option<Field> = None;
     let mut text = String::new();
+    // A 207 whose body is not a DAV: multistatus (an HTML page, plain text)
+    // is a protocol error, not an empty listing.
+    let mut multistatus = false;
 
     loop {
         let (ns, event) =
@@ -77,6 +80,7 @@ pub(crate) fn parse(xml: &str) -> Result<Vec<DavEntry>> {
                 let parent = stack.last().filter(|(d, _)| *d).map(|(_, n)| n.as_str());
                 if is_dav {
                     match (parent, local.as_str()) {
+                        (None, "multistatus") if stack.is_empty() => multistatus = true,
                         (_, "response") => {
                             entry = Some(DavEntry::default());
                             entry_ok = false;
@@ -158,6 +162,12 @@ pub(crate) fn parse(xml: &str) -> Result<Vec<DavEntry>> {
             Event::Eof => break,
             _ => {}
         }
+    }
+    if !multistatus {
+        return Err(parse_error("the answer has no DAV: multistatus element"));
+    }
+    if let Some((_, open)) = stack.last() {
+        return Err(parse_error(&format!("the answer ends inside <{open}>")));
     }
     Ok(out)
 }
@@ -282,8 +292,17 @@ mod tests {
     fn failed_propstats_and_garbage() {
         let failed = r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/gone</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response></D:multistatus>"#;
         assert!(parse(failed).unwrap().is_empty());
-        assert!(parse("<D:multistatus xmlns:D=\"DAV:\"><D:response>").is_ok_and(|v| v.is_empty()));
+        let truncated = parse("<D:multistatus xmlns:D=\"DAV:\"><D:response>").unwrap_err();
+        assert!(truncated.to_string().contains("ends inside <response>"), "{truncated}");
         assert!(parse("<a></b>").is_err());
+        for not_dav in
+            ["", "hello, world", "<html><body>207 Multi-Status</body></html>", "<multistatus/>"]
+        {
+            let e = parse(not_dav).unwrap_err();
+            assert_eq!(e.kind(), hpc_core::ErrorKind::Parse, "{not_dav}: {e}");
+            assert!(e.to_string().contains("no DAV: multistatus"), "{e}");
+        }
+        assert!(parse(r#"<D:multistatus xmlns:D="DAV:"/>"#).unwrap().is_empty());
         let e = parse(
             r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>&bogus;</D:href></D:response></D:multistatus>"#,
         );

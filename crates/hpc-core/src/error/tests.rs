@@ -110,3 +110,19 @@ fn all_kinds_are_listed_once() {
         assert_eq!(position(k), i, "{k:?}");
     }
 }
+
+/// A 10 MB squeue line became a 10 MB error line, a 100 KB URL was echoed
+/// whole: every message quotes at most `QUOTE_LIMIT` of what it got.
+#[test]
+fn huge_input_is_quoted_in_part() {
+    let huge = "x".repeat(10 << 20);
+    let errors = [
+        Error::CommandFailed { command: "squeue".into(), exit_code: Some(1), stderr: huge.clone() },
+        Error::parse("squeue", "bad line", huge.clone()),
+        Error::InvalidLocation { location: format!("sftp://h/{huge}"), reason: huge.clone() },
+    ];
+    for e in errors {
+        let text = e.to_string();
+        assert!(text.len() < 3 * crate::text::QUOTE_LIMIT, "{} bytes", text.len());
+    }
+}

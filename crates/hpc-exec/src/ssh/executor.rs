@@ -42,7 +42,7 @@ static SHARED: LazyLock<Mutex<HashMap<String, SharedSlot>>> = LazyLock::new(Defa
 impl SshExecutor {
     /// Connect to the target through its jump hosts and log in on each hop
     /// with the credential `creds` has for it (`host:port`, then `host`,
-    /// then the default; none: [`Credential::Default`]).
+    /// then the default; none: [`Credential::Default`](hpc_auth::Credential::Default)).
     pub async fn connect(opts: SshOptions, creds: &CredentialMap) -> Result<SshExecutor> {
         let plan = resolve::plan(&opts)?;
         Ok(SshExecutor { conn: Arc::new(connect_plan(&opts, &plan, creds).await?) })

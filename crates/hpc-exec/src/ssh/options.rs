@@ -92,11 +92,8 @@ impl SshOptions {
                 "ssh_config" if value == "none" => opts.load_ssh_config = false,
                 "ssh_config" => opts.ssh_config = Some(PathBuf::from(value)),
                 "connect_timeout" => {
-                    let secs: f64 =
-                        value.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or_else(
-                            || bad(format!("connect_timeout={value:?} is not seconds")),
-                        )?;
-                    opts.connect_timeout = Duration::from_secs_f64(secs);
+                    opts.connect_timeout = hpc_core::duration::parse_seconds(value)
+                        .map_err(|e| bad(format!("connect_timeout: {e}")))?;
                 }
                 "max_sessions" => {
                     opts.max_sessions = value
@@ -228,11 +225,29 @@ mod tests {
             "ssh://",
             "ssh://h?host_key=maybe",
             "ssh://h?connect_timeout=x",
+            "ssh://h?connect_timeout=inf",
+            "ssh://h?connect_timeout=1e308",
+            "ssh://h?connect_timeout=1e20",
+            "ssh://h?connect_timeout=18446744073709551616",
             "ssh://h?max_sessions=0",
         ] {
             let loc: Location = s.parse().unwrap();
             let e = SshOptions::from_location(&loc).unwrap_err();
             assert!(matches!(e, Error::InvalidLocation { .. }), "{s}: {e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever `connect_timeout` says: options within bounds or an
+        /// InvalidLocation, never a panic.
+        #[test]
+        fn any_connect_timeout_is_checked(v in "\\PC{0,24}|[0-9.e+-]{1,24}") {
+            let mut loc: Location = "ssh://h".parse().unwrap();
+            loc.query.push(("connect_timeout".into(), v));
+            match SshOptions::from_location(&loc) {
+                Ok(o) => proptest::prop_assert!(o.connect_timeout <= hpc_core::duration::MAX),
+                Err(e) => proptest::prop_assert!(matches!(e, Error::InvalidLocation { .. }), "{}", e),
+            }
         }
     }
 }

@@ -42,6 +42,25 @@ pub struct ServerConfig {
     pub session_lifetime: Duration,
     /// Jobs that run at once (more wait as QUEUED).
     pub max_concurrent_jobs: usize,
+    /// UFTPD servers the auth endpoint (`/rest/auth`) announces sessions to.
+    #[serde(default)]
+    pub uftpd: Vec<UftpdEntry>,
+}
+
+/// One UFTPD behind the auth endpoint `/rest/auth/<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UftpdEntry {
+    /// The server name in the URL.
+    pub name: String,
+    /// UFTPD's command port (where transfer requests go).
+    pub command: SocketAddr,
+    /// The host clients connect to.
+    pub host: String,
+    /// The control port clients connect to.
+    pub port: u16,
+    /// One line for `GET /rest/auth`.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl ServerConfig {
@@ -61,6 +80,7 @@ impl ServerConfig {
             }],
             session_lifetime: Duration::from_secs(3600),
             max_concurrent_jobs: 64,
+            uftpd: Vec::new(),
         }
     }
 }

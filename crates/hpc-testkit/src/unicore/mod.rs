@@ -20,6 +20,10 @@
 //!   order, `HOLD` activities resumed by `continue`) and a registry at
 //!   `/REGISTRY/rest/registries/default_registry`.
 //!
+//! - a UFTP auth server at `/rest/auth` (`GET` info, `POST /rest/auth/<name>`
+//!   announcing a session to a configured UFTPD's command port, `GET
+//!   /rest/auth/token`).
+//!
 //! Test-only extras under `/_testserver/`: `POST expire-sessions` (forget every
 //! session, so the next request gets 432) and `GET stats` (requests served).
 
@@ -35,9 +39,10 @@ mod routes;
 mod state;
 mod tls;
 mod transfers;
+mod uftp_auth;
 mod workflows;
 
-pub use config::{ServerConfig, UserConfig};
+pub use config::{ServerConfig, UftpdEntry, UserConfig};
 pub use state::RunningServer;
 
 /// The site name in every URL.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::auth::Identity;
 use super::http::{Handled, bad_request, fail, link, ok_json};
 use super::state::{Server, lock};
-use super::{SITE, WORKFLOW, files, forward, jobs, registry, transfers, workflows};
+use super::{SITE, WORKFLOW, files, forward, jobs, registry, transfers, uftp_auth, workflows};
 
 /// One request, taken apart.
 pub(crate) struct Call {
@@ -79,6 +79,7 @@ pub(crate) async fn dispatch(
         (_, [wf, "rest", "workflows", rest @ ..]) if *wf == WORKFLOW => {
             workflows::route(server, who, call, rest).await
         }
+        (_, ["rest", "auth", rest @ ..]) => uftp_auth::route(server, who, call, rest).await,
         (Method::GET, ["REGISTRY", "rest", "registries", "default_registry"]) => {
             registry::get(server)
         }
@@ -171,7 +172,7 @@ fn base(server: &Server, who: &Identity) -> Handled {
 
 /// A token for the caller: JWT-shaped text whose claims follow UNICORE's
 /// (`sub`, `iss`, `iat`, `exp`, `etd`), recognised by this server as a bearer token.
-fn token(server: &Server, who: &Identity, call: &Call) -> Handled {
+pub(crate) fn token(server: &Server, who: &Identity, call: &Call) -> Handled {
     use base64::Engine as _;
     let user = who.require_user()?.to_owned();
     let lifetime: u64 = match call.query.get("lifetime") {

@@ -42,6 +42,11 @@ pub(crate) struct Server {
     me: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
+/// The caller's address, as a request extension (the UFTP auth endpoint
+/// announces it as the client address).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
 /// Locks a mutex, ignoring poisoning (a panicked handler must not take the server down).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -163,7 +168,7 @@ async fn accept_loop(
     server: Arc<Server>,
 ) {
     loop {
-        let (tcp, _) = match listener.accept().await {
+        let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -182,7 +187,8 @@ async fn accept_loop(
                     return;
                 }
             };
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
                 let server = server.clone();
                 async move { Ok::<_, Infallible>(handle(server, req).await) }
             });

@@ -7,7 +7,6 @@ use anyhow::Context;
 use hpckit::core::{Location, Scheduler, SchedulerExt};
 use hpckit::dask::{DaskCluster, DaskConfig};
 use tokio::net::UnixListener;
-use tokio::signal::unix::{SignalKind, signal};
 
 use super::control::{self, Answer, Record, Request};
 use crate::creds::CredentialArgs;
@@ -25,36 +24,13 @@ pub(super) struct Up {
     pub(super) json: bool,
 }
 
-/// Resolves on Ctrl-C, SIGTERM or SIGHUP.
-struct Signals(
-    tokio::signal::unix::Signal,
-    tokio::signal::unix::Signal,
-    tokio::signal::unix::Signal,
-);
-
-impl Signals {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Signals(
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::hangup())?,
-        ))
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.0.recv() => {}
-            _ = self.1.recv() => {}
-            _ = self.2.recv() => {}
-        }
-    }
-}
-
 pub(super) async fn run(up: Up, up_creds: &CredentialArgs) -> anyhow::Result<ExitCode> {
     let name = up.config.name.clone();
     let dir = control::state_dir()?;
     let listener = control::listen(&dir, &name).await?;
-    let mut signals = Signals::new().context("installing signal handlers")?;
+    // The first SIGINT, SIGTERM or SIGHUP only asks `up` to stop (crate::signals):
+    // it cancels the jobs itself, and only then exits with the signal's code.
+    let _graceful = crate::signals::graceful();
     let loc: Location = up.url.parse()?;
     let creds = up_creds.credentials(&loc)?;
     let sched = hpckit::open_scheduler(&up.url, &creds).await?;
@@ -68,7 +44,9 @@ pub(super) async fn run(up: Up, up_creds: &CredentialArgs) -> anyhow::Result<Exi
     };
     let initial = up.adapt.map_or(up.workers, |(min, _)| min);
     let startup_timeout = up.config.startup_timeout;
-    let interrupted = signals.recv();
+    let interrupted = async {
+        crate::signals::requested().await;
+    };
     let started = match &dask_sched {
         Some(d) => {
             DaskCluster::start_split(
@@ -89,6 +67,11 @@ pub(super) async fn run(up: Up, up_creds: &CredentialArgs) -> anyhow::Result<Exi
         Ok(c) => c,
         Err(e) => {
             control::remove_files(&dir, &name);
+            // Stopped by a signal: its jobs are cancelled; end with the signal's code.
+            if let Some(sig) = futures::FutureExt::now_or_never(crate::signals::requested()) {
+                output::note(e.to_string());
+                return Ok(crate::signals::exit_code(sig));
+            }
             return Err(e.into());
         }
     };
@@ -101,7 +84,7 @@ pub(super) async fn run(up: Up, up_creds: &CredentialArgs) -> anyhow::Result<Exi
         startup_timeout,
     };
     let watched = dask_sched.unwrap_or_else(|| sched.clone());
-    let result = serve(&cluster, watched.as_ref(), &serving, listener, &mut signals, &dir).await;
+    let result = serve(&cluster, watched.as_ref(), &serving, listener, &dir).await;
     let closed = cluster.close().await;
     control::remove_files(&dir, &name);
     let code = result?;
@@ -125,7 +108,6 @@ async fn serve(
     sched: &dyn Scheduler,
     serving: &Serving<'_>,
     listener: UnixListener,
-    signals: &mut Signals,
     dir: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let record = |jobs: Vec<String>| Record {
@@ -141,10 +123,13 @@ async fn serve(
     let ids = |v: Vec<hpckit::core::JobId>| v.into_iter().map(|j| j.to_string()).collect();
     control::write_record(dir, &record(ids(cluster.job_ids().await)))?;
     let ready = tokio::select! {
-        r = cluster.wait_for_workers(serving.initial as usize, serving.startup_timeout) => r.map(Some),
-        () = signals.recv() => Ok(None),
+        r = cluster.wait_for_workers(serving.initial as usize, serving.startup_timeout) => r.map(Ok),
+        sig = crate::signals::requested() => Ok(Err(sig)),
     };
-    let Some(connected) = ready? else { return Ok(ExitCode::from(130)) };
+    let connected = match ready? {
+        Ok(connected) => connected,
+        Err(sig) => return Ok(crate::signals::exit_code(sig)),
+    };
     if let Some((min, max)) = serving.adapt {
         cluster.adapt(min, max)?;
     }
@@ -153,7 +138,7 @@ async fn serve(
     watch.tick().await;
     loop {
         tokio::select! {
-            () = signals.recv() => return Ok(ExitCode::SUCCESS),
+            sig = crate::signals::requested() => return Ok(crate::signals::exit_code(sig)),
             accepted = listener.accept() => {
                 let Ok((mut stream, _)) = accepted else { continue };
                 let Ok(req) = control::read_request(&mut stream).await else { continue };

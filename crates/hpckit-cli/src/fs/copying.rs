@@ -1,5 +1,5 @@
-//! `hpckit fs get`, `put` and `cp`: the copy engine with a progress bar and
-//! Ctrl-C as cancel.
+//! `hpckit fs get`, `put` and `cp`: the copy engine with a progress bar
+//! (signals stop it through `crate::signals`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +56,8 @@ pub(super) async fn cp(
         verify: args.verify,
         symlinks: args.links,
         scan_first: output::progress_enabled(),
+        stale_after: Some(args.stale_after),
+        skip_unusable: true,
         ..Default::default()
     };
     if output::progress_enabled() {
@@ -69,14 +71,8 @@ pub(super) async fn cp(
             }
         }));
     }
-    let cancel = opts.cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
-    });
+    // A signal drops this future; the copy's guards clean up (crate::signals).
     let result = copy(&sfs, &spath, &dfs, &dpath, &opts).await;
-    interrupt.abort();
     bar.finish_and_clear();
     let report = result?;
     if args.verbose {
@@ -93,5 +89,24 @@ pub(super) async fn cp(
             report.elapsed.as_secs_f64()
         ));
     }
+    skipped_entries(&report.unusable)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning per source entry that was skipped for its name, then an error
+/// (exit 65) so that a script sees the copy is not complete.
+pub(super) fn skipped_entries(unusable: &[String]) -> anyhow::Result<()> {
+    for e in unusable {
+        output::note(format_args!("warning: skipped: {e}"));
+    }
+    if unusable.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "{} entr{} skipped for {} name (warnings above); everything else was done",
+        unusable.len(),
+        if unusable.len() == 1 { "y was" } else { "ies were" },
+        if unusable.len() == 1 { "its" } else { "their" },
+    ))
+    .into())
 }

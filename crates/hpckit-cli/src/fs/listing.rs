@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::UNIX_EPOCH;
 
-use futures::TryStreamExt;
+use futures::StreamExt;
 use hpckit::core::time::format_utc_minutes;
 use hpckit::core::{EntryKind, FileSystem, Path, PathAttributes};
 use serde::Serialize;
@@ -73,18 +73,30 @@ pub(super) async fn ls(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let top = fs.attributes(path).await?;
+    let mut unusable = Vec::new();
     let entries: Vec<PathAttributes> = if top.is_directory() {
         let base = path.resolve(&fs.info().working_directory);
-        fs.list(path, recursive)
-            .try_filter(|a| {
-                let hidden = a
-                    .path
-                    .strip_prefix(&base)
-                    .is_some_and(|rel| rel.elements().iter().any(|e| e.starts_with('.')));
-                futures::future::ready(all || !hidden)
-            })
-            .try_collect()
-            .await?
+        let mut listing = fs.list(path, recursive);
+        let mut entries = Vec::new();
+        while let Some(item) = listing.next().await {
+            match item {
+                Ok(a) => {
+                    let hidden = a
+                        .path
+                        .strip_prefix(&base)
+                        .is_some_and(|rel| rel.elements().iter().any(|e| e.starts_with('.')));
+                    if all || !hidden {
+                        entries.push(a);
+                    }
+                }
+                // One entry without a usable name: the others are listed.
+                Err(e) if e.kind() == hpckit::core::ErrorKind::InvalidInput => {
+                    unusable.push(e.to_string());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        entries
     } else {
         vec![top.clone()]
     };
@@ -93,6 +105,7 @@ pub(super) async fn ls(
     if json {
         let list: Vec<Entry> = entries.iter().map(Entry::from).collect();
         output::print_json(&list)?;
+        super::copying::skipped_entries(&unusable)?;
         return Ok(ExitCode::SUCCESS);
     }
     let base = if top.is_directory() { Some(top.path.clone()) } else { None };
@@ -125,10 +138,11 @@ pub(super) async fn ls(
         let mut text = String::new();
         for a in &entries {
             let slash = if a.is_directory() { "/" } else { "" };
-            text.push_str(&format!("{}{slash}\n", shown(a)));
+            text.push_str(&format!("{}{slash}\n", output::escape_controls(&shown(a))));
         }
         output::write_stdout(text.as_bytes())?;
     }
+    super::copying::skipped_entries(&unusable)?;
     Ok(ExitCode::SUCCESS)
 }
 

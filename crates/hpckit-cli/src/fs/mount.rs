@@ -1,4 +1,4 @@
-//! `hpckit fs mount`: a FUSE mount until Ctrl-C or `fusermount3 -u`.
+//! `hpckit fs mount`: a FUSE mount until Ctrl-C (SIGTERM, SIGHUP) or `fusermount3 -u`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use hpckit::core::{FileSystem, Path};
 /// Mount `path` of `fs` on `mountpoint` and serve it until Ctrl-C or an
 /// unmount from outside.
 #[cfg(feature = "fuse")]
-pub(super) async fn mount(
+pub(crate) async fn mount(
     fs: Arc<dyn FileSystem>,
     path: Path,
     mountpoint: std::path::PathBuf,
@@ -24,8 +24,9 @@ pub(super) async fn mount(
         .await
         .with_context(|| format!("mounting on {}", mountpoint.display()))?;
     output::note(format_args!("mounted on {}; Ctrl-C unmounts", mountpoint.display()));
+    let _graceful = crate::signals::graceful();
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = crate::signals::requested() => {}
         () = mounted.unmounted() => {}
     }
     mounted.unmount().await.context("unmounting")?;
@@ -34,7 +35,7 @@ pub(super) async fn mount(
 
 /// Without the `fuse` feature there is nothing to mount with.
 #[cfg(not(feature = "fuse"))]
-pub(super) async fn mount(
+pub(crate) async fn mount(
     _fs: Arc<dyn FileSystem>,
     _path: Path,
     _mountpoint: std::path::PathBuf,

@@ -176,40 +176,9 @@ fn read_json_jobs(path: &std::path::Path) -> anyhow::Result<Vec<JobDescription>>
     })
 }
 
-/// Seconds (`90`), a number with a unit (`90s`, `15m`, `2h`, `1d`), or
-/// `[D-]HH:MM:SS` / `MM:SS`.
+/// A command-line duration: [`hpckit::core::duration::parse`] (bounded, checked).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (90, 90s, 15m, 2h, 1d, [D-]HH:MM:SS)");
-    let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
-    let t = text.trim();
-    let secs = if let Some(n) = t.strip_suffix('s') {
-        num(n)?
-    } else if let Some(n) = t.strip_suffix('m') {
-        num(n)? * 60
-    } else if let Some(n) = t.strip_suffix('h') {
-        num(n)? * 3600
-    } else if let Some(n) = t.strip_suffix('d') {
-        num(n)? * 86400
-    } else if t.contains(':') || t.contains('-') {
-        let (days, clock) = match t.split_once('-') {
-            Some((d, c)) => (num(d)?, c),
-            None => (0, t),
-        };
-        let parts: Vec<u64> = clock.split(':').map(num).collect::<Result<_, _>>()?;
-        let clock = match parts[..] {
-            [h, m, s] => h * 3600 + m * 60 + s,
-            [m, s] => m * 60 + s,
-            [h] if days > 0 => h * 3600,
-            _ => return Err(bad()),
-        };
-        days * 86400 + clock
-    } else {
-        num(t)?
-    };
-    if secs == 0 {
-        return Err(format!("{text:?}: the duration must be positive"));
-    }
-    Ok(Duration::from_secs(secs))
+    hpckit::core::duration::parse(text)
 }
 
 /// MiB, or a number with a unit K, M, G, T (binary multiples).
@@ -223,8 +192,12 @@ pub(crate) fn parse_memory_mb(text: &str) -> Result<u64, String> {
         Some((i, 'T' | 't')) => (&t[..i], 1024 * 1024 * 1024),
         _ => (t, 1024),
     };
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let mb = (n * factor_kib).div_ceil(1024);
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let too_big = || format!("{text:?} is more memory than 2^64 KiB");
+    let n: u64 = num.parse().map_err(|_| too_big())?;
+    let mb = n.checked_mul(factor_kib).ok_or_else(too_big)?.div_ceil(1024);
     if mb == 0 {
         return Err(format!("{text:?}: memory must be at least 1 MiB"));
     }
@@ -271,6 +244,9 @@ mod tests {
         assert_eq!(parse_memory_mb("1500K"), Ok(2));
         assert!(parse_memory_mb("lots").is_err());
         assert!(parse_memory_mb("0").is_err());
+        for huge in ["17179869184T", "18446744073709551616", "18014398509481984G"] {
+            assert!(parse_memory_mb(huge).unwrap_err().contains("more memory than"), "{huge}");
+        }
     }
 
     #[test]

@@ -76,12 +76,13 @@ pub(super) async fn run_interactive(
         );
         out.and(err)
     };
+    let _graceful = crate::signals::graceful();
     tokio::select! {
         r = streams => r.context("copying the job's output")?,
-        _ = tokio::signal::ctrl_c() => {
+        sig = crate::signals::requested() => {
             output::note(format!("interrupted: cancelling job {id}"));
             sched.cancel(&id).await?;
-            return Ok(ExitCode::from(130));
+            return Ok(crate::signals::exit_code(sig));
         }
     }
     let status = sched.wait_until_done(&id, None).await?;

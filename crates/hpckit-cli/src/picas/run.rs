@@ -56,12 +56,26 @@ pub(crate) struct RunArgs {
     /// Before stopping on an empty pool, return tokens with expired leases to todo.
     #[arg(long)]
     recover: bool,
-    /// Candidate ids read per view query.
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    /// Candidates read per view query.
+    #[arg(long, default_value_t = 100, value_name = "N")]
     batch: usize,
+    /// Most tokens claimed in one request (fewer when fewer are expected to
+    /// run within --record-every).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    claim_batch: usize,
+    /// How long a finished token's result may wait to be written with the
+    /// next claims; a killed worker's tokens of this window run again after
+    /// recover (0: write each result at once).
+    #[arg(long, value_parser = duration_or_zero, default_value = "1s", value_name = "DURATION")]
+    record_every: Duration,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// A duration, or 0 (none).
+fn duration_or_zero(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" { Ok(Duration::ZERO) } else { parse_duration(text) }
 }
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -70,6 +84,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         task: args.script.clone().map_or(Task::Shell, Task::Script),
         view: args.view.clone(),
         batch: args.batch,
+        claim_batch: args.claim_batch.max(1),
+        record_every: args.record_every,
         workdir: args.workdir.clone(),
         token_time_limit: args.token_time,
         max_tokens: args.max_tokens,
@@ -82,8 +98,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..WorkerConfig::default()
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let _graceful = crate::signals::graceful();
     tokio::spawn(async move {
-        stop_on_signal().await;
+        crate::signals::requested().await;
         output::note("stopping: the running token goes back to todo");
         let _ = stop_tx.send(true);
     });
@@ -117,22 +134,6 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C or SIGTERM (what batch systems send before the wall time ends).
-async fn stop_on_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
 
 /// The progress line's counters.

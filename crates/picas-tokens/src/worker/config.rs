@@ -24,8 +24,18 @@ pub struct WorkerConfig {
     pub task: Task,
     /// The view to claim from (default `todo`).
     pub view: String,
-    /// Candidate ids read per view query.
+    /// Candidates read per view query (or page of `_all_docs`).
     pub batch: usize,
+    /// Most tokens claimed in one request. Fewer are claimed when fewer are
+    /// expected to run within `record_every` (so one at a time for tokens
+    /// that run longer), within a quarter of the lease, or within what the
+    /// stop conditions leave.
+    pub claim_batch: usize,
+    /// How long a finished token's result may wait to be written together
+    /// with the next claims (and other results). A worker that dies loses
+    /// the results of this window: those tokens run again after `recover`.
+    /// Zero writes each result as soon as its token ends.
+    pub record_every: Duration,
     /// Working directory of the commands (default: the worker's).
     pub workdir: Option<PathBuf>,
     /// Kill a token's command after this long (picas' `max_token_time`).
@@ -61,7 +71,9 @@ impl Default for WorkerConfig {
         WorkerConfig {
             task: Task::Shell,
             view: "todo".into(),
-            batch: 200,
+            batch: 100,
+            claim_batch: 8,
+            record_every: Duration::from_secs(1),
             workdir: None,
             token_time_limit: None,
             max_tokens: None,

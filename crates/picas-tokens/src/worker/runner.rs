@@ -1,5 +1,6 @@
 //! [`Worker`]: the claim–run–record loop and its stop conditions.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,96 +124,226 @@ impl Worker {
         self.hooks.prepare_env()?;
         let mut claimer =
             Claimer::new(self.pool.clone()).view(self.config.view.clone()).batch(self.config.batch);
-        let result = self.run_loop(&mut claimer, started).await;
+        let mut work = Work::default();
+        let mut result = self.run_loop(&mut claimer, &mut work, started).await;
+        if result.is_ok() {
+            // Stopped cleanly: record what ran, give back what did not start.
+            if let Err(e) = self.shut_down(&mut claimer, &mut work).await {
+                result = Err(e);
+            }
+        }
         self.hooks.cleanup_env();
-        let mut summary = result?;
+        result?;
+        let mut summary = work.summary;
         summary.claims = claimer.stats();
         summary.requests = self.pool.db().request_count();
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
     }
 
-    async fn run_loop(&mut self, claimer: &mut Claimer, started: Instant) -> Result<Summary> {
-        let mut s = Summary::default();
-        let mut longest = Duration::ZERO;
-        // A token claimed together with the previous result: it must run.
-        let mut next: Option<Held> = None;
+    async fn run_loop(
+        &mut self,
+        claimer: &mut Claimer,
+        work: &mut Work,
+        started: Instant,
+    ) -> Result<()> {
         loop {
-            let mut held = match next.take() {
-                Some(h) if *self.stop.borrow() => {
-                    let mut h = h;
-                    self.pool.release(&mut h).await?;
-                    s.stop = Some(StopReason::Cancelled);
-                    return Ok(s);
-                }
+            if let Some(reason) = self.should_stop(work, started) {
+                work.summary.stop = Some(reason);
+                return Ok(());
+            }
+            let mut held = match work.queue.pop_front() {
                 Some(h) => h,
                 None => {
-                    if let Some(reason) = self.should_stop(&s, started, longest) {
-                        s.stop = Some(reason);
-                        return Ok(s);
-                    }
-                    match claimer.next().await? {
-                        Some(h) => h,
-                        None => {
-                            if self.config.recover_when_empty
-                                && !self.pool.recover(None).await?.returned.is_empty()
-                            {
-                                claimer.forget_candidates();
-                                continue;
-                            }
-                            if !self.config.wait_for_work {
-                                s.stop = Some(StopReason::PoolEmpty);
-                                return Ok(s);
-                            }
-                            self.emit(Event::Waiting);
-                            self.wait_for_change().await?;
+                    let k = self.claim_size(work, started);
+                    let claimed = self.flush(claimer, work, k).await?;
+                    if claimed.is_empty() {
+                        if self.config.recover_when_empty
+                            && !self.pool.recover(None).await?.returned.is_empty()
+                        {
+                            claimer.forget_candidates();
                             continue;
                         }
+                        if !self.config.wait_for_work {
+                            work.summary.stop = Some(StopReason::PoolEmpty);
+                            return Ok(());
+                        }
+                        self.emit(Event::Waiting);
+                        self.wait_for_change().await?;
+                        continue;
                     }
+                    work.queue.extend(claimed);
+                    continue;
                 }
             };
+            // Claimed in a batch and waited: never start on a lease near its end.
+            let lease = self.pool.lease().as_secs() as i64;
+            if held.lease_left(now_secs()) < lease / 2
+                && self.pool.renew(&mut held).await? == LeaseState::Lost
+            {
+                work.summary.lost += 1;
+                self.emit(Event::LeaseLost { id: held.id().to_owned() });
+                continue;
+            }
             let t0 = Instant::now();
             let id = held.id().to_owned();
             self.emit(Event::Started { id: id.clone() });
-            let plan = Plan { summary: s.clone(), started, longest, t0 };
-            let (recorded, claimed) = self.process(&mut held, claimer, &plan).await?;
-            next = claimed;
+            let step = self.process(&mut held).await?;
             let elapsed = t0.elapsed();
-            longest = longest.max(elapsed);
-            match recorded {
-                None => {
-                    s.lost += 1;
+            work.longest = work.longest.max(elapsed);
+            work.last = Some(elapsed);
+            match step {
+                Step::Lost => {
+                    work.summary.lost += 1;
                     self.emit(Event::LeaseLost { id });
                 }
-                Some(Recorded::Cancelled) => {
-                    s.stop = Some(StopReason::Cancelled);
-                    return Ok(s);
+                Step::Cancelled => {
+                    let host = self.pool.claim_info().hostname.clone();
+                    let mut token = held.token().clone();
+                    token.scrub(&host);
+                    work.give_back.push(token);
+                    work.summary.stop = Some(StopReason::Cancelled);
+                    return Ok(());
                 }
-                Some(Recorded::Written { ok, exit_code }) => {
-                    s.recorded += 1;
-                    if ok {
-                        s.succeeded += 1;
-                    } else {
-                        s.failed += 1;
-                    }
-                    self.hooks.cleanup_run(held.token());
-                    self.emit(Event::Recorded {
-                        id,
-                        state: held.token().state(),
+                Step::Finished { token, ok, exit_code } => {
+                    work.pending.push(Pending {
+                        token,
+                        ok,
                         exit_code,
                         elapsed,
+                        at: Instant::now(),
                     });
+                    // Another token queued, but the oldest result would wait
+                    // too long for the next claim: write the results now.
+                    if !work.queue.is_empty() && self.record_due(work) {
+                        self.flush(claimer, work, 0).await?;
+                    }
                 }
             }
         }
     }
 
-    fn should_stop(&self, s: &Summary, started: Instant, longest: Duration) -> Option<StopReason> {
+    /// Whether the oldest unwritten result must be written before the next
+    /// token ends (it would be older than `record_every` by then).
+    fn record_due(&self, work: &Work) -> bool {
+        let next = work.last.unwrap_or_default();
+        work.pending.first().is_some_and(|p| p.at.elapsed() + next >= self.config.record_every)
+    }
+
+    /// How many tokens to claim at once: as many as are expected to run
+    /// within `record_every` (one until a token's time is known), at most
+    /// `claim_batch`, and never more than the stop conditions leave room for.
+    fn claim_size(&self, work: &Work, started: Instant) -> usize {
+        let c = &self.config;
+        let Some(last) = work.last else { return 1 };
+        let per = last.max(Duration::from_millis(1)).as_secs_f64();
+        let fits = |d: Duration| (d.as_secs_f64() / per) as usize;
+        let mut k = fits(c.record_every).min(c.claim_batch);
+        // Unstarted tokens must be started well within their lease.
+        k = k.min(fits(self.pool.lease() / 4));
+        let elapsed = started.elapsed();
+        if let Some(max) = c.max_total_time {
+            k = k.min(fits(max.saturating_sub(elapsed)));
+        }
+        if let Some(wall) = c.wall_time {
+            let per = c.token_estimate.unwrap_or(work.longest).max(Duration::from_millis(1));
+            k = k.min((wall.saturating_sub(elapsed).as_secs_f64() / per.as_secs_f64()) as usize);
+        }
+        if let Some(max) = c.max_tokens {
+            k = k.min(max.saturating_sub(work.taken()) as usize);
+        }
+        k.max(1)
+    }
+
+    /// Write the pending results and claim up to `claim` tokens, in one request.
+    async fn flush(
+        &self,
+        claimer: &mut Claimer,
+        work: &mut Work,
+        claim: usize,
+    ) -> Result<Vec<Held>> {
+        let mut tokens: Vec<Token> = work.pending.iter().map(|p| p.token.clone()).collect();
+        let (states, claimed) = claimer.exchange(&mut tokens, claim).await?;
+        for ((p, token), state) in work.pending.drain(..).zip(tokens).zip(states) {
+            let id = token.id().to_owned();
+            match state {
+                LeaseState::Lost => {
+                    work.summary.lost += 1;
+                    self.emit(Event::LeaseLost { id });
+                }
+                LeaseState::Held => {
+                    let s = &mut work.summary;
+                    s.recorded += 1;
+                    if p.ok {
+                        s.succeeded += 1;
+                    } else {
+                        s.failed += 1;
+                    }
+                    self.hooks.cleanup_run(&token);
+                    self.emit(Event::Recorded {
+                        id,
+                        state: token.state(),
+                        exit_code: p.exit_code,
+                        elapsed: p.elapsed,
+                    });
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The last write of a stopping worker, one request: the pending results,
+    /// the tokens claimed but not started back to todo as they were (they
+    /// never ran), and a token stopped while running scrubbed back to todo.
+    async fn shut_down(&self, claimer: &mut Claimer, work: &mut Work) -> Result<()> {
+        let mut back: Vec<Token> = work
+            .queue
+            .drain(..)
+            .map(|h| {
+                let mut t = h.token().clone();
+                t.unlock();
+                t
+            })
+            .collect();
+        back.append(&mut work.give_back);
+        if back.is_empty() {
+            self.flush(claimer, work, 0).await?;
+            return Ok(());
+        }
+        let results = work.pending.len();
+        let mut tokens: Vec<Token> = work.pending.iter().map(|p| p.token.clone()).collect();
+        tokens.extend(back);
+        let (states, _) = claimer.exchange(&mut tokens, 0).await?;
+        let mut written = states.into_iter();
+        for (p, state) in work.pending.drain(..).zip(written.by_ref().take(results)) {
+            let s = &mut work.summary;
+            match state {
+                LeaseState::Held => {
+                    s.recorded += 1;
+                    if p.ok {
+                        s.succeeded += 1;
+                    } else {
+                        s.failed += 1;
+                    }
+                    self.emit(Event::Recorded {
+                        id: p.token.id().to_owned(),
+                        state: p.token.state(),
+                        exit_code: p.exit_code,
+                        elapsed: p.elapsed,
+                    });
+                }
+                LeaseState::Lost => s.lost += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn should_stop(&self, work: &Work, started: Instant) -> Option<StopReason> {
         if *self.stop.borrow() {
             return Some(StopReason::Cancelled);
         }
         let c = &self.config;
-        if c.max_tokens.is_some_and(|m| s.recorded + s.lost >= m) {
+        if c.max_tokens.is_some_and(|m| work.ran() >= m) {
             return Some(StopReason::MaxTokens);
         }
         let elapsed = started.elapsed();
@@ -220,7 +351,7 @@ impl Worker {
             return Some(StopReason::MaxTotalTime);
         }
         if let Some(wall) = c.wall_time {
-            let estimate = c.token_estimate.unwrap_or(longest);
+            let estimate = c.token_estimate.unwrap_or(work.longest);
             if elapsed + estimate >= wall {
                 return Some(StopReason::WallTime);
             }
@@ -245,42 +376,39 @@ impl Worker {
         }
     }
 
-    /// Run and record one held token (`None`: the lease was lost), and claim
-    /// the next one in the same request when the worker goes on.
-    async fn process(
-        &mut self,
-        held: &mut Held,
-        claimer: &mut Claimer,
-        plan: &Plan,
-    ) -> Result<(Option<Recorded>, Option<Held>)> {
+    /// Run one held token; its result is written later, with the next claims.
+    async fn process(&mut self, held: &mut Held) -> Result<Step> {
         let now = now_secs;
+        let finished = |held: &Held, ok, exit_code, record: &dyn Fn(&mut Token)| {
+            let mut token = held.token().clone();
+            record(&mut token);
+            Step::Finished { token, ok, exit_code }
+        };
         let command = match held.token().command() {
             Ok(c) => c.to_owned(),
             Err(e) => {
                 let reason = e.to_string();
-                let rec = move |t: &mut Token| t.set_error(&reason, "", now());
-                return self.write(held, claimer, plan, false, None, rec).await;
+                return Ok(finished(held, false, None, &|t| t.set_error(&reason, "", now())));
             }
         };
         if let Err(e) = self.hooks.prepare_run(held.token()) {
             let reason = format!("prepare_run failed: {e}");
-            let rec = move |t: &mut Token| t.set_error(&reason, "", now());
-            return self.write(held, claimer, plan, false, None, rec).await;
+            return Ok(finished(held, false, None, &|t| t.set_error(&reason, "", now())));
         }
         let outcome =
             run_one::run(&self.pool, held, &command, &self.config, &mut self.stop).await?;
         let max_scrub = self.config.max_scrub;
         let host = self.pool.claim_info().hostname.clone();
-        let retry = move |t: &mut Token| {
+        let retry = |t: &mut Token| {
             if t.scrub_count() < max_scrub {
                 t.scrub(&host);
             }
         };
-        match outcome {
+        Ok(match outcome {
             Outcome::Exited { status, logs } => {
                 let code = i64::from(status.shell_code());
                 let ok = status.success();
-                self.write(held, claimer, plan, ok, Some(code), move |t: &mut Token| {
+                finished(held, ok, Some(code), &|t| {
                     t.finish(code, now());
                     if !ok {
                         t.push_error(
@@ -294,71 +422,72 @@ impl Worker {
                         retry(t);
                     }
                 })
-                .await
             }
             Outcome::TimedOut { limit, logs } => {
                 let reason =
                     format!("token execution exceeded its time limit of {} s", limit.as_secs());
-                self.write(held, claimer, plan, false, None, move |t: &mut Token| {
+                finished(held, false, None, &|t| {
                     t.set_error(&reason, &tail(&logs.stderr), now());
                     attach_logs(t, &logs);
                     retry(t);
                 })
-                .await
             }
             Outcome::NotStarted(e) => {
                 let reason = format!("the command did not start: {e}");
-                self.write(held, claimer, plan, false, None, move |t: &mut Token| {
+                finished(held, false, None, &|t| {
                     t.set_error(&reason, "", now());
                     retry(t);
                 })
-                .await
             }
-            Outcome::LeaseLost => Ok((None, None)),
-            Outcome::Cancelled => {
-                self.pool.release(held).await?;
-                Ok((Some(Recorded::Cancelled), None))
-            }
-        }
-    }
-
-    async fn write(
-        &self,
-        held: &mut Held,
-        claimer: &mut Claimer,
-        plan: &Plan,
-        ok: bool,
-        exit_code: Option<i64>,
-        record: impl FnOnce(&mut Token),
-    ) -> Result<(Option<Recorded>, Option<Held>)> {
-        // Would the worker go on after this token? Then claim in the same request.
-        let mut after = plan.summary.clone();
-        after.recorded += 1;
-        let longest = plan.longest.max(plan.t0.elapsed());
-        let go_on = self.should_stop(&after, plan.started, longest).is_none();
-        let (state, next) = if go_on {
-            claimer.finish_and_next(held, record).await?
-        } else {
-            (self.pool.complete(held, record).await?, None)
-        };
-        let recorded = match state {
-            LeaseState::Held => Some(Recorded::Written { ok, exit_code }),
-            LeaseState::Lost => None,
-        };
-        Ok((recorded, next))
+            Outcome::LeaseLost => Step::Lost,
+            Outcome::Cancelled => Step::Cancelled,
+        })
     }
 }
 
-/// Where the worker stands when a token's result is written.
-struct Plan {
+/// What the worker holds and has done.
+#[derive(Default)]
+struct Work {
     summary: Summary,
-    started: Instant,
+    /// Claimed, not started yet.
+    queue: VecDeque<Held>,
+    /// Finished, result not written yet.
+    pending: Vec<Pending>,
+    /// Tokens to give back to todo at the stop (one stopped while running).
+    give_back: Vec<Token>,
+    /// How long the last token took.
+    last: Option<Duration>,
+    /// The longest token so far.
     longest: Duration,
-    t0: Instant,
 }
 
-enum Recorded {
-    Written { ok: bool, exit_code: Option<i64> },
+impl Work {
+    /// Tokens that ran (recorded, lost or waiting to be written).
+    fn ran(&self) -> u64 {
+        self.summary.recorded + self.summary.lost + self.pending.len() as u64
+    }
+
+    /// Tokens that ran or are claimed to run.
+    fn taken(&self) -> u64 {
+        self.ran() + self.queue.len() as u64
+    }
+}
+
+/// A finished token whose result is not written yet.
+struct Pending {
+    /// The token with its result.
+    token: Token,
+    ok: bool,
+    exit_code: Option<i64>,
+    elapsed: Duration,
+    /// When it finished.
+    at: Instant,
+}
+
+/// How running one token went.
+enum Step {
+    Finished { token: Token, ok: bool, exit_code: Option<i64> },
+    Lost,
     Cancelled,
 }
 

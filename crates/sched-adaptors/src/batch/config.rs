@@ -76,8 +76,7 @@ impl PollConfig {
 }
 
 fn parse_secs(v: &str) -> Option<Duration> {
-    let f: f64 = v.trim().parse().ok()?;
-    (f.is_finite() && (0.0..1e9).contains(&f)).then(|| Duration::from_secs_f64(f))
+    v.trim().parse::<f64>().ok().and_then(hpc_core::duration::from_secs_f64)
 }
 
 /// Serde helper: a `Duration` as (fractional) seconds.
@@ -94,10 +93,8 @@ pub mod secs {
     /// Deserialize from seconds (integer or float).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let f = f64::deserialize(d)?;
-        if !(f.is_finite() && (0.0..1e9).contains(&f)) {
-            return Err(D::Error::custom(format!("{f} is not a valid number of seconds")));
-        }
-        Ok(Duration::from_secs_f64(f))
+        hpc_core::duration::from_secs_f64(f)
+            .ok_or_else(|| D::Error::custom(format!("{f} is not a valid number of seconds")))
     }
 }
 
@@ -181,20 +178,25 @@ pub trait BatchConfig:
         if let Some(dir) = workdir(loc) {
             *self.default_workdir_mut() = Some(dir);
         }
+        let ssh: &[&str] = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
+        let poll = [
+            "poll",
+            "max_poll",
+            "grace",
+            "settings",
+            "poll_interval",
+            "max_poll_interval",
+            "accounting_grace",
+        ];
+        loc.check_params(&[Self::PARAMS, &poll[..], ssh].concat())?;
         for (k, v) in &loc.query {
             if k == "settings" || is_transport_param(loc, k) {
                 continue;
             }
             if !self.apply_param(k, v)? && !self.poll_mut().apply_param(k, v)? {
-                let known: Vec<&str> = Self::PARAMS
-                    .iter()
-                    .copied()
-                    .chain(["poll", "max_poll", "grace", "settings"])
-                    .collect();
                 return Err(Error::InvalidInput(format!(
-                    "unknown {} location parameter {k:?} (known: {})",
-                    Self::ADAPTOR,
-                    known.join(", ")
+                    "{} location parameter {k:?} is listed in PARAMS but not taken",
+                    Self::ADAPTOR
                 )));
             }
         }
@@ -375,7 +377,12 @@ mod tests {
         assert!(c.flag);
         assert_eq!(c.poll.poll_interval, Duration::from_millis(500));
         let e = c.apply_location(&"sge://?bogus=1".parse().unwrap()).unwrap_err();
-        assert!(e.to_string().contains("(known: flag, poll, max_poll, grace, settings)"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "unknown parameter \"bogus\" (known: flag, poll, max_poll, grace, settings,"
+            ),
+            "{e}"
+        );
         let e = c.apply_location(&"sge://?settings=/nonexistent/site.toml".parse().unwrap());
         assert!(e.unwrap_err().is_not_found());
     }

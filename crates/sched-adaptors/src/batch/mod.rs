@@ -11,7 +11,7 @@
 //! * [`submit`]: the one `submit_many` policy (chunks, a few round trips at
 //!   once) and the `sh -s` program that runs many submit commands, each
 //!   reading its script from a here-document, one result per job.
-//! * [`script`], [`time`], `xml`: the job script body of Grid Engine and
+//! * `script`, [`time`], `xml`: the job script body of Grid Engine and
 //!   Torque, the time formats schedulers print, an element tree for their XML.
 #![doc = include_str!("docs.md")]
 

@@ -189,7 +189,8 @@ impl Poller {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for a deadline means no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut news = self.inner.changed.subscribe();
         let _registration = self.register(ids);
         loop {

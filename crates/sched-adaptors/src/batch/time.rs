@@ -30,7 +30,8 @@ pub fn parse_utc(s: &str) -> Option<SystemTime> {
 }
 
 /// `[D-]HH:MM:SS`, `MM:SS`, `MM:SS.mmm`, `[D-]HH:MM:SS.mmm`; `None` for
-/// `UNLIMITED`, `INVALID`, `N/A`, `Partition_Limit` and garbage.
+/// `UNLIMITED`, `INVALID`, `N/A`, `Partition_Limit`, garbage and anything
+/// beyond [`hpc_core::duration::MAX`] (checked, never wrapped).
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (days, rest) = match s.split_once('-') {
@@ -49,6 +50,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         return None;
     }
     let n: Vec<u64> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
+    // Each part has at most 9 digits, so only the days can overflow.
     let secs = match n.as_slice() {
         [h, m, s] => h * 3600 + m * 60 + s,
         [m, s] if days == 0 => m * 60 + s,
@@ -58,7 +60,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         [m] => m * 60,
         _ => return None,
     };
-    Some(Duration::from_secs(days * 86_400 + secs) + Duration::from_nanos(frac))
+    let whole = hpc_core::duration::from_secs(days.checked_mul(86_400)?.checked_add(secs)?)?;
+    whole.checked_add(Duration::from_nanos(frac)).filter(|d| *d <= hpc_core::duration::MAX)
 }
 
 #[cfg(test)]
@@ -94,7 +97,19 @@ mod tests {
         assert_eq!(d("365-00:00:00"), Some(365.0 * 86400.0));
         assert_eq!(d("2-03"), Some(2.0 * 86400.0 + 3.0 * 3600.0));
         assert_eq!(d("00:00.012"), Some(0.012));
-        for bad in ["UNLIMITED", "INVALID", "N/A", "", ":", "1:-2", "a-1:00"] {
+        assert_eq!(d("36600-00:00:00"), Some(36600.0 * 86400.0));
+        for bad in [
+            "UNLIMITED",
+            "INVALID",
+            "N/A",
+            "",
+            ":",
+            "1:-2",
+            "a-1:00",
+            "36601-00:00:00",
+            "213503982334601-00:00:00",
+            "18446744073709551615-23:59:59",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
@@ -104,6 +119,15 @@ mod tests {
         fn never_panic(s in ".{0,40}") {
             let _ = parse_utc(&s);
             let _ = parse_duration(&s);
+        }
+
+        #[test]
+        fn durations_stay_bounded(d in proptest::num::u64::ANY, h in 0u64..1_000_000_000, f in "[0-9]{0,9}") {
+            for s in [format!("{d}-{h}:59:59"), format!("{d}-{h}"), format!("{d}-{h}:00:00.{f}")] {
+                if let Some(t) = parse_duration(&s) {
+                    proptest::prop_assert!(t <= hpc_core::duration::MAX, "{s}");
+                }
+            }
         }
     }
 }

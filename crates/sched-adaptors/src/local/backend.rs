@@ -230,7 +230,8 @@ impl Scheduler for LocalScheduler {
         timeout: Option<Duration>,
         progress: Option<ProgressFn<'_>>,
     ) -> Result<Vec<Result<JobStatus>>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for a deadline means no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut changes = self.inner.changes.subscribe();
         loop {
             // Mark the current version seen before looking, so no change is missed.

@@ -43,6 +43,7 @@ impl LocalConfig {
         loc.expect_no_host()?;
         let mut config =
             LocalConfig { workdir: loc.path.as_ref().map(PathBuf::from), ..Default::default() };
+        loc.check_params(&["max_concurrent", "history"])?;
         for (key, value) in &loc.query {
             let number = || {
                 value.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -55,14 +56,7 @@ impl LocalConfig {
             match key.as_str() {
                 "max_concurrent" => config.max_concurrent = number()?,
                 "history" => config.history = number()?,
-                _ => {
-                    return Err(Error::InvalidLocation {
-                        location: loc.to_string(),
-                        reason: format!(
-                            "unknown parameter {key:?} (local:// takes max_concurrent, history)"
-                        ),
-                    });
-                }
+                _ => {} // refused by check_params above
             }
         }
         Ok(config)

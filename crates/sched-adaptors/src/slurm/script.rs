@@ -14,10 +14,16 @@ use hpc_exec::quote::{command_line, quote};
 use super::config::SlurmConfig;
 
 /// `--time` value `D-HH:MM:SS`, rounded up to whole minutes (Slurm's granularity).
-fn time_limit(d: Duration) -> String {
+fn time_limit(d: Duration) -> Result<String> {
+    if d > hpc_core::duration::MAX {
+        return Err(Error::InvalidJobDescription(format!(
+            "max_runtime of {} s is longer than 100 years",
+            d.as_secs()
+        )));
+    }
     let mins = d.as_secs().div_ceil(60).max(1);
     let (days, rem) = (mins / 1440, mins % 1440);
-    format!("{days}-{:02}:{:02}:00", rem / 60, rem % 60)
+    Ok(format!("{days}-{:02}:{:02}:00", rem / 60, rem % 60))
 }
 
 fn check_value(what: &str, v: &str) -> Result<()> {
@@ -62,7 +68,7 @@ fn resource_args(job: &JobDescription, out: &mut Vec<String>) -> Result<()> {
         }
     }
     if let Some(d) = job.max_runtime {
-        out.push(format!("--time={}", time_limit(d)));
+        out.push(format!("--time={}", time_limit(d)?));
     }
     if let Some(n) = job.nodes {
         out.push(format!("--nodes={n}"));
@@ -313,8 +319,14 @@ mod tests {
 
     #[test]
     fn time_limits_round_up_to_minutes() {
-        assert_eq!(time_limit(Duration::from_secs(1)), "0-00:01:00");
-        assert_eq!(time_limit(Duration::from_secs(3600)), "0-01:00:00");
-        assert_eq!(time_limit(Duration::from_secs(86_400 + 61)), "1-00:02:00");
+        let t = |s| time_limit(Duration::from_secs(s)).unwrap();
+        assert_eq!(t(1), "0-00:01:00");
+        assert_eq!(t(3600), "0-01:00:00");
+        assert_eq!(t(86_400 + 61), "1-00:02:00");
+        assert_eq!(t(hpc_core::duration::MAX.as_secs()), "36600-00:00:00");
+        for huge in [hpc_core::duration::MAX + Duration::from_secs(1), Duration::MAX] {
+            let e = time_limit(huge).unwrap_err();
+            assert!(e.to_string().contains("longer than 100 years"), "{e}");
+        }
     }
 }

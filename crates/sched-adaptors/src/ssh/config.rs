@@ -47,13 +47,14 @@ impl SshConfig {
         };
         let mut config = SshConfig { workdir, ..SshConfig::default() };
         let seconds = |key: &str, value: &str| {
-            value
-                .parse::<f64>()
+            hpc_core::duration::parse_seconds(value)
                 .ok()
-                .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
-                .map(Duration::from_secs_f64)
+                .filter(|s| *s < Duration::from_secs(86_400))
                 .ok_or_else(|| bad(format!("{key} must be a number of seconds, not {value:?}")))
         };
+        let own = ["jobdir", "poll", "grace", "keep_days"];
+        let ssh: &[&str] = if loc.is_ssh() { hpc_exec::SSH_LOCATION_PARAMS } else { &[] };
+        loc.check_params(&[&own[..], ssh].concat())?;
         for (key, value) in &loc.query {
             match key.as_str() {
                 "jobdir" if !value.is_empty() => config.jobdir.clone_from(value),
@@ -64,18 +65,9 @@ impl SshConfig {
                         .parse()
                         .map_err(|_| bad(format!("keep_days must be a number, not {value:?}")))?;
                 }
-                // The SSH connection's own settings (hpc_exec::ssh::SshOptions).
-                k if loc.is_ssh() && hpc_exec::SSH_LOCATION_PARAMS.contains(&k) => {}
-                _ => {
-                    let ssh = if loc.is_ssh() {
-                        format!(", {}", hpc_exec::SSH_LOCATION_PARAMS.join(", "))
-                    } else {
-                        String::new()
-                    };
-                    return Err(bad(format!(
-                        "unknown parameter {key:?} (takes jobdir, poll, grace, keep_days{ssh})"
-                    )));
-                }
+                // The SSH connection's own settings (hpc_exec::ssh::SshOptions),
+                // and an empty jobdir; unknown keys are refused above.
+                _ => {}
             }
         }
         Ok(config)

@@ -27,7 +27,7 @@ const ADAPTOR: &str = "ws";
 const STAGE_DIR: &str = ".hpckit-stage";
 
 /// What every `WsFileSystem` can do, over SSH (the documented column);
-/// [`WsFileSystem::capabilities`] adjusts it to the instance.
+/// the `info()` of a [`WsFileSystem`] adjusts it to the instance.
 pub fn capabilities() -> FsCapabilities {
     let mut c = FsCapabilities::default();
     c.copy_server_side = true;

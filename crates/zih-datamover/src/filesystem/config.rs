@@ -129,6 +129,7 @@ impl WsConfig {
         let mut shown = loc.clone();
         shown.query.clear();
         cfg.location = shown.to_string();
+        loc.check_params(&[WS_LOCATION_PARAMS, hpc_exec::SSH_LOCATION_PARAMS].concat())?;
         for (key, value) in &loc.query {
             match key.as_str() {
                 "filesystem" => {
@@ -149,11 +150,16 @@ impl WsConfig {
                     cfg = cfg.bin_dir(value.clone());
                 }
                 "time" => {
-                    let minutes: u64 =
-                        value.parse().ok().filter(|m| *m > 0).ok_or_else(|| {
-                            bad(format!("time={value:?} is not a number of minutes"))
-                        })?;
-                    cfg.datamover.time_limit = Some(Duration::from_secs(minutes * 60));
+                    let limit = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|m| *m > 0)
+                        .and_then(|m| hpc_core::duration::from_secs(m.checked_mul(60)?));
+                    cfg.datamover.time_limit = Some(limit.ok_or_else(|| {
+                        bad(format!(
+                            "time={value:?} is not a number of minutes (at most 100 years)"
+                        ))
+                    })?);
                 }
                 "account" => cfg.datamover.account = Some(value.clone()),
                 "linger_ms" => {
@@ -162,15 +168,8 @@ impl WsConfig {
                         .map_err(|_| bad(format!("linger_ms={value:?} is not milliseconds")))?;
                     cfg.linger = Duration::from_millis(ms);
                 }
-                k if hpc_exec::SSH_LOCATION_PARAMS.contains(&k) => {}
-                k => {
-                    let mut known: Vec<&str> = WS_LOCATION_PARAMS.to_vec();
-                    known.extend_from_slice(hpc_exec::SSH_LOCATION_PARAMS);
-                    return Err(bad(format!(
-                        "unknown parameter {k:?} (known: {})",
-                        known.join(", ")
-                    )));
-                }
+                // The SSH ones; the rest is refused by check_params above.
+                _ => {}
             }
         }
         cfg.datamover.validate().map_err(|e| bad(e.to_string()))?;
@@ -243,12 +242,16 @@ mod tests {
             ("ws:///a?time=0", "minutes"),
             ("ws:///a?bin=sw", "absolute"),
             ("ws:///a?bogus=1", "unknown parameter \"bogus\""),
+            ("ws:///a?time=307445734561825861", "minutes (at most 100 years)"),
+            ("ws:///a?time=18446744073709551615", "minutes (at most 100 years)"),
+            ("dm://h/x?password=S3CRET", "unknown parameter \"password\""),
             ("ws:///a?account=a%20b", "invalid Slurm account"),
             ("sftp://h/a", "not a workspace location"),
         ] {
             let e = cfg(url).unwrap_err();
             assert!(matches!(e, Error::InvalidLocation { .. }), "{url}: {e}");
             assert!(e.to_string().contains(why), "{url}: {e}");
+            assert!(!e.to_string().contains("S3CRET"), "{url}: {e}");
         }
     }
 }

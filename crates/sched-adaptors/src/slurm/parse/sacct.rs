@@ -142,7 +142,7 @@ impl AcctRecord {
 }
 
 /// The status of `id` from accounting records (same id rules as
-/// [`status_from_rows`]).
+/// [`status_from_rows`](super::status_from_rows)).
 pub fn status_from_acct(recs: &[AcctRecord], id: &JobId) -> Option<JobStatus> {
     let text = id.as_str();
     if let Some(r) = recs.iter().find(|r| r.job_id == text) {

@@ -5,7 +5,7 @@ use hpc_core::{Error, JobState, QueueStatus, Result};
 use super::{check_state_word, map_state};
 use crate::batch::time::parse_duration;
 
-/// One line of [`SINFO_FORMAT`] output.
+/// One line of [`SINFO_FORMAT`](super::SINFO_FORMAT) output.
 pub fn parse_sinfo(text: &str) -> Result<Vec<QueueStatus>> {
     const CMD: &str = "sinfo";
     let mut out: Vec<QueueStatus> = Vec::new();
@@ -27,7 +27,9 @@ pub fn parse_sinfo(text: &str) -> Result<Vec<QueueStatus>> {
         // A partition whose nodes differ in some printed field shows on
         // several lines: add them up.
         if let Some(prev) = out.iter_mut().find(|p| p.name == q.name) {
-            prev.nodes = Some(prev.nodes.unwrap_or(0) + nodes);
+            let sum = prev.nodes.unwrap_or(0).checked_add(nodes);
+            prev.nodes =
+                Some(sum.ok_or_else(|| Error::parse(CMD, "node counts add up past 2^32", line))?);
         } else {
             out.push(q);
         }
@@ -89,5 +91,14 @@ mod tests {
         assert_eq!((q[0].running_jobs, q[0].pending_jobs), (Some(1), Some(1)));
         assert_eq!((q[1].running_jobs, q[1].pending_jobs), (Some(0), Some(1)));
         assert!(add_job_counts(&mut q, "garbage").is_err());
+    }
+
+    #[test]
+    fn node_counts_that_do_not_add_up_are_an_error() {
+        let line = "p|up|infinite|4294967295|0/0/0/1|0/0/0/2|p";
+        let e = parse_sinfo(&format!("{line}\n{line}\n")).unwrap_err();
+        assert!(e.to_string().contains("node counts add up past 2^32"), "{e}");
+        let e = parse_sinfo("p|up|infinite|4294967296|0/0/0/1|0/0/0/2|p").unwrap_err();
+        assert!(e.to_string().contains("node count"), "{e}");
     }
 }

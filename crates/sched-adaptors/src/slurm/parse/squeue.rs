@@ -43,7 +43,7 @@ impl ArrayTask {
     }
 }
 
-/// One line of [`SQUEUE_FORMAT`] output.
+/// One line of [`SQUEUE_FORMAT`](super::SQUEUE_FORMAT) output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRow {
     /// Numeric record id.
@@ -114,6 +114,14 @@ pub fn parse_squeue(text: &str) -> Result<Vec<QueueRow>> {
                     .map_err(|_| Error::parse(CMD, "expected a numeric exit status", line))?,
             ),
         };
+        // Slurm prints `INVALID` for a time it cannot tell; a number too
+        // large for a duration is a broken line, not an unknown time.
+        if f[9].bytes().all(|b| b.is_ascii_digit() || b":-.".contains(&b))
+            && !f[9].is_empty()
+            && parse_duration(f[9]).is_none()
+        {
+            return Err(Error::parse(CMD, "TimeUsed is not a duration of at most 100 years", line));
+        }
         rows.push(QueueRow {
             raw_id: f[0].to_owned(),
             array_job: f[1].to_owned(),

@@ -1,0 +1,284 @@
+//! [`FtpServer`]: an FTP server on 127.0.0.1 with one flat directory (`/`)
+//! and configurable misbehaviour: a `227` reply naming another host, no
+//! EPSV, an endless or trickling `LIST`, silence after the greeting. It
+//! logs every command, so a test can check what a client asked.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What `LIST`/`MLSD` send on the data connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListData {
+    /// The server's files, then the end.
+    Files,
+    /// Listing lines without end (the client must stop it).
+    Endless,
+    /// One line that never ends (no line end, ever).
+    EndlessLine,
+    /// The files' lines, one byte per `Duration`.
+    Trickle(Duration),
+    /// Nothing: the data connection stays open and silent.
+    Silent,
+}
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// The address a `227` reply names. The data listener is on 127.0.0.1
+    /// only, so a client that trusts this address connects elsewhere.
+    pub pasv_claims: [u8; 4],
+    /// Announce `EPSV` in `FEAT` and answer it (else `502`).
+    pub epsv: bool,
+    /// Announce `EPSV` in `FEAT` but refuse it with `502` (as some servers
+    /// behind address translation do).
+    pub epsv_refused: bool,
+    /// Announce `MLST` in `FEAT` and answer `MLST` and `MLSD`.
+    pub mlst: bool,
+    /// The `227`/`229` reply names a port where nothing listens.
+    pub data_port_closed: bool,
+    /// What listings send.
+    pub list: ListData,
+    /// Files in `/`: name and size.
+    pub files: Vec<(String, u64)>,
+    /// Greet, then never answer again.
+    pub silent_after_greeting: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            pasv_claims: [127, 0, 0, 1],
+            epsv: true,
+            epsv_refused: false,
+            mlst: false,
+            data_port_closed: false,
+            list: ListData::Files,
+            files: vec![("a.txt".into(), 3), ("b.bin".into(), 1024)],
+            silent_after_greeting: false,
+        }
+    }
+}
+
+/// A running server; stops when dropped.
+pub struct FtpServer {
+    addr: SocketAddr,
+    commands: Arc<Mutex<Vec<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl FtpServer {
+    /// Listen on a free port of 127.0.0.1.
+    pub async fn start(behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let log = commands.clone();
+        let behaviour = Arc::new(behaviour);
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(session(conn, behaviour.clone(), log.clone()));
+            }
+        });
+        FtpServer { addr, commands, task }
+    }
+
+    /// The control connection's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ftp://user@127.0.0.1:port/` plus `options` (a query string without `?`).
+    pub fn url(&self, options: &str) -> String {
+        let q = if options.is_empty() { String::new() } else { format!("?{options}") };
+        format!("ftp://user@{}/{q}", self.addr)
+    }
+
+    /// Every command received so far (verb and argument), in order.
+    pub fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many commands had this verb (`LIST`, `MLST`, ...).
+    pub fn count(&self, verb: &str) -> usize {
+        self.commands()
+            .iter()
+            .filter(|c| c.split(' ').next().is_some_and(|v| v.eq_ignore_ascii_case(verb)))
+            .count()
+    }
+}
+
+impl Drop for FtpServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn list_line(name: &str, size: u64) -> String {
+    format!("-rw-r--r--    1 user     group    {size:>8} Jan 02  2026 {name}\r\n")
+}
+
+async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>>) {
+    let (read, mut write) = conn.into_split();
+    let mut lines = BufReader::new(read).lines();
+    if write.write_all(b"220 hostile FTP ready\r\n").await.is_err() {
+        return;
+    }
+    let mut data: Option<TcpListener> = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.lock().unwrap_or_else(|p| p.into_inner()).push(line.clone());
+        if b.silent_after_greeting {
+            continue;
+        }
+        let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        let reply = match verb.to_ascii_uppercase().as_str() {
+            "USER" => "331 password please\r\n".to_owned(),
+            "PASS" => "230 logged in\r\n".to_owned(),
+            "TYPE" => "200 binary\r\n".to_owned(),
+            "PWD" => "257 \"/\" is the directory\r\n".to_owned(),
+            "NOOP" => "200 ok\r\n".to_owned(),
+            "CWD" if arg == "/" => "250 ok\r\n".to_owned(),
+            "CWD" => "550 no such directory\r\n".to_owned(),
+            "FEAT" => {
+                let mut f = String::from("211-Features:\r\n SIZE\r\n MDTM\r\n");
+                if b.epsv || b.epsv_refused {
+                    f.push_str(" EPSV\r\n");
+                }
+                if b.mlst {
+                    f.push_str(" MLST type*;size*;modify*;\r\n");
+                }
+                f + "211 End\r\n"
+            }
+            "EPSV" if b.epsv && !b.epsv_refused => match open_data(&b).await {
+                Some((listener, port)) => {
+                    data = Some(listener);
+                    format!("229 Entering Extended Passive Mode (|||{port}|)\r\n")
+                }
+                None => "425 no data port\r\n".to_owned(),
+            },
+            "PASV" => match open_data(&b).await {
+                Some((listener, port)) => {
+                    data = Some(listener);
+                    let [h1, h2, h3, h4] = b.pasv_claims;
+                    format!(
+                        "227 Entering Passive Mode ({h1},{h2},{h3},{h4},{},{})\r\n",
+                        port >> 8,
+                        port & 0xff
+                    )
+                }
+                None => "425 no data port\r\n".to_owned(),
+            },
+            "MLST" if b.mlst => {
+                let name = arg.trim_start_matches('/');
+                match b.files.iter().find(|(n, _)| n == name) {
+                    Some((n, size)) => format!(
+                        "250-Listing {arg}\r\n type=file;size={size};modify=20260102030405; /{n}\r\n250 End\r\n"
+                    ),
+                    None if name.is_empty() => {
+                        "250-Listing /\r\n type=dir;modify=20260102030405; /\r\n250 End\r\n".into()
+                    }
+                    None => "550 no such file\r\n".to_owned(),
+                }
+            }
+            "LIST" | "MLSD" => {
+                let Some(listener) = data.take() else {
+                    let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
+                    continue;
+                };
+                let mlsd = verb.eq_ignore_ascii_case("MLSD");
+                let accepted =
+                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+                let Ok(Ok((mut conn, _))) = accepted else {
+                    let _ = write.write_all(b"425 no data connection\r\n").await;
+                    continue;
+                };
+                if write.write_all(b"150 here it comes\r\n").await.is_err() {
+                    return;
+                }
+                if send_listing(&mut conn, &b, mlsd).await {
+                    drop(conn);
+                    "226 done\r\n".to_owned()
+                } else {
+                    continue;
+                }
+            }
+            "QUIT" => {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            }
+            _ => "502 not implemented\r\n".to_owned(),
+        };
+        if write.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A data listener on 127.0.0.1, and the port to announce (a closed one
+/// when the behaviour asks for it).
+async fn open_data(b: &Behaviour) -> Option<(TcpListener, u16)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.ok()?;
+    let port = listener.local_addr().ok()?.port();
+    if b.data_port_closed {
+        // A port that was free a moment ago: nothing listens there.
+        let closed = TcpListener::bind("127.0.0.1:0").await.ok()?;
+        let closed_port = closed.local_addr().ok()?.port();
+        drop(closed);
+        return Some((listener, closed_port));
+    }
+    Some((listener, port))
+}
+
+/// Send the listing; `true` if it ended (the client read all of it).
+async fn send_listing(conn: &mut TcpStream, b: &Behaviour, mlsd: bool) -> bool {
+    let files: String = b
+        .files
+        .iter()
+        .map(|(n, s)| {
+            if mlsd {
+                format!("type=file;size={s};modify=20260102030405; {n}\r\n")
+            } else {
+                list_line(n, *s)
+            }
+        })
+        .collect();
+    match &b.list {
+        ListData::Files => conn.write_all(files.as_bytes()).await.is_ok(),
+        ListData::Endless => {
+            for i in 0u64.. {
+                if conn.write_all(list_line(&format!("f{i:012}"), i).as_bytes()).await.is_err() {
+                    return false;
+                }
+            }
+            false
+        }
+        ListData::EndlessLine => {
+            let start = "-rw-r--r--    1 user     group           1 Jan 02  2026 ";
+            if conn.write_all(start.as_bytes()).await.is_err() {
+                return false;
+            }
+            let chunk = [b'x'; 4096];
+            while conn.write_all(&chunk).await.is_ok() {}
+            false
+        }
+        ListData::Trickle(every) => {
+            for byte in files.bytes() {
+                tokio::time::sleep(*every).await;
+                if conn.write_all(&[byte]).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+        ListData::Silent => {
+            // Keep the data connection open until the client closes it.
+            let mut sink = [0u8; 64];
+            let _ = tokio::io::AsyncReadExt::read(conn, &mut sink).await;
+            false
+        }
+    }
+}

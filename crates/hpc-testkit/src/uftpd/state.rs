@@ -1,0 +1,129 @@
+//! Registered transfer requests and the two listeners.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hpc_core::{Error, Result};
+use tokio::net::TcpListener;
+use uftp_proto::EncryptionKey;
+
+use super::config::UftpdConfig;
+
+/// Unused requests expire after this long (UFTPD's default).
+pub(crate) const REQUEST_LIFETIME: Duration = Duration::from_secs(300);
+
+/// One transfer request from the command port.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) user: String,
+    pub(crate) clients: Vec<IpAddr>,
+    pub(crate) persistent: bool,
+    /// The base directory (`file`), as a path in the server's tree.
+    pub(crate) base: String,
+    pub(crate) streams: usize,
+    pub(crate) compress: bool,
+    pub(crate) key: Option<EncryptionKey>,
+    pub(crate) append: bool,
+    pub(crate) access: String,
+    pub(crate) created: Instant,
+    /// Sessions logged in with this secret right now.
+    pub(crate) active: usize,
+    /// Whether a session ever logged in.
+    pub(crate) used: bool,
+}
+
+/// The server's shared state.
+pub(crate) struct Uftpd {
+    pub(crate) config: UftpdConfig,
+    pub(crate) control_addr: SocketAddr,
+    pub(crate) jobs: Mutex<HashMap<String, Job>>,
+    copies: std::sync::atomic::AtomicU64,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Uftpd {
+    /// A number for the next server-to-server copy.
+    pub(crate) fn next_copy(&self) -> u64 {
+        self.copies.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Registers a request under its secret.
+    pub(crate) fn register(&self, secret: String, job: Job) {
+        let mut jobs = lock(&self.jobs);
+        jobs.retain(|_, j| j.active > 0 || j.created.elapsed() < REQUEST_LIFETIME);
+        jobs.insert(secret, job);
+    }
+}
+
+/// A running server. Dropping it stops both listeners.
+#[derive(Debug)]
+pub struct RunningUftpd {
+    /// The command port's address.
+    pub command_addr: SocketAddr,
+    /// The control port's address.
+    pub control_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningUftpd {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl RunningUftpd {
+    /// Waits until the server stops (never, unless a listener fails).
+    pub async fn wait(mut self) {
+        for t in &mut self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+pub(crate) async fn start(config: UftpdConfig) -> Result<RunningUftpd> {
+    let root = tokio::fs::canonicalize(&config.root)
+        .await
+        .map_err(|e| Error::from_io_path("opening", config.root.display(), e))?;
+    let mut config = config;
+    config.root = root;
+    let bind = |port| async move {
+        TcpListener::bind(SocketAddr::new(config.host, port))
+            .await
+            .map_err(|e| Error::io(format!("listening on {}:{port}", config.host), e))
+    };
+    let command = bind(config.command_port).await?;
+    let control = bind(config.control_port).await?;
+    let command_addr = command.local_addr().map_err(|e| Error::io("local address", e))?;
+    let control_addr = control.local_addr().map_err(|e| Error::io("local address", e))?;
+    let server = Arc::new(Uftpd {
+        config,
+        control_addr,
+        jobs: Mutex::new(HashMap::new()),
+        copies: Default::default(),
+    });
+    let s1 = server.clone();
+    let t1 = tokio::spawn(async move {
+        loop {
+            if let Ok((tcp, _)) = command.accept().await {
+                let s = s1.clone();
+                tokio::spawn(async move { super::command::serve(s, tcp).await });
+            }
+        }
+    });
+    let t2 = tokio::spawn(async move {
+        loop {
+            if let Ok((tcp, peer)) = control.accept().await {
+                let s = server.clone();
+                tokio::spawn(async move { super::session::serve(s, tcp, peer).await });
+            }
+        }
+    });
+    Ok(RunningUftpd { command_addr, control_addr, tasks: vec![t1, t2] })
+}

@@ -1,0 +1,383 @@
+//! Data-connection encryption as UFTPD does it: the whole stream is one
+//! message, Blowfish in ECB mode or AES in CBC mode, PKCS#5 padding only at the
+//! end of the stream (always at least one byte). The key travels only in the
+//! auth request; it never shows in `Debug`, logs or errors.
+
+use aes::cipher::{
+    BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit,
+};
+use base64::Engine as _;
+use hpc_core::{Error, Result};
+use zeroize::Zeroizing;
+
+/// Which cipher encrypts the data connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// Blowfish, ECB mode, 56-byte key (UFTPD's default).
+    Blowfish,
+    /// AES, CBC mode; key material = 16-byte IV followed by a 16/24/32-byte key.
+    Aes,
+}
+
+impl Algorithm {
+    /// The name in the auth request (`BLOWFISH`, `AES`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Blowfish => "BLOWFISH",
+            Algorithm::Aes => "AES",
+        }
+    }
+
+    #[cfg(test)]
+    fn block(self) -> usize {
+        match self {
+            Algorithm::Blowfish => 8,
+            Algorithm::Aes => 16,
+        }
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "BLOWFISH" => Ok(Algorithm::Blowfish),
+            "AES" => Ok(Algorithm::Aes),
+            other => Err(Error::InvalidInput(format!(
+                "encryption algorithm {other:?} is not one of BLOWFISH, AES"
+            ))),
+        }
+    }
+}
+
+/// Key material for one session's data connections.
+#[derive(Clone)]
+pub struct EncryptionKey {
+    algorithm: Algorithm,
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionKey")
+            .field("algorithm", &self.algorithm)
+            .field("bytes", &format_args!("<{} bytes, hidden>", self.bytes.len()))
+            .finish()
+    }
+}
+
+impl EncryptionKey {
+    /// A fresh random key: 56 bytes for Blowfish (as UFTP's Java client),
+    /// 16-byte IV + 32-byte key for AES.
+    pub fn generate(algorithm: Algorithm) -> Result<Self> {
+        let len = match algorithm {
+            Algorithm::Blowfish => 56,
+            Algorithm::Aes => 48,
+        };
+        let mut bytes = Zeroizing::new(vec![0u8; len]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(
+            |_| Error::io("generating an encryption key", std::io::Error::other("no randomness")),
+        )?;
+        Self::from_bytes(algorithm, bytes.to_vec())
+    }
+
+    /// Key material as given; checks the length the algorithm needs.
+    pub fn from_bytes(algorithm: Algorithm, bytes: Vec<u8>) -> Result<Self> {
+        let bytes = Zeroizing::new(bytes);
+        let ok = match algorithm {
+            Algorithm::Blowfish => (4..=56).contains(&bytes.len()),
+            Algorithm::Aes => matches!(bytes.len(), 32 | 40 | 48),
+        };
+        if !ok {
+            return Err(Error::InvalidInput(format!(
+                "a {} key cannot be {} bytes long (Blowfish: 4 to 56; AES: 16-byte IV + 16, 24 or 32)",
+                algorithm.name(),
+                bytes.len()
+            )));
+        }
+        Ok(EncryptionKey { algorithm, bytes })
+    }
+
+    /// Key material from the auth request's base64 text; without an
+    /// algorithm, UFTPD's rule: AES if 32, 40 or 48 bytes, else Blowfish.
+    pub fn from_base64(text: &str, algorithm: Option<Algorithm>) -> Result<Self> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| Error::InvalidInput("the encryption key is not valid base64".into()))?;
+        let algorithm = algorithm.unwrap_or(if matches!(bytes.len(), 32 | 40 | 48) {
+            Algorithm::Aes
+        } else {
+            Algorithm::Blowfish
+        });
+        Self::from_bytes(algorithm, bytes)
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The key material as base64, for the auth request only.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*self.bytes))
+    }
+
+    pub(crate) fn encryptor(&self) -> Encryptor {
+        Encryptor { mode: Mode::new(self), pending: Zeroizing::new(Vec::new()) }
+    }
+
+    pub(crate) fn decryptor(&self) -> Decryptor {
+        Decryptor { mode: Mode::new(self), held: Zeroizing::new(Vec::new()) }
+    }
+}
+
+enum Mode {
+    Blowfish(Box<blowfish::Blowfish>),
+    Aes128(Box<(cbc::Encryptor<aes::Aes128>, cbc::Decryptor<aes::Aes128>)>),
+    Aes192(Box<(cbc::Encryptor<aes::Aes192>, cbc::Decryptor<aes::Aes192>)>),
+    Aes256(Box<(cbc::Encryptor<aes::Aes256>, cbc::Decryptor<aes::Aes256>)>),
+}
+
+impl Mode {
+    fn new(key: &EncryptionKey) -> Mode {
+        let b = &key.bytes[..];
+        match key.algorithm {
+            // Lengths were checked when the key was made.
+            Algorithm::Blowfish => Mode::Blowfish(Box::new(
+                blowfish::Blowfish::new_from_slice(b).expect("length checked"),
+            )),
+            Algorithm::Aes => {
+                let (iv, k) = b.split_at(16);
+                match k.len() {
+                    16 => Mode::Aes128(Box::new((
+                        cbc::Encryptor::new_from_slices(k, iv).expect("length checked"),
+                        cbc::Decryptor::new_from_slices(k, iv).expect("length checked"),
+                    ))),
+                    24 => Mode::Aes192(Box::new((
+                        cbc::Encryptor::new_from_slices(k, iv).expect("length checked"),
+                        cbc::Decryptor::new_from_slices(k, iv).expect("length checked"),
+                    ))),
+                    _ => Mode::Aes256(Box::new((
+                        cbc::Encryptor::new_from_slices(k, iv).expect("length checked"),
+                        cbc::Decryptor::new_from_slices(k, iv).expect("length checked"),
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn block(&self) -> usize {
+        match self {
+            Mode::Blowfish(_) => 8,
+            _ => 16,
+        }
+    }
+
+    /// Encrypts whole blocks in place (`data.len()` is a multiple of the block).
+    fn encrypt(&mut self, data: &mut [u8]) {
+        match self {
+            Mode::Blowfish(c) => c.encrypt_blocks(blocks8(data)),
+            Mode::Aes128(c) => c.0.encrypt_blocks(blocks16(data)),
+            Mode::Aes192(c) => c.0.encrypt_blocks(blocks16(data)),
+            Mode::Aes256(c) => c.0.encrypt_blocks(blocks16(data)),
+        }
+    }
+
+    fn decrypt(&mut self, data: &mut [u8]) {
+        match self {
+            Mode::Blowfish(c) => c.decrypt_blocks(blocks8(data)),
+            Mode::Aes128(c) => c.1.decrypt_blocks(blocks16(data)),
+            Mode::Aes192(c) => c.1.decrypt_blocks(blocks16(data)),
+            Mode::Aes256(c) => c.1.decrypt_blocks(blocks16(data)),
+        }
+    }
+}
+
+type Block8 = aes::cipher::Array<u8, aes::cipher::consts::U8>;
+type Block16 = aes::cipher::Array<u8, aes::cipher::consts::U16>;
+
+/// Whole 8-byte blocks of `data` as cipher blocks.
+fn blocks8(data: &mut [u8]) -> &mut [Block8] {
+    Block8::slice_as_chunks_mut(data).0
+}
+
+/// Whole 16-byte blocks of `data` as cipher blocks.
+fn blocks16(data: &mut [u8]) -> &mut [Block16] {
+    Block16::slice_as_chunks_mut(data).0
+}
+
+/// Encrypts one stream: whole blocks as they fill, padding at [`finish`](Encryptor::finish).
+pub(crate) struct Encryptor {
+    mode: Mode,
+    pending: Zeroizing<Vec<u8>>,
+}
+
+impl Encryptor {
+    /// Appends the ciphertext of `data` (whole blocks only) to `out`.
+    pub(crate) fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let bs = self.mode.block();
+        let start = out.len();
+        out.extend_from_slice(&self.pending);
+        out.extend_from_slice(data);
+        let whole = (out.len() - start) / bs * bs;
+        self.pending.clear();
+        self.pending.extend_from_slice(&out[start + whole..]);
+        out.truncate(start + whole);
+        self.mode.encrypt(&mut out[start..]);
+    }
+
+    /// Appends the last block with PKCS#5 padding.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        let bs = self.mode.block();
+        let pad = bs - self.pending.len() % bs;
+        let start = out.len();
+        out.extend_from_slice(&self.pending);
+        out.extend(std::iter::repeat_n(pad as u8, pad));
+        self.pending.clear();
+        self.mode.encrypt(&mut out[start..]);
+    }
+}
+
+/// Decrypts one stream; holds back the last block until the end, where its
+/// padding is checked and removed.
+pub(crate) struct Decryptor {
+    mode: Mode,
+    held: Zeroizing<Vec<u8>>,
+}
+
+impl Decryptor {
+    /// Appends the plaintext of every complete block of `held + data` except
+    /// the last one to `out`.
+    pub(crate) fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let bs = self.mode.block();
+        self.held.extend_from_slice(data);
+        if self.held.len() <= bs {
+            return;
+        }
+        // Keep at least one full block (it may be the padded one).
+        let keep = match self.held.len() % bs {
+            0 => bs,
+            r => r + bs,
+        };
+        let ready = self.held.len() - keep;
+        if ready == 0 {
+            return;
+        }
+        let start = out.len();
+        out.extend_from_slice(&self.held[..ready]);
+        self.held.drain(..ready);
+        self.mode.decrypt(&mut out[start..]);
+    }
+
+    /// At the end of the stream: the last block without its padding.
+    /// `Err(reason)` for a truncated stream or bad padding.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+        let bs = self.mode.block();
+        if self.held.len() != bs {
+            return Err(format!(
+                "the encrypted stream ends with {} bytes, not a whole {bs}-byte block",
+                self.held.len()
+            ));
+        }
+        let mut last = Zeroizing::new(self.held.to_vec());
+        self.held.clear();
+        self.mode.decrypt(&mut last);
+        let pad = usize::from(last[bs - 1]);
+        if pad == 0 || pad > bs || !last[bs - pad..].iter().all(|&b| usize::from(b) == pad) {
+            return Err(
+                "the encrypted stream's padding is invalid (wrong key or corrupted data)".into()
+            );
+        }
+        out.extend_from_slice(&last[..bs - pad]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(alg: Algorithm, len: usize, piece: usize) {
+        let key = EncryptionKey::generate(alg).unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let mut enc = key.encryptor();
+        let mut ct = Vec::new();
+        for c in data.chunks(piece.max(1)) {
+            enc.update(c, &mut ct);
+        }
+        enc.finish(&mut ct);
+        assert_eq!(ct.len() % alg.block(), 0);
+        assert!(ct.len() > len);
+        let mut dec = key.decryptor();
+        let mut pt = Vec::new();
+        for c in ct.chunks(piece.max(1) + 3) {
+            dec.update(c, &mut pt);
+        }
+        dec.finish(&mut pt).unwrap();
+        assert_eq!(pt, data);
+    }
+
+    #[test]
+    fn roundtrips() {
+        for alg in [Algorithm::Blowfish, Algorithm::Aes] {
+            for len in [0, 1, 7, 8, 15, 16, 17, 1000, 65536] {
+                for piece in [1, 5, 16, 4096] {
+                    roundtrip(alg, len, piece);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn aes_cbc_matches_a_known_vector() {
+        // NIST SP 800-38A F.2.1 (CBC-AES128.Encrypt), first block.
+        let mut material = hex("000102030405060708090a0b0c0d0e0f");
+        material.extend(hex("2b7e151628aed2a6abf7158809cf4f3c"));
+        let key = EncryptionKey::from_bytes(Algorithm::Aes, material).unwrap();
+        let mut enc = key.encryptor();
+        let mut ct = Vec::new();
+        enc.update(&hex("6bc1bee22e409f96e93d7e117393172a"), &mut ct);
+        assert_eq!(ct, hex("7649abac8119b246cee98e9b12e9197d"));
+    }
+
+    #[test]
+    fn bad_padding_and_truncation_are_errors() {
+        let key = EncryptionKey::generate(Algorithm::Aes).unwrap();
+        let mut dec = key.decryptor();
+        let mut out = Vec::new();
+        dec.update(&[1u8; 20], &mut out);
+        assert!(dec.finish(&mut out).unwrap_err().contains("whole 16-byte block"));
+        let other = EncryptionKey::generate(Algorithm::Aes).unwrap();
+        let mut ct = Vec::new();
+        let mut enc = other.encryptor();
+        enc.update(b"hello", &mut ct);
+        enc.finish(&mut ct);
+        let mut dec = key.decryptor();
+        dec.update(&ct, &mut out);
+        // A wrong key gives random padding: almost always invalid.
+        let _ = dec.finish(&mut out);
+    }
+
+    #[test]
+    fn keys_are_checked_and_hidden() {
+        assert!(EncryptionKey::from_bytes(Algorithm::Aes, vec![0; 20]).is_err());
+        assert!(EncryptionKey::from_bytes(Algorithm::Blowfish, vec![0; 57]).is_err());
+        let k = EncryptionKey::from_bytes(Algorithm::Blowfish, vec![0xAB; 56]).unwrap();
+        let shown = format!("{k:?}");
+        assert!(shown.contains("hidden") && !shown.contains("171"), "{shown}");
+        let b64 = k.to_base64();
+        assert_eq!(
+            EncryptionKey::from_base64(&b64, None).unwrap().algorithm(),
+            Algorithm::Blowfish
+        );
+        let aes = EncryptionKey::generate(Algorithm::Aes).unwrap();
+        assert_eq!(
+            EncryptionKey::from_base64(&aes.to_base64(), None).unwrap().algorithm(),
+            Algorithm::Aes
+        );
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+}

@@ -1,0 +1,160 @@
+//! Whole-file transfers between a local file and a session, with the
+//! guarantees hpckit gives everywhere: a download is written beside the
+//! target and renamed over it only when complete, so a failed download never
+//! replaces a good file; sizes are checked against what the server announced.
+
+use std::path::{Path, PathBuf};
+
+use hpc_core::{Error, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error;
+use crate::session::{Session, WriteMode};
+
+/// Progress callback: bytes done so far.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// Downloads `remote` into `local`. With `resume`, an existing shorter
+/// `local` is continued from its end (ranged read) instead of replaced.
+pub async fn download(
+    session: &mut Session,
+    remote: &str,
+    local: &Path,
+    resume: bool,
+    progress: Option<Progress<'_>>,
+) -> Result<u64> {
+    let existing = match tokio::fs::metadata(local).await {
+        Ok(m) if m.is_file() => Some(m.len()),
+        _ => None,
+    };
+    let offset = if resume { existing.unwrap_or(0) } else { 0 };
+    let (file, tmp) = if offset > 0 {
+        let f = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(local)
+            .await
+            .map_err(|e| Error::from_io_path("open", local.display(), e))?;
+        (f, None)
+    } else {
+        let tmp = sibling_temp(local);
+        let f = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Error::from_io_path("create", tmp.display(), e))?;
+        (f, Some(tmp))
+    };
+    let result = receive(session, remote, offset, file, progress).await;
+    match (result, tmp) {
+        (Ok(n), Some(tmp)) => {
+            tokio::fs::rename(&tmp, local)
+                .await
+                .map_err(|e| Error::from_io_path("rename", local.display(), e))?;
+            Ok(n)
+        }
+        (Ok(n), None) => Ok(n),
+        (Err(e), Some(tmp)) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+async fn receive(
+    session: &mut Session,
+    remote: &str,
+    offset: u64,
+    mut file: tokio::fs::File,
+    progress: Option<Progress<'_>>,
+) -> Result<u64> {
+    let (mut inbound, expected) = session.open_read(remote, offset, None).await?;
+    let host = session.host().to_owned();
+    let mut got = 0u64;
+    while let Some(chunk) = inbound.next_chunk().await? {
+        got += chunk.len() as u64;
+        if got > expected {
+            return Err(error::bad_data(
+                &host,
+                format!("{remote}: more than the {expected} bytes announced"),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(|e| Error::io("writing the download", e))?;
+        if let Some(p) = progress {
+            p(offset + got);
+        }
+    }
+    session.end_read(inbound, &format!("RETR {remote}")).await?;
+    if got != expected {
+        return Err(crate::error::short(&host, remote, got, expected));
+    }
+    // Flushed, not synced: like hpckit's local file system (the rename is
+    // atomic for readers; durability across a crash is the OS's business).
+    file.flush().await.map_err(|e| Error::io("writing the download", e))?;
+    Ok(got)
+}
+
+/// Uploads `local` to `remote`; with `resume`, continues a shorter remote
+/// file from its size.
+pub async fn upload(
+    session: &mut Session,
+    local: &Path,
+    remote: &str,
+    resume: bool,
+    progress: Option<Progress<'_>>,
+) -> Result<u64> {
+    let mut file = tokio::fs::File::open(local)
+        .await
+        .map_err(|e| Error::from_io_path("open", local.display(), e))?;
+    let size =
+        file.metadata().await.map_err(|e| Error::from_io_path("stat", local.display(), e))?.len();
+    let offset = if resume {
+        match session.stat(remote).await {
+            Ok(e) if e.size <= size => e.size,
+            Ok(_) | Err(_) => 0,
+        }
+    } else {
+        0
+    };
+    if offset > 0 {
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| Error::io("seeking", e))?;
+    }
+    let mode = if offset > 0 {
+        WriteMode::At { offset, size: Some(size - offset) }
+    } else {
+        WriteMode::Replace { size: Some(size) }
+    };
+    let mut out = session.open_write(remote, mode).await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut sent = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| Error::from_io_path("read", local.display(), e))?;
+        if n == 0 {
+            break;
+        }
+        out.write(&buf[..n]).await?;
+        sent += n as u64;
+        if let Some(p) = progress {
+            p(offset + sent);
+        }
+    }
+    session.end_write(out, &format!("STOR {remote}")).await?;
+    if offset + sent != size {
+        return Err(Error::InvalidInput(format!(
+            "{} changed size while it was uploaded",
+            local.display()
+        )));
+    }
+    Ok(sent)
+}
+
+/// `dir/.name.uftp-part-<pid>`: beside the target, so the rename stays on one file system.
+fn sibling_temp(local: &Path) -> PathBuf {
+    let name = local
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    local.with_file_name(format!(".{name}.uftp-part-{}", std::process::id()))
+}

@@ -1,0 +1,244 @@
+//! `cargo xtask bench uftp`: a 1 GiB download and upload through the UFTPD
+//! test server (after authentication at its auth server), side by side in one
+//! run: hpckit with 1 and 4 streams and with 4 streams + AES, PyUNICORE
+//! 2.0.2's `uftp` module, `pyuftp cp` (1 and 4 streams), and a plain local
+//! `cp` of the same file (the physical ceiling on one machine). Wall time,
+//! GiB/s, CPU seconds of the client and of the UFTPD server, and the client's
+//! peak RSS. Goals: hpckit ≥1.0x the better Python client both ways, ≥0.8x
+//! local `cp` on downloads, ≥0.5 GiB/s with AES and 4 streams, RSS ≤64 MiB.
+//!
+//! The hpckit side is `crates/uftp-proto/examples/uftp_bench.rs` (release
+//! build); PyUNICORE's side is `uftp_peer.py` beside this file.
+//! `--size MIB` changes the file size (default 1024).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{Measured, RemoveOnDrop, Table, measure};
+use crate::cmd;
+use crate::services::{self, EnvVars};
+
+const PEER: &str = include_str!("uftp_peer.py");
+
+/// Runs the benchmark and prints its table.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let mib: u64 = match args.iter().position(|a| a == "--size") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--size needs a number of MiB")?
+            .parse()
+            .context("--size MIB")?,
+        None => 1024,
+    };
+    let size = mib << 20;
+    let env = EnvVars::read(&services::up(&["uftp".to_string()], services::Backend::Native)?)?;
+    println!("building the hpckit side (release)...");
+    let example = build_example()?;
+    let root = PathBuf::from(env.require("HPCKIT_UFTP_ROOT")?);
+    let server_dir = root.join("data/bench");
+    let work = std::env::temp_dir().join(format!("hpckit-bench-uftp-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(vec![work.clone(), server_dir.clone()]);
+    std::fs::create_dir_all(&work)?;
+    std::fs::create_dir_all(&server_dir)?;
+    super::unicore::make_file(&server_dir.join("big.bin"), size)?;
+    super::unicore::make_file(&work.join("big-local.bin"), size)?;
+    std::fs::write(work.join("peer.py"), PEER)?;
+    let server_pid =
+        std::fs::read_to_string(services::services_dir().join("uftp/uftpd-testserver.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+
+    let remote_big = "/data/bench/big.bin";
+    let local_big = work.join("big-local.bin");
+    let dl = work.join("dl.bin");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let auth = env.require("HPCKIT_UFTP_AUTH_URL")?.to_owned();
+    let python = env.require("HPCKIT_UFTP_PYTHON")?.to_owned();
+    let pyuftp = env.require("HPCKIT_UFTP_PYUFTP")?.to_owned();
+    let url = |p: &str| format!("{auth}:{p}");
+    let hp = |op: &str, r: &str, l: &Path, n: &str, extra: &[&str]| -> Vec<String> {
+        let mut v = vec![s(&example), op.into(), r.into(), s(l), n.into()];
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    type Run = (&'static str, &'static str, Vec<String>);
+    let runs: Vec<Run> = vec![
+        ("download", "hpckit 1 stream", hp("download", remote_big, &dl, "1", &[])),
+        ("download", "hpckit 4 streams", hp("download", remote_big, &dl, "4", &[])),
+        ("download", "hpckit 4 streams AES", hp("download", remote_big, &dl, "4", &["aes"])),
+        (
+            "download",
+            "PyUNICORE uftp",
+            vec![
+                python.clone(),
+                s(&work.join("peer.py")),
+                "download".into(),
+                remote_big.into(),
+                s(&dl),
+            ],
+        ),
+        (
+            "download",
+            "pyuftp cp",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                url(remote_big),
+                s(&dl),
+            ],
+        ),
+        (
+            "download",
+            "pyuftp cp -n 4",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                "-n".into(),
+                "4".into(),
+                url(remote_big),
+                s(&dl),
+            ],
+        ),
+        ("download", "local cp", vec!["cp".into(), s(&server_dir.join("big.bin")), s(&dl)]),
+        ("upload", "hpckit 1 stream", hp("upload", "/data/bench/up.bin", &local_big, "1", &[])),
+        ("upload", "hpckit 4 streams", hp("upload", "/data/bench/up.bin", &local_big, "4", &[])),
+        (
+            "upload",
+            "hpckit 4 streams AES",
+            hp("upload", "/data/bench/up.bin", &local_big, "4", &["aes"]),
+        ),
+        (
+            "upload",
+            "PyUNICORE uftp",
+            vec![
+                python.clone(),
+                s(&work.join("peer.py")),
+                "upload".into(),
+                "/data/bench/up.bin".into(),
+                s(&local_big),
+            ],
+        ),
+        (
+            "upload",
+            "pyuftp cp",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                s(&local_big),
+                url("/data/bench/up.bin"),
+            ],
+        ),
+        (
+            "upload",
+            "pyuftp cp -n 4",
+            vec![
+                pyuftp.clone(),
+                "cp".into(),
+                "-u".into(),
+                "demouser".into(),
+                "-P".into(),
+                "-n".into(),
+                "4".into(),
+                s(&local_big),
+                url("/data/bench/up.bin"),
+            ],
+        ),
+        ("upload", "local cp", vec!["cp".into(), s(&local_big), s(&server_dir.join("up.bin"))]),
+    ];
+
+    let mut table = Table::new(&[
+        "direction",
+        "client",
+        "wall",
+        "GiB/s",
+        "CPU s client/server",
+        "peak RSS MiB",
+    ]);
+    for (dir, who, argv) in &runs {
+        println!("running: {dir} with {who}");
+        let _ = std::fs::remove_file(&dl);
+        let _ = std::fs::remove_file(server_dir.join("up.bin"));
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..])
+            .env("UFTP_AUTH_URL", &auth)
+            .env("UFTP_USER", env.require("HPCKIT_UFTP_USER")?)
+            .env("UFTP_PASSWORD", env.require("HPCKIT_UFTP_PASSWORD")?)
+            .env("UFTP_CA", env.require("HPCKIT_UFTP_CA")?)
+            .env("REQUESTS_CA_BUNDLE", env.require("HPCKIT_UFTP_CA")?)
+            .stdout(std::process::Stdio::null());
+        let before = server_pid.map(cpu_of).unwrap_or_default();
+        let m: Measured = match measure(&mut c) {
+            Ok(m) => m,
+            Err(e) => {
+                // One failing client (a full disk, a peer's bug) must not hide the other rows.
+                table.row(vec![
+                    (*dir).to_string(),
+                    format!("{who} (FAILED: {e:#})"),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
+                continue;
+            }
+        };
+        let server_cpu = server_pid.map(cpu_of).unwrap_or_default().saturating_sub(before);
+        let written = if *dir == "download" { dl.clone() } else { server_dir.join("up.bin") };
+        let ok = std::fs::metadata(&written).map(|m| m.len() == size).unwrap_or(false);
+        let gib = size as f64 / (1u64 << 30) as f64;
+        table.row(vec![
+            (*dir).to_string(),
+            format!("{who}{}", if ok { "" } else { " (WRONG SIZE)" }),
+            format!("{:.2} s", m.wall.as_secs_f64()),
+            format!("{:.2}", gib / m.wall.as_secs_f64().max(1e-9)),
+            format!("{:.2}/{:.2}", m.cpu.as_secs_f64(), server_cpu.as_secs_f64()),
+            format!("{:.1}", m.peak_rss_kib as f64 / 1024.0),
+        ]);
+    }
+    table.print();
+    println!(
+        "{mib} MiB each way; goals: hpckit >= 1.0x the better Python client, >= 0.8x local cp on downloads, >= 0.5 GiB/s with AES + 4 streams, RSS <= 64 MiB"
+    );
+    Ok(())
+}
+
+/// User + system CPU time of a running process so far.
+fn cpu_of(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return Duration::ZERO };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // Linux reports in USER_HZ, 100 on every platform we run.
+    Duration::from_millis(ticks * 10)
+}
+
+fn build_example() -> Result<PathBuf> {
+    let out = cmd::output(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(cmd::workspace_root())
+            .args(["build", "--release", "--quiet", "-p", "uftp-proto", "--no-default-features"])
+            .args(["--example", "uftp_bench", "--message-format", "json"]),
+    )?;
+    out.lines()
+        .filter(|l| l.contains("\"executable\"") && l.contains("uftp_bench"))
+        .find_map(|l| {
+            let rest = &l[l.find("\"executable\":\"")? + 14..];
+            Some(PathBuf::from(&rest[..rest.find('"')?]))
+        })
+        .context("cargo did not report the uftp_bench executable")
+}

@@ -1,0 +1,158 @@
+//! `uftp`: hpc-testkit's UFTPD test server (no UFTPD can be installed here;
+//! `crates/hpc-testkit/src/uftpd/`) behind the auth endpoint of its UNICORE test
+//! server, checked by the real PyUNICORE 2.0.2 `uftp` module and pyuftp 1.1.1.
+//!
+//! `start` builds `uftpd-testserver` and `unicore-testserver`, copies them into the
+//! state dir, starts the UFTPD on `HPCKIT_UFTP_PORT` (control, default 64434) and
+//! `HPCKIT_UFTP_COMMAND_PORT` (default 64435) serving `<state>/root` as `/`, then the
+//! UNICORE server on `HPCKIT_UFTP_AUTH_PORT` (default 9443) with a random password and
+//! token for `demouser` and the UFTPD as auth server `TEST`. The chain credential →
+//! `POST /rest/auth/TEST` → UFTPD session runs as on a real site. The Python clients
+//! live in `/opt/hpckit/venv/uftp` (provision.sh).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::webdav::random_secret;
+use super::{Ctx, EnvVars, Service};
+use crate::cmd;
+
+/// The Python clients' virtualenv (made by `docker/uftp/provision.sh`).
+const VENV: &str = "/opt/hpckit/venv/uftp";
+
+/// The `uftp` service.
+pub(crate) struct Uftp;
+
+impl Service for Uftp {
+    fn name(&self) -> &'static str {
+        "uftp"
+    }
+
+    fn about(&self) -> &'static str {
+        "UFTPD test server (hpc-testkit) with its auth server (UNICORE test server /rest/auth/TEST); PyUNICORE 2.0.2, pyuftp 1.1.1"
+    }
+
+    fn start(&self, ctx: &mut Ctx<'_>) -> Result<EnvVars> {
+        let control = ctx.port("HPCKIT_UFTP_PORT", 64434)?;
+        let command = ctx.port("HPCKIT_UFTP_COMMAND_PORT", 64435)?;
+        let auth = ctx.port("HPCKIT_UFTP_AUTH_PORT", 9443)?;
+        let built = cmd::output(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(cmd::workspace_root())
+                .args(["build", "--quiet", "-p", "hpc-testkit"])
+                .args(["--bin", "uftpd-testserver", "--bin", "unicore-testserver"])
+                .args(["--message-format", "json"]),
+        )
+        .context("building the UFTPD and UNICORE test servers")?;
+        let dir = ctx.state_dir.clone();
+        let uftpd = dir.join("uftpd-testserver");
+        let unicore = dir.join("unicore-testserver");
+        for (name, target) in [("uftpd-testserver", &uftpd), ("unicore-testserver", &unicore)] {
+            let binary = executable(&built, name)?;
+            std::fs::copy(&binary, target).with_context(|| format!("copying {binary}"))?;
+        }
+        let root = dir.join("root");
+        let auth_state = dir.join("auth");
+        for d in [&root, &auth_state] {
+            let _ = std::fs::remove_dir_all(d);
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::create_dir_all(root.join("data"))?;
+        let _ = std::fs::remove_file(dir.join("ready.json"));
+        ctx.spawn_daemon(
+            "uftpd-testserver",
+            Command::new(&uftpd).arg("--root").arg(&root).arg("--state-dir").arg(&dir).args([
+                "--control-port",
+                &control.to_string(),
+                "--command-port",
+                &command.to_string(),
+            ]),
+        )?;
+        wait_ready(&dir.join("ready.json"), Duration::from_secs(20))?;
+
+        let password = random_secret(20)?;
+        let token = random_secret(32)?;
+        // demouser's SSH keys, so that key-signed tokens (PyUNICORE's and
+        // pyuftp's `identity`) run the whole chain too.
+        let keys = dir.join("keys");
+        super::unicore::make_keys(&keys, &random_secret(16)?)?;
+        let authorized_keys = keys.join("authorized_keys");
+        // Secrets are alphanumeric and paths come from our own state dir: no JSON
+        // escaping is needed beyond what Debug quoting gives a path.
+        let config = format!(
+            r#"{{"bind":"127.0.0.1:{auth}","state_dir":{auth_state:?},"users":[{{"name":"demouser","password":"{password}","tokens":["{token}"],"uids":["demouser"],"groups":["demouser","hpc"],"authorized_keys":{authorized_keys:?}}}],"session_lifetime":3600000,"max_concurrent_jobs":4,"uftpd":[{{"name":"TEST","command":"127.0.0.1:{command}","host":"127.0.0.1","port":{control},"description":"hpckit UFTPD test server"}}]}}"#
+        );
+        let config_file = dir.join("auth.json");
+        super::write_file(&config_file, &config, 0o600)?;
+        ctx.spawn_daemon(
+            "unicore-testserver",
+            Command::new(&unicore)
+                .arg("--state-dir")
+                .arg(&auth_state)
+                .arg("--bind")
+                .arg(format!("127.0.0.1:{auth}"))
+                .arg("--config")
+                .arg(&config_file),
+        )?;
+        wait_ready(&auth_state.join("ready.json"), Duration::from_secs(20))?;
+
+        let mut env = EnvVars::default();
+        env.set("HPCKIT_UFTP_AUTH_URL", format!("https://localhost:{auth}/rest/auth/TEST"));
+        env.set("HPCKIT_UFTP_AUTH_PORT", auth.to_string());
+        env.set("HPCKIT_UFTP_PORT", control.to_string());
+        env.set("HPCKIT_UFTP_COMMAND_PORT", command.to_string());
+        env.set("HPCKIT_UFTP_CA", auth_state.join("ca.pem").to_string_lossy());
+        env.set("HPCKIT_UFTP_USER", "demouser");
+        env.set("HPCKIT_UFTP_PASSWORD", password);
+        env.set("HPCKIT_UFTP_TOKEN", token);
+        env.set("HPCKIT_UFTP_ROOT", root.to_string_lossy());
+        env.set("HPCKIT_UFTP_KEYS", keys.to_string_lossy());
+        env.set("HPCKIT_UFTP_PYTHON", format!("{VENV}/bin/python"));
+        env.set("HPCKIT_UFTP_PYUFTP", format!("{VENV}/bin/pyuftp"));
+        Ok(env)
+    }
+
+    fn health(&self, ctx: &Ctx<'_>, env: &EnvVars) -> Result<()> {
+        if !ctx.daemons_alive() {
+            bail!("uftpd-testserver or unicore-testserver is not running");
+        }
+        for key in ["HPCKIT_UFTP_PORT", "HPCKIT_UFTP_AUTH_PORT"] {
+            let port = env.require(key)?;
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                .with_context(|| format!("nothing accepts connections on {key}={port}"))?;
+        }
+        for key in ["HPCKIT_UFTP_PYTHON", "HPCKIT_UFTP_PYUFTP", "HPCKIT_UFTP_CA"] {
+            let path = env.require(key)?;
+            if !Path::new(path).exists() {
+                bail!("{key}: {path} is missing");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The path of the executable `name` in cargo's JSON messages.
+fn executable(messages: &str, name: &str) -> Result<String> {
+    messages
+        .lines()
+        .filter(|l| l.contains("\"executable\"") && l.contains(&format!("/{name}\"")))
+        .find_map(|l| {
+            let rest = &l[l.find("\"executable\":\"")? + 14..];
+            Some(rest[..rest.find('"')?].to_string())
+        })
+        .with_context(|| format!("cargo did not report the {name} executable"))
+}
+
+fn wait_ready(file: &Path, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while !file.exists() {
+        if Instant::now() > deadline {
+            bail!("a test server did not write {} within {limit:?}", file.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
