@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::future::join_all;
 use hpc_core::{Error, JobId, JobState, Result, Scheduler};
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -197,10 +196,7 @@ impl DaskCluster {
                 let ids =
                     |v: Vec<(usize, JobId)>| v.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
                 let (first, rest) = (ids(first), ids(rest));
-                let _ = tokio::join!(
-                    cancel_all(dask_sched.as_ref(), &first),
-                    cancel_all(sched.as_ref(), &rest)
-                );
+                let _ = cancel_cluster(&dask_sched, &sched, &first, &rest).await;
                 if !debug {
                     let _ = site.remove_dir(&run.dir).await;
                 }
@@ -374,11 +370,13 @@ impl DaskCluster {
             task.abort();
         }
         let ids: Vec<JobId> = inner.workers.lock().await.iter().map(|w| w.id.clone()).collect();
-        let (first, rest) = tokio::join!(
-            cancel_all(inner.dask_sched.as_ref(), std::slice::from_ref(&inner.scheduler_job)),
-            cancel_all(inner.sched.as_ref(), &ids)
-        );
-        let result = first.and(rest);
+        let result = cancel_cluster(
+            &inner.dask_sched,
+            &inner.sched,
+            std::slice::from_ref(&inner.scheduler_job),
+            &ids,
+        )
+        .await;
         inner.heartbeat.0.abort();
         inner.tunnels.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if !inner.config.debug {
@@ -420,18 +418,39 @@ impl Drop for Inner {
                 Err(_) => Vec::new(),
             };
             rt.spawn(async move {
-                let _ = cancel_all(dask_sched.as_ref(), &[first]).await;
-                let _ = cancel_all(sched.as_ref(), &ids).await;
+                let _ = cancel_cluster(&dask_sched, &sched, &[first], &ids).await;
             });
         }
     }
 }
 
-/// Cancel all `ids` at once; a job the scheduler no longer knows is not an
+/// Cancel all `ids` with one `cancel_many` (one scheduler command where the
+/// adaptor can, ADR 0903); a job the scheduler no longer knows is not an
 /// error. Returns the first other error.
 pub(crate) async fn cancel_all(sched: &dyn Scheduler, ids: &[JobId]) -> Result<()> {
-    let results = join_all(ids.iter().map(|id| sched.cancel(id))).await;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let results = sched.cancel_many(ids).await?;
     results.into_iter().filter_map(|r| r.err()).find(|e| !e.is_not_found()).map_or(Ok(()), Err)
+}
+
+/// Cancel the Dask scheduler's jobs (`first`, of `dask_sched`) and the
+/// workers' (`rest`, of `sched`): in one `cancel_many` when both are the same
+/// scheduler, else one each, at once.
+pub(crate) async fn cancel_cluster(
+    dask_sched: &Arc<dyn Scheduler>,
+    sched: &Arc<dyn Scheduler>,
+    first: &[JobId],
+    rest: &[JobId],
+) -> Result<()> {
+    if Arc::ptr_eq(dask_sched, sched) {
+        let all: Vec<JobId> = first.iter().chain(rest).cloned().collect();
+        return cancel_all(sched.as_ref(), &all).await;
+    }
+    let (first, rest) =
+        tokio::join!(cancel_all(dask_sched.as_ref(), first), cancel_all(sched.as_ref(), rest));
+    first.and(rest)
 }
 
 /// A unique run directory name for cluster `name`.
@@ -504,6 +523,45 @@ mod tests {
         let b = run_name("c");
         assert_ne!(a, b);
         assert!(a.starts_with("c-"));
+    }
+
+    /// Every argv a fake scheduler ran.
+    type Seen = Arc<std::sync::Mutex<Vec<Vec<String>>>>;
+
+    /// Slurm whose commands all succeed silently, and what it ran.
+    fn slurm_recording() -> (Arc<dyn Scheduler>, Seen) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let exec = hpc_testkit::scripted::ScriptedExecutor::new(move |cmd| {
+            let argv = cmd.argv().iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            log.lock().unwrap().push(argv);
+            Ok(hpc_testkit::scripted::output(0, "", ""))
+        });
+        let sched = sched_adaptors::slurm::SlurmScheduler::new(
+            Arc::new(exec) as Arc<dyn hpc_exec::Executor>,
+            Default::default(),
+        )
+        .unwrap();
+        (Arc::new(sched), seen)
+    }
+
+    #[tokio::test]
+    async fn a_cluster_on_one_scheduler_is_cancelled_with_one_command() {
+        let (sched, seen) = slurm_recording();
+        let workers = [JobId::from("11"), JobId::from("12")];
+        cancel_cluster(&sched, &sched, &[JobId::from("10")], &workers).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![vec!["scancel", "10", "11", "12"]]);
+    }
+
+    #[tokio::test]
+    async fn a_split_cluster_is_one_command_per_scheduler() {
+        let (dask_sched, on_dask) = slurm_recording();
+        let (sched, on_workers) = slurm_recording();
+        cancel_cluster(&dask_sched, &sched, &[JobId::from("10")], &[JobId::from("11")])
+            .await
+            .unwrap();
+        assert_eq!(*on_dask.lock().unwrap(), vec![vec!["scancel", "10"]]);
+        assert_eq!(*on_workers.lock().unwrap(), vec![vec!["scancel", "11"]]);
     }
 
     #[tokio::test]

@@ -105,11 +105,6 @@ impl ExecSite {
     pub fn ssh(ssh: SshExecutor) -> Self {
         ExecSite { exec: Arc::new(ssh.clone()), ssh: Some(ssh) }
     }
-
-    async fn sh(&self, script: &str, args: &[&str]) -> Result<hpc_exec::Output> {
-        let cmd = Command::new("sh").arg("-c").arg(script).arg("hpc-dask").args(args);
-        self.exec.run(&cmd).await
-    }
 }
 
 #[async_trait]
@@ -130,7 +125,8 @@ impl Site for ExecSite {
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let out = self.sh(READ_FILE, &[path]).await?;
+        let cmd = Command::new("sh").args(["-c", READ_FILE, "hpc-dask", path]);
+        let out = self.exec.run(&cmd).await?;
         match out.status.code {
             Some(0) => Ok(Some(out.stdout)),
             Some(3) => Ok(None),

@@ -169,19 +169,22 @@ async fn down(name: &str, json: bool, creds: &CredentialArgs) -> anyhow::Result<
         None => sched.clone(),
     };
     let ids: Vec<JobId> = record.jobs.iter().map(|j| JobId::from(j.as_str())).collect();
-    let results = futures::future::join_all(ids.iter().enumerate().map(|(i, id)| {
-        let owner = if i == 0 { &dask_sched } else { &sched };
-        owner.cancel(id)
-    }))
-    .await;
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|r| r.as_ref().err())
-        .filter(|e| !e.is_not_found())
-        .map(ToString::to_string)
-        .collect();
-    if let Some(first) = failed.first() {
-        bail!("cancelling the jobs of cluster {name:?} failed: {first}");
+    // One cancel command per scheduler (ADR 0903): the first job is the Dask
+    // scheduler's, of `--scheduler-on` when it was given.
+    let results = match &record.scheduler_on {
+        None => sched.cancel_many(&ids).await,
+        Some(_) => {
+            let (first, rest) = ids.split_at(ids.len().min(1));
+            let (a, b) = tokio::join!(dask_sched.cancel_many(first), sched.cancel_many(rest));
+            a.and_then(|mut a| {
+                a.extend(b?);
+                Ok(a)
+            })
+        }
+    }
+    .with_context(|| format!("cancelling the jobs of cluster {name:?}"))?;
+    if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).find(|e| !e.is_not_found()) {
+        bail!("cancelling the jobs of cluster {name:?} failed: {e}");
     }
     if let Ok(site) = hpckit::open_dask_site(&record.scheduler, &creds).await {
         let _ = site.remove_dir(&record.run_dir).await;
