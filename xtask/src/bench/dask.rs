@@ -15,9 +15,15 @@
 //! logging wrappers first on the PATH of each tool only (other users of the
 //! machine are not counted); the bench's own `squeue` calls go to the real one.
 //!
-//! Seen (3 rounds, 4 workers, shared 2-core machine): hpckit ready 5.56 s,
-//! close to empty 0.99 s, 6 commands (sbatch x2, scancel x2, squeue x2: the
-//! status each cancel returns); SLURMCluster 8.65 s, 0.41 s, 4 commands.
+//! Goals (`bench::goal`): time to N workers at most dask-jobqueue's, and
+//! fewer scheduler commands. "client CPU s" is `hpckit dask up` + `down`
+//! against the Python process of `SLURMCluster`, which also runs the Dask
+//! scheduler (hpckit's runs as a `nohup://` job, not counted).
+//!
+//! Seen (3 rounds, 4 workers, shared 2-core machine, load ~13): hpckit ready
+//! 4.45 s, close to empty 0.85 s, 3 commands (sbatch x2, scancel x1: one
+//! `cancel_many`, ADR 0903), 0.08 CPU s; SLURMCluster 4.95 s, 0.09 s, 4
+//! commands (sbatch x2, scancel x2), 0.56 CPU s. Both goals met.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -44,6 +50,9 @@ struct Round {
     empty: Duration,
     commands: Vec<String>,
     jobs: usize,
+    /// CPU time of the client: `hpckit dask up` and `down`; the Python
+    /// process of `SLURMCluster`, which also runs the Dask scheduler.
+    cpu: Duration,
 }
 
 /// Entry point.
@@ -87,21 +96,45 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "close->empty s",
         "Slurm jobs",
         "scheduler commands",
+        "client CPU s",
     ]);
+    let mut summary = Vec::new();
     for (tool, runs) in [("hpckit dask", &ours), ("dask-jobqueue SLURMCluster", &peer)] {
         let ready = median(runs.iter().map(|r| r.ready).collect());
         let empty = median(runs.iter().map(|r| r.empty).collect());
+        let cpu = median(runs.iter().map(|r| r.cpu).collect());
         let last = runs.last().context("no rounds")?;
+        // The most any round used: a status poll in one round counts.
+        let commands = runs.iter().map(|r| r.commands.len()).max().unwrap_or(0);
         table.row(vec![
             tool.to_owned(),
             format!("{:.2}", ready.as_secs_f64()),
             format!("{:.2}", empty.as_secs_f64()),
             last.jobs.to_string(),
             summarize(&last.commands),
+            format!("{:.2}", cpu.as_secs_f64()),
         ]);
+        summary.push((ready, commands));
     }
     println!("\n{workers} Dask workers on Slurm (2 CPUs), {rounds} rounds, median:");
     table.print();
+    let [(our_ready, our_commands), (peer_ready, peer_commands)] = summary[..] else {
+        bail!("two tools, two rows");
+    };
+    let times = our_ready.as_secs_f64() / peer_ready.as_secs_f64().max(f64::EPSILON);
+    println!();
+    super::goal(
+        &format!("time to {workers} workers, hpckit / dask-jobqueue"),
+        "<= 1.0x",
+        &format!("{times:.2}x"),
+        times <= 1.0,
+    );
+    super::goal(
+        "scheduler commands to start and close (most in any round)",
+        &format!("fewer than dask-jobqueue's {peer_commands}"),
+        &our_commands.to_string(),
+        our_commands < peer_commands,
+    );
     Ok(())
 }
 
@@ -181,7 +214,7 @@ fn hpckit_round(hpckit: &Path, venv: &str, workers: u32, path: &str, log: &Path)
         .filter_map(|j| j.as_str().map(str::to_owned))
         .collect();
     let close = Instant::now();
-    cmd::run(
+    let down = super::measure(
         Command::new(hpckit)
             .args(["dask", "down", "--name", "bench"])
             .env("PATH", path)
@@ -190,8 +223,12 @@ fn hpckit_round(hpckit: &Path, venv: &str, workers: u32, path: &str, log: &Path)
     )?;
     wait_empty(&ids)?;
     let empty = close.elapsed();
-    let _ = up.wait();
-    Ok(Round { ready, empty, commands: take_log(log), jobs: ids.len() })
+    let (status, up_cpu) = super::wait_with_cpu(&mut up)?;
+    if !status.success() {
+        bail!("hpckit dask up ended with {status}");
+    }
+    let cpu = up_cpu + down.cpu;
+    Ok(Round { ready, empty, commands: take_log(log), jobs: ids.len(), cpu })
 }
 
 const JOBQUEUE: &str = r#"
@@ -217,19 +254,21 @@ print(json.dumps({"ready": ready, "close_started": t1, "ids": ids, "closed": clo
 fn jobqueue_round(venv: &str, workers: u32, path: &str, log: &Path) -> Result<Round> {
     let _ = take_log(log);
     let python = format!("{venv}/bin/python");
-    let start = Instant::now();
-    let out = Command::new(&python)
+    let mut child = Command::new(&python)
         .args(["-c", JOBQUEUE, &workers.to_string()])
         .env("PATH", path)
         .current_dir(DIR)
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn()
         .context("running SLURMCluster")?;
-    let total = start.elapsed();
-    if !out.status.success() {
-        bail!("SLURMCluster run failed ({})", out.status);
+    let mut stdout = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().context("stdout")?, &mut stdout)?;
+    let (status, cpu) = super::wait_with_cpu(&mut child)?;
+    if !status.success() {
+        bail!("SLURMCluster run failed ({status})");
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("peer JSON")?;
+    let v: serde_json::Value = serde_json::from_slice(&stdout).context("peer JSON")?;
     let ids: Vec<String> = v["ids"]
         .as_array()
         .context("ids")?
@@ -242,6 +281,5 @@ fn jobqueue_round(venv: &str, workers: u32, path: &str, log: &Path) -> Result<Ro
     let after = Instant::now();
     wait_empty(&ids)?;
     let empty = closed + after.elapsed();
-    let _ = total;
-    Ok(Round { ready, empty, commands: take_log(log), jobs: ids.len() })
+    Ok(Round { ready, empty, commands: take_log(log), jobs: ids.len(), cpu })
 }
