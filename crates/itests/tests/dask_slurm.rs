@@ -65,3 +65,8 @@ async fn failing_worker_gives_its_stderr() {
 async fn sigkill_of_up_leaves_no_job_after_the_lease() {
     dask_support::sigkill_leaves_no_job_after_the_lease(&target().await, &["--workers", "2"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_of_up_cancels_every_job_at_once() {
+    dask_support::sigterm_of_up_cancels_every_job(&target().await, &["--workers", "2"]).await;
+}

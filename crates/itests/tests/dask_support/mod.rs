@@ -331,3 +331,24 @@ pub async fn sigkill_leaves_no_job_after_the_lease(target: &Target, up_args: &[&
         .expect("hpckit dask down");
     assert!(down.status.success(), "{}", down.stderr_text());
 }
+
+/// `up` stopped by SIGTERM (or Ctrl-C) cancels every job itself, well within
+/// a long lease, and exits with the shell's code for the signal (143).
+pub async fn sigterm_of_up_cancels_every_job(target: &Target, up_args: &[&str]) {
+    let state = tempfile::tempdir().expect("state dir");
+    let name = unique_name("term");
+    let mut args = vec!["--lease", "600"];
+    args.extend(up_args);
+    let mut up = match up(target, state.path(), &name, &args).await {
+        Ok(up) => up,
+        Err((code, stderr)) => panic!("hpckit dask up failed ({code:?}): {stderr}"),
+    };
+    let jobs = up.jobs();
+    up.process.signal(15).await.expect("SIGTERM");
+    let (code, stderr) = up.finish().await;
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("every job was cancelled"), "{stderr}");
+    // The lease is 10 minutes: jobs gone within a minute were cancelled by `up`.
+    let alive = alive_after(target, &jobs, Duration::from_secs(60)).await;
+    assert!(alive.is_empty(), "jobs alive after up's SIGTERM: {alive:?}");
+}
