@@ -171,6 +171,25 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     /// [`Error::NotFound`].
     async fn cancel(&self, id: &JobId) -> Result<JobStatus>;
 
+    /// Cancel many jobs with as few scheduler commands as the adaptor can, and
+    /// without the status query that [`Scheduler::cancel`] makes afterwards
+    /// (ADR 0903). One result per id, in input order: `Ok(())` once the
+    /// scheduler took the request (the job may still be ending, or had
+    /// ended), [`Error::NotFound`] for an id that cannot be one of this
+    /// scheduler's, any other error for a job the scheduler refused to
+    /// cancel. The outer error is a failure of the command as a whole.
+    ///
+    /// The default calls [`Scheduler::cancel`] for each id, up to 16 at once.
+    async fn cancel_many(&self, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        use futures::StreamExt;
+        let mut futures = Vec::with_capacity(ids.len());
+        for id in ids {
+            futures.push(self.cancel(id));
+        }
+        let results = futures::stream::iter(futures).buffered(16).collect::<Vec<_>>().await;
+        Ok(results.into_iter().map(|r| r.map(drop)).collect())
+    }
+
     /// Wait until every job in `ids` meets `until` or `timeout` passes, and
     /// return the last statuses (in input order). A timeout is not an error:
     /// check the statuses. Jobs that turn out unknown count as finished and are
@@ -381,6 +400,18 @@ mod tests {
         let st = s.wait_until_done(&"1000".into(), Some(Duration::from_millis(35))).await.unwrap();
         assert_eq!(st.state, JobState::Running);
         assert!(s.polls.load(Ordering::SeqCst) >= 3);
+    }
+
+    #[tokio::test]
+    async fn cancel_many_answers_each_id_in_order_by_default() {
+        let s = Countdown::default();
+        let ids: Vec<JobId> = ["7", "8", "9"].into_iter().map(JobId::from).collect();
+        let out = s.cancel_many(&ids).await.unwrap();
+        assert_eq!(out.len(), 3);
+        for (id, r) in ids.iter().zip(&out) {
+            let e = r.as_ref().unwrap_err();
+            assert!(e.is_not_found() && e.to_string().contains(id.as_str()), "{e}");
+        }
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! and SIGHUP stop any command with its cleanup done (`signals`).
 
 mod creds;
+mod dask;
 mod datamover;
 mod fs;
 mod job;
@@ -52,6 +53,9 @@ enum Command {
     /// Use UNICORE sites like PyUNICORE's `unicore` command (jobs, storages, transfers, tokens, forwarding).
     #[cfg(feature = "unicore")]
     Unicore(unicore::UnicoreArgs),
+    /// Dask clusters on any scheduler: scheduler and workers as jobs, tunnels to here.
+    #[command(subcommand)]
+    Dask(dask::DaskCommand),
     /// Move files with UFTP like the `pyuftp` command (ls, cp, rcp, checksum, mount, ...).
     #[cfg(feature = "uftp")]
     Uftp(uftp::UftpArgs),
@@ -81,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Picas(cmd) => picas::run(cmd, &cli.creds).await,
             #[cfg(feature = "unicore")]
             Command::Unicore(args) => unicore::run(args).await,
+            Command::Dask(cmd) => dask::run(cmd, &cli.creds).await,
             #[cfg(feature = "uftp")]
             Command::Uftp(args) => uftp::run(args, &cli.creds).await,
             #[cfg(feature = "xenon-grpc")]

@@ -4,6 +4,9 @@
 pub use fs_adaptors;
 pub use hpc_auth as auth;
 pub use hpc_core as core;
+/// Dask clusters on any scheduler (feature `dask`).
+#[cfg(feature = "dask")]
+pub use hpc_dask as dask;
 pub use hpc_exec as exec;
 /// The PiCaS token pool on CouchDB (feature `picas`).
 #[cfg(feature = "picas")]
@@ -25,8 +28,13 @@ pub use hpc_core::{
     WaitUntil,
 };
 
+#[cfg(feature = "dask")]
+mod dask_site;
 mod filesystem;
 mod scheduler;
+
+#[cfg(feature = "dask")]
+pub use dask_site::open_dask_site;
 
 pub use filesystem::{FILESYSTEM_SCHEMES, FsUrl, open_filesystem, open_location};
 pub use scheduler::{SCHEDULER_SCHEMES, executor_for, open_scheduler};

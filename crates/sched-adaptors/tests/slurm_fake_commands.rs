@@ -1,12 +1,13 @@
 //! The Slurm adaptor against fake `sinfo`/`squeue`/`sbatch` commands
 //! (hpc-testkit's ScriptedExecutor::programs) that print numbers too large
-//! for their fields: each is a clear error, never a wrapped value.
+//! for their fields: each is a clear error, never a wrapped value; and
+//! `cancel_many` as the one `scancel` it sends.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hpc_core::{ErrorKind, JobDescription, Scheduler, SchedulerExt};
-use hpc_testkit::scripted::ScriptedExecutor;
+use hpc_core::{ErrorKind, JobDescription, JobId, Scheduler, SchedulerExt};
+use hpc_testkit::scripted::{ScriptedExecutor, output};
 use sched_adaptors::slurm::{SlurmConfig, SlurmScheduler};
 
 fn slurm(programs: &[(&str, String)]) -> SlurmScheduler {
@@ -41,4 +42,47 @@ async fn a_time_limit_past_100_years_never_reaches_sbatch() {
     let e = s.submit_batch(&job).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains("longer than 100 years"), "{e}");
+}
+
+/// Every command the fake Slurm saw, as argv strings; each answered by `answer`.
+fn recording(
+    answer: impl Fn(&[String]) -> hpc_exec::Output + Send + Sync + 'static,
+) -> (SlurmScheduler, Arc<Mutex<Vec<Vec<String>>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let exec = ScriptedExecutor::new(move |cmd| {
+        let argv: Vec<String> =
+            cmd.argv().iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let out = answer(&argv);
+        log.lock().unwrap().push(argv);
+        Ok(out)
+    });
+    (SlurmScheduler::new(Arc::new(exec), SlurmConfig::default()).unwrap(), seen)
+}
+
+#[tokio::test]
+async fn cancel_many_is_one_scancel_without_a_status_query() {
+    let refused = "scancel: error: Kill job error on job id 8: Invalid job id specified\n\
+                   scancel: error: Kill job error on job id 10: Access/permission denied\n";
+    let (s, seen) = recording(move |_| output(1, "", refused));
+    let ids: Vec<JobId> = ["7", "8", "x;rm -rf /", "9", "10"].map(JobId::from).to_vec();
+    let results = s.cancel_many(&ids).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, vec![vec!["scancel", "7", "8", "9", "10"]], "one scancel, no squeue");
+    assert!(results[0].is_ok() && results[3].is_ok(), "{results:?}");
+    assert!(results[1].as_ref().unwrap_err().is_not_found(), "{results:?}");
+    assert!(results[2].as_ref().unwrap_err().is_not_found(), "not sent: {results:?}");
+    let e = results[4].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(e.to_string().contains("job 10: Access/permission denied"), "{e}");
+}
+
+#[tokio::test]
+async fn a_scancel_failure_that_names_no_job_fails_the_whole_cancel() {
+    let (s, _) =
+        recording(|_| output(1, "", "scancel: error: slurm_receive_msg: Socket timed out\n"));
+    let ids: Vec<JobId> = ["7", "8"].map(JobId::from).to_vec();
+    let e = s.cancel_many(&ids).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(e.to_string().contains("Socket timed out"), "{e}");
 }

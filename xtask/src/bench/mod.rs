@@ -6,6 +6,7 @@
 //! its goals through [`goal`], and `cargo xtask bench` without a name runs them all
 //! and writes one report ([`report`]).
 
+mod dask;
 mod datamover;
 mod fs;
 mod picas;
@@ -26,7 +27,7 @@ use crate::cmd;
 
 /// Every benchmark, in the order `cargo xtask bench` runs them.
 pub(crate) const KNOWN: &[&str] =
-    &["ssh", "slurm", "fs", "unicore", "uftp", "picas", "datamover", "xenon"];
+    &["ssh", "slurm", "fs", "unicore", "uftp", "picas", "datamover", "xenon", "dask"];
 
 /// Dispatches `cargo xtask bench [<name> [args]]`: no name (or `all`) runs every
 /// benchmark and writes the report.
@@ -41,6 +42,7 @@ pub(crate) fn run(name: Option<&str>, args: &[String], report: &ReportArgs) -> R
         Some("picas") => picas::run(args),
         Some("datamover") => datamover::run(args),
         Some("xenon") => xenon::run(args),
+        Some("dask") => dask::run(args),
         Some(other) => bail!("unknown benchmark `{other}` (known: {})", KNOWN.join(", ")),
     }
 }
@@ -159,16 +161,9 @@ pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
     let pid = child.id();
     let mut peak_rss_kib = 0;
     let mut cpu = Duration::ZERO;
-    while let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        // After ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14.
-        let ticks: u64 =
-            [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
-        cpu = Duration::from_millis(ticks * 1000 / TICKS_PER_SEC);
-        if fields.first() == Some(&"Z") {
+    while let Some((used, exited)) = proc_cpu(pid) {
+        cpu = used;
+        if exited {
             break;
         }
         if let Some(kib) = vm_hwm_kib(pid) {
@@ -182,6 +177,36 @@ pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
         bail!("`{}` failed ({status})", cmd::display(command));
     }
     Ok(Measured { wall, cpu, peak_rss_kib })
+}
+
+/// CPU time (user + system, its own and its waited-for children's) of a
+/// process that has not been reaped, and whether it has exited (a zombie).
+fn proc_cpu(pid: u32) -> Option<(Duration, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+    let ticks: u64 =
+        [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+    Some((Duration::from_millis(ticks * 1000 / TICKS_PER_SEC), fields.first() == Some(&"Z")))
+}
+
+/// Wait for `child` to exit and return its status and CPU time (as
+/// [`measure`] counts it), for a child whose output the caller reads itself.
+pub(crate) fn wait_with_cpu(
+    child: &mut std::process::Child,
+) -> Result<(std::process::ExitStatus, Duration)> {
+    let mut cpu = Duration::ZERO;
+    while let Some((used, exited)) = proc_cpu(child.id()) {
+        cpu = used;
+        if exited {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok((child.wait()?, cpu))
 }
 
 /// Peak RSS (`VmHWM`) of a live process in KiB.

@@ -13,6 +13,7 @@
 mod at;
 mod couchdb;
 mod daemon;
+mod dask;
 mod datamover;
 #[cfg(feature = "docker")]
 mod docker;
@@ -59,6 +60,7 @@ pub(crate) static REGISTRY: &[&dyn Service] = &[
     &couchdb::Couchdb,
     &datamover::Datamover,
     &pyxenon::Pyxenon,
+    &dask::Dask,
 ];
 
 /// Machine-wide state shared by all worktrees (passwords, client keys); root only.

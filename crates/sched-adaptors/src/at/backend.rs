@@ -94,12 +94,33 @@ impl BatchAdaptor for At {
         if !valid_id(id.as_str()) {
             return Err(Error::job_not_found(id));
         }
-        let cmd = sh(host, script::cancel_program(id.as_str(), host.config()));
+        let cmd = sh(host, script::cancel_program(&[id.as_str()], host.config()));
         let out = host.run_checked(&cmd).await?;
-        if out.stdout_text().lines().any(|l| l == "missing") {
+        if parse::cancel_missing(&out.stdout_text()).contains(id.as_str()) {
             return Err(Error::job_not_found(id));
         }
         Ok(())
+    }
+
+    async fn cancel_many(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        let valid: Vec<&str> = ids.iter().map(JobId::as_str).filter(|id| valid_id(id)).collect();
+        let missing = if valid.is_empty() {
+            Default::default()
+        } else {
+            let cmd = sh(host, script::cancel_program(&valid, host.config()));
+            let out = host.run_checked(&cmd).await?;
+            parse::cancel_missing(&out.stdout_text())
+        };
+        Ok(ids
+            .iter()
+            .map(|id| {
+                if !valid_id(id.as_str()) || missing.contains(id.as_str()) {
+                    Err(Error::job_not_found(id))
+                } else {
+                    Ok(())
+                }
+            })
+            .collect())
     }
 
     async fn queues(&self, host: &Host<Self>) -> Result<Vec<QueueStatus>> {

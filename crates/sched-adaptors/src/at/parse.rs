@@ -154,6 +154,11 @@ pub fn status_of(id: &JobId, rows: &[AtqRow], rec: Option<&Recorded>) -> Result<
 }
 
 /// Bytes of an even-length string of hex digits (as `od -tx1` prints them).
+/// The ids the cancel program (`script::cancel_program`) found no job for.
+pub fn cancel_missing(text: &str) -> std::collections::HashSet<String> {
+    text.lines().filter_map(|l| l.strip_prefix("missing ")).map(|id| id.trim().to_owned()).collect()
+}
+
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
         return None;
@@ -168,6 +173,13 @@ mod tests {
     // Recorded from Debian 12's at 3.2.5.
     const ATQ: &str =
         "1\tFri Nov 27 14:05:00 2026 = hpctest\n2\tFri Nov 27 14:10:00 2026 a hpctest\n";
+
+    #[test]
+    fn cancel_names_the_missing_jobs() {
+        let missing = cancel_missing("missing 12\nother\nmissing 7\n");
+        assert!(missing.contains("12") && missing.contains("7") && missing.len() == 2);
+        assert!(cancel_missing("").is_empty());
+    }
 
     #[test]
     fn atq_rows() {

@@ -194,18 +194,21 @@ pub(crate) fn status_program(ids: &[&str], settings: &AtConfig) -> String {
     )
 }
 
-/// The `sh -s` program cancelling `id` (digits only). Prints `missing` when
-/// neither the wrapper nor atq knows the job.
-pub(crate) fn cancel_program(id: &str, settings: &AtConfig) -> String {
+/// The `sh -s` program cancelling `ids` (digits only), in one round trip.
+/// Prints `missing ID` for each job neither the wrapper nor atq knows.
+pub(crate) fn cancel_program(ids: &[&str], settings: &AtConfig) -> String {
     let dir = state_dir_word(settings);
     let atrm = q(&settings.commands.atrm);
+    let list = ids.join(" ");
     format!(
-        "d={dir}; id={id}\n\
-         if [ ! -d \"$d/$id\" ]; then {atrm} \"$id\" 2>/dev/null || echo missing; exit 0; fi\n\
-         [ -f \"$d/$id/exit\" ] && exit 0\n\
+        "d={dir}\n\
+         for id in {list}; do\n\
+         if [ ! -d \"$d/$id\" ]; then {atrm} \"$id\" 2>/dev/null || echo \"missing $id\"; continue; fi\n\
+         [ -f \"$d/$id/exit\" ] && continue\n\
          touch \"$d/$id/cancelled\"\n\
          {atrm} \"$id\" 2>/dev/null\n\
          if [ -f \"$d/$id/child\" ]; then kill -TERM \"$(cat \"$d/$id/child\")\" 2>/dev/null; fi\n\
+         done\n\
          exit 0\n"
     )
 }

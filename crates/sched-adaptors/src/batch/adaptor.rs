@@ -65,6 +65,18 @@ pub trait BatchAdaptor: Default + Send + Sync + 'static {
     /// this scheduler's); the backend reports the status afterwards.
     async fn cancel(&self, host: &Host<Self>, id: &JobId) -> Result<()>;
 
+    /// Cancel many jobs ([`hpc_core::Scheduler::cancel_many`]): one result
+    /// per id, in order. The default runs [`BatchAdaptor::cancel`] for each,
+    /// one command per job; adaptors whose cancel command takes many ids
+    /// send one.
+    async fn cancel_many(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            results.push(self.cancel(host, id).await);
+        }
+        Ok(results)
+    }
+
     /// Every queue.
     async fn queues(&self, host: &Host<Self>) -> Result<Vec<QueueStatus>>;
 

@@ -236,6 +236,10 @@ impl<A: BatchAdaptor> Scheduler for Backend<A> {
         self.status(id).await
     }
 
+    async fn cancel_many(&self, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        self.core.adaptor.cancel_many(&self.core.host, ids).await
+    }
+
     async fn wait(
         &self,
         ids: &[JobId],

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::config::SgeConfig;
 use super::parse::{
-    self, AcctLookup, AcctRecord, ListKind, QACCT_BEGIN, QACCT_END, QueueEntry, SgeId,
+    self, AcctLookup, AcctRecord, ListKind, QACCT_BEGIN, QACCT_END, QdelOutcome, QueueEntry, SgeId,
 };
 use super::script;
 use crate::batch::submit::{Chunking, Submission};
@@ -84,6 +84,21 @@ pub fn capabilities() -> SchedulerCapabilities {
 }
 
 impl Sge {
+    /// Remember that `job` (`id`) was deleted here. `before_start`: qdel said
+    /// "has deleted job N", so it never ran and no accounting record will
+    /// come; "registered the job N for deletion" means it is being killed.
+    fn note_cancelled(&self, job: u64, id: &JobId, before_start: bool) {
+        let mut memo = self.memo();
+        let m = memo.entry(job).or_default();
+        m.cancelled = true;
+        if before_start {
+            let s = JobStatus::new(id.clone(), JobState::Cancelled)
+                .with_raw_state("deleted")
+                .with_error("deleted before it started");
+            m.finals.insert(None, s);
+        }
+    }
+
     fn memo(&self) -> MutexGuard<'_, HashMap<u64, Memo>> {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -270,17 +285,9 @@ impl BatchAdaptor for Sge {
         let out = host.run(&cmd).await?;
         let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
         if out.status.success() {
-            let mut memo = self.memo();
-            let m = memo.entry(sid.job).or_default();
-            m.cancelled = true;
-            // "has deleted job N": it never ran, so no accounting record will
-            // come. "registered the job N for deletion": it is being killed.
-            if sid.task.is_none() && text.contains(&format!("has deleted job {}", sid.job)) {
-                let s = JobStatus::new(id.clone(), JobState::Cancelled)
-                    .with_raw_state("deleted")
-                    .with_error("deleted before it started");
-                m.finals.insert(None, s);
-            }
+            let deleted = sid.task.is_none()
+                && parse::qdel_outcomes(&text).get(&sid.job) == Some(&QdelOutcome::Deleted);
+            self.note_cancelled(sid.job, id, deleted);
             return Ok(());
         }
         if text.contains("does not exist") {
@@ -288,6 +295,44 @@ impl BatchAdaptor for Sge {
             return Ok(());
         }
         Err(host.failed(&cmd.display(), &out))
+    }
+
+    async fn cancel_many(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        let mut results: Vec<Option<Result<()>>> = vec![None; ids.len()];
+        let mut whole = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match SgeId::parse(id.as_str()) {
+                None => results[i] = Some(Err(Error::job_not_found(id))),
+                // qdel's `-t` would apply to every job of the command line.
+                Some(SgeId { task: Some(_), .. }) => results[i] = Some(self.cancel(host, id).await),
+                Some(sid) => whole.push((i, sid.job)),
+            }
+        }
+        if !whole.is_empty() {
+            let mut argv = vec![host.config().commands.qdel.clone()];
+            argv.extend(whole.iter().map(|(_, job)| job.to_string()));
+            let cmd = host.command(&argv);
+            let out = host.run(&cmd).await?;
+            let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
+            let outcomes = parse::qdel_outcomes(&text);
+            for (i, job) in whole {
+                let outcome = outcomes.get(&job);
+                results[i] = Some(match outcome {
+                    // Already finished (or never existed): the status tells which.
+                    Some(QdelOutcome::Missing) => Ok(()),
+                    Some(QdelOutcome::Deleted | QdelOutcome::Registered) => {
+                        self.note_cancelled(job, &ids[i], outcome == Some(&QdelOutcome::Deleted));
+                        Ok(())
+                    }
+                    None if out.status.success() => {
+                        self.note_cancelled(job, &ids[i], false);
+                        Ok(())
+                    }
+                    None => Err(host.failed(&cmd.display(), &out)),
+                });
+            }
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
     }
 
     async fn queues(&self, host: &Host<Self>) -> Result<Vec<QueueStatus>> {

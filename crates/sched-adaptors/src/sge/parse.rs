@@ -6,7 +6,7 @@
 //! [`Error::Parse`] carrying the raw fragment: a truncated `qstat` must never
 //! read as "job gone".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use hpc_core::{Error, JobId, JobState, QueueStatus, Result};
@@ -441,6 +441,43 @@ fn is_missing(body: &str) -> bool {
     body.contains("not found")
         || body.contains("No such file or directory")
         || body.contains("no jobs running since startup")
+}
+
+/// What `qdel` said about one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QdelOutcome {
+    /// "has deleted job N": it had not started.
+    Deleted,
+    /// "registered the job N for deletion": it is being killed.
+    Registered,
+    /// `job "N" does not exist`: finished, or never was.
+    Missing,
+}
+
+/// What `qdel` (stdout and stderr) said about each job it names.
+pub(crate) fn qdel_outcomes(text: &str) -> HashMap<u64, QdelOutcome> {
+    let mut outcomes = HashMap::new();
+    for line in text.lines() {
+        let outcome = if line.contains("has deleted job") {
+            QdelOutcome::Deleted
+        } else if line.contains("for deletion") {
+            QdelOutcome::Registered
+        } else if line.contains("does not exist") {
+            QdelOutcome::Missing
+        } else {
+            continue;
+        };
+        let mut words = line.split_whitespace();
+        let job = words
+            .by_ref()
+            .find(|w| *w == "job")
+            .and_then(|_| words.next())
+            .and_then(|w| w.trim_matches(|c| c == '"' || c == ',').parse().ok());
+        if let Some(job) = job {
+            outcomes.insert(job, outcome);
+        }
+    }
+    outcomes
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use crate::batch::{Backend, BatchAdaptor, Host, Lookup};
 
 /// Most statuses remembered for jobs that later leave the controller.
 const SEEN_LIMIT: usize = 20_000;
+/// Most job ids on one `scancel` command line.
+const SCANCEL_IDS: usize = 500;
 
 /// Slurm through any [`hpc_exec::Executor`]: `slurm://` on the login node
 /// itself, `slurm+ssh://user@host` over SSH.
@@ -293,6 +295,49 @@ impl BatchAdaptor for Slurm {
         let cmd = host.command(&[host.config().commands.scancel.as_str(), id.as_str()]);
         // scancel is silent about unknown ids: the status query tells.
         host.run_checked(&cmd).await.map(drop)
+    }
+
+    async fn cancel_many(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        let mut results: Vec<Result<()>> = ids
+            .iter()
+            .map(|id| {
+                if parse::valid_job_id(id.as_str()) {
+                    Ok(())
+                } else {
+                    Err(Error::job_not_found(id))
+                }
+            })
+            .collect();
+        let valid: Vec<usize> = (0..ids.len()).filter(|&i| results[i].is_ok()).collect();
+        // One scancel for many ids; a few hundred at most keep its command line short.
+        for chunk in valid.chunks(SCANCEL_IDS) {
+            let mut argv = vec![host.config().commands.scancel.as_str()];
+            argv.extend(chunk.iter().map(|&i| ids[i].as_str()));
+            let cmd = host.command(&argv);
+            let out = host.run(&cmd).await?;
+            if out.status.success() {
+                continue;
+            }
+            // scancel goes on after a job it cannot cancel and names it in a
+            // line of its own; a failure that names no job is the command's.
+            let refused = parse::scancel_refusals(&out.stderr_text());
+            if refused.is_empty() {
+                return Err(host.failed(&cmd.display(), &out));
+            }
+            for &i in chunk {
+                let Some(reason) = refused.get(ids[i].as_str()) else { continue };
+                results[i] = Err(if reason.contains("Invalid job id") {
+                    Error::job_not_found(&ids[i])
+                } else {
+                    Error::CommandFailed {
+                        command: cmd.display(),
+                        exit_code: out.status.code,
+                        stderr: format!("job {}: {reason}", ids[i]),
+                    }
+                });
+            }
+        }
+        Ok(results)
     }
 
     async fn queues(&self, host: &Host<Self>) -> Result<Vec<QueueStatus>> {

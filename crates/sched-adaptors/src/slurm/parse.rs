@@ -12,6 +12,7 @@ mod scontrol;
 mod sinfo;
 mod squeue;
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use hpc_core::{Error, JobId, JobState, JobStatus, JobUsage, Result};
@@ -132,6 +133,22 @@ fn usage(
     u
 }
 
+/// The jobs `scancel` could not cancel and why, from its standard error
+/// (`scancel: error: Kill job error on job id 12: Invalid job id specified`).
+/// A job that had already ended is not among them.
+pub fn scancel_refusals(stderr: &str) -> HashMap<String, String> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("on job id ")?;
+            let (id, reason) = rest.split_once(':')?;
+            let (id, reason) = (id.trim(), reason.trim());
+            let ended = reason.contains("already completing or completed");
+            (valid_job_id(id) && !ended).then(|| (id.to_owned(), reason.to_owned()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +181,19 @@ mod tests {
         for bad in ["", "abc", "1_", "_1", "1;rm", "1 2", "1_[1-3]", "-1"] {
             assert!(!valid_job_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn scancel_names_the_jobs_it_refused() {
+        let stderr = "scancel: error: Kill job error on job id 12: Invalid job id specified\n\
+                      scancel: error: Kill job error on job id 13_2: Access/permission denied\n\
+                      scancel: error: Kill job error on job id 14: Job/step already completing or completed\n\
+                      scancel: error: something else entirely\n";
+        let refused = scancel_refusals(stderr);
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert_eq!(refused["12"], "Invalid job id specified");
+        assert_eq!(refused["13_2"], "Access/permission denied");
+        assert!(scancel_refusals("").is_empty());
     }
 
     #[test]

@@ -56,8 +56,12 @@ impl Memo {
 /// PBSE_UNKJOBID mod 256) and "invalid state: COMPLETE" (170).
 fn already_gone(out: &Output) -> bool {
     let text = format!("{}{}", out.stdout_text(), out.stderr_text());
-    matches!(out.status.code, Some(153) | Some(170))
-        || text.contains("nonexistent job id")
+    matches!(out.status.code, Some(153) | Some(170)) || line_says_gone(&text)
+}
+
+/// Whether qdel's words say the job has finished or is unknown.
+fn line_says_gone(text: &str) -> bool {
+    text.contains("nonexistent job id")
         || text.contains("Unknown Job Id")
         || text.contains("invalid state for job - COMPLETE")
 }
@@ -183,6 +187,47 @@ impl BatchAdaptor for Torque {
             return Err(host.failed(&cmd.display(), &out));
         }
         Ok(())
+    }
+
+    async fn cancel_many(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Result<()>>> {
+        let seqs: Vec<Option<u64>> = ids.iter().map(|id| parse::seq_of(id.as_str())).collect();
+        let valid: Vec<usize> = (0..ids.len()).filter(|&i| seqs[i].is_some()).collect();
+        let mut results: Vec<Result<()>> =
+            ids.iter().map(|id| Err(Error::job_not_found(id))).collect();
+        if valid.is_empty() {
+            return Ok(results);
+        }
+        let mut argv = vec![host.config().commands.qdel.clone()];
+        argv.extend(valid.iter().map(|&i| ids[i].to_string()));
+        let cmd = host.command(&argv);
+        let out = host.run(&cmd).await?;
+        let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
+        // qdel goes on after a job it cannot delete and names it in a line.
+        let line_of = |id: &str| {
+            text.lines().find(|l| l.split_whitespace().any(|w| w.trim_end_matches(':') == id))
+        };
+        let any_named = valid.iter().any(|&i| line_of(ids[i].as_str()).is_some());
+        if !out.status.success() && !any_named && !already_gone(&out) {
+            return Err(host.failed(&cmd.display(), &out));
+        }
+        for &i in &valid {
+            results[i] = match line_of(ids[i].as_str()) {
+                Some(line) if !line_says_gone(line) => Err(Error::CommandFailed {
+                    command: cmd.display(),
+                    exit_code: out.status.code,
+                    stderr: line.trim().to_owned(),
+                }),
+                // Already finished: the status tells how.
+                Some(_) => Ok(()),
+                None => {
+                    if let Some(seq) = seqs[i] {
+                        self.memo().entry(seq).or_default().cancelled = true;
+                    }
+                    Ok(())
+                }
+            };
+        }
+        Ok(results)
     }
 
     async fn default_queue(&self, host: &Host<Self>) -> Result<Option<String>> {

@@ -306,3 +306,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn qdel_says_what_became_of_each_job() {
+    let text = "hpctest has registered the job 12 for deletion\n\
+                hpctest has deleted job 1\n\
+                denied: job \"123\" does not exist\n\
+                something else about job 7\n";
+    let o = qdel_outcomes(text);
+    assert_eq!(o.len(), 3, "{o:?}");
+    assert_eq!(o[&12], QdelOutcome::Registered);
+    assert_eq!(o[&1], QdelOutcome::Deleted);
+    assert_eq!(o[&123], QdelOutcome::Missing);
+}
