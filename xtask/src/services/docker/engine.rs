@@ -43,6 +43,11 @@ pub(crate) fn ensure_engine() -> Result<()> {
     }
     if !std::path::Path::new("/usr/sbin/dockerd").exists() {
         system::apt_install(&system::missing_debian_packages(&engine_packages()?))?;
+        // Where systemd runs, installing docker.io has started its engine already.
+        if let Some(version) = server_version() {
+            println!("docker engine {version} (started by the package)");
+            return Ok(());
+        }
     }
     fs::create_dir_all(MACHINE_DIR)?;
     let log = PathBuf::from(MACHINE_DIR).join("dockerd.log");
