@@ -160,6 +160,9 @@ fn clippy_feature_sets() -> Result<()> {
     Ok(())
 }
 
+/// The body of one step.
+type StepFn = dyn Fn() -> Result<()>;
+
 /// `cargo xtask test`.
 pub(crate) fn test(args: &TestArgs) -> Result<()> {
     let wanted = |step: StepKey| args.only.is_empty() || args.only.contains(&step);
@@ -178,7 +181,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         go_on &=
             report.run("system commands come from the lists", || doctor::check_commands(&needs));
     }
-    let steps: [(StepKey, &str, &dyn Fn() -> Result<()>); 8] = [
+    let steps: [(StepKey, &str, &StepFn); 8] = [
         (StepKey::Fmt, "cargo fmt --check", &|| {
             cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))
         }),

@@ -48,7 +48,8 @@ pub(super) fn run() -> Result<()> {
             .context("integration tests against the containers"),
     };
     let tests_took = started.elapsed() - up_took;
-    let down = services_on_docker(&dir, &env_file, &["down"]).context("services down in containers");
+    let down =
+        services_on_docker(&dir, &env_file, &["down"]).context("services down in containers");
     println!(
         "docker step: up {:.1} s, tests {:.1} s, down {:.1} s",
         up_took.as_secs_f64(),
@@ -108,7 +109,10 @@ mod tests {
                     "{binary}: no test {name}"
                 );
                 if !module.is_empty() {
-                    assert!(sources.contains(&format!("suite!({module},")), "{binary}: no {module}");
+                    assert!(
+                        sources.contains(&format!("suite!({module},")),
+                        "{binary}: no {module}"
+                    );
                 }
             }
         }
