@@ -53,7 +53,7 @@ pub(crate) fn ensure_engine() -> Result<()> {
     let log = PathBuf::from(MACHINE_DIR).join("dockerd.log");
     let out = fs::File::create(&log)?;
     println!("starting dockerd (log: {})", log.display());
-    let child = Command::new("/usr/sbin/dockerd")
+    let mut child = Command::new("/usr/sbin/dockerd")
         // No iptables rules, no bridge, no forwarding: the host network stays as it is;
         // containers use the host network.
         .args([
@@ -82,6 +82,9 @@ pub(crate) fn ensure_engine() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Not left behind: a later run would find its pid file and a half-started engine.
+    let _ = child.kill();
+    let _ = child.wait();
     bail!("dockerd did not answer within 30 s; see {}", log.display())
 }
 
