@@ -1,5 +1,7 @@
 //! `cargo xtask test` (exactly what CI runs) and `cargo xtask itest`.
 
+mod docker;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,37 @@ pub(crate) struct TestArgs {
     /// Leave the services running afterwards (for re-running single integration tests).
     #[arg(long)]
     keep_services: bool,
+    /// Run only these steps (comma-separated), e.g. `--only docker`; the machine must
+    /// already have what the skipped steps would install or start.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<StepKey>,
+}
+
+/// The steps of `cargo xtask test`, in order, as `--only` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StepKey {
+    /// System packages installed, and every listed command owned by a listed package.
+    Packages,
+    /// `cargo fmt --check`.
+    Fmt,
+    /// `cargo xtask tidy`.
+    Tidy,
+    /// clippy on the workspace.
+    Clippy,
+    /// clippy on each crate without default features and with each feature alone.
+    ClippyFeatures,
+    /// Unit tests of every member but `itests`.
+    Unit,
+    /// `cargo xtask codegen --check`.
+    Codegen,
+    /// Doc tests.
+    Doctests,
+    /// `cargo doc` with warnings denied.
+    Doc,
+    /// Native services up, the traced integration tests, the secret scan, services down.
+    Itests,
+    /// A few integration tests against Slurm and CouchDB on the docker backend.
+    Docker,
 }
 
 /// One timed step of the pipeline.
@@ -127,32 +160,48 @@ fn clippy_feature_sets() -> Result<()> {
     Ok(())
 }
 
+/// The body of one step.
+type StepFn = dyn Fn() -> Result<()>;
+
 /// `cargo xtask test`.
 pub(crate) fn test(args: &TestArgs) -> Result<()> {
+    let wanted = |step: StepKey| args.only.is_empty() || args.only.contains(&step);
     let mut report = Report::default();
     let started = Instant::now();
-    let needs = doctor::Needs::read(&cmd::workspace_root())?;
-    let mut go_on = report.run("system packages", || doctor::ensure_packages(&needs));
-    if !go_on && !system::is_root() {
-        report.print();
-        bail!("the machine lacks packages (see above)");
+    let mut go_on = true;
+    if wanted(StepKey::Packages) {
+        let needs = doctor::Needs::read(&cmd::workspace_root())?;
+        go_on = report.run("system packages", || doctor::ensure_packages(&needs));
+        if !go_on && !system::is_root() {
+            report.print();
+            bail!("the machine lacks packages (see above)");
+        }
+        // After installing: a command that only a hand-installed package provides would
+        // make this machine green and a fresh one fail.
+        go_on &=
+            report.run("system commands come from the lists", || doctor::check_commands(&needs));
     }
-    // After installing: a command that only a hand-installed package provides would
-    // make this machine green and a fresh one fail.
-    go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
-    let steps: [(&str, &dyn Fn() -> Result<()>); 8] = [
-        ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
-        ("cargo xtask tidy (adaptors, links)", &|| tidy::check(&cmd::workspace_root())),
-        ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
-        ("cargo clippy (each feature alone)", &clippy_feature_sets),
-        ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[], None)),
+    let steps: [(StepKey, &str, &StepFn); 8] = [
+        (StepKey::Fmt, "cargo fmt --check", &|| {
+            cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))
+        }),
+        (StepKey::Tidy, "cargo xtask tidy (adaptors, links)", &|| {
+            tidy::check(&cmd::workspace_root())
+        }),
+        (StepKey::Clippy, "cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
+        (StepKey::ClippyFeatures, "cargo clippy (each feature alone)", &clippy_feature_sets),
+        (StepKey::Unit, "unit tests (workspace but itests)", &|| {
+            run_tests(Scope::Unit, None, &[], None)
+        }),
         // After the unit tests: its generator links the libraries they built.
-        ("cargo xtask codegen --check", &|| codegen::run(true)),
+        (StepKey::Codegen, "cargo xtask codegen --check", &|| codegen::run(true)),
         // nextest does not run doc tests; the crate READMEs are doc-tested here.
-        ("doc tests", &|| cmd::run(cargo().args(["test", "--doc", "--workspace"]))),
+        (StepKey::Doctests, "doc tests", &|| {
+            cmd::run(cargo().args(["test", "--doc", "--workspace"]))
+        }),
         // Broken intra-doc links and the like are warnings; only a build that
         // denies them keeps the API docs whole.
-        ("cargo doc (rustdoc -D warnings)", &|| {
+        (StepKey::Doc, "cargo doc (rustdoc -D warnings)", &|| {
             cmd::run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
                 "doc",
                 "--no-deps",
@@ -160,26 +209,31 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
             ]))
         }),
     ];
-    for (name, step) in steps {
-        if go_on || !args.fail_fast {
+    for (key, name, step) in steps {
+        if wanted(key) && (go_on || !args.fail_fast) {
             go_on &= report.run(name, step);
         }
     }
-    if go_on || !args.fail_fast {
+    let itests = wanted(StepKey::Itests) && (go_on || !args.fail_fast);
+    if itests {
         // Integration tests run even when some service failed: tests of the services that
         // run still count, and those of the failed one fail loudly with the xtask hint.
-        report
+        go_on &= report
             .run("services up (all)", || services::up(&[], services::Backend::Native).map(|_| ()));
         let env_file = services::env_file_path();
         let trace = secret_scan::reset_log()?;
-        report.run("integration tests (itests, traced)", || {
+        go_on &= report.run("integration tests (itests, traced)", || {
             run_tests(Scope::Integration, Some(&env_file), &[], Some(&trace))
         });
-        report.run("no secret in the trace log", || secret_scan::scan(&env_file, &trace));
-        if !args.keep_services {
-            // Also after a failure: a CI machine must not keep daemons or namespaces.
-            report.run("services down", || services::down(&[], services::Backend::Native));
-        }
+        go_on &= report.run("no secret in the trace log", || secret_scan::scan(&env_file, &trace));
+    }
+    if wanted(StepKey::Docker) && (go_on || !args.fail_fast) {
+        // Beside the native services, which keep running: own ports, state and env file.
+        report.run(docker::STEP_NAME, docker::run);
+    }
+    if itests && !args.keep_services {
+        // Also after a failure: a CI machine must not keep daemons or namespaces.
+        report.run("services down", || services::down(&[], services::Backend::Native));
     }
     report.print();
     println!("wall time {:.1} min", started.elapsed().as_secs_f64() / 60.0);

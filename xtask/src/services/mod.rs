@@ -264,12 +264,26 @@ impl Ctx<'_> {
     }
 }
 
-/// `<workspace>/.services`
+/// `$HPCKIT_SERVICES_DIR`, else `<workspace>/.services`: where the instances of this
+/// worktree live. The docker step of `cargo xtask test` sets it to keep its containers'
+/// instances beside the native ones, not in their place.
 pub(crate) fn services_dir() -> PathBuf {
+    match std::env::var_os(SERVICES_DIR_VAR) {
+        Some(dir) => PathBuf::from(dir),
+        None => default_services_dir(),
+    }
+}
+
+/// `<workspace>/.services`
+pub(crate) fn default_services_dir() -> PathBuf {
     cmd::workspace_root().join(".services")
 }
 
-/// The env file the integration tests read.
+/// Overrides [`services_dir`].
+pub(crate) const SERVICES_DIR_VAR: &str = "HPCKIT_SERVICES_DIR";
+
+/// The env file the integration tests read: `$HPCKIT_SERVICES_ENV`, else
+/// `services.env` in [`services_dir`].
 pub(crate) fn env_file_path() -> PathBuf {
     match std::env::var_os("HPCKIT_SERVICES_ENV") {
         Some(path) => PathBuf::from(path),

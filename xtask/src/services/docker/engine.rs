@@ -43,12 +43,17 @@ pub(crate) fn ensure_engine() -> Result<()> {
     }
     if !std::path::Path::new("/usr/sbin/dockerd").exists() {
         system::apt_install(&system::missing_debian_packages(&engine_packages()?))?;
+        // Where systemd runs, installing docker.io has started its engine already.
+        if let Some(version) = server_version() {
+            println!("docker engine {version} (started by the package)");
+            return Ok(());
+        }
     }
     fs::create_dir_all(MACHINE_DIR)?;
     let log = PathBuf::from(MACHINE_DIR).join("dockerd.log");
     let out = fs::File::create(&log)?;
     println!("starting dockerd (log: {})", log.display());
-    let child = Command::new("/usr/sbin/dockerd")
+    let mut child = Command::new("/usr/sbin/dockerd")
         // No iptables rules, no bridge, no forwarding: the host network stays as it is;
         // containers use the host network.
         .args([
@@ -77,6 +82,9 @@ pub(crate) fn ensure_engine() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Not left behind: a later run would find its pid file and a half-started engine.
+    let _ = child.kill();
+    let _ = child.wait();
     bail!("dockerd did not answer within 30 s; see {}", log.display())
 }
 
