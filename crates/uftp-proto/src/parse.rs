@@ -67,6 +67,10 @@ pub fn mdtm(text: &str) -> Option<SystemTime> {
         return None;
     }
     let days = days_from_civil(y, mo, d);
+    // A day the month does not have (`0231`) would slide into the next month.
+    if civil_from_days(days) != (y, mo, d) {
+        return None;
+    }
     let secs = days * 86_400 + h * 3600 + mi * 60 + s;
     if secs < 0 {
         return None;
@@ -196,5 +200,9 @@ mod tests {
         }
         assert!(mdtm("2024013112000").is_none());
         assert!(mdtm("20241331120000").is_none());
+        // Found by the fuzz target: days the month lacks were moved into the next one.
+        assert!(mdtm("20240231120000").is_none());
+        assert!(mdtm("20230229120000").is_none());
+        assert!(mdtm("20240229120000").is_some());
     }
 }

@@ -5,6 +5,8 @@ mod client;
 pub mod credential;
 mod description;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "adaptors")]
 pub mod filesystem;
 #[cfg(feature = "forward")]

@@ -91,13 +91,13 @@ pub struct DbInfo {
 }
 
 #[derive(Deserialize)]
-struct Saved {
+pub(super) struct Saved {
     #[serde(default)]
     rev: String,
 }
 
 #[derive(Deserialize)]
-struct BulkItem {
+pub(super) struct BulkItem {
     #[serde(default)]
     id: String,
     #[serde(default)]
