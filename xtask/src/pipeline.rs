@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::cmd::{self, cargo};
-use crate::{codegen, doctor, features, secret_scan, services, system, tidy};
+use crate::{codegen, deny, doctor, features, secret_scan, services, system, tidy};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -140,11 +140,14 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     // After installing: a command that only a hand-installed package provides would
     // make this machine green and a fresh one fail.
     go_on &= report.run("system commands come from the lists", || doctor::check_commands(&needs));
-    let steps: [(&str, &dyn Fn() -> Result<()>); 8] = [
+    let steps: [(&str, &dyn Fn() -> Result<()>); 9] = [
         ("cargo fmt --check", &|| cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))),
         ("cargo xtask tidy (adaptors, links)", &|| tidy::check(&cmd::workspace_root())),
+        ("cargo deny (licences, bans, sources)", &deny::check),
         ("cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         ("cargo clippy (each feature alone)", &clippy_feature_sets),
+        // hpc-fuzz's bounded run (every fuzz target on its corpus and a fixed
+        // number of mutated inputs) is one of these tests.
         ("unit tests (workspace but itests)", &|| run_tests(Scope::Unit, None, &[], None)),
         // After the unit tests: its generator links the libraries they built.
         ("cargo xtask codegen --check", &|| codegen::run(true)),

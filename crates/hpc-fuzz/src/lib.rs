@@ -244,6 +244,11 @@ pub fn workspace_outputs(data: &[u8]) {
     let _ = ws::parse_restorable(&text);
 }
 
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;

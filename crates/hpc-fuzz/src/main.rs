@@ -6,6 +6,8 @@
 //! input being run in `DIR/NAME.current`: if the process dies without a
 //! panic (an allocation above the cap aborts), that file names the input.
 //! The last line is `NAME execs=E crashes=C`; the exit code is 1 with crashes.
+//! `hpc-fuzz replay NAME FILE` runs one input with the panic (and its
+//! backtrace) shown as usual.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -40,8 +42,27 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("replay") if args.len() == 3 => {
+            let Some(t) = target(&args[1]) else {
+                eprintln!("hpc-fuzz: no target {:?}", args[1]);
+                return ExitCode::from(2);
+            };
+            match std::fs::read(&args[2]) {
+                Ok(input) => {
+                    (t.run)(&input);
+                    println!("{}: no panic", t.name);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hpc-fuzz: {}: {e}", args[2]);
+                    ExitCode::from(2)
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: hpc-fuzz list | hpc-fuzz run NAME --seconds N --out DIR [--seed S]");
+            eprintln!(
+                "usage: hpc-fuzz list | hpc-fuzz run NAME --seconds N --out DIR [--seed S] | hpc-fuzz replay NAME FILE"
+            );
             ExitCode::from(2)
         }
     }
