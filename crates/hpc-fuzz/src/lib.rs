@@ -45,11 +45,7 @@ pub const TARGETS: &[Target] = &[
         about: "sbatch, squeue, sacct, sinfo, scontrol",
         run: slurm_outputs,
     },
-    Target {
-        name: "sge_outputs",
-        about: "Grid Engine qsub, qstat -xml, qacct",
-        run: sge_outputs,
-    },
+    Target { name: "sge_outputs", about: "Grid Engine qsub, qstat -xml, qacct", run: sge_outputs },
     Target {
         name: "torque_outputs",
         about: "Torque qsub, qstat -x, qstat -Qf/-Bf",

@@ -87,7 +87,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let seeds = corpus::seeds(t.name).map_err(|e| format!("corpus of {}: {e}", t.name))?;
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let current_path = out.join(format!("{}.current", t.name));
-    let current = File::create(&current_path).map_err(|e| format!("{}: {e}", current_path.display()))?;
+    let current =
+        File::create(&current_path).map_err(|e| format!("{}: {e}", current_path.display()))?;
     ALLOCATOR
         .set_limit(ALLOCATOR.allocated() + ALLOCATION_CAP)
         .map_err(|()| "cannot set the allocation cap")?;
@@ -110,7 +111,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         std::fs::write(&bin, &crash.input).map_err(|e| format!("{}: {e}", bin.display()))?;
         let mut txt = File::create(crash_dir.join(format!("{stem}.txt")))
             .map_err(|e| format!("{}: {e}", crash_dir.display()))?;
-        let _ = writeln!(txt, "{}\n{}\ninput: {:?}", crash.place, crash.message, text(&crash.input));
+        let _ =
+            writeln!(txt, "{}\n{}\ninput: {:?}", crash.place, crash.message, text(&crash.input));
         println!("CRASH {} at {}: {}", t.name, crash.place, crash.message);
         println!("  input ({} bytes): {:?}", crash.input.len(), text(&crash.input));
         println!("  saved as {}", bin.display());

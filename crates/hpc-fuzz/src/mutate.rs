@@ -37,15 +37,22 @@ const NUMBERS: &[&str] = &[
     "00000000000000000000000001",
 ];
 
-/// Tokens that mean something to at least one of the parsers.
+/// Tokens that mean something to at least one of the parsers: line and
+/// field separators, path pieces, escapes, JSON and XML syntax, characters
+/// of several bytes, URL and time syntax, shell and placeholder characters.
+#[rustfmt::skip]
 const TOKENS: &[&str] = &[
-    "\n", "\r\n", "\t", " ", "  ", "\0", "/", "//", "..", "../", "/..", ".", "%", "%00", "%2f",
-    "%2F", "%2e%2e", "%zz", "?", "&", "=", "#", ":", "::", "@", "[", "]", "[::1]", "|", ",", ";",
-    "-", "_", "\"", "'", "\\", "{", "}", "[]", "{}", "null", "true", "false", "\"\"", "<", ">",
-    "</", "/>", "<?xml version=\"1.0\"?>", "<![CDATA[", "]]>", "&amp;", "&lt;", "&#0;",
-    "&#x10FFFF;", "&#xD800;", "&unknown;", "<!DOCTYPE x [<!ENTITY a \"aaaa\">]>", "xmlns:D=\"DAV:\"",
-    "D:", "é", "€", "\u{10FFFF}", "\u{feff}", "\u{202e}", " via:", "+ssh", "://", "T", "Z", "+0000",
-    "-0100", "K", "M", "G", "T", "%j", "$", "`", "$(", "N/A", "(null)", "UNLIMITED", "INVALID",
+    "\n", "\r\n", "\t", " ", "  ", "\0", "|", ",", ";", "\x1f", "\x1e",
+    "/", "//", "..", "../", "/..", ".", "~",
+    "%", "%00", "%2f", "%2F", "%2e%2e", "%zz", "\\",
+    "\"", "'", "{", "}", "[]", "{}", "null", "true", "false", "\"\"",
+    "<", ">", "</", "/>", "<?xml version=\"1.0\"?>", "<![CDATA[", "]]>", "&amp;", "&lt;",
+    "&#0;", "&#x10FFFF;", "&#xD800;", "&unknown;", "<!DOCTYPE x [<!ENTITY a \"aaaa\">]>",
+    "xmlns:D=\"DAV:\"", "D:",
+    "é", "€", "\u{10FFFF}", "\u{feff}", "\u{202e}",
+    "?", "&", "=", "#", ":", "::", "@", "[", "]", "[::1]", " via:", "+ssh", "://",
+    "T", "Z", "+0000", "-0100", "K", "M", "G",
+    "%j", "$", "`", "$(", "-", "_", "N/A", "(null)", "UNLIMITED", "INVALID",
 ];
 
 /// Applies one to four random mutations to `input`; `others` are inputs

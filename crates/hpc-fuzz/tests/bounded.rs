@@ -42,9 +42,17 @@ fn every_target_has_a_cargo_fuzz_entry() {
     let manifest = std::fs::read_to_string(corpus::fuzz_dir().join("Cargo.toml")).unwrap();
     for t in TARGETS {
         let file = dir.join(format!("{}.rs", t.name));
-        let src = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(src.contains(&format!("hpc_fuzz::{}(", t.name)), "{} calls another target", file.display());
-        assert!(manifest.contains(&format!("name = \"{}\"", t.name)), "fuzz/Cargo.toml lacks {}", t.name);
+        let src =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            src.contains(&format!("hpc_fuzz::{}(", t.name)),
+            "{} calls another target",
+            file.display()
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", t.name)),
+            "fuzz/Cargo.toml lacks {}",
+            t.name
+        );
     }
 }

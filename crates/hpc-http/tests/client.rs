@@ -405,7 +405,8 @@ async fn serve_raw(raw: &'static [u8]) -> String {
 #[tokio::test]
 async fn huge_content_length_is_an_error_not_an_allocation() {
     let client = HttpClient::builder().retry(RetryConfig::none()).build().unwrap();
-    let base = serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nhello").await;
+    let base =
+        serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nhello").await;
     let resp = client.send(Request::get(&format!("{base}/x"))).await.unwrap();
     assert_eq!(resp.content_length(), Some(u64::MAX));
     let e = resp.bytes().await.unwrap_err();

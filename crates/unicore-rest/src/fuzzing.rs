@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use crate::state::{JobState, TransferState, WorkflowState};
-use crate::{FileInfo, JobProperties, Properties, UserPreferences, error, mode_to_text, text_to_mode};
+use crate::{
+    FileInfo, JobProperties, Properties, UserPreferences, error, mode_to_text, text_to_mode,
+};
 
 const URL: &str = "https://unicore.invalid/SITE/rest/core/jobs/1";
 

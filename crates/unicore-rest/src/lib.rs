@@ -5,12 +5,12 @@ mod client;
 pub mod credential;
 mod description;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 #[cfg(feature = "adaptors")]
 pub mod filesystem;
 #[cfg(feature = "forward")]
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 mod preferences;
 mod registry;

@@ -18,8 +18,7 @@ pub fn answers(xml: &str) {
     };
     let dir = Path::new("/data/d").expect("a valid path");
     for recursive in [false, true] {
-        let entries =
-            lister::page_entries(&dir, "data/d/", &page, recursive, &mut HashSet::new());
+        let entries = lister::page_entries(&dir, "data/d/", &page, recursive, &mut HashSet::new());
         for attrs in entries.into_iter().flatten() {
             assert!(attrs.path.starts_with(&dir) && attrs.path != dir, "{xml:?} escapes {dir}");
         }

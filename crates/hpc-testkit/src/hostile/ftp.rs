@@ -232,7 +232,8 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Arc<Mutex<Vec<String>>
                     continue;
                 };
                 let announced = b.claimed_size.unwrap_or(size);
-                let opening = format!("150 Opening BINARY mode data connection ({announced} bytes)\r\n");
+                let opening =
+                    format!("150 Opening BINARY mode data connection ({announced} bytes)\r\n");
                 if write.write_all(opening.as_bytes()).await.is_err() {
                     return;
                 }
