@@ -101,7 +101,7 @@ pub fn fuzz(
     let mut outcome = Outcome::default();
     let started = Instant::now();
     let mut pool: Vec<Vec<u8>> = if seeds.is_empty() { vec![Vec::new()] } else { seeds.to_vec() };
-    let mut record = |outcome: &mut Outcome, input: &[u8], place: String, message: String| {
+    let record = |outcome: &mut Outcome, input: &[u8], place: String, message: String| {
         if outcome.crashes.iter().all(|c| c.place != place) {
             let input = shrink(target, input, &place);
             outcome.crashes.push(Crash { place, message, input });

@@ -97,7 +97,7 @@ pub fn batch_outputs(text: &str) {
         let _ = batch::submit::parse(text.as_bytes(), count, CMD);
     }
     if let Err(e) = batch::xml::parse(text) {
-        let _ = e.to_string();
+        let _ = e.into_error(CMD, text);
     }
 }
 
