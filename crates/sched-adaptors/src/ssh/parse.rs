@@ -17,7 +17,9 @@ pub(crate) fn valid_id(id: &JobId) -> bool {
 fn time(text: &str) -> Option<SystemTime> {
     // Checked: a time past `SystemTime`'s range from a hostile host is no time,
     // not a panic (found by the `batch_outputs` fuzz target).
-    text.parse::<u64>().ok().and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    text.parse::<u64>()
+        .ok()
+        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
 }
 
 /// One status line (see `script::STATUS`) into the job's status (`None`:
