@@ -119,7 +119,7 @@ pub fn fuzz(
         match budget {
             Budget::Count(n) if mutated >= n => break,
             // The clock is read every 64 inputs: it costs as much as a small parse.
-            Budget::Time(d) if mutated % 64 == 0 && started.elapsed() >= d => break,
+            Budget::Time(d) if mutated.is_multiple_of(64) && started.elapsed() >= d => break,
             _ => {}
         }
         let base = &pool[rng.usize(0..pool.len())];
