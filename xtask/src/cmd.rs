@@ -22,6 +22,21 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
+/// Cargo's target directory (honours `CARGO_TARGET_DIR` and cargo's config,
+/// so a stale `target/` in the checkout is never picked up).
+pub(crate) fn target_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let json = output(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
+    let dir = json
+        .split("\"target_directory\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("cargo metadata names no target_directory")?;
+    Ok(PathBuf::from(dir))
+}
+
 /// `program arg...` as one line for messages (not for a shell).
 pub(crate) fn display(cmd: &Command) -> String {
     let mut line = cmd.get_program().to_string_lossy().into_owned();

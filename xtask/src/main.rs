@@ -1,4 +1,4 @@
-//! Developer tasks for hpckit: `cargo xtask services|itest|doctor|test|codegen|tidy|bench`.
+//! Developer tasks for hpckit: `cargo xtask services|itest|doctor|test|codegen|tidy|bench|fuzz`.
 //!
 //! See `xtask/README.md` for the commands and for how to add a service.
 // xtask is the one place besides hpc-exec that spawns processes: it drives cargo,
@@ -8,8 +8,10 @@
 mod bench;
 mod cmd;
 mod codegen;
+mod deny;
 mod doctor;
 mod features;
+mod fuzz;
 mod links;
 mod pipeline;
 mod secret_scan;
@@ -86,6 +88,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run every fuzz target of `crates/hpc-fuzz` (or `--target NAME`) for
+    /// `--seconds N` each on stable Rust; crashing inputs go to `target/fuzz/crashes/`.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
             let report = bench::ReportArgs { only, skip, update_docs };
             bench::run(name.as_deref(), &args, &report)
         }
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

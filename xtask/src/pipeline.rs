@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::cmd::{self, cargo};
-use crate::{codegen, doctor, features, secret_scan, services, system, tidy};
+use crate::{codegen, deny, doctor, features, secret_scan, services, system, tidy};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +34,8 @@ pub(crate) enum StepKey {
     Fmt,
     /// `cargo xtask tidy`.
     Tidy,
+    /// `cargo deny check licenses bans sources`.
+    Deny,
     /// clippy on the workspace.
     Clippy,
     /// clippy on each crate without default features and with each feature alone.
@@ -181,15 +183,18 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
         go_on &=
             report.run("system commands come from the lists", || doctor::check_commands(&needs));
     }
-    let steps: [(StepKey, &str, &StepFn); 8] = [
+    let steps: [(StepKey, &str, &StepFn); 9] = [
         (StepKey::Fmt, "cargo fmt --check", &|| {
             cmd::run(cargo().args(["fmt", "--all", "--", "--check"]))
         }),
         (StepKey::Tidy, "cargo xtask tidy (adaptors, links)", &|| {
             tidy::check(&cmd::workspace_root())
         }),
+        (StepKey::Deny, "cargo deny (licences, bans, sources)", &deny::check),
         (StepKey::Clippy, "cargo clippy (workspace, all targets)", &|| clippy(&["--workspace"])),
         (StepKey::ClippyFeatures, "cargo clippy (each feature alone)", &clippy_feature_sets),
+        // hpc-fuzz's bounded run (every fuzz target on its corpus and a fixed
+        // number of mutated inputs) is one of these tests.
         (StepKey::Unit, "unit tests (workspace but itests)", &|| {
             run_tests(Scope::Unit, None, &[], None)
         }),

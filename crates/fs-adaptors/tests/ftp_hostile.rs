@@ -172,3 +172,24 @@ async fn a_trickling_listing_ends_at_the_total_limit() {
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.to_string().contains("timed out after 1s"), "{e}");
 }
+
+/// A size the server claims (`SIZE`, the `150` line of `RETR`) is never a
+/// buffer size: a 3-byte file announced as 2^64-1 bytes reads as its 3 bytes.
+#[tokio::test]
+async fn a_claimed_size_is_not_an_allocation() {
+    let server = FtpServer::start(Behaviour {
+        claimed_size: Some(u64::MAX),
+        files: vec![("a.txt".into(), 3)],
+        ..Behaviour::default()
+    })
+    .await;
+    let fs = open(&server, "").await.unwrap();
+    let path = Path::new("/a.txt").unwrap();
+    let mut stream = fs.read(&path, hpc_core::ByteRange::ALL).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(HANG, stream.next()).await.expect("RETR hangs") {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"xxx");
+    assert_eq!(server.count("RETR"), 1, "{:?}", server.commands());
+}

@@ -35,7 +35,17 @@ pub fn utc(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<SystemTim
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s);
+    // Four-digit years only: the day count of a year from a hostile server's
+    // digits would overflow.
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    // A day the month lacks (February 31) would slide into the next month.
+    if civil_from_days(days) != (y, mo, d) {
+        return None;
+    }
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + s);
     u64::try_from(secs).ok().map(|s| UNIX_EPOCH + Duration::from_secs(s))
 }
 
@@ -69,5 +79,19 @@ mod tests {
         assert!(utc(1969, 12, 31, 0, 0, 0).is_none());
         assert!(utc(2026, 13, 1, 0, 0, 0).is_none());
         assert_eq!(format_utc_minutes(UNIX_EPOCH - Duration::from_secs(1)), "-");
+    }
+
+    /// Found by the fuzz targets (an FTP listing's year column, UFTP's MDTM):
+    /// a huge year overflowed the day count; February 31 became March 3.
+    #[test]
+    fn utc_refuses_what_no_calendar_has() {
+        assert!(utc(99_999_999_999_999, 1, 1, 0, 0, 0).is_none());
+        assert!(utc(i64::MAX, 12, 31, 23, 59, 59).is_none());
+        assert!(utc(10_000, 1, 1, 0, 0, 0).is_none());
+        assert!(utc(2024, 2, 31, 0, 0, 0).is_none());
+        assert!(utc(2023, 2, 29, 0, 0, 0).is_none());
+        assert!(utc(2024, 4, 31, 0, 0, 0).is_none());
+        assert!(utc(2024, 2, 29, 0, 0, 0).is_some());
+        assert!(utc(9999, 12, 31, 23, 59, 60).is_some());
     }
 }

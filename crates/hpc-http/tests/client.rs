@@ -389,3 +389,54 @@ async fn tls_is_verified_and_private_ca_can_be_added() {
     let e = HttpClient::builder().add_ca_pem("not a certificate").build().unwrap_err();
     assert!(e.to_string().contains("cannot load CA certificates"), "{e}");
 }
+
+/// Serves each connection `raw` as the whole answer, then closes it.
+async fn serve_raw(raw: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tcp.write_all(raw).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A length field from a hostile server is a promise to check, never a size
+/// to allocate: a `Content-Length` of 10^18 over five bytes ends in an error
+/// once the connection closes; 2^64-1 and one that overflows u64 are refused
+/// with the head.
+#[tokio::test]
+async fn huge_content_length_is_an_error_not_an_allocation() {
+    let client = HttpClient::builder().retry(RetryConfig::none()).build().unwrap();
+    let base =
+        serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\nhello").await;
+    let resp = client.send(Request::get(&format!("{base}/x"))).await.unwrap();
+    assert_eq!(resp.content_length(), Some(1_000_000_000_000_000_000));
+    let e = resp.bytes().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+
+    for raw in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nhello"[..],
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nhello"[..],
+    ] {
+        let base = serve_raw(raw).await;
+        let e = match client.send(Request::get(&format!("{base}/x"))).await {
+            Err(e) => e,
+            Ok(resp) => resp.bytes().await.unwrap_err(),
+        };
+        assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
+    }
+}

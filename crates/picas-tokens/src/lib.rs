@@ -3,6 +3,8 @@
 
 mod claim;
 pub mod couch;
+#[doc(hidden)]
+pub mod fuzzing;
 mod host;
 mod pool;
 mod push;

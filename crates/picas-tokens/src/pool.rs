@@ -42,7 +42,25 @@ pub struct Counts {
 impl Counts {
     /// All four together.
     pub fn total(&self) -> u64 {
-        self.todo + self.locked + self.done + self.error
+        // Saturating: the numbers are the server's, and a hostile one could
+        // send four that overflow together.
+        self.todo.saturating_add(self.locked).saturating_add(self.done).saturating_add(self.error)
+    }
+
+    /// The rows of `overview_total` grouped by key.
+    pub(crate) fn from_rows(rows: &[crate::couch::ViewRow]) -> Counts {
+        let mut c = Counts::default();
+        for row in rows {
+            let n = row.value.as_u64().unwrap_or(0);
+            match row.key.as_str() {
+                Some("todo") => c.todo = n,
+                Some("locked") => c.locked = n,
+                Some("done") => c.done = n,
+                Some("error") => c.error = n,
+                _ => {}
+            }
+        }
+        c
     }
 }
 
@@ -275,18 +293,7 @@ impl TokenPool {
     pub async fn counts(&self) -> Result<Counts> {
         let res =
             self.db.view(&self.design.name, "overview_total", &ViewQuery::new().group()).await?;
-        let mut c = Counts::default();
-        for row in res.rows {
-            let n = row.value.as_u64().unwrap_or(0);
-            match row.key.as_str() {
-                Some("todo") => c.todo = n,
-                Some("locked") => c.locked = n,
-                Some("done") => c.done = n,
-                Some("error") => c.error = n,
-                _ => {}
-            }
-        }
-        Ok(c)
+        Ok(Counts::from_rows(&res.rows))
     }
 
     /// Rows per view counted one by one (for checks against `overview_total`).
@@ -431,4 +438,24 @@ impl TokenPool {
 /// The attachment names picas' example gives a token's logs.
 pub fn log_names(id: &str) -> (String, String) {
     (format!("logs_{id}.out"), format!("logs_{id}.err"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::couch::ViewResult;
+
+    /// Found by the `couch_responses` fuzz target: four huge counts from the
+    /// server overflowed `total` (a panic in debug builds).
+    #[test]
+    fn counts_of_a_hostile_server_do_not_overflow() {
+        let res: ViewResult = serde_json::from_str(
+            r#"{"rows":[{"key":"todo","value":18446744073709551615},{"key":"done","value":7},
+                        {"key":"locked","value":-1},{"key":"other","value":5}]}"#,
+        )
+        .unwrap();
+        let c = Counts::from_rows(&res.rows);
+        assert_eq!((c.todo, c.done, c.locked, c.error), (u64::MAX, 7, 0, 0));
+        assert_eq!(c.total(), u64::MAX);
+    }
 }

@@ -7,6 +7,8 @@
 
 pub mod at;
 pub mod batch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod local;
 pub mod sge;
 pub mod slurm;

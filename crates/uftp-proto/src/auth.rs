@@ -219,7 +219,7 @@ fn bad_reply(url: &str, what: &str) -> Error {
     )
 }
 
-fn parse_grant(url: &str, reply: &Value) -> Result<Grant> {
+pub(crate) fn parse_grant(url: &str, reply: &Value) -> Result<Grant> {
     let success = match &reply["success"] {
         Value::Bool(b) => *b,
         Value::String(s) => !s.eq_ignore_ascii_case("false"),

@@ -7,6 +7,8 @@ mod crypto;
 mod data;
 mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod parse;
 mod reply;
 mod session;

@@ -2,9 +2,10 @@
 //! passive-mode replies, stream counts, `MLST`/`MLSD` facts, `STAT` lines and
 //! `HASH` answers.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hpc_core::EntryKind;
+use hpc_core::time::{civil_from_days, utc};
 
 /// One directory entry as UFTPD describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,23 +56,15 @@ pub fn mlsx_line(line: &str) -> Option<RemoteEntry> {
     Some(e)
 }
 
-/// `YYYYMMDDHHMMSS[.sss]` (read as UTC) → time.
+/// `YYYYMMDDHHMMSS[.sss]` (read as UTC) → time; `None` for a date no
+/// calendar has (`hpc_core::time::utc` checks the fields).
 pub fn mdtm(text: &str) -> Option<SystemTime> {
     let t = text.split('.').next()?;
     if t.len() != 14 || !t.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n = |a: usize, b: usize| t[a..b].parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (n(0, 4)?, n(4, 6)?, n(6, 8)?, n(8, 10)?, n(10, 12)?, n(12, 14)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
-    if secs < 0 {
-        return None;
-    }
-    Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+    let n = |a: usize, b: usize| t[a..b].parse::<u32>().ok();
+    utc(i64::from(n(0, 4)?), n(4, 6)?, n(6, 8)?, n(8, 10)?, n(10, 12)?, n(12, 14)?)
 }
 
 /// Time → `YYYYMMDDHHMMSS` (UTC).
@@ -80,30 +73,6 @@ pub fn format_mdtm(t: SystemTime) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `OK <n> bytes available for reading.` → n.
@@ -196,5 +165,9 @@ mod tests {
         }
         assert!(mdtm("2024013112000").is_none());
         assert!(mdtm("20241331120000").is_none());
+        // Found by the fuzz target: days the month lacks were moved into the next one.
+        assert!(mdtm("20240231120000").is_none());
+        assert!(mdtm("20230229120000").is_none());
+        assert!(mdtm("20240229120000").is_some());
     }
 }

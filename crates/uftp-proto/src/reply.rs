@@ -169,7 +169,7 @@ impl Control {
 use tokio::io::AsyncReadExt as _;
 
 /// `ddd text` / `ddd-text` / `ddd` → (code, separator, text).
-fn split_code(line: &str) -> Option<(u16, char, &str)> {
+pub(crate) fn split_code(line: &str) -> Option<(u16, char, &str)> {
     let b = line.as_bytes();
     if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) {
         return None;

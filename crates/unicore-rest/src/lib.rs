@@ -9,6 +9,8 @@ mod error;
 pub mod filesystem;
 #[cfg(feature = "forward")]
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 mod preferences;
 mod registry;

@@ -42,7 +42,7 @@ pub struct FileInfo {
 }
 
 impl FileInfo {
-    fn from_json(path: &str, v: &Value) -> Result<Self> {
+    pub(crate) fn from_json(path: &str, v: &Value) -> Result<Self> {
         let is_dir = v.get("isDirectory").and_then(Value::as_bool).ok_or_else(|| Error::Parse {
             command: format!("stat {path}"),
             reason: "no isDirectory property".into(),

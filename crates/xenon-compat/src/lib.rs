@@ -4,6 +4,8 @@
 mod adaptors;
 mod errors;
 mod filesystem;
+#[doc(hidden)]
+pub mod fuzzing;
 mod interactive;
 mod locations;
 mod registry;

@@ -3,6 +3,8 @@
 mod backend;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lister;
 mod parse;
 mod pool;

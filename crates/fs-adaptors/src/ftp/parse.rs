@@ -248,6 +248,18 @@ mod tests {
         }
     }
 
+    /// Found by the `ftp_listing` fuzz target: a year column of 14 digits
+    /// overflowed the day count (a panic in debug builds); February 31 was
+    /// read as March 3.
+    #[test]
+    fn impossible_dates_are_no_dates() {
+        assert_eq!(p("-rw-r--r-- 1 u g 1 Jan 02 99999999999999 n").modified, None);
+        assert_eq!(p("-rw-r--r-- 1 u g 1 Feb 31 2025 n").modified, None);
+        assert_eq!(p("-rw-r--r-- 1 u g 1 Feb 31 10:00 n").modified, None);
+        assert_eq!(mdtm("20250231000000"), None);
+        assert_eq!(mdtm("20240229000000"), utc(2024, 2, 29, 0, 0, 0));
+    }
+
     #[test]
     fn mlsd() {
         let e = parse_mlsd_line("type=file;size=12;modify=20261127142100;UNIX.mode=0644; a b")

@@ -5,6 +5,8 @@ mod client;
 mod config;
 mod copy;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod lister;
 mod parts;

@@ -16,7 +16,7 @@ use crate::remote::parse_iso8601;
 
 /// One page of ListMultipartUploads.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Page {
+pub(super) struct Page {
     /// (key, upload id, initiated) of each upload.
     uploads: Vec<(String, String, Option<SystemTime>)>,
     /// Where the next page starts (key marker, upload id marker), when truncated.
@@ -64,7 +64,7 @@ fn walk(
 }
 
 /// The `ListMultipartUploadsResult` document.
-fn parse_page(xml: &str) -> Result<Page> {
+pub(super) fn parse_page(xml: &str) -> Result<Page> {
     let mut page = Page::default();
     let (mut k, mut id, mut initiated) = (None, None, None);
     let (mut truncated, mut next_key, mut next_id) = (false, String::new(), String::new());
@@ -102,13 +102,13 @@ fn parse_page(xml: &str) -> Result<Page> {
 /// (rusty-s3's parser wants the root `ListPartsResult`; moto answers
 /// `ListPartsResponse`, so the root is not checked here.)
 #[derive(Debug, Default, PartialEq, Eq)]
-struct PartsPage {
+pub(super) struct PartsPage {
     bytes: u64,
     newest: Option<SystemTime>,
     next: Option<u16>,
 }
 
-fn parse_parts(xml: &str) -> Result<PartsPage> {
+pub(super) fn parse_parts(xml: &str) -> Result<PartsPage> {
     let mut page = PartsPage::default();
     let (mut truncated, mut marker) = (false, None);
     walk(xml, "ListParts", |parent, name, text| {

@@ -1,6 +1,7 @@
 //! [`FtpServer`]: an FTP server on 127.0.0.1 with one flat directory (`/`)
 //! and configurable misbehaviour: a `227` reply naming another host, no
-//! EPSV, an endless or trickling `LIST`, silence after the greeting. It
+//! EPSV, an endless or trickling `LIST`, silence after the greeting, sizes
+//! (`SIZE`, `RETR`'s `150` line) that lie. It
 //! logs every command, so a test can check what a client asked.
 
 use std::net::SocketAddr;
@@ -48,6 +49,9 @@ pub struct Behaviour {
     pub files: Vec<(String, u64)>,
     /// Greet, then never answer again.
     pub silent_after_greeting: bool,
+    /// The size `SIZE` answers and `RETR`'s `150` line announces, whatever
+    /// the file's real size (`RETR` sends that many `x` bytes).
+    pub claimed_size: Option<u64>,
 }
 
 impl Default for Behaviour {
@@ -61,6 +65,7 @@ impl Default for Behaviour {
             list: ListData::Files,
             files: vec![("a.txt".into(), 3), ("b.bin".into(), 1024)],
             silent_after_greeting: false,
+            claimed_size: None,
         }
     }
 }
@@ -189,6 +194,37 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
                     continue;
                 }
             }
+            "REST" => format!("350 restarting at {arg}\r\n"),
+            "SIZE" => match file(&b, arg) {
+                Some(size) => format!("213 {}\r\n", b.claimed_size.unwrap_or(size)),
+                None => "550 no such file\r\n".to_owned(),
+            },
+            "RETR" => {
+                let Some(size) = file(&b, arg) else {
+                    let _ = write.write_all(b"550 no such file\r\n").await;
+                    continue;
+                };
+                let Some(listener) = data.take() else {
+                    let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
+                    continue;
+                };
+                let accepted =
+                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+                let Ok(Ok((mut conn, _))) = accepted else {
+                    let _ = write.write_all(b"425 no data connection\r\n").await;
+                    continue;
+                };
+                let announced = b.claimed_size.unwrap_or(size);
+                let opening =
+                    format!("150 Opening BINARY mode data connection ({announced} bytes)\r\n");
+                if write.write_all(opening.as_bytes()).await.is_err() {
+                    return;
+                }
+                let body = vec![b'x'; usize::try_from(size).unwrap_or(0).min(1 << 20)];
+                let _ = conn.write_all(&body).await;
+                drop(conn);
+                "226 done\r\n".to_owned()
+            }
             "QUIT" => {
                 let _ = write.write_all(b"221 bye\r\n").await;
                 return;
@@ -199,6 +235,12 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
             return;
         }
     }
+}
+
+/// The real size of file `arg` (`/name` or `name`).
+fn file(b: &Behaviour, arg: &str) -> Option<u64> {
+    let name = arg.trim_start_matches('/');
+    b.files.iter().find(|(n, _)| n == name).map(|(_, size)| *size)
 }
 
 /// A data listener on 127.0.0.1, and the port to announce (a closed one

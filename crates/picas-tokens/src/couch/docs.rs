@@ -91,7 +91,7 @@ pub struct DbInfo {
 }
 
 #[derive(Deserialize)]
-struct Saved {
+pub(super) struct Saved {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -99,7 +99,7 @@ struct Saved {
 }
 
 #[derive(Deserialize)]
-struct BulkItem {
+pub(super) struct BulkItem {
     #[serde(default)]
     id: String,
     #[serde(default)]

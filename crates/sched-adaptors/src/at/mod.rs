@@ -5,7 +5,7 @@
 mod backend;
 mod config;
 pub mod parse;
-mod script;
+pub(crate) mod script;
 
 pub use backend::{At, AtScheduler, capabilities};
 pub use config::{AtCommands, AtConfig};

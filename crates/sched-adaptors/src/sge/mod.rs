@@ -3,8 +3,8 @@
 
 mod backend;
 mod config;
-mod parse;
-mod script;
+pub(crate) mod parse;
+pub(crate) mod script;
 
 pub use backend::{Sge, SgeScheduler, capabilities};
 pub use config::{SgeCommands, SgeConfig};

@@ -335,12 +335,10 @@ pub(crate) fn parse_qacct(command: &str, text: &str) -> Result<Vec<AcctRecord>> 
 
 fn record(command: &str, fields: BTreeMap<String, String>) -> Result<AcctRecord> {
     let line = || {
-        let mut s: String = fields.iter().map(|(k, v)| format!("{k} {v}; ")).collect();
-        s.truncate(300.min(s.len()));
-        while !s.is_char_boundary(s.len()) {
-            s.pop();
-        }
-        s
+        let s: String = fields.iter().map(|(k, v)| format!("{k} {v}; ")).collect();
+        // By characters: a byte limit cut a multi-byte one in half (a panic
+        // the `sge_outputs` fuzz target found).
+        hpc_core::text::cap(&s, 300).into_owned()
     };
     let first_int = |key: &str| -> Result<(i32, String)> {
         let v = fields

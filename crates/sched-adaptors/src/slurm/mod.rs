@@ -6,7 +6,7 @@ mod backend;
 mod config;
 pub mod parse;
 pub mod script;
-mod srun_stderr;
+pub(crate) mod srun_stderr;
 
 pub use backend::{Slurm, SlurmScheduler, capabilities};
 pub use config::{Accounting, SlurmCommands, SlurmConfig};

@@ -4,7 +4,7 @@
 
 mod backend;
 mod config;
-mod parse;
+pub(crate) mod parse;
 pub mod script;
 
 pub use backend::{QUEUE, SshScheduler, capabilities};

@@ -15,7 +15,11 @@ pub(crate) fn valid_id(id: &JobId) -> bool {
 }
 
 fn time(text: &str) -> Option<SystemTime> {
-    text.parse::<u64>().ok().map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+    // Checked: a time past `SystemTime`'s range from a hostile host is no time,
+    // not a panic (found by the `batch_outputs` fuzz target).
+    text.parse::<u64>()
+        .ok()
+        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
 }
 
 /// One status line (see `script::STATUS`) into the job's status (`None`:
@@ -148,6 +152,16 @@ mod tests {
         assert_eq!(lost.state, JobState::Failed);
         assert!(lost.error.unwrap().contains("without recording an exit code"));
         assert!(parse(&["3", "missing"]).unwrap_err().is_not_found());
+    }
+
+    /// Found by the `batch_outputs` fuzz target: a time past `SystemTime`'s
+    /// range panicked while adding it to the epoch.
+    #[test]
+    fn times_past_the_range_are_no_times() {
+        let huge = "18446744073709551615";
+        let st = parse(&["3", "ok", "10", "0", "0", "0", "100", "101", huge, "", "j"]).unwrap();
+        assert_eq!(st.state, JobState::Completed);
+        assert!(parse(&["3", "ok", "10", "0", "0", "0", huge, huge, huge, "", "j"]).is_ok());
     }
 
     #[test]

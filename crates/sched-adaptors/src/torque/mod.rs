@@ -3,8 +3,8 @@
 
 mod backend;
 mod config;
-mod parse;
-mod script;
+pub(crate) mod parse;
+pub(crate) mod script;
 
 pub use backend::{Torque, TorqueScheduler, capabilities};
 pub use config::{TorqueCommands, TorqueConfig};

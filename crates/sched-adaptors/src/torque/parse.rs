@@ -207,13 +207,14 @@ pub(crate) fn parse_queues(command: &str, out: &str) -> Result<Vec<QueueStatus>>
                     let n: u32 = v
                         .parse()
                         .map_err(|_| Error::parse(command, "state_count is not a number", item))?;
-                    match k {
-                        "Running" | "Exiting" => *q.running_jobs.get_or_insert(0) += n,
-                        "Queued" | "Held" | "Waiting" | "Transit" => {
-                            *q.pending_jobs.get_or_insert(0) += n
-                        }
-                        _ => {}
-                    }
+                    // Saturating: the counts are the server's, and two near
+                    // u32::MAX overflowed the sum (found by the fuzz target).
+                    let sum = match k {
+                        "Running" | "Exiting" => &mut q.running_jobs,
+                        "Queued" | "Held" | "Waiting" | "Transit" => &mut q.pending_jobs,
+                        _ => continue,
+                    };
+                    *sum = Some(sum.unwrap_or(0).saturating_add(n));
                 }
             }
             q.max_runtime = fields.get("resources_max.walltime").and_then(|w| parse_hms(w));

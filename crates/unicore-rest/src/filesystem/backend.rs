@@ -113,20 +113,30 @@ impl UnicoreFileSystem {
 }
 
 /// `2026-12-06T09:30:00+0000` as a time (UTC offsets honoured).
-fn parse_date(text: &str) -> Option<std::time::SystemTime> {
+pub(crate) fn parse_date(text: &str) -> Option<std::time::SystemTime> {
     let (date, rest) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let mut d = date.split('-').map(|p| p.parse::<u32>().ok());
     let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
     let time = rest.get(..8)?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let mut t = time.split(':').map(|p| p.parse::<u32>().ok());
     let (h, mi, s) = (t.next()??, t.next()??, t.next()??);
+    let local = hpc_core::time::utc(i64::from(y), mo, da, h, mi, s)?;
+    // `+hhmm` / `-hhmm`; the server's bytes, so sliced only where they are ASCII digits.
     let offset = rest.get(8..).filter(|o| o.len() == 5).and_then(|o| {
-        let sign = if o.starts_with('-') { -1 } else { 1 };
-        Some(sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[3..5].parse::<i64>().ok()? * 60))
+        let (sign, digits) = o.split_at_checked(1)?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let secs = u64::from(digits[..2].parse::<u32>().ok()? * 3600)
+            + u64::from(digits[2..].parse::<u32>().ok()? * 60);
+        Some((sign == "-", std::time::Duration::from_secs(secs)))
     });
-    let days = hpc_core::time::days_from_civil(y, u32::try_from(mo).ok()?, u32::try_from(da).ok()?);
-    let secs = days * 86400 + h * 3600 + mi * 60 + s - offset.unwrap_or(0);
-    u64::try_from(secs).ok().map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+    match offset {
+        None => Some(local),
+        // East of UTC: local time is ahead, so UTC is earlier.
+        Some((false, by)) => local.checked_sub(by),
+        Some((true, by)) => local.checked_add(by),
+    }
 }
 
 #[async_trait::async_trait]
@@ -257,5 +267,18 @@ mod tests {
         let t = parse_date("1970-01-02T01:00:10+0100").unwrap();
         assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 86410);
         assert!(parse_date("yesterday").is_none());
+        let t = parse_date("1970-01-01T23:00:10-0100").unwrap();
+        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 86410);
+    }
+
+    /// Found by the `unicore_json` fuzz target: a multi-byte character in the
+    /// offset was sliced through, huge fields overflowed the arithmetic.
+    #[test]
+    fn hostile_dates_are_none_not_a_panic() {
+        assert!(parse_date("2026-01-01T00:00:00+1\u{e9}2").is_some());
+        assert!(parse_date("99999999999999-01-01T00:00:00").is_none());
+        assert!(parse_date("2026-01-01T99:99:99").is_none());
+        assert!(parse_date("2026-02-31T00:00:00").is_none());
+        assert!(parse_date("2026-01-01T00:00:00+9999").is_some());
     }
 }

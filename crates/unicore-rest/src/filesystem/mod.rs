@@ -1,6 +1,6 @@
 #![doc = include_str!("docs.md")]
 
-mod backend;
+pub(crate) mod backend;
 mod config;
 
 pub use backend::{UnicoreFileSystem, capabilities};

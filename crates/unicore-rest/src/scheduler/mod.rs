@@ -2,7 +2,7 @@
 
 mod backend;
 mod config;
-mod parse;
+pub(crate) mod parse;
 mod script;
 
 pub(crate) use backend::CREDENTIALS;

@@ -227,7 +227,9 @@ fn days_hours(v: &str) -> Option<Duration> {
         v.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
     let [d, "days", h, "hours"] = w.as_slice() else { return None };
     let (d, h): (u64, u64) = (d.parse().ok()?, h.parse().ok()?);
-    Some(Duration::from_secs(d * 86_400 + h * 3600))
+    // Checked: the numbers are the tool's (overflows found by the fuzz target).
+    let secs = d.checked_mul(86_400)?.checked_add(h.checked_mul(3600)?)?;
+    Some(Duration::from_secs(secs))
 }
 
 /// The 2.x `-T` table: header, `=` rule, then rows whose long cells wrap
@@ -251,13 +253,15 @@ fn parse_table(lines: &[&str], raw: &str) -> Result<Vec<WorkspaceInfo>> {
     words
         .chunks(width)
         .map(|row| {
-            let days: u64 = row[width - 1]
-                .parse()
-                .map_err(|_| Error::parse("ws_list -T", "bad REMAINING cell", raw))?;
+            let secs = row[width - 1]
+                .parse::<u64>()
+                .ok()
+                .and_then(|days| days.checked_mul(86_400))
+                .ok_or_else(|| Error::parse("ws_list -T", "bad REMAINING cell", raw))?;
             let mut ws = empty(
                 row[0].to_owned(),
                 row[1].to_owned(),
-                Remaining::Left(Duration::from_secs(days * 86_400)),
+                Remaining::Left(Duration::from_secs(secs)),
             );
             if !terse {
                 ws.expiration = Some(

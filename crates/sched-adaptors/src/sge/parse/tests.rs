@@ -319,3 +319,12 @@ fn qdel_says_what_became_of_each_job() {
     assert_eq!(o[&1], QdelOutcome::Deleted);
     assert_eq!(o[&123], QdelOutcome::Missing);
 }
+
+/// Found by the `sge_outputs` fuzz target: the record quoted in an error was
+/// cut at byte 300, inside a multi-byte character.
+#[test]
+fn a_bad_record_with_long_multibyte_fields_is_an_error_not_a_panic() {
+    let text = format!("{RECORD_SEPARATOR}\nexit_status x\nqname {}\n", "\u{e9}".repeat(200));
+    let e = parse_qacct("qacct -j 1", &text).unwrap_err();
+    assert!(matches!(e, Error::Parse { .. }), "{e}");
+}

@@ -148,3 +148,12 @@ proptest! {
         }
     }
 }
+
+/// Found by the `torque_outputs` fuzz target: state counts whose sum passes
+/// u32::MAX overflowed (a panic in debug builds).
+#[test]
+fn huge_state_counts_saturate() {
+    let out = "Queue: batch\n    state_count = Transit:4294967295 Queued:1 Running:7 Exiting:1\n";
+    let q = &parse_queues("qstat -Qf", out).unwrap()[0];
+    assert_eq!((q.pending_jobs, q.running_jobs), (Some(u32::MAX), Some(8)));
+}

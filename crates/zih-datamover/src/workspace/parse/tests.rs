@@ -119,3 +119,16 @@ fn restore_list() {
     assert_eq!(r[1].unavailable_since, None);
     assert!(parse_restorable("u-x-1\n").is_err());
 }
+
+/// Found by the `workspace_outputs` fuzz target: day and hour counts that
+/// overflow a number of seconds panicked (debug builds).
+#[test]
+fn huge_remaining_times_are_refused_not_a_panic() {
+    assert_eq!(days_hours("18446744073709551615 days 2 hours"), None);
+    assert_eq!(days_hours("1 days 18446744073709551615 hours"), None);
+    assert_eq!(days_hours("1 days 2 hours"), Some(Duration::from_secs(86_400 + 2 * H)));
+    let table = "ID PATH REMAINING\n=\nt /t 744073709551615\n";
+    assert!(parse_ws_list(table, false).is_err());
+    let blocks = "Id: w\n    workspace directory  : /ws/w\n    remaining time       : 1 days 6744073709551615 hours\n";
+    let _ = parse_ws_list(blocks, false);
+}
