@@ -312,7 +312,11 @@ impl Inbound {
 /// Where an outgoing stream's bytes go.
 enum Sink {
     /// A thread that encodes them and writes the socket; `None`s once closed.
-    Pumped { tx: Option<mpsc::Sender<Piece>>, done: Option<tokio::task::JoinHandle<std::io::Result<()>>>, _guard: Guard },
+    Pumped {
+        tx: Option<mpsc::Sender<Piece>>,
+        done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+        _guard: Guard,
+    },
     /// A keep-alive connection, written here.
     Kept(TcpStream),
     /// A connection whose thread could not start: the error, once.
@@ -330,7 +334,7 @@ impl OutStream {
     fn new(tcp: TcpStream, coding: &Coding, host: &str) -> OutStream {
         let enc = Encoder::new(coding.key.as_ref(), coding.compress);
         let sink = match pump::writer(tcp, enc) {
-            Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), _guard: w._guard },
+            Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), _guard: w.guard },
             Err(e) => Sink::Broken(Some(error::lost(host, "writing a data connection", e))),
         };
         OutStream { sink, queued: BytesMut::new() }

@@ -15,7 +15,7 @@ use crate::pump::{AHEAD, IO_SIZE, ReadBuf};
 
 /// Pieces a [`FileWriter`] may have queued; small pieces (a socket read's
 /// worth) go out together in one vectored write.
-const WRITE_QUEUE: usize = 16;
+const WRITE_QUEUE: usize = 4;
 /// The most pieces in one vectored write.
 const MAX_SLICES: usize = 64;
 

@@ -136,7 +136,9 @@ fn read_loop(
         };
         let piece = match (&mut dec, n) {
             (None, _) => Ok(buf.take(buf.filled)),
-            (Some(d), 0) => d.finish(buf.data(), &mut out).map(|()| Bytes::from(std::mem::take(&mut out))),
+            (Some(d), 0) => {
+                d.finish(buf.data(), &mut out).map(|()| Bytes::from(std::mem::take(&mut out)))
+            }
             (Some(d), _) => match d.update(buf.data(), &mut out) {
                 Ok(Decoded::InPlace(k)) => Ok(buf.take(k)),
                 Ok(Decoded::Consumed(k)) => {
@@ -178,7 +180,7 @@ pub(crate) enum Piece {
 pub(crate) struct Writer {
     pub(crate) tx: mpsc::Sender<Piece>,
     pub(crate) done: tokio::task::JoinHandle<std::io::Result<()>>,
-    pub(crate) _guard: Guard,
+    pub(crate) guard: Guard,
 }
 
 /// Starts a thread that encodes what it is handed and writes it to `tcp`.
@@ -187,7 +189,7 @@ pub(crate) fn writer(tcp: tokio::net::TcpStream, enc: Option<Encoder>) -> std::i
     let (tcp, guard) = blocking(tcp)?;
     let (tx, rx) = mpsc::channel(AHEAD);
     let done = tokio::task::spawn_blocking(move || write_loop(tcp, enc, rx));
-    Ok(Writer { tx, done, _guard: guard })
+    Ok(Writer { tx, done, guard })
 }
 
 fn write_loop(
@@ -213,7 +215,10 @@ fn write_loop(
                 return tcp.shutdown(Shutdown::Write);
             }
             (None, _) => {
-                return Err(std::io::Error::new(ErrorKind::BrokenPipe, "the transfer was given up"));
+                return Err(std::io::Error::new(
+                    ErrorKind::BrokenPipe,
+                    "the transfer was given up",
+                ));
             }
         }
     }

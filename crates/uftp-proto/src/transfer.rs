@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hpc_core::{Error, Result};
 use crate::error;
 use crate::local::{FileReader, FileWriter};
 use crate::session::{Session, WriteMode};
+use hpc_core::{Error, Result};
 
 /// Progress callback: bytes done so far.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);

@@ -246,7 +246,12 @@ fn state_goals(results: &[Outcome]) {
     let python = |w: &str| w.starts_with("PyUNICORE") || w.starts_with("pyuftp");
     for dir in ["download", "upload"] {
         let (Some(h), Some(p)) = (best(dir, &hpckit_plain), best(dir, &python)) else {
-            super::goal(&format!("{dir}: hpckit vs the better Python client"), ">= 1.0x", "a row failed", false);
+            super::goal(
+                &format!("{dir}: hpckit vs the better Python client"),
+                ">= 1.0x",
+                "a row failed",
+                false,
+            );
             continue;
         };
         let r = h.gib_s / p.gib_s.max(1e-9);
@@ -272,7 +277,9 @@ fn state_goals(results: &[Outcome]) {
     for dir in ["download", "upload"] {
         let what = format!("{dir}: hpckit 4 streams AES");
         match best(dir, &|w| w == "hpckit 4 streams AES") {
-            Some(a) => super::goal(&what, ">= 0.5 GiB/s", &format!("{:.2} GiB/s", a.gib_s), a.gib_s >= 0.5),
+            Some(a) => {
+                super::goal(&what, ">= 0.5 GiB/s", &format!("{:.2} GiB/s", a.gib_s), a.gib_s >= 0.5)
+            }
             None => super::goal(&what, ">= 0.5 GiB/s", "the row failed", false),
         }
     }
@@ -293,6 +300,16 @@ fn state_goals(results: &[Outcome]) {
 /// in a child xtask that reads [`services::UFTP_BUILD_ENV`] (it reuses a
 /// healthy release instance and replaces one built in the dev profile).
 fn release_service() -> Result<EnvVars> {
+    // A running release instance is used as it is: `services up` would wait
+    // for the machine-wide lock just to find it healthy.
+    if let Ok(env) = EnvVars::read(&services::services_dir().join("uftp/service.env"))
+        && env.get(services::UFTP_BUILD_ENV) == Some("release")
+        && env
+            .get("HPCKIT_UFTP_PORT")
+            .is_some_and(|p| std::net::TcpStream::connect(format!("127.0.0.1:{p}")).is_ok())
+    {
+        return Ok(env);
+    }
     let status = Command::new(std::env::current_exe()?)
         .args(["services", "up", "uftp"])
         .env(services::UFTP_BUILD_ENV, "release")
