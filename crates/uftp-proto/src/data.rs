@@ -55,9 +55,10 @@ struct InStream {
 }
 
 impl InStream {
-    fn new(tcp: TcpStream, coding: &Coding, host: &str) -> InStream {
+    fn new(tcp: TcpStream, coding: &Coding, streams: usize, host: &str) -> InStream {
         let dec = Decoder::new(coding.key.as_ref(), coding.compress);
-        let (rx, guard) = pump::reader(tcp, dec, host);
+        let read = (pump::IO_SIZE / streams.max(1)).max(KEPT_READ);
+        let (rx, guard) = pump::reader(tcp, dec, read, host);
         InStream { source: Source::Pumped { rx, _guard: guard }, cur: Bytes::new(), eof: false }
     }
 
@@ -140,7 +141,8 @@ impl Inbound {
         host: String,
         max_block: usize,
     ) -> Inbound {
-        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, &host)).collect();
+        let n = conns.len();
+        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, n, &host)).collect();
         Inbound { streams, seq: 0, max_block, host, done: false, left: None }
     }
 

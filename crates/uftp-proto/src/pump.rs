@@ -40,7 +40,7 @@ impl ReadBuf {
     /// Reads at most `max` bytes from `r` after the bytes held; 0 at the end.
     pub(crate) fn read_from(&mut self, r: &mut impl Read, max: usize) -> std::io::Result<usize> {
         if self.buf.len() - self.filled < MIN_READ.min(max) {
-            let mut fresh = BytesMut::zeroed(IO_SIZE.max(self.filled + max));
+            let mut fresh = BytesMut::zeroed((self.filled + max).max(MIN_READ));
             fresh[..self.filled].copy_from_slice(&self.buf[..self.filled]);
             self.buf = fresh;
         }
@@ -95,16 +95,19 @@ fn blocking(tcp: tokio::net::TcpStream) -> std::io::Result<(std::net::TcpStream,
 
 /// Starts a thread that reads `tcp` to its end and sends its decoded bytes
 /// (an error ends the stream). Must be called inside a Tokio runtime.
+/// `read_size` is the most read at a time (the streams of one transfer
+/// share [`IO_SIZE`], so that memory does not grow with their number).
 pub(crate) fn reader(
     tcp: tokio::net::TcpStream,
     dec: Option<Decoder>,
+    read_size: usize,
     host: &str,
 ) -> (mpsc::Receiver<Result<Bytes>>, Option<Guard>) {
     let (tx, rx) = mpsc::channel(AHEAD);
     match blocking(tcp) {
         Ok((tcp, guard)) => {
             let host = host.to_owned();
-            tokio::task::spawn_blocking(move || read_loop(tcp, dec, &tx, &host));
+            tokio::task::spawn_blocking(move || read_loop(tcp, dec, read_size, &tx, &host));
             (rx, Some(guard))
         }
         Err(e) => {
@@ -117,12 +120,13 @@ pub(crate) fn reader(
 fn read_loop(
     mut tcp: std::net::TcpStream,
     mut dec: Option<Decoder>,
+    read_size: usize,
     tx: &mpsc::Sender<Result<Bytes>>,
     host: &str,
 ) {
     let max = match &dec {
-        Some(d) if d.inflates() => GZIP_READ_SIZE,
-        _ => IO_SIZE,
+        Some(d) if d.inflates() => GZIP_READ_SIZE.min(read_size),
+        _ => read_size,
     };
     let mut buf = ReadBuf::default();
     let mut out = Vec::new();
