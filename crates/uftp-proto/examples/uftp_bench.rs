@@ -15,7 +15,7 @@ fn var(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"))
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> hpc_core::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [op, remote, local, streams, rest @ ..] = args.as_slice() else {

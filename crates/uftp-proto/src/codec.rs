@@ -63,11 +63,20 @@ impl Encoder {
     }
 }
 
-/// The per-stream decoder.
+/// What [`Decoder::update`] did with the bytes it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// `data[..n]` holds plaintext now (decrypted in place): hand it on as is.
+    InPlace(usize),
+    /// The first `n` bytes of `data` are used up; their plaintext went to `out`.
+    Consumed(usize),
+}
+
+/// The per-stream decoder. It works on the reader's buffer: a cipher-only
+/// stream is decrypted where it lies, so its plaintext is never copied.
 pub(crate) struct Decoder {
     cipher: Option<Decryptor>,
     gzip: Option<GzDecoder<Vec<u8>>>,
-    plain: Vec<u8>,
 }
 
 impl Decoder {
@@ -79,33 +88,41 @@ impl Decoder {
         Some(Decoder {
             cipher: key.map(EncryptionKey::decryptor),
             gzip: compress.then(|| GzDecoder::new(Vec::new())),
-            plain: Vec::new(),
         })
     }
 
-    /// Appends the plaintext that `data` completes to `out`.
-    pub(crate) fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        match &mut self.cipher {
-            Some(c) => {
-                let mut dec = std::mem::take(&mut self.plain);
-                dec.clear();
-                c.update(data, &mut dec);
-                let r = self.inflate(&dec, out);
-                self.plain = dec;
-                r
-            }
-            None => self.inflate(data, out),
+    /// Whether the stream is gzip'ed (its output can be many times its input).
+    pub(crate) fn inflates(&self) -> bool {
+        self.gzip.is_some()
+    }
+
+    /// Decodes what it can of `data`, the stream's bytes not used up yet
+    /// (what an earlier call left over comes first). Bytes beyond the
+    /// returned count wait for more.
+    pub(crate) fn update(&mut self, data: &mut [u8], out: &mut Vec<u8>) -> Result<Decoded, String> {
+        let ready = match &mut self.cipher {
+            Some(c) => c.release(data),
+            None => data.len(),
+        };
+        if self.gzip.is_some() {
+            self.inflate(&data[..ready], out)?;
+            Ok(Decoded::Consumed(ready))
+        } else {
+            Ok(Decoded::InPlace(ready))
         }
     }
 
-    /// At the end of the stream. A gzip stream that stops after a sync flush
-    /// without its trailer is accepted (UFTPD's multi-stream sender does
-    /// that); a cipher stream that stops short of its padding is not.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
-        if let Some(c) = &mut self.cipher {
-            let mut last = Vec::new();
-            c.finish(&mut last)?;
-            self.inflate(&last, out)?;
+    /// At the end of the stream, with `rest` the bytes [`Decoder::update`]
+    /// left over. A gzip stream that stops after a sync flush without its
+    /// trailer is accepted (UFTPD's multi-stream sender does that); a cipher
+    /// stream that stops short of its padding is not.
+    pub(crate) fn finish(&mut self, rest: &mut [u8], out: &mut Vec<u8>) -> Result<(), String> {
+        match &mut self.cipher {
+            Some(c) => {
+                let n = c.finish(rest)?;
+                self.inflate(&rest[..n], out)?;
+            }
+            None => self.inflate(rest, out)?,
         }
         if let Some(g) = &mut self.gzip {
             match g.try_finish() {
@@ -140,6 +157,27 @@ mod tests {
     use super::*;
     use crate::crypto::Algorithm;
 
+    /// Decodes a whole stream fed in pieces of `piece` bytes, keeping what
+    /// the decoder leaves unconsumed in front of the next piece (as a data
+    /// connection's reader does).
+    fn decode_all(mut dec: Decoder, wire: &[u8], piece: usize) -> Result<Vec<u8>, String> {
+        let mut pending = Vec::new();
+        let mut out = Vec::new();
+        for c in wire.chunks(piece) {
+            pending.extend_from_slice(c);
+            let used = match dec.update(&mut pending, &mut out)? {
+                Decoded::InPlace(n) => {
+                    out.extend_from_slice(&pending[..n]);
+                    n
+                }
+                Decoded::Consumed(n) => n,
+            };
+            pending.drain(..used);
+        }
+        dec.finish(&mut pending, &mut out)?;
+        Ok(out)
+    }
+
     fn roundtrip(key: Option<&EncryptionKey>, compress: bool, finish: bool) {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 13) as u8).collect();
         let mut enc = Encoder::new(key, compress).unwrap();
@@ -150,12 +188,7 @@ mod tests {
         if finish {
             enc.finish(&mut wire);
         }
-        let mut dec = Decoder::new(key, compress).unwrap();
-        let mut out = Vec::new();
-        for c in wire.chunks(777) {
-            dec.update(c, &mut out).unwrap();
-        }
-        dec.finish(&mut out).unwrap();
+        let out = decode_all(Decoder::new(key, compress).unwrap(), &wire, 777).unwrap();
         assert_eq!(out, data);
     }
 
@@ -178,18 +211,13 @@ mod tests {
         g.write_all(&data).unwrap();
         g.flush().unwrap();
         let wire = g.get_ref().clone();
-        let mut dec = Decoder::new(None, true).unwrap();
-        let mut out = Vec::new();
-        dec.update(&wire, &mut out).unwrap();
-        dec.finish(&mut out).unwrap();
+        let out = decode_all(Decoder::new(None, true).unwrap(), &wire, wire.len()).unwrap();
         assert_eq!(out, data);
     }
 
     #[test]
     fn corrupt_gzip_is_an_error() {
-        let mut dec = Decoder::new(None, true).unwrap();
-        let mut out = Vec::new();
-        let r = dec.update(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff", &mut out);
-        assert!(r.is_err() || dec.finish(&mut out).is_err());
+        let wire = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff";
+        assert!(decode_all(Decoder::new(None, true).unwrap(), wire, 4).is_err());
     }
 }

@@ -127,7 +127,7 @@ impl EncryptionKey {
     }
 
     pub(crate) fn decryptor(&self) -> Decryptor {
-        Decryptor { mode: Mode::new(self), held: Zeroizing::new(Vec::new()) }
+        Decryptor { mode: Mode::new(self) }
     }
 }
 
@@ -238,59 +238,70 @@ impl Encryptor {
     }
 }
 
-/// Decrypts one stream; holds back the last block until the end, where its
-/// padding is checked and removed.
+/// Decrypts one stream in place. The caller keeps the bytes not released
+/// yet (the last block, which may carry the padding, and a partial block)
+/// in front of the next bytes it reads, so no ciphertext is copied.
 pub(crate) struct Decryptor {
     mode: Mode,
-    held: Zeroizing<Vec<u8>>,
 }
 
 impl Decryptor {
-    /// Appends the plaintext of every complete block of `held + data` except
-    /// the last one to `out`.
-    pub(crate) fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    /// Decrypts in place every complete block of `data` (the stream's
+    /// undecrypted bytes) except the last one and returns how many bytes
+    /// that is: `data[..n]` is plaintext now, `data[n..]` waits for more.
+    pub(crate) fn release(&mut self, data: &mut [u8]) -> usize {
         let bs = self.mode.block();
-        self.held.extend_from_slice(data);
-        if self.held.len() <= bs {
-            return;
-        }
         // Keep at least one full block (it may be the padded one).
-        let keep = match self.held.len() % bs {
+        let keep = match data.len() % bs {
             0 => bs,
             r => r + bs,
         };
-        let ready = self.held.len() - keep;
-        if ready == 0 {
-            return;
-        }
-        let start = out.len();
-        out.extend_from_slice(&self.held[..ready]);
-        self.held.drain(..ready);
-        self.mode.decrypt(&mut out[start..]);
+        let ready = data.len().saturating_sub(keep);
+        self.mode.decrypt(&mut data[..ready]);
+        ready
     }
 
-    /// At the end of the stream: the last block without its padding.
-    /// `Err(reason)` for a truncated stream or bad padding.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    /// At the end of the stream: decrypts the held last block in place and
+    /// returns the length of its plaintext without the padding. `Err(reason)`
+    /// for a truncated stream or bad padding.
+    pub(crate) fn finish(&mut self, last: &mut [u8]) -> std::result::Result<usize, String> {
         let bs = self.mode.block();
-        if self.held.len() != bs {
+        if last.len() != bs {
             return Err(format!(
                 "the encrypted stream ends with {} bytes, not a whole {bs}-byte block",
-                self.held.len()
+                last.len()
             ));
         }
-        let mut last = Zeroizing::new(self.held.to_vec());
-        self.held.clear();
-        self.mode.decrypt(&mut last);
+        self.mode.decrypt(last);
         let pad = usize::from(last[bs - 1]);
         if pad == 0 || pad > bs || !last[bs - pad..].iter().all(|&b| usize::from(b) == pad) {
             return Err(
                 "the encrypted stream's padding is invalid (wrong key or corrupted data)".into()
             );
         }
-        out.extend_from_slice(&last[..bs - pad]);
-        Ok(())
+        Ok(bs - pad)
     }
+}
+
+/// Decrypts a whole stream held in memory, fed in pieces of `piece` bytes
+/// as a socket would deliver it.
+#[cfg(test)]
+pub(crate) fn decrypt_all(
+    dec: &mut Decryptor,
+    ct: &[u8],
+    piece: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut pending = Vec::new();
+    let mut pt = Vec::new();
+    for c in ct.chunks(piece.max(1)) {
+        pending.extend_from_slice(c);
+        let n = dec.release(&mut pending);
+        pt.extend_from_slice(&pending[..n]);
+        pending.drain(..n);
+    }
+    let n = dec.finish(&mut pending)?;
+    pt.extend_from_slice(&pending[..n]);
+    Ok(pt)
 }
 
 #[cfg(test)]
@@ -308,12 +319,7 @@ mod tests {
         enc.finish(&mut ct);
         assert_eq!(ct.len() % alg.block(), 0);
         assert!(ct.len() > len);
-        let mut dec = key.decryptor();
-        let mut pt = Vec::new();
-        for c in ct.chunks(piece.max(1) + 3) {
-            dec.update(c, &mut pt);
-        }
-        dec.finish(&mut pt).unwrap();
+        let pt = decrypt_all(&mut key.decryptor(), &ct, piece.max(1) + 3).unwrap();
         assert_eq!(pt, data);
     }
 
@@ -343,19 +349,15 @@ mod tests {
     #[test]
     fn bad_padding_and_truncation_are_errors() {
         let key = EncryptionKey::generate(Algorithm::Aes).unwrap();
-        let mut dec = key.decryptor();
-        let mut out = Vec::new();
-        dec.update(&[1u8; 20], &mut out);
-        assert!(dec.finish(&mut out).unwrap_err().contains("whole 16-byte block"));
+        let e = decrypt_all(&mut key.decryptor(), &[1u8; 20], 20).unwrap_err();
+        assert!(e.contains("whole 16-byte block"), "{e}");
         let other = EncryptionKey::generate(Algorithm::Aes).unwrap();
         let mut ct = Vec::new();
         let mut enc = other.encryptor();
         enc.update(b"hello", &mut ct);
         enc.finish(&mut ct);
-        let mut dec = key.decryptor();
-        dec.update(&ct, &mut out);
         // A wrong key gives random padding: almost always invalid.
-        let _ = dec.finish(&mut out);
+        let _ = decrypt_all(&mut key.decryptor(), &ct, 16);
     }
 
     #[test]

@@ -1,31 +1,34 @@
 //! The data connections of one transfer: one plain TCP stream, or `n`
 //! streams carrying framed pieces of each block; each optionally gzip'ed and
-//! encrypted. An encoded stream's cipher and gzip work runs on a blocking
-//! thread of its own per chunk, so the streams of a transfer encrypt and
-//! decrypt in parallel (UFTP keeps one cipher per stream). Memory stays
-//! bounded: per stream a read buffer, [`AHEAD`] decoded chunks, and at most
-//! [`FLUSH_AT`] bytes queued when writing; one block for the framing.
+//! encrypted. Each connection is served by a thread of its own
+//! ([`crate::pump`]), which also encrypts or decrypts, so the streams of a
+//! transfer run in parallel. Memory stays bounded: per stream
+//! [`AHEAD`](crate::pump::AHEAD) pieces of at most
+//! [`IO_SIZE`](crate::pump::IO_SIZE) in flight plus the one being read, and
+//! when writing at most [`FLUSH_AT`] bytes queued.
+//!
+//! Keep-alive connections (plain only; a byte count ends each transfer) are
+//! read and written on the runtime instead, so that they can be handed back
+//! for the next transfer.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use hpc_core::Result;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::codec::{Decoder, Encoder};
 use crate::crypto::EncryptionKey;
 use crate::error;
 use crate::frame::{self, ChunkHeader, HEADER_LEN};
+use crate::pump::{self, Guard, Piece};
 
-/// Bytes read from a socket at a time.
-const READ_SIZE: usize = 256 * 1024;
-/// Bytes of a gzip'ed stream read at a time: inflating can multiply them.
-const GZIP_READ_SIZE: usize = 64 * 1024;
-/// Bytes queued per stream before they are encoded and written out.
-const FLUSH_AT: usize = 256 * 1024;
-/// Chunks a stream's coder may run ahead of the framing, each way.
-const AHEAD: usize = 2;
+/// Bytes read from a kept connection at a time.
+const KEPT_READ: usize = 256 * 1024;
+/// Plaintext bytes queued per stream before they are handed to its thread.
+const FLUSH_AT: usize = 1 << 20;
+/// Plaintext bytes a multi-stream reader gathers into one piece for its consumer.
+const GATHER: usize = 1 << 20;
 
 /// How the data connections of a transfer are encoded.
 #[derive(Debug, Clone, Default)]
@@ -36,135 +39,71 @@ pub struct Coding {
     pub compress: bool,
 }
 
-/// A task that ends when its owner drops it (a transfer given up must not
-/// leave a reader or writer behind on its socket).
-struct Task<T>(JoinHandle<T>);
-
-impl<T> Drop for Task<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Task<T> {
-    /// The task's result; a panic in it goes on in the caller.
-    async fn join(mut self) -> Option<T> {
-        match (&mut self.0).await {
-            Ok(v) => Some(v),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => None,
-        }
-    }
-}
-
-/// Runs `f` on a blocking thread, so that codings of several streams run in
-/// parallel whatever the runtime.
-async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only a runtime shutting down cancels a blocking task.
-        Err(e) => panic!("a data stream's coder was cancelled: {e}"),
-    }
-}
-
 /// Where an incoming stream's plaintext comes from.
 enum Source {
-    /// Straight from the socket.
-    Plain(TcpStream),
-    /// From a task that reads the socket and decodes what it read.
-    Decoded { rx: mpsc::Receiver<Result<Bytes>>, _task: Task<()> },
+    /// A thread that reads the socket and decodes what it read.
+    Pumped { rx: mpsc::Receiver<Result<Bytes>>, _guard: Option<Guard> },
+    /// A keep-alive connection, read here.
+    Kept { tcp: TcpStream, buf: BytesMut },
 }
 
 /// One incoming stream and its decoded bytes not consumed yet.
 struct InStream {
     source: Source,
-    plain: BytesMut,
+    cur: Bytes,
     eof: bool,
 }
 
 impl InStream {
-    fn new(tcp: TcpStream, coding: &Coding, host: &str) -> InStream {
-        let source = match Decoder::new(coding.key.as_ref(), coding.compress) {
-            None => Source::Plain(tcp),
-            Some(dec) => {
-                let read = if coding.compress { GZIP_READ_SIZE } else { READ_SIZE };
-                let (tx, rx) = mpsc::channel(AHEAD);
-                let task = tokio::spawn(decode(tcp, dec, read, tx, host.to_owned()));
-                Source::Decoded { rx, _task: Task(task) }
-            }
-        };
-        InStream { source, plain: BytesMut::new(), eof: false }
+    fn new(tcp: TcpStream, coding: &Coding, streams: usize, host: &str) -> InStream {
+        let dec = Decoder::new(coding.key.as_ref(), coding.compress);
+        let read = (pump::IO_SIZE / streams.max(1)).max(KEPT_READ);
+        let (rx, guard) = pump::reader(tcp, dec, read, host);
+        InStream { source: Source::Pumped { rx, _guard: guard }, cur: Bytes::new(), eof: false }
     }
 
-    /// Reads until `want` plaintext bytes are buffered or the stream ends.
-    async fn fill(&mut self, want: usize, host: &str) -> Result<()> {
-        while self.plain.len() < want && !self.eof {
-            self.read_more(host).await?;
+    fn kept(tcp: TcpStream) -> InStream {
+        InStream {
+            source: Source::Kept { tcp, buf: BytesMut::new() },
+            cur: Bytes::new(),
+            eof: false,
         }
-        Ok(())
     }
 
-    async fn read_more(&mut self, host: &str) -> Result<()> {
-        match &mut self.source {
-            Source::Plain(tcp) => {
-                self.plain.reserve(READ_SIZE);
-                let n = tcp
-                    .read_buf(&mut self.plain)
-                    .await
-                    .map_err(|e| error::lost(host, "reading a data connection", e))?;
-                if n == 0 {
-                    self.eof = true;
+    /// Makes `cur` non-empty unless the stream has ended; `false` at its end.
+    async fn refill(&mut self, host: &str) -> Result<bool> {
+        while self.cur.is_empty() && !self.eof {
+            match &mut self.source {
+                Source::Pumped { rx, .. } => match rx.recv().await {
+                    Some(piece) => self.cur = piece?,
+                    None => self.eof = true,
+                },
+                Source::Kept { tcp, buf } => {
+                    buf.reserve(KEPT_READ);
+                    let n = tcp
+                        .read_buf(buf)
+                        .await
+                        .map_err(|e| error::lost(host, "reading a data connection", e))?;
+                    if n == 0 {
+                        self.eof = true;
+                    }
+                    self.cur = buf.split().freeze();
                 }
             }
-            Source::Decoded { rx, .. } => match rx.recv().await {
-                Some(chunk) => self.plain.extend_from_slice(&chunk?),
-                None => self.eof = true,
-            },
         }
-        Ok(())
+        Ok(!self.cur.is_empty())
     }
-}
 
-/// Reads `tcp` to its end and sends the decoded bytes; the first error ends it.
-async fn decode(
-    mut tcp: TcpStream,
-    mut dec: Decoder,
-    read_size: usize,
-    tx: mpsc::Sender<Result<Bytes>>,
-    host: String,
-) {
-    let mut raw = vec![0u8; read_size];
-    loop {
-        let n = match tcp.read(&mut raw).await {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = tx.send(Err(error::lost(&host, "reading a data connection", e))).await;
-                return;
-            }
-        };
-        let (d, r, decoded) = off_thread(move || {
-            let mut out = Vec::new();
-            let done = if n == 0 { dec.finish(&mut out) } else { dec.update(&raw[..n], &mut out) };
-            (dec, raw, done.map(|()| out))
-        })
-        .await;
-        (dec, raw) = (d, r);
-        match decoded {
-            Ok(out) if out.is_empty() => {}
-            Ok(out) => {
-                if tx.send(Ok(Bytes::from(out))).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(error::bad_data(&host, e))).await;
-                return;
-            }
+    /// Copies the next bytes into `dst`; fewer than `dst.len()` only at the end.
+    async fn read_into(&mut self, dst: &mut [u8], host: &str) -> Result<usize> {
+        let mut done = 0;
+        while done < dst.len() && self.refill(host).await? {
+            let k = self.cur.len().min(dst.len() - done);
+            dst[done..done + k].copy_from_slice(&self.cur[..k]);
+            self.cur.advance(k);
+            done += k;
         }
-        if n == 0 {
-            return;
-        }
+        Ok(done)
     }
 }
 
@@ -202,7 +141,8 @@ impl Inbound {
         host: String,
         max_block: usize,
     ) -> Inbound {
-        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, &host)).collect();
+        let n = conns.len();
+        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, n, &host)).collect();
         Inbound { streams, seq: 0, max_block, host, done: false, left: None }
     }
 
@@ -210,9 +150,8 @@ impl Inbound {
     /// connections, which stay open: no end of stream marks the end of the
     /// data. [`Inbound::into_connections`] gives them back.
     pub fn kept(conns: Vec<TcpStream>, host: String, len: u64) -> Inbound {
-        let mut inbound = Self::new(conns, &Coding::default(), host);
-        inbound.left = Some(len);
-        inbound
+        let streams = conns.into_iter().map(InStream::kept).collect();
+        Inbound { streams, seq: 0, max_block: frame::MAX_BLOCK, host, done: false, left: Some(len) }
     }
 
     /// The keep-alive connections of [`Inbound::kept`] once all its bytes
@@ -227,8 +166,10 @@ impl Inbound {
         let mut conns = Vec::with_capacity(self.streams.len());
         for (i, s) in self.streams.into_iter().enumerate() {
             match s.source {
-                Source::Plain(tcp) if s.plain.is_empty() && !s.eof => conns.push(tcp),
-                Source::Plain(_) if s.eof => {
+                Source::Kept { tcp, buf } if s.cur.is_empty() && buf.is_empty() && !s.eof => {
+                    conns.push(tcp)
+                }
+                _ if s.eof => {
                     return Err(error::ended(
                         &self.host,
                         "keeping the data connections",
@@ -245,6 +186,7 @@ impl Inbound {
         }
         Ok(conns)
     }
+
     /// The next plaintext bytes, `None` at the end of the data.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         if self.done || self.left == Some(0) {
@@ -253,23 +195,20 @@ impl Inbound {
         }
         let chunk = if self.streams.len() == 1 {
             let s = &mut self.streams[0];
-            while s.plain.is_empty() && !s.eof {
-                s.read_more(&self.host).await?;
-            }
-            if s.plain.is_empty() {
+            if !s.refill(&self.host).await? {
                 self.done = true;
                 return Ok(None);
             }
-            let mut take = s.plain.len();
+            let mut take = s.cur.len();
             if let Some(left) = self.left {
                 // Bytes past the announced end stay for into_connections to refuse.
                 take = take.min(usize::try_from(left).unwrap_or(usize::MAX));
             }
-            s.plain.split_to(take).freeze()
+            s.cur.split_to(take)
         } else {
             // Several blocks per chunk, so that a consumer is not called per 16 KiB.
             let mut out = BytesMut::new();
-            while out.len() < READ_SIZE && self.left.is_none_or(|l| l > out.len() as u64) {
+            while out.len() < GATHER && self.left.is_none_or(|l| l > out.len() as u64) {
                 if !self.read_block(&mut out).await? {
                     self.done = true;
                     break;
@@ -294,22 +233,22 @@ impl Inbound {
         let start = out.len();
         let mut total = None;
         for i in 0..n {
-            let host = self.host.clone();
+            let host = &self.host;
             let s = &mut self.streams[i];
-            s.fill(HEADER_LEN, &host).await?;
-            if s.plain.len() < HEADER_LEN {
-                if i == 0 && s.plain.is_empty() {
+            let mut bytes = [0u8; HEADER_LEN];
+            let got = s.read_into(&mut bytes, host).await?;
+            if got < HEADER_LEN {
+                if i == 0 && got == 0 {
                     return self.check_all_ended().map(|()| false);
                 }
                 return Err(error::ended(
-                    &host,
+                    host,
                     &format!("reading block {} of stream {i}", self.seq),
                     "the data connection ended in the middle of a block",
                 ));
             }
-            let bytes: [u8; HEADER_LEN] = s.plain[..HEADER_LEN].try_into().expect("16 bytes");
             let h = ChunkHeader::decode(&bytes, i, n, self.seq, self.max_block)
-                .map_err(|e| error::bad_data(&host, e))?;
+                .map_err(|e| error::bad_data(host, e))?;
             let t = h.total as usize;
             match total {
                 None => {
@@ -318,7 +257,7 @@ impl Inbound {
                 }
                 Some(prev) if prev != t => {
                     return Err(error::bad_data(
-                        &host,
+                        host,
                         format!(
                             "stream {i}: block {} is {t} bytes, stream 0 said {prev}",
                             self.seq
@@ -328,18 +267,15 @@ impl Inbound {
                 Some(_) => {}
             }
             let len = h.len as usize;
-            s.fill(HEADER_LEN + len, &host).await?;
-            if s.plain.len() < HEADER_LEN + len {
+            let (off, _) = frame::piece(t, i, n);
+            let got = s.read_into(&mut out[start + off..start + off + len], host).await?;
+            if got < len {
                 return Err(error::ended(
-                    &host,
+                    host,
                     &format!("reading block {} of stream {i}", self.seq),
                     "the data connection ended in the middle of a piece",
                 ));
             }
-            let (off, _) = frame::piece(t, i, n);
-            let _ = s.plain.split_to(HEADER_LEN);
-            let piece = s.plain.split_to(len);
-            out[start + off..start + off + len].copy_from_slice(&piece);
         }
         self.seq = self.seq.wrapping_add(1);
         Ok(true)
@@ -350,7 +286,7 @@ impl Inbound {
         // The other streams are read up to their end lazily: a stream with
         // bytes left over after stream 0 ended is a broken sender.
         for (i, s) in self.streams.iter().enumerate().skip(1) {
-            if !s.plain.is_empty() {
+            if !s.cur.is_empty() {
                 return Err(error::bad_data(
                     &self.host,
                     format!("stream {i} has data after stream 0 ended"),
@@ -364,10 +300,7 @@ impl Inbound {
     pub async fn drain(mut self) -> Result<()> {
         let host = self.host.clone();
         for (i, s) in self.streams.iter_mut().enumerate() {
-            while !s.eof && s.plain.is_empty() {
-                s.read_more(&host).await?;
-            }
-            if !s.plain.is_empty() {
+            if s.refill(&host).await? {
                 return Err(error::bad_data(
                     &host,
                     format!("stream {i} has data after the end of the transfer"),
@@ -380,108 +313,94 @@ impl Inbound {
 
 /// Where an outgoing stream's bytes go.
 enum Sink {
-    /// Straight into the socket.
-    Plain(TcpStream),
-    /// To a task that encodes them and writes the socket; `None`s once closed.
-    Encoded { tx: Option<mpsc::Sender<Vec<u8>>>, task: Option<Task<Result<()>>> },
+    /// A thread that encodes them and writes the socket; `None`s once closed.
+    Pumped {
+        tx: Option<mpsc::Sender<Piece>>,
+        done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+        _guard: Guard,
+    },
+    /// A keep-alive connection, written here.
+    Kept(TcpStream),
+    /// A connection whose thread could not start: the error, once.
+    Broken(Option<hpc_core::Error>),
 }
 
 /// One outgoing stream: plaintext queued for it (framed when there are
 /// several streams) and where it goes.
 struct OutStream {
     sink: Sink,
-    queued: Vec<u8>,
+    queued: BytesMut,
 }
 
 impl OutStream {
     fn new(tcp: TcpStream, coding: &Coding, host: &str) -> OutStream {
-        let sink = match Encoder::new(coding.key.as_ref(), coding.compress) {
-            None => Sink::Plain(tcp),
-            Some(enc) => {
-                let (tx, rx) = mpsc::channel(AHEAD);
-                let task = tokio::spawn(encode(tcp, enc, rx, host.to_owned()));
-                Sink::Encoded { tx: Some(tx), task: Some(Task(task)) }
-            }
+        let enc = Encoder::new(coding.key.as_ref(), coding.compress);
+        let sink = match pump::writer(tcp, enc) {
+            Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), _guard: w.guard },
+            Err(e) => Sink::Broken(Some(error::lost(host, "writing a data connection", e))),
         };
-        OutStream { sink, queued: Vec::new() }
+        OutStream { sink, queued: BytesMut::new() }
     }
 
-    /// Hands the queued bytes on (written, or passed to the encoder).
+    /// Hands `data` on (written, or passed to the stream's thread).
+    async fn send(&mut self, data: Bytes, host: &str) -> Result<()> {
+        match &mut self.sink {
+            Sink::Kept(tcp) => tcp
+                .write_all(&data)
+                .await
+                .map_err(|e| error::lost(host, "writing a data connection", e)),
+            Sink::Pumped { tx, .. } => {
+                let sent = match tx {
+                    Some(tx) => tx.send(Piece::Data(data)).await.is_ok(),
+                    None => false,
+                };
+                if sent {
+                    Ok(())
+                } else {
+                    // The thread stopped: its error says why.
+                    self.close(host).await
+                }
+            }
+            Sink::Broken(e) => Err(e.take().unwrap_or_else(|| {
+                error::ended(host, "writing a data connection", "it could not be set up")
+            })),
+        }
+    }
+
+    /// Hands the queued bytes on.
     async fn flush(&mut self, host: &str) -> Result<()> {
         if self.queued.is_empty() {
             return Ok(());
         }
-        match &mut self.sink {
-            Sink::Plain(tcp) => {
-                tcp.write_all(&self.queued)
-                    .await
-                    .map_err(|e| error::lost(host, "writing a data connection", e))?;
-                self.queued.clear();
-            }
-            Sink::Encoded { tx, .. } => {
-                let data = std::mem::replace(&mut self.queued, Vec::with_capacity(FLUSH_AT));
-                let sent = match tx {
-                    Some(tx) => tx.send(data).await.is_ok(),
-                    None => false,
-                };
-                if !sent {
-                    // The encoder stopped: its error says why.
-                    return self.close(host).await;
-                }
-            }
-        }
-        Ok(())
+        let data = self.queued.split().freeze();
+        self.send(data, host).await
     }
 
     /// Ends the stream (gzip trailer, cipher padding) and closes the connection.
     async fn close(&mut self, host: &str) -> Result<()> {
         match &mut self.sink {
-            Sink::Plain(tcp) => {
+            Sink::Kept(tcp) => {
                 tcp.shutdown().await.map_err(|e| error::lost(host, "closing a data connection", e))
             }
-            Sink::Encoded { tx, task } => {
-                tx.take();
-                match task.take() {
-                    Some(task) => task.join().await.unwrap_or_else(|| {
-                        Err(error::ended(host, "writing a data connection", "the encoder stopped"))
-                    }),
+            Sink::Pumped { tx, done, .. } => {
+                if let Some(tx) = tx.take() {
+                    // A thread that stopped already reports its error below.
+                    let _ = tx.send(Piece::End).await;
+                }
+                match done.take() {
+                    Some(d) => match d.await {
+                        Ok(r) => r.map_err(|e| error::lost(host, "writing a data connection", e)),
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Err(_) => Err(error::ended(
+                            host,
+                            "writing a data connection",
+                            "its thread was cancelled",
+                        )),
+                    },
                     None => Ok(()),
                 }
             }
-        }
-    }
-}
-
-/// Encodes what arrives on `rx` and writes it to `tcp`; at the end of `rx`
-/// ends the encoding and shuts the connection down.
-async fn encode(
-    mut tcp: TcpStream,
-    mut enc: Encoder,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    host: String,
-) -> Result<()> {
-    let mut wire = Vec::with_capacity(FLUSH_AT + 64);
-    loop {
-        let next = rx.recv().await;
-        let last = next.is_none();
-        let (e, w) = off_thread(move || {
-            wire.clear();
-            match next {
-                Some(data) => enc.update(&data, &mut wire),
-                None => enc.finish(&mut wire),
-            }
-            (enc, wire)
-        })
-        .await;
-        (enc, wire) = (e, w);
-        tcp.write_all(&wire)
-            .await
-            .map_err(|e| error::lost(&host, "writing a data connection", e))?;
-        if last {
-            return tcp
-                .shutdown()
-                .await
-                .map_err(|e| error::lost(&host, "closing a data connection", e));
+            Sink::Broken(e) => e.take().map_or(Ok(()), Err),
         }
     }
 }
@@ -512,6 +431,17 @@ impl Outbound {
         Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0 }
     }
 
+    /// The sending side over keep-alive connections (plain data: a cipher
+    /// or gzip stream ends only where its connection does), to be ended
+    /// with [`Outbound::finish_kept`].
+    pub fn kept(conns: Vec<TcpStream>, host: String) -> Outbound {
+        let streams = conns
+            .into_iter()
+            .map(|tcp| OutStream { sink: Sink::Kept(tcp), queued: BytesMut::new() })
+            .collect();
+        Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0 }
+    }
+
     /// Plaintext bytes accepted so far.
     pub fn sent(&self) -> u64 {
         self.sent
@@ -522,12 +452,6 @@ impl Outbound {
         self.sent += data.len() as u64;
         if self.streams.len() == 1 {
             let s = &mut self.streams[0];
-            if let Sink::Plain(tcp) = &mut s.sink {
-                return tcp
-                    .write_all(data)
-                    .await
-                    .map_err(|e| error::lost(&self.host, "writing a data connection", e));
-            }
             s.queued.extend_from_slice(data);
             if s.queued.len() >= FLUSH_AT {
                 s.flush(&self.host).await?;
@@ -547,6 +471,17 @@ impl Outbound {
             }
         }
         Ok(())
+    }
+
+    /// As [`Outbound::write`]; a single stream sends `data` without copying it.
+    pub async fn write_bytes(&mut self, data: Bytes) -> Result<()> {
+        if self.streams.len() > 1 || data.len() < FLUSH_AT / 4 {
+            return self.write(&data).await;
+        }
+        self.sent += data.len() as u64;
+        let s = &mut self.streams[0];
+        s.flush(&self.host).await?;
+        s.send(data, &self.host).await
     }
 
     /// Splits the pending block into one framed piece per stream.
@@ -588,9 +523,9 @@ impl Outbound {
         Ok(self.sent)
     }
 
-    /// Sends what is pending and gives the connections back open, for the
-    /// next transfer of a keep-alive session (plain data only: a cipher or
-    /// gzip stream ends only where its connection does).
+    /// Sends what is pending and gives the connections of
+    /// [`Outbound::kept`] back open, for the next transfer of a keep-alive
+    /// session.
     pub async fn finish_kept(mut self) -> Result<(u64, Vec<TcpStream>)> {
         if self.streams.len() > 1 && !self.block.is_empty() {
             self.frame_block();
@@ -599,11 +534,11 @@ impl Outbound {
         let mut conns = Vec::with_capacity(self.streams.len());
         for s in self.streams {
             match s.sink {
-                Sink::Plain(tcp) => conns.push(tcp),
-                Sink::Encoded { .. } => {
+                Sink::Kept(tcp) => conns.push(tcp),
+                Sink::Pumped { .. } | Sink::Broken(_) => {
                     return Err(hpc_core::Error::unsupported(
                         error::SERVICE,
-                        "keeping encrypted or compressed data connections open",
+                        "keeping data connections open that were not opened as kept ones",
                     ));
                 }
             }
@@ -766,7 +701,7 @@ mod tests {
                 let data: Vec<u8> = (0..len).map(|j| (j + i) as u8).collect();
                 let sent = data.clone();
                 let writer = tokio::spawn(async move {
-                    let mut out = Outbound::new(a, &Coding::default(), "t".into());
+                    let mut out = Outbound::kept(a, "t".into());
                     out.write(&sent).await?;
                     out.finish_kept().await
                 });

@@ -9,7 +9,9 @@ mod error;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod local;
 pub mod parse;
+mod pump;
 mod reply;
 mod session;
 pub mod transfer;

@@ -433,7 +433,12 @@ impl Session {
             return Err(error::unexpected(self.host(), &cmd, r.code, reply_words(&r)));
         }
         self.in_transfer = true;
-        Ok(Outbound::new(conns, &self.coding, self.host().to_owned()))
+        let host = self.host().to_owned();
+        Ok(if self.keep_alive {
+            Outbound::kept(conns, host)
+        } else {
+            Outbound::new(conns, &self.coding, host)
+        })
     }
 
     /// Ends a download: reads `inbound` to its end (or, on a keep-alive

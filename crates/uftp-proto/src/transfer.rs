@@ -5,11 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hpc_core::{Error, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use crate::error;
+use crate::local::{FileReader, FileWriter};
 use crate::session::{Session, WriteMode};
+use hpc_core::{Error, Result};
 
 /// Progress callback: bytes done so far.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
@@ -42,7 +41,7 @@ pub async fn download(
             .map_err(|e| Error::from_io_path("create", tmp.display(), e))?;
         (f, Some(tmp))
     };
-    let result = receive(session, remote, offset, file, progress).await;
+    let result = receive(session, remote, offset, file.into_std().await, progress).await;
     match (result, tmp) {
         (Ok(n), Some(tmp)) => {
             tokio::fs::rename(&tmp, local)
@@ -63,10 +62,11 @@ async fn receive(
     session: &mut Session,
     remote: &str,
     offset: u64,
-    mut file: tokio::fs::File,
+    file: std::fs::File,
     progress: Option<Progress<'_>>,
 ) -> Result<u64> {
     let (mut inbound, expected) = session.open_read(remote, offset, None).await?;
+    let mut file = FileWriter::new(file);
     let host = session.host().to_owned();
     let mut got = 0u64;
     while let Some(chunk) = inbound.next_chunk().await? {
@@ -77,7 +77,7 @@ async fn receive(
                 format!("{remote}: more than the {expected} bytes announced"),
             ));
         }
-        file.write_all(&chunk).await.map_err(|e| Error::io("writing the download", e))?;
+        file.write(chunk).await.map_err(|e| Error::io("writing the download", e))?;
         if let Some(p) = progress {
             p(offset + got);
         }
@@ -86,9 +86,9 @@ async fn receive(
     if got != expected {
         return Err(crate::error::short(&host, remote, got, expected));
     }
-    // Flushed, not synced: like hpckit's local file system (the rename is
+    // Written, not synced: like hpckit's local file system (the rename is
     // atomic for readers; durability across a crash is the OS's business).
-    file.flush().await.map_err(|e| Error::io("writing the download", e))?;
+    file.finish().await.map_err(|e| Error::io("writing the download", e))?;
     Ok(got)
 }
 
@@ -124,18 +124,13 @@ pub async fn upload(
         WriteMode::Replace { size: Some(size) }
     };
     let mut out = session.open_write(remote, mode).await?;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut reader = FileReader::new(file.into_std().await, None);
     let mut sent = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| Error::from_io_path("read", local.display(), e))?;
-        if n == 0 {
-            break;
-        }
-        out.write(&buf[..n]).await?;
-        sent += n as u64;
+    while let Some(piece) =
+        reader.next().await.map_err(|e| Error::from_io_path("read", local.display(), e))?
+    {
+        sent += piece.len() as u64;
+        out.write_bytes(piece).await?;
         if let Some(p) = progress {
             p(offset + sent);
         }

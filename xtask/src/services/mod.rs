@@ -43,6 +43,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cmd, system};
 
 pub(crate) use envfile::{EnvVars, is_secret};
+pub(crate) use uftp::BUILD_ENV as UFTP_BUILD_ENV;
 
 /// Every service `cargo xtask services` knows, in start order. Add yours here.
 pub(crate) static REGISTRY: &[&dyn Service] = &[

@@ -2,7 +2,9 @@
 //! `crates/hpc-testkit/src/uftpd/`) behind the auth endpoint of its UNICORE test
 //! server, checked by the real PyUNICORE 2.0.2 `uftp` module and pyuftp 1.1.1.
 //!
-//! `start` builds `uftpd-testserver` and `unicore-testserver`, copies them into the
+//! `start` builds `uftpd-testserver` and `unicore-testserver` (in the dev profile,
+//! or in release when `HPCKIT_UFTP_BUILD=release`, which `cargo xtask bench uftp`
+//! asks for so that the server is not what it measures), copies them into the
 //! state dir, starts the UFTPD on `HPCKIT_UFTP_PORT` (control, default 64434) and
 //! `HPCKIT_UFTP_COMMAND_PORT` (default 64435) serving `<state>/root` as `/`, then the
 //! UNICORE server on `HPCKIT_UFTP_AUTH_PORT` (default 9443) with a random password and
@@ -23,6 +25,18 @@ use crate::cmd;
 /// The Python clients' virtualenv (made by `docker/uftp/provision.sh`).
 const VENV: &str = "/opt/hpckit/venv/uftp";
 
+/// Names the cargo profile the test servers are built in: `dev` (default) or `release`.
+pub(crate) const BUILD_ENV: &str = "HPCKIT_UFTP_BUILD";
+
+/// The profile [`BUILD_ENV`] asks for.
+fn wanted_build() -> Result<&'static str> {
+    match std::env::var(BUILD_ENV).as_deref() {
+        Err(_) | Ok("" | "dev") => Ok("dev"),
+        Ok("release") => Ok("release"),
+        Ok(other) => bail!("{BUILD_ENV}={other}: give dev or release"),
+    }
+}
+
 /// The `uftp` service.
 pub(crate) struct Uftp;
 
@@ -39,10 +53,11 @@ impl Service for Uftp {
         let control = ctx.port("HPCKIT_UFTP_PORT", 64434)?;
         let command = ctx.port("HPCKIT_UFTP_COMMAND_PORT", 64435)?;
         let auth = ctx.port("HPCKIT_UFTP_AUTH_PORT", 9443)?;
+        let build = wanted_build()?;
         let built = cmd::output(
             Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(cmd::workspace_root())
-                .args(["build", "--quiet", "-p", "hpc-testkit"])
+                .args(["build", "--quiet", "--profile", build, "-p", "hpc-testkit"])
                 .args(["--bin", "uftpd-testserver", "--bin", "unicore-testserver"])
                 .args(["--message-format", "json"]),
         )
@@ -112,12 +127,18 @@ impl Service for Uftp {
         env.set("HPCKIT_UFTP_KEYS", keys.to_string_lossy());
         env.set("HPCKIT_UFTP_PYTHON", format!("{VENV}/bin/python"));
         env.set("HPCKIT_UFTP_PYUFTP", format!("{VENV}/bin/pyuftp"));
+        env.set(BUILD_ENV, build);
         Ok(env)
     }
 
     fn health(&self, ctx: &Ctx<'_>, env: &EnvVars) -> Result<()> {
         if !ctx.daemons_alive() {
             bail!("uftpd-testserver or unicore-testserver is not running");
+        }
+        // An instance built in another profile than the one asked for is replaced.
+        let (built, wanted) = (env.get(BUILD_ENV).unwrap_or("dev"), wanted_build()?);
+        if built != wanted {
+            bail!("the test servers were built in the {built} profile, {wanted} is wanted");
         }
         for key in ["HPCKIT_UFTP_PORT", "HPCKIT_UFTP_AUTH_PORT"] {
             let port = env.require(key)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use uftp_proto::local::{FileReader, FileWriter};
 use uftp_proto::{Coding, Inbound, Outbound};
 
 use super::files::{self, base_name, on_disk, resolve};
@@ -670,22 +671,18 @@ impl Session {
         self.reply(150, &format!("OK {announced} bytes available for reading."))
             .await
             .map_err(|_| (0, String::new()))?;
-        let mut out = Outbound::new(conns, &self.coding(), "client".into());
         let keep = self.keep_alive;
+        let mut out = if keep {
+            Outbound::kept(conns, "client".into())
+        } else {
+            Outbound::new(conns, &self.coding(), "client".into())
+        };
+        let mut reader = FileReader::new(file.into_std().await, Some(count));
         let sent = async {
-            let mut left = count;
-            let mut buf = vec![0u8; 256 * 1024];
-            while left > 0 {
-                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = file
-                    .read(&mut buf[..want])
-                    .await
-                    .map_err(|e| hpc_core::Error::io("reading", e))?;
-                if n == 0 {
-                    break;
-                }
-                out.write(&buf[..n]).await?;
-                left -= n as u64;
+            while let Some(piece) =
+                reader.next().await.map_err(|e| hpc_core::Error::io("reading", e))?
+            {
+                out.write_bytes(piece).await?;
             }
             if keep {
                 let (n, conns) = out.finish_kept().await?;
@@ -725,7 +722,7 @@ impl Session {
         let conns = self.take_data(verb, streams).await?;
         // Whole-file uploads land beside the target and replace it only when complete.
         let tmp = d.with_file_name(format!(".{}.uftpd-part", base_name(abs)));
-        let (mut file, temp) = if let Some((a, _)) = range {
+        let (file, temp) = if let Some((a, _)) = range {
             let mut f = tokio::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -753,14 +750,14 @@ impl Session {
         } else {
             Inbound::new(conns, &self.coding(), "client".into())
         };
+        let mut file = FileWriter::new(file.into_std().await);
         let received = async {
             let mut left = limit.unwrap_or(u64::MAX);
             let mut got = 0u64;
-            while let Some(chunk) = inbound.next_chunk().await? {
+            while let Some(mut chunk) = inbound.next_chunk().await? {
                 let take = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-                file.write_all(&chunk[..take])
-                    .await
-                    .map_err(|e| hpc_core::Error::io("writing", e))?;
+                chunk.truncate(take);
+                file.write(chunk).await.map_err(|e| hpc_core::Error::io("writing", e))?;
                 left -= take as u64;
                 got += take as u64;
             }
@@ -770,7 +767,7 @@ impl Session {
                 inbound.drain().await?;
                 Vec::new()
             };
-            file.flush().await.map_err(|e| hpc_core::Error::io("writing", e))?;
+            file.finish().await.map_err(|e| hpc_core::Error::io("writing", e))?;
             // An announced size (ALLO) that did not arrive is a broken upload.
             if let (None, Some(want)) = (range, limit)
                 && got < want

@@ -199,7 +199,7 @@ impl UftpFileSystem {
         while let Some(chunk) = data.next().await {
             match chunk {
                 Ok(c) => {
-                    if let Err(e) = out.write(&c).await {
+                    if let Err(e) = out.write_bytes(c).await {
                         failure = Some(e);
                         break;
                     }

@@ -1,0 +1,169 @@
+//! The local-file ends of a transfer, on threads of their own like the data
+//! connections: a [`FileReader`] reads a file in pieces of up to 1 MiB and a
+//! [`FileWriter`] writes the pieces it is handed (several at once with one
+//! vectored write), both with plain blocking I/O and without copying a
+//! piece. Nothing is synced: the rename that publishes a download is atomic
+//! for readers, durability across a crash is the OS's business.
+
+use std::io::{IoSlice, Write};
+
+use bytes::{Buf, Bytes};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::pump::{AHEAD, IO_SIZE, ReadBuf};
+
+/// Pieces a [`FileWriter`] may have queued; small pieces (a socket read's
+/// worth) go out together in one vectored write.
+const WRITE_QUEUE: usize = 4;
+/// The most pieces in one vectored write.
+const MAX_SLICES: usize = 64;
+
+/// Reads a file on a thread of its own.
+#[derive(Debug)]
+pub struct FileReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+}
+
+impl FileReader {
+    /// Reads `file` from where it stands, up to `len` bytes (to its end
+    /// when `None`). Must be called inside a Tokio runtime.
+    pub fn new(mut file: std::fs::File, len: Option<u64>) -> FileReader {
+        let (tx, rx) = mpsc::channel(AHEAD);
+        tokio::task::spawn_blocking(move || {
+            let mut left = len.unwrap_or(u64::MAX);
+            let mut buf = ReadBuf::default();
+            while left > 0 {
+                let max = usize::try_from(left).unwrap_or(usize::MAX).min(IO_SIZE);
+                let piece = match buf.read_from(&mut file, max) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        left -= n as u64;
+                        Ok(buf.take(n))
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = piece.is_err();
+                if tx.blocking_send(piece).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        FileReader { rx }
+    }
+
+    /// The next piece, `None` at the end.
+    pub async fn next(&mut self) -> std::io::Result<Option<Bytes>> {
+        self.rx.recv().await.transpose()
+    }
+}
+
+/// Writes a file on a thread of its own.
+#[derive(Debug)]
+pub struct FileWriter {
+    tx: Option<mpsc::Sender<Bytes>>,
+    done: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl FileWriter {
+    /// Writes into `file` from where it stands. Must be called inside a
+    /// Tokio runtime.
+    pub fn new(mut file: std::fs::File) -> FileWriter {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut pieces = Vec::with_capacity(MAX_SLICES);
+            while let Some(first) = rx.blocking_recv() {
+                pieces.push(first);
+                while pieces.len() < MAX_SLICES {
+                    match rx.try_recv() {
+                        Ok(p) => pieces.push(p),
+                        Err(_) => break,
+                    }
+                }
+                write_all(&mut file, &mut pieces)?;
+            }
+            Ok(())
+        });
+        FileWriter { tx: Some(tx), done: Some(done) }
+    }
+
+    /// Hands `data` to the writing thread.
+    pub async fn write(&mut self, data: Bytes) -> std::io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let sent = match &self.tx {
+            Some(tx) => tx.send(data).await.is_ok(),
+            None => false,
+        };
+        if sent { Ok(()) } else { self.join().await }
+    }
+
+    /// Waits until everything handed over is written.
+    pub async fn finish(mut self) -> std::io::Result<()> {
+        self.join().await
+    }
+
+    async fn join(&mut self) -> std::io::Result<()> {
+        self.tx = None;
+        match self.done.take() {
+            Some(d) => match d.await {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(std::io::Error::other(format!("the file writer was cancelled: {e}"))),
+            },
+            None => Err(std::io::Error::other("the file writer stopped after an error")),
+        }
+    }
+}
+
+/// Writes all of `pieces` (and empties it), several per system call.
+fn write_all(file: &mut std::fs::File, pieces: &mut Vec<Bytes>) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < pieces.len() {
+        let slices: Vec<IoSlice<'_>> = pieces[first..].iter().map(|p| IoSlice::new(p)).collect();
+        let mut n = match file.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            let p = &mut pieces[first];
+            let k = n.min(p.len());
+            p.advance(k);
+            n -= k;
+            if p.is_empty() {
+                first += 1;
+            }
+        }
+    }
+    pieces.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pieces_written_then_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..3_000_001u32).map(|i| (i % 251) as u8).collect();
+        let mut w = FileWriter::new(std::fs::File::create(&path).unwrap());
+        for c in data.chunks(70_001) {
+            w.write(Bytes::copy_from_slice(c)).await.unwrap();
+        }
+        w.finish().await.unwrap();
+        assert!(std::fs::read(&path).unwrap() == data);
+
+        let mut r = FileReader::new(std::fs::File::open(&path).unwrap(), Some(2_500_000));
+        let mut back = Vec::new();
+        while let Some(p) = r.next().await.unwrap() {
+            assert!(p.len() <= IO_SIZE);
+            back.extend_from_slice(&p);
+        }
+        assert!(back[..] == data[..2_500_000]);
+    }
+}
