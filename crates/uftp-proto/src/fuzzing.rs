@@ -1,7 +1,7 @@
 //! Entry points for the UFTP fuzz targets of `crates/hpc-fuzz`: what a UFTPD
 //! or its auth server sends. Not part of the stable interface.
 
-use crate::codec::Decoder;
+use crate::codec::{Decoded, Decoder};
 use crate::crypto::{Algorithm, EncryptionKey};
 use crate::frame::{ChunkHeader, HEADER_LEN, MAX_BLOCK, piece};
 use crate::{parse, reply};
@@ -75,12 +75,28 @@ pub fn data_stream(data: &[u8]) {
     let aes = EncryptionKey::from_bytes(Algorithm::Aes, vec![7; 48]).expect("a valid AES key");
     for (key, compress) in [(None, true), (Some(&aes), false), (Some(&aes), true)] {
         let Some(mut dec) = Decoder::new(key, compress) else { continue };
+        // As a data connection's reader feeds it: what the decoder leaves
+        // unused waits in front of the next piece.
+        let mut pending = Vec::new();
         let mut out = Vec::new();
+        let mut failed = false;
         for piece in data.chunks(1000) {
-            if dec.update(piece, &mut out).is_err() {
-                break;
-            }
+            pending.extend_from_slice(piece);
+            let used = match dec.update(&mut pending, &mut out) {
+                Ok(Decoded::InPlace(n)) => {
+                    out.extend_from_slice(&pending[..n]);
+                    n
+                }
+                Ok(Decoded::Consumed(n)) => n,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            };
+            pending.drain(..used);
         }
-        let _ = dec.finish(&mut out);
+        if !failed {
+            let _ = dec.finish(&mut pending, &mut out);
+        }
     }
 }
