@@ -1,0 +1,34 @@
+//! taurus-datamover README, `with CacheWorkspace() as cws:`: write a file in
+//! a cache workspace, copy it with `dtcp` into the project space, and clean
+//! the workspace up whatever happened (Rust has no `with`: the result is
+//! kept until after `cleanup`).
+//!
+//! Argument: the target file. Settings: as `datamover_dtls_help`.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use hpckit::datamover::CacheWorkspace;
+use hpckit::exec::Command;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> hpckit::Result<()> {
+    let target_file = support::arg(1, "datamover_cache_copy TARGET_FILE")?;
+    let login = support::login_node().await?;
+    let dm = support::datamover().await?;
+    let cws = CacheWorkspace::new(support::workspaces().await?).await?;
+
+    let temp_file = format!("{}/temp.txt", cws.path());
+    let work = async {
+        // imsave(temp_file): any program that writes into the workspace.
+        let write =
+            Command::new("sh").args(["-c", "echo 'made in the cache' > \"$1\"", "sh", &temp_file]);
+        login.run_checked(&write).await?;
+        dm.dtcp([temp_file.as_str(), target_file.as_str()]).await?.success().await
+    }
+    .await;
+    cws.cleanup().await?;
+    println!("dtcp exit code: {}", work?.exit_code);
+    println!("copied {temp_file} to {target_file}");
+    Ok(())
+}
