@@ -9,7 +9,7 @@
 mod support;
 
 use hpckit::datamover::CacheWorkspace;
-use hpckit::exec::Command;
+use hpckit::exec::{Command, Executor};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> hpckit::Result<()> {
@@ -21,8 +21,12 @@ async fn main() -> hpckit::Result<()> {
     let temp_file = format!("{}/temp.txt", cws.path());
     let work = async {
         // imsave(temp_file): any program that writes into the workspace.
-        let write =
-            Command::new("sh").args(["-c", "echo 'made in the cache' > \"$1\"", "sh", &temp_file]);
+        let write = Command::new("sh").args([
+            "-c",
+            "echo 'made in the cache' > \"$1\"",
+            "sh",
+            temp_file.as_str(),
+        ]);
         login.run_checked(&write).await?;
         dm.dtcp([temp_file.as_str(), target_file.as_str()]).await?.success().await
     }

@@ -8,7 +8,7 @@
 mod support;
 
 use hpckit::datamover::CacheWorkspace;
-use hpckit::exec::Command;
+use hpckit::exec::{Command, Executor};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> hpckit::Result<()> {
@@ -18,7 +18,7 @@ async fn main() -> hpckit::Result<()> {
 
     // Python's TemporaryDirectory(prefix=cws.name + '/'), on the login node.
     let tmp = login
-        .run_checked(&Command::new("mktemp").args(["-d", &format!("{}/XXXXXXX", cws.path())]))
+        .run_checked(&Command::new("mktemp").arg("-d").arg(format!("{}/XXXXXXX", cws.path())))
         .await?;
     println!("temporary directory: {}", tmp.stdout_text().trim());
 

@@ -19,15 +19,15 @@ async fn main() -> hpckit::Result<()> {
         support::var("HPCKIT_UNICORE_PASSWORD")?,
     );
     let creds = CredentialMap::with_default(login);
-    let site = format!("unicore://localhost:{port}/DEMO-SITE?ca={ca}");
+    let site = format!("unicore://localhost:{port}/DEMO-SITE");
 
-    let sched = hpckit::open_scheduler(&site, &creds).await?;
+    let sched = hpckit::open_scheduler(&format!("{site}?ca={ca}"), &creds).await?;
     println!("scheduler: {} at {}", sched.info().adaptor, sched.info().location);
     let id = sched.submit_batch(&JobDescription::new("echo").arg("hello from UNICORE")).await?;
     let status = sched.wait_until_done(&id, None).await?;
     println!("job {id}: {:?}", status.state);
 
-    let home = hpckit::open_filesystem(&format!("{site}/storages/HOME"), &creds).await?;
+    let home = hpckit::open_filesystem(&format!("{site}/storages/HOME?ca={ca}"), &creds).await?;
     println!("file system: {} at {}", home.info().adaptor, home.info().location);
     Ok(())
 }

@@ -14,7 +14,7 @@ async fn main() -> hpckit::Result<()> {
     let registry_url = support::var("HPCKIT_UNICORE_REGISTRY")?;
     let site = std::env::args().nth(1).unwrap_or_else(|| "DEMO-SITE".into());
     let registry = Registry::connect(&support::unicore_transport()?, &registry_url).await?;
-    let client = registry.site(Some(&site)).await?;
+    let client = registry.site(Some(site.as_str())).await?;
     println!("site {site}: {}", client.url());
     println!("{:#}", client.properties().json());
     Ok(())
