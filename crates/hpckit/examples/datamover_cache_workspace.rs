@@ -8,7 +8,7 @@
 mod support;
 
 use hpckit::datamover::CacheWorkspace;
-use hpckit::exec::{Command, Executor};
+use hpckit::exec::Command;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> hpckit::Result<()> {

@@ -14,7 +14,8 @@ async fn main() -> hpckit::Result<()> {
     let base_url = support::var("HPCKIT_UNICORE_URL")?;
     let client = Client::connect(&support::unicore_transport()?, &base_url).await?;
 
-    let resources = Resources { nodes: Some(4), ..Resources::default() };
+    let mut resources = Resources::default();
+    resources.nodes = Some(4);
     let mut job = JobDescription::executable("ls");
     job.project = Some("demoproject".into());
     job.resources = Some(resources);
