@@ -19,6 +19,7 @@ async fn main() -> hpckit::Result<()> {
     let config = WorkerConfig { task: Task::Shell, max_scrub: 2, ..Default::default() };
     let summary = Worker::new(pool.clone(), config).run().await?;
     println!("{} tokens recorded, {} failed", summary.recorded, summary.failed);
+    println!("stopped: {:?}, claims: {:?}", summary.stop, summary.claims);
 
     for token in pool.tokens_in("done", None).await? {
         println!("-----------------------");

@@ -251,7 +251,7 @@ async fn pyxenon_quick_start_writes_runs_and_reads_back() {
     let _ = std::fs::remove_file(home.join("result.txt"));
 
     let out = run("pyxenon_sftp_write", &[], &services).await;
-    assert_eq!(out, "wrote 29 bytes to hello.sh\n");
+    assert_eq!(out, "wrote 31 bytes to hello.sh\n");
     let script = std::fs::read_to_string(home.join("hello.sh")).unwrap();
     assert_eq!(script, "#!/bin/sh\necho \"Hello, World!\"\n");
     // Again: the old file is removed first, not appended to.
@@ -304,7 +304,7 @@ fn picas_pool(db: &str) -> picas_tokens::TokenPool {
 async fn picas_local_example_runs_every_pushed_token() {
     let db = database("local");
     let out = run("picas_create_views", &[&db], COUCHDB).await;
-    assert_eq!(out, format!("views of {db}: Written\n"));
+    assert_eq!(out, format!("created database {db}\nviews of {db}: Written\n"));
     let out = run("picas_create_views", &[&db], COUCHDB).await;
     assert_eq!(out, format!("views of {db}: Unchanged\n"));
 
@@ -313,16 +313,17 @@ async fn picas_local_example_runs_every_pushed_token() {
     std::fs::write(&file, "echo \"bash-echo\"\necho second; echo to-stderr >&2\nexit 3\n").unwrap();
     let out = run("picas_push_tokens", &[&db, file.to_str().unwrap()], COUCHDB).await;
     assert!(out.ends_with("3 written, 0 failed\n"), "{out}");
-    for id in ["token_0", "token_1", "token_2"] {
+    // Numbered from the document count, as picas does: the views are one.
+    for id in ["token_1", "token_2", "token_3"] {
         assert!(out.contains(&format!("pushed {id}\n")), "{out}");
     }
 
     let out = run("picas_local_example", &[&db], COUCHDB).await;
-    assert!(out.starts_with("3 tokens recorded, 1 failed\n"), "{out}");
-    assert!(out.contains("Working on token: token_0\n_id token_0\n"), "{out}");
+    assert!(out.starts_with("3 tokens recorded, 1 failed\nstopped: Some(PoolEmpty)"), "{out}");
+    assert!(out.contains("Working on token: token_1\n_id token_1\n"), "{out}");
     assert!(out.contains("input echo \"bash-echo\"\nexit_code 0\n"), "{out}");
-    assert!(out.contains("logs_token_0.out:\nbash-echo\n"), "{out}");
-    assert!(out.contains("logs_token_1.out:\nsecond\n"), "{out}");
+    assert!(out.contains("logs_token_1.out:\nbash-echo\n"), "{out}");
+    assert!(out.contains("logs_token_2.out:\nsecond\n"), "{out}");
 
     // What the pool itself says.
     let svc = require("couchdb");
@@ -339,7 +340,7 @@ async fn picas_local_example_runs_every_pushed_token() {
     let pool = picas_tokens::TokenPool::new(picas_tokens::CouchDb::new(url).unwrap());
     let counts = pool.counts().await.unwrap();
     assert_eq!((counts.todo, counts.locked, counts.done, counts.error), (0, 0, 2, 1), "{counts:?}");
-    let failed = pool.get("token_2").await.unwrap().unwrap();
+    let failed = pool.get("token_3").await.unwrap().unwrap();
     assert_eq!(failed.exit_code(), Some(3));
 }
 
