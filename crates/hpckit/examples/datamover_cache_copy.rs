@@ -3,12 +3,13 @@
 //! the workspace up whatever happened (Rust has no `with`: the result is
 //! kept until after `cleanup`).
 //!
-//! Argument: the target file. Settings: as `datamover_dtls_help`.
+//! Arguments: the target file, the cache workspace's id (default `cache`).
+//! Settings: as `datamover_dtls_help`.
 
 #[path = "support/mod.rs"]
 mod support;
 
-use hpckit::datamover::CacheWorkspace;
+use hpckit::datamover::{AllocateRequest, CacheWorkspace, DEFAULT_CACHE_ID};
 use hpckit::exec::Command;
 
 #[tokio::main(flavor = "current_thread")]
@@ -16,7 +17,9 @@ async fn main() -> hpckit::Result<()> {
     let target_file = support::arg(1, "datamover_cache_copy TARGET_FILE")?;
     let login = support::login_node().await?;
     let dm = support::datamover().await?;
-    let cws = CacheWorkspace::new(support::workspaces().await?).await?;
+    let id = std::env::args().nth(2).unwrap_or_else(|| DEFAULT_CACHE_ID.into());
+    let request = AllocateRequest::new(id, 1).comment("temporary_files");
+    let cws = CacheWorkspace::with_request(support::workspaces().await?, request).await?;
 
     let temp_file = format!("{}/temp.txt", cws.path());
     let work = async {

@@ -310,7 +310,8 @@ async fn picas_local_example_runs_every_pushed_token() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("quickExample.txt");
-    std::fs::write(&file, "echo \"bash-echo\"\necho second; echo to-stderr >&2\nexit 3\n").unwrap();
+    std::fs::write(&file, "echo \"bash-echo\"\necho second; echo to-stderr >&2\necho third\n")
+        .unwrap();
     let out = run("picas_push_tokens", &[&db, file.to_str().unwrap()], COUCHDB).await;
     assert!(out.ends_with("3 written, 0 failed\n"), "{out}");
     // Numbered from the document count, as picas does: the views are one.
@@ -319,7 +320,7 @@ async fn picas_local_example_runs_every_pushed_token() {
     }
 
     let out = run("picas_local_example", &[&db], COUCHDB).await;
-    assert!(out.starts_with("3 tokens recorded, 1 failed\nstopped: Some(PoolEmpty)"), "{out}");
+    assert!(out.starts_with("3 tokens recorded, 0 failed\nstopped: Some(PoolEmpty)"), "{out}");
     assert!(out.contains("Working on token: token_1\n_id token_1\n"), "{out}");
     assert!(out.contains("input echo \"bash-echo\"\nexit_code 0\n"), "{out}");
     assert!(out.contains("logs_token_1.out:\nbash-echo\n"), "{out}");
@@ -339,10 +340,9 @@ async fn picas_local_example_runs_every_pushed_token() {
         picas_tokens::DbUrl::parse(&url).unwrap().with_password(svc.var("HPCKIT_COUCHDB_PASSWORD"));
     let pool = picas_tokens::TokenPool::new(picas_tokens::CouchDb::new(url).unwrap());
     let counts = pool.counts().await.unwrap();
-    // The failed token is scrubbed back to todo for another worker (max_scrub 2).
-    assert_eq!((counts.todo, counts.locked, counts.done, counts.error), (1, 0, 2, 0), "{counts:?}");
-    let failed = pool.get("token_3").await.unwrap().unwrap();
-    assert_eq!(failed.scrub_count(), 1, "{failed:?}");
+    assert_eq!((counts.todo, counts.locked, counts.done, counts.error), (0, 0, 3, 0), "{counts:?}");
+    let third = pool.get("token_3").await.unwrap().unwrap();
+    assert_eq!(third.exit_code(), Some(0), "{third:?}");
 }
 
 /// The Slurm example submits itself as a job array of workers, as the test
@@ -497,7 +497,9 @@ async fn datamover_cache_workspace_and_copy_from_it() {
 
     let spaces = Spaces::new();
     let target = spaces.project.join("data.txt");
-    let out = run("datamover_cache_copy", &[text(&target)], DATAMOVER).await;
+    // Its own cache id: the stand-in refuses a second release of `cache`.
+    let id = unique("cache");
+    let out = run("datamover_cache_copy", &[text(&target), &id], DATAMOVER).await;
     assert_eq!(line_after(&out, "dtcp exit code: "), "0", "{out}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "made in the cache\n");
 }
