@@ -9,7 +9,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use hpckit::datamover::{AllocateRequest, CacheWorkspace, DEFAULT_CACHE_ID};
+use hpckit::datamover::workspace::DEFAULT_CACHE_ID;
+use hpckit::datamover::{AllocateRequest, CacheWorkspace};
 use hpckit::exec::Command;
 
 #[tokio::main(flavor = "current_thread")]
