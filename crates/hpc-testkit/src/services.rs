@@ -200,6 +200,12 @@ impl ServiceEnv {
             .unwrap_or_else(|_| panic!("{key}={value} in {} is not a port", self.path.display()))
     }
 
+    /// Every variable of the env file (of all running services), for a
+    /// child process that reads its settings from its environment.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// `key` as a file system path (panics like [`ServiceEnv::var`]).
     pub fn path(&self, key: &str) -> PathBuf {
         PathBuf::from(self.var(key))

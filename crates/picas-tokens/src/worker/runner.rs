@@ -75,6 +75,10 @@ pub struct Worker {
     hooks: Arc<dyn Hooks>,
     events: Option<EventSink>,
     stop: watch::Receiver<bool>,
+    /// The sender of `new`'s own stop channel, kept so that the channel stays
+    /// open: a closed one reads as "stop now" (`changed()` fails at once),
+    /// which cancelled every token of a worker without `stop_signal`.
+    _never_stops: Option<watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -89,8 +93,9 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     /// A worker for `pool` with `config`, no hooks, not stoppable from outside.
     pub fn new(pool: TokenPool, config: WorkerConfig) -> Self {
-        let (_, stop) = watch::channel(false);
-        Worker { pool, config, hooks: Arc::new(NoHooks), events: None, stop }
+        let (never_stops, stop) = watch::channel(false);
+        let _never_stops = Some(never_stops);
+        Worker { pool, config, hooks: Arc::new(NoHooks), events: None, stop, _never_stops }
     }
 
     /// Application hooks.
