@@ -128,6 +128,13 @@ fn run_tests(
     trace: Option<&Path>,
 ) -> Result<()> {
     let mut cmd = cargo();
+    if let Scope::Integration = scope {
+        // The tests run the umbrella crate's example programs; cargo builds no
+        // examples for them, and a test cannot run cargo while `cargo test` holds
+        // the build directory.
+        cmd::run(cargo().args(["build", "-p", "hpckit", "--examples"]))?;
+        cmd.env("HPCKIT_EXAMPLES_DIR", cmd::target_dir()?.join("debug").join("examples"));
+    }
     if has_nextest() {
         cmd.args(["nextest", "run", "--no-fail-fast"]);
     } else {

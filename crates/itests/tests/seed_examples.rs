@@ -154,14 +154,8 @@ async fn pyunicore_forwarder_relays_to_the_remote_port() {
         }
     });
 
-    let mut child = tokio::process::Command::new(examples::program("pyunicore_forwarder"))
-        .arg(job.url())
-        .arg(echo_port.to_string())
-        .envs(examples::settings(UNICORE))
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let forwarder = examples::command("pyunicore_forwarder", &[job.url(), &echo_port.to_string()], UNICORE);
+    let mut child = LocalExecutor::new().spawn(&forwarder).await.unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next_line().await.unwrap().expect("the forwarder's first line");
     let local = first.strip_prefix("forwarding ").and_then(|r| r.split(' ').next()).unwrap();
@@ -190,6 +184,7 @@ async fn pyunicore_forwarder_relays_to_the_remote_port() {
         );
     }
     child.kill().await.unwrap();
+    let _ = child.wait().await;
     job.abort().await.unwrap();
 }
 

@@ -1,47 +1,17 @@
 //! The example programs of the umbrella crate (`crates/hpckit/examples/`)
 //! for the tests that run them (`#[path = "support/examples.rs"] mod
-//! examples;`). Cargo builds no examples for integration tests, so the first
-//! call builds them all with `cargo build -p hpckit --examples` (in the
-//! tests' workspace, profile and target directory; a no-op when they are
-//! fresh) and reads the programs' paths from cargo's JSON messages.
+//! examples;`). Cargo builds no examples for integration tests, and a test
+//! cannot run cargo itself (`cargo test` holds the build directory while its
+//! tests run): `cargo xtask itest` and `cargo xtask test` build them first
+//! (`cargo build -p hpckit --examples`) and name their directory in
+//! `HPCKIT_EXAMPLES_DIR`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use hpc_exec::{Command, Executor, LocalExecutor, Output};
 
-/// Every example program by name.
-pub(crate) fn programs() -> &'static BTreeMap<String, PathBuf> {
-    static PROGRAMS: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
-    PROGRAMS.get_or_init(build)
-}
-
-fn build() -> BTreeMap<String, PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let out = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "hpckit", "--examples", "--message-format=json"])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("running cargo to build the examples");
-    assert!(out.status.success(), "cargo build -p hpckit --examples failed (see above)");
-    let mut programs = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let is_example =
-            msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "example"));
-        if msg["reason"] == "compiler-artifact" && is_example {
-            let name = msg["target"]["name"].as_str().unwrap().to_owned();
-            let exe = msg["executable"].as_str().expect("an example has an executable");
-            programs.insert(name, PathBuf::from(exe));
-        }
-    }
-    assert!(!programs.is_empty(), "cargo reported no example programs");
-    programs
-}
+/// The variable that names the directory of the built example programs.
+const EXAMPLES_DIR: &str = "HPCKIT_EXAMPLES_DIR";
 
 /// The command that runs example `name` with `args`, its environment
 /// holding every variable of the services env file after checking that each
@@ -51,9 +21,22 @@ pub(crate) fn command(name: &str, args: &[&str], services: &[&str]) -> Command {
     settings(services).into_iter().fold(cmd, |cmd, (k, v)| cmd.env(k, v))
 }
 
-/// The path of example program `name`.
-pub(crate) fn program(name: &str) -> &'static PathBuf {
-    programs().get(name).unwrap_or_else(|| panic!("no example program {name}"))
+/// The path of example program `name`; panics, saying how to build it, when
+/// it is missing.
+pub(crate) fn program(name: &str) -> PathBuf {
+    let dir = std::env::var_os(EXAMPLES_DIR).map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "{EXAMPLES_DIR} is not set: run the tests with `cargo xtask itest`, or \
+             `cargo build -p hpckit --examples` and set it to target/debug/examples"
+        )
+    });
+    let exe = dir.join(name);
+    assert!(
+        exe.is_file(),
+        "no example program {} (build them with `cargo build -p hpckit --examples`)",
+        exe.display()
+    );
+    exe
 }
 
 /// Every variable of the services env file, after checking that each of
