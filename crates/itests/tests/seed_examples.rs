@@ -154,7 +154,8 @@ async fn pyunicore_forwarder_relays_to_the_remote_port() {
         }
     });
 
-    let forwarder = examples::command("pyunicore_forwarder", &[job.url(), &echo_port.to_string()], UNICORE);
+    let forwarder =
+        examples::command("pyunicore_forwarder", &[job.url(), &echo_port.to_string()], UNICORE);
     let mut child = LocalExecutor::new().spawn(&forwarder).await.unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next_line().await.unwrap().expect("the forwarder's first line");

@@ -3,6 +3,7 @@
 //! or claim huge sizes, and JSON answers that never end. A recursive copy
 //! into a temporary root writes nothing outside it, every failure is a
 //! typed one-line error, and no answer is buffered without bound.
+#![cfg(feature = "adaptors")]
 
 use std::sync::Arc;
 use std::time::Duration;
