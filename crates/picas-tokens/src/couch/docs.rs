@@ -227,17 +227,11 @@ impl CouchDb {
             let reason = format!("{} answers for {} documents", items.len(), docs.len());
             return Err(Error::parse(what, reason, ""));
         }
-        // Answers come in the order of the documents; one that names another
-        // document, or a revision that cannot follow the one sent, is not
-        // believed: the caller would take a token it never wrote as written.
+        let items = answers_in_order(&what, docs, items)?;
+        // A revision that cannot follow the one sent is not believed: the
+        // caller would take a token it never wrote as written.
         for (doc, item) in docs.iter().zip(&items) {
-            let id = doc.get("_id").and_then(Value::as_str);
-            let sent =
-                Sent { id: id.unwrap_or(&item.id), rev: doc.get("_rev").and_then(Value::as_str) };
-            if id.is_some_and(|id| id != item.id) {
-                let reason = format!("the answer for document {:?} names {:?}", sent.id, item.id);
-                return Err(Error::parse(what, reason, ""));
-            }
+            let sent = Sent { id: &item.id, rev: doc.get("_rev").and_then(Value::as_str) };
             if let (Some(rev), None) = (&item.rev, &item.error) {
                 sent.check_rev(&what, rev)?;
             }
@@ -321,6 +315,46 @@ impl CouchDb {
     }
 }
 
+/// The answers of a `_bulk_docs` call in the order of the documents sent.
+/// CouchDB answers in that order, but pouchdb-server was seen answering out
+/// of it (a worker's write across a server restart), so answers are matched
+/// by id; documents without an `_id` (the server names them) take the
+/// remaining answers in order. An answer for a document that was not sent,
+/// or a document left without an answer, is an error: the caller would take
+/// a token it never wrote as written.
+fn answers_in_order(what: &str, docs: &[Value], items: Vec<BulkItem>) -> Result<Vec<BulkItem>> {
+    let ids: Vec<Option<&str>> =
+        docs.iter().map(|d| d.get("_id").and_then(Value::as_str)).collect();
+    let mut slots: Vec<Option<BulkItem>> = docs.iter().map(|_| None).collect();
+    let mut unnamed = std::collections::VecDeque::new();
+    for item in items {
+        let slot = (0..ids.len()).find(|&i| slots[i].is_none() && ids[i] == Some(item.id.as_str()));
+        match slot {
+            Some(i) => slots[i] = Some(item),
+            None => unnamed.push_back(item),
+        }
+    }
+    for (slot, id) in slots.iter_mut().zip(&ids) {
+        if slot.is_none() && id.is_none() {
+            *slot = unnamed.pop_front();
+        }
+    }
+    if let Some(stray) = unnamed.front() {
+        let reason = format!("an answer names {:?}, a document that was not sent", stray.id);
+        return Err(Error::parse(what, reason, ""));
+    }
+    slots
+        .into_iter()
+        .zip(&ids)
+        .map(|(slot, id)| {
+            slot.ok_or_else(|| {
+                let reason = format!("no answer for document {:?}", id.unwrap_or(""));
+                Error::parse(what, reason, "")
+            })
+        })
+        .collect()
+}
+
 /// What a write sent: the document id and the revision it replaces.
 #[derive(Clone, Copy)]
 struct Sent<'a> {
@@ -370,6 +404,26 @@ fn doc_path(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(id: &str) -> BulkItem {
+        BulkItem { id: id.into(), rev: Some("2-x".into()), error: None, reason: None }
+    }
+
+    /// Seen from pouchdb-server across a restart: the answers of a batch in
+    /// another order than its documents. They are put back in order by id.
+    #[test]
+    fn bulk_answers_are_matched_to_documents_by_id() {
+        let docs = [json!({"_id": "r03"}), json!({"_id": "r11"}), json!({"x": 1})];
+        let ordered =
+            answers_in_order("POST", &docs, vec![item("r11"), item("auto"), item("r03")]).unwrap();
+        let ids: Vec<&str> = ordered.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["r03", "r11", "auto"]);
+
+        let stray = answers_in_order("POST", &docs[..2], vec![item("r11"), item("r99")]);
+        assert!(stray.unwrap_err().to_string().contains("names \"r99\""));
+        let twice = answers_in_order("POST", &docs[..2], vec![item("r11"), item("r11")]);
+        assert!(twice.unwrap_err().to_string().contains("not sent"));
+    }
 
     #[test]
     fn new_revisions_follow_the_sent_ones() {
