@@ -98,7 +98,7 @@ pub(super) struct Saved {
     rev: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(super) struct BulkItem {
     #[serde(default)]
     id: String,
