@@ -46,6 +46,9 @@ pub enum Answer {
     },
     /// Read the request, then never answer (the connection stays open).
     Silent,
+    /// These bytes as the whole answer, head included (a head no client
+    /// should accept, a length the body never reaches), then close.
+    Raw(Vec<u8>),
     /// Status and headers at once (with the body's `Content-Length`), then
     /// the body one byte per `every`: always some progress, never the end.
     Trickle {
@@ -146,6 +149,10 @@ async fn serve(mut conn: TcpStream, respond: Arc<Responder>, log: Arc<Mutex<Vec<
         let bodyless = head.method == "HEAD";
         match answer {
             Answer::Silent => std::future::pending::<()>().await,
+            Answer::Raw(bytes) => {
+                let _ = conn.write_all(&bytes).await;
+                return;
+            }
             Answer::Full { status, headers, body } => {
                 let mut out = status_and_headers(status, &headers, body.len());
                 if !bodyless {
