@@ -4,9 +4,9 @@
 //! used to size anything.
 
 use hpc_http::RetryConfig;
+use hpc_testkit::hostile::http::{Answer, HttpServer};
 use picas_tokens::couch::{CouchConfig, CouchDb, ViewQuery};
 use picas_tokens::{DbUrl, TokenPool};
-use hpc_testkit::hostile::http::{Answer, HttpServer};
 
 /// A server that answers every request with `raw`, then closes.
 async fn serve_raw(raw: &'static [u8]) -> HttpServer {
