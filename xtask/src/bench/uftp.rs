@@ -68,50 +68,26 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         v.extend(extra.iter().map(|x| x.to_string()));
         v
     };
+    // pyuftp's `cp` as the bench user, over `streams` data streams.
+    let pyuftp_cp = |streams: &str, from: String, to: String| -> Vec<String> {
+        let mut v = vec![pyuftp.clone(), "cp".into(), "-u".into(), "demouser".into(), "-P".into()];
+        if streams != "1" {
+            v.extend(["-n".into(), streams.into()]);
+        }
+        v.extend([from, to]);
+        v
+    };
+    let peer = |op: &str, remote: &str, local: &Path| -> Vec<String> {
+        vec![python.clone(), s(&work.join("peer.py")), op.into(), remote.into(), s(local)]
+    };
     type Run = (&'static str, &'static str, Vec<String>);
     let runs: Vec<Run> = vec![
         ("download", "hpckit 1 stream", hp("download", remote_big, &dl, "1", &[])),
         ("download", "hpckit 4 streams", hp("download", remote_big, &dl, "4", &[])),
         ("download", "hpckit 4 streams AES", hp("download", remote_big, &dl, "4", &["aes"])),
-        (
-            "download",
-            "PyUNICORE uftp",
-            vec![
-                python.clone(),
-                s(&work.join("peer.py")),
-                "download".into(),
-                remote_big.into(),
-                s(&dl),
-            ],
-        ),
-        (
-            "download",
-            "pyuftp cp",
-            vec![
-                pyuftp.clone(),
-                "cp".into(),
-                "-u".into(),
-                "demouser".into(),
-                "-P".into(),
-                url(remote_big),
-                s(&dl),
-            ],
-        ),
-        (
-            "download",
-            "pyuftp cp -n 4",
-            vec![
-                pyuftp.clone(),
-                "cp".into(),
-                "-u".into(),
-                "demouser".into(),
-                "-P".into(),
-                "-n".into(),
-                "4".into(),
-                url(remote_big),
-                s(&dl),
-            ],
-        ),
+        ("download", "PyUNICORE uftp", peer("download", remote_big, &dl)),
+        ("download", "pyuftp cp", pyuftp_cp("1", url(remote_big), s(&dl))),
+        ("download", "pyuftp cp -n 4", pyuftp_cp("4", url(remote_big), s(&dl))),
         ("download", "local cp", vec!["cp".into(), s(&server_dir.join("big.bin")), s(&dl)]),
         ("upload", "hpckit 1 stream", hp("upload", "/data/bench/up.bin", &local_big, "1", &[])),
         ("upload", "hpckit 4 streams", hp("upload", "/data/bench/up.bin", &local_big, "4", &[])),
@@ -120,45 +96,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "hpckit 4 streams AES",
             hp("upload", "/data/bench/up.bin", &local_big, "4", &["aes"]),
         ),
-        (
-            "upload",
-            "PyUNICORE uftp",
-            vec![
-                python.clone(),
-                s(&work.join("peer.py")),
-                "upload".into(),
-                "/data/bench/up.bin".into(),
-                s(&local_big),
-            ],
-        ),
-        (
-            "upload",
-            "pyuftp cp",
-            vec![
-                pyuftp.clone(),
-                "cp".into(),
-                "-u".into(),
-                "demouser".into(),
-                "-P".into(),
-                s(&local_big),
-                url("/data/bench/up.bin"),
-            ],
-        ),
-        (
-            "upload",
-            "pyuftp cp -n 4",
-            vec![
-                pyuftp.clone(),
-                "cp".into(),
-                "-u".into(),
-                "demouser".into(),
-                "-P".into(),
-                "-n".into(),
-                "4".into(),
-                s(&local_big),
-                url("/data/bench/up.bin"),
-            ],
-        ),
+        ("upload", "PyUNICORE uftp", peer("upload", "/data/bench/up.bin", &local_big)),
+        ("upload", "pyuftp cp", pyuftp_cp("1", s(&local_big), url("/data/bench/up.bin"))),
+        ("upload", "pyuftp cp -n 4", pyuftp_cp("4", s(&local_big), url("/data/bench/up.bin"))),
         ("upload", "local cp", vec!["cp".into(), s(&local_big), s(&server_dir.join("up.bin"))]),
     ];
 
