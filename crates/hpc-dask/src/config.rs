@@ -34,7 +34,7 @@ pub struct DaskConfig {
     /// Account or project charged.
     pub account: Option<String>,
     /// Wall-clock limit of every job.
-    #[serde(with = "opt_secs")]
+    #[serde(with = "hpc_core::job::opt_secs")]
     pub walltime: Option<Duration>,
     /// Worker processes per worker job (`dask worker --nworkers`).
     pub processes: u32,
@@ -194,26 +194,6 @@ mod secs {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_secs(u64::deserialize(d)?))
-    }
-}
-
-/// `Option<Duration>` as whole seconds.
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.as_secs()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
     }
 }
 
