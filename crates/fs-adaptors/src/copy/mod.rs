@@ -336,8 +336,30 @@ async fn copy_tree(
         tracker.set_totals(bytes, files);
     }
 
-    let permits = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let mut tasks: JoinSet<Result<(FileOutcome, bool)>> = JoinSet::new();
+    let r = copy_entries(src, src_root, dst, dst_root, opts, tracker, report, &mut tasks).await;
+    if r.is_err() {
+        // Stop the files still in flight and wait until they are dropped, so
+        // their staged data is gone (or its removal started) before the error
+        // reaches the caller; a bare return would abort them only later.
+        tasks.shutdown().await;
+    }
+    r
+}
+
+/// The listing walk of [`copy_tree`]; file copies run in `tasks`.
+#[allow(clippy::too_many_arguments)]
+async fn copy_entries(
+    src: &Arc<dyn FileSystem>,
+    src_root: &Path,
+    dst: &Arc<dyn FileSystem>,
+    dst_root: &Path,
+    opts: &CopyOptions,
+    tracker: &Arc<Tracker>,
+    report: &mut CopyReport,
+    tasks: &mut JoinSet<Result<(FileOutcome, bool)>>,
+) -> Result<()> {
+    let permits = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let mut links: Vec<(PathAttributes, Path)> = Vec::new();
     let mut link_paths: HashSet<Path> = HashSet::new();
     let mut made_dirs: HashSet<Path> = HashSet::new();
@@ -389,10 +411,8 @@ async fn copy_tree(
             EntryKind::Symlink => {
                 link_paths.insert(entry.path.clone());
                 if opts.symlinks == SymlinkPolicy::Follow {
-                    spawn_file(
-                        &mut tasks, &permits, src, dst, entry, target, opts, tracker, report,
-                    )
-                    .await?;
+                    spawn_file(tasks, &permits, src, dst, entry, target, opts, tracker, report)
+                        .await?;
                 } else {
                     links.push((entry, target));
                 }
@@ -404,8 +424,7 @@ async fn copy_tree(
                     dst.create_directories(&parent).await?;
                     made_dirs.insert(parent);
                 }
-                spawn_file(&mut tasks, &permits, src, dst, entry, target, opts, tracker, report)
-                    .await?;
+                spawn_file(tasks, &permits, src, dst, entry, target, opts, tracker, report).await?;
             }
             EntryKind::Other => {
                 tracker.finished(&entry.path, FileOutcome::SkippedOther);

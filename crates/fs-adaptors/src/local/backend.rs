@@ -297,7 +297,8 @@ impl FileSystem for LocalFileSystem {
         let abs = self.abs(to);
         let tmp = self.os(&temp_sibling(&abs, "part")?);
         let mut guard = TempGuard::new(tmp.clone());
-        tokio::fs::copy(self.os(from), &tmp).await.map_err(|e| {
+        let from_os = self.os(from);
+        guard.file().blocking(move |tmp| std::fs::copy(from_os, tmp)).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::path_not_found(self.abs(from))
             } else {
