@@ -196,7 +196,7 @@ async fn pyunicore_forwarder_relays_to_the_remote_port() {
 /// site then reports every job of the cluster as ended.
 #[tokio::test(flavor = "multi_thread")]
 async fn pyunicore_dask_cluster_computes_on_two_workers_then_closes() {
-    use hpc_core::{JobId, Scheduler};
+    use hpc_core::JobId;
 
     let out = run("pyunicore_dask_cluster", &[], &["unicore", "dask"]).await;
     assert!(line_after(&out, "scheduler: ").starts_with("tcp://127.0.0.1:"), "{out}");
