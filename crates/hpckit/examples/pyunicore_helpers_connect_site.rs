@@ -8,26 +8,20 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use hpckit::{Credential, CredentialMap, JobDescription, SchedulerExt};
+use hpckit::{JobDescription, SchedulerExt};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> hpckit::Result<()> {
-    let port = support::var("HPCKIT_UNICORE_PORT")?;
-    let ca = support::var("HPCKIT_UNICORE_CA")?;
-    let login = Credential::password(
-        support::var("HPCKIT_UNICORE_USER")?,
-        support::var("HPCKIT_UNICORE_PASSWORD")?,
-    );
-    let creds = CredentialMap::with_default(login);
-    let site = format!("unicore://localhost:{port}/DEMO-SITE");
+    let creds = support::unicore_login()?;
 
-    let sched = hpckit::open_scheduler(&format!("{site}?ca={ca}"), &creds).await?;
+    let sched = hpckit::open_scheduler(&support::unicore_location("")?, &creds).await?;
     println!("scheduler: {} at {}", sched.info().adaptor, sched.info().location);
     let id = sched.submit_batch(&JobDescription::new("echo").arg("hello from UNICORE")).await?;
     let status = sched.wait_until_done(&id, None).await?;
     println!("job {id}: {:?}", status.state);
 
-    let home = hpckit::open_filesystem(&format!("{site}/storages/HOME?ca={ca}"), &creds).await?;
+    let storage = support::unicore_location("/storages/HOME")?;
+    let home = hpckit::open_filesystem(&storage, &creds).await?;
     println!("file system: {} at {}", home.info().adaptor, home.info().location);
     Ok(())
 }

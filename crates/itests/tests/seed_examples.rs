@@ -1,10 +1,12 @@
 //! Every example program of the umbrella crate (`crates/hpckit/examples/`,
 //! one per example of the four seed READMEs, indexed in its README.md) run
 //! against the real services, with assertions on what each one did:
-//! `cargo xtask services up sshd slurm datamover couchdb unicore uftp`.
+//! `cargo xtask services up sshd slurm datamover couchdb unicore uftp dask`.
 
 #[path = "support/examples.rs"]
 mod examples;
+#[path = "unicore_support/mod.rs"]
+mod unicore_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -187,6 +189,34 @@ async fn pyunicore_forwarder_relays_to_the_remote_port() {
     child.kill().await.unwrap();
     let _ = child.wait().await;
     job.abort().await.unwrap();
+}
+
+/// The scheduler and two workers run as jobs of the UNICORE test server; a
+/// Python `dask.distributed.Client` computes through the forwarded port; the
+/// site then reports every job of the cluster as ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn pyunicore_dask_cluster_computes_on_two_workers_then_closes() {
+    use hpc_core::JobId;
+
+    let out = run("pyunicore_dask_cluster", &[], &["unicore", "dask"]).await;
+    assert!(line_after(&out, "scheduler: ").starts_with("tcp://127.0.0.1:"), "{out}");
+    assert!(out.contains("\n2 workers connected\n"), "{out}");
+    assert_eq!(line_after(&out, "workers seen by the client: "), "2", "{out}");
+    let sum: u64 = (0..100u64).map(|x| x * x).sum();
+    assert_eq!(line_after(&out, "sum of squares: "), sum.to_string(), "{out}");
+
+    let jobs: Vec<JobId> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("closed: job "))
+        .map(|l| JobId::from(l.split(' ').next().unwrap()))
+        .collect();
+    assert_eq!(jobs.len(), 3, "the scheduler's job and two workers': {out}");
+    let (loc, creds) = unicore_support::unicore().location("");
+    let site = hpckit::open_scheduler(&loc.to_string(), &creds).await.expect("the UNICORE site");
+    for status in site.statuses(&jobs).await.unwrap() {
+        let status = status.unwrap();
+        assert!(status.is_done(), "job {} is still {:?}", status.id, status.state);
+    }
 }
 
 // ---- PyUNICORE's UFTP (000) -----------------------------------------------

@@ -52,6 +52,21 @@ pub(crate) fn unicore_transport() -> Result<hpckit::unicore::Transport> {
     Transport::builder().credential(login).add_ca_file(var("HPCKIT_UNICORE_CA")?).build()
 }
 
+/// The UNICORE site `DEMO-SITE` on localhost (`HPCKIT_UNICORE_PORT`) as an
+/// hpckit location, `path` below it (`/storages/HOME`), trusting the
+/// site's CA (`HPCKIT_UNICORE_CA`).
+pub(crate) fn unicore_location(path: &str) -> Result<String> {
+    let (port, ca) = (var("HPCKIT_UNICORE_PORT")?, var("HPCKIT_UNICORE_CA")?);
+    Ok(format!("unicore://localhost:{port}/DEMO-SITE{path}?ca={ca}"))
+}
+
+/// The UNICORE login (`HPCKIT_UNICORE_USER`, `_PASSWORD`) for hpckit's
+/// `unicore://` locations.
+pub(crate) fn unicore_login() -> Result<CredentialMap> {
+    let login = Credential::password(var("HPCKIT_UNICORE_USER")?, var("HPCKIT_UNICORE_PASSWORD")?);
+    Ok(CredentialMap::with_default(login))
+}
+
 /// `data` as the byte stream `FileSystem::write` takes.
 pub(crate) fn byte_stream(data: impl Into<Vec<u8>>) -> hpckit::core::ByteStream {
     use futures::StreamExt;
