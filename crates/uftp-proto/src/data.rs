@@ -206,8 +206,10 @@ impl Inbound {
             }
             s.cur.split_to(take)
         } else {
-            // Several blocks per chunk, so that a consumer is not called per 16 KiB.
-            let mut out = BytesMut::new();
+            // Several blocks per chunk, so that a consumer is not called per
+            // 16 KiB; room for them at once, so that gathering never copies
+            // what it has gathered into a bigger buffer.
+            let mut out = BytesMut::with_capacity(GATHER + frame::SEND_BLOCK);
             while out.len() < GATHER && self.left.is_none_or(|l| l > out.len() as u64) {
                 if !self.read_block(&mut out).await? {
                     self.done = true;

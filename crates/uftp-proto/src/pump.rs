@@ -23,8 +23,9 @@ pub(crate) const IO_SIZE: usize = 1 << 20;
 const MIN_READ: usize = 64 * 1024;
 /// Bytes of a gzip'ed stream read at a time: inflating can multiply them.
 const GZIP_READ_SIZE: usize = 64 * 1024;
-/// Pieces a thread may run ahead of its consumer (or its producer of it).
-pub(crate) const AHEAD: usize = 2;
+/// Pieces a thread may run ahead of its consumer (or its producer of it):
+/// enough that neither side waits for the other at every piece.
+pub(crate) const AHEAD: usize = 4;
 
 /// A read buffer: `buf[..filled]` holds bytes read and not handed on yet,
 /// `buf[filled..]` is zeroed room (std's `Read` needs initialised bytes;
@@ -39,6 +40,16 @@ pub(crate) struct ReadBuf {
 impl ReadBuf {
     /// Reads at most `max` bytes from `r` after the bytes held; 0 at the end.
     pub(crate) fn read_from(&mut self, r: &mut impl Read, max: usize) -> std::io::Result<usize> {
+        self.read_with(max, |room| r.read(room))
+    }
+
+    /// Reads at most `max` bytes with `read` (into the room it is given)
+    /// after the bytes held.
+    fn read_with(
+        &mut self,
+        max: usize,
+        mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
         if self.buf.len() - self.filled < MIN_READ.min(max) {
             let mut fresh = BytesMut::zeroed((self.filled + max).max(MIN_READ));
             fresh[..self.filled].copy_from_slice(&self.buf[..self.filled]);
@@ -46,7 +57,7 @@ impl ReadBuf {
         }
         let end = self.buf.len().min(self.filled + max);
         loop {
-            match r.read(&mut self.buf[self.filled..end]) {
+            match read(&mut self.buf[self.filled..end]) {
                 Ok(n) => {
                     self.filled += n;
                     return Ok(n);
@@ -55,6 +66,33 @@ impl ReadBuf {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Waits for bytes from `tcp`, then takes whatever else has already
+    /// arrived, up to `max` in all; 0 only at the end. A socket read hands
+    /// out what is there, often a few KiB: taking all that is there saves
+    /// a thread wake-up on both sides of a channel per read, and never
+    /// waits for bytes that have not come.
+    pub(crate) fn fill_from(
+        &mut self,
+        tcp: &mut std::net::TcpStream,
+        max: usize,
+    ) -> std::io::Result<usize> {
+        let mut got = self.read_from(tcp, max)?;
+        while got > 0 && got < max {
+            let more = self.read_with(max - got, |room| {
+                rustix::net::recv(&*tcp, room, rustix::net::RecvFlags::DONTWAIT)
+                    .map(|(n, _)| n)
+                    .map_err(std::io::Error::from)
+            });
+            match more {
+                Ok(0) => break, // the end: the next read says so
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got)
     }
 
     /// The bytes held.
@@ -131,7 +169,7 @@ fn read_loop(
     let mut buf = ReadBuf::default();
     let mut out = Vec::new();
     loop {
-        let n = match buf.read_from(&mut tcp, max) {
+        let n = match buf.fill_from(&mut tcp, max) {
             Ok(n) => n,
             Err(e) => {
                 let _ = tx.blocking_send(Err(error::lost(host, "reading a data connection", e)));

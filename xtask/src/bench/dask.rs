@@ -33,16 +33,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{RemoveOnDrop, Table};
+use super::{RemoveOnDrop, Table, flag};
 use crate::cmd;
 use crate::services::{self, EnvVars};
 
 const DIR: &str = "/tmp/hpckit-bench-dask";
 const WRAPPED: &[&str] = &["sbatch", "squeue", "scancel", "scontrol", "sacct", "sinfo", "srun"];
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
-}
 
 /// One tool's round.
 struct Round {

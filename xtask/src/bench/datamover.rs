@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{RemoveOnDrop, Table, measure};
+use super::{RemoveOnDrop, Table, flag, measure};
 use crate::cmd;
 use crate::services::{self, EnvVars};
 
@@ -40,10 +40,6 @@ outs = [p.communicate()[0] for p in procs]
 assert all(c == 0 for c in codes), codes
 print("entries", sum(len(o.decode().splitlines()) - 1 for o in outs))
 "#;
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
 
 fn ensure_venv() -> Result<PathBuf> {
     let py = Path::new(VENV).join("bin/python");

@@ -53,6 +53,11 @@ pub(crate) use report::ReportArgs;
 /// (one tab-separated line each: what, wanted, got, met).
 pub(crate) const GOALS_ENV: &str = "HPCKIT_BENCH_GOALS";
 
+/// The value after `name` in a benchmark's arguments (`--rounds 3`).
+pub(crate) fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
 /// States one goal of a benchmark and whether this run met it: printed for
 /// people, and recorded for the report when [`GOALS_ENV`] names a file.
 pub(crate) fn goal(what: &str, wanted: &str, got: &str, met: bool) {
