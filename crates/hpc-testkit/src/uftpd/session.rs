@@ -28,6 +28,8 @@ struct Session {
     server: Arc<Uftpd>,
     job: Job,
     peer: IpAddr,
+    /// The address the control connection came in on: passive listeners go there.
+    local: IpAddr,
     jail: String,
     cwd: String,
     streams: usize,
@@ -69,6 +71,7 @@ async fn read_line(r: &mut BufReader<OwnedReadHalf>) -> Option<String> {
 
 pub(crate) async fn serve(server: Arc<Uftpd>, tcp: TcpStream, peer: SocketAddr) {
     let peer = normalize(peer.ip());
+    let local = tcp.local_addr().map(|a| normalize(a.ip())).unwrap_or(server.config.host);
     let (r, mut w) = tcp.into_split();
     let mut r = BufReader::new(r);
     let version = server.config.version.clone();
@@ -90,6 +93,7 @@ pub(crate) async fn serve(server: Arc<Uftpd>, tcp: TcpStream, peer: SocketAddr) 
         server: server.clone(),
         job,
         peer,
+        local,
         jail,
         cwd,
         pending: Vec::new(),
@@ -327,7 +331,7 @@ impl Session {
                 if !self.kept.is_empty() {
                     return Err(err(503, verb, "keep-alive data connections are open; use them"));
                 }
-                let listener = TcpListener::bind(SocketAddr::new(self.server.config.host, 0))
+                let listener = TcpListener::bind(SocketAddr::new(self.local, 0))
                     .await
                     .map_err(|e| err(425, verb, e))?;
                 let port = listener.local_addr().map_err(|e| err(425, verb, e))?.port();
@@ -347,7 +351,7 @@ impl Session {
                 if verb == "EPSV" {
                     Ok(Some((229, format!("Entering Extended Passive Mode (|||{port}|)"))))
                 } else {
-                    let ip = match self.server.config.host {
+                    let ip = match self.local {
                         IpAddr::V4(v4) => v4.octets(),
                         IpAddr::V6(_) => [127, 0, 0, 1],
                     };

@@ -93,15 +93,19 @@ pub(crate) async fn start(config: UftpdConfig) -> Result<RunningUftpd> {
         .map_err(|e| Error::from_io_path("opening", config.root.display(), e))?;
     let mut config = config;
     config.root = root;
-    let bind = |port| async move {
-        TcpListener::bind(SocketAddr::new(config.host, port))
+    let bind = |host: IpAddr, port: u16| async move {
+        TcpListener::bind(SocketAddr::new(host, port))
             .await
-            .map_err(|e| Error::io(format!("listening on {}:{port}", config.host), e))
+            .map_err(|e| Error::io(format!("listening on {host}:{port}"), e))
     };
-    let command = bind(config.command_port).await?;
-    let control = bind(config.control_port).await?;
+    let command = bind(config.host, config.command_port).await?;
+    let control = bind(config.host, config.control_port).await?;
     let command_addr = command.local_addr().map_err(|e| Error::io("local address", e))?;
     let control_addr = control.local_addr().map_err(|e| Error::io("local address", e))?;
+    let mut controls = vec![control];
+    for host in &config.also_listen {
+        controls.push(bind(*host, control_addr.port()).await?);
+    }
     let server = Arc::new(Uftpd {
         config,
         control_addr,
@@ -109,21 +113,24 @@ pub(crate) async fn start(config: UftpdConfig) -> Result<RunningUftpd> {
         copies: Default::default(),
     });
     let s1 = server.clone();
-    let t1 = tokio::spawn(async move {
+    let mut tasks = vec![tokio::spawn(async move {
         loop {
             if let Ok((tcp, _)) = command.accept().await {
                 let s = s1.clone();
                 tokio::spawn(async move { super::command::serve(s, tcp).await });
             }
         }
-    });
-    let t2 = tokio::spawn(async move {
-        loop {
-            if let Ok((tcp, peer)) = control.accept().await {
-                let s = server.clone();
-                tokio::spawn(async move { super::session::serve(s, tcp, peer).await });
+    })];
+    for control in controls {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Ok((tcp, peer)) = control.accept().await {
+                    let s = server.clone();
+                    tokio::spawn(async move { super::session::serve(s, tcp, peer).await });
+                }
             }
-        }
-    });
-    Ok(RunningUftpd { command_addr, control_addr, tasks: vec![t1, t2] })
+        }));
+    }
+    Ok(RunningUftpd { command_addr, control_addr, tasks })
 }
