@@ -423,16 +423,15 @@ async fn fetch(grant: Grant, host: String) -> hpc_core::Result<Vec<u8>> {
     Ok(std::fs::read(local).unwrap())
 }
 
-/// A one-off secret for `base`, for clients at `client` only.
-async fn grant_for(u: &uftp_support::Uftp, base: String, client: &str) -> Grant {
-    u.auth()
-        .authenticate(&AuthRequest {
-            server_path: base,
-            client: Some(client.to_owned()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
+/// A fresh directory holding `f.bin` (its bytes returned) and a one-off
+/// secret for it, for clients at `client` only.
+async fn file_for(u: &uftp_support::Uftp, client: &str, seed: u8) -> (Grant, Vec<u8>) {
+    let (base, disk) = u.fresh_dir("netns");
+    let body = uftp_support::pattern(300_000, seed);
+    std::fs::write(disk.join("f.bin"), &body).unwrap();
+    let request =
+        AuthRequest { server_path: base, client: Some(client.to_owned()), ..Default::default() };
+    (u.auth().authenticate(&request).await.unwrap(), body)
 }
 
 fn refused_address(e: &Error, from: &str, secret: &str) {
@@ -446,11 +445,7 @@ fn refused_address(e: &Error, from: &str, secret: &str) {
 async fn a_client_on_a_second_host_is_refused_and_the_announced_one_transfers() {
     let u = uftp();
     let hosts = two_hosts(&u);
-    let (base, disk) = u.fresh_dir("netns-a");
-    let body = uftp_support::pattern(300_000, 11);
-    std::fs::write(disk.join("f.bin"), &body).unwrap();
-    let grant = grant_for(&u, base, &hosts.here).await;
-
+    let (grant, body) = file_for(&u, &hosts.here, 11).await;
     let (g, to) = (grant.clone(), hosts.here.clone());
     let e = in_netns(&hosts.ns, move || fetch(g, to)).await.unwrap_err();
     refused_address(&e, &hosts.there, grant.secret.expose());
@@ -463,11 +458,7 @@ async fn a_client_on_a_second_host_is_refused_and_the_announced_one_transfers() 
 async fn the_announced_client_on_a_second_host_transfers_and_this_host_is_refused() {
     let u = uftp();
     let hosts = two_hosts(&u);
-    let (base, disk) = u.fresh_dir("netns-b");
-    let body = uftp_support::pattern(300_000, 12);
-    std::fs::write(disk.join("f.bin"), &body).unwrap();
-    let grant = grant_for(&u, base, &hosts.there).await;
-
+    let (grant, body) = file_for(&u, &hosts.there, 12).await;
     let e = fetch(grant.clone(), hosts.here.clone()).await.unwrap_err();
     refused_address(&e, &hosts.here, grant.secret.expose());
     let (g, to) = (grant, hosts.here);
