@@ -40,6 +40,9 @@ pub(crate) struct Uftpd {
     pub(crate) control_addr: SocketAddr,
     pub(crate) jobs: Mutex<HashMap<String, Job>>,
     copies: std::sync::atomic::AtomicU64,
+    /// Data connections accepted, by the path of the first transfer that
+    /// used each (a kept connection counts once, however many follow).
+    data_connections: Mutex<HashMap<String, u64>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,6 +53,25 @@ impl Uftpd {
     /// A number for the next server-to-server copy.
     pub(crate) fn next_copy(&self) -> u64 {
         self.copies.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts `n` new data connections for a transfer of `path`.
+    pub(crate) fn count_data_connections(&self, path: &str, n: usize) {
+        *lock(&self.data_connections).entry(path.to_owned()).or_default() += n as u64;
+    }
+
+    /// Data connections counted for `dir` and the paths under it.
+    pub(crate) fn data_connections_under(&self, dir: &str) -> u64 {
+        let dir = dir.trim_end_matches('/');
+        lock(&self.data_connections)
+            .iter()
+            .filter(|(p, _)| {
+                dir.is_empty()
+                    || *p == dir
+                    || p.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Registers a request under its secret.
@@ -111,6 +133,7 @@ pub(crate) async fn start(config: UftpdConfig) -> Result<RunningUftpd> {
         control_addr,
         jobs: Mutex::new(HashMap::new()),
         copies: Default::default(),
+        data_connections: Mutex::new(HashMap::new()),
     });
     let s1 = server.clone();
     let mut tasks = vec![tokio::spawn(async move {
