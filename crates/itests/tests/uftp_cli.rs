@@ -60,6 +60,34 @@ async fn put_get_list_checksum_and_remove() {
 }
 
 #[tokio::test]
+async fn cp_of_many_small_files_keeps_one_data_connection() {
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("climany");
+    let tmp = tempfile::tempdir().unwrap();
+    let many = tmp.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..50 {
+        std::fs::write(many.join(format!("f{i:02}.bin")), pattern(500 + i * 13, i as u8)).unwrap();
+    }
+    let mut used = Vec::new();
+    for (dir, extra) in [("kept", None), ("each", Some("--no-keep-alive"))] {
+        let target = u.url(&format!("{base}/{dir}"));
+        let args: Vec<&str> = extra.into_iter().chain(["cp", "-r", "many", &target]).collect();
+        ok(&hpckit(&u, tmp.path(), &args).await);
+        for i in 0..50 {
+            let name = format!("f{i:02}.bin");
+            let got = std::fs::read(disk.join(dir).join(&name)).unwrap();
+            assert!(got == pattern(500 + i * 13, i as u8), "{dir}/{name} differs");
+        }
+        used.push(u.data_connections(&format!("{base}/{dir}")).await);
+    }
+    // One connection for the copy engine's listing of the target (a listing
+    // ends with its connection), then one kept for all 50 files; with
+    // `--no-keep-alive` one per file.
+    assert_eq!(used, [2, 51]);
+}
+
+#[tokio::test]
 async fn missing_path_and_missing_credential_are_clear_errors() {
     let u = uftp();
     let (base, _) = u.fresh_dir("clierr");

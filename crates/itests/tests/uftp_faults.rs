@@ -1,6 +1,7 @@
 //! Faults a UFTP client meets: a wrong or used secret, a client address the
-//! transfer request did not name (announced elsewhere, or a login and a data
-//! connection from a second address of this host), a malformed reply line, broken chunk
+//! transfer request did not name (announced elsewhere, a login and a data
+//! connection from a second address of this host, and a whole client session
+//! from a second host: a network namespace), a malformed reply line, broken chunk
 //! headers, a block larger than the buffer, a data connection dropped
 //! mid-file, a server that closes early. Each is a typed error with one line
 //! and no secret, and a failed download never replaces a good local file.
@@ -354,4 +355,113 @@ async fn data_connection_from_a_second_address_gets_nothing() {
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut stranger, &mut leaked).await;
     assert!(leaked.is_empty(), "the stranger got {} bytes", leaked.len());
     s.quit().await;
+}
+
+/// The second client host of the service (`HPCKIT_UFTP_TOPOLOGY=netns`): a
+/// network namespace joined to this host by a veth pair.
+struct TwoHosts {
+    /// This host's end of the link, where the UFTPD's control port listens too;
+    /// a client here connecting to it comes from this address.
+    here: String,
+    /// The namespace, and its address: where its clients come from.
+    ns: String,
+    there: String,
+}
+
+/// The topology, or a panic saying why the service has none (never a skip).
+fn two_hosts(u: &uftp_support::Uftp) -> TwoHosts {
+    let topology = u.env.var("HPCKIT_UFTP_TOPOLOGY");
+    assert_eq!(
+        topology,
+        "netns",
+        "the uftp service has no network namespace for a second client host: {}",
+        u.env.get("HPCKIT_UFTP_NETNS_PROBLEM").unwrap_or("(no reason recorded)")
+    );
+    TwoHosts {
+        here: u.env.var("HPCKIT_UFTP_HOST_ADDR").to_owned(),
+        ns: u.env.var("HPCKIT_UFTP_NETNS").to_owned(),
+        there: u.env.var("HPCKIT_UFTP_NETNS_ADDR").to_owned(),
+    }
+}
+
+/// Runs `work` on a thread of its own that has entered the network namespace
+/// `ns`, on a runtime of that thread: every socket the client opens (control
+/// and data) belongs to the namespace's network stack, as on another host.
+async fn in_netns<T, F, Fut>(ns: &str, work: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let link = std::path::Path::new("/run/netns").join(ns);
+    let thread = std::thread::spawn(move || {
+        let file = std::fs::File::open(&link)
+            .unwrap_or_else(|e| panic!("network namespace {}: {e}", link.display()));
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap_or_else(|e| {
+            panic!("entering network namespace {}: {e} (needs CAP_SYS_ADMIN)", link.display())
+        });
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(work())
+    });
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .unwrap()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Logs in at `host` (the grant's port and secret) and downloads `f.bin`.
+async fn fetch(grant: Grant, host: String) -> hpc_core::Result<Vec<u8>> {
+    let grant = Grant { host, ..grant };
+    let mut s = Session::connect(&grant, TransferOptions::default()).await?;
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("f.bin");
+    download(&mut s, "f.bin", &local, false, None).await?;
+    s.quit().await;
+    Ok(std::fs::read(local).unwrap())
+}
+
+/// A fresh directory holding `f.bin` (its bytes returned) and a one-off
+/// secret for it, for clients at `client` only.
+async fn file_for(u: &uftp_support::Uftp, client: &str, seed: u8) -> (Grant, Vec<u8>) {
+    let (base, disk) = u.fresh_dir("netns");
+    let body = uftp_support::pattern(300_000, seed);
+    std::fs::write(disk.join("f.bin"), &body).unwrap();
+    let request =
+        AuthRequest { server_path: base, client: Some(client.to_owned()), ..Default::default() };
+    (u.auth().authenticate(&request).await.unwrap(), body)
+}
+
+fn refused_address(e: &Error, from: &str, secret: &str) {
+    assert_eq!(e.kind(), ErrorKind::Authentication, "{e}");
+    assert!(e.to_string().contains("refused this client's address"), "{e}");
+    assert!(e.to_string().contains(&format!("from {from}:")), "not the second address: {e}");
+    one_line(e, secret);
+}
+
+#[tokio::test]
+async fn a_client_on_a_second_host_is_refused_and_the_announced_one_transfers() {
+    let u = uftp();
+    let hosts = two_hosts(&u);
+    let (grant, body) = file_for(&u, &hosts.here, 11).await;
+    let (g, to) = (grant.clone(), hosts.here.clone());
+    let e = in_netns(&hosts.ns, move || fetch(g, to)).await.unwrap_err();
+    refused_address(&e, &hosts.there, grant.secret.expose());
+    // The refusal did not use the one-off secret up: the announced client transfers.
+    let got = fetch(grant, hosts.here).await.expect("the announced client");
+    assert!(got == body, "the announced client got other bytes");
+}
+
+#[tokio::test]
+async fn the_announced_client_on_a_second_host_transfers_and_this_host_is_refused() {
+    let u = uftp();
+    let hosts = two_hosts(&u);
+    let (grant, body) = file_for(&u, &hosts.there, 12).await;
+    let e = fetch(grant.clone(), hosts.here.clone()).await.unwrap_err();
+    refused_address(&e, &hosts.here, grant.secret.expose());
+    let (g, to) = (grant, hosts.here);
+    let got = in_netns(&hosts.ns, move || fetch(g, to)).await.expect("the announced client");
+    assert!(got == body, "the client in the namespace got other bytes");
 }

@@ -131,6 +131,79 @@ async fn keep_alive_four_streams() {
 }
 
 #[tokio::test]
+async fn keep_alive_upload_of_the_wrong_size_fails_and_the_session_goes_on() {
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("keep-size");
+    let mut s = u.session(&base, 1, None, false).await;
+    s.keep_alive(true).await.unwrap();
+    // Fewer bytes than announced: the server would wait for the rest.
+    let mut out = s.open_write("short.bin", WriteMode::Replace { size: Some(10) }).await.unwrap();
+    out.write(b"12345").await.unwrap();
+    let e = s.end_write(out, "STOR short.bin").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("after 5 of the 10 bytes announced"), "{e}");
+    assert!(s.is_usable());
+    // More than announced: the surplus would open the next transfer.
+    let mut out = s.open_write("long.bin", WriteMode::Replace { size: Some(3) }).await.unwrap();
+    let e = out.write(b"12345").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    drop(out);
+    let _ = s.end_transfer("STOR long.bin").await;
+    assert!(s.is_usable());
+    // The session goes on, over a new kept connection, with whole files.
+    for name in ["short.bin", "long.bin"] {
+        let mut out = s.open_write(name, WriteMode::Replace { size: Some(4) }).await.unwrap();
+        out.write(b"good").await.unwrap();
+        assert_eq!(s.end_write(out, &format!("STOR {name}")).await.unwrap(), 4);
+        assert_eq!(s.kept_connections(), 1);
+        assert_eq!(std::fs::read(disk.join(name)).unwrap(), b"good");
+    }
+    s.quit().await;
+}
+
+/// Copies 50 small files to a UFTP file system and back with the copy
+/// engine, one file at a time; the data connections the server accepted.
+async fn copy_many_small_files(params: &str) -> (u64, u64) {
+    use fs_adaptors::copy::{CopyOptions, copy};
+    let u = uftp();
+    let (base, disk) = u.fresh_dir("many");
+    let uftp_fs = u.filesystem(&base, params).await.unwrap();
+    let local = hpckit::open_filesystem("file:///", &Default::default()).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (up, down) = (tmp.path().join("up"), tmp.path().join("down"));
+    std::fs::create_dir(&up).unwrap();
+    for i in 0..50 {
+        std::fs::write(up.join(format!("f{i:02}.bin")), pattern(1000 + i * 37, i as u8)).unwrap();
+    }
+    let opts = CopyOptions { recursive: true, parallel: 1, ..Default::default() };
+    let p = |path: &std::path::Path| hpc_core::Path::new(path.to_str().unwrap()).unwrap();
+    let dir = hpc_core::Path::new("/dir").unwrap();
+    copy(&local, &p(&up), &uftp_fs, &dir, &opts).await.unwrap();
+    let uploads = u.data_connections(&base).await;
+    copy(&uftp_fs, &dir, &local, &p(&down), &opts).await.unwrap();
+    let downloads = u.data_connections(&base).await - uploads;
+    uftp_fs.close().await.unwrap();
+    for i in 0..50 {
+        let name = format!("f{i:02}.bin");
+        let want = pattern(1000 + i * 37, i as u8);
+        assert!(std::fs::read(disk.join("dir").join(&name)).unwrap() == want, "uploaded {name}");
+        assert!(std::fs::read(down.join(&name)).unwrap() == want, "downloaded {name}");
+    }
+    (uploads, downloads)
+}
+
+#[tokio::test]
+async fn the_file_system_keeps_one_data_connection_for_many_files() {
+    // Each direction lists one directory (the copy engine's sweep for
+    // leftovers in the target, then the source tree), and a listing ends
+    // with its connection: one connection for it, one kept for all 50 files.
+    assert_eq!(copy_many_small_files("").await, (2, 2));
+    // Without KEEP-ALIVE (as before, and as with encryption, compression or
+    // several streams): a connection per file.
+    assert_eq!(copy_many_small_files("&keep-alive=false").await, (51, 51));
+}
+
+#[tokio::test]
 async fn keep_alive_is_refused_with_encryption_or_compression() {
     let u = uftp();
     let (base, _) = u.fresh_dir("keepz");

@@ -414,6 +414,9 @@ pub struct Outbound {
     block: BytesMut,
     host: String,
     sent: u64,
+    /// Bytes announced for this transfer (keep-alive uploads): no more may
+    /// be sent, and no fewer, since the count, not the connection, ends it.
+    limit: Option<u64>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -430,7 +433,7 @@ impl Outbound {
     /// called inside a Tokio runtime.
     pub fn new(conns: Vec<TcpStream>, coding: &Coding, host: String) -> Outbound {
         let streams = conns.into_iter().map(|tcp| OutStream::new(tcp, coding, &host)).collect();
-        Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0 }
+        Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0, limit: None }
     }
 
     /// The sending side over keep-alive connections (plain data: a cipher
@@ -441,7 +444,31 @@ impl Outbound {
             .into_iter()
             .map(|tcp| OutStream { sink: Sink::Kept(tcp), queued: BytesMut::new() })
             .collect();
-        Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0 }
+        Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0, limit: None }
+    }
+
+    /// Holds this transfer to exactly `len` plaintext bytes: a write past
+    /// them fails before anything of it is sent, and
+    /// [`Outbound::finish_kept`] fails (closing the connections, which ends
+    /// the transfer for the server) when fewer were written. For keep-alive
+    /// uploads, where surplus bytes would open the next transfer and a
+    /// shortfall would leave the server waiting.
+    pub fn exactly(mut self, len: u64) -> Outbound {
+        self.limit = Some(len);
+        self
+    }
+
+    /// Refuses `more` bytes past the limit of [`Outbound::exactly`].
+    fn check_limit(&self, more: usize) -> Result<()> {
+        match self.limit {
+            Some(limit) if self.sent.saturating_add(more as u64) > limit => {
+                Err(hpc_core::Error::InvalidInput(format!(
+                    "upload to {}: more than the {limit} bytes announced",
+                    self.host
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Plaintext bytes accepted so far.
@@ -451,6 +478,7 @@ impl Outbound {
 
     /// Sends `data` (or queues it until a block or a flush threshold is full).
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        self.check_limit(data.len())?;
         self.sent += data.len() as u64;
         if self.streams.len() == 1 {
             let s = &mut self.streams[0];
@@ -480,6 +508,7 @@ impl Outbound {
         if self.streams.len() > 1 || data.len() < FLUSH_AT / 4 {
             return self.write(&data).await;
         }
+        self.check_limit(data.len())?;
         self.sent += data.len() as u64;
         let s = &mut self.streams[0];
         s.flush(&self.host).await?;
@@ -529,6 +558,12 @@ impl Outbound {
     /// [`Outbound::kept`] back open, for the next transfer of a keep-alive
     /// session.
     pub async fn finish_kept(mut self) -> Result<(u64, Vec<TcpStream>)> {
+        if let Some(limit) = self.limit.filter(|l| *l != self.sent) {
+            return Err(hpc_core::Error::InvalidInput(format!(
+                "upload to {}: the data ended after {} of the {limit} bytes announced",
+                self.host, self.sent
+            )));
+        }
         if self.streams.len() > 1 && !self.block.is_empty() {
             self.frame_block();
         }
@@ -719,5 +754,34 @@ mod tests {
                 a = conns;
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_kept_upload_sends_exactly_the_announced_bytes() {
+        // More than announced: refused before any of it goes out.
+        let (a, b) = pairs(1).await;
+        let mut out = Outbound::kept(a, "t".into()).exactly(10);
+        out.write(b"0123456").await.unwrap();
+        let e = out.write(b"789ab").await.unwrap_err();
+        assert_eq!(e.kind(), hpc_core::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("more than the 10 bytes announced"), "{e}");
+        assert_eq!(out.sent(), 7);
+        // Fewer: finishing fails and closes the connection, so the reader
+        // sees the end instead of waiting for the rest.
+        let e = out.finish_kept().await.unwrap_err();
+        assert!(e.to_string().contains("after 7 of the 10 bytes"), "{e}");
+        let mut inb = Inbound::kept(b, "t".into(), 10);
+        let mut got = Vec::new();
+        while let Ok(Some(c)) = inb.next_chunk().await {
+            got.extend_from_slice(&c);
+        }
+        assert!(b"0123456".starts_with(&got), "{got:?}");
+        assert!(inb.into_connections().is_err(), "a short kept transfer must not look complete");
+        // Exactly as announced: the connection is kept.
+        let (a, _b) = pairs(1).await;
+        let mut out = Outbound::kept(a, "t".into()).exactly(3);
+        out.write_bytes(Bytes::from_static(b"abc")).await.unwrap();
+        let (sent, conns) = out.finish_kept().await.unwrap();
+        assert_eq!((sent, conns.len()), (3, 1));
     }
 }

@@ -346,6 +346,11 @@ impl Session {
         Ok(())
     }
 
+    /// Whether `KEEP-ALIVE true` is in force.
+    pub fn is_keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
     /// The data connections kept open for the next transfer (keep-alive).
     pub fn kept_connections(&self) -> usize {
         self.kept.len()
@@ -434,10 +439,14 @@ impl Session {
         }
         self.in_transfer = true;
         let host = self.host().to_owned();
-        Ok(if self.keep_alive {
-            Outbound::kept(conns, host)
-        } else {
-            Outbound::new(conns, &self.coding, host)
+        Ok(match mode {
+            WriteMode::Replace { size: Some(n) } | WriteMode::At { size: Some(n), .. }
+                if self.keep_alive =>
+            {
+                Outbound::kept(conns, host).exactly(n)
+            }
+            // A keep-alive upload of unknown size was refused above.
+            _ => Outbound::new(conns, &self.coding, host),
         })
     }
 
@@ -458,9 +467,18 @@ impl Session {
     /// ends the transfer. The plaintext bytes sent.
     pub async fn end_write(&mut self, outbound: Outbound, command: &str) -> Result<u64> {
         let sent = if self.keep_alive {
-            let (sent, conns) = outbound.finish_kept().await?;
-            self.kept = conns;
-            sent
+            match outbound.finish_kept().await {
+                Ok((sent, conns)) => {
+                    self.kept = conns;
+                    sent
+                }
+                Err(e) => {
+                    // The connections are closed: the server ends the
+                    // transfer short, and the session goes on.
+                    let _ = self.end_transfer(command).await;
+                    return Err(e);
+                }
+            }
         } else {
             outbound.finish().await?
         };

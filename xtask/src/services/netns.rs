@@ -10,6 +10,10 @@
 //! jump namespace (an sshd forwarding a `direct-tcpip` channel), and no packet for
 //! these private addresses ever leaves the machine.
 //!
+//! The `sshd` service runs a jump and an inner sshd there. The `uftp` service uses the
+//! jump namespace as a second client host: its UFTPD also listens on the root end of
+//! the jump link, so a client in the jump namespace reaches it from another address.
+//!
 //! Names derive from the worktree, and N is the first subnet no other worktree uses
 //! (checked under the machine lock), so worktrees build their networks side by side.
 
@@ -26,6 +30,8 @@ use crate::cmd;
 pub(crate) struct Topology {
     pub(crate) jump_ns: String,
     pub(crate) inner_ns: String,
+    /// The root namespace's end of the jump link (what the jump host reaches).
+    pub(crate) root_addr: String,
     /// Address of the jump host, reachable from the root namespace.
     pub(crate) jump_addr: String,
     /// Address of the inner host, reachable only from the jump namespace.
@@ -64,6 +70,7 @@ pub(crate) fn create(state_dir: &Path) -> Result<Topology> {
     let topo = Topology {
         jump_ns: format!("hpckit-{id}-jump"),
         inner_ns: format!("hpckit-{id}-inner"),
+        root_addr: format!("10.231.{subnet}.1"),
         jump_addr: format!("10.231.{subnet}.2"),
         inner_addr: format!("10.232.{subnet}.2"),
     };
@@ -82,7 +89,7 @@ pub(crate) fn create(state_dir: &Path) -> Result<Topology> {
         format!("netns add {j}"),
         format!("netns add {i}"),
         format!("link add {root_if} type veth peer name {jump_if} netns {j}"),
-        format!("addr add 10.231.{subnet}.1/30 dev {root_if}"),
+        format!("addr add {}/30 dev {root_if}", topo.root_addr),
         format!("link set {root_if} up"),
         format!("-n {j} link set lo up"),
         format!("-n {j} addr add {jump_addr}/30 dev {jump_if}"),
@@ -98,7 +105,7 @@ pub(crate) fn create(state_dir: &Path) -> Result<Topology> {
         let args: Vec<&str> = step.split(' ').collect();
         if let Err(err) = ip(&args) {
             let _ = destroy(state_dir);
-            return Err(err.context("building the jump-host network namespaces failed"));
+            return Err(err.context("building the test network namespaces failed"));
         }
     }
     Ok(topo)

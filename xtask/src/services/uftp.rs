@@ -11,6 +11,14 @@
 //! token for `demouser` and the UFTPD as auth server `TEST`. The chain credential →
 //! `POST /rest/auth/TEST` → UFTPD session runs as on a real site. The Python clients
 //! live in `/opt/hpckit/venv/uftp` (provision.sh).
+//!
+//! For the client-address check from a second host, `start` builds the network
+//! namespaces of [`super::netns`] and the UFTPD's control port also listens on the
+//! root end of the jump link (`HPCKIT_UFTP_HOST_ADDR`, same port number): a client
+//! there connects from that address, a client in the jump namespace
+//! (`HPCKIT_UFTP_NETNS`) from `HPCKIT_UFTP_NETNS_ADDR`. Without CAP_NET_ADMIN the
+//! service still starts, says why there is no namespace, and exports
+//! `HPCKIT_UFTP_TOPOLOGY=none` with the reason, so those tests fail with it.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::netns;
 use super::webdav::random_secret;
 use super::{Ctx, EnvVars, Service};
 use crate::cmd;
@@ -77,15 +86,25 @@ impl Service for Uftp {
         }
         std::fs::create_dir_all(root.join("data"))?;
         let _ = std::fs::remove_file(dir.join("ready.json"));
-        ctx.spawn_daemon(
-            "uftpd-testserver",
-            Command::new(&uftpd).arg("--root").arg(&root).arg("--state-dir").arg(&dir).args([
-                "--control-port",
-                &control.to_string(),
-                "--command-port",
-                &command.to_string(),
-            ]),
-        )?;
+        let topology = netns::create(&dir).map_err(|err| {
+            let why = format!(
+                "no network namespace for a second client address ({err:#}); creating one needs root with CAP_NET_ADMIN"
+            );
+            println!("  uftp: {why}; the client-address tests from a namespace will fail");
+            why
+        });
+        let mut uftpd_cmd = Command::new(&uftpd);
+        uftpd_cmd.arg("--root").arg(&root).arg("--state-dir").arg(&dir).args([
+            "--control-port",
+            &control.to_string(),
+            "--command-port",
+            &command.to_string(),
+        ]);
+        if let Ok(topo) = &topology {
+            // A fresh address of our own: the port checked free on 127.0.0.1 is free there too.
+            uftpd_cmd.args(["--also-listen", &topo.root_addr]);
+        }
+        ctx.spawn_daemon("uftpd-testserver", &mut uftpd_cmd)?;
         wait_ready(&dir.join("ready.json"), Duration::from_secs(20))?;
 
         let password = random_secret(20)?;
@@ -128,6 +147,18 @@ impl Service for Uftp {
         env.set("HPCKIT_UFTP_PYTHON", format!("{VENV}/bin/python"));
         env.set("HPCKIT_UFTP_PYUFTP", format!("{VENV}/bin/pyuftp"));
         env.set(BUILD_ENV, build);
+        match topology {
+            Ok(topo) => {
+                env.set("HPCKIT_UFTP_TOPOLOGY", "netns");
+                env.set("HPCKIT_UFTP_HOST_ADDR", topo.root_addr);
+                env.set("HPCKIT_UFTP_NETNS", topo.jump_ns);
+                env.set("HPCKIT_UFTP_NETNS_ADDR", topo.jump_addr);
+            }
+            Err(why) => {
+                env.set("HPCKIT_UFTP_TOPOLOGY", "none");
+                env.set("HPCKIT_UFTP_NETNS_PROBLEM", why);
+            }
+        }
         Ok(env)
     }
 
@@ -145,6 +176,17 @@ impl Service for Uftp {
             std::net::TcpStream::connect(format!("127.0.0.1:{port}"))
                 .with_context(|| format!("nothing accepts connections on {key}={port}"))?;
         }
+        if env.get("HPCKIT_UFTP_TOPOLOGY") == Some("netns") {
+            let (addr, port) =
+                (env.require("HPCKIT_UFTP_HOST_ADDR")?, env.require("HPCKIT_UFTP_PORT")?);
+            std::net::TcpStream::connect(format!("{addr}:{port}")).with_context(|| {
+                format!("the UFTPD does not accept connections on {addr}:{port}")
+            })?;
+            let ns = env.require("HPCKIT_UFTP_NETNS")?;
+            if !Path::new("/run/netns").join(ns).exists() {
+                bail!("the network namespace {ns} is gone");
+            }
+        }
         for key in ["HPCKIT_UFTP_PYTHON", "HPCKIT_UFTP_PYUFTP", "HPCKIT_UFTP_CA"] {
             let path = env.require(key)?;
             if !Path::new(path).exists() {
@@ -152,6 +194,11 @@ impl Service for Uftp {
             }
         }
         Ok(())
+    }
+
+    fn stop(&self, ctx: &Ctx<'_>) -> Result<()> {
+        ctx.stop_daemons()?;
+        netns::destroy(&ctx.state_dir)
     }
 }
 

@@ -17,9 +17,13 @@ struct Args {
     /// Where to write `ready.json` (the ports) once listening.
     #[arg(long)]
     state_dir: PathBuf,
-    /// Address of both ports and the passive-mode listeners.
+    /// Address of both ports.
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
+    /// Another address for the control port (same port number); repeatable.
+    /// Passive-mode listeners use the address a session came in on.
+    #[arg(long)]
+    also_listen: Vec<IpAddr>,
     /// Command port (0: any free port).
     #[arg(long, default_value_t = 64435)]
     command_port: u16,
@@ -39,6 +43,7 @@ fn main() {
         .init();
     let mut config = UftpdConfig::local(args.root.clone());
     config.host = args.host;
+    config.also_listen = args.also_listen.clone();
     config.command_port = args.command_port;
     config.control_port = args.control_port;
     config.max_streams = args.max_streams.max(1);

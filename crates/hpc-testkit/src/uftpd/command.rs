@@ -58,6 +58,11 @@ fn handle(server: &Uftpd, f: &HashMap<String, String>) -> String {
             server.control_addr.port(),
             server.control_addr.ip()
         ),
+        // Not UFTPD's: what tests count (`file`: a directory in the server's tree).
+        Some("hpckit-stats-request") => format!(
+            "DataConnections: {}\n",
+            server.data_connections_under(f.get("file").map_or("/", |v| v.trim()))
+        ),
         Some(other) => format!("ERROR::Unsupported request type '{other}'\n"),
         None => "ERROR::Unsupported request type ''\n".into(),
     }

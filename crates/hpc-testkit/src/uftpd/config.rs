@@ -8,8 +8,14 @@ use serde::{Deserialize, Serialize};
 /// Where the server listens and what it serves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UftpdConfig {
-    /// Address of both ports and of the passive-mode listeners.
+    /// Address of both ports.
     pub host: IpAddr,
+    /// More addresses the control port listens on, with the same port number
+    /// (a multi-homed host: clients on another network reach it there). A
+    /// session's passive-mode listeners use the address its control
+    /// connection came in on.
+    #[serde(default)]
+    pub also_listen: Vec<IpAddr>,
     /// Command port (auth server → UFTPD); 0 picks a free one.
     pub command_port: u16,
     /// Control port (clients); 0 picks a free one.
@@ -37,6 +43,7 @@ impl UftpdConfig {
     pub fn local(root: PathBuf) -> Self {
         UftpdConfig {
             host: IpAddr::from([127, 0, 0, 1]),
+            also_listen: Vec::new(),
             command_port: 0,
             control_port: 0,
             root,

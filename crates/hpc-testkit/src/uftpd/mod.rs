@@ -5,7 +5,10 @@
 //! - **Command port**: one `key=value` request per connection, ended by
 //!   `END`; `uftp-transfer-request` registers a secret for a user, client
 //!   addresses, base directory, streams, compression and key, and answers
-//!   `OK::<control port>`; `uftp-ping-request` describes the server.
+//!   `OK::<control port>`; `uftp-ping-request` describes the server. For
+//!   tests, `hpckit-stats-request` with `file=<dir>` answers
+//!   `DataConnections: <n>`: the data connections accepted for transfers
+//!   and listings under `dir` (a kept KEEP-ALIVE connection counts once).
 //! - **Control port**: `220` greeting, `USER anonymous` + `PASS <secret>`,
 //!   the secret and client-address checks, one-off and persistent secrets
 //!   (a persistent one lives while one of its sessions does), the jail, and

@@ -28,6 +28,8 @@ struct Session {
     server: Arc<Uftpd>,
     job: Job,
     peer: IpAddr,
+    /// The address the control connection came in on: passive listeners go there.
+    local: IpAddr,
     jail: String,
     cwd: String,
     streams: usize,
@@ -69,6 +71,10 @@ async fn read_line(r: &mut BufReader<OwnedReadHalf>) -> Option<String> {
 
 pub(crate) async fn serve(server: Arc<Uftpd>, tcp: TcpStream, peer: SocketAddr) {
     let peer = normalize(peer.ip());
+    let local = tcp.local_addr().map(|a| normalize(a.ip())).unwrap_or(server.config.host);
+    // Replies are small and often two in a row (`150`, then `226`): without
+    // this, Nagle holds the second until the client's delayed ACK, 40 ms.
+    let _ = tcp.set_nodelay(true);
     let (r, mut w) = tcp.into_split();
     let mut r = BufReader::new(r);
     let version = server.config.version.clone();
@@ -90,6 +96,7 @@ pub(crate) async fn serve(server: Arc<Uftpd>, tcp: TcpStream, peer: SocketAddr) 
         server: server.clone(),
         job,
         peer,
+        local,
         jail,
         cwd,
         pending: Vec::new(),
@@ -327,7 +334,7 @@ impl Session {
                 if !self.kept.is_empty() {
                     return Err(err(503, verb, "keep-alive data connections are open; use them"));
                 }
-                let listener = TcpListener::bind(SocketAddr::new(self.server.config.host, 0))
+                let listener = TcpListener::bind(SocketAddr::new(self.local, 0))
                     .await
                     .map_err(|e| err(425, verb, e))?;
                 let port = listener.local_addr().map_err(|e| err(425, verb, e))?.port();
@@ -347,7 +354,7 @@ impl Session {
                 if verb == "EPSV" {
                     Ok(Some((229, format!("Entering Extended Passive Mode (|||{port}|)"))))
                 } else {
-                    let ip = match self.server.config.host {
+                    let ip = match self.local {
                         IpAddr::V4(v4) => v4.octets(),
                         IpAddr::V6(_) => [127, 0, 0, 1],
                     };
@@ -551,7 +558,7 @@ impl Session {
                     text.push_str(&line);
                     text.push_str("\r\n");
                 }
-                let conns = self.take_data(verb, 1).await?;
+                let conns = self.take_data(verb, &abs, 1).await?;
                 self.reply(150, "OK").await.map_err(|_| (0, String::new()))?;
                 let mut out = Outbound::new(conns, &Coding::default(), "client".into());
                 let sent = async {
@@ -603,8 +610,14 @@ impl Session {
         }
     }
 
-    /// The data connections opened with `PASV`/`EPSV` since the last transfer.
-    async fn take_data(&mut self, verb: &str, want: usize) -> Result<Vec<TcpStream>, Reply> {
+    /// The data connections opened with `PASV`/`EPSV` since the last
+    /// transfer (counted for `path`), or the kept ones.
+    async fn take_data(
+        &mut self,
+        verb: &str,
+        path: &str,
+        want: usize,
+    ) -> Result<Vec<TcpStream>, Reply> {
         if !self.kept.is_empty() {
             return Ok(std::mem::take(&mut self.kept));
         }
@@ -630,6 +643,7 @@ impl Session {
                 }
             }
         }
+        self.server.count_data_connections(path, conns.len());
         Ok(conns)
     }
 
@@ -665,7 +679,7 @@ impl Session {
             }
         };
         let streams = self.streams;
-        let conns = self.take_data(verb, streams).await?;
+        let conns = self.take_data(verb, abs, streams).await?;
         let mut file = tokio::fs::File::open(&d).await.map_err(|e| io_err(verb, abs, e))?;
         file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| io_err(verb, abs, e))?;
         self.reply(150, &format!("OK {announced} bytes available for reading."))
@@ -719,7 +733,7 @@ impl Session {
                 "on keep-alive data connections the size comes first (ALLO or RANG)",
             ));
         }
-        let conns = self.take_data(verb, streams).await?;
+        let conns = self.take_data(verb, abs, streams).await?;
         // Whole-file uploads land beside the target and replace it only when complete.
         let tmp = d.with_file_name(format!(".{}.uftpd-part", base_name(abs)));
         let (file, temp) = if let Some((a, _)) = range {

@@ -40,6 +40,9 @@ pub(crate) struct Uftpd {
     pub(crate) control_addr: SocketAddr,
     pub(crate) jobs: Mutex<HashMap<String, Job>>,
     copies: std::sync::atomic::AtomicU64,
+    /// Data connections accepted, by the path of the first transfer that
+    /// used each (a kept connection counts once, however many follow).
+    data_connections: Mutex<HashMap<String, u64>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,6 +53,25 @@ impl Uftpd {
     /// A number for the next server-to-server copy.
     pub(crate) fn next_copy(&self) -> u64 {
         self.copies.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts `n` new data connections for a transfer of `path`.
+    pub(crate) fn count_data_connections(&self, path: &str, n: usize) {
+        *lock(&self.data_connections).entry(path.to_owned()).or_default() += n as u64;
+    }
+
+    /// Data connections counted for `dir` and the paths under it.
+    pub(crate) fn data_connections_under(&self, dir: &str) -> u64 {
+        let dir = dir.trim_end_matches('/');
+        lock(&self.data_connections)
+            .iter()
+            .filter(|(p, _)| {
+                dir.is_empty()
+                    || *p == dir
+                    || p.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Registers a request under its secret.
@@ -93,37 +115,45 @@ pub(crate) async fn start(config: UftpdConfig) -> Result<RunningUftpd> {
         .map_err(|e| Error::from_io_path("opening", config.root.display(), e))?;
     let mut config = config;
     config.root = root;
-    let bind = |port| async move {
-        TcpListener::bind(SocketAddr::new(config.host, port))
+    let bind = |host: IpAddr, port: u16| async move {
+        TcpListener::bind(SocketAddr::new(host, port))
             .await
-            .map_err(|e| Error::io(format!("listening on {}:{port}", config.host), e))
+            .map_err(|e| Error::io(format!("listening on {host}:{port}"), e))
     };
-    let command = bind(config.command_port).await?;
-    let control = bind(config.control_port).await?;
+    let command = bind(config.host, config.command_port).await?;
+    let control = bind(config.host, config.control_port).await?;
     let command_addr = command.local_addr().map_err(|e| Error::io("local address", e))?;
     let control_addr = control.local_addr().map_err(|e| Error::io("local address", e))?;
+    let mut controls = vec![control];
+    for host in &config.also_listen {
+        controls.push(bind(*host, control_addr.port()).await?);
+    }
     let server = Arc::new(Uftpd {
         config,
         control_addr,
         jobs: Mutex::new(HashMap::new()),
         copies: Default::default(),
+        data_connections: Mutex::new(HashMap::new()),
     });
     let s1 = server.clone();
-    let t1 = tokio::spawn(async move {
+    let mut tasks = vec![tokio::spawn(async move {
         loop {
             if let Ok((tcp, _)) = command.accept().await {
                 let s = s1.clone();
                 tokio::spawn(async move { super::command::serve(s, tcp).await });
             }
         }
-    });
-    let t2 = tokio::spawn(async move {
-        loop {
-            if let Ok((tcp, peer)) = control.accept().await {
-                let s = server.clone();
-                tokio::spawn(async move { super::session::serve(s, tcp, peer).await });
+    })];
+    for control in controls {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Ok((tcp, peer)) = control.accept().await {
+                    let s = server.clone();
+                    tokio::spawn(async move { super::session::serve(s, tcp, peer).await });
+                }
             }
-        }
-    });
-    Ok(RunningUftpd { command_addr, control_addr, tasks: vec![t1, t2] })
+        }));
+    }
+    Ok(RunningUftpd { command_addr, control_addr, tasks })
 }

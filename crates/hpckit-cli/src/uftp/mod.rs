@@ -44,6 +44,10 @@ pub(crate) struct UftpArgs {
     /// gzip the data connections.
     #[arg(short = 'C', long = "compress", global = true)]
     compress: bool,
+    /// Open a data connection per file. By default one stays open from file
+    /// to file (UFTP's KEEP-ALIVE) when the data is plain and on one stream.
+    #[arg(long, global = true)]
+    no_keep_alive: bool,
     /// Trust this CA certificate (PEM) for the auth server.
     #[arg(long, value_name = "FILE", env = "HPCKIT_UFTP_CA", global = true)]
     ca: Vec<PathBuf>,
@@ -207,6 +211,9 @@ impl UftpArgs {
         }
         if self.compress {
             text.push_str("&compress=true");
+        }
+        if self.no_keep_alive {
+            text.push_str("&keep-alive=false");
         }
         for c in &self.ca {
             text.push_str(&format!(

@@ -166,6 +166,24 @@ impl Uftp {
         LocalExecutor::new().run(&cmd).await.expect("running pyuftp")
     }
 
+    /// Data connections the UFTPD test server accepted for transfers and
+    /// listings under `dir` (a path in its tree, e.g. a `fresh_dir` base);
+    /// a KEEP-ALIVE connection counts once however many files it carried.
+    pub async fn data_connections(&self, dir: &str) -> u64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = self.env.var("HPCKIT_UFTP_COMMAND_PORT");
+        let mut c = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+        let ask = format!("request-type=hpckit-stats-request\nfile={dir}\nEND\n");
+        c.write_all(ask.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).await.unwrap();
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix("DataConnections: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the UFTPD test server answered {answer:?}"))
+    }
+
     /// `https://localhost:PORT/rest/auth/TEST:<path>` (pyuftp's URL form).
     pub fn url(&self, path: &str) -> String {
         format!("{}:{path}", self.auth_url)

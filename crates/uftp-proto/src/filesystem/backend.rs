@@ -1,7 +1,16 @@
 //! [`UftpFileSystem`]: a UFTPD session's base directory as an hpc-core
 //! `FileSystem`. Control sessions are pooled (each new one is one auth request
 //! and one login); a read streams from a session it owns until the end.
+//!
+//! File data travels over KEEP-ALIVE data connections where that is allowed
+//! (plain data over one stream, [`UftpConfig::keeps_alive`]): a pooled session
+//! keeps its data connection from one file to the next, so copying many small
+//! files costs one connection, not one per file. A transfer whose end is the
+//! end of its connection (a listing, an append, an upload of unknown size)
+//! switches its session's KEEP-ALIVE off first, and the next file switches it
+//! on again; a server that refuses KEEP-ALIVE gets a connection per transfer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -9,8 +18,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hpc_auth::CredentialMap;
 use hpc_core::{
-    ByteRange, ByteStream, ChecksumAlgorithm, CredentialKinds, EntryKind, Error, FileSystem,
-    FileSystemInfo, FsCapabilities, Location, Path, PathAttributes, Result,
+    ByteRange, ByteStream, ChecksumAlgorithm, CredentialKinds, EntryKind, Error, ErrorKind,
+    FileSystem, FileSystemInfo, FsCapabilities, Location, Path, PathAttributes, Result,
 };
 
 use super::config::UftpConfig;
@@ -46,6 +55,9 @@ pub struct UftpFileSystem {
     auth: AuthServer,
     pool: Arc<Pool>,
     info: FileSystemInfo,
+    /// File transfers use KEEP-ALIVE: allowed by the settings, not refused
+    /// by the server so far.
+    keep_alive: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
@@ -73,7 +85,8 @@ impl UftpFileSystem {
         let auth = AuthServer::new(config.transport()?, &config.auth_url)?;
         let info =
             FileSystemInfo::new("uftp", config.location.clone(), capabilities(), Path::root());
-        let fs = UftpFileSystem { config, auth, pool: Arc::new(Pool::default()), info };
+        let keep_alive = Arc::new(AtomicBool::new(config.keeps_alive()));
+        let fs = UftpFileSystem { config, auth, pool: Arc::new(Pool::default()), info, keep_alive };
         let mut s = fs.take().await?;
         s.stat("").await?;
         fs.pool.give(s);
@@ -85,9 +98,42 @@ impl UftpFileSystem {
         &self.config
     }
 
-    /// A logged-in session (from the pool, or a new one).
+    /// A logged-in session (from the pool, or a new one), with KEEP-ALIVE off.
     pub async fn session(&self) -> Result<Session> {
-        self.take().await
+        let mut s = self.take().await?;
+        self.data_mode(&mut s, false).await?;
+        Ok(s)
+    }
+
+    /// Switches `s` to the KEEP-ALIVE state a transfer wants: on for file
+    /// data of known size where allowed, off for a transfer that only its
+    /// connection's end can end. A server that refuses KEEP-ALIVE is not
+    /// asked again: each transfer then gets a connection of its own.
+    async fn data_mode(&self, s: &mut Session, kept: bool) -> Result<()> {
+        let kept = kept && self.keep_alive.load(Ordering::Relaxed);
+        if s.is_keep_alive() == kept {
+            return Ok(());
+        }
+        match s.keep_alive(kept).await {
+            Err(e) if kept && !matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout) => {
+                tracing::debug!(
+                    error = %e,
+                    "UFTP: no KEEP-ALIVE on this server; one data connection per transfer"
+                );
+                self.keep_alive.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// `MLSD` of `remote` (KEEP-ALIVE off: a listing ends with its connection).
+    async fn list_dir(&self, remote: &str) -> Result<Vec<RemoteEntry>> {
+        self.with(async |s| {
+            self.data_mode(s, false).await?;
+            s.list(remote).await
+        })
+        .await
     }
 
     async fn take(&self) -> Result<Session> {
@@ -159,8 +205,7 @@ impl UftpFileSystem {
         let mut out = Vec::new();
         let mut todo = vec![dir];
         while let Some(d) = todo.pop() {
-            let remote = self.remote(&d);
-            let entries = self.with(async |s| s.list(&remote).await).await?;
+            let entries = self.list_dir(&self.remote(&d)).await?;
             for e in entries {
                 let a = self.attributes_of(&d, &e)?;
                 if recursive && e.kind == EntryKind::Directory {
@@ -174,7 +219,7 @@ impl UftpFileSystem {
 
     async fn delete_tree(&self, dir: &Path) -> Result<()> {
         let remote = self.remote(dir);
-        let entries = self.with(async |s| s.list(&remote).await).await?;
+        let entries = self.list_dir(&remote).await?;
         for e in entries {
             let p = dir.join_entry(&e.name)?;
             if e.kind == EntryKind::Directory {
@@ -276,7 +321,7 @@ impl FileSystem for UftpFileSystem {
             if recursive {
                 return self.delete_tree(&abs).await;
             }
-            let children = self.with(async |s| s.list(&r).await).await?;
+            let children = self.list_dir(&r).await?;
             if !children.is_empty() {
                 return Err(Error::InvalidInput(format!("directory {abs} is not empty")));
             }
@@ -343,6 +388,7 @@ impl FileSystem for UftpFileSystem {
         }
         let remote = self.remote(&abs);
         let mut session = self.take().await?;
+        self.data_mode(&mut session, true).await?;
         let len = range.len.map(|l| l.min(e.size - range.offset));
         let (inbound, expected) = match session.open_read(&remote, range.offset, len).await {
             Ok(x) => x,
@@ -397,6 +443,7 @@ impl FileSystem for UftpFileSystem {
             .join_entry(&format!(".{name}.hpckit-part-{}", std::process::id()))?;
         let (rt, rp) = (self.remote(&tmp), self.remote(&abs));
         let mut s = self.take().await?;
+        self.data_mode(&mut s, size.is_some()).await?;
         let sent = Self::send(&mut s, &rt, WriteMode::Replace { size }, data).await;
         let result = match sent {
             Ok(n) if size.is_some_and(|want| want != n) => Err(Error::InvalidInput(format!(
@@ -422,6 +469,7 @@ impl FileSystem for UftpFileSystem {
         }
         let r = self.remote(&abs);
         let mut s = self.take().await?;
+        self.data_mode(&mut s, false).await?;
         let n = Self::send(&mut s, &r, WriteMode::Append, data).await;
         self.pool.give(s);
         n

@@ -27,6 +27,10 @@ pub struct UftpConfig {
     pub encrypt: Option<Algorithm>,
     /// gzip data connections.
     pub compress: bool,
+    /// Keep the data connection open from one transfer to the next
+    /// (`KEEP-ALIVE`) where that is allowed: see [`UftpConfig::keeps_alive`].
+    /// On unless `keep-alive=false`.
+    pub keep_alive: bool,
     /// Extra CA certificates for the auth server.
     pub ca_files: Vec<PathBuf>,
     /// Accept any certificate of the auth server (named, logged, never default).
@@ -45,6 +49,7 @@ impl std::fmt::Debug for UftpConfig {
             .field("streams", &self.streams)
             .field("encrypt", &self.encrypt)
             .field("compress", &self.compress)
+            .field("keep_alive", &self.keep_alive)
             .field("credential", &self.credential.kind())
             .finish_non_exhaustive()
     }
@@ -68,6 +73,7 @@ impl UftpConfig {
             "streams",
             "encrypt",
             "compress",
+            "keep-alive",
             "ca",
             "insecure",
             "group",
@@ -104,6 +110,7 @@ impl UftpConfig {
             streams: 1,
             encrypt: None,
             compress: false,
+            keep_alive: true,
             ca_files: Vec::new(),
             insecure: false,
             group: None,
@@ -130,6 +137,11 @@ impl UftpConfig {
                 "compress" => {
                     config.compress = flag(v)
                         .ok_or_else(|| bad(format!("compress must be true or false, not {v:?}")))?
+                }
+                "keep-alive" => {
+                    config.keep_alive = flag(v).ok_or_else(|| {
+                        bad(format!("keep-alive must be true or false, not {v:?}"))
+                    })?
                 }
                 "ca" => config.ca_files.push(PathBuf::from(v)),
                 "insecure" => {
@@ -203,6 +215,14 @@ impl UftpConfig {
         b.build()
     }
 
+    /// Whether file transfers keep their data connection for the next one:
+    /// asked for ([`UftpConfig::keep_alive`]) and plain data over one stream
+    /// (a cipher or gzip stream ends only where its connection does, and
+    /// UFTPD resets the stream count after each transfer).
+    pub fn keeps_alive(&self) -> bool {
+        self.keep_alive && self.streams == 1 && self.encrypt.is_none() && !self.compress
+    }
+
     /// The transfer options (a fresh key per call when encrypting).
     pub fn options(&self) -> Result<TransferOptions> {
         Ok(TransferOptions {
@@ -248,6 +268,23 @@ mod tests {
         assert!(parse("uftp://h:1/rest/core:/x").is_err());
         assert!(parse("uftp://h:1/rest/auth/T:/x?streams=99").is_err());
         assert!(parse("uftp://h:1/rest/auth/T:/x?colour=red").is_err());
+    }
+
+    #[test]
+    fn keep_alive_only_for_plain_single_stream_data() {
+        assert!(parse("uftp://h:1/rest/auth/T:/x").unwrap().keeps_alive());
+        for off in [
+            "keep-alive=false",
+            "streams=2",
+            "encrypt=aes",
+            "compress=true",
+            "keep-alive=true&compress=true",
+        ] {
+            let c = parse(&format!("uftp://h:1/rest/auth/T:/x?{off}")).unwrap();
+            assert!(!c.keeps_alive(), "{off}");
+        }
+        let e = parse("uftp://h:1/rest/auth/T:/x?keep-alive=maybe").unwrap_err();
+        assert!(e.to_string().contains("keep-alive must be true or false"), "{e}");
     }
 
     #[test]
