@@ -132,6 +132,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "failed",
         &copy_column,
     ]);
+    // Per server: init s, end-to-end s, commands.
+    let mut got: Vec<(f64, f64, usize)> = Vec::new();
     for mode in ["java", "hpckit"] {
         queue_empty(&user)?;
         fs::write(&log, "")?;
@@ -179,6 +181,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 .and_then(|v| v.parse::<f64>().ok())
                 .map_or("-".to_string(), |v| format!("{v:.2}"))
         };
+        let number = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
         let failed =
             text.lines().find_map(|l| l.split("failed ").nth(1)).unwrap_or("-").trim().to_owned();
         let commands = fs::read_to_string(&log)?.lines().count();
@@ -190,25 +199,33 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             },
             field("init "),
             field("submitted "),
-            format!(
-                "{:.2} (process {:.2})",
-                text.lines()
-                    .find_map(|l| l.strip_prefix("done "))
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(f64::NAN),
-                m.wall.as_secs_f64()
-            ),
+            format!("{:.2} (process {:.2})", number("done "), m.wall.as_secs_f64()),
             commands.to_string(),
             failed,
             copy_cell(&text, copy_mib),
         ]);
+        got.push((number("init "), number("done "), commands));
     }
     println!(
         "\n{count} `/bin/true` jobs on Slurm over SSH, submitted then polled with get_job_statuses\n"
     );
     println!("{}", table.render());
-    println!("goals for hpckit: init >= 10x faster, end to end >= 1.05x faster, <= 150 commands");
+    if let [(java_init, java_done, _), (init, done, commands)] = got[..] {
+        let (r_init, r_done) = (java_init / init, java_done / done);
+        super::goal(
+            "init, Java xenon-grpc / hpckit",
+            ">= 10x",
+            &format!("{r_init:.1}x ({java_init:.2} s vs {init:.2} s)"),
+            r_init >= 10.0,
+        );
+        super::goal(
+            "jobs end to end, Java xenon-grpc / hpckit",
+            ">= 1.05x",
+            &format!("{r_done:.2}x ({java_done:.2} s vs {done:.2} s)"),
+            r_done >= 1.05,
+        );
+        super::goal("hpckit scheduler commands", "<= 150", &commands.to_string(), commands <= 150);
+    }
     Ok(())
 }
 
