@@ -13,11 +13,13 @@ use crate::monitor::{SchedulerFile, belongs_to};
 use crate::script::RunDir;
 use crate::site::Site;
 
-/// Pause between two looks at the scheduler file or the worker list.
-const LOOK: Duration = Duration::from_millis(250);
+/// Pause between two looks at the scheduler file or the worker list: the
+/// cluster is ready at most this long before `up` says so (each look is
+/// one small read or one local HTTP request).
+const LOOK: Duration = Duration::from_millis(100);
 /// Look at the jobs' states every this many looks (one status query, every
 /// 4 s: a failed job is reported that much later, at a fraction of the queries).
-const STATUS_EVERY: u32 = 16;
+const STATUS_EVERY: u32 = 40;
 /// Lines of a job's stderr quoted in an error.
 const TAIL_LINES: usize = 6;
 
