@@ -337,112 +337,102 @@ async fn copy_tree(
     }
 
     let mut tasks: JoinSet<Result<(FileOutcome, bool)>> = JoinSet::new();
-    let r = copy_entries(src, src_root, dst, dst_root, opts, tracker, report, &mut tasks).await;
-    if r.is_err() {
+    let walked: Result<()> = async {
+        let tasks = &mut tasks;
+        let permits = Arc::new(Semaphore::new(opts.parallel.max(1)));
+        let mut links: Vec<(PathAttributes, Path)> = Vec::new();
+        let mut link_paths: HashSet<Path> = HashSet::new();
+        let mut made_dirs: HashSet<Path> = HashSet::new();
+        made_dirs.insert(dst_root.clone());
+        let mut seen = Seen::default();
+
+        let mut listing = src.list(src_root, true);
+        while let Some(entry) = listing.next().await {
+            let entry = match entry {
+                Ok(entry) => entry,
+                // One bad name never stops the copy of the others.
+                Err(e) if opts.skip_unusable && is_unusable_entry(&e) => {
+                    report.unusable.push(e.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if !seen.first_time(&entry.path) {
+                return Err(named_twice(src_root, &entry.path));
+            }
+            let target = target_of(&entry.path, src_root, dst_root)?;
+            // Nothing below a link is ever written (a hostile listing could
+            // otherwise name a link and then entries "inside" it).
+            let below_link = !link_paths.is_empty()
+                && std::iter::successors(entry.path.parent(), Path::parent)
+                    .take_while(|p| p.depth() > src_root.depth())
+                    .any(|p| link_paths.contains(&p));
+            if below_link {
+                return Err(Error::InvalidInput(format!(
+                    "listing of {src_root} yielded {} below a symbolic link",
+                    entry.path
+                )));
+            }
+            if entry.path.file_name().is_some_and(crate::is_temp_name) {
+                continue; // another writer's unfinished data
+            }
+            match entry.kind {
+                EntryKind::Directory => {
+                    if made_dirs.insert(target.clone()) {
+                        match dst.create_directory(&target).await {
+                            Ok(()) => {}
+                            Err(Error::AlreadyExists { .. })
+                                if dst.attributes(&target).await?.is_directory() => {}
+                            Err(e) => return Err(e),
+                        }
+                        report.directories += 1;
+                    }
+                }
+                EntryKind::Symlink => {
+                    link_paths.insert(entry.path.clone());
+                    if opts.symlinks == SymlinkPolicy::Follow {
+                        spawn_file(tasks, &permits, src, dst, entry, target, opts, tracker, report)
+                            .await?;
+                    } else {
+                        links.push((entry, target));
+                    }
+                }
+                EntryKind::File => {
+                    if let Some(parent) = target.parent()
+                        && !made_dirs.contains(&parent)
+                    {
+                        dst.create_directories(&parent).await?;
+                        made_dirs.insert(parent);
+                    }
+                    spawn_file(tasks, &permits, src, dst, entry, target, opts, tracker, report)
+                        .await?;
+                }
+                EntryKind::Other => {
+                    tracker.finished(&entry.path, FileOutcome::SkippedOther);
+                    report.count(FileOutcome::SkippedOther, false);
+                }
+            }
+        }
+        drop(listing);
+        while let Some(done) = tasks.join_next().await {
+            let (outcome, verified) = joined(done)?;
+            report.count(outcome, verified);
+        }
+        for (entry, target) in links {
+            let job = FileJob::new(src, dst, entry, target, opts, tracker);
+            let (outcome, verified) = job.run().await?;
+            report.count(outcome, verified);
+        }
+        Ok(())
+    }
+    .await;
+    if walked.is_err() {
         // Stop the files still in flight and wait until they are dropped, so
         // their staged data is gone (or its removal started) before the error
         // reaches the caller; a bare return would abort them only later.
         tasks.shutdown().await;
     }
-    r
-}
-
-/// The listing walk of [`copy_tree`]; file copies run in `tasks`.
-#[allow(clippy::too_many_arguments)]
-async fn copy_entries(
-    src: &Arc<dyn FileSystem>,
-    src_root: &Path,
-    dst: &Arc<dyn FileSystem>,
-    dst_root: &Path,
-    opts: &CopyOptions,
-    tracker: &Arc<Tracker>,
-    report: &mut CopyReport,
-    tasks: &mut JoinSet<Result<(FileOutcome, bool)>>,
-) -> Result<()> {
-    let permits = Arc::new(Semaphore::new(opts.parallel.max(1)));
-    let mut links: Vec<(PathAttributes, Path)> = Vec::new();
-    let mut link_paths: HashSet<Path> = HashSet::new();
-    let mut made_dirs: HashSet<Path> = HashSet::new();
-    made_dirs.insert(dst_root.clone());
-    let mut seen = Seen::default();
-
-    let mut listing = src.list(src_root, true);
-    while let Some(entry) = listing.next().await {
-        let entry = match entry {
-            Ok(entry) => entry,
-            // One bad name never stops the copy of the others.
-            Err(e) if opts.skip_unusable && is_unusable_entry(&e) => {
-                report.unusable.push(e.to_string());
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if !seen.first_time(&entry.path) {
-            return Err(named_twice(src_root, &entry.path));
-        }
-        let target = target_of(&entry.path, src_root, dst_root)?;
-        // Nothing below a link is ever written (a hostile listing could
-        // otherwise name a link and then entries "inside" it).
-        let below_link = !link_paths.is_empty()
-            && std::iter::successors(entry.path.parent(), Path::parent)
-                .take_while(|p| p.depth() > src_root.depth())
-                .any(|p| link_paths.contains(&p));
-        if below_link {
-            return Err(Error::InvalidInput(format!(
-                "listing of {src_root} yielded {} below a symbolic link",
-                entry.path
-            )));
-        }
-        if entry.path.file_name().is_some_and(crate::is_temp_name) {
-            continue; // another writer's unfinished data
-        }
-        match entry.kind {
-            EntryKind::Directory => {
-                if made_dirs.insert(target.clone()) {
-                    match dst.create_directory(&target).await {
-                        Ok(()) => {}
-                        Err(Error::AlreadyExists { .. })
-                            if dst.attributes(&target).await?.is_directory() => {}
-                        Err(e) => return Err(e),
-                    }
-                    report.directories += 1;
-                }
-            }
-            EntryKind::Symlink => {
-                link_paths.insert(entry.path.clone());
-                if opts.symlinks == SymlinkPolicy::Follow {
-                    spawn_file(tasks, &permits, src, dst, entry, target, opts, tracker, report)
-                        .await?;
-                } else {
-                    links.push((entry, target));
-                }
-            }
-            EntryKind::File => {
-                if let Some(parent) = target.parent()
-                    && !made_dirs.contains(&parent)
-                {
-                    dst.create_directories(&parent).await?;
-                    made_dirs.insert(parent);
-                }
-                spawn_file(tasks, &permits, src, dst, entry, target, opts, tracker, report).await?;
-            }
-            EntryKind::Other => {
-                tracker.finished(&entry.path, FileOutcome::SkippedOther);
-                report.count(FileOutcome::SkippedOther, false);
-            }
-        }
-    }
-    drop(listing);
-    while let Some(done) = tasks.join_next().await {
-        let (outcome, verified) = joined(done)?;
-        report.count(outcome, verified);
-    }
-    for (entry, target) in links {
-        let job = FileJob::new(src, dst, entry, target, opts, tracker);
-        let (outcome, verified) = job.run().await?;
-        report.count(outcome, verified);
-    }
-    Ok(())
+    walked
 }
 
 /// The entries a listing has named so far, as 128-bit keyed fingerprints:
