@@ -174,20 +174,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
         let m = result.with_context(|| format!("{mode} run failed; see {}", out_path.display()))?;
         let text = fs::read_to_string(&out_path)?;
-        let field = |name: &str| {
+        // The number after `name` on the script's line that starts with it.
+        let value = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|r| r.split_whitespace().next())
                 .and_then(|v| v.parse::<f64>().ok())
-                .map_or("-".to_string(), |v| format!("{v:.2}"))
         };
-        let number = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
-        };
+        let field = |name: &str| value(name).map_or("-".to_string(), |v| format!("{v:.2}"));
+        let number = |name: &str| value(name).unwrap_or(f64::NAN);
         let failed =
             text.lines().find_map(|l| l.split("failed ").nth(1)).unwrap_or("-").trim().to_owned();
         let commands = fs::read_to_string(&log)?.lines().count();
