@@ -117,17 +117,18 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Ids of the Slurm jobs named `name` of the test user, finished ones
-/// included while Slurm remembers them (root's view).
-async fn jobs_named(name: &str) -> std::collections::HashSet<String> {
-    let user = hpc_testkit::services::require("datamover").var("HPCKIT_DM_USER").to_owned();
+/// Ids of the Slurm jobs named `name` charged to `account`, finished ones
+/// included while Slurm remembers them (root's view). Each test charges its
+/// own account (accounting is off, so any name is taken): the other tests
+/// that run the datamover at the same time, as the same user, are not counted.
+async fn jobs_named(name: &str, account: &str) -> std::collections::HashSet<String> {
     let cmd = Command::new("squeue").args([
         "--all",
         "--noheader",
         "--states=all",
         "--format=%i",
         &format!("--name={name}"),
-        &format!("--user={user}"),
+        &format!("--account={account}"),
     ]);
     let out = LocalExecutor::new().run_checked(&cmd).await.expect("squeue");
     out.stdout_text().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
@@ -192,13 +193,14 @@ async fn into_workspace_and_project_space(mode: Mode) {
     assert!(!direct.exists());
 
     // The write probe finds the project space read-only: the datamover writes.
-    let jobs_before = jobs_named("dtrsync").await;
+    let account = ws_name.replace('-', "_");
+    let jobs_before = jobs_named("dtrsync", &account).await;
     let probed = f.project.join("probed.txt");
-    let url = cli.url("dm", &s(&probed), &format!("stage={ws_name}"));
+    let url = cli.url("dm", &s(&probed), &format!("stage={ws_name}&account={account}"));
     let out = cli.hpckit(&["fs", "put", &s(&src.join("a.txt")), &url]).await;
     assert!(out.status.success(), "put into the project space (probed)");
     assert_eq!(std::fs::read(&probed).unwrap(), b"alpha\n");
-    assert_eq!(jobs_named("dtrsync").await.difference(&jobs_before).count(), 1);
+    assert_eq!(jobs_named("dtrsync", &account).await.difference(&jobs_before).count(), 1);
 
     // Out of the workspace into the project space, every change through the
     // datamover as on ZIH, where all of /projects is read-only on the login
@@ -207,8 +209,8 @@ async fn into_workspace_and_project_space(mode: Mode) {
     // would let later writes below it go plain.)
     let project_root =
         hpc_testkit::services::require("datamover").var("HPCKIT_DM_PROJECT").to_owned();
-    let dm_query = format!("stage={ws_name}&datamover={project_root}");
-    let jobs_before = jobs_named("dtrsync").await;
+    let dm_query = format!("stage={ws_name}&datamover={project_root}&account={account}");
+    let jobs_before = jobs_named("dtrsync", &account).await;
     let target = f.project.join("tree");
     let to_project = cli.url("dm", &s(&target), &dm_query);
     let out = cli.hpckit(&["fs", "cp", "-r", "--verify", &to_ws, &to_project]).await;
@@ -217,7 +219,7 @@ async fn into_workspace_and_project_space(mode: Mode) {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(target.join("many/f00")).unwrap();
     assert_eq!(meta.uid(), f.uid(), "the datamover writes as the user");
-    let jobs = jobs_named("dtrsync").await.difference(&jobs_before).count();
+    let jobs = jobs_named("dtrsync", &account).await.difference(&jobs_before).count();
     eprintln!("14 files and 3 directories arrived in {jobs} dtrsync jobs");
     // The copy engine makes directories one after the other: one job each at least.
     assert!(jobs >= 3, "the project space was written without the datamover ({jobs} jobs)");
