@@ -3,8 +3,10 @@
 //! end of the stream (always at least one byte). The key travels only in the
 //! auth request; it never shows in `Debug`, logs or errors.
 
+use aes::cipher::consts::U16;
 use aes::cipher::{
-    BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit,
+    BlockCipherDecrypt, BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt,
+    BlockModeDecrypt, BlockSizeUser, InnerIvInit, KeyInit, ParBlocks,
 };
 use base64::Engine as _;
 use hpc_core::{Error, Result};
@@ -133,9 +135,27 @@ impl EncryptionKey {
 
 enum Mode {
     Blowfish(Box<blowfish::Blowfish>),
-    Aes128(Box<(cbc::Encryptor<aes::Aes128>, cbc::Decryptor<aes::Aes128>)>),
-    Aes192(Box<(cbc::Encryptor<aes::Aes192>, cbc::Decryptor<aes::Aes192>)>),
-    Aes256(Box<(cbc::Encryptor<aes::Aes256>, cbc::Decryptor<aes::Aes256>)>),
+    Aes128(Box<Aes<aes::Aes128>>),
+    Aes192(Box<Aes<aes::Aes192>>),
+    Aes256(Box<Aes<aes::Aes256>>),
+}
+
+/// AES in CBC mode: the cipher and the chain value for encrypting (done
+/// here, see [`cbc_encrypt`]), `cbc`'s decryptor for decrypting (which
+/// needs no chaining by hand: its blocks are independent).
+struct Aes<C: BlockCipherDecrypt> {
+    cipher: C,
+    chain: Zeroizing<[u8; 16]>,
+    dec: cbc::Decryptor<C>,
+}
+
+impl<C: BlockCipherEncrypt + BlockCipherDecrypt + KeyInit + Clone> Aes<C> {
+    fn new(k: &[u8], iv: &[u8]) -> Box<Aes<C>> {
+        let cipher = C::new_from_slice(k).expect("length checked");
+        let chain = Zeroizing::new(iv.try_into().expect("16-byte IV"));
+        let dec = cbc::Decryptor::inner_iv_slice_init(cipher.clone(), iv).expect("length checked");
+        Box::new(Aes { cipher, chain, dec })
+    }
 }
 
 impl Mode {
@@ -149,18 +169,9 @@ impl Mode {
             Algorithm::Aes => {
                 let (iv, k) = b.split_at(16);
                 match k.len() {
-                    16 => Mode::Aes128(Box::new((
-                        cbc::Encryptor::new_from_slices(k, iv).expect("length checked"),
-                        cbc::Decryptor::new_from_slices(k, iv).expect("length checked"),
-                    ))),
-                    24 => Mode::Aes192(Box::new((
-                        cbc::Encryptor::new_from_slices(k, iv).expect("length checked"),
-                        cbc::Decryptor::new_from_slices(k, iv).expect("length checked"),
-                    ))),
-                    _ => Mode::Aes256(Box::new((
-                        cbc::Encryptor::new_from_slices(k, iv).expect("length checked"),
-                        cbc::Decryptor::new_from_slices(k, iv).expect("length checked"),
-                    ))),
+                    16 => Mode::Aes128(Aes::new(k, iv)),
+                    24 => Mode::Aes192(Aes::new(k, iv)),
+                    _ => Mode::Aes256(Aes::new(k, iv)),
                 }
             }
         }
@@ -177,18 +188,98 @@ impl Mode {
     fn encrypt(&mut self, data: &mut [u8]) {
         match self {
             Mode::Blowfish(c) => c.encrypt_blocks(blocks8(data)),
-            Mode::Aes128(c) => c.0.encrypt_blocks(blocks16(data)),
-            Mode::Aes192(c) => c.0.encrypt_blocks(blocks16(data)),
-            Mode::Aes256(c) => c.0.encrypt_blocks(blocks16(data)),
+            Mode::Aes128(a) => cbc_encrypt(&a.cipher, &mut [&mut a.chain], &mut [data]),
+            Mode::Aes192(a) => cbc_encrypt(&a.cipher, &mut [&mut a.chain], &mut [data]),
+            Mode::Aes256(a) => cbc_encrypt(&a.cipher, &mut [&mut a.chain], &mut [data]),
         }
     }
 
     fn decrypt(&mut self, data: &mut [u8]) {
         match self {
             Mode::Blowfish(c) => c.decrypt_blocks(blocks8(data)),
-            Mode::Aes128(c) => c.1.decrypt_blocks(blocks16(data)),
-            Mode::Aes192(c) => c.1.decrypt_blocks(blocks16(data)),
-            Mode::Aes256(c) => c.1.decrypt_blocks(blocks16(data)),
+            Mode::Aes128(a) => a.dec.decrypt_blocks(blocks16(data)),
+            Mode::Aes192(a) => a.dec.decrypt_blocks(blocks16(data)),
+            Mode::Aes256(a) => a.dec.decrypt_blocks(blocks16(data)),
+        }
+    }
+}
+
+/// Chains encrypted side by side: as many as AES-NI keeps in flight.
+const LANES: usize = 8;
+
+/// CBC encryption of `bufs[k]` (whole 16-byte blocks) in place, chain `k`
+/// going on from `chains[k]`. Each block of a chain waits for the one
+/// before, so one chain runs at the latency of the AES instructions (about
+/// 0.8 GiB/s per core for AES-256); taking one block of each chain in turn
+/// lets the processor work on several at once, up to [`LANES`] of them.
+/// The streams of a multi-stream transfer are such independent chains.
+fn cbc_encrypt<C: BlockCipherEncrypt<BlockSize = U16>>(
+    cipher: &C,
+    chains: &mut [&mut Zeroizing<[u8; 16]>],
+    bufs: &mut [&mut [u8]],
+) {
+    // Inside the backend, so that the processor's AES instructions are
+    // picked once, not per block.
+    cipher.encrypt_with_backend(Chains { chains, bufs });
+}
+
+/// [`cbc_encrypt`]'s work, run with the cipher's backend.
+struct Chains<'a, 'b, 'c> {
+    chains: &'a mut [&'b mut Zeroizing<[u8; 16]>],
+    bufs: &'a mut [&'c mut [u8]],
+}
+
+impl BlockSizeUser for Chains<'_, '_, '_> {
+    type BlockSize = U16;
+}
+
+impl BlockCipherEncClosure for Chains<'_, '_, '_> {
+    fn call<B: BlockCipherEncBackend<BlockSize = U16>>(self, backend: &B) {
+        let Chains { chains, bufs } = self;
+        if let ([chain], [buf]) = (&mut *chains, &mut *bufs) {
+            // One chain: block after block, in place.
+            let mut prev = u128::from_ne_bytes(***chain);
+            for block in blocks16(buf) {
+                let x = u128::from_ne_bytes((*block).into()) ^ prev;
+                *block = x.to_ne_bytes().into();
+                backend.encrypt_block_inplace(block);
+                prev = u128::from_ne_bytes((*block).into());
+            }
+            ***chain = prev.to_ne_bytes();
+            return;
+        }
+        let mut lanes = Zeroizing::new([Block16::default(); LANES]);
+        let mut who = [0usize; LANES];
+        for first in (0..bufs.len()).step_by(LANES) {
+            let group = first..(first + LANES).min(bufs.len());
+            let longest = group.clone().map(|k| bufs[k].len() / 16).max().unwrap_or(0);
+            for at in (0..longest).map(|i| i * 16) {
+                let mut n = 0;
+                for k in group.clone() {
+                    if let Some(p) = bufs[k].get(at..at + 16) {
+                        let x = u128::from_ne_bytes(p.try_into().expect("16 bytes"))
+                            ^ u128::from_ne_bytes(**chains[k]);
+                        lanes[n] = x.to_ne_bytes().into();
+                        who[n] = k;
+                        n += 1;
+                    }
+                }
+                // Independent blocks. The backend's batch of LANES runs
+                // them truly side by side: worth it from three on, even
+                // with lanes left idle; fewer go one by one.
+                match <&mut ParBlocks<B>>::try_from(&mut lanes[..]) {
+                    Ok(all) if n > 2 => backend.encrypt_par_blocks_inplace(all),
+                    _ => {
+                        for lane in &mut lanes[..n] {
+                            backend.encrypt_block_inplace(lane);
+                        }
+                    }
+                }
+                for (lane, &k) in lanes[..n].iter().zip(&who[..n]) {
+                    bufs[k][at..at + 16].copy_from_slice(lane);
+                    chains[k].copy_from_slice(lane);
+                }
+            }
         }
     }
 }
@@ -215,6 +306,58 @@ pub(crate) struct Encryptor {
 impl Encryptor {
     /// Appends the ciphertext of `data` (whole blocks only) to `out`.
     pub(crate) fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let start = self.stage(data, out);
+        self.mode.encrypt(&mut out[start..]);
+    }
+
+    /// [`Encryptor::update`] of the streams of one transfer at once (one
+    /// key): `outs[k]` gets the ciphertext of `data[k]`. AES chains are
+    /// encrypted side by side (see [`cbc_encrypt`]), several times as fast
+    /// as one after the other.
+    pub(crate) fn update_together(encs: &mut [Encryptor], data: &[&[u8]], outs: &mut [Vec<u8>]) {
+        let starts: Vec<usize> = encs
+            .iter_mut()
+            .zip(data)
+            .zip(outs.iter_mut())
+            .map(|((e, d), o)| e.stage(d, o))
+            .collect();
+        let mut bufs: Vec<&mut [u8]> =
+            outs.iter_mut().zip(&starts).map(|(o, &s)| &mut o[s..]).collect();
+        let mut chains: Vec<Zeroizing<[u8; 16]>> = encs
+            .iter()
+            .filter_map(|e| match &e.mode {
+                Mode::Aes128(a) => Some(a.chain.clone()),
+                Mode::Aes192(a) => Some(a.chain.clone()),
+                Mode::Aes256(a) => Some(a.chain.clone()),
+                Mode::Blowfish(_) => None,
+            })
+            .collect();
+        let mut refs: Vec<&mut Zeroizing<[u8; 16]>> = chains.iter_mut().collect();
+        match encs.first().map(|e| &e.mode) {
+            Some(Mode::Aes128(a)) => cbc_encrypt(&a.cipher, &mut refs, &mut bufs),
+            Some(Mode::Aes192(a)) => cbc_encrypt(&a.cipher, &mut refs, &mut bufs),
+            Some(Mode::Aes256(a)) => cbc_encrypt(&a.cipher, &mut refs, &mut bufs),
+            // Blowfish (ECB) has no chain to wait for.
+            Some(Mode::Blowfish(_)) | None => {
+                for (e, b) in encs.iter_mut().zip(bufs) {
+                    e.mode.encrypt(b);
+                }
+                return;
+            }
+        }
+        for (e, chain) in encs.iter_mut().zip(chains) {
+            match &mut e.mode {
+                Mode::Aes128(a) => a.chain = chain,
+                Mode::Aes192(a) => a.chain = chain,
+                Mode::Aes256(a) => a.chain = chain,
+                Mode::Blowfish(_) => {}
+            }
+        }
+    }
+
+    /// Appends the pending bytes and `data` to `out`, keeps what does not
+    /// fill a block as pending, and returns where the appended blocks start.
+    fn stage(&mut self, data: &[u8], out: &mut Vec<u8>) -> usize {
         let bs = self.mode.block();
         let start = out.len();
         out.extend_from_slice(&self.pending);
@@ -223,7 +366,7 @@ impl Encryptor {
         self.pending.clear();
         self.pending.extend_from_slice(&out[start + whole..]);
         out.truncate(start + whole);
-        self.mode.encrypt(&mut out[start..]);
+        start
     }
 
     /// Appends the last block with PKCS#5 padding.
@@ -344,6 +487,60 @@ mod tests {
         let mut ct = Vec::new();
         enc.update(&hex("6bc1bee22e409f96e93d7e117393172a"), &mut ct);
         assert_eq!(ct, hex("7649abac8119b246cee98e9b12e9197d"));
+    }
+
+    /// The `cbc` crate's encryption, as the reference for ours.
+    fn reference_cbc(material: &[u8], data: &[u8]) -> Vec<u8> {
+        use aes::cipher::{BlockModeEncrypt, KeyIvInit};
+        let (iv, k) = material.split_at(16);
+        let mut out = data.to_vec();
+        match k.len() {
+            16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(k, iv)
+                .unwrap()
+                .encrypt_blocks(blocks16(&mut out)),
+            24 => cbc::Encryptor::<aes::Aes192>::new_from_slices(k, iv)
+                .unwrap()
+                .encrypt_blocks(blocks16(&mut out)),
+            _ => cbc::Encryptor::<aes::Aes256>::new_from_slices(k, iv)
+                .unwrap()
+                .encrypt_blocks(blocks16(&mut out)),
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn streams_encrypted_together_match_cbc_one_by_one(
+            key_len in proptest::sample::select(vec![16usize, 24, 32]),
+            lens in proptest::collection::vec(0usize..300, 1..11),
+            rounds in 1usize..4,
+            seed in 0u8..255,
+        ) {
+            let material: Vec<u8> = (0..16 + key_len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+            let key = EncryptionKey::from_bytes(Algorithm::Aes, material.clone()).unwrap();
+            let mut encs: Vec<Encryptor> = lens.iter().map(|_| key.encryptor()).collect();
+            let mut outs = vec![Vec::new(); lens.len()];
+            let mut plain = vec![Vec::new(); lens.len()];
+            for r in 0..rounds {
+                let data: Vec<Vec<u8>> = lens
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &n)| (0..n + r * k).map(|i| (i as u8) ^ (k as u8) ^ seed).collect())
+                    .collect();
+                for (p, d) in plain.iter_mut().zip(&data) {
+                    p.extend_from_slice(d);
+                }
+                let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+                Encryptor::update_together(&mut encs, &refs, &mut outs);
+            }
+            for ((e, out), p) in encs.iter_mut().zip(&mut outs).zip(&plain) {
+                e.finish(out);
+                let mut padded = p.clone();
+                let pad = 16 - p.len() % 16;
+                padded.extend(std::iter::repeat_n(pad as u8, pad));
+                proptest::prop_assert_eq!(&*out, &reference_cbc(&material, &padded));
+            }
+        }
     }
 
     #[test]
