@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::codec::{Decoder, Encoder};
-use crate::crypto::{Algorithm, EncryptionKey, Encryptor};
+use crate::crypto::{Algorithm, EncryptionKey, Encryptor, aes_padding};
 use crate::error;
 use crate::frame::{self, ChunkHeader, HEADER_LEN};
 use crate::pump::{self, Guard, Piece};
@@ -553,6 +553,11 @@ impl Outbound {
                 len: len as u32,
             }
             .encode();
+            if s.queued.capacity() - s.queued.len() < HEADER_LEN + len {
+                // Room for a whole flush at once: growing by doubling
+                // would copy each queue about twice.
+                s.queued.reserve(FLUSH_AT + frame::SEND_BLOCK + 2 * HEADER_LEN);
+            }
             s.queued.extend_from_slice(&header);
             s.queued.extend_from_slice(&self.block[off..off + len]);
         }
@@ -570,27 +575,35 @@ impl Outbound {
         Ok(())
     }
 
-    /// Encrypts every stream's queue together (on a blocking thread: a
-    /// flush is megabytes of AES) and hands the ciphertext on; `last` adds
-    /// each stream's padding.
+    /// Encrypts every stream's queue together, in place, on a blocking
+    /// thread (a flush is megabytes of AES), and hands the ciphertext on.
+    /// Bytes short of a whole block wait in the queue for the next flush;
+    /// `last` pads each stream's end instead.
     async fn encrypt_and_send(&mut self, last: bool) -> Result<()> {
         let lost = |host: &str| {
             error::ended(host, "encrypting the data connections", "a write was given up halfway")
         };
         let mut encs =
             self.together.as_mut().and_then(Option::take).ok_or_else(|| lost(&self.host))?;
-        let plain: Vec<BytesMut> = self.streams.iter_mut().map(|s| s.queued.split()).collect();
-        let (encs, wire) = tokio::task::spawn_blocking(move || {
-            let data: Vec<&[u8]> = plain.iter().map(|p| &p[..]).collect();
-            let mut wire: Vec<Vec<u8>> =
-                plain.iter().map(|p| Vec::with_capacity(p.len() + 32)).collect();
-            Encryptor::update_together(&mut encs, &data, &mut wire);
+        let parts: Vec<BytesMut> = self
+            .streams
+            .iter_mut()
+            .map(|s| {
+                let len = if last { s.queued.len() } else { s.queued.len() / 16 * 16 };
+                s.queued.split_to(len)
+            })
+            .collect();
+        let (encs, parts) = tokio::task::spawn_blocking(move || {
+            let mut parts = parts;
             if last {
-                for (e, w) in encs.iter_mut().zip(&mut wire) {
-                    e.finish(w);
+                for p in &mut parts {
+                    let pad: Vec<u8> = aes_padding(p.len()).collect();
+                    p.extend_from_slice(&pad);
                 }
             }
-            (encs, wire)
+            let mut bufs: Vec<&mut [u8]> = parts.iter_mut().map(|p| &mut p[..]).collect();
+            Encryptor::encrypt_together(&mut encs, &mut bufs);
+            (encs, parts)
         })
         .await
         .map_err(|e| {
@@ -604,9 +617,9 @@ impl Outbound {
         futures::future::try_join_all(
             self.streams
                 .iter_mut()
-                .zip(wire)
-                .filter(|(_, w)| !w.is_empty())
-                .map(|(s, w)| s.send(Bytes::from(w), host)),
+                .zip(parts)
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(s, p)| s.send(p.freeze(), host)),
         )
         .await?;
         Ok(())

@@ -221,6 +221,27 @@ pub(crate) fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Touches `bytes` of fresh memory and frees it, right before a run that
+/// will fill about that much page cache.
+///
+/// Our machines are VMs that hand free memory back to their host (virtio
+/// balloon free page reporting, about 2 s after it was freed). The first
+/// write into such a page costs a fault on the host, which the guest
+/// counts as its own system time: measured, 1 GiB written into it took
+/// 3.3 s of a transfer that took 0.5 s in memory just freed by the bench.
+/// That cost fell on whichever run met it (say, after a `sync` long enough
+/// for the output deleted before it to be reported). Called before every
+/// measured run, it gives every tool the same memory.
+pub(crate) fn warm_free_memory(bytes: usize) {
+    const PAGE: usize = 4096;
+    // vec! of zeros maps pages without touching them; one write a page backs each.
+    let mut pages = vec![0u8; bytes];
+    for i in (0..bytes).step_by(PAGE) {
+        pages[i] = 1;
+    }
+    std::hint::black_box(&pages);
+}
+
 /// `a / b` formatted as a ratio like `0.87x`.
 pub(crate) fn ratio(a: Duration, b: Duration) -> String {
     if b.is_zero() {
