@@ -3,8 +3,9 @@
 //! `sftp` on the same test sshd, and against the AWS CLI on the same S3 server
 //! (s3s-fs), in one run. Reports wall time, throughput, the throughput ratio
 //! (hpckit / peer, higher is better) and hpckit's peak RSS (median of R rounds,
-//! the two tools taking turns; every run starts without its target and after
-//! a `sync`). The lowest and highest ratio of single rounds show the noise;
+//! the two tools taking turns; every run starts without its target, after a
+//! `sync` and right after memory for its data was touched and freed, see
+//! `bench::warm_free_memory`). The lowest and highest ratio of single rounds show the noise;
 //! the peak RSS is the highest of all rounds.
 //!
 //! Goals (issue #5): SFTP >= 1.0x OpenSSH, S3 >= 1.5x the AWS CLI, peak RSS
@@ -56,9 +57,12 @@ impl<'a> Side<'a> {
 /// The medians of `rounds` runs of hpckit and of its peer, taken in turns
 /// (hpckit first in even rounds, the peer first in odd ones) so that a
 /// machine whose state drifts weighs on both alike. Every run starts after a
-/// `sync`, so none pays for writing back the data of the one before.
+/// `sync`, so none pays for writing back the data of the one before, and
+/// right after `warm` bytes of memory were touched and freed
+/// ([`super::warm_free_memory`]), so none pays for memory the VM gave back.
 fn compare<'a>(
     rounds: usize,
+    warm: usize,
     transfer: &'static str,
     mut h: Side<'a>,
     mut p: Side<'a>,
@@ -69,6 +73,7 @@ fn compare<'a>(
             let (side, all) = if hpckit_turn { (&mut h, &mut mh) } else { (&mut p, &mut mp) };
             (side.before)();
             cmd::run(&mut Command::new("sync"))?;
+            super::warm_free_memory(warm);
             all.push(measure(&mut (side.make)())?);
         }
     }
@@ -190,6 +195,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     println!("making a {mib} MiB source file...");
     make_source(&src, mib)?;
     let bytes = (mib as u64) << 20;
+    // What a run writes (the file) and some room for the rest.
+    let warm = usize::try_from(bytes + bytes / 4).unwrap_or(usize::MAX);
     // The sshd's user writes there; this host's disk backs it.
     cmd::run(Command::new("install").args(["-d", "-o", &user, &remote_dir]))?;
     let remote = |name: &str| format!("{remote_dir}/{name}");
@@ -234,6 +241,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     for (peer, tuning) in [("openssh sftp", &[][..]), ("openssh sftp (aes256-gcm, -R 128)", best)] {
         rows.extend(compare(
             rounds,
+            warm,
             "sftp upload",
             Side::new("hpckit", || rm(&up_h), || put(&url(&up_h))),
             Side::new(
@@ -250,6 +258,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     for (peer, tuning) in [("openssh sftp", &[][..]), ("openssh sftp (aes256-gcm, -R 128)", best)] {
         rows.extend(compare(
             rounds,
+            warm,
             "sftp download",
             Side::new(
                 "hpckit",
@@ -309,6 +318,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         println!("s3 upload...");
         rows.extend(compare(
             rounds,
+            warm,
             "s3 upload",
             Side::new("hpckit", || rm_s3(&s3_h), || hps3(&srcs, &s3_h)),
             Side::new("aws cli", || rm_s3(&s3_a), || awscmd(&srcs, &s3_a)),
@@ -318,6 +328,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let d_a = work.join("s3-down-awscli.bin").display().to_string();
         rows.extend(compare(
             rounds,
+            warm,
             "s3 download",
             Side::new("hpckit", || rm(&d_h), || hps3(&s3_h, &d_h)),
             Side::new("aws cli", || rm(&d_a), || awscmd(&s3_a, &d_a)),
