@@ -41,6 +41,10 @@ pub struct Coding {
 
 /// Where an incoming stream's plaintext comes from.
 enum Source {
+    /// Not read yet: the thread starts at the first read, so that a plain
+    /// download can go to its file by splice instead
+    /// ([`Inbound::splice_into`]).
+    Idle { tcp: TcpStream, dec: Option<Decoder>, read: usize },
     /// A thread that reads the socket and decodes what it read.
     Pumped { rx: mpsc::Receiver<Result<Bytes>>, _guard: Option<Guard> },
     /// A keep-alive connection, read here.
@@ -55,11 +59,10 @@ struct InStream {
 }
 
 impl InStream {
-    fn new(tcp: TcpStream, coding: &Coding, streams: usize, host: &str) -> InStream {
+    fn new(tcp: TcpStream, coding: &Coding, streams: usize) -> InStream {
         let dec = Decoder::new(coding.key.as_ref(), coding.compress);
         let read = (pump::IO_SIZE / streams.max(1)).max(KEPT_READ);
-        let (rx, guard) = pump::reader(tcp, dec, read, host);
-        InStream { source: Source::Pumped { rx, _guard: guard }, cur: Bytes::new(), eof: false }
+        InStream { source: Source::Idle { tcp, dec, read }, cur: Bytes::new(), eof: false }
     }
 
     fn kept(tcp: TcpStream) -> InStream {
@@ -74,6 +77,7 @@ impl InStream {
     async fn refill(&mut self, host: &str) -> Result<bool> {
         while self.cur.is_empty() && !self.eof {
             match &mut self.source {
+                Source::Idle { .. } => self.start(host),
                 Source::Pumped { rx, .. } => match rx.recv().await {
                     Some(piece) => self.cur = piece?,
                     None => self.eof = true,
@@ -92,6 +96,15 @@ impl InStream {
             }
         }
         Ok(!self.cur.is_empty())
+    }
+
+    /// Starts the thread of an idle stream.
+    fn start(&mut self, host: &str) {
+        let empty = Source::Pumped { rx: mpsc::channel(1).1, _guard: None };
+        if let Source::Idle { tcp, dec, read } = std::mem::replace(&mut self.source, empty) {
+            let (rx, guard) = pump::reader(tcp, dec, read, host);
+            self.source = Source::Pumped { rx, _guard: guard };
+        }
     }
 
     /// Copies the next bytes into `dst`; fewer than `dst.len()` only at the end.
@@ -142,7 +155,7 @@ impl Inbound {
         max_block: usize,
     ) -> Inbound {
         let n = conns.len();
-        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, n, &host)).collect();
+        let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, n)).collect();
         Inbound { streams, seq: 0, max_block, host, done: false, left: None }
     }
 
@@ -298,6 +311,37 @@ impl Inbound {
         Ok(())
     }
 
+    /// Moves a single plain stream, not read yet, into `file` with splice(2)
+    /// (see `pump::splice_to_file`): at most `limit` bytes, more is an
+    /// error naming `what`. `None` (and nothing done) for any other kind of
+    /// transfer, to be read with [`Inbound::next_chunk`]. `progress` sees
+    /// the bytes so far.
+    pub(crate) async fn splice_into(
+        &mut self,
+        file: &std::fs::File,
+        limit: u64,
+        what: &str,
+        progress: impl Fn(u64),
+    ) -> Option<Result<u64>> {
+        let [stream] = &mut self.streams[..] else { return None };
+        let plain_idle =
+            matches!(&stream.source, Source::Idle { dec: None, .. }) && self.left.is_none();
+        if !plain_idle {
+            return None;
+        }
+        let file = match file.try_clone() {
+            Ok(f) => f,
+            Err(e) => return Some(Err(hpc_core::Error::io("writing the download", e))),
+        };
+        let empty = Source::Pumped { rx: mpsc::channel(1).1, _guard: None };
+        let Source::Idle { tcp, .. } = std::mem::replace(&mut stream.source, empty) else {
+            return None;
+        };
+        stream.eof = true;
+        self.done = true;
+        Some(pump::splice_to_file(tcp, file, limit, &self.host, what, progress).await)
+    }
+
     /// Reads every stream to its end (checks trailers and padding) and drops them.
     pub async fn drain(mut self) -> Result<()> {
         let host = self.host.clone();
@@ -315,6 +359,10 @@ impl Inbound {
 
 /// Where an outgoing stream's bytes go.
 enum Sink {
+    /// Not written yet: the thread starts with the first bytes, so that a
+    /// plain upload can send its file with sendfile instead
+    /// ([`Outbound::send_file`]).
+    Idle { tcp: TcpStream, enc: Option<Encoder> },
     /// A thread that encodes them and writes the socket; `None`s once closed.
     Pumped {
         tx: Option<mpsc::Sender<Piece>>,
@@ -325,6 +373,8 @@ enum Sink {
     Kept(TcpStream),
     /// A connection whose thread could not start: the error, once.
     Broken(Option<hpc_core::Error>),
+    /// Everything went with [`Outbound::send_file`], which also closed it.
+    Sent,
 }
 
 /// One outgoing stream: plaintext queued for it (framed when there are
@@ -335,18 +385,34 @@ struct OutStream {
 }
 
 impl OutStream {
-    fn new(tcp: TcpStream, coding: &Coding, host: &str) -> OutStream {
+    fn new(tcp: TcpStream, coding: &Coding) -> OutStream {
         let enc = Encoder::new(coding.key.as_ref(), coding.compress);
-        let sink = match pump::writer(tcp, enc) {
-            Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), _guard: w.guard },
-            Err(e) => Sink::Broken(Some(error::lost(host, "writing a data connection", e))),
-        };
-        OutStream { sink, queued: BytesMut::new() }
+        OutStream { sink: Sink::Idle { tcp, enc }, queued: BytesMut::new() }
+    }
+
+    /// Starts the thread of an idle stream.
+    fn start(&mut self, host: &str) {
+        if !matches!(self.sink, Sink::Idle { .. }) {
+            return;
+        }
+        if let Sink::Idle { tcp, enc } = std::mem::replace(&mut self.sink, Sink::Broken(None)) {
+            self.sink = match pump::writer(tcp, enc) {
+                Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), _guard: w.guard },
+                Err(e) => Sink::Broken(Some(error::lost(host, "writing a data connection", e))),
+            };
+        }
     }
 
     /// Hands `data` on (written, or passed to the stream's thread).
     async fn send(&mut self, data: Bytes, host: &str) -> Result<()> {
+        self.start(host);
         match &mut self.sink {
+            Sink::Idle { .. } => unreachable!("started above"),
+            Sink::Sent => Err(error::ended(
+                host,
+                "writing a data connection",
+                "the file was sent whole already",
+            )),
             Sink::Kept(tcp) => tcp
                 .write_all(&data)
                 .await
@@ -380,7 +446,11 @@ impl OutStream {
 
     /// Ends the stream (gzip trailer, cipher padding) and closes the connection.
     async fn close(&mut self, host: &str) -> Result<()> {
+        // Even an empty stream has its encoding's end (padding, trailer).
+        self.start(host);
         match &mut self.sink {
+            Sink::Idle { .. } => unreachable!("started above"),
+            Sink::Sent => Ok(()),
             Sink::Kept(tcp) => {
                 tcp.shutdown().await.map_err(|e| error::lost(host, "closing a data connection", e))
             }
@@ -449,7 +519,7 @@ impl Outbound {
         };
         let plain = Coding::default();
         let coding = if together.is_some() { &plain } else { coding };
-        let streams = conns.into_iter().map(|tcp| OutStream::new(tcp, coding, &host)).collect();
+        let streams = conns.into_iter().map(|tcp| OutStream::new(tcp, coding)).collect();
         Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0, limit: None, together }
     }
 
@@ -481,6 +551,43 @@ impl Outbound {
     pub fn exactly(mut self, len: u64) -> Outbound {
         self.limit = Some(len);
         self
+    }
+
+    /// Sends `len` bytes of `file` from `offset` as the whole transfer,
+    /// with sendfile(2) (see `pump::sendfile_from`), and closes the
+    /// connection: for a single plain stream that nothing was written to
+    /// yet. `None` (and nothing done) for any other kind, to be sent with
+    /// [`Outbound::write_bytes`]. `what` names the file in errors;
+    /// `progress` sees the bytes so far. [`Outbound::finish`] then only
+    /// reports the count.
+    pub async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        what: &str,
+        progress: impl Fn(u64),
+    ) -> Option<Result<u64>> {
+        let [stream] = &mut self.streams[..] else { return None };
+        let untouched = matches!(stream.sink, Sink::Idle { enc: None, .. })
+            && stream.queued.is_empty()
+            && self.sent == 0
+            && self.limit.is_none_or(|l| l == len);
+        if !untouched {
+            return None;
+        }
+        let file = match file.try_clone() {
+            Ok(f) => f,
+            Err(e) => return Some(Err(hpc_core::Error::io(format!("reading {what}"), e))),
+        };
+        let Sink::Idle { tcp, .. } = std::mem::replace(&mut stream.sink, Sink::Sent) else {
+            return None;
+        };
+        let sent = pump::sendfile_from(tcp, file, offset, len, &self.host, what, progress).await;
+        if let Ok(n) = &sent {
+            self.sent = *n;
+        }
+        Some(sent)
     }
 
     /// Refuses `more` bytes past the limit of [`Outbound::exactly`].
@@ -659,7 +766,7 @@ impl Outbound {
         for s in self.streams {
             match s.sink {
                 Sink::Kept(tcp) => conns.push(tcp),
-                Sink::Pumped { .. } | Sink::Broken(_) => {
+                Sink::Idle { .. } | Sink::Pumped { .. } | Sink::Broken(_) | Sink::Sent => {
                     return Err(hpc_core::Error::unsupported(
                         error::SERVICE,
                         "keeping data connections open that were not opened as kept ones",

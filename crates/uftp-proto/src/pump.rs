@@ -265,3 +265,350 @@ fn write_loop(
         }
     }
 }
+
+/// The most a pipe of [`splice_to_file`] holds (the kernel may give less).
+const PIPE_SIZE: usize = 1 << 20;
+
+/// Moves a plain stream's bytes from `tcp` into `file` (from where it
+/// stands) with splice(2) through a pipe: the socket's pages go to the pipe
+/// without a copy and are copied once into the file's page cache, where a
+/// buffer here would cost two copies and a thread hand-over per piece.
+/// Takes at most `limit` bytes; more is an error (about `what`), as on the
+/// pumped path.
+/// A file system that cannot take a splice gets the pipe's bytes written
+/// the usual way. `progress` sees the count after each piece. Must be
+/// called inside a Tokio runtime; dropping the future shuts the socket
+/// down, which ends the thread.
+pub(crate) async fn splice_to_file(
+    tcp: tokio::net::TcpStream,
+    file: std::fs::File,
+    limit: u64,
+    host: &str,
+    what: &str,
+    progress: impl Fn(u64),
+) -> Result<u64> {
+    let lost = |e: std::io::Error| error::lost(host, "reading a data connection", e);
+    let (tcp, guard) = blocking(tcp).map_err(lost)?;
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0u64);
+    let moved = tokio::task::spawn_blocking(move || splice_loop(&tcp, &file, limit, &count_tx));
+    tokio::pin!(moved);
+    let result = loop {
+        tokio::select! {
+            r = &mut moved => break r,
+            Ok(()) = count_rx.changed() => progress(*count_rx.borrow_and_update()),
+        }
+    };
+    drop(guard);
+    match result {
+        Ok(Ok(Moved::All(n))) => {
+            progress(n);
+            Ok(n)
+        }
+        Ok(Ok(Moved::TooMuch)) => {
+            Err(error::bad_data(host, format!("{what}: more than the {limit} bytes announced")))
+        }
+        Ok(Err(Failed::Socket(e))) => Err(lost(e)),
+        Ok(Err(Failed::File(e))) => Err(hpc_core::Error::io("writing the download", e)),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(error::ended(host, "reading a data connection", "its thread was cancelled")),
+    }
+}
+
+/// How [`splice_loop`] ended.
+enum Moved {
+    /// The stream ended after this many bytes (at most the limit).
+    All(u64),
+    /// The stream went on past the limit.
+    TooMuch,
+}
+
+/// Which side of [`splice_loop`] failed.
+enum Failed {
+    Socket(std::io::Error),
+    File(std::io::Error),
+}
+
+fn splice_loop(
+    tcp: &std::net::TcpStream,
+    file: &std::fs::File,
+    limit: u64,
+    count: &tokio::sync::watch::Sender<u64>,
+) -> std::result::Result<Moved, Failed> {
+    use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
+    let (pipe_out, pipe_in) =
+        pipe_with(PipeFlags::CLOEXEC).map_err(|e| Failed::Socket(e.into()))?;
+    // A bigger pipe means fewer calls; the default (64 KiB) works too.
+    let room = fcntl_setpipe_size(&pipe_in, PIPE_SIZE).unwrap_or(64 * 1024);
+    let mut got = 0u64;
+    // Set when the file system refuses splice: the pipe is read here instead.
+    let mut by_hand: Option<Vec<u8>> = None;
+    loop {
+        // One byte past the limit tells a longer stream from one that ends there.
+        let want = usize::try_from(limit - got).unwrap_or(usize::MAX).saturating_add(1).min(room);
+        let n = loop {
+            match splice(tcp, None, &pipe_in, None, want, SpliceFlags::MOVE) {
+                Ok(n) => break n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Failed::Socket(e.into())),
+            }
+        };
+        if n == 0 {
+            return Ok(Moved::All(got));
+        }
+        if got + n as u64 > limit {
+            return Ok(Moved::TooMuch);
+        }
+        let mut left = n;
+        while left > 0 {
+            let m = match &mut by_hand {
+                None => match splice(&pipe_out, None, file, None, left, SpliceFlags::MOVE) {
+                    Ok(0) => return Err(Failed::File(ErrorKind::WriteZero.into())),
+                    Ok(m) => m,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(rustix::io::Errno::INVAL) if left == n && got == 0 => {
+                        by_hand = Some(vec![0; room]);
+                        continue;
+                    }
+                    Err(e) => return Err(Failed::File(e.into())),
+                },
+                Some(buf) => {
+                    let k = left.min(buf.len());
+                    let m = rustix::io::read(&pipe_out, &mut buf[..k])
+                        .map_err(|e| Failed::File(e.into()))?;
+                    (&*file).write_all(&buf[..m]).map_err(Failed::File)?;
+                    m
+                }
+            };
+            left -= m;
+        }
+        got += n as u64;
+        count.send_replace(got);
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset` on `tcp` with sendfile(2),
+/// then ends the sending side: the file's pages go to the socket without
+/// passing through a buffer here. A file that cannot be sent that way is
+/// read and sent the usual way. The file ending early is an error naming
+/// `what`. `progress` sees the count after each piece. Must be called
+/// inside a Tokio runtime; dropping the future shuts the socket down.
+pub(crate) async fn sendfile_from(
+    tcp: tokio::net::TcpStream,
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    host: &str,
+    what: &str,
+    progress: impl Fn(u64),
+) -> Result<u64> {
+    let lost = |e: std::io::Error| error::lost(host, "writing a data connection", e);
+    let (tcp, guard) = blocking(tcp).map_err(lost)?;
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0u64);
+    let sent =
+        tokio::task::spawn_blocking(move || sendfile_loop(&tcp, &file, offset, len, &count_tx));
+    tokio::pin!(sent);
+    let result = loop {
+        tokio::select! {
+            r = &mut sent => break r,
+            Ok(()) = count_rx.changed() => progress(*count_rx.borrow_and_update()),
+        }
+    };
+    drop(guard);
+    match result {
+        Ok(Ok(n)) if n == len => {
+            progress(n);
+            Ok(n)
+        }
+        Ok(Ok(n)) => Err(hpc_core::Error::InvalidInput(format!(
+            "{what} ended after {n} of its {len} bytes while it was sent"
+        ))),
+        Ok(Err(Failed::Socket(e))) => Err(lost(e)),
+        Ok(Err(Failed::File(e))) => Err(hpc_core::Error::io(format!("reading {what}"), e)),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(error::ended(host, "writing a data connection", "its thread was cancelled")),
+    }
+}
+
+/// The bytes sent (fewer than `len` only when the file ended first).
+fn sendfile_loop(
+    tcp: &std::net::TcpStream,
+    file: &std::fs::File,
+    mut offset: u64,
+    len: u64,
+    count: &tokio::sync::watch::Sender<u64>,
+) -> std::result::Result<u64, Failed> {
+    use rustix::io::Errno;
+    let mut sent = 0u64;
+    let mut by_hand: Option<Vec<u8>> = None;
+    while sent < len {
+        let want = usize::try_from(len - sent).unwrap_or(usize::MAX).min(IO_SIZE);
+        let n = match &mut by_hand {
+            None => match rustix::fs::sendfile(tcp, file, Some(&mut offset), want) {
+                Ok(n) => n,
+                Err(Errno::INTR | Errno::AGAIN) => continue,
+                // Not a file sendfile can read (a pipe, some FUSE files): by hand.
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if sent == 0 => {
+                    by_hand = Some(vec![0; IO_SIZE]);
+                    continue;
+                }
+                // sendfile does not say which side failed; the socket's own
+                // error tells, and without one it was the file.
+                Err(e) => {
+                    return Err(match tcp.take_error() {
+                        Ok(Some(se)) => Failed::Socket(se),
+                        _ if e == Errno::PIPE || e == Errno::CONNRESET => Failed::Socket(e.into()),
+                        _ => Failed::File(e.into()),
+                    });
+                }
+            },
+            Some(buf) => {
+                let n = loop {
+                    match std::os::unix::fs::FileExt::read_at(file, &mut buf[..want], offset) {
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        r => break r.map_err(Failed::File)?,
+                    }
+                };
+                (&*tcp).write_all(&buf[..n]).map_err(Failed::Socket)?;
+                offset += n as u64;
+                n
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        sent += n as u64;
+        count.send_replace(sent);
+    }
+    tcp.shutdown(Shutdown::Write).map_err(Failed::Socket)?;
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A connected pair; `data` is written into one end, which then closes.
+    async fn sending(data: Vec<u8>) -> tokio::net::TcpStream {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        tokio::spawn(async move {
+            c.write_all(&data).await.unwrap();
+            c.shutdown().await.unwrap();
+        });
+        s
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spliced_stream_lands_whole_in_the_file_with_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let want = data(3 * PIPE_SIZE + 12_345);
+        let tcp = sending(want.clone()).await;
+        let seen = std::sync::Mutex::new(Vec::new());
+        let file = std::fs::File::create(&path).unwrap();
+        let n = splice_to_file(tcp, file, want.len() as u64, "h", "f", |n| {
+            seen.lock().unwrap().push(n)
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, want.len() as u64);
+        assert!(std::fs::read(&path).unwrap() == want);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.last(), Some(&n));
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_longer_stream_is_an_error_and_a_shorter_one_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let tcp = sending(data(100_005)).await;
+        let file = std::fs::File::create(&path).unwrap();
+        let e = splice_to_file(tcp, file, 100_000, "h", "big.bin", |_| {}).await.unwrap_err();
+        assert!(e.to_string().contains("big.bin: more than the 100000 bytes announced"), "{e}");
+        assert!(std::fs::metadata(&path).unwrap().len() <= 100_000);
+
+        let tcp = sending(data(99)).await;
+        let file = std::fs::File::create(&path).unwrap();
+        assert_eq!(splice_to_file(tcp, file, 100, "h", "f", |_| {}).await.unwrap(), 99);
+    }
+
+    /// A connected pair: the sending end, and the bytes the other end read to its end.
+    async fn receiving() -> (tokio::net::TcpStream, tokio::task::JoinHandle<Vec<u8>>) {
+        use tokio::io::AsyncReadExt;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        let got = tokio::spawn(async move {
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        (c, got)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_sent_whole_arrives_and_the_stream_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let all = data(3 * IO_SIZE + 999);
+        std::fs::write(&path, &all).unwrap();
+        let (tcp, got) = receiving().await;
+        let seen = std::sync::Mutex::new(Vec::new());
+        let file = std::fs::File::open(&path).unwrap();
+        let len = (all.len() - 1000) as u64;
+        let n = sendfile_from(tcp, file, 1000, len, "h", "f", |n| seen.lock().unwrap().push(n))
+            .await
+            .unwrap();
+        assert_eq!(n, len);
+        assert!(got.await.unwrap() == all[1000..]);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.last(), Some(&len));
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_shorter_than_announced_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data(5000)).unwrap();
+        let (tcp, got) = receiving().await;
+        let file = std::fs::File::open(&path).unwrap();
+        let e = sendfile_from(tcp, file, 0, 6000, "h", "f.bin", |_| {}).await.unwrap_err();
+        assert!(e.to_string().contains("f.bin ended after 5000 of its 6000 bytes"), "{e}");
+        assert_eq!(got.await.unwrap().len(), 5000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_sendfile_cannot_read_is_sent_the_usual_way() {
+        // sendfile(2) refuses many /proc files (EINVAL); pread reads them.
+        let want = std::fs::read("/proc/self/limits").unwrap();
+        let (tcp, got) = receiving().await;
+        let file = std::fs::File::open("/proc/self/limits").unwrap();
+        let n =
+            sendfile_from(tcp, file, 0, want.len() as u64, "h", "limits", |_| {}).await.unwrap();
+        assert_eq!(n, want.len() as u64);
+        assert_eq!(got.await.unwrap(), want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_that_refuses_splice_is_written_the_usual_way() {
+        // splice(2) refuses files opened for appending (EINVAL).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"head:").unwrap();
+        let want = data(2 * PIPE_SIZE + 7);
+        let tcp = sending(want.clone()).await;
+        let file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let n = splice_to_file(tcp, file, want.len() as u64, "h", "f", |_| {}).await.unwrap();
+        assert_eq!(n, want.len() as u64);
+        let got = std::fs::read(&path).unwrap();
+        assert!(got[..5] == *b"head:" && got[5..] == want[..]);
+    }
+}

@@ -66,8 +66,25 @@ async fn receive(
     progress: Option<Progress<'_>>,
 ) -> Result<u64> {
     let (mut inbound, expected) = session.open_read(remote, offset, None).await?;
-    let mut file = FileWriter::new(file);
     let host = session.host().to_owned();
+    // A fresh file (splice cannot append) from one plain stream: in the
+    // kernel, socket to page cache.
+    if offset == 0 {
+        let report = |n| {
+            if let Some(p) = progress {
+                p(n);
+            }
+        };
+        if let Some(moved) = inbound.splice_into(&file, expected, remote, report).await {
+            let got = moved?;
+            session.end_read(inbound, &format!("RETR {remote}")).await?;
+            if got != expected {
+                return Err(crate::error::short(&host, remote, got, expected));
+            }
+            return Ok(got);
+        }
+    }
+    let mut file = FileWriter::new(file);
     let mut got = 0u64;
     while let Some(chunk) = inbound.next_chunk().await? {
         got += chunk.len() as u64;
@@ -124,19 +141,34 @@ pub async fn upload(
         WriteMode::Replace { size: Some(size) }
     };
     let mut out = session.open_write(remote, mode).await?;
-    let mut reader = FileReader::new(file.into_std().await, None);
-    let mut sent = 0u64;
-    while let Some(piece) =
-        reader.next().await.map_err(|e| Error::from_io_path("read", local.display(), e))?
-    {
-        sent += piece.len() as u64;
-        out.write_bytes(piece).await?;
+    let file = file.into_std().await;
+    let report = |n| {
         if let Some(p) = progress {
-            p(offset + sent);
+            p(offset + n);
         }
-    }
+    };
+    let shown = local.display().to_string();
+    // One plain stream: the file's pages go to the socket in the kernel.
+    let sent = match out.send_file(&file, offset, size - offset, &shown, report).await {
+        Some(sent) => sent?,
+        None => {
+            let reading = file.try_clone().map_err(|e| Error::from_io_path("open", &shown, e))?;
+            let mut reader = FileReader::new(reading, None);
+            let mut sent = 0u64;
+            while let Some(piece) =
+                reader.next().await.map_err(|e| Error::from_io_path("read", &shown, e))?
+            {
+                sent += piece.len() as u64;
+                out.write_bytes(piece).await?;
+                report(sent);
+            }
+            sent
+        }
+    };
     session.end_write(out, &format!("STOR {remote}")).await?;
-    if offset + sent != size {
+    // sendfile sends the size taken above: a file that grew since shows here.
+    let now = file.metadata().map_err(|e| Error::from_io_path("stat", &shown, e))?.len();
+    if offset + sent != size || now != size {
         return Err(Error::InvalidInput(format!(
             "{} changed size while it was uploaded",
             local.display()

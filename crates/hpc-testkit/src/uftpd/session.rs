@@ -691,12 +691,19 @@ impl Session {
         } else {
             Outbound::new(conns, &self.coding(), "client".into())
         };
-        let mut reader = FileReader::new(file.into_std().await, Some(count));
+        let file = file.into_std().await;
         let sent = async {
-            while let Some(piece) =
-                reader.next().await.map_err(|e| hpc_core::Error::io("reading", e))?
-            {
-                out.write_bytes(piece).await?;
+            // One plain stream goes out with sendfile, as UFTPD's transferTo does.
+            if let Some(sent) = out.send_file(&file, start, count, abs, |_| {}).await {
+                sent?;
+            } else {
+                let reading = file.try_clone().map_err(|e| hpc_core::Error::io("reading", e))?;
+                let mut reader = FileReader::new(reading, Some(count));
+                while let Some(piece) =
+                    reader.next().await.map_err(|e| hpc_core::Error::io("reading", e))?
+                {
+                    out.write_bytes(piece).await?;
+                }
             }
             if keep {
                 let (n, conns) = out.finish_kept().await?;
