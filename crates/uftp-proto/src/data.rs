@@ -316,7 +316,7 @@ impl Inbound {
     /// error naming `what`. `None` (and nothing done) for any other kind of
     /// transfer, to be read with [`Inbound::next_chunk`]. `progress` sees
     /// the bytes so far.
-    pub(crate) async fn splice_into(
+    pub async fn splice_into(
         &mut self,
         file: &std::fs::File,
         limit: u64,

@@ -771,24 +771,39 @@ impl Session {
         } else {
             Inbound::new(conns, &self.coding(), "client".into())
         };
-        let mut file = FileWriter::new(file.into_std().await);
+        let file = file.into_std().await;
         let received = async {
-            let mut left = limit.unwrap_or(u64::MAX);
-            let mut got = 0u64;
-            while let Some(mut chunk) = inbound.next_chunk().await? {
-                let take = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-                chunk.truncate(take);
-                file.write(chunk).await.map_err(|e| hpc_core::Error::io("writing", e))?;
-                left -= take as u64;
-                got += take as u64;
-            }
-            let conns = if keep {
-                inbound.into_connections()?
-            } else {
-                inbound.drain().await?;
-                Vec::new()
+            // One plain stream goes to the file in the kernel (splice), so
+            // that the server's own copying does not set a client's pace.
+            let spliced = inbound.splice_into(&file, limit.unwrap_or(u64::MAX), abs, |_| {}).await;
+            let (got, conns) = match spliced {
+                Some(got) => {
+                    let got = got?;
+                    inbound.drain().await?;
+                    (got, Vec::new())
+                }
+                None => {
+                    let mut file = FileWriter::new(file);
+                    let mut left = limit.unwrap_or(u64::MAX);
+                    let mut got = 0u64;
+                    while let Some(mut chunk) = inbound.next_chunk().await? {
+                        let take =
+                            usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+                        chunk.truncate(take);
+                        file.write(chunk).await.map_err(|e| hpc_core::Error::io("writing", e))?;
+                        left -= take as u64;
+                        got += take as u64;
+                    }
+                    let conns = if keep {
+                        inbound.into_connections()?
+                    } else {
+                        inbound.drain().await?;
+                        Vec::new()
+                    };
+                    file.finish().await.map_err(|e| hpc_core::Error::io("writing", e))?;
+                    (got, conns)
+                }
             };
-            file.finish().await.map_err(|e| hpc_core::Error::io("writing", e))?;
             // An announced size (ALLO) that did not arrive is a broken upload.
             if let (None, Some(want)) = (range, limit)
                 && got < want
