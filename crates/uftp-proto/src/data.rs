@@ -331,7 +331,7 @@ impl Inbound {
         }
         let file = match file.try_clone() {
             Ok(f) => f,
-            Err(e) => return Some(Err(hpc_core::Error::io("writing the download", e))),
+            Err(e) => return Some(Err(hpc_core::Error::io(format!("writing {what}"), e))),
         };
         let empty = Source::Pumped { rx: mpsc::channel(1).1, _guard: None };
         let Source::Idle { tcp, .. } = std::mem::replace(&mut stream.source, empty) else {

@@ -289,15 +289,7 @@ pub(crate) async fn splice_to_file(
 ) -> Result<u64> {
     let lost = |e: std::io::Error| error::lost(host, "reading a data connection", e);
     let (tcp, guard) = blocking(tcp).map_err(lost)?;
-    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0u64);
-    let moved = tokio::task::spawn_blocking(move || splice_loop(&tcp, &file, limit, &count_tx));
-    tokio::pin!(moved);
-    let result = loop {
-        tokio::select! {
-            r = &mut moved => break r,
-            Ok(()) = count_rx.changed() => progress(*count_rx.borrow_and_update()),
-        }
-    };
+    let result = counting(move |count| splice_loop(&tcp, &file, limit, count), &progress).await;
     drop(guard);
     match result {
         Ok(Ok(Moved::All(n))) => {
@@ -308,9 +300,26 @@ pub(crate) async fn splice_to_file(
             Err(error::bad_data(host, format!("{what}: more than the {limit} bytes announced")))
         }
         Ok(Err(Failed::Socket(e))) => Err(lost(e)),
-        Ok(Err(Failed::File(e))) => Err(hpc_core::Error::io("writing the download", e)),
+        Ok(Err(Failed::File(e))) => Err(hpc_core::Error::io(format!("writing {what}"), e)),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(error::ended(host, "reading a data connection", "its thread was cancelled")),
+    }
+}
+
+/// Runs `work` on a blocking thread and hands each count it publishes to
+/// `progress` here, until it returns.
+async fn counting<T: Send + 'static>(
+    work: impl FnOnce(&tokio::sync::watch::Sender<u64>) -> T + Send + 'static,
+    progress: &impl Fn(u64),
+) -> std::result::Result<T, tokio::task::JoinError> {
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0u64);
+    let done = tokio::task::spawn_blocking(move || work(&count_tx));
+    tokio::pin!(done);
+    loop {
+        tokio::select! {
+            r = &mut done => return r,
+            Ok(()) = count_rx.changed() => progress(*count_rx.borrow_and_update()),
+        }
     }
 }
 
@@ -403,16 +412,8 @@ pub(crate) async fn sendfile_from(
 ) -> Result<u64> {
     let lost = |e: std::io::Error| error::lost(host, "writing a data connection", e);
     let (tcp, guard) = blocking(tcp).map_err(lost)?;
-    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0u64);
-    let sent =
-        tokio::task::spawn_blocking(move || sendfile_loop(&tcp, &file, offset, len, &count_tx));
-    tokio::pin!(sent);
-    let result = loop {
-        tokio::select! {
-            r = &mut sent => break r,
-            Ok(()) = count_rx.changed() => progress(*count_rx.borrow_and_update()),
-        }
-    };
+    let result =
+        counting(move |count| sendfile_loop(&tcp, &file, offset, len, count), &progress).await;
     drop(guard);
     match result {
         Ok(Ok(n)) if n == len => {
