@@ -306,54 +306,6 @@ pub(crate) struct Encryptor {
 impl Encryptor {
     /// Appends the ciphertext of `data` (whole blocks only) to `out`.
     pub(crate) fn update(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        let start = self.stage(data, out);
-        self.mode.encrypt(&mut out[start..]);
-    }
-
-    /// Encrypts in place the next bytes of each stream of one transfer (one
-    /// key, AES, nothing pending: `bufs[k]` is whole blocks of stream `k`).
-    /// The chains are encrypted side by side (see [`cbc_encrypt`]), several
-    /// times as fast as one after the other. The end of a stream is its
-    /// last bytes with [`aes_padding`], encrypted the same way.
-    pub(crate) fn encrypt_together(encs: &mut [Encryptor], bufs: &mut [&mut [u8]]) {
-        let mut chains: Vec<Zeroizing<[u8; 16]>> = encs
-            .iter()
-            .filter_map(|e| {
-                debug_assert!(e.pending.is_empty(), "encrypt_together after update");
-                match &e.mode {
-                    Mode::Aes128(a) => Some(a.chain.clone()),
-                    Mode::Aes192(a) => Some(a.chain.clone()),
-                    Mode::Aes256(a) => Some(a.chain.clone()),
-                    Mode::Blowfish(_) => None,
-                }
-            })
-            .collect();
-        let mut refs: Vec<&mut Zeroizing<[u8; 16]>> = chains.iter_mut().collect();
-        match encs.first().map(|e| &e.mode) {
-            Some(Mode::Aes128(a)) => cbc_encrypt(&a.cipher, &mut refs, bufs),
-            Some(Mode::Aes192(a)) => cbc_encrypt(&a.cipher, &mut refs, bufs),
-            Some(Mode::Aes256(a)) => cbc_encrypt(&a.cipher, &mut refs, bufs),
-            // Blowfish (ECB) has no chain to wait for.
-            Some(Mode::Blowfish(_)) | None => {
-                for (e, b) in encs.iter_mut().zip(bufs) {
-                    e.mode.encrypt(b);
-                }
-                return;
-            }
-        }
-        for (e, chain) in encs.iter_mut().zip(chains) {
-            match &mut e.mode {
-                Mode::Aes128(a) => a.chain = chain,
-                Mode::Aes192(a) => a.chain = chain,
-                Mode::Aes256(a) => a.chain = chain,
-                Mode::Blowfish(_) => {}
-            }
-        }
-    }
-
-    /// Appends the pending bytes and `data` to `out`, keeps what does not
-    /// fill a block as pending, and returns where the appended blocks start.
-    fn stage(&mut self, data: &[u8], out: &mut Vec<u8>) -> usize {
         let bs = self.mode.block();
         let start = out.len();
         out.extend_from_slice(&self.pending);
@@ -362,7 +314,7 @@ impl Encryptor {
         self.pending.clear();
         self.pending.extend_from_slice(&out[start + whole..]);
         out.truncate(start + whole);
-        start
+        self.mode.encrypt(&mut out[start..]);
     }
 
     /// Appends the last block with PKCS#5 padding.
@@ -372,6 +324,42 @@ impl Encryptor {
         out.extend(padding(self.mode.block(), self.pending.len()));
         self.pending.clear();
         self.mode.encrypt(&mut out[start..]);
+    }
+}
+
+/// The encryption of all streams of one AES transfer at once: one cipher,
+/// one CBC chain per stream, encrypted side by side (see [`cbc_encrypt`]),
+/// several times as fast as one chain after the other.
+pub(crate) struct AesStreams {
+    /// An AES mode: its cipher serves every chain.
+    mode: Mode,
+    chains: Vec<Zeroizing<[u8; 16]>>,
+}
+
+impl AesStreams {
+    /// For `streams` streams; `None` for a key that is not AES.
+    pub(crate) fn new(key: &EncryptionKey, streams: usize) -> Option<AesStreams> {
+        let mode = Mode::new(key);
+        let iv = match &mode {
+            Mode::Aes128(a) => a.chain.clone(),
+            Mode::Aes192(a) => a.chain.clone(),
+            Mode::Aes256(a) => a.chain.clone(),
+            Mode::Blowfish(_) => return None,
+        };
+        Some(AesStreams { mode, chains: vec![iv; streams] })
+    }
+
+    /// Encrypts in place the next bytes of each stream: `bufs[k]` is whole
+    /// blocks of stream `k`. A stream's end is its last bytes with
+    /// [`aes_padding`], encrypted the same way.
+    pub(crate) fn encrypt(&mut self, bufs: &mut [&mut [u8]]) {
+        let mut chains: Vec<&mut Zeroizing<[u8; 16]>> = self.chains.iter_mut().collect();
+        match &self.mode {
+            Mode::Aes128(a) => cbc_encrypt(&a.cipher, &mut chains, bufs),
+            Mode::Aes192(a) => cbc_encrypt(&a.cipher, &mut chains, bufs),
+            Mode::Aes256(a) => cbc_encrypt(&a.cipher, &mut chains, bufs),
+            Mode::Blowfish(_) => unreachable!("AesStreams::new takes AES keys only"),
+        }
     }
 }
 
@@ -526,7 +514,7 @@ mod tests {
             let material: Vec<u8> =
                 (0..16 + key_len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
             let key = EncryptionKey::from_bytes(Algorithm::Aes, material.clone()).unwrap();
-            let mut encs: Vec<Encryptor> = blocks.iter().map(|_| key.encryptor()).collect();
+            let mut streams = AesStreams::new(&key, blocks.len()).unwrap();
             let mut wire = vec![Vec::new(); blocks.len()];
             let mut plain = vec![Vec::new(); blocks.len()];
             for r in 0..=rounds {
@@ -546,7 +534,7 @@ mod tests {
                     }
                 }
                 let mut bufs: Vec<&mut [u8]> = data.iter_mut().map(|d| &mut d[..]).collect();
-                Encryptor::encrypt_together(&mut encs, &mut bufs);
+                streams.encrypt(&mut bufs);
                 for (w, d) in wire.iter_mut().zip(&data) {
                     w.extend_from_slice(d);
                 }

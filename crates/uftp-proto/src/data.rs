@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::codec::{Decoder, Encoder};
-use crate::crypto::{Algorithm, EncryptionKey, Encryptor, aes_padding};
+use crate::crypto::{AesStreams, EncryptionKey, aes_padding};
 use crate::error;
 use crate::frame::{self, ChunkHeader, HEADER_LEN};
 use crate::pump::{self, Guard, Piece};
@@ -487,10 +487,10 @@ pub struct Outbound {
     /// Bytes announced for this transfer (keep-alive uploads): no more may
     /// be sent, and no fewer, since the count, not the connection, ends it.
     limit: Option<u64>,
-    /// AES over several streams: the streams' ciphers, run together here
-    /// (see [`Encryptor::update_together`]) while the stream threads only
-    /// write. `Some(None)`: lost to a flush that was given up.
-    together: Option<Option<Vec<Encryptor>>>,
+    /// AES over several streams: their chains, encrypted together here
+    /// (see [`AesStreams`]) while the stream threads only write.
+    /// `Some(None)`: lost to a flush that was given up.
+    together: Option<Option<AesStreams>>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -510,10 +510,8 @@ impl Outbound {
         // encrypted side by side in one thread are several times faster
         // than each on its own thread (gzip'ed streams keep their threads).
         let together = match &coding.key {
-            Some(key)
-                if conns.len() > 1 && !coding.compress && key.algorithm() == Algorithm::Aes =>
-            {
-                Some(Some(conns.iter().map(|_| key.encryptor()).collect()))
+            Some(key) if conns.len() > 1 && !coding.compress => {
+                AesStreams::new(key, conns.len()).map(Some)
             }
             _ => None,
         };
@@ -690,7 +688,7 @@ impl Outbound {
         let lost = |host: &str| {
             error::ended(host, "encrypting the data connections", "a write was given up halfway")
         };
-        let mut encs =
+        let mut aes =
             self.together.as_mut().and_then(Option::take).ok_or_else(|| lost(&self.host))?;
         let parts: Vec<BytesMut> = self
             .streams
@@ -700,17 +698,16 @@ impl Outbound {
                 s.queued.split_to(len)
             })
             .collect();
-        let (encs, parts) = tokio::task::spawn_blocking(move || {
+        let (aes, parts) = tokio::task::spawn_blocking(move || {
             let mut parts = parts;
             if last {
                 for p in &mut parts {
-                    let pad: Vec<u8> = aes_padding(p.len()).collect();
-                    p.extend_from_slice(&pad);
+                    p.extend(aes_padding(p.len()));
                 }
             }
             let mut bufs: Vec<&mut [u8]> = parts.iter_mut().map(|p| &mut p[..]).collect();
-            Encryptor::encrypt_together(&mut encs, &mut bufs);
-            (encs, parts)
+            aes.encrypt(&mut bufs);
+            (aes, parts)
         })
         .await
         .map_err(|e| {
@@ -719,7 +716,7 @@ impl Outbound {
             }
             lost(&self.host)
         })?;
-        self.together = Some(Some(encs));
+        self.together = Some(Some(aes));
         let host = &self.host;
         futures::future::try_join_all(
             self.streams

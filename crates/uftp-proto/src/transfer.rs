@@ -67,45 +67,45 @@ async fn receive(
 ) -> Result<u64> {
     let (mut inbound, expected) = session.open_read(remote, offset, None).await?;
     let host = session.host().to_owned();
+    let report = |n| {
+        if let Some(p) = progress {
+            p(offset + n);
+        }
+    };
     // A fresh file (splice cannot append) from one plain stream: in the
     // kernel, socket to page cache.
-    if offset == 0 {
-        let report = |n| {
-            if let Some(p) = progress {
-                p(n);
+    let spliced = match offset {
+        0 => inbound.splice_into(&file, expected, remote, &report).await,
+        _ => None,
+    };
+    let (got, written) = match spliced {
+        Some(moved) => (moved?, None),
+        None => {
+            let mut file = FileWriter::new(file);
+            let mut got = 0u64;
+            while let Some(chunk) = inbound.next_chunk().await? {
+                got += chunk.len() as u64;
+                if got > expected {
+                    return Err(error::bad_data(
+                        &host,
+                        format!("{remote}: more than the {expected} bytes announced"),
+                    ));
+                }
+                file.write(chunk).await.map_err(|e| Error::io("writing the download", e))?;
+                report(got);
             }
-        };
-        if let Some(moved) = inbound.splice_into(&file, expected, remote, report).await {
-            let got = moved?;
-            session.end_read(inbound, &format!("RETR {remote}")).await?;
-            if got != expected {
-                return Err(crate::error::short(&host, remote, got, expected));
-            }
-            return Ok(got);
+            (got, Some(file))
         }
-    }
-    let mut file = FileWriter::new(file);
-    let mut got = 0u64;
-    while let Some(chunk) = inbound.next_chunk().await? {
-        got += chunk.len() as u64;
-        if got > expected {
-            return Err(error::bad_data(
-                &host,
-                format!("{remote}: more than the {expected} bytes announced"),
-            ));
-        }
-        file.write(chunk).await.map_err(|e| Error::io("writing the download", e))?;
-        if let Some(p) = progress {
-            p(offset + got);
-        }
-    }
+    };
     session.end_read(inbound, &format!("RETR {remote}")).await?;
     if got != expected {
         return Err(crate::error::short(&host, remote, got, expected));
     }
     // Written, not synced: like hpckit's local file system (the rename is
     // atomic for readers; durability across a crash is the OS's business).
-    file.finish().await.map_err(|e| Error::io("writing the download", e))?;
+    if let Some(file) = written {
+        file.finish().await.map_err(|e| Error::io("writing the download", e))?;
+    }
     Ok(got)
 }
 
