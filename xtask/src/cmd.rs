@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -15,10 +16,24 @@ pub(crate) fn workspace_root() -> PathBuf {
     manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
 }
 
+/// Whether [`cargo`] builds without incremental state (see [`build_lean`]).
+static LEAN: AtomicBool = AtomicBool::new(false);
+
+/// From now on, every cargo of this process builds without incremental state
+/// (unless `CARGO_INCREMENTAL` says otherwise): `cargo xtask test` builds the
+/// workspace once per profile and feature set, where incremental state only
+/// costs time and, in a cold run, more than a third of the target directory.
+pub(crate) fn build_lean() {
+    LEAN.store(true, Ordering::Relaxed);
+}
+
 /// `cargo` (the one running xtask), in the workspace root.
 pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root());
+    if LEAN.load(Ordering::Relaxed) && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 

@@ -1,8 +1,9 @@
 //! `cargo xtask test` (exactly what CI runs) and `cargo xtask itest`.
 
+mod disk;
 mod docker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -59,11 +60,13 @@ struct Step {
     name: String,
     took: Duration,
     ok: bool,
+    disk: Option<disk::Usage>,
 }
 
-#[derive(Default)]
 struct Report {
     steps: Vec<Step>,
+    /// Cargo's target directory, measured after each step.
+    target: Option<PathBuf>,
 }
 
 impl Report {
@@ -78,7 +81,9 @@ impl Report {
                 false
             }
         };
-        self.steps.push(Step { name: name.to_string(), took: started.elapsed(), ok });
+        let took = started.elapsed();
+        let disk = self.target.as_deref().and_then(disk::Usage::of);
+        self.steps.push(Step { name: name.to_string(), took, ok, disk });
         ok
     }
 
@@ -87,13 +92,16 @@ impl Report {
     }
 
     fn print(&self) {
-        println!("\nstep                                      time    result");
+        println!(
+            "\nstep                                      time    result  target   free (GiB, after)"
+        );
         for step in &self.steps {
             println!(
-                "{:<40} {:>6.1}s   {}",
+                "{:<40} {:>6.1}s   {:<6}  {}",
                 step.name,
                 step.took.as_secs_f64(),
-                if step.ok { "ok" } else { "FAILED" }
+                if step.ok { "ok" } else { "FAILED" },
+                step.disk.map(|d| d.columns()).unwrap_or_default()
             );
         }
         let total: Duration = self.steps.iter().map(|s| s.took).sum();
@@ -131,19 +139,26 @@ fn run_tests(
     if let Scope::Integration = scope {
         // The tests run the umbrella crate's example programs; cargo builds no
         // examples for them, and a test cannot run cargo while `cargo test` holds
-        // the build directory.
-        cmd::run(cargo().args(["build", "-p", "hpckit", "--examples"]))?;
+        // the build directory. The whole workspace: a narrower selection unifies
+        // other features and builds every dependency a second time.
+        cmd::run(cargo().args(["build", "--workspace", "--examples"]))?;
         cmd.env("HPCKIT_EXAMPLES_DIR", cmd::target_dir()?.join("debug").join("examples"));
     }
+    // Both scopes build the whole workspace (one feature resolution, each
+    // dependency built once) and pick the tests they run.
     if has_nextest() {
-        cmd.args(["nextest", "run", "--no-fail-fast"]);
+        cmd.args(["nextest", "run", "--no-fail-fast", "--workspace", "-E"]);
+        cmd.arg(match scope {
+            Scope::Unit => "not package(itests)",
+            Scope::Integration => "package(itests)",
+        });
     } else {
         cmd.args(["test", "--no-fail-fast"]);
+        match scope {
+            Scope::Unit => cmd.args(["--workspace", "--exclude", "itests"]),
+            Scope::Integration => cmd.args(["-p", "itests"]),
+        };
     }
-    match scope {
-        Scope::Unit => cmd.args(["--workspace", "--exclude", "itests"]),
-        Scope::Integration => cmd.args(["-p", "itests"]),
-    };
     cmd.args(extra);
     if let Some(env_file) = env_file {
         cmd.env("HPCKIT_SERVICES_ENV", env_file);
@@ -175,7 +190,12 @@ type StepFn = dyn Fn() -> Result<()>;
 /// `cargo xtask test`.
 pub(crate) fn test(args: &TestArgs) -> Result<()> {
     let wanted = |step: StepKey| args.only.is_empty() || args.only.contains(&step);
-    let mut report = Report::default();
+    cmd::build_lean();
+    let target = cmd::target_dir().ok();
+    if let Some(warning) = target.as_deref().and_then(disk::low_space_warning) {
+        eprintln!("{warning}");
+    }
+    let mut report = Report { steps: Vec::new(), target };
     let started = Instant::now();
     let mut go_on = true;
     if wanted(StepKey::Packages) {

@@ -9,6 +9,7 @@ pub mod checklist;
 pub mod fs_conformance;
 pub mod hostile;
 pub mod sched_conformance;
+pub mod scratch;
 pub mod scripted;
 pub mod services;
 pub mod torque_standin;

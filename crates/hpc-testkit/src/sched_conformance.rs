@@ -189,8 +189,16 @@ impl Fixture for SchedFixture {
         async move { self.executor.run_checked(&mkdir).await.map(drop) }.boxed()
     }
 
-    fn finish(&self, _passed: bool) -> BoxFuture<'_, ()> {
-        self.clean_up().boxed()
+    fn finish(&self, passed: bool) -> BoxFuture<'_, ()> {
+        async move {
+            self.clean_up().await;
+            // A failed check leaves its files for whoever reads the failure.
+            if passed {
+                let rm = Command::new("rm").arg("-rf").arg(&self.scratch);
+                let _ = self.executor.run(&rm).await;
+            }
+        }
+        .boxed()
     }
 }
 

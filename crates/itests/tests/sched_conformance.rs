@@ -57,7 +57,7 @@ async fn ssh_adaptor() -> Result<SchedFixture> {
 /// A Slurm fixture's scheduler, as the test user who owns its scratch directory.
 fn slurm(f: SlurmFixture) -> SchedFixture {
     let scratch = f.dir.join("conformance").to_string_lossy().into_owned();
-    SchedFixture::new(Arc::new(f.sched.clone()), f.exec.clone(), scratch)
+    SchedFixture::new(Arc::new(f.sched.clone()), f.exec.clone(), scratch).keep(f.dir)
 }
 
 async fn slurm_local(service: &'static str) -> Result<SchedFixture> {
@@ -101,7 +101,7 @@ async fn torque_over_ssh() -> Result<SchedFixture> {
 /// An at fixture's scheduler, as the test user who owns its directory.
 fn at(f: sched_support::at::Fixture) -> SchedFixture {
     let scratch = f.dir.join("conformance").to_string_lossy().into_owned();
-    SchedFixture::new(Arc::new(f.sched.clone()), f.exec.clone(), scratch)
+    SchedFixture::new(Arc::new(f.sched.clone()), f.exec.clone(), scratch).keep(f.dir)
 }
 
 async fn at_local() -> Result<SchedFixture> {

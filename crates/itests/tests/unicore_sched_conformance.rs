@@ -4,8 +4,8 @@
 
 mod unicore_support;
 
+use hpc_testkit::scratch::ScratchDir;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hpc_core::Result;
 use hpc_exec::LocalExecutor;
@@ -19,13 +19,13 @@ async fn fixture() -> Result<SchedFixture> {
     let sched = UnicoreScheduler::open(&loc, &creds).await?;
     // The test server runs its jobs on this host, so the fixture prepares
     // and reads their files here.
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    let scratch = std::env::temp_dir().join(format!("unicore-sched-{}-{n}", std::process::id()));
+    let scratch = ScratchDir::new("unicore-sched", None);
     let mut fx = SchedFixture::new(
         Arc::new(sched),
         Arc::new(LocalExecutor::new()),
         scratch.to_string_lossy(),
-    );
+    )
+    .keep(scratch);
     fx.missing_executable = MissingExecutable::JobFails;
     fx.unknown_id = hpc_core::JobId::new("00000000-0000-0000-0000-000000000000");
     Ok(fx)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hpc_exec::{Command, Executor, LocalExecutor};
+use hpc_testkit::scratch::ScratchDir;
 use zih_datamover::{Datamover, DatamoverConfig, WorkspaceConfig, Workspaces};
 
 /// Names that break every careless quoting.
@@ -36,7 +37,7 @@ pub struct Fx {
     pub exec: Arc<dyn Executor>,
     pub bin: String,
     /// Owned by the test user, writable directly.
-    pub scratch: PathBuf,
+    pub scratch: ScratchDir,
     /// In the project space: read-only for the test user except through dt*.
     pub project: PathBuf,
     pub label: &'static str,
@@ -51,9 +52,7 @@ impl Fx {
         let (uid, gid) = user_ids(svc.var("HPCKIT_DM_USER"));
         let n = DIRS.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{label}-{}-{n}", std::process::id());
-        let scratch = std::env::temp_dir().join(format!("hpckit-dm-{tag}"));
-        std::fs::create_dir_all(&scratch).unwrap();
-        std::os::unix::fs::chown(&scratch, Some(uid), Some(gid)).unwrap();
+        let scratch = ScratchDir::new(&format!("hpckit-dm-{label}"), Some((uid, gid)));
         // Made by root here; the test user still cannot write into it.
         let project = svc.path("HPCKIT_DM_PROJECT").join(&tag);
         std::fs::create_dir_all(&project).unwrap();

@@ -4,13 +4,12 @@
 //! locally or through an executor the caller connected (SSH).
 #![allow(dead_code, reason = "each test file uses part of it")]
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hpc_core::Location;
 use hpc_exec::{Command, Executor, LocalExecutor};
+use hpc_testkit::scratch::ScratchDir;
 use sched_adaptors::at::{AtConfig, AtScheduler};
 use sched_adaptors::sge::{SgeConfig, SgeScheduler};
 use sched_adaptors::torque::{TorqueCommands, TorqueConfig, TorqueScheduler};
@@ -148,12 +147,10 @@ pub(crate) mod at {
     pub(crate) struct Fixture {
         pub(crate) sched: AtScheduler,
         pub(crate) exec: Arc<dyn Executor>,
-        pub(crate) dir: PathBuf,
+        pub(crate) dir: ScratchDir,
         pub(crate) uid: u32,
         pub(crate) gid: u32,
     }
-
-    static N: AtomicUsize = AtomicUsize::new(0);
 
     /// The test user that submits.
     pub(crate) fn user() -> (u32, u32) {
@@ -164,10 +161,7 @@ pub(crate) mod at {
     /// A fixture whose commands run through `exec` (as the test user).
     pub(crate) fn fixture(exec: Arc<dyn Executor>) -> Fixture {
         let (uid, gid) = user();
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("hpckit-itest-at-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        let dir = ScratchDir::new("hpckit-itest-at", Some((uid, gid)));
         let mut config = AtConfig {
             state_dir: dir.join("state").to_string_lossy().into_owned(),
             default_workdir: Some(dir.to_string_lossy().into_owned().into()),

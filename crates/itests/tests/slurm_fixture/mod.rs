@@ -8,9 +8,9 @@ pub(crate) mod cases;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hpc_exec::{Executor, LocalExecutor};
+use hpc_testkit::scratch::ScratchDir;
 use sched_adaptors::slurm::{Accounting, SlurmConfig, SlurmScheduler};
 
 /// The variables of a running service; panics naming the xtask command when
@@ -40,16 +40,14 @@ pub(crate) fn user_ids(user: &str) -> (u32, u32) {
     panic!("user {user} does not exist: run `cargo xtask services up slurm`");
 }
 
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
 /// One scheduler plus a scratch directory owned by the test user.
 pub(crate) struct Fixture {
     /// The scheduler under test.
     pub(crate) sched: SlurmScheduler,
     /// Whether the cluster has accounting.
     pub(crate) accounting: bool,
-    /// Scratch directory (owned by the test user).
-    pub(crate) dir: PathBuf,
+    /// Scratch directory (owned by the test user, removed with the fixture).
+    pub(crate) dir: ScratchDir,
     /// The executor the scheduler runs its commands through (as the test user).
     pub(crate) exec: Arc<dyn Executor>,
     /// Every partition the service configured, hidden ones too, in slurm.conf order.
@@ -74,15 +72,6 @@ impl Fixture {
         (config, accounting, user)
     }
 
-    fn scratch(uid: u32, gid: u32, service: &str) -> PathBuf {
-        let n = DIRS.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("hpckit-itest-{service}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-        dir
-    }
-
     /// Local commands, run as the test user (Slurm refuses nothing from root,
     /// but real users are not root; Grid Engine even refuses root).
     pub(crate) fn local(service: &str) -> Fixture {
@@ -95,7 +84,7 @@ impl Fixture {
     pub(crate) fn with_executor(service: &str, exec: Arc<dyn Executor>) -> Fixture {
         let (mut config, accounting, user) = Self::config(service);
         let (uid, gid) = user_ids(&user);
-        let dir = Self::scratch(uid, gid, service);
+        let dir = ScratchDir::new(&format!("hpckit-itest-{service}"), Some((uid, gid)));
         config.default_workdir = Some(dir.to_string_lossy().into_owned().into());
         let sched = SlurmScheduler::new(exec.clone(), config.clone()).unwrap();
         let partitions = service_var(service, &format!("{}_PARTITIONS", prefix(service)))
