@@ -6,12 +6,13 @@ use hpc_auth::CredentialMap;
 use hpc_core::{Error, Location, Result, Scheduler};
 use hpc_exec::ssh::{SshExecutor, SshOptions};
 use hpc_exec::{Executor, LocalExecutor};
-use sched_adaptors::at::AtScheduler;
+use sched_adaptors::at::At;
+use sched_adaptors::batch::{Backend, BatchAdaptor};
 use sched_adaptors::local::LocalScheduler;
-use sched_adaptors::sge::SgeScheduler;
-use sched_adaptors::slurm::SlurmScheduler;
+use sched_adaptors::sge::Sge;
+use sched_adaptors::slurm::Slurm;
 use sched_adaptors::ssh::{SshConfig, SshScheduler};
-use sched_adaptors::torque::TorqueScheduler;
+use sched_adaptors::torque::Torque;
 
 /// Schemes [`open_scheduler`] understands (shown in the unknown-scheme error).
 pub const SCHEDULER_SCHEMES: &[&str] = &[
@@ -30,6 +31,8 @@ pub const SCHEDULER_SCHEMES: &[&str] = &[
     "unicore",
     #[cfg(feature = "unicore")]
     "unicore+https",
+    #[cfg(feature = "unicore")]
+    "unicore+http",
 ];
 
 /// Open the scheduler a location names.
@@ -76,28 +79,27 @@ pub async fn open_scheduler(url: &str, creds: &CredentialMap) -> Result<Arc<dyn 
             let config = SshConfig::from_location(&loc)?;
             Arc::new(SshScheduler::new(executor_for(&loc, creds).await?, config, location))
         }
-        ("slurm", None | Some("ssh")) => {
-            let exec = executor_for(&loc, creds).await?;
-            Arc::new(SlurmScheduler::open(&loc, exec, Default::default())?)
-        }
-        ("at", None | Some("ssh")) => {
-            let exec = executor_for(&loc, creds).await?;
-            Arc::new(AtScheduler::open(&loc, exec, Default::default())?)
-        }
-        ("sge", None | Some("ssh")) => {
-            let exec = executor_for(&loc, creds).await?;
-            Arc::new(SgeScheduler::open(&loc, exec, Default::default())?)
-        }
-        ("torque", None | Some("ssh")) => {
-            let exec = executor_for(&loc, creds).await?;
-            Arc::new(TorqueScheduler::open(&loc, exec, Default::default())?)
-        }
+        ("slurm", None | Some("ssh")) => batch::<Slurm>(&loc, creds).await?,
+        ("at", None | Some("ssh")) => batch::<At>(&loc, creds).await?,
+        ("sge", None | Some("ssh")) => batch::<Sge>(&loc, creds).await?,
+        ("torque", None | Some("ssh")) => batch::<Torque>(&loc, creds).await?,
         #[cfg(feature = "unicore")]
         ("unicore", None | Some("https") | Some("http")) => {
             Arc::new(unicore_rest::scheduler::UnicoreScheduler::open(&loc, creds).await?)
         }
         _ => return Err(unknown_scheme(&loc)),
     })
+}
+
+/// A batch system's scheduler at `loc`: its parameters are checked before
+/// the connection to its host, so a typo costs no SSH login.
+async fn batch<A: BatchAdaptor>(
+    loc: &Location,
+    creds: &CredentialMap,
+) -> Result<Arc<dyn Scheduler>> {
+    let config = Backend::<A>::configure(loc, Default::default())?;
+    let exec = executor_for(loc, creds).await?;
+    Ok(Arc::new(Backend::<A>::open(loc, exec, config)?))
 }
 
 /// The executor a location's commands run through: the SSH connection to
@@ -148,5 +150,21 @@ mod tests {
         assert!(e.to_string().contains("unknown parameter"), "{e}");
         let e = open("ssh://").await.unwrap_err();
         assert!(e.to_string().contains("needs a host"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_batch_location_over_ssh_is_checked_before_connecting() {
+        // Port 1 refuses connections: an error about the parameter proves
+        // that no connection was tried.
+        let creds = CredentialMap::new();
+        for url in [
+            "slurm+ssh://u@127.0.0.1:1?bogus=1",
+            "sge+ssh://u@127.0.0.1:1?grace=soon",
+            "at+ssh://u@127.0.0.1:1?queue=",
+            "torque+ssh://u@127.0.0.1:1?poll=-3",
+        ] {
+            let e = open_scheduler(url, &creds).await.unwrap_err();
+            assert_eq!(e.kind(), hpc_core::ErrorKind::InvalidInput, "{url}: {e}");
+        }
     }
 }

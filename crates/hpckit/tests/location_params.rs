@@ -17,7 +17,9 @@ fn url_of(scheme: &str, params: &str) -> String {
         "s3" => format!("s3://bucket/?endpoint=http://127.0.0.1:1&{params}"),
         "ws" => format!("ws:///data?{params}"),
         "dm" => format!("dm:///tmp?{params}"),
-        "unicore" | "unicore+https" => format!("{scheme}://127.0.0.1:1/SITE?{params}"),
+        "unicore" | "unicore+https" | "unicore+http" => {
+            format!("{scheme}://127.0.0.1:1/SITE?{params}")
+        }
         "uftp" => format!("uftp://demo@127.0.0.1:1/rest/auth/TEST:/data?{params}"),
         s if s.ends_with("+ssh") => format!("{s}://127.0.0.1:1/?{params}"),
         "slurm" | "at" | "sge" | "torque" => format!("{scheme}://?{params}"),
@@ -47,13 +49,12 @@ async fn every_file_system_scheme_refuses_unknown_parameters() {
     }
 }
 
-/// The schedulers that run commands over SSH connect first (the transport
-/// is set up before the adaptor reads its parameters); all others check
-/// before anything runs.
+/// The batch schedulers over SSH too: their parameters are checked before
+/// the SSH login.
 #[tokio::test]
 async fn every_scheduler_scheme_refuses_unknown_parameters() {
     let creds = CredentialMap::new();
-    for scheme in hpckit::SCHEDULER_SCHEMES.iter().filter(|s| !s.ends_with("+ssh")) {
+    for scheme in hpckit::SCHEDULER_SCHEMES {
         let url = url_of(scheme, &format!("bogus={SECRET}"));
         let e = match hpckit::open_scheduler(&url, &creds).await {
             Ok(_) => panic!("{url} opened"),

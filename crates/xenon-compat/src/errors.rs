@@ -56,6 +56,9 @@ impl XenonError {
             _ => match e.kind() {
                 ErrorKind::InvalidInput => (Code::InvalidArgument, "XenonException"),
                 ErrorKind::Connection => (Code::Unavailable, "NotConnectedException"),
+                // A service that said "not now" (a batch controller down, an
+                // HTTP 503): gRPC's code for "the same call may work later".
+                ErrorKind::Remote if e.is_retryable() => (Code::Unavailable, "XenonException"),
                 ErrorKind::Timeout => (Code::DeadlineExceeded, "XenonException"),
                 ErrorKind::Cancelled => (Code::Cancelled, "XenonException"),
                 ErrorKind::PermissionDenied => (Code::PermissionDenied, "XenonException"),
@@ -143,6 +146,17 @@ mod tests {
                     stderr: "no".into(),
                 },
                 Code::Internal,
+                "XenonException",
+            ),
+            (
+                Error::Remote {
+                    service: "slurm".into(),
+                    status: None,
+                    message: "`squeue`: the controller did not answer: connect failure".into(),
+                    retry: hpckit::core::error::Retry::Temporary,
+                    source: None,
+                },
+                Code::Unavailable,
                 "XenonException",
             ),
         ];

@@ -51,6 +51,14 @@ pub trait BatchAdaptor: Default + Send + Sync + 'static {
         output.to_owned()
     }
 
+    /// Whether a failed command's text says that the batch system's
+    /// controller did not answer (down, restarting, overloaded): the same
+    /// command may work a moment later, so the error is
+    /// [`Retry::Temporary`](hpc_core::error::Retry) and a wait's poll loop rides it out.
+    fn controller_unreachable(_output: &str) -> bool {
+        false
+    }
+
     /// One [`Lookup`] per id, in order, with as few commands as possible:
     /// what the poller asks every cycle.
     async fn statuses(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Lookup>>;
@@ -164,11 +172,32 @@ impl<A: BatchAdaptor> Host<A> {
 
     /// The error for `out` of a command (as `shown`) that exited non-zero.
     pub fn failed(&self, shown: &str, out: &Output) -> Error {
-        Error::CommandFailed {
-            command: shown.to_owned(),
-            exit_code: out.status.code,
-            stderr: A::error_text(&failure_text(out)),
-        }
+        command_failed::<A>(shown, out.status.code, &failure_text(out))
+    }
+}
+
+/// The error of a batch command (as `shown`) that exited with `exit_code`
+/// and said `text`: a temporary [`Error::Remote`] when the controller did
+/// not answer, else [`Error::CommandFailed`].
+pub(crate) fn command_failed<A: BatchAdaptor>(
+    shown: &str,
+    exit_code: Option<i32>,
+    text: &str,
+) -> Error {
+    let stderr = A::error_text(text);
+    if !A::controller_unreachable(&stderr) {
+        return Error::CommandFailed { command: shown.to_owned(), exit_code, stderr };
+    }
+    let said = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    Error::Remote {
+        service: A::NAME.to_owned(),
+        status: None,
+        message: format!(
+            "`{shown}`: the controller did not answer: {}",
+            hpc_core::text::quote("stderr line", said)
+        ),
+        retry: hpc_core::error::Retry::Temporary,
+        source: None,
     }
 }
 
@@ -213,5 +242,45 @@ mod tests {
         assert_eq!(s.name.as_deref(), Some("other"));
         let s = restore_name(None, sanitize, shown("a_b"));
         assert_eq!(s.name.as_deref(), Some("a_b"));
+    }
+
+    #[test]
+    fn a_controller_that_does_not_answer_is_a_temporary_error_of_its_service() {
+        use crate::{sge::Sge, slurm::Slurm, torque::Torque};
+        let cases = [
+            (
+                command_failed::<Slurm>(
+                    "squeue -h",
+                    Some(1),
+                    "squeue: error: Unable to contact slurm controller (connect failure)\n",
+                ),
+                "slurm",
+            ),
+            (
+                command_failed::<Sge>(
+                    "qstat",
+                    Some(1),
+                    "error: commlib error: got select error (Connection refused)\n\
+                     error: unable to send message to qmaster using port 6444 on host \"h\"\n",
+                ),
+                "sge",
+            ),
+            (
+                command_failed::<Torque>(
+                    "qstat -x",
+                    Some(111),
+                    "qstat: cannot connect to server h (errno=111) Connection refused\n",
+                ),
+                "torque",
+            ),
+        ];
+        for (e, service) in cases {
+            assert!(e.is_retryable(), "{e}");
+            assert!(matches!(&e, Error::Remote { service: s, .. } if s == service), "{e:?}");
+            assert!(e.to_string().contains("the controller did not answer"), "{e}");
+        }
+        // Any other failure stays the command's, and final.
+        let e = command_failed::<Slurm>("sbatch", Some(1), "sbatch: error: invalid partition\n");
+        assert!(matches!(e, Error::CommandFailed { .. }) && !e.is_retryable(), "{e:?}");
     }
 }

@@ -62,14 +62,19 @@ impl<A: BatchAdaptor> Backend<A> {
     /// Open `A://[path][?params]` or `A+<transport>://...` with `exec`
     /// already connected to the host the location names. The location's path
     /// and parameters override `config` (see [`BatchConfig::apply_location`]).
-    pub fn open(
-        location: &Location,
-        exec: Arc<dyn Executor>,
-        mut config: A::Config,
-    ) -> Result<Self> {
+    pub fn open(location: &Location, exec: Arc<dyn Executor>, config: A::Config) -> Result<Self> {
+        let config = Self::configure(location, config)?;
+        Self::with_location(exec, config, location.to_string())
+    }
+
+    /// The configuration [`Backend::open`] makes of `location` and `config`,
+    /// checked without touching any host: a caller that must connect first
+    /// (over SSH) refuses a wrong parameter before it connects.
+    pub fn configure(location: &Location, mut config: A::Config) -> Result<A::Config> {
         check_location(location, A::NAME)?;
         config.apply_location(location)?;
-        Self::with_location(exec, config, location.to_string())
+        config.validate()?;
+        Ok(config)
     }
 
     fn with_location(exec: Arc<dyn Executor>, config: A::Config, location: String) -> Result<Self> {
@@ -127,11 +132,11 @@ impl<A: BatchAdaptor> Core<A> {
     /// What the submit command said for one job.
     fn outcome(&self, job: &JobDescription, shown: &str, out: SubmitOutput) -> Result<JobId> {
         if out.exit_code != 0 {
-            return Err(Error::CommandFailed {
-                command: shown.to_owned(),
-                exit_code: Some(out.exit_code),
-                stderr: A::error_text(&out.output),
-            });
+            return Err(super::adaptor::command_failed::<A>(
+                shown,
+                Some(out.exit_code),
+                &out.output,
+            ));
         }
         self.adaptor.submitted(job, shown, &out.output)
     }

@@ -233,6 +233,13 @@ impl BatchAdaptor for Sge {
         without_exiting(output)
     }
 
+    /// What Grid Engine's commands say while sge_qmaster is down or unreachable.
+    fn controller_unreachable(output: &str) -> bool {
+        ["unable to contact qmaster", "unable to send message to qmaster", "commlib error"]
+            .iter()
+            .any(|said| output.contains(said))
+    }
+
     async fn statuses(&self, host: &Host<Self>, ids: &[JobId]) -> Result<Vec<Lookup>> {
         let parsed: Vec<Option<SgeId>> = ids.iter().map(|i| SgeId::parse(i.as_str())).collect();
         let open: Vec<SgeId> = ids

@@ -189,6 +189,14 @@ impl BatchAdaptor for Slurm {
         capabilities()
     }
 
+    /// What Slurm's commands say while slurmctld is down, restarting or
+    /// too busy to answer in time.
+    fn controller_unreachable(output: &str) -> bool {
+        ["Unable to contact slurm controller", "Socket timed out on send/recv operation"]
+            .iter()
+            .any(|said| output.contains(said))
+    }
+
     /// Spread the jobs evenly over up to `submit_parallel` shells, each at
     /// most `submit_chunk` jobs.
     fn chunking(config: &SlurmConfig) -> Chunking {

@@ -137,6 +137,14 @@ impl BatchAdaptor for Torque {
         capabilities()
     }
 
+    /// What Torque's and PBS's commands say while pbs_server is unreachable.
+    fn controller_unreachable(output: &str) -> bool {
+        let output = output.to_ascii_lowercase();
+        ["cannot connect to specified server host", "cannot connect to server"]
+            .iter()
+            .any(|said| output.contains(said))
+    }
+
     fn chunking(config: &TorqueConfig) -> Chunking {
         Chunking { size: config.submit_chunk, parallel: config.submit_parallel, spread: false }
     }
