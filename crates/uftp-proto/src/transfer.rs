@@ -72,6 +72,10 @@ async fn receive(
             p(offset + n);
         }
     };
+    if offset == 0 {
+        crate::local::preallocate(&file, expected)
+            .map_err(|e| Error::io(format!("making room for {expected} bytes of {remote}"), e))?;
+    }
     // A fresh file (splice cannot append) from one plain stream: in the
     // kernel, socket to page cache.
     let spliced = match offset {
