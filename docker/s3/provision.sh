@@ -1,7 +1,7 @@
 #!/bin/sh
 # Machine-wide, idempotent setup for the test S3 servers (see xtask/src/services/s3.rs):
 # - moto (PyPI, pinned) in a venv: closest S3 semantics, no signature checks;
-# - s3s-fs (crates.io, pinned to the last release that builds with Rust 1.95): checks
+# - s3s-fs (the Rust crate registry, pinned to the last release that builds with Rust 1.95): checks
 #   SigV4 signatures and is fast enough for `cargo xtask bench fs`.
 # Both land in $HPCKIT_TOOLS_DIR (default /opt/hpckit-tools), outside any worktree.
 here=$(cd "$(dirname "$0")" && pwd)

@@ -31,6 +31,7 @@ pub mod scheduler;
 pub mod status;
 pub mod text;
 pub mod time;
+pub mod timeouts;
 
 pub use caps::{FsCapabilities, SchedulerCapabilities};
 pub use credentials::{CredentialKind, CredentialKinds};
@@ -46,6 +47,7 @@ pub use scheduler::{
     InteractiveJob, Scheduler, SchedulerExt, SchedulerInfo, WaitProgress, WaitUntil,
 };
 pub use status::{JobState, JobStatus, JobUsage, QueueStatus};
+pub use timeouts::NetTimeouts;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -46,6 +46,14 @@ impl Default for Timeouts {
     }
 }
 
+/// A network adaptor's limits for its HTTP client: the idle limit covers
+/// both the wait for the response and the pauses in its body.
+impl From<hpc_core::NetTimeouts> for Timeouts {
+    fn from(t: hpc_core::NetTimeouts) -> Self {
+        Timeouts { connect: t.connect, response: t.idle, read_idle: t.idle }
+    }
+}
+
 /// Builds an [`HttpClient`]. Errors from setters are reported by [`build`](Self::build).
 #[derive(Debug)]
 pub struct HttpClientBuilder {

@@ -3,7 +3,8 @@
 //! connection from a second address of this host, and a whole client session
 //! from a second host: a network namespace), a malformed reply line, broken chunk
 //! headers, a block larger than the buffer, a data connection dropped
-//! mid-file, a server that closes early. Each is a typed error with one line
+//! mid-file, a server that closes early, a server that stops answering or
+//! sending (within the idle limit). Each is a typed error with one line
 //! and no secret, and a failed download never replaces a good local file.
 //! The login faults run against the UFTPD test server (`cargo xtask services
 //! up uftp`); the wire faults against a scripted server in this file.
@@ -11,9 +12,10 @@
 mod uftp_support;
 
 use std::future::Future;
+use std::time::Duration;
 
 use hpc_auth::Secret;
-use hpc_core::{Error, ErrorKind};
+use hpc_core::{Error, ErrorKind, NetTimeouts};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use uftp_proto::frame::ChunkHeader;
@@ -97,7 +99,7 @@ async fn multi_stream_encryption_without_compression_is_refused_by_a_real_uftpd(
     })
     .await;
     let key = uftp_proto::EncryptionKey::generate(uftp_proto::Algorithm::Aes).unwrap();
-    let opts = TransferOptions { streams: 4, key: Some(key), compress: false };
+    let opts = TransferOptions { streams: 4, key: Some(key), ..Default::default() };
     let e = Session::connect(&grant, opts).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.to_string().contains("use one stream, or add compression"), "{e}");
@@ -126,6 +128,50 @@ async fn server_closing_early_is_connection_lost() {
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
 }
 
+/// Options with an idle limit of `idle`.
+fn idle_after(idle: Duration, streams: usize) -> TransferOptions {
+    let timeouts = NetTimeouts { idle, ..NetTimeouts::default() };
+    TransferOptions { streams, timeouts, ..Default::default() }
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_a_timeout_and_the_session_is_not_reused() {
+    let grant = scripted(|mut c| async move {
+        c.login().await;
+        c.expect("PWD").await;
+        // No reply, the connection stays open.
+        c.rest().await;
+    })
+    .await;
+    let idle = Duration::from_millis(500);
+    let mut s = Session::connect(&grant, idle_after(idle, 1)).await.unwrap();
+    let started = std::time::Instant::now();
+    let e = s.pwd().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(started.elapsed() < idle * 4, "{:?}", started.elapsed());
+    assert!(e.to_string().contains("the reply to PWD from 127.0.0.1:"), "{e}");
+    one_line(&e, "scripted-secret");
+    assert!(!s.is_usable(), "a session whose reply came late must not be used again");
+}
+
+#[tokio::test]
+async fn a_data_connection_that_stalls_mid_file_is_a_timeout() {
+    for streams in [1, 2] {
+        let idle = Duration::from_millis(500);
+        let e = failed_download_with(idle_after(idle, streams), |mut conns| async move {
+            if conns.len() == 1 {
+                conns[0].write_all(&[7u8; 40_000]).await.unwrap();
+            }
+            // Neither more bytes nor an end.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(conns);
+        })
+        .await;
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{streams} streams: {e}");
+        assert!(e.to_string().contains("no bytes moved"), "{e}");
+    }
+}
+
 /// Downloads over a scripted RETR into a local file holding good content;
 /// the error, and the file must still hold the good content.
 async fn failed_download<F, Fut>(streams: usize, on_retr: F) -> Error
@@ -133,6 +179,16 @@ where
     F: FnOnce(Vec<TcpStream>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
+    failed_download_with(TransferOptions { streams, ..Default::default() }, on_retr).await
+}
+
+/// [`failed_download`] with these options.
+async fn failed_download_with<F, Fut>(options: TransferOptions, on_retr: F) -> Error
+where
+    F: FnOnce(Vec<TcpStream>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let streams = options.streams;
     let grant = scripted(move |mut c| async move {
         c.login().await;
         let conns = c.data(streams).await;
@@ -143,8 +199,7 @@ where
         c.rest().await;
     })
     .await;
-    let mut s =
-        Session::connect(&grant, TransferOptions { streams, ..Default::default() }).await.unwrap();
+    let mut s = Session::connect(&grant, options).await.unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("good.bin");
     std::fs::write(&local, b"good content").unwrap();

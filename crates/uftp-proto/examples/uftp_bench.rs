@@ -41,7 +41,9 @@ async fn main() -> hpc_core::Result<()> {
         ..Default::default()
     };
     let grant = auth.authenticate(&req).await?;
-    let mut s = Session::connect(&grant, TransferOptions { streams, key, compress }).await?;
+    let mut s =
+        Session::connect(&grant, TransferOptions { streams, key, compress, ..Default::default() })
+            .await?;
     let remote = remote.trim_start_matches('/');
     match op.as_str() {
         "download" => transfer::download(&mut s, remote, Path::new(local), false, None).await?,

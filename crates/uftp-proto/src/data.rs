@@ -39,6 +39,23 @@ pub struct Coding {
     pub compress: bool,
 }
 
+/// An async read or write of a kept connection, within the idle limit its
+/// socket carries (see [`pump::set_idle_limit`]).
+async fn within<T>(
+    limit: Option<std::time::Duration>,
+    host: &str,
+    doing: &str,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    let done = match limit {
+        Some(after) => tokio::time::timeout(after, io).await.map_err(|_| {
+            hpc_core::Error::Timeout { what: format!("{doing} of {host} (no bytes moved)"), after }
+        })?,
+        None => io.await,
+    };
+    done.map_err(|e| error::lost(host, doing, e))
+}
+
 /// Where an incoming stream's plaintext comes from.
 enum Source {
     /// Not read yet: the thread starts at the first read, so that a plain
@@ -84,10 +101,9 @@ impl InStream {
                 },
                 Source::Kept { tcp, buf } => {
                     buf.reserve(KEPT_READ);
-                    let n = tcp
-                        .read_buf(buf)
-                        .await
-                        .map_err(|e| error::lost(host, "reading a data connection", e))?;
+                    let limit = pump::idle_limit(tcp);
+                    let n =
+                        within(limit, host, "reading a data connection", tcp.read_buf(buf)).await?;
                     if n == 0 {
                         self.eof = true;
                     }
@@ -367,7 +383,7 @@ enum Sink {
     Pumped {
         tx: Option<mpsc::Sender<Piece>>,
         done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-        _guard: Guard,
+        guard: Guard,
     },
     /// A keep-alive connection, written here.
     Kept(TcpStream),
@@ -397,7 +413,7 @@ impl OutStream {
         }
         if let Sink::Idle { tcp, enc } = std::mem::replace(&mut self.sink, Sink::Broken(None)) {
             self.sink = match pump::writer(tcp, enc) {
-                Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), _guard: w.guard },
+                Ok(w) => Sink::Pumped { tx: Some(w.tx), done: Some(w.done), guard: w.guard },
                 Err(e) => Sink::Broken(Some(error::lost(host, "writing a data connection", e))),
             };
         }
@@ -413,10 +429,10 @@ impl OutStream {
                 "writing a data connection",
                 "the file was sent whole already",
             )),
-            Sink::Kept(tcp) => tcp
-                .write_all(&data)
-                .await
-                .map_err(|e| error::lost(host, "writing a data connection", e)),
+            Sink::Kept(tcp) => {
+                let limit = pump::idle_limit(tcp);
+                within(limit, host, "writing a data connection", tcp.write_all(&data)).await
+            }
             Sink::Pumped { tx, .. } => {
                 let sent = match tx {
                     Some(tx) => tx.send(Piece::Data(data)).await.is_ok(),
@@ -454,14 +470,16 @@ impl OutStream {
             Sink::Kept(tcp) => {
                 tcp.shutdown().await.map_err(|e| error::lost(host, "closing a data connection", e))
             }
-            Sink::Pumped { tx, done, .. } => {
+            Sink::Pumped { tx, done, guard } => {
                 if let Some(tx) = tx.take() {
                     // A thread that stopped already reports its error below.
                     let _ = tx.send(Piece::End).await;
                 }
                 match done.take() {
                     Some(d) => match d.await {
-                        Ok(r) => r.map_err(|e| error::lost(host, "writing a data connection", e)),
+                        Ok(r) => r.map_err(|e| {
+                            pump::data_error(host, "writing a data connection", guard, e)
+                        }),
                         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                         Err(_) => Err(error::ended(
                             host,

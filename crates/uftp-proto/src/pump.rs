@@ -9,6 +9,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use hpc_core::Result;
@@ -113,9 +115,62 @@ impl ReadBuf {
     }
 }
 
+/// Gives a data connection its idle limit: a blocking read or write (these
+/// threads, splice, sendfile) that moves nothing for `idle` fails with
+/// `EAGAIN`, which [`data_error`] turns into a timeout; the async reads and
+/// writes of kept connections ask [`idle_limit`] for the same limit. One
+/// setting on the socket, so no path can forget it.
+pub(crate) fn set_idle_limit(tcp: &impl AsFd, idle: Duration) -> std::io::Result<()> {
+    use rustix::net::sockopt::{Timeout, set_socket_timeout};
+    set_socket_timeout(tcp, Timeout::Recv, Some(idle))?;
+    set_socket_timeout(tcp, Timeout::Send, Some(idle))?;
+    Ok(())
+}
+
+/// The idle limit [`set_idle_limit`] gave `tcp`, if any.
+pub(crate) fn idle_limit(tcp: &impl AsFd) -> Option<Duration> {
+    rustix::net::sockopt::socket_timeout(tcp, rustix::net::sockopt::Timeout::Recv).ok().flatten()
+}
+
+/// TCP keepalive probes after `quiet` without traffic, four of them a
+/// quarter of that apart: a wait on a server or network that is gone ends
+/// even where no reply limit applies.
+pub(crate) fn probe_when_quiet(tcp: &impl AsFd, quiet: Duration) -> std::io::Result<()> {
+    use rustix::net::sockopt;
+    let quiet = quiet.max(Duration::from_secs(1));
+    sockopt::set_socket_keepalive(tcp, true)?;
+    sockopt::set_tcp_keepidle(tcp, quiet)?;
+    sockopt::set_tcp_keepintvl(tcp, (quiet / 4).max(Duration::from_secs(1)))?;
+    sockopt::set_tcp_keepcnt(tcp, 4)?;
+    Ok(())
+}
+
+/// An I/O error of data connection `tcp` while `doing`: its idle limit
+/// passing (`EAGAIN` from a blocking socket) is [`hpc_core::Error::Timeout`],
+/// anything else a lost connection.
+pub(crate) fn data_error(
+    host: &str,
+    doing: &str,
+    tcp: &impl AsFd,
+    e: std::io::Error,
+) -> hpc_core::Error {
+    match idle_limit(tcp) {
+        Some(after) if e.kind() == ErrorKind::WouldBlock => {
+            hpc_core::Error::Timeout { what: format!("{doing} of {host} (no bytes moved)"), after }
+        }
+        _ => error::lost(host, doing, e),
+    }
+}
+
 /// A data connection served by a thread: dropping it shuts the socket down,
 /// so that a thread blocked on it ends when its transfer is given up.
 pub(crate) struct Guard(std::net::TcpStream);
+
+impl AsFd for Guard {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -172,7 +227,8 @@ fn read_loop(
         let n = match buf.fill_from(&mut tcp, max) {
             Ok(n) => n,
             Err(e) => {
-                let _ = tx.blocking_send(Err(error::lost(host, "reading a data connection", e)));
+                let _ =
+                    tx.blocking_send(Err(data_error(host, "reading a data connection", &tcp, e)));
                 return;
             }
         };
@@ -290,7 +346,7 @@ pub(crate) async fn splice_to_file(
     let lost = |e: std::io::Error| error::lost(host, "reading a data connection", e);
     let (tcp, guard) = blocking(tcp).map_err(lost)?;
     let result = counting(move |count| splice_loop(&tcp, &file, limit, count), &progress).await;
-    drop(guard);
+    let lost = |e| data_error(host, "reading a data connection", &guard, e);
     match result {
         Ok(Ok(Moved::All(n))) => {
             progress(n);
@@ -414,7 +470,7 @@ pub(crate) async fn sendfile_from(
     let (tcp, guard) = blocking(tcp).map_err(lost)?;
     let result =
         counting(move |count| sendfile_loop(&tcp, &file, offset, len, count), &progress).await;
-    drop(guard);
+    let lost = |e| data_error(host, "writing a data connection", &guard, e);
     match result {
         Ok(Ok(n)) if n == len => {
             progress(n);
@@ -446,7 +502,9 @@ fn sendfile_loop(
         let n = match &mut by_hand {
             None => match rustix::fs::sendfile(tcp, file, Some(&mut offset), want) {
                 Ok(n) => n,
-                Err(Errno::INTR | Errno::AGAIN) => continue,
+                Err(Errno::INTR) => continue,
+                // The socket's idle limit passed with nothing sent.
+                Err(Errno::AGAIN) => return Err(Failed::Socket(Errno::AGAIN.into())),
                 // Not a file sendfile can read (a pipe, some FUSE files): by hand.
                 Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if sent == 0 => {
                     by_hand = Some(vec![0; IO_SIZE]);
@@ -611,5 +669,71 @@ mod tests {
         assert_eq!(n, want.len() as u64);
         let got = std::fs::read(&path).unwrap();
         assert!(got[..5] == *b"head:" && got[5..] == want[..]);
+    }
+
+    /// A connection whose peer sends `data` and then neither sends, reads
+    /// nor closes (the peer is kept alive by the returned handle), with
+    /// an idle limit of 200 ms on this side.
+    async fn stalling(data: Vec<u8>) -> (tokio::net::TcpStream, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        peer.write_all(&data).await.unwrap();
+        set_idle_limit(&s, STALL).unwrap();
+        (s, peer)
+    }
+
+    const STALL: Duration = Duration::from_millis(200);
+
+    fn assert_stalled(e: hpc_core::Error) {
+        assert_eq!(e.kind(), hpc_core::ErrorKind::Timeout, "{e}");
+        assert!(e.to_string().contains("no bytes moved"), "{e}");
+        assert!(e.to_string().ends_with("timed out after 0.200s"), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_that_stalls_ends_at_the_idle_limit_on_every_path() {
+        // Spliced into a file.
+        let dir = tempfile::tempdir().unwrap();
+        let (tcp, _peer) = stalling(data(1000)).await;
+        assert_eq!(idle_limit(&tcp), Some(STALL));
+        let file = std::fs::File::create(dir.path().join("f")).unwrap();
+        let e = splice_to_file(tcp, file, 5000, "h", "f", |_| {}).await.unwrap_err();
+        assert_stalled(e);
+        assert_eq!(std::fs::metadata(dir.path().join("f")).unwrap().len(), 1000);
+        // Read by a thread.
+        let (tcp, _peer) = stalling(data(1000)).await;
+        let (mut rx, _guard) = reader(tcp, None, IO_SIZE, "h");
+        let mut got = 0;
+        let e = loop {
+            match rx.recv().await.expect("an error, not the end") {
+                Ok(piece) => got += piece.len(),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, 1000);
+        assert_stalled(e);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_the_server_stops_reading_ends_at_the_idle_limit() {
+        // More than the socket buffers on both sides hold.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, data(64 << 20)).unwrap();
+        let (tcp, _peer) = stalling(Vec::new()).await;
+        let file = std::fs::File::open(&path).unwrap();
+        let e = sendfile_from(tcp, file, 0, 64 << 20, "h", "f", |_| {}).await.unwrap_err();
+        assert_stalled(e);
+        let (tcp, _peer) = stalling(Vec::new()).await;
+        let w = writer(tcp, None).unwrap();
+        let piece = Bytes::from(data(IO_SIZE));
+        for _ in 0..64 {
+            if w.tx.send(Piece::Data(piece.clone())).await.is_err() {
+                break;
+            }
+        }
+        let e = w.done.await.unwrap().unwrap_err();
+        assert_stalled(data_error("h", "writing a data connection", &w.guard, e));
     }
 }

@@ -2,9 +2,9 @@
 //! command set, and the start and end of every data transfer.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use hpc_core::{Error, Result};
+use hpc_core::{Error, NetTimeouts, Result};
 use tokio::net::TcpStream;
 
 use crate::auth::Grant;
@@ -14,8 +14,6 @@ use crate::error;
 use crate::parse::{self, RemoteEntry};
 use crate::reply::{Control, Reply};
 
-/// Time allowed for a TCP connect (control or data).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The FEAT line a server shows when it ends every encrypted stream of a
 /// multi-stream transfer correctly (hpckit's test server; UFTPD 3.5 does not).
 pub const FEAT_MULTI_STREAM_CRYPT: &str = "MULTI-STREAM-CRYPT";
@@ -31,11 +29,17 @@ pub struct TransferOptions {
     pub key: Option<EncryptionKey>,
     /// gzip (must match the auth request).
     pub compress: bool,
+    /// Time limits: `connect` for every TCP connect (control and data),
+    /// `idle` for each reply and for any pause of a data connection. `HASH`,
+    /// which reads the whole file on the server before it answers, waits
+    /// as long as that takes; TCP keepalive probes (after `idle` without
+    /// traffic) still end it when the server or the network is gone.
+    pub timeouts: NetTimeouts,
 }
 
 impl Default for TransferOptions {
     fn default() -> Self {
-        TransferOptions { streams: 1, key: None, compress: false }
+        TransferOptions { streams: 1, key: None, compress: false, timeouts: NetTimeouts::default() }
     }
 }
 
@@ -104,7 +108,8 @@ impl Session {
         options.validate()?;
         let host = format!("{}:{}", grant.host, grant.port);
         tracing::debug!(host = host.as_str(), streams = options.streams, "uftp session");
-        let tcp = connect(&host, (grant.host.as_str(), grant.port)).await?;
+        let limits = options.timeouts;
+        let tcp = connect(&host, (grant.host.as_str(), grant.port), limits.connect).await?;
         let peer =
             tcp.peer_addr().map_err(|e| error::lost(&host, "reading the peer address", e))?.ip();
         let peer = match peer {
@@ -112,7 +117,9 @@ impl Session {
             v4 => v4,
         };
         let _ = tcp.set_nodelay(true);
-        let mut ctrl = Control::new(tcp, host.clone());
+        // A server or network that is gone ends a long wait (HASH) too.
+        let _ = crate::pump::probe_when_quiet(&tcp, limits.idle);
+        let mut ctrl = Control::new(tcp, host.clone(), limits);
         let hello = ctrl.read("connect").await?;
         if hello.code != 220 {
             return Err(error::unexpected(&host, "connect", hello.code, hello.text()));
@@ -170,9 +177,10 @@ impl Session {
         &self.options
     }
 
-    /// Whether the session can take another command (no transfer left half done).
+    /// Whether the session can take another command (no transfer left half
+    /// done, no reply that came too late).
     pub fn is_usable(&self) -> bool {
-        !self.in_transfer
+        !self.in_transfer && !self.ctrl.is_stalled()
     }
 
     /// Sends one command and reads its reply, whatever the code.
@@ -314,7 +322,12 @@ impl Session {
             self.expect(&format!("OPTS HASH {a}"), &[200]).await?;
         }
         let cmd = format!("HASH {path}");
-        let r = self.expect(&cmd, &[213]).await?;
+        // The server reads the whole file before it answers: no reply limit.
+        self.ctrl.send(&cmd, &cmd).await?;
+        let r = self.ctrl.read_within(&cmd, None).await?;
+        if r.code != 213 {
+            return Err(error::unexpected(self.host(), &cmd, r.code, reply_words(&r)));
+        }
         let line = r.lines.iter().rev().find_map(|l| parse::hash_reply(l.trim()));
         line.ok_or_else(|| {
             Error::parse(
@@ -560,21 +573,25 @@ impl Session {
             let port =
                 port.ok_or_else(|| Error::parse(cmd, "no port in the passive-mode reply", ""))?;
             let addr = SocketAddr::new(self.peer, port);
-            let tcp = connect(self.host(), addr).await?;
+            let tcp = connect(self.host(), addr, self.options.timeouts.connect).await?;
             let _ = tcp.set_nodelay(true);
+            crate::pump::set_idle_limit(&tcp, self.options.timeouts.idle)
+                .map_err(|e| error::lost(self.host(), "setting up a data connection", e))?;
             conns.push(tcp);
         }
         Ok(conns)
     }
 }
 
-async fn connect(host: &str, addr: impl tokio::net::ToSocketAddrs) -> Result<TcpStream> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+async fn connect(
+    host: &str,
+    addr: impl tokio::net::ToSocketAddrs,
+    limit: std::time::Duration,
+) -> Result<TcpStream> {
+    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(e)) => Err(Error::connect(host, e)),
-        Err(_) => {
-            Err(Error::Timeout { what: format!("connecting to {host}"), after: CONNECT_TIMEOUT })
-        }
+        Err(_) => Err(Error::Timeout { what: format!("connecting to {host}"), after: limit }),
     }
 }
 

@@ -104,7 +104,7 @@ impl S3FileSystem {
         let mut builder = HttpClient::builder()
             .service("s3")
             .max_idle_per_host(idle)
-            .timeouts(config.timeouts.http());
+            .timeouts(config.timeouts.into());
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }

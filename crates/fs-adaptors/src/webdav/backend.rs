@@ -71,7 +71,7 @@ impl WebdavFileSystem {
             .service("webdav")
             .credential(&config.credential)
             .retry(config.retry)
-            .timeouts(config.timeouts.http());
+            .timeouts(config.timeouts.into());
         if let Some(ca) = &config.ca_file {
             builder = builder.add_ca_file(ca);
         }

@@ -180,7 +180,12 @@ async fn session(
     let grant = auth.authenticate(&req).await?;
     Ok(Session::connect(
         &grant,
-        TransferOptions { streams: args.streams, key, compress: args.compress },
+        TransferOptions {
+            streams: args.streams,
+            key,
+            compress: args.compress,
+            timeouts: args.timeouts(),
+        },
     )
     .await?)
 }

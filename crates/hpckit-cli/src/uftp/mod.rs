@@ -48,6 +48,11 @@ pub(crate) struct UftpArgs {
     /// to file (UFTP's KEEP-ALIVE) when the data is plain and on one stream.
     #[arg(long, global = true)]
     no_keep_alive: bool,
+    /// Give up on a UFTPD reply or a data connection after this many
+    /// seconds without progress (default 60; `HASH` waits as long as the
+    /// server hashes).
+    #[arg(long, value_name = "SECONDS", value_parser = idle_seconds, global = true)]
+    idle_timeout: Option<f64>,
     /// Trust this CA certificate (PEM) for the auth server.
     #[arg(long, value_name = "FILE", env = "HPCKIT_UFTP_CA", global = true)]
     ca: Vec<PathBuf>,
@@ -190,6 +195,15 @@ impl UftpArgs {
         Ok(AuthServer::new(self.transport(creds)?, &url.auth_url)?)
     }
 
+    /// The limits of a session opened here (the idle one from `--idle-timeout`).
+    fn timeouts(&self) -> hpckit::core::NetTimeouts {
+        let mut t = hpckit::core::NetTimeouts::default();
+        if let Some(secs) = self.idle_timeout {
+            t.idle = std::time::Duration::from_secs_f64(secs);
+        }
+        t
+    }
+
     fn algorithm(&self) -> anyhow::Result<Option<Algorithm>> {
         Ok(self.encrypt.as_deref().map(str::parse).transpose()?)
     }
@@ -215,6 +229,9 @@ impl UftpArgs {
         if self.no_keep_alive {
             text.push_str("&keep-alive=false");
         }
+        if let Some(secs) = self.idle_timeout {
+            text.push_str(&format!("&idle_timeout={secs}"));
+        }
         for c in &self.ca {
             text.push_str(&format!(
                 "&ca={}",
@@ -231,6 +248,12 @@ impl UftpArgs {
         map.insert(url.authority.clone(), self.credential(creds)?);
         Ok((text.parse()?, map))
     }
+}
+
+/// `--idle-timeout`: seconds, checked as the `idle_timeout` URL option is.
+fn idle_seconds(text: &str) -> Result<f64, String> {
+    hpckit::core::NetTimeouts::default().set("idle_timeout", text)?;
+    text.trim().parse().map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// Runs one `hpckit uftp` command.

@@ -87,7 +87,9 @@ impl Uftp {
             ..Default::default()
         };
         let grant = self.auth().authenticate(&req).await.expect("authenticate");
-        Session::connect(&grant, TransferOptions { streams, key, compress }).await.expect("login")
+        Session::connect(&grant, TransferOptions { streams, key, compress, ..Default::default() })
+            .await
+            .expect("login")
     }
 
     /// UFTP as a file system on `base` (`params` are extra `&key=value`s).

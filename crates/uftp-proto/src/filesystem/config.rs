@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use hpc_auth::{Credential, CredentialMap, Secret};
-use hpc_core::{Error, Location, Result};
+use hpc_core::{Error, Location, NetTimeouts, Result};
 use unicore_rest::Transport;
 
 use crate::crypto::{Algorithm, EncryptionKey};
@@ -37,6 +37,9 @@ pub struct UftpConfig {
     pub insecure: bool,
     /// Primary group for the session.
     pub group: Option<String>,
+    /// Time limits of the UFTPD connections (`connect_timeout`,
+    /// `idle_timeout`, `timeout`; see [`crate::TransferOptions::timeouts`]).
+    pub timeouts: NetTimeouts,
     credential: Credential,
 }
 
@@ -50,6 +53,7 @@ impl std::fmt::Debug for UftpConfig {
             .field("encrypt", &self.encrypt)
             .field("compress", &self.compress)
             .field("keep_alive", &self.keep_alive)
+            .field("timeouts", &self.timeouts)
             .field("credential", &self.credential.kind())
             .finish_non_exhaustive()
     }
@@ -69,7 +73,7 @@ impl UftpConfig {
         if loc.scheme != "uftp" {
             return Err(bad("not a uftp:// location".into()));
         }
-        loc.check_params(&[
+        let mut known = vec![
             "streams",
             "encrypt",
             "compress",
@@ -80,7 +84,9 @@ impl UftpConfig {
             "token",
             "identity",
             "password-env",
-        ])?;
+        ];
+        known.extend(NetTimeouts::OPTIONS);
+        loc.check_params(&known)?;
         let host = loc
             .host
             .as_deref()
@@ -114,6 +120,7 @@ impl UftpConfig {
             ca_files: Vec::new(),
             insecure: false,
             group: None,
+            timeouts: NetTimeouts::default(),
             credential: Credential::Anonymous,
         };
         let flag = |v: &str| match v {
@@ -152,7 +159,10 @@ impl UftpConfig {
                 "token" => token = Some(v.clone()),
                 "identity" => identity = Some(PathBuf::from(v)),
                 "password-env" => password_env = Some(v.clone()),
-                _ => {} // refused by check_params above
+                // Only the limits are left: the rest was refused by check_params above.
+                _ => {
+                    config.timeouts.set(k, v).map_err(bad)?;
+                }
             }
         }
         let password = match &password_env {
@@ -229,6 +239,7 @@ impl UftpConfig {
             streams: self.streams,
             key: self.encrypt.map(EncryptionKey::generate).transpose()?,
             compress: self.compress,
+            timeouts: self.timeouts,
         })
     }
 }
@@ -268,6 +279,21 @@ mod tests {
         assert!(parse("uftp://h:1/rest/core:/x").is_err());
         assert!(parse("uftp://h:1/rest/auth/T:/x?streams=99").is_err());
         assert!(parse("uftp://h:1/rest/auth/T:/x?colour=red").is_err());
+    }
+
+    #[test]
+    fn time_limits_from_the_url() {
+        use std::time::Duration;
+        let c = parse("uftp://h:1/rest/auth/T:/x?idle_timeout=2.5&connect_timeout=3").unwrap();
+        assert_eq!(c.timeouts.idle, Duration::from_millis(2500));
+        let o = c.options().unwrap();
+        assert_eq!(
+            (o.timeouts.connect, o.timeouts.metadata),
+            (Duration::from_secs(3), Duration::from_secs(300))
+        );
+        let e = parse("uftp://h:1/rest/auth/T:/x?timeout=0").unwrap_err();
+        assert!(matches!(e, Error::InvalidLocation { .. }), "{e:?}");
+        assert!(e.to_string().contains("timeout=0 is not a number of seconds"), "{e}");
     }
 
     #[test]
