@@ -5,7 +5,8 @@
 //! transfer run in parallel. Memory stays bounded: per stream
 //! [`AHEAD`](crate::pump::AHEAD) pieces of at most
 //! [`IO_SIZE`](crate::pump::IO_SIZE) in flight plus the one being read, and
-//! when writing at most [`FLUSH_AT`] bytes queued.
+//! when writing at most [`FLUSH_AT`] bytes queued, shared by the streams
+//! (so memory does not grow with their number).
 //!
 //! Keep-alive connections (plain only; a byte count ends each transfer) are
 //! read and written on the runtime instead, so that they can be handed back
@@ -25,8 +26,11 @@ use crate::pump::{self, Guard, Piece};
 
 /// Bytes read from a kept connection at a time.
 const KEPT_READ: usize = 256 * 1024;
-/// Plaintext bytes queued per stream before they are handed to its thread.
+/// Plaintext bytes queued, over all streams, before they are handed to the
+/// streams' threads: each stream's share is its piece size.
 const FLUSH_AT: usize = 1 << 20;
+/// The smallest piece a stream's thread is handed (many streams).
+const MIN_FLUSH: usize = 64 * 1024;
 /// Plaintext bytes a multi-stream reader gathers into one piece for its consumer.
 const GATHER: usize = 1 << 20;
 
@@ -123,6 +127,18 @@ impl InStream {
         }
     }
 
+    /// Appends the next `len` bytes to `out`; fewer only at the end.
+    async fn read_append(&mut self, out: &mut BytesMut, len: usize, host: &str) -> Result<usize> {
+        let mut done = 0;
+        while done < len && self.refill(host).await? {
+            let k = self.cur.len().min(len - done);
+            out.extend_from_slice(&self.cur[..k]);
+            self.cur.advance(k);
+            done += k;
+        }
+        Ok(done)
+    }
+
     /// Copies the next bytes into `dst`; fewer than `dst.len()` only at the end.
     async fn read_into(&mut self, dst: &mut [u8], host: &str) -> Result<usize> {
         let mut done = 0;
@@ -145,7 +161,14 @@ pub struct Inbound {
     done: bool,
     /// On kept (keep-alive) connections: plaintext bytes still to come.
     left: Option<u64>,
+    /// Gather buffers of multi-stream chunks handed on, kept to be filled
+    /// again once the consumer has dropped their chunk (see [`Inbound::gather_buffer`]).
+    spares: Vec<BytesMut>,
 }
+
+/// Gather buffers kept: the chunks a consumer holds at once (a file writer's
+/// queue and the one it writes) come from at most this many.
+const SPARES: usize = 8;
 
 impl std::fmt::Debug for Inbound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,7 +195,7 @@ impl Inbound {
     ) -> Inbound {
         let n = conns.len();
         let streams = conns.into_iter().map(|tcp| InStream::new(tcp, coding, n)).collect();
-        Inbound { streams, seq: 0, max_block, host, done: false, left: None }
+        Inbound { streams, seq: 0, max_block, host, done: false, left: None, spares: Vec::new() }
     }
 
     /// The receiving side of exactly `len` plain bytes over keep-alive
@@ -180,7 +203,15 @@ impl Inbound {
     /// data. [`Inbound::into_connections`] gives them back.
     pub fn kept(conns: Vec<TcpStream>, host: String, len: u64) -> Inbound {
         let streams = conns.into_iter().map(InStream::kept).collect();
-        Inbound { streams, seq: 0, max_block: frame::MAX_BLOCK, host, done: false, left: Some(len) }
+        Inbound {
+            streams,
+            seq: 0,
+            max_block: frame::MAX_BLOCK,
+            host,
+            done: false,
+            left: Some(len),
+            spares: Vec::new(),
+        }
     }
 
     /// The keep-alive connections of [`Inbound::kept`] once all its bytes
@@ -238,17 +269,21 @@ impl Inbound {
             // Several blocks per chunk, so that a consumer is not called per
             // 16 KiB; room for them at once, so that gathering never copies
             // what it has gathered into a bigger buffer.
-            let mut out = BytesMut::with_capacity(GATHER + frame::SEND_BLOCK);
+            let mut out = self.gather_buffer();
             while out.len() < GATHER && self.left.is_none_or(|l| l > out.len() as u64) {
                 if !self.read_block(&mut out).await? {
                     self.done = true;
                     break;
                 }
             }
-            if out.is_empty() {
+            let chunk = out.split().freeze();
+            if self.spares.len() < SPARES {
+                self.spares.push(out);
+            }
+            if chunk.is_empty() {
                 return Ok(None);
             }
-            out.freeze()
+            chunk
         };
         if let Some(left) = &mut self.left {
             *left = left.checked_sub(chunk.len() as u64).ok_or_else(|| {
@@ -256,6 +291,18 @@ impl Inbound {
             })?;
         }
         Ok(Some(chunk))
+    }
+
+    /// An empty buffer with room for a whole chunk: a kept one whose chunk
+    /// the consumer has dropped, else a new one. New memory is a page fault
+    /// per page (on our VMs a host fault): taking it for every megabyte cost
+    /// a multi-stream download half its system time.
+    fn gather_buffer(&mut self) -> BytesMut {
+        const ROOM: usize = GATHER + frame::SEND_BLOCK;
+        match self.spares.iter_mut().position(|b| b.try_reclaim(ROOM)) {
+            Some(i) => self.spares.swap_remove(i),
+            None => BytesMut::with_capacity(ROOM),
+        }
     }
 
     /// Reads one framed block and appends it; `false` at the end of the data.
@@ -284,7 +331,7 @@ impl Inbound {
             match total {
                 None => {
                     total = Some(t);
-                    out.resize(start + t, 0);
+                    out.reserve(t);
                 }
                 Some(prev) if prev != t => {
                     return Err(error::bad_data(
@@ -297,9 +344,11 @@ impl Inbound {
                 }
                 Some(_) => {}
             }
+            // The pieces of a block lie in stream order, one after the other
+            // (their lengths were checked against the block's size).
             let len = h.len as usize;
-            let (off, _) = frame::piece(t, i, n);
-            let got = s.read_into(&mut out[start + off..start + off + len], host).await?;
+            debug_assert_eq!(frame::piece(t, i, n).0, out.len() - start);
+            let got = s.read_append(out, len, host).await?;
             if got < len {
                 return Err(error::ended(
                     host,
@@ -509,6 +558,8 @@ pub struct Outbound {
     /// (see [`AesStreams`]) while the stream threads only write.
     /// `Some(None)`: lost to a flush that was given up.
     together: Option<Option<AesStreams>>,
+    /// Bytes queued per stream before a flush ([`FLUSH_AT`] shared).
+    flush_at: usize,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -535,8 +586,18 @@ impl Outbound {
         };
         let plain = Coding::default();
         let coding = if together.is_some() { &plain } else { coding };
+        let flush_at = (FLUSH_AT / conns.len().max(1)).max(MIN_FLUSH);
         let streams = conns.into_iter().map(|tcp| OutStream::new(tcp, coding)).collect();
-        Outbound { streams, seq: 0, block: BytesMut::new(), host, sent: 0, limit: None, together }
+        Outbound {
+            streams,
+            seq: 0,
+            block: BytesMut::new(),
+            host,
+            sent: 0,
+            limit: None,
+            together,
+            flush_at,
+        }
     }
 
     /// The sending side over keep-alive connections (plain data: a cipher
@@ -555,6 +616,7 @@ impl Outbound {
             sent: 0,
             limit: None,
             together: None,
+            flush_at: FLUSH_AT,
         }
     }
 
@@ -631,7 +693,7 @@ impl Outbound {
         if self.streams.len() == 1 {
             let s = &mut self.streams[0];
             s.queued.extend_from_slice(data);
-            if s.queued.len() >= FLUSH_AT {
+            if s.queued.len() >= self.flush_at {
                 s.flush(&self.host).await?;
             }
             return Ok(());
@@ -643,7 +705,7 @@ impl Outbound {
             data = &data[take..];
             if self.block.len() == frame::SEND_BLOCK {
                 self.frame_block();
-                if self.streams[0].queued.len() >= FLUSH_AT {
+                if self.streams[0].queued.len() >= self.flush_at {
                     self.flush_queued().await?;
                 }
             }
@@ -679,7 +741,7 @@ impl Outbound {
             if s.queued.capacity() - s.queued.len() < HEADER_LEN + len {
                 // Room for a whole flush at once: growing by doubling
                 // would copy each queue about twice.
-                s.queued.reserve(FLUSH_AT + frame::SEND_BLOCK + 2 * HEADER_LEN);
+                s.queued.reserve(self.flush_at + frame::SEND_BLOCK + 2 * HEADER_LEN);
             }
             s.queued.extend_from_slice(&header);
             s.queued.extend_from_slice(&self.block[off..off + len]);
