@@ -98,6 +98,14 @@ pub fn scheduler_job(config: &DaskConfig, run: &RunDir, batch: bool) -> JobDescr
     job
 }
 
+/// The variable and value that make Dask start a worker job's processes by
+/// forkserver: they are forked from one process that imported Dask once,
+/// where Dask's default (spawn) imports it again in each. Seen: 4 workers in
+/// 2 jobs on 2 cores ready in 0.8-1.6 s instead of 1.7-2.5 s. A value in
+/// [`DaskConfig::environment`] wins.
+pub const WORKER_START_METHOD: (&str, &str) =
+    ("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", "forkserver");
+
 /// Worker job `tag`: its workers are named `tag` (one process) or
 /// `tag-0`, `tag-1`, ... (Dask appends the index for several).
 pub fn worker_job(config: &DaskConfig, run: &RunDir, tag: &str) -> JobDescription {
@@ -121,6 +129,8 @@ pub fn worker_job(config: &DaskConfig, run: &RunDir, tag: &str) -> JobDescriptio
     cmd.extend(["--death-timeout".into(), config.startup_timeout.as_secs().max(1).to_string()]);
     cmd.extend(config.worker_args.iter().cloned());
     let mut job = wrapped(config, run, cmd, Some(tag));
+    let (var, method) = WORKER_START_METHOD;
+    job.environment.entry(var.to_owned()).or_insert_with(|| method.to_owned());
     job.name = Some(format!("dask-worker-{}", config.name));
     job.cores_per_task = Some(config.cores_per_job());
     job.memory_mb = config.memory_mb;
@@ -216,6 +226,20 @@ mod tests {
         assert_eq!(job.max_runtime, Some(Duration::from_secs(600)));
         assert_eq!(job.scheduler_arguments, vec!["--constraint=fat"]);
         assert_eq!(job.stdout.unwrap().as_str(), "/home/u/.hpckit/dask/c-1/worker-w3.out");
+    }
+
+    #[test]
+    fn workers_start_by_forkserver_unless_the_environment_says_otherwise() {
+        let (var, _) = WORKER_START_METHOD;
+        let job = worker_job(&DaskConfig::new("c"), &run(), "w0");
+        assert_eq!(job.environment.get(var).map(String::as_str), Some("forkserver"));
+        // The scheduler starts no worker processes.
+        let sched = scheduler_job(&DaskConfig::new("c"), &run(), true);
+        assert!(!sched.environment.contains_key(var));
+        let mut config = DaskConfig::new("c");
+        config.environment.insert(var.into(), "spawn".into());
+        let job = worker_job(&config, &run(), "w0");
+        assert_eq!(job.environment.get(var).map(String::as_str), Some("spawn"));
     }
 
     /// Run the wrapper here with `cmd`; lease `lease` s, checked every second.

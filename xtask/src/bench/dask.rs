@@ -22,10 +22,13 @@
 //! against the Python process of `SLURMCluster`, which also runs the Dask
 //! scheduler (hpckit's runs as a `nohup://` job, not counted).
 //!
-//! Seen (3 rounds, 4 workers, shared 2-core machine, load ~13): hpckit ready
-//! 4.45 s, close to empty 0.85 s, 3 commands (sbatch x2, scancel x1: one
-//! `cancel_many`, ADR 0903), 0.08 CPU s; SLURMCluster 4.95 s, 0.09 s, 4
-//! commands (sbatch x2, scancel x2), 0.56 CPU s. Both goals met.
+//! dask-jobqueue runs twice per round: at its defaults, and at its best
+//! settings, its workers started by forkserver as hpckit starts them.
+//!
+//! Seen (5 rounds, 4 workers, 2-core machine): hpckit ready 0.88 s, close to
+//! empty 0.25 s, 3 commands (sbatch x2, scancel x1: one `cancel_many`, ADR
+//! 0903), 0.04 CPU s; SLURMCluster 1.98 s (1.59 s with forkserver workers),
+//! 0.04 s, 4 commands (sbatch x2, scancel x2), 0.37 CPU s. Every goal met.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -81,13 +84,34 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         cmd::run(Command::new("chmod").arg("755").arg(&path))?;
     }
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    // dask-jobqueue at its defaults, and at its best: its workers started
+    // by forkserver, as hpckit starts them (hpc_dask::script::WORKER_START_METHOD).
+    let (var, method) = hpc_dask_start_method();
+    let best = [(var, method)];
     let mut ours = Vec::new();
     let mut peer = Vec::new();
+    let mut peer_best = Vec::new();
     for round in 0..rounds {
-        println!("round {}/{rounds}: hpckit", round + 1);
-        ours.push(hpckit_round(&hpckit, &venv, workers, &path, &log)?);
-        println!("round {}/{rounds}: dask-jobqueue", round + 1);
-        peer.push(jobqueue_round(&venv, workers, &path, &log)?);
+        // Each starts on a machine the others have left (their Python
+        // processes gone, not only their jobs), in an order that turns
+        // each round, so none always meets another's shutdown.
+        for k in 0..3 {
+            wait_quiet(&venv)?;
+            match (round + k) % 3 {
+                0 => {
+                    println!("round {}/{rounds}: hpckit", round + 1);
+                    ours.push(hpckit_round(&hpckit, &venv, workers, &path, &log)?);
+                }
+                1 => {
+                    println!("round {}/{rounds}: dask-jobqueue", round + 1);
+                    peer.push(jobqueue_round(&venv, workers, &path, &log, &[])?);
+                }
+                _ => {
+                    println!("round {}/{rounds}: dask-jobqueue ({var}={method})", round + 1);
+                    peer_best.push(jobqueue_round(&venv, workers, &path, &log, &best)?);
+                }
+            }
+        }
     }
     let mut table = Table::new(&[
         "tool",
@@ -98,7 +122,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "client CPU s",
     ]);
     let mut summary = Vec::new();
-    for (tool, runs) in [("hpckit dask", &ours), ("dask-jobqueue SLURMCluster", &peer)] {
+    let best_name = format!("dask-jobqueue SLURMCluster, {method} workers");
+    for (tool, runs) in [
+        ("hpckit dask", &ours),
+        ("dask-jobqueue SLURMCluster", &peer),
+        (best_name.as_str(), &peer_best),
+    ] {
         let ready = median(runs.iter().map(|r| r.ready).collect());
         let empty = median(runs.iter().map(|r| r.empty).collect());
         let cpu = median(runs.iter().map(|r| r.cpu).collect());
@@ -117,17 +146,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     println!("\n{workers} Dask workers on Slurm (2 CPUs), {rounds} rounds, median:");
     table.print();
-    let [(our_ready, our_commands), (peer_ready, peer_commands)] = summary[..] else {
-        bail!("two tools, two rows");
+    let [(our_ready, our_commands), (peer_ready, peer_commands), (best_ready, _)] = summary[..]
+    else {
+        bail!("three rows");
     };
-    let times = our_ready.as_secs_f64() / peer_ready.as_secs_f64().max(f64::EPSILON);
     println!();
-    super::goal(
-        &format!("time to {workers} workers, hpckit / dask-jobqueue"),
-        "<= 1.0x",
-        &format!("{times:.2}x"),
-        times <= 1.0,
-    );
+    for (what, theirs) in [("at its defaults", peer_ready), ("at its best", best_ready)] {
+        let times = our_ready.as_secs_f64() / theirs.as_secs_f64().max(f64::EPSILON);
+        super::goal(
+            &format!("time to {workers} workers, hpckit / dask-jobqueue {what}"),
+            "<= 1.0x",
+            &format!("{times:.2}x"),
+            times <= 1.0,
+        );
+    }
     super::goal(
         "scheduler commands to start and close (most in any round)",
         &format!("fewer than dask-jobqueue's {peer_commands}"),
@@ -159,6 +191,31 @@ fn take_log(log: &Path) -> Vec<String> {
     let text = fs::read_to_string(log).unwrap_or_default();
     let _ = fs::remove_file(log);
     text.lines().map(str::to_owned).collect()
+}
+
+/// hpckit's worker start method (the variable its worker jobs get).
+fn hpc_dask_start_method() -> (&'static str, &'static str) {
+    ("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", "forkserver")
+}
+
+/// Wait until no process runs from `venv` (a Dask scheduler or worker of
+/// the last round still exiting), at most 60 s.
+fn wait_quiet(venv: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let busy = || {
+        fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+            e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                && fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(venv))
+        })
+    };
+    while busy() {
+        if Instant::now() > deadline {
+            bail!("processes from {venv} still run 60 s after the last round");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 /// Poll the real `squeue` until none of `ids` is listed.
@@ -249,12 +306,19 @@ closed = time.monotonic() - t1
 print(json.dumps({"ids": ids, "closed": closed}), flush=True)
 "#;
 
-fn jobqueue_round(venv: &str, workers: u32, path: &str, log: &Path) -> Result<Round> {
+fn jobqueue_round(
+    venv: &str,
+    workers: u32,
+    path: &str,
+    log: &Path,
+    env: &[(&str, &str)],
+) -> Result<Round> {
     let _ = take_log(log);
     let python = format!("{venv}/bin/python");
     let start = Instant::now();
     let mut child = Command::new(&python)
         .args(["-c", JOBQUEUE, &workers.to_string()])
+        .envs(env.iter().copied())
         .env("PATH", path)
         .current_dir(DIR)
         .stdout(Stdio::piped())
