@@ -311,7 +311,12 @@ impl Claimer {
     /// A random start within the last candidate list's size.
     fn random_skip(&mut self) -> u64 {
         let span = self.view_size.saturating_sub(self.batch as u64);
-        if span == 0 { 0 } else { self.rng.below(span as usize + 1) as u64 }
+        if span == 0 {
+            0
+        } else {
+            // total_rows comes from the server: any size, never an overflow.
+            self.rng.below(usize::try_from(span).unwrap_or(usize::MAX).saturating_add(1)) as u64
+        }
     }
 }
 

@@ -317,7 +317,8 @@ impl Token {
     /// and `done` 0, job ids removed, `hostname` = this host; `exit_code`,
     /// `error` and attachments stay.
     pub fn scrub(&mut self, hostname: &str) {
-        let n = self.scrub_count() + 1;
+        // A server's count can be anything: the largest stays the largest.
+        let n = self.scrub_count().saturating_add(1);
         self.doc.insert("scrub_count".into(), n.into());
         self.doc.insert("done".into(), 0.into());
         self.doc.insert("lock".into(), 0.into());
@@ -329,7 +330,8 @@ impl Token {
     /// picas' `resetTokens.py`: `lock`/`done` 0, `scrub_count` + 1, `hostname`
     /// and `exit_code` "", attachments removed.
     pub fn reset(&mut self) {
-        let n = self.scrub_count() + 1;
+        // A server's count can be anything: the largest stays the largest.
+        let n = self.scrub_count().saturating_add(1);
         self.doc.insert("lock".into(), 0.into());
         self.doc.insert("done".into(), 0.into());
         self.doc.insert("scrub_count".into(), n.into());
@@ -541,6 +543,18 @@ mod tests {
     fn token(fields: Value) -> Token {
         let Value::Object(m) = fields else { panic!() };
         Token::from_fields("t", m).unwrap()
+    }
+
+    #[test]
+    fn a_huge_scrub_count_from_a_server_stays_the_largest() {
+        // Found by the couch_responses fuzz target: 2^63 + ... overflowed `+ 1`.
+        for count in [json!(9_233_720_368_547_758_070u64), json!(i64::MAX), json!(1e300)] {
+            let mut t = token(json!({"input": "x", "scrub_count": count}));
+            t.scrub("h");
+            assert_eq!(t.scrub_count(), i64::MAX);
+            t.reset();
+            assert_eq!(t.scrub_count(), i64::MAX);
+        }
     }
 
     #[test]
