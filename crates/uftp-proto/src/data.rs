@@ -579,25 +579,13 @@ impl Outbound {
         // encrypted side by side in one thread are several times faster
         // than each on its own thread (gzip'ed streams keep their threads).
         let together = match &coding.key {
-            Some(key) if conns.len() > 1 && !coding.compress => {
-                AesStreams::new(key, conns.len()).map(Some)
-            }
+            Some(key) if conns.len() > 1 && !coding.compress => AesStreams::new(key, conns.len()),
             _ => None,
         };
         let plain = Coding::default();
         let coding = if together.is_some() { &plain } else { coding };
-        let flush_at = (FLUSH_AT / conns.len().max(1)).max(MIN_FLUSH);
         let streams = conns.into_iter().map(|tcp| OutStream::new(tcp, coding)).collect();
-        Outbound {
-            streams,
-            seq: 0,
-            block: BytesMut::new(),
-            host,
-            sent: 0,
-            limit: None,
-            together,
-            flush_at,
-        }
+        Outbound::over(streams, host, together)
     }
 
     /// The sending side over keep-alive connections (plain data: a cipher
@@ -608,6 +596,12 @@ impl Outbound {
             .into_iter()
             .map(|tcp| OutStream { sink: Sink::Kept(tcp), queued: BytesMut::new() })
             .collect();
+        Outbound::over(streams, host, None)
+    }
+
+    /// A fresh transfer over `streams`, which share [`FLUSH_AT`].
+    fn over(streams: Vec<OutStream>, host: String, together: Option<AesStreams>) -> Outbound {
+        let flush_at = (FLUSH_AT / streams.len().max(1)).max(MIN_FLUSH);
         Outbound {
             streams,
             seq: 0,
@@ -615,8 +609,8 @@ impl Outbound {
             host,
             sent: 0,
             limit: None,
-            together: None,
-            flush_at: FLUSH_AT,
+            together: together.map(Some),
+            flush_at,
         }
     }
 

@@ -30,25 +30,14 @@ const GZIP_READ_SIZE: usize = 64 * 1024;
 pub(crate) const AHEAD: usize = 4;
 
 /// A read buffer: `buf[..filled]` holds bytes read and not handed on yet,
-/// `buf[filled..]` is initialised room (std's `Read` needs initialised
-/// bytes; each buffer is zeroed once, not per read). Handed-on pieces share
-/// the buffer's allocation until the consumer drops them.
-///
-/// A buffer that runs out of room is retired, and taken again once the
-/// consumer has dropped every piece of it: a fresh allocation of this size
-/// is fresh pages from the kernel, a fault for each (and on our VMs, which
-/// hand free memory back to their host, a host fault): half the system
-/// time of a multi-stream download went there.
+/// `buf[filled..]` is zeroed room (std's `Read` needs initialised bytes;
+/// each buffer is zeroed once, not per read). Handed-on pieces share the
+/// buffer's allocation until the consumer drops them.
 #[derive(Default)]
 pub(crate) struct ReadBuf {
     buf: BytesMut,
     filled: usize,
-    retired: Vec<BytesMut>,
 }
-
-/// Retired buffers kept for reuse: the pieces in flight ([`AHEAD`]) come
-/// from at most this many.
-const RETIRED: usize = AHEAD + 2;
 
 impl ReadBuf {
     /// Reads at most `max` bytes from `r` after the bytes held; 0 at the end.
@@ -64,13 +53,9 @@ impl ReadBuf {
         mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
     ) -> std::io::Result<usize> {
         if self.buf.len() - self.filled < MIN_READ.min(max) {
-            let mut fresh = self.reused((self.filled + max).max(MIN_READ));
+            let mut fresh = BytesMut::zeroed((self.filled + max).max(MIN_READ));
             fresh[..self.filled].copy_from_slice(&self.buf[..self.filled]);
-            let old = std::mem::replace(&mut self.buf, fresh);
-            if self.retired.len() == RETIRED {
-                self.retired.remove(0);
-            }
-            self.retired.push(old);
+            self.buf = fresh;
         }
         let end = self.buf.len().min(self.filled + max);
         loop {
@@ -82,25 +67,6 @@ impl ReadBuf {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
-    }
-
-    /// A buffer of `size` initialised bytes: a retired one whose pieces
-    /// are all gone and that is large enough, else a new one.
-    fn reused(&mut self, size: usize) -> BytesMut {
-        let free = self.retired.iter_mut().position(|b| {
-            b.clear();
-            b.try_reclaim(size)
-        });
-        match free {
-            Some(i) => {
-                let mut b = self.retired.swap_remove(i);
-                // Initialised once more (the bytes' values do not matter):
-                // cheaper than a fault per page.
-                b.resize(size, 0);
-                b
-            }
-            None => BytesMut::zeroed(size),
         }
     }
 
