@@ -13,7 +13,8 @@
 //! build too (the `uftp` service restarted with `HPCKIT_UFTP_BUILD=release`
 //! if needed), so that it serves every client as fast as it can.
 //! `--size MIB` changes the file size (default 1024), `--rounds R` the
-//! number of rounds (default 3). Each round runs every row once, starting
+//! number of rounds (default 3), `--only TEXT` keeps the rows whose
+//! "direction client" contains TEXT. Each round runs every row once, starting
 //! one row further on than the round before, and every run starts after a
 //! `sync` with the previous output deleted, so that no client pays for
 //! writing back another's data or for the files the benchmark made, and
@@ -107,6 +108,20 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("upload", "local cp", vec!["cp".into(), s(&local_big), s(&server_dir.join("up.bin"))]),
     ];
 
+    // `--only TEXT` keeps the rows whose "direction client" contains TEXT
+    // (to look into one row under the bench's own conditions); the goals
+    // then say which rows are missing.
+    let only = super::flag(args, "--only");
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter(|(dir, who, _)| {
+            only.as_ref().is_none_or(|o| format!("{dir} {who}").contains(o.as_str()))
+        })
+        .collect();
+    if runs.is_empty() {
+        anyhow::bail!("--only {only:?} matches no row");
+    }
+
     // A client's command, with the bench user and the test CA for every kind.
     let client = |argv: &[String]| -> Result<Command> {
         let mut c = Command::new(&argv[0]);
@@ -124,7 +139,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     // The first big write after the files were made pays for the memory
     // they took (seen: 2-4x the system time of the runs after it), so one
     // unmeasured run each way comes first, and no row meets that cost.
-    for (dir, who, argv) in runs.iter().filter(|r| r.1 == "hpckit 1 stream") {
+    let first_of_each = ["download", "upload"].map(|d| runs.iter().find(|r| r.0 == d));
+    for (dir, who, argv) in first_of_each.into_iter().flatten() {
         println!("warm-up (not measured): {dir} with {who}");
         super::warm_free_memory(warm);
         cmd::run(&mut client(argv)?)?;
