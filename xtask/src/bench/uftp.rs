@@ -13,8 +13,8 @@
 //! build too (the `uftp` service restarted with `HPCKIT_UFTP_BUILD=release`
 //! if needed), so that it serves every client as fast as it can.
 //! `--size MIB` changes the file size (default 1024), `--rounds R` the
-//! number of rounds (default 3), `--only TEXT` keeps the rows whose
-//! "direction client" contains TEXT. Each round runs every row once, starting
+//! number of rounds (default 3), `--only A,B` keeps the rows whose
+//! "direction client" contains A or B. Each round runs every row once, starting
 //! one row further on than the round before, and every run starts after a
 //! `sync` with the previous output deleted, so that no client pays for
 //! writing back another's data or for the files the benchmark made, and
@@ -108,16 +108,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("upload", "local cp", vec!["cp".into(), s(&local_big), s(&server_dir.join("up.bin"))]),
     ];
 
-    // `--only TEXT` keeps the rows whose "direction client" contains TEXT
-    // (to look into one row under the bench's own conditions); the goals
+    // `--only A,B` keeps the rows whose "direction client" contains A or B
+    // (to look into some rows under the bench's own conditions); the goals
     // then say which rows are missing.
     let only = super::flag(args, "--only");
-    let runs: Vec<Run> = runs
-        .into_iter()
-        .filter(|(dir, who, _)| {
-            only.as_ref().is_none_or(|o| format!("{dir} {who}").contains(o.as_str()))
-        })
-        .collect();
+    let wanted = |row: &str| only.as_ref().is_none_or(|o| o.split(',').any(|w| row.contains(w)));
+    let runs: Vec<Run> =
+        runs.into_iter().filter(|(dir, who, _)| wanted(&format!("{dir} {who}"))).collect();
     if runs.is_empty() {
         anyhow::bail!("--only {only:?} matches no row");
     }
