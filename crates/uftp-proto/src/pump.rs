@@ -515,6 +515,37 @@ fn splice_loop(
     }
 }
 
+/// Gives a bulk sender the largest send buffer the system lets a socket set,
+/// where that is at least what the kernel's autotuning could grow it to
+/// (`tcp_wmem`'s ceiling; the kernel doubles a size that is set): autotuning
+/// starts small and grows per round trip, and a transfer that blocks on a
+/// full buffer meanwhile leaves its reader waiting. Measured on loopback, a
+/// 1 GiB single-stream download: 0.36 s with autotuning, 0.33-0.34 s with
+/// 4 MiB set. Where the system allows less (a stock `wmem_max` of 208 KiB),
+/// or autotuning may grow further (tuned WAN hosts), autotuning stays.
+fn roomy_send_buffer(tcp: &impl AsFd) {
+    static SIZE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let size = SIZE.get_or_init(|| {
+        let read = |path: &str| std::fs::read_to_string(path).ok();
+        let allowed: usize = read("/proc/sys/net/core/wmem_max")?.trim().parse().ok()?;
+        let auto_max: usize =
+            read("/proc/sys/net/ipv4/tcp_wmem")?.split_whitespace().nth(2)?.parse().ok()?;
+        send_buffer_to_set(allowed, auto_max)
+    });
+    if let Some(size) = *size {
+        // A socket that refuses keeps autotuning: only speed is at stake.
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(tcp, size);
+    }
+}
+
+/// The send buffer to set given the most a socket may set (`wmem_max`) and
+/// autotuning's ceiling, if setting one can only help (see
+/// [`roomy_send_buffer`]); at most 16 MiB.
+fn send_buffer_to_set(allowed: usize, auto_max: usize) -> Option<usize> {
+    let size = allowed.min(16 << 20);
+    (size.saturating_mul(2) >= auto_max && size > 0).then_some(size)
+}
+
 /// Sends `len` bytes of `file` from `offset` on `tcp` with sendfile(2),
 /// then ends the sending side: the file's pages go to the socket without
 /// passing through a buffer here. A file that cannot be sent that way is
@@ -559,6 +590,7 @@ fn sendfile_loop(
     count: &mut Tally,
 ) -> std::result::Result<u64, Failed> {
     use rustix::io::Errno;
+    roomy_send_buffer(tcp);
     let mut sent = 0u64;
     let mut by_hand: Option<Vec<u8>> = None;
     while sent < len {
@@ -660,6 +692,17 @@ mod tests {
         let tcp = sending(data(99)).await;
         let file = std::fs::File::create(&path).unwrap();
         assert_eq!(splice_to_file(tcp, file, 100, "h", "f", |_| {}).await.unwrap(), 99);
+    }
+
+    #[test]
+    fn a_send_buffer_is_set_only_where_autotuning_could_not_do_better() {
+        // This machine's kind: wmem_max 4 MiB, autotuning up to 4 MiB.
+        assert_eq!(send_buffer_to_set(4 << 20, 4 << 20), Some(4 << 20));
+        // Stock Linux: a socket may set 208 KiB, autotuning reaches 4 MiB.
+        assert_eq!(send_buffer_to_set(212_992, 4 << 20), None);
+        // A WAN-tuned host: autotuning may reach 64 MiB, more than 2 x 16 MiB.
+        assert_eq!(send_buffer_to_set(256 << 20, 64 << 20), None);
+        assert_eq!(send_buffer_to_set(256 << 20, 32 << 20), Some(16 << 20));
     }
 
     #[test]
