@@ -13,7 +13,7 @@
 //! build too (the `uftp` service restarted with `HPCKIT_UFTP_BUILD=release`
 //! if needed), so that it serves every client as fast as it can.
 //! `--size MIB` changes the file size (default 1024), `--rounds R` the
-//! number of rounds (default 3), `--only A,B` keeps the rows whose
+//! number of rounds (default 3), `--rows A,B` keeps the rows whose
 //! "direction client" contains A or B. Each round runs every row once, starting
 //! one row further on than the round before, and every run starts after a
 //! `sync` with the previous output deleted, so that no client pays for
@@ -108,15 +108,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("upload", "local cp", vec!["cp".into(), s(&local_big), s(&server_dir.join("up.bin"))]),
     ];
 
-    // `--only A,B` keeps the rows whose "direction client" contains A or B
+    // `--rows A,B` keeps the rows whose "direction client" contains A or B
     // (to look into some rows under the bench's own conditions); the goals
     // then say which rows are missing.
-    let only = super::flag(args, "--only");
+    let only = super::flag(args, "--rows");
     let wanted = |row: &str| only.as_ref().is_none_or(|o| o.split(',').any(|w| row.contains(w)));
     let runs: Vec<Run> =
         runs.into_iter().filter(|(dir, who, _)| wanted(&format!("{dir} {who}"))).collect();
     if runs.is_empty() {
-        anyhow::bail!("--only {only:?} matches no row");
+        anyhow::bail!("--rows {only:?} matches no row");
     }
 
     // A client's command, with the bench user and the test CA for every kind.
