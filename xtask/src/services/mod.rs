@@ -238,6 +238,19 @@ impl Ctx<'_> {
         daemon::all_alive(&self.state_dir)
     }
 
+    /// With the docker backend, how this service's containers stand (see
+    /// `docker::describe_containers`), as `" (...)"`; empty otherwise.
+    pub(crate) fn containers_state(&self) -> String {
+        #[cfg(feature = "docker")]
+        if self.image.is_some() {
+            let state = docker::describe_containers(&self.state_dir);
+            if !state.is_empty() {
+                return format!(" (container {state})");
+            }
+        }
+        String::new()
+    }
+
     /// Runs `docker/<name>/provision.sh` (output to `provision.log` in the state dir).
     pub(crate) fn run_provision_script(&self) -> Result<()> {
         let script = self.script_dir.join("provision.sh");

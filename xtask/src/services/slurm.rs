@@ -118,7 +118,8 @@ impl Batch {
             }
             if started.elapsed() > DOCKER_UP_LIMIT || !ctx.daemons_alive() {
                 bail!(
-                    "provision.sh up did not finish in the container; see {}",
+                    "provision.sh up did not finish in the container{}; see {}",
+                    ctx.containers_state(),
                     ctx.state_dir.join("cluster.out").display()
                 );
             }

@@ -144,6 +144,29 @@ fn remove_by_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How the containers recorded in `state_dir` stand (state, exit code, the
+/// engine's error, OOM kill), for a message about a daemon that died without
+/// a word: its output file is empty then, and the container has the reason.
+pub(crate) fn describe_containers(state_dir: &Path) -> String {
+    let Ok(entries) = fs::read_dir(state_dir) else { return String::new() };
+    let mut found = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|e| e == "container")
+            && let Ok(id) = fs::read_to_string(&path)
+        {
+            let format = "{{.Name}}: {{.State.Status}}, exit {{.State.ExitCode}}, OOM killed {{.State.OOMKilled}} {{.State.Error}}";
+            let state = Command::new("docker")
+                .args(["inspect", "--format", format, id.trim()])
+                .stdin(Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default();
+            found.push(if state.is_empty() { format!("{}: gone", id.trim()) } else { state });
+        }
+    }
+    found.join("; ")
+}
+
 /// Removes the containers recorded in `state_dir` (`*.container`).
 pub(crate) fn remove_containers(state_dir: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(state_dir) else { return Ok(()) };

@@ -19,6 +19,8 @@ mod container;
 mod engine;
 mod image;
 
-pub(crate) use container::{remove_containers, remove_worktree_containers, spawn};
+pub(crate) use container::{
+    describe_containers, remove_containers, remove_worktree_containers, spawn,
+};
 pub(crate) use engine::{ensure_engine, stop_engine_if_idle};
 pub(crate) use image::{ensure_base_image, ensure_service_image};
