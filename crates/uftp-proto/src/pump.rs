@@ -469,8 +469,9 @@ fn splice_loop(
     loop {
         // One byte past the limit tells a longer stream from one that ends there.
         let want = usize::try_from(limit - got).unwrap_or(usize::MAX).saturating_add(1).min(room);
-        if wake_mark(limit - got) != mark {
-            mark = wake_mark(limit - got);
+        let wanted_mark = wake_mark(limit - got);
+        if wanted_mark != mark {
+            mark = wanted_mark;
             // A kernel that refuses the mark only costs speed.
             let _ = nix::sys::socket::setsockopt(tcp, low_water::RcvLowat, &mark);
         }

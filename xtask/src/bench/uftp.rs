@@ -111,12 +111,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     // `--rows A,B` keeps the rows whose "direction client" contains A or B
     // (to look into some rows under the bench's own conditions); the goals
     // then say which rows are missing.
-    let only = super::flag(args, "--rows");
-    let wanted = |row: &str| only.as_ref().is_none_or(|o| o.split(',').any(|w| row.contains(w)));
+    let rows = super::flag(args, "--rows");
+    let wanted = |row: &str| rows.as_ref().is_none_or(|r| r.split(',').any(|w| row.contains(w)));
     let runs: Vec<Run> =
         runs.into_iter().filter(|(dir, who, _)| wanted(&format!("{dir} {who}"))).collect();
     if runs.is_empty() {
-        anyhow::bail!("--rows {only:?} matches no row");
+        anyhow::bail!("--rows {rows:?} matches no row");
     }
 
     // A client's command, with the bench user and the test CA for every kind.

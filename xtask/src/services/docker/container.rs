@@ -144,39 +144,42 @@ fn remove_by_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The files that record the containers of `state_dir` (`*.container`, each
+/// holding a container id).
+fn recorded(state_dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = fs::read_dir(state_dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "container"))
+        .collect()
+}
+
 /// How the containers recorded in `state_dir` stand (state, exit code, the
 /// engine's error, OOM kill), for a message about a daemon that died without
 /// a word: its output file is empty then, and the container has the reason.
 pub(crate) fn describe_containers(state_dir: &Path) -> String {
-    let Ok(entries) = fs::read_dir(state_dir) else { return String::new() };
+    let format = "{{.Name}}: {{.State.Status}}, exit {{.State.ExitCode}}, OOM killed {{.State.OOMKilled}} {{.State.Error}}";
     let mut found = Vec::new();
-    for path in entries.flatten().map(|e| e.path()) {
-        if path.extension().is_some_and(|e| e == "container")
-            && let Ok(id) = fs::read_to_string(&path)
-        {
-            let format = "{{.Name}}: {{.State.Status}}, exit {{.State.ExitCode}}, OOM killed {{.State.OOMKilled}} {{.State.Error}}";
-            let state = Command::new("docker")
-                .args(["inspect", "--format", format, id.trim()])
-                .stdin(Stdio::null())
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                .unwrap_or_default();
-            found.push(if state.is_empty() { format!("{}: gone", id.trim()) } else { state });
-        }
+    for path in recorded(state_dir) {
+        let Ok(id) = fs::read_to_string(&path) else { continue };
+        let state = Command::new("docker")
+            .args(["inspect", "--format", format, id.trim()])
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        found.push(if state.is_empty() { format!("{}: gone", id.trim()) } else { state });
     }
     found.join("; ")
 }
 
 /// Removes the containers recorded in `state_dir` (`*.container`).
 pub(crate) fn remove_containers(state_dir: &Path) -> Result<()> {
-    let Ok(entries) = fs::read_dir(state_dir) else { return Ok(()) };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "container") {
-            let id = fs::read_to_string(&path)?;
-            remove_by_name(id.trim())?;
-            fs::remove_file(&path)?;
-        }
+    for path in recorded(state_dir) {
+        let id = fs::read_to_string(&path)?;
+        remove_by_name(id.trim())?;
+        fs::remove_file(&path)?;
     }
     Ok(())
 }
