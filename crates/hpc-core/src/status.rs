@@ -78,6 +78,24 @@ pub struct JobUsage {
     pub cpu_time: Option<Duration>,
 }
 
+impl JobUsage {
+    /// Each figure from `self`, or from `other` where `self` lacks it.
+    ///
+    /// Two sources of one job rarely know the same: accounting may already
+    /// hold the steps' peak memory while the job's end has not reached it,
+    /// which the queue still shows.
+    #[must_use]
+    pub fn or(self, other: JobUsage) -> JobUsage {
+        JobUsage {
+            start: self.start.or(other.start),
+            end: self.end.or(other.end),
+            elapsed: self.elapsed.or(other.elapsed),
+            max_rss_bytes: self.max_rss_bytes.or(other.max_rss_bytes),
+            cpu_time: self.cpu_time.or(other.cpu_time),
+        }
+    }
+}
+
 /// `Option<SystemTime>` as whole seconds since the Unix epoch (times before
 /// it, which no scheduler reports, become `null`).
 mod epoch_secs {
@@ -254,6 +272,27 @@ mod tests {
                                "max_rss_bytes": 4096, "cpu_time": null})
         );
         assert_eq!(serde_json::from_value::<JobUsage>(v).unwrap(), u);
+    }
+
+    #[test]
+    fn usage_or_takes_each_missing_figure_from_the_other_source() {
+        let t = |s| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        // Accounting: steps recorded, the job's end not yet.
+        let acct = JobUsage {
+            start: t(100),
+            elapsed: Some(Duration::from_secs(3)),
+            max_rss_bytes: Some(50 << 20),
+            ..Default::default()
+        };
+        // The queue: start and end, no memory.
+        let queue = JobUsage { start: t(99), end: t(103), ..Default::default() };
+        let both = acct.clone().or(queue.clone());
+        assert_eq!(both.start, t(100), "the first source wins where both know");
+        assert_eq!(both.end, t(103));
+        assert_eq!(both.max_rss_bytes, Some(50 << 20));
+        assert_eq!(both.cpu_time, None);
+        assert_eq!(JobUsage::default().or(queue.clone()), queue);
+        assert_eq!(acct.clone().or(JobUsage::default()), acct);
     }
 
     #[test]

@@ -290,7 +290,10 @@ impl BatchAdaptor for Slurm {
             if lacking.contains(&st.id)
                 && let Some(acct) = parse::status_from_acct(&recs, &st.id)
             {
-                st.usage = acct.usage.or(st.usage.take());
+                st.usage = match (acct.usage, st.usage.take()) {
+                    (Some(a), Some(q)) => Some(a.or(q)),
+                    (a, q) => a.or(q),
+                };
             }
         }
         Ok(all)
