@@ -62,14 +62,46 @@ fn recorded(state_dir: &Path) -> Vec<(std::path::PathBuf, Option<Pid>)> {
 
 /// A pid is ours while its command line still names our state dir (pids get recycled).
 fn is_ours(pid: Pid, state_dir: &Path) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())) else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    let is_zombie = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+    let proc_dir = format!("/proc/{}", pid.as_raw_nonzero());
+    // In the middle of an `execve` (the kernel loading the new program and its
+    // interpreter, milliseconds on a cold cache) a live process shows an empty
+    // command line: that is a daemon about to show its new one, not a dead one.
+    let deadline = Instant::now() + EXEC_WINDOW;
+    loop {
+        let Some(cmdline) = command_line(&proc_dir) else { return false };
+        if is_zombie(&proc_dir) {
+            return false;
+        }
+        if !cmdline.is_empty() {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            return text.contains(&*state_dir.to_string_lossy());
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// How long a process may show an empty command line before it counts as not ours
+/// (a kernel thread that got a recycled pid, a process on its way out).
+const EXEC_WINDOW: Duration = Duration::from_millis(500);
+
+/// `/proc/<pid>/cmdline` in one `read`: `fs::read` takes a small first bite and
+/// then more, and a process that `exec`s between the bites yields the start of its
+/// old command line glued to the end of its new one.
+fn command_line(proc_dir: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 64 << 10];
+    let n = fs::File::open(format!("{proc_dir}/cmdline")).ok()?.read(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+fn is_zombie(proc_dir: &str) -> bool {
+    fs::read_to_string(format!("{proc_dir}/stat"))
         .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
-        .unwrap_or(true);
-    !is_zombie && text.contains(&*state_dir.to_string_lossy())
+        .unwrap_or(true)
 }
 
 pub(crate) fn all_alive(state_dir: &Path) -> bool {
@@ -105,4 +137,42 @@ pub(crate) fn stop_all(state_dir: &Path) -> Result<()> {
         bail!("processes {} survived SIGKILL", stubborn.join(", "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon whose wrapper shell `exec`s it passes through a moment with an
+    /// empty command line; polled through that moment, it stays ours.
+    #[test]
+    fn a_daemon_in_the_middle_of_exec_is_still_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().to_string_lossy().into_owned();
+        for _ in 0..20 {
+            let mut child = Command::new("/bin/sh")
+                .args(["-c", r#"exec /bin/sh -c 'sleep 0.2; :' daemon "$0""#, &marker])
+                .spawn()
+                .unwrap();
+            let pid = Pid::from_raw(child.id() as i32).unwrap();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_millis(100) {
+                assert!(is_ours(pid, dir.path()), "lost the daemon {pid:?} while it exec'd");
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert!(!is_ours(pid, dir.path()), "a reaped pid is nobody's");
+        }
+    }
+
+    #[test]
+    fn a_process_of_another_state_dir_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!is_ours(pid, dir.path()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
