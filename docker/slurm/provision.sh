@@ -313,7 +313,20 @@ up() {
     /usr/sbin/slurmctld
     /usr/sbin/slurmd -N "$NODE"
     wait_healthy
+    cancel_recovered_jobs
     print_env
+}
+
+# A cluster started afresh recovers the jobs of its last run from the state dir, but
+# their processes died with the old slurmd: requeued, they would hold the node, and
+# new jobs would wait behind them. Nobody waits for them, so they are cancelled.
+cancel_recovered_jobs() {
+    local ids
+    ids=$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u | tr '\n' ' ')
+    [ -z "${ids// /}" ] && return 0
+    log "cancelling jobs left from an earlier run: $ids"
+    # shellcheck disable=SC2086 # one word per job id
+    timeout 10 scancel $ids >/dev/null 2>&1 || true
 }
 
 down() {

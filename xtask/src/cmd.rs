@@ -71,6 +71,35 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs `cmd` like [`run`], its standard error passed through line by line; a
+/// failure also carries the last `keep` lines of it, so a summary printed long
+/// after (CI shows the head and tail of a log) still says why.
+pub(crate) fn run_telling_why(cmd: &mut Command, keep: usize) -> Result<()> {
+    use std::collections::VecDeque;
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(keep + 1);
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).split(b'\n') {
+            let line = String::from_utf8_lossy(&line?).into_owned();
+            eprintln!("{line}");
+            tail.push_back(line);
+            if tail.len() > keep {
+                tail.pop_front();
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        let why: Vec<String> = tail.into_iter().collect();
+        bail!("`{}` failed ({status}):\n{}", display(cmd), why.join("\n"));
+    }
+    Ok(())
+}
+
 /// Runs `cmd` quietly and returns its stdout; on failure the error carries stderr.
 pub(crate) fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
@@ -86,4 +115,20 @@ pub(crate) fn output(cmd: &mut Command) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_carries_the_last_lines_of_standard_error() {
+        let script = "for w in one two three; do echo line-$w >&2; done; exit 3";
+        let err = run_telling_why(Command::new("sh").args(["-c", script]), 2).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("line-two\nline-three"), "{text}");
+        assert!(!text.contains("line-one"), "{text}");
+        assert!(text.contains("exit status: 3"), "{text}");
+        run_telling_why(Command::new("sh").args(["-c", "echo fine >&2"]), 2).unwrap();
+    }
 }

@@ -75,7 +75,7 @@ fn services_on_docker(dir: &Path, env_file: &Path, action: &[&str]) -> Result<()
     if action == ["up"] {
         command.args(SERVICES);
     }
-    cmd::run(command.env(SERVICES_DIR_VAR, dir).env("HPCKIT_SERVICES_ENV", env_file))
+    cmd::run_telling_why(command.env(SERVICES_DIR_VAR, dir).env("HPCKIT_SERVICES_ENV", env_file), 6)
 }
 
 /// `--test <binary>`... `-- --exact <name>`...: understood by nextest and cargo test.
