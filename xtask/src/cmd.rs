@@ -94,8 +94,7 @@ pub(crate) fn run_telling_why(cmd: &mut Command, keep: usize) -> Result<()> {
     }
     let status = child.wait()?;
     if !status.success() {
-        let why: Vec<String> = tail.into_iter().collect();
-        bail!("`{}` failed ({status}):\n{}", display(cmd), why.join("\n"));
+        bail!("`{}` failed ({status}):\n{}", display(cmd), Vec::from(tail).join("\n"));
     }
     Ok(())
 }

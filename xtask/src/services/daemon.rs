@@ -62,14 +62,13 @@ fn recorded(state_dir: &Path) -> Vec<(std::path::PathBuf, Option<Pid>)> {
 
 /// A pid is ours while its command line still names our state dir (pids get recycled).
 fn is_ours(pid: Pid, state_dir: &Path) -> bool {
-    let proc_dir = format!("/proc/{}", pid.as_raw_nonzero());
     // In the middle of an `execve` (the kernel loading the new program and its
     // interpreter, milliseconds on a cold cache) a live process shows an empty
     // command line: that is a daemon about to show its new one, not a dead one.
     let deadline = Instant::now() + EXEC_WINDOW;
     loop {
-        let Some(cmdline) = command_line(&proc_dir) else { return false };
-        if is_zombie(&proc_dir) {
+        let Some(cmdline) = command_line(pid) else { return false };
+        if is_zombie(pid) {
             return false;
         }
         if !cmdline.is_empty() {
@@ -87,19 +86,21 @@ fn is_ours(pid: Pid, state_dir: &Path) -> bool {
 /// (a kernel thread that got a recycled pid, a process on its way out).
 const EXEC_WINDOW: Duration = Duration::from_millis(500);
 
-/// `/proc/<pid>/cmdline` in one `read`: `fs::read` takes a small first bite and
-/// then more, and a process that `exec`s between the bites yields the start of its
-/// old command line glued to the end of its new one.
-fn command_line(proc_dir: &str) -> Option<Vec<u8>> {
+/// `/proc/<pid>/cmdline` (NUL-separated) in one `read`, `None` once the process is
+/// gone: `fs::read` takes a small first bite and then more, and a process that
+/// `exec`s between the bites yields the start of its old command line glued to the
+/// end of its new one.
+pub(crate) fn command_line(pid: Pid) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut buf = vec![0u8; 64 << 10];
-    let n = fs::File::open(format!("{proc_dir}/cmdline")).ok()?.read(&mut buf).ok()?;
+    let path = format!("/proc/{}/cmdline", pid.as_raw_nonzero());
+    let n = fs::File::open(path).ok()?.read(&mut buf).ok()?;
     buf.truncate(n);
     Some(buf)
 }
 
-fn is_zombie(proc_dir: &str) -> bool {
-    fs::read_to_string(format!("{proc_dir}/stat"))
+fn is_zombie(pid: Pid) -> bool {
+    fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
         .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
         .unwrap_or(true)
 }

@@ -94,7 +94,7 @@ pub(crate) fn stop_engine_if_idle() -> Result<()> {
     let Some(pid) = text.trim().parse::<i32>().ok().and_then(rustix::process::Pid::from_raw) else {
         return Ok(());
     };
-    let cmdline = fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())).unwrap_or_default();
+    let cmdline = crate::services::daemon::command_line(pid).unwrap_or_default();
     if !String::from_utf8_lossy(&cmdline).contains("dockerd") {
         let _ = fs::remove_file(pid_file());
         return Ok(());
