@@ -160,6 +160,14 @@ const TICKS_PER_SEC: u64 = 100;
 /// CPU time is read from the exited child before it is reaped, so it needs no unsafe
 /// getrusage call; peak RSS is `VmHWM` sampled while it runs.
 pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
+    measure_within(command, None)
+}
+
+/// [`measure`], and a command still running after `limit` is killed with
+/// every process under it and reported as an error: one hung peer (a Java
+/// server behind a Python client once sat silent for 20 minutes) must not
+/// stall the whole benchmark.
+pub(crate) fn measure_within(command: &mut Command, limit: Option<Duration>) -> Result<Measured> {
     let started = Instant::now();
     let mut child =
         command.spawn().with_context(|| format!("cannot start `{}`", cmd::display(command)))?;
@@ -173,6 +181,15 @@ pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
         }
         if let Some(kib) = vm_hwm_kib(pid) {
             peak_rss_kib = peak_rss_kib.max(kib);
+        }
+        if limit.is_some_and(|l| started.elapsed() > l) {
+            kill_tree(pid);
+            let _ = child.wait();
+            bail!(
+                "`{}` was stopped after {:.0} s, its time limit",
+                cmd::display(command),
+                started.elapsed().as_secs_f64()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -196,6 +213,49 @@ fn proc_cpu(pid: u32) -> Option<(Duration, bool)> {
     let ticks: u64 =
         [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
     Some((Duration::from_millis(ticks * 1000 / TICKS_PER_SEC), fields.first() == Some(&"Z")))
+}
+
+/// Kills `pid` and every process descended from it (children first found,
+/// all killed at once, so none can start another in between that is missed
+/// for long: the walk repeats until nothing is left).
+fn kill_tree(pid: u32) {
+    use rustix::process::{Pid, Signal, kill_process};
+    for _ in 0..10 {
+        let mut tree = vec![pid];
+        let parents = parent_pids();
+        let mut i = 0;
+        while i < tree.len() {
+            let p = tree[i];
+            tree.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+            i += 1;
+        }
+        let mut alive = false;
+        for p in tree {
+            if proc_cpu(p).is_some_and(|(_, zombie)| !zombie) {
+                alive = true;
+                if let Some(p) = i32::try_from(p).ok().and_then(Pid::from_raw) {
+                    let _ = kill_process(p, Signal::KILL);
+                }
+            }
+        }
+        if !alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every process and its parent, from `/proc`.
+fn parent_pids() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After ")": state, then the parent's pid.
+        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        Some((pid, ppid))
+    })
+    .collect()
 }
 
 /// Wait for `child` to exit and return its status and CPU time (as
@@ -275,5 +335,31 @@ mod tests {
         assert!(m.cpu > Duration::ZERO, "{m:?}");
         assert!(m.peak_rss_kib > 0, "{m:?}");
         assert!(measure(Command::new("false").arg("x")).is_err());
+    }
+
+    #[test]
+    fn a_command_over_its_limit_is_stopped_with_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild");
+        let started = Instant::now();
+        // The grandchild would outlive a kill of the shell alone.
+        let e = measure_within(
+            Command::new("sh").arg("-c").arg("sleep 600 & echo $! >\"$0\"; wait").arg(&pid_file),
+            Some(Duration::from_millis(300)),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("its time limit"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(60));
+        let grandchild: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        // Killed; reaped by init, or a zombie until it is.
+        let gone = (0..100).any(|_| {
+            let done = proc_cpu(grandchild).is_none_or(|(_, zombie)| zombie);
+            if !done {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            done
+        });
+        assert!(gone, "the grandchild {grandchild} still runs");
+        assert!(measure_within(&mut Command::new("true"), Some(Duration::from_secs(60))).is_ok());
     }
 }

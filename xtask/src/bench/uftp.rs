@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{Measured, RemoveOnDrop, Table, measure};
+use super::{Measured, RemoveOnDrop, Table, measure_within};
 use crate::cmd;
 use crate::services::{self, EnvVars};
 
@@ -158,7 +158,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             super::warm_free_memory(warm);
             let mut c = client(argv)?;
             let before = server_pid.map(cpu_of).unwrap_or_default();
-            match measure(&mut c) {
+            // A 1 GiB transfer takes seconds; a peer still busy after two minutes hangs.
+            match measure_within(&mut c, Some(Duration::from_secs(120))) {
                 Ok(m) => {
                     let server_cpu =
                         server_pid.map(cpu_of).unwrap_or_default().saturating_sub(before);

@@ -23,7 +23,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::slurm::{ensure_venv, install_wrappers, queue_empty};
-use super::{Table, measure};
+use super::{Table, measure_within};
 use crate::cmd;
 use crate::services::{self, EnvVars};
 
@@ -167,7 +167,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
         c.stdout(fs::File::create(&out_path)?);
         println!("running PyXenon against {mode}...");
-        let result = measure(&mut c);
+        // Ten times its usual minute: past that, PyXenon or its Java server hangs.
+        let result = measure_within(&mut c, Some(std::time::Duration::from_secs(600)));
         if let Some(s) = server.as_mut() {
             let _ = s.kill();
             let _ = s.wait();
