@@ -12,6 +12,7 @@ pub mod sched_conformance;
 pub mod scratch;
 pub mod scripted;
 pub mod services;
+mod tls;
 pub mod torque_standin;
 pub mod trace_capture;
 pub mod trials;

@@ -2,14 +2,19 @@
 //! and configurable misbehaviour: a `227` reply naming another host, no
 //! EPSV, an endless or trickling `LIST`, silence after the greeting, sizes
 //! (`SIZE`, `RETR`'s `150` line) that lie. It
-//! logs every command, so a test can check what a client asked.
+//! logs every command, so a test can check what a client asked. `STOR`,
+//! `RNFR`/`RNTO` and `DELE` are said to succeed but change nothing. With
+//! [`Behaviour::tls`] it speaks explicit FTPS (`AUTH TLS`, then `PROT P`
+//! data connections) with a certificate from a CA made at start.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use super::listener::{Listener, Log, record};
 
@@ -52,6 +57,10 @@ pub struct Behaviour {
     /// The size `SIZE` answers and `RETR`'s `150` line announces, whatever
     /// the file's real size (`RETR` sends that many `x` bytes).
     pub claimed_size: Option<u64>,
+    /// Explicit FTPS: `AUTH TLS` as the first command secures the control
+    /// connection, `PROT P` the data connections (the server's certificate
+    /// names `127.0.0.1` and `localhost`; [`FtpServer::ca_file`] is its CA).
+    pub tls: bool,
 }
 
 impl Default for Behaviour {
@@ -66,6 +75,7 @@ impl Default for Behaviour {
             files: vec![("a.txt".into(), 3), ("b.bin".into(), 1024)],
             silent_after_greeting: false,
             claimed_size: None,
+            tls: false,
         }
     }
 }
@@ -73,12 +83,37 @@ impl Default for Behaviour {
 /// A running server; stops when dropped.
 pub struct FtpServer {
     inner: Listener,
+    /// The CA of a TLS server, in a directory removed on drop.
+    ca: Option<(tempfile::TempDir, PathBuf)>,
+}
+
+/// The behaviour and, for a TLS server, what accepts its TLS connections.
+struct Setup {
+    b: Behaviour,
+    tls: Option<TlsAcceptor>,
 }
 
 impl FtpServer {
     /// Listen on a free port of 127.0.0.1.
     pub async fn start(behaviour: Behaviour) -> Self {
-        FtpServer { inner: Listener::start(behaviour, session).await }
+        let (tls, ca) = if behaviour.tls {
+            let (acceptor, ca_pem) =
+                crate::tls::acceptor("hpckit FTP test CA", &["127.0.0.1", "localhost"], &[])
+                    .expect("a test CA and certificate");
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let path = dir.path().join("ca.pem");
+            std::fs::write(&path, ca_pem).expect("writing the test CA");
+            (Some(acceptor), Some((dir, path)))
+        } else {
+            (None, None)
+        };
+        let setup = Setup { b: behaviour, tls };
+        FtpServer { inner: Listener::start(setup, session).await, ca }
+    }
+
+    /// The CA (PEM file) that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca.as_ref().map(|(_, p)| p.as_path())
     }
 
     /// The control connection's address.
@@ -86,10 +121,19 @@ impl FtpServer {
         self.inner.addr()
     }
 
-    /// `ftp://user@127.0.0.1:port/` plus `options` (a query string without `?`).
+    /// `ftp://user@127.0.0.1:port/` plus `options` (a query string without
+    /// `?`); for a TLS server `ftps://` with `ca=` naming its CA.
     pub fn url(&self, options: &str) -> String {
-        let q = if options.is_empty() { String::new() } else { format!("?{options}") };
-        format!("ftp://user@{}/{q}", self.addr())
+        let mut q: Vec<String> = Vec::new();
+        if let Some(ca) = self.ca_file() {
+            q.push(format!("ca={}", ca.display()));
+        }
+        if !options.is_empty() {
+            q.push(options.to_owned());
+        }
+        let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+        let scheme = if self.ca.is_some() { "ftps" } else { "ftp" };
+        format!("{scheme}://user@{}/{q}", self.addr())
     }
 
     /// Every command received so far (verb and argument), in order.
@@ -110,15 +154,58 @@ fn list_line(name: &str, size: u64) -> String {
     format!("-rw-r--r--    1 user     group    {size:>8} Jan 02  2026 {name}\r\n")
 }
 
-async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
-    let (read, mut write) = conn.into_split();
-    let mut lines = BufReader::new(read).lines();
-    if write.write_all(b"220 hostile FTP ready\r\n").await.is_err() {
+/// A stream a session runs on: plain TCP, or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+async fn session(mut conn: TcpStream, setup: Arc<Setup>, log: Log) {
+    if conn.write_all(b"220 hostile FTP ready\r\n").await.is_err() {
         return;
     }
+    let Some(acceptor) = setup.tls.clone() else {
+        return serve(Box::new(conn), None, false, &setup, &log).await;
+    };
+    // `AUTH TLS` first: read it a byte at a time, so that nothing of the
+    // handshake that follows is read as a command.
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        match tokio::io::AsyncReadExt::read(&mut conn, &mut byte).await {
+            Ok(1) => line.push(byte[0]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+    if !line.eq_ignore_ascii_case("AUTH TLS") {
+        return serve(Box::new(conn), Some(line), false, &setup, &log).await;
+    }
+    record(&log, line);
+    if conn.write_all(b"234 AUTH TLS ok\r\n").await.is_err() {
+        return;
+    }
+    if let Ok(tls) = acceptor.accept(conn).await {
+        serve(Box::new(tls), None, true, &setup, &log).await;
+    }
+}
+
+/// Answer commands on `conn` (`first` already read; `secure`: after `AUTH TLS`).
+async fn serve(conn: Box<dyn Io>, first: Option<String>, secure: bool, setup: &Setup, log: &Log) {
+    let b = &setup.b;
+    let (read, mut write) = tokio::io::split(conn);
+    let mut lines = BufReader::new(read).lines();
+    let mut first = first;
     let mut data: Option<TcpListener> = None;
-    while let Ok(Some(line)) = lines.next_line().await {
-        record(&log, line.clone());
+    // `PROT P` on a secured control connection: data connections use TLS.
+    let mut protect: Option<TlsAcceptor> = None;
+    loop {
+        let line = match first.take() {
+            Some(l) => l,
+            None => match lines.next_line().await {
+                Ok(Some(l)) => l,
+                _ => return,
+            },
+        };
+        record(log, line.clone());
         if b.silent_after_greeting {
             continue;
         }
@@ -129,6 +216,20 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
             "TYPE" => "200 binary\r\n".to_owned(),
             "PWD" => "257 \"/\" is the directory\r\n".to_owned(),
             "NOOP" => "200 ok\r\n".to_owned(),
+            "PBSZ" => "200 PBSZ=0\r\n".to_owned(),
+            "PROT" if secure && arg.eq_ignore_ascii_case("P") => {
+                protect = setup.tls.clone();
+                "200 PROT now Private\r\n".to_owned()
+            }
+            "PROT" if arg.eq_ignore_ascii_case("C") => {
+                protect = None;
+                "200 PROT now Clear\r\n".to_owned()
+            }
+            "PROT" => "536 PROT P needs AUTH TLS first\r\n".to_owned(),
+            // Said to succeed, but nothing changes: the files stay as configured.
+            "RNFR" => "350 ready for RNTO\r\n".to_owned(),
+            "RNTO" => "250 renamed\r\n".to_owned(),
+            "DELE" => "250 deleted\r\n".to_owned(),
             "CWD" if arg == "/" => "250 ok\r\n".to_owned(),
             "CWD" => "550 no such directory\r\n".to_owned(),
             "FEAT" => {
@@ -141,14 +242,14 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
                 }
                 f + "211 End\r\n"
             }
-            "EPSV" if b.epsv && !b.epsv_refused => match open_data(&b).await {
+            "EPSV" if b.epsv && !b.epsv_refused => match open_data(b).await {
                 Some((listener, port)) => {
                     data = Some(listener);
                     format!("229 Entering Extended Passive Mode (|||{port}|)\r\n")
                 }
                 None => "425 no data port\r\n".to_owned(),
             },
-            "PASV" => match open_data(&b).await {
+            "PASV" => match open_data(b).await {
                 Some((listener, port)) => {
                     data = Some(listener);
                     let [h1, h2, h3, h4] = b.pasv_claims;
@@ -180,14 +281,19 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
                 let mlsd = verb.eq_ignore_ascii_case("MLSD");
                 let accepted =
                     tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
-                let Ok(Ok((mut conn, _))) = accepted else {
+                let Ok(Ok((conn, _))) = accepted else {
                     let _ = write.write_all(b"425 no data connection\r\n").await;
                     continue;
                 };
                 if write.write_all(b"150 here it comes\r\n").await.is_err() {
                     return;
                 }
-                if send_listing(&mut conn, &b, mlsd).await {
+                let Some(mut conn) = data_stream(conn, &protect).await else {
+                    let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
+                    continue;
+                };
+                if send_listing(&mut conn, b, mlsd).await {
+                    let _ = conn.shutdown().await;
                     drop(conn);
                     "226 done\r\n".to_owned()
                 } else {
@@ -195,12 +301,12 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
                 }
             }
             "REST" => format!("350 restarting at {arg}\r\n"),
-            "SIZE" => match file(&b, arg) {
+            "SIZE" => match file(b, arg) {
                 Some(size) => format!("213 {}\r\n", b.claimed_size.unwrap_or(size)),
                 None => "550 no such file\r\n".to_owned(),
             },
             "RETR" => {
-                let Some(size) = file(&b, arg) else {
+                let Some(size) = file(b, arg) else {
                     let _ = write.write_all(b"550 no such file\r\n").await;
                     continue;
                 };
@@ -210,7 +316,7 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
                 };
                 let accepted =
                     tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
-                let Ok(Ok((mut conn, _))) = accepted else {
+                let Ok(Ok((conn, _))) = accepted else {
                     let _ = write.write_all(b"425 no data connection\r\n").await;
                     continue;
                 };
@@ -220,10 +326,42 @@ async fn session(conn: TcpStream, b: Arc<Behaviour>, log: Log) {
                 if write.write_all(opening.as_bytes()).await.is_err() {
                     return;
                 }
+                let Some(mut conn) = data_stream(conn, &protect).await else {
+                    let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
+                    continue;
+                };
                 let body = vec![b'x'; usize::try_from(size).unwrap_or(0).min(1 << 20)];
                 let _ = conn.write_all(&body).await;
+                let _ = conn.shutdown().await;
                 drop(conn);
                 "226 done\r\n".to_owned()
+            }
+            "STOR" | "APPE" => {
+                let Some(listener) = data.take() else {
+                    let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
+                    continue;
+                };
+                let accepted =
+                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+                let Ok(Ok((conn, _))) = accepted else {
+                    let _ = write.write_all(b"425 no data connection\r\n").await;
+                    continue;
+                };
+                if write.write_all(b"150 send it\r\n").await.is_err() {
+                    return;
+                }
+                let Some(mut conn) = data_stream(conn, &protect).await else {
+                    let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
+                    continue;
+                };
+                // Taken and dropped: the directory stays as configured.
+                let received = tokio::io::copy(&mut conn, &mut tokio::io::sink()).await;
+                let _ = conn.shutdown().await;
+                drop(conn);
+                match received {
+                    Ok(_) => "226 stored\r\n".to_owned(),
+                    Err(_) => "426 the data connection broke\r\n".to_owned(),
+                }
             }
             "QUIT" => {
                 let _ = write.write_all(b"221 bye\r\n").await;
@@ -258,8 +396,20 @@ async fn open_data(b: &Behaviour) -> Option<(TcpListener, u16)> {
     Some((listener, port))
 }
 
+/// The data connection as it is, or with TLS after `PROT P` (`None` if
+/// the handshake fails).
+async fn data_stream(conn: TcpStream, protect: &Option<TlsAcceptor>) -> Option<Box<dyn Io>> {
+    match protect {
+        None => Some(Box::new(conn)),
+        Some(acceptor) => {
+            let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(conn)).await;
+            Some(Box::new(tls.ok()?.ok()?))
+        }
+    }
+}
+
 /// Send the listing; `true` if it ended (the client read all of it).
-async fn send_listing(conn: &mut TcpStream, b: &Behaviour, mlsd: bool) -> bool {
+async fn send_listing(conn: &mut Box<dyn Io>, b: &Behaviour, mlsd: bool) -> bool {
     let files: String = b
         .files
         .iter()
