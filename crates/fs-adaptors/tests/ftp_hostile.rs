@@ -193,3 +193,33 @@ async fn a_claimed_size_is_not_an_allocation() {
     assert_eq!(got, b"xxx");
     assert_eq!(server.count("RETR"), 1, "{:?}", server.commands());
 }
+
+/// Explicit FTPS end to end (`AUTH TLS`, `PROT P`): listings, a read and a
+/// write over TLS data connections, each ending with the server's reply.
+#[tokio::test]
+async fn ftps_lists_reads_and_writes_over_tls_data_connections() {
+    let server = FtpServer::start(Behaviour { tls: true, ..Behaviour::default() }).await;
+    assert!(server.url("").starts_with("ftps://"), "{}", server.url(""));
+    let fs = tokio::time::timeout(HANG, open(&server, "")).await.expect("login hangs").unwrap();
+    assert_eq!(names(&fs).await.unwrap(), ["a.txt", "b.bin"]);
+    let mut stream =
+        fs.read(&Path::new("/b.bin").unwrap(), hpc_core::ByteRange::ALL).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(HANG, stream.next()).await.expect("RETR hangs") {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, vec![b'x'; 1024]);
+    drop(stream);
+    let data = futures::stream::iter([Ok(bytes::Bytes::from_static(b"hello"))]).boxed();
+    let written =
+        tokio::time::timeout(HANG, fs.write(&Path::new("/new.txt").unwrap(), data, Some(5)))
+            .await
+            .expect("STOR hangs")
+            .unwrap();
+    assert_eq!(written, 5);
+    let commands = server.commands();
+    assert_eq!(commands.first().map(String::as_str), Some("AUTH TLS"), "{commands:?}");
+    for verb in ["PBSZ", "PROT", "RETR", "STOR", "RNFR", "RNTO"] {
+        assert!(server.count(verb) >= 1, "no {verb}: {commands:?}");
+    }
+}

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hpc_core::{EntryKind, Error, Path, PathAttributes, Result};
 use suppaftp::Status;
-use suppaftp::tokio::{AsyncRustlsStream, TransferStream};
+use suppaftp::tokio::TransferStream;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
@@ -18,12 +18,13 @@ use super::backend::FtpFileSystem;
 use super::error::{refused, reply_code};
 use super::parse::{ListEntry, parse_list_line, parse_mlsd_line};
 use super::pool::PooledConn;
+use super::tls::FtpsStream;
 
 /// One directory listing in progress; its connection is busy until the
 /// listing has been read to the end (dropped earlier, it is closed).
 struct Listing {
     conn: PooledConn,
-    data: BufReader<TransferStream<AsyncRustlsStream>>,
+    data: BufReader<TransferStream<FtpsStream>>,
     command: &'static str,
     dir: Path,
     deadline: Instant,

@@ -8,6 +8,7 @@ pub mod fuzzing;
 mod lister;
 mod parse;
 mod pool;
+mod tls;
 mod writer;
 
 pub use backend::{FtpFileSystem, capabilities};

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hpc_core::{Error, Result};
-use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+use suppaftp::tokio::ImplAsyncFtpStream;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode};
 use tokio::net::TcpStream;
@@ -30,8 +30,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::FtpConfig;
 use super::error::{ftp_error, is_connection_error, reply_code, tls_error};
+use super::tls::{FtpsConnector, FtpsStream};
 
-pub(crate) type Conn = AsyncRustlsFtpStream;
+/// A control connection, plain or TLS (with [`FtpsStream`], not suppaftp's
+/// own rustls stream: see the `tls` module).
+pub(crate) type Conn = ImplAsyncFtpStream<FtpsStream>;
 
 /// What the server announced in `FEAT` (asked once, on the first login).
 #[derive(Debug, Clone, Copy, Default)]
@@ -163,8 +166,7 @@ impl Pool {
             .map_err(|_| step("the greeting"))?
             .map_err(|e| Error::connect(&host, e))?;
         if let Some(tls) = &self.tls {
-            let connector =
-                AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(tls.clone()));
+            let connector = FtpsConnector::from(tokio_rustls::TlsConnector::from(tls.clone()));
             ftp = tokio::time::timeout(limits.idle, ftp.into_secure(connector, &c.host))
                 .await
                 .map_err(|_| step("AUTH TLS"))?
