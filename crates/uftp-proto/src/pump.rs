@@ -317,6 +317,7 @@ pub(crate) struct Writer {
 /// Must be called inside a Tokio runtime.
 pub(crate) fn writer(tcp: tokio::net::TcpStream, enc: Option<Encoder>) -> std::io::Result<Writer> {
     let (tcp, guard) = blocking(tcp)?;
+    unpaced_on_this_host(&tcp);
     let (tx, rx) = mpsc::channel(AHEAD);
     let done = tokio::task::spawn_blocking(move || write_loop(tcp, enc, rx));
     Ok(Writer { tx, done, guard })
@@ -539,6 +540,37 @@ fn roomy_send_buffer(tcp: &impl AsFd) {
     }
 }
 
+/// Moves a sender whose peer is this very host (loopback, the local end of
+/// an SSH tunnel) from BBR to CUBIC. BBR paces its sending from a timer, and
+/// without the `fq` queueing discipline (loopback has none) the kernel paces
+/// by itself: part of a flow then leaves from whichever CPU a timer or an
+/// acknowledgement lands on, and on loopback each CPU delivers its own
+/// packets, so segments overtake each other and the sender retransmits what
+/// was never lost. Measured on a 2-CPU VM, 1 GiB downloads: about 120
+/// needless fast retransmits each and 0.44-0.45 s with BBR, none and
+/// 0.39-0.40 s with CUBIC. Across a network, or under any other congestion
+/// control, the socket is left as it is; a system that refuses the change
+/// only keeps its speed.
+fn unpaced_on_this_host(tcp: &std::net::TcpStream) {
+    use rustix::net::sockopt::{set_tcp_congestion, tcp_congestion};
+    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else { return };
+    if let Some(better) = congestion_for(tcp_congestion(tcp).ok().as_deref(), peer.ip(), local.ip())
+    {
+        let _ = set_tcp_congestion(tcp, better);
+    }
+}
+
+/// The congestion control a sender from `local` to `peer` running `current`
+/// should switch to, if any (see [`unpaced_on_this_host`]).
+fn congestion_for(
+    current: Option<&str>,
+    peer: std::net::IpAddr,
+    local: std::net::IpAddr,
+) -> Option<&'static str> {
+    let here = peer.to_canonical().is_loopback() || peer.to_canonical() == local.to_canonical();
+    (here && current == Some("bbr")).then_some("cubic")
+}
+
 /// The send buffer to set given the most a socket may set (`wmem_max`) and
 /// autotuning's ceiling, if setting one can only help (see
 /// [`roomy_send_buffer`]); at most 16 MiB.
@@ -592,6 +624,7 @@ fn sendfile_loop(
 ) -> std::result::Result<u64, Failed> {
     use rustix::io::Errno;
     roomy_send_buffer(tcp);
+    unpaced_on_this_host(tcp);
     let mut sent = 0u64;
     let mut by_hand: Option<Vec<u8>> = None;
     while sent < len {
@@ -654,6 +687,43 @@ mod tests {
             c.shutdown().await.unwrap();
         });
         s
+    }
+
+    #[test]
+    fn only_a_bbr_sender_to_this_host_is_moved_to_cubic() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let lo = ip("127.0.0.1");
+        assert_eq!(congestion_for(Some("bbr"), lo, lo), Some("cubic"));
+        assert_eq!(congestion_for(Some("bbr"), ip("::1"), ip("::1")), Some("cubic"));
+        assert_eq!(congestion_for(Some("bbr"), ip("::ffff:127.0.0.2"), lo), Some("cubic"));
+        // This host's own address on another interface still goes over loopback.
+        assert_eq!(congestion_for(Some("bbr"), ip("10.1.2.3"), ip("10.1.2.3")), Some("cubic"));
+        assert_eq!(congestion_for(Some("bbr"), ip("10.1.2.4"), ip("10.1.2.3")), None);
+        assert_eq!(congestion_for(Some("cubic"), lo, lo), None);
+        assert_eq!(congestion_for(Some("dctcp"), lo, lo), None);
+        assert_eq!(congestion_for(None, lo, lo), None);
+    }
+
+    #[test]
+    fn a_loopback_sender_leaves_bbr_where_the_kernel_has_both() {
+        use rustix::net::sockopt::{set_tcp_congestion, tcp_congestion};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _peer = l.accept().unwrap();
+        let available =
+            std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+                .unwrap_or_default();
+        let has = |name: &str| available.split_whitespace().any(|a| a == name);
+        if has("bbr") && has("cubic") {
+            set_tcp_congestion(&tcp, "bbr").unwrap();
+            unpaced_on_this_host(&tcp);
+            assert_eq!(tcp_congestion(&tcp).unwrap(), "cubic");
+        } else {
+            // Nothing to move away from: the socket keeps what it has.
+            let before = tcp_congestion(&tcp).unwrap();
+            unpaced_on_this_host(&tcp);
+            assert_eq!(tcp_congestion(&tcp).unwrap(), before);
+        }
     }
 
     fn data(n: usize) -> Vec<u8> {
