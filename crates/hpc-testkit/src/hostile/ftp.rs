@@ -274,23 +274,13 @@ async fn serve(conn: Box<dyn Io>, first: Option<String>, secure: bool, setup: &S
                 }
             }
             "LIST" | "MLSD" => {
-                let Some(listener) = data.take() else {
-                    let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
-                    continue;
-                };
                 let mlsd = verb.eq_ignore_ascii_case("MLSD");
-                let accepted =
-                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
-                let Ok(Ok((conn, _))) = accepted else {
-                    let _ = write.write_all(b"425 no data connection\r\n").await;
-                    continue;
-                };
-                if write.write_all(b"150 here it comes\r\n").await.is_err() {
-                    return;
-                }
-                let Some(mut conn) = data_stream(conn, &protect).await else {
-                    let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
-                    continue;
+                let opened =
+                    accept_data(&mut data, &mut write, &protect, "150 here it comes").await;
+                let mut conn = match opened {
+                    Opened::Conn(c) => c,
+                    Opened::Refused => continue,
+                    Opened::Gone => return,
                 };
                 if send_listing(&mut conn, b, mlsd).await {
                     let _ = conn.shutdown().await;
@@ -310,25 +300,13 @@ async fn serve(conn: Box<dyn Io>, first: Option<String>, secure: bool, setup: &S
                     let _ = write.write_all(b"550 no such file\r\n").await;
                     continue;
                 };
-                let Some(listener) = data.take() else {
-                    let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
-                    continue;
-                };
-                let accepted =
-                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
-                let Ok(Ok((conn, _))) = accepted else {
-                    let _ = write.write_all(b"425 no data connection\r\n").await;
-                    continue;
-                };
                 let announced = b.claimed_size.unwrap_or(size);
                 let opening =
-                    format!("150 Opening BINARY mode data connection ({announced} bytes)\r\n");
-                if write.write_all(opening.as_bytes()).await.is_err() {
-                    return;
-                }
-                let Some(mut conn) = data_stream(conn, &protect).await else {
-                    let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
-                    continue;
+                    format!("150 Opening BINARY mode data connection ({announced} bytes)");
+                let mut conn = match accept_data(&mut data, &mut write, &protect, &opening).await {
+                    Opened::Conn(c) => c,
+                    Opened::Refused => continue,
+                    Opened::Gone => return,
                 };
                 let body = vec![b'x'; usize::try_from(size).unwrap_or(0).min(1 << 20)];
                 let _ = conn.write_all(&body).await;
@@ -337,23 +315,12 @@ async fn serve(conn: Box<dyn Io>, first: Option<String>, secure: bool, setup: &S
                 "226 done\r\n".to_owned()
             }
             "STOR" | "APPE" => {
-                let Some(listener) = data.take() else {
-                    let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
-                    continue;
-                };
-                let accepted =
-                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
-                let Ok(Ok((conn, _))) = accepted else {
-                    let _ = write.write_all(b"425 no data connection\r\n").await;
-                    continue;
-                };
-                if write.write_all(b"150 send it\r\n").await.is_err() {
-                    return;
-                }
-                let Some(mut conn) = data_stream(conn, &protect).await else {
-                    let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
-                    continue;
-                };
+                let mut conn =
+                    match accept_data(&mut data, &mut write, &protect, "150 send it").await {
+                        Opened::Conn(c) => c,
+                        Opened::Refused => continue,
+                        Opened::Gone => return,
+                    };
                 // Taken and dropped: the directory stays as configured.
                 let received = tokio::io::copy(&mut conn, &mut tokio::io::sink()).await;
                 let _ = conn.shutdown().await;
@@ -398,6 +365,46 @@ async fn open_data(b: &Behaviour) -> Option<(TcpListener, u16)> {
 
 /// The data connection as it is, or with TLS after `PROT P` (`None` if
 /// the handshake fails).
+/// How opening a transfer's data connection went.
+enum Opened {
+    /// Ready to carry the data.
+    Conn(Box<dyn Io>),
+    /// Refused, and the reply saying so sent: on to the next command.
+    Refused,
+    /// The control connection is gone.
+    Gone,
+}
+
+/// Accepts the data connection a transfer command needs on the listener
+/// PASV/EPSV opened, sends the `opening` reply (a 150 line) and puts TLS on
+/// the connection when `PROT P` asked for it.
+async fn accept_data(
+    data: &mut Option<TcpListener>,
+    write: &mut (impl AsyncWrite + Unpin),
+    protect: &Option<TlsAcceptor>,
+    opening: &str,
+) -> Opened {
+    let Some(listener) = data.take() else {
+        let _ = write.write_all(b"425 use PASV or EPSV first\r\n").await;
+        return Opened::Refused;
+    };
+    let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+    let Ok(Ok((conn, _))) = accepted else {
+        let _ = write.write_all(b"425 no data connection\r\n").await;
+        return Opened::Refused;
+    };
+    if write.write_all(format!("{opening}\r\n").as_bytes()).await.is_err() {
+        return Opened::Gone;
+    }
+    match data_stream(conn, protect).await {
+        Some(conn) => Opened::Conn(conn),
+        None => {
+            let _ = write.write_all(b"425 TLS on the data connection failed\r\n").await;
+            Opened::Refused
+        }
+    }
+}
+
 async fn data_stream(conn: TcpStream, protect: &Option<TlsAcceptor>) -> Option<Box<dyn Io>> {
     match protect {
         None => Some(Box::new(conn)),
