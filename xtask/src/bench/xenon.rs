@@ -106,7 +106,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     fs::create_dir_all(DIR)?;
     let _cleanup = super::RemoveOnDrop(vec![Path::new(DIR).to_path_buf()]);
     let script = Path::new(DIR).join("xenon_bench.py");
-    fs::write(&script, SCRIPT)?;
+    fs::write(&script, format!("{SCRIPT}{}", super::slurm::END_XENON_SERVER))?;
     let source = Path::new(DIR).join("copy-source.bin");
     if copy_mib > 0 {
         write_copy_source(&source, copy_mib)?;
