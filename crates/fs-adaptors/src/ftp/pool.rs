@@ -36,6 +36,10 @@ use super::tls::{FtpsConnector, FtpsStream};
 /// own rustls stream: see the `tls` module).
 pub(crate) type Conn = ImplAsyncFtpStream<FtpsStream>;
 
+/// The longest wait for the NOOP that checks an idle connection before it
+/// is reused (at most the idle limit).
+const NOOP_PROBE: Duration = Duration::from_secs(5);
+
 /// What the server announced in `FEAT` (asked once, on the first login).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Features {
@@ -128,11 +132,12 @@ impl Pool {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let Some(mut conn) = idle else { break };
-            // A server may have closed an idle connection (421 timeout).
-            if tokio::time::timeout(self.config.timeouts.idle, conn.noop())
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
+            // A server may have closed an idle connection (421 timeout), or
+            // the connection died on the way and nothing answers: a healthy
+            // server answers NOOP at once, and a fresh login costs less than
+            // the idle limit (60 s by default).
+            let probe = self.config.timeouts.idle.min(NOOP_PROBE);
+            if tokio::time::timeout(probe, conn.noop()).await.is_ok_and(|r| r.is_ok()) {
                 pooled.conn = Some(conn);
                 return Ok(pooled);
             }
@@ -326,5 +331,37 @@ impl Drop for PooledConn {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hpc_auth::Credential;
+    use hpc_testkit::hostile::ftp::{Behaviour, FtpServer};
+
+    use super::*;
+
+    /// An idle connection whose NOOP goes unanswered is given up after the
+    /// probe's few seconds, not the idle limit, and a fresh one does the work.
+    #[tokio::test]
+    async fn a_pooled_connection_that_stopped_answering_is_replaced_quickly() {
+        let server =
+            FtpServer::start(Behaviour { noop_unanswered: true, ..Behaviour::default() }).await;
+        let loc = server.url("idle_timeout=600").parse().unwrap();
+        let pool =
+            Pool::new(FtpConfig::from_location(&loc, &Credential::password("user", "pw")).unwrap())
+                .unwrap();
+        for _ in 0..2 {
+            let mut c = pool.get().await.unwrap();
+            c.run("RNFR/RNTO", |c| Box::pin(c.rename("a.txt", "c.txt"))).await.unwrap();
+        }
+        let started = std::time::Instant::now();
+        let mut c = pool.get().await.unwrap();
+        c.run("RNFR/RNTO", |c| Box::pin(c.rename("a.txt", "c.txt"))).await.unwrap();
+        // The probe's limit, not the 600 s idle limit, ended the wait.
+        assert!(started.elapsed() < Duration::from_secs(300), "{:?}", started.elapsed());
+        assert_eq!(server.count("RNTO"), 3, "{:?}", server.commands());
+        assert_eq!(server.count("NOOP"), 2, "one probe per reuse: {:?}", server.commands());
+        assert_eq!(server.count("PASS"), 3, "each unanswered probe cost a login");
     }
 }

@@ -54,6 +54,9 @@ pub struct Behaviour {
     pub files: Vec<(String, u64)>,
     /// Greet, then never answer again.
     pub silent_after_greeting: bool,
+    /// Never answer `NOOP` (a connection that went dead on the way while
+    /// it sat idle); the rest works.
+    pub noop_unanswered: bool,
     /// The size `SIZE` answers and `RETR`'s `150` line announces, whatever
     /// the file's real size (`RETR` sends that many `x` bytes).
     pub claimed_size: Option<u64>,
@@ -74,6 +77,7 @@ impl Default for Behaviour {
             list: ListData::Files,
             files: vec![("a.txt".into(), 3), ("b.bin".into(), 1024)],
             silent_after_greeting: false,
+            noop_unanswered: false,
             claimed_size: None,
             tls: false,
         }
@@ -215,6 +219,7 @@ async fn serve(conn: Box<dyn Io>, first: Option<String>, secure: bool, setup: &S
             "PASS" => "230 logged in\r\n".to_owned(),
             "TYPE" => "200 binary\r\n".to_owned(),
             "PWD" => "257 \"/\" is the directory\r\n".to_owned(),
+            "NOOP" if b.noop_unanswered => continue,
             "NOOP" => "200 ok\r\n".to_owned(),
             "PBSZ" => "200 PBSZ=0\r\n".to_owned(),
             "PROT" if secure && arg.eq_ignore_ascii_case("P") => {
