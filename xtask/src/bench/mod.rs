@@ -201,18 +201,23 @@ pub(crate) fn measure_within(command: &mut Command, limit: Option<Duration>) -> 
     Ok(Measured { wall, cpu, peak_rss_kib })
 }
 
+/// The fields of `/proc/<pid>/stat` after the command name: the state is
+/// field 0, the parent's pid 1, utime 11, stime 12, cutime 13, cstime 14.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(str::to_owned).collect())
+}
+
 /// CPU time (user + system, its own and its waited-for children's) of a
 /// process that has not been reaped, and whether it has exited (a zombie).
 fn proc_cpu(pid: u32) -> Option<(Duration, bool)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // After ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+    let fields = stat_fields(pid)?;
     let ticks: u64 =
         [11, 12, 13, 14].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
-    Some((Duration::from_millis(ticks * 1000 / TICKS_PER_SEC), fields.first() == Some(&"Z")))
+    Some((
+        Duration::from_millis(ticks * 1000 / TICKS_PER_SEC),
+        fields.first().is_some_and(|s| s == "Z"),
+    ))
 }
 
 /// Kills `pid` and every process descended from it (children first found,
@@ -221,39 +226,43 @@ fn proc_cpu(pid: u32) -> Option<(Duration, bool)> {
 fn kill_tree(pid: u32) {
     use rustix::process::{Pid, Signal, kill_process};
     for _ in 0..10 {
+        let procs = processes();
         let mut tree = vec![pid];
-        let parents = parent_pids();
         let mut i = 0;
         while i < tree.len() {
             let p = tree[i];
-            tree.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+            tree.extend(procs.iter().filter(|q| q.parent == p).map(|q| q.pid));
             i += 1;
         }
-        let mut alive = false;
-        for p in tree {
-            if proc_cpu(p).is_some_and(|(_, zombie)| !zombie) {
-                alive = true;
-                if let Some(p) = i32::try_from(p).ok().and_then(Pid::from_raw) {
-                    let _ = kill_process(p, Signal::KILL);
-                }
-            }
-        }
-        if !alive {
+        let live: Vec<u32> =
+            procs.iter().filter(|q| q.live && tree.contains(&q.pid)).map(|q| q.pid).collect();
+        if live.is_empty() {
             return;
+        }
+        for p in live {
+            if let Some(p) = i32::try_from(p).ok().and_then(Pid::from_raw) {
+                let _ = kill_process(p, Signal::KILL);
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Every process and its parent, from `/proc`.
-fn parent_pids() -> Vec<(u32, u32)> {
+/// A process as `/proc` shows it.
+struct Proc {
+    pid: u32,
+    parent: u32,
+    /// Not a zombie.
+    live: bool,
+}
+
+/// Every process, from `/proc`.
+fn processes() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(|e| {
         let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // After ")": state, then the parent's pid.
-        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-        Some((pid, ppid))
+        let fields = stat_fields(pid)?;
+        Some(Proc { pid, parent: fields.get(1)?.parse().ok()?, live: fields.first()? != "Z" })
     })
     .collect()
 }

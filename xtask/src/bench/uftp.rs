@@ -240,6 +240,9 @@ struct Outcome {
     peak_rss_mib: f64,
 }
 
+/// What a goal says when a row it needs has no result.
+const NO_ROW: &str = "a row failed or was left out (--rows)";
+
 /// States every goal of the issue against this run's rows.
 fn state_goals(results: &[Outcome]) {
     let best = |dir: &str, pick: &dyn Fn(&str) -> bool| {
@@ -255,7 +258,7 @@ fn state_goals(results: &[Outcome]) {
             super::goal(
                 &format!("{dir}: hpckit vs the better Python client"),
                 ">= 1.0x",
-                "a row failed or was left out (--rows)",
+                NO_ROW,
                 false,
             );
             continue;
@@ -278,12 +281,7 @@ fn state_goals(results: &[Outcome]) {
                 r >= 0.8,
             );
         }
-        _ => super::goal(
-            "download: hpckit vs local cp",
-            ">= 0.8x",
-            "a row failed or was left out (--rows)",
-            false,
-        ),
+        _ => super::goal("download: hpckit vs local cp", ">= 0.8x", NO_ROW, false),
     }
     for dir in ["download", "upload"] {
         let what = format!("{dir}: hpckit 4 streams AES");
@@ -291,9 +289,7 @@ fn state_goals(results: &[Outcome]) {
             Some(a) => {
                 super::goal(&what, ">= 0.5 GiB/s", &format!("{:.2} GiB/s", a.gib_s), a.gib_s >= 0.5)
             }
-            None => {
-                super::goal(&what, ">= 0.5 GiB/s", "the row failed or was left out (--rows)", false)
-            }
+            None => super::goal(&what, ">= 0.5 GiB/s", NO_ROW, false),
         }
     }
     let hpckit: Vec<&Outcome> = results.iter().filter(|o| o.who.starts_with("hpckit")).collect();
@@ -305,12 +301,7 @@ fn state_goals(results: &[Outcome]) {
             &format!("{:.1} MiB at most ({} {})", w.peak_rss_mib, w.direction, w.who),
             w.peak_rss_mib <= 64.0,
         ),
-        _ => super::goal(
-            "hpckit peak RSS, every row",
-            "<= 64 MiB",
-            "a row failed or was left out (--rows)",
-            false,
-        ),
+        _ => super::goal("hpckit peak RSS, every row", "<= 64 MiB", NO_ROW, false),
     }
 }
 
